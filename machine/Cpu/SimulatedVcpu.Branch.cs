@@ -1,0 +1,99 @@
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+// Branch and condition-register instructions (Power ISA v3.0 Book I §2.4–2.5).
+public sealed partial class SimulatedVcpu
+{
+    private void Branch(uint i)
+    {
+        var b = new FormI(i);
+        if (b.LK) Lr = _cia + 4;
+        Nip = EffectiveAddress(b.AA ? (ulong)b.LI : _cia + (ulong)b.LI);
+    }
+
+    /// <summary>BO: [0] ignore condition, [1] condition value, [2] don't decrement CTR, [3] branch if CTR=0.</summary>
+    private bool BranchTaken(int bo, int bi, bool decrementCtr)
+    {
+        bool ctrOk = true;
+        if (decrementCtr && (bo & 0x04) == 0)
+        {
+            Ctr--;
+            ulong ctr = Mode64 ? Ctr : Ctr & 0xFFFFFFFF;
+            ctrOk = (ctr != 0) ^ ((bo & 0x02) != 0);
+        }
+        bool condOk = (bo & 0x10) != 0 || CrBit(bi) == ((bo & 0x08) != 0);
+        return ctrOk && condOk;
+    }
+
+    private void BranchConditional(uint i)
+    {
+        var b = new FormB(i);
+        bool taken = BranchTaken(b.BO, b.BI, decrementCtr: true);
+        if (b.LK) Lr = _cia + 4;
+        if (taken) Nip = EffectiveAddress(b.AA ? (ulong)b.BD : _cia + (ulong)b.BD);
+    }
+
+    private void BranchConditionalToRegister(uint i, bool toLr)
+    {
+        var xl = new FormXL(i);
+        if (!toLr && (xl.BO & 0x04) == 0) { RaiseIllegal(i); return; } // bcctr with CTR decrement is invalid
+        ulong target = (toLr ? Lr : Ctr) & ~3UL;
+        bool taken = BranchTaken(xl.BO, xl.BI, decrementCtr: toLr);
+        if (xl.LK) Lr = _cia + 4;
+        if (taken) Nip = EffectiveAddress(target);
+    }
+
+    private void ConditionRegisterLogical(Op op, uint i)
+    {
+        var xl = new FormXL(i);
+        bool a = CrBit(xl.BA), b = CrBit(xl.BB);
+        bool r = op switch
+        {
+            Op.Crand => a & b,
+            Op.Cror => a | b,
+            Op.Crxor => a ^ b,
+            Op.Crnand => !(a & b),
+            Op.Crnor => !(a | b),
+            Op.Creqv => a == b,
+            Op.Crandc => a & !b,
+            _ /* Crorc */ => a | !b,
+        };
+        uint bit = 1u << (31 - xl.BT);
+        Cr = r ? Cr | bit : Cr & ~bit;
+    }
+
+    private void Mcrf(uint i)
+    {
+        var xl = new FormXL(i);
+        SetCrField(xl.BF, Cr >> (28 - 4 * xl.BFA));
+    }
+
+    private void Isel(uint i)
+    {
+        var a = new FormA(i);
+        Gpr[a.RT] = CrBit(a.BC) ? RA0(a.RA) : Gpr[a.RB];
+    }
+
+    /// <summary>mfcr; mfocrf puts the one named field and zeroes the rest (as QEMU; others are undefined in the ISA).</summary>
+    private void Mfcr(uint i)
+    {
+        var x = new FormXFX(i);
+        if (!x.OneField) { Gpr[x.RT] = Cr; return; }
+        Gpr[x.RT] = Cr & FieldMask(x.FXM);
+    }
+
+    private void Mtcrf(uint i)
+    {
+        var x = new FormXFX(i);
+        uint mask = FieldMask(x.FXM);
+        Cr = (Cr & ~mask) | ((uint)Gpr[x.RS] & mask);
+    }
+
+    private static uint FieldMask(int fxm)
+    {
+        uint m = 0;
+        for (int f = 0; f < 8; f++) if ((fxm & (0x80 >> f)) != 0) m |= 0xFu << (28 - 4 * f);
+        return m;
+    }
+}

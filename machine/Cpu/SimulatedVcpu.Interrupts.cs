@@ -1,0 +1,83 @@
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+// Interrupt delivery in one place (Power ISA v3.0 Book III §6.5): only this file writes SRR0/SRR1 on
+// an interrupt, computes the new MSR and the vector with AIL.
+public sealed partial class SimulatedVcpu
+{
+    /// <summary>
+    /// Delivers an interrupt: SRR0, SRR1 = MSR with bits 33:36 and 42:47 replaced by <paramref name="srr1Bits"/>,
+    /// new MSR per §6.5 (SF, HV/ME kept, LE = LPCR[ILE], IR/DR only under AIL), NIP = vector | AIL offset.
+    /// </summary>
+    private void Deliver(InterruptKind kind, ulong srr0, ulong srr1Bits)
+    {
+        ulong lpcr = _vm.Lpcr;
+        Srr0 = srr0;
+        Srr1 = (Msr_ & ~Isa.Msr.PartialFunctionBits) | srr1Bits;
+        Nip = InterruptVectors.HandlerAddress(kind, Msr_, lpcr);
+        Msr_ = InterruptVectors.NewMsr(Msr_, lpcr);
+        _resvValid = false;
+        _event |= Event.Interrupted;
+    }
+
+    /// <summary>
+    /// An instruction-caused interrupt. One raised by the first instruction of its own handler can never
+    /// make progress (a guest with no handler there): the vcpu checkstops instead of looping forever.
+    /// </summary>
+    private void RaiseFault(InterruptKind kind, ulong srr0, ulong srr1Bits)
+    {
+        if (_cia == InterruptVectors.HandlerAddress(kind, Msr_, _vm.Lpcr) && kind != InterruptKind.SystemCall)
+        {
+            _stopped = true;
+            Exit(ExitReason.Checkstop, _cia, 0,
+                $"{kind} interrupt at the first instruction of its own handler (0x{_cia:x}): the guest cannot recover");
+            return;
+        }
+        Deliver(kind, srr0, srr1Bits);
+    }
+
+    /// <summary>Program interrupt: SRR0 = the offending instruction (Book III §6.5.9).</summary>
+    private void RaiseProgram(ulong reason) => RaiseFault(InterruptKind.Program, _cia, reason);
+
+    private void RaiseIllegal(uint insn)
+    {
+        if (insn == DebugInstruction
+            && (_debug & GuestDebug.SoftwareBreakpoints) != 0)
+        {
+            // KVM_EXIT_DEBUG: the guest took an HEA interrupt that the hypervisor keeps; NIP not advanced.
+            Nip = _cia;
+            Exit(ExitReason.Debug, _cia);
+            return;
+        }
+        RaiseProgram(Srr1Bits.ProgramIllegal);
+    }
+
+    private void RaisePrivileged() => RaiseProgram(Srr1Bits.ProgramPrivileged);
+
+    /// <summary>DSI: SRR0 = the instruction, DAR = EA, DSISR[33] no translation, DSISR[38] store (Book III §6.5.3).</summary>
+    private void RaiseDataStorage(ulong ea, bool store)
+    {
+        Dar = ea;
+        Dsisr = 0x40000000 | (store ? 0x02000000u : 0);
+        RaiseFault(InterruptKind.DataStorage, _cia, 0);
+    }
+
+    /// <summary>Alignment: SRR0 = the instruction, DAR = EA (Book III §6.5.8).</summary>
+    private void RaiseAlignment(ulong ea)
+    {
+        Dar = ea;
+        RaiseFault(InterruptKind.Alignment, _cia, 0);
+    }
+
+    /// <summary>
+    /// Trace: after a successfully completed instruction with MSR[SE]=1 in force before it. SRR0 = the next
+    /// instruction, SRR1[33] = 1 (POWER9 hardware, QEMU ≥ 8.2). SRR1[35]/[36] (load/store) are not set,
+    /// as in QEMU: documented in machine/README.md.
+    /// </summary>
+    private void DeliverTrace()
+    {
+        Deliver(InterruptKind.Trace, Nip, Srr1Bits.Bit33);
+        _event = Event.None;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Runtime.CompilerServices;
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+// Loads and stores (Power ISA v3.0 Book I §3.3.2–3.3.7, Book II §4.6 for load-reserve/store-conditional).
+public sealed partial class SimulatedVcpu
+{
+    private bool LittleEndian => (Msr_ & Isa.Msr.LE) != 0;
+
+    private ulong EffectiveAddress(ulong ea) => Mode64 ? ea : ea & 0xFFFFFFFF;
+
+    /// <summary>Translates a data access, raising DSI when EA has no translation or leaves guest RAM.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TranslateData(ulong ea, int size, bool store, out ulong ra)
+    {
+        if (TryTranslate(ea, Msr_, store ? AccessKind.Store : AccessKind.Load, out ra) && ra + (ulong)size <= _mem.Size)
+            return true;
+        RaiseDataStorage(ea, store);
+        return false;
+    }
+
+    private static ulong Extend(ulong v, int size, bool signed) => !signed ? v : size switch
+    {
+        2 => (ulong)(short)v,
+        4 => (ulong)(int)v,
+        _ => v,
+    };
+
+    private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)
+    {
+        ea = EffectiveAddress(ea);
+        if (!TranslateData(ea, size, false, out ulong real)) return;
+        Gpr[rt] = Extend(_mem.Load(real, size, LittleEndian), size, signed);
+        if (update) Gpr[ra] = ea;
+    }
+
+    private void Store(int rs, int ra, ulong ea, int size, bool update)
+    {
+        ea = EffectiveAddress(ea);
+        if (!TranslateData(ea, size, true, out ulong real)) return;
+        _mem.Store(real, size, Gpr[rs], LittleEndian);
+        if (update) Gpr[ra] = ea;
+    }
+
+    private void LoadD(uint i, int size, bool signed, bool update)
+    {
+        var d = new FormD(i);
+        Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
+    }
+
+    private void LoadDS(uint i, int size, bool signed, bool update)
+    {
+        var ds = new FormDS(i);
+        Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
+    }
+
+    private void LoadX(uint i, int size, bool signed, bool update)
+    {
+        var x = new FormX(i);
+        Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
+    }
+
+    private void StoreD(uint i, int size, bool update)
+    {
+        var d = new FormD(i);
+        Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
+    }
+
+    private void StoreDS(uint i, bool update)
+    {
+        var ds = new FormDS(i);
+        Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
+    }
+
+    private void StoreX(uint i, int size, bool update)
+    {
+        var x = new FormX(i);
+        Store(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update);
+    }
+
+    /// <summary>lhbrx/lwbrx/ldbrx: the access in the byte order opposite to MSR[LE].</summary>
+    private void LoadByteReversed(uint i, int size)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if (!TranslateData(ea, size, false, out ulong real)) return;
+        Gpr[x.RT] = _mem.Load(real, size, !LittleEndian);
+    }
+
+    private void StoreByteReversed(uint i, int size)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if (!TranslateData(ea, size, true, out ulong real)) return;
+        _mem.Store(real, size, Gpr[x.RS], !LittleEndian);
+    }
+
+    /// <summary>lmw/stmw: word-aligned, big-endian mode only; little-endian mode takes an alignment interrupt (Book I §3.3.6).</summary>
+    private void Lmw(uint i)
+    {
+        var d = new FormD(i);
+        ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
+        if (LittleEndian || (ea & 3) != 0) { RaiseAlignment(ea); return; }
+        for (int r = d.RT; r < 32; r++, ea += 4)
+        {
+            if (!TranslateData(ea, 4, false, out ulong real)) return;
+            Gpr[r] = _mem.Load(real, 4, false);
+        }
+    }
+
+    private void Stmw(uint i)
+    {
+        var d = new FormD(i);
+        ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
+        if (LittleEndian || (ea & 3) != 0) { RaiseAlignment(ea); return; }
+        for (int r = d.RS; r < 32; r++, ea += 4)
+        {
+            if (!TranslateData(ea, 4, true, out ulong real)) return;
+            _mem.Store(real, 4, Gpr[r], false);
+        }
+    }
+
+    /// <summary>lwarx/ldarx: an aligned load that sets a reservation on the real address (Book II §4.6.2).</summary>
+    private void LoadReserve(uint i, int size)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if ((ea & (ulong)(size - 1)) != 0) { RaiseAlignment(ea); return; }
+        if (!TranslateData(ea, size, false, out ulong real)) return;
+        ulong raw = _mem.LoadRaw(real, size);
+        _resvValid = true;
+        _resvAddr = real;
+        _resvSize = size;
+        _resvRaw = raw;
+        Gpr[x.RT] = _mem.Load(real, size, LittleEndian);
+    }
+
+    /// <summary>
+    /// stwcx./stdcx.: stores only if this vcpu's reservation still holds, which across vcpus on real
+    /// threads is an atomic compare-and-swap against the bytes lwarx saw (QEMU's implementation).
+    /// CR0 = 0b00 || success || XER[SO].
+    /// </summary>
+    private void StoreConditional(uint i, int size)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if ((ea & (ulong)(size - 1)) != 0) { RaiseAlignment(ea); return; }
+        if (!TranslateData(ea, size, true, out ulong real)) return;
+        bool ok = _resvValid && _resvAddr == real && _resvSize == size
+                  && _mem.CompareExchange(real, size, _resvRaw, Gpr[x.RS], LittleEndian);
+        _resvValid = false;
+        SetCrField(0, (ok ? 2u : 0u) | (uint)((Xer >> 31) & 1));
+    }
+
+    /// <summary>dcbz: zero the 128-byte block containing EA.</summary>
+    private void Dcbz(uint i)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
+        if (!TranslateData(ea, 128, true, out ulong real)) return;
+        for (int n = 0; n < 128; n += 8) _mem.Store(real + (ulong)n, 8, 0, false);
+    }
+
+    /// <summary>The FP subset: data movement only; MSR[FP]=0 raises FP unavailable (Book III §6.5.10).</summary>
+    private void FloatingPoint(Op op, uint i)
+    {
+        if ((Msr_ & Isa.Msr.FP) == 0) { RaiseFault(InterruptKind.FloatingPointUnavailable, _cia, 0); return; }
+        var d = new FormD(i);
+        bool update = op is Op.Lfsu or Op.Lfdu or Op.Stfsu or Op.Stfdu;
+        ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
+        switch (op)
+        {
+            case Op.Fmr:
+                var a = new FormA(i);
+                Fpr[a.FRT] = Fpr[a.FRB];
+                return;
+            case Op.Lfs or Op.Lfsu:
+            {
+                if (!TranslateData(ea, 4, false, out ulong real)) return;
+                float f = BitConverter.UInt32BitsToSingle((uint)_mem.Load(real, 4, LittleEndian));
+                Fpr[d.RT] = BitConverter.DoubleToUInt64Bits(f);
+                break;
+            }
+            case Op.Lfd or Op.Lfdu:
+            {
+                if (!TranslateData(ea, 8, false, out ulong real)) return;
+                Fpr[d.RT] = _mem.Load(real, 8, LittleEndian);
+                break;
+            }
+            case Op.Stfs or Op.Stfsu:
+            {
+                if (!TranslateData(ea, 4, true, out ulong real)) return;
+                float f = (float)BitConverter.UInt64BitsToDouble(Fpr[d.RS]);
+                _mem.Store(real, 4, BitConverter.SingleToUInt32Bits(f), LittleEndian);
+                break;
+            }
+            default:
+            {
+                if (!TranslateData(ea, 8, true, out ulong real)) return;
+                _mem.Store(real, 8, Fpr[d.RS], LittleEndian);
+                break;
+            }
+        }
+        if (update) Gpr[d.RA] = ea;
+    }
+}

@@ -1,0 +1,178 @@
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+// SPR and MSR access, rfid, sc, traps (Power ISA v3.0 Book III §4.4, §6.4; Book I §3.3.11).
+public sealed partial class SimulatedVcpu
+{
+    private bool ProblemState => (Msr_ & Isa.Msr.PR) != 0;
+    private bool Hypervisor => (Msr_ & Isa.Msr.HV) != 0;
+
+    /// <summary>SPRs whose number has bit 0x10 set are privileged (Book III §4.4.4).</summary>
+    private static bool IsPrivilegedSpr(int spr) => (spr & 0x10) != 0;
+
+    private void Mfspr(uint i)
+    {
+        var x = new FormXFX(i);
+        int spr = x.SPR;
+        if (IsPrivilegedSpr(spr) && ProblemState) { RaisePrivileged(); return; }
+        ulong? v = spr switch
+        {
+            Spr.XER => Xer,
+            Spr.LR => Lr,
+            Spr.CTR => Ctr,
+            Spr.DSISR => Dsisr,
+            Spr.DAR => Dar,
+            Spr.DEC => (ulong)(long)(int)Dec,
+            Spr.SRR0 => Srr0,
+            Spr.SRR1 => Srr1,
+            Spr.SPRG0 => Sprg[0],
+            Spr.SPRG1 => Sprg[1],
+            Spr.SPRG2 => Sprg[2],
+            Spr.SPRG3 => Sprg[3],
+            Spr.USPRG3 => Sprg[3],
+            Spr.TBL_READ => Tb,
+            Spr.TBU_READ => Tb >> 32,
+            Spr.PVR => Pvr,
+            Spr.PIR => (ulong)Index,
+            Spr.LPCR when Hypervisor => _vm.Lpcr,
+            _ => null,
+        };
+        if (v is null)
+        {
+            // A hypervisor SPR from guest supervisor state, or an SPR this machine lacks.
+            if (spr == Spr.LPCR) RaisePrivileged(); else RaiseIllegal(i);
+            return;
+        }
+        Gpr[x.RT] = v.Value;
+    }
+
+    private void Mtspr(uint i)
+    {
+        var x = new FormXFX(i);
+        int spr = x.SPR;
+        if (IsPrivilegedSpr(spr) && ProblemState) { RaisePrivileged(); return; }
+        ulong v = Gpr[x.RS];
+        switch (spr)
+        {
+            case Spr.XER: Xer = v & 0xFFFFFFFF & (Isa.Xer.SO | Isa.Xer.OV | Isa.Xer.CA | Isa.Xer.OV32 | Isa.Xer.CA32 | 0x7F); break;
+            case Spr.LR: Lr = v; break;
+            case Spr.CTR: Ctr = v; break;
+            case Spr.DSISR: Dsisr = (uint)v; break;
+            case Spr.DAR: Dar = v; break;
+            case Spr.DEC: Dec = (uint)v; _event |= Event.Rebatch; break;
+            case Spr.SRR0: Srr0 = v; break;
+            case Spr.SRR1: Srr1 = v; break;
+            case Spr.SPRG0: Sprg[0] = v; break;
+            case Spr.SPRG1: Sprg[1] = v; break;
+            case Spr.SPRG2: Sprg[2] = v; break;
+            case Spr.SPRG3: Sprg[3] = v; break;
+            case Spr.LPCR when Hypervisor: _vm.Lpcr = v; break;
+            case Spr.LPCR: RaisePrivileged(); break;
+            default: RaiseIllegal(i); break;
+        }
+    }
+
+    private void Mftb(uint i)
+    {
+        var x = new FormXFX(i);
+        switch (x.SPR)
+        {
+            case Spr.TBL_READ: Gpr[x.RT] = Tb; break;
+            case Spr.TBU_READ: Gpr[x.RT] = Tb >> 32; break;
+            default: RaiseIllegal(i); break;
+        }
+    }
+
+    private void Mfmsr(uint i)
+    {
+        if (ProblemState) { RaisePrivileged(); return; }
+        Gpr[new FormX(i).RT] = Msr_;
+    }
+
+    /// <summary>
+    /// mtmsrd L=1 writes EE and RI only; L=0 writes all but HV, ME, LE and S (mtmsr: the low word only);
+    /// PR=1 forces EE, IR, DR (Book III §4.4.3).
+    /// </summary>
+    private void Mtmsr(uint i, bool doubleword)
+    {
+        if (ProblemState) { RaisePrivileged(); return; }
+        var x = new FormX(i);
+        ulong rs = Gpr[x.RS];
+        ulong msr;
+        if (x.L15)
+            msr = (Msr_ & ~(Isa.Msr.EE | Isa.Msr.RI)) | (rs & (Isa.Msr.EE | Isa.Msr.RI));
+        else
+        {
+            ulong writable = ~Isa.Msr.MtmsrdPreserved & ~Isa.Msr.PartialFunctionBits;
+            if (!doubleword) writable &= 0xFFFFFFFF;
+            msr = (Msr_ & ~writable) | (rs & writable);
+            if ((msr & Isa.Msr.PR) != 0) msr |= Isa.Msr.EE | Isa.Msr.IR | Isa.Msr.DR;
+        }
+        Msr_ = msr;
+        _event |= Event.Rebatch;
+    }
+
+    /// <summary>rfid: NIP = SRR0 &amp; ~3, MSR ← SRR1 (HV and ME kept in guest state); never traced (Book III §6.4.3).</summary>
+    private void Rfid()
+    {
+        if (ProblemState) { RaisePrivileged(); return; }
+        ulong msr = Srr1 & ~Isa.Msr.PartialFunctionBits;
+        if (!Hypervisor) msr = (msr & ~(Isa.Msr.HV | Isa.Msr.ME)) | (Msr_ & (Isa.Msr.HV | Isa.Msr.ME));
+        if ((msr & Isa.Msr.PR) != 0) msr |= Isa.Msr.EE | Isa.Msr.IR | Isa.Msr.DR;
+        Nip = EffectiveAddress(Srr0 & ~3UL);
+        Msr_ = msr;
+        _resvValid = false;
+        _event |= Event.NoTrace | Event.Rebatch;
+    }
+
+    /// <summary>hrfid is hypervisor-privileged: a guest gets a privileged-instruction program interrupt.</summary>
+    private void Hrfid()
+    {
+        if (!Hypervisor || ProblemState) { RaisePrivileged(); return; }
+        Rfid();
+    }
+
+    /// <summary>sc: System Call interrupt with SRR0 = next instruction; <c>sc 1</c> from supervisor state is a hypercall.</summary>
+    private void SystemCall(uint i)
+    {
+        if (new FormSC(i).LEV == 1 && !ProblemState)
+        {
+            _vm.Hypercall(this);
+            _event |= Event.NoTrace | Event.Rebatch; // sc is never traced (Book III §6.5.15)
+            return;
+        }
+        Deliver(InterruptKind.SystemCall, Nip, 0);
+        _event = Event.NoTrace | Event.Rebatch; // sc completes (it is counted) and is not traced
+    }
+
+    private void Trap(Op op, uint i)
+    {
+        var d = new FormD(i);
+        bool word = op is Op.Tw or Op.Twi;
+        ulong bRaw = op is Op.Twi or Op.Tdi ? (ulong)d.SI : Gpr[new FormX(i).RB];
+        ulong aRaw = Gpr[d.RA];
+        long a = word ? (int)aRaw : (long)aRaw, b = word ? (int)bRaw : (long)bRaw;
+        ulong ua = word ? (uint)aRaw : aRaw, ub = word ? (uint)bRaw : bRaw;
+        int to = d.TO;
+        bool trap = ((to & 0x10) != 0 && a < b) || ((to & 0x08) != 0 && a > b) || ((to & 0x04) != 0 && a == b)
+                    || ((to & 0x02) != 0 && ua < ub) || ((to & 0x01) != 0 && ua > ub);
+        if (trap) RaiseProgram(Srr1Bits.ProgramTrap);
+    }
+
+    // --- Hypercall plumbing used by SimulatedMachine. ---
+
+    internal void Cede()
+    {
+        Msr_ |= Isa.Msr.EE;
+        _ceded = true;
+        _event |= Event.Rebatch;
+    }
+
+    internal void StopForGood(long status)
+    {
+        _stopped = true;
+        Tb++; _retired++;
+        Exit(ExitReason.Stopped, Nip, status, $"guest stopped vcpu {Index} with status {status}");
+    }
+}

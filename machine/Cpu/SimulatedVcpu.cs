@@ -1,0 +1,295 @@
+using System.Runtime.CompilerServices;
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+[InlineArray(32)]
+internal struct RegisterFile32 { private ulong _e; }
+
+[InlineArray(4)]
+internal struct RegisterFile4 { private ulong _e; }
+
+/// <summary>
+/// One simulated POWER vcpu: the fetch/decode/dispatch loop and the architected state. Instruction
+/// handlers live in partial files per family; interrupt delivery in <c>SimulatedVcpu.Interrupts.cs</c>.
+/// </summary>
+public sealed partial class SimulatedVcpu : IVcpu
+{
+    public const uint DebugInstruction = 0x00dddd00;
+
+    private readonly SimulatedMachine _vm;
+    private readonly GuestMemory _mem;
+
+    // Architected state.
+    internal RegisterFile32 Gpr;
+    internal readonly ulong[] Fpr = new ulong[32];
+    internal ulong Nip, Msr_, Lr, Ctr, Xer, Srr0, Srr1, Dar;
+    internal uint Cr, Fpscr, Dsisr;
+    internal RegisterFile4 Sprg;
+    internal ulong Tb;
+    private uint _decAnchor;
+    private ulong _decAnchorTb;
+
+    // Reservation (lwarx/ldarx): address, size and the raw bytes seen.
+    private bool _resvValid;
+    private ulong _resvAddr;
+    private int _resvSize;
+    private ulong _resvRaw;
+
+    // Control of the current instruction.
+    private ulong _cia;
+    private Event _event;
+    private VcpuExit _exit;
+
+    // Run control.
+    private GuestDebug _debug;
+    private volatile bool _exitRequested;
+    private volatile bool _prodded;
+    private bool _ceded;
+    private bool _stopped;
+    private long _retired;
+
+    // Fetch cache: the decoded page of the last fetched effective page under the last fetch mode.
+    private ulong _fetchEaPage = ulong.MaxValue;
+    private ulong _fetchMode;
+    private ulong _fetchRaPage;
+    private ulong[] _fetchDecoded = [];
+
+    [Flags]
+    private enum Event : byte
+    {
+        None = 0,
+        /// <summary>The instruction caused an interrupt: no Trace follows (Book III §6.5.15).</summary>
+        Interrupted = 1,
+        /// <summary>rfid: never traced.</summary>
+        NoTrace = 2,
+        /// <summary>Leave the run loop with <see cref="_exit"/>.</summary>
+        Exit = 4,
+        /// <summary>Something the batch bound depends on changed (MSR[EE], DEC, cede).</summary>
+        Rebatch = 8,
+    }
+
+    internal SimulatedVcpu(SimulatedMachine vm, int index)
+    {
+        _vm = vm;
+        _mem = vm.Memory;
+        Index = index;
+    }
+
+    public int Index { get; }
+    public bool IsStoppedForGood => _stopped;
+    public long InstructionsRetired => _retired;
+    public bool HoldAsyncInterrupts { get; set; }
+    internal ulong Pvr => 0x004E1200; // POWER9 DD2.0
+
+    internal ulong Msr { get => Msr_; set => Msr_ = value; }
+
+    internal uint Dec
+    {
+        get => (uint)(_decAnchor - (Tb - _decAnchorTb));
+        set { _decAnchor = value; _decAnchorTb = Tb; }
+    }
+
+    /// <summary>A decrementer exception exists while DEC's most significant bit is 1 (Book III §7.3, LPCR[LD]=0).</summary>
+    private bool DecPending => (int)Dec < 0;
+
+    internal void Reset(ulong entry, bool littleEndian)
+    {
+        Gpr = default;
+        Gpr[3] = (ulong)Index;
+        Nip = entry;
+        Msr_ = Isa.Msr.SF | Isa.Msr.ME | (littleEndian ? Isa.Msr.LE : 0);
+        Dec = 0x7FFFFFFF;
+    }
+
+    public void SetGuestDebug(GuestDebug debug)
+    {
+        if ((debug & GuestDebug.SingleStep) != 0 && !_vm.Capabilities.HardwareSingleStep)
+            throw new NotSupportedException("this backend has no hardware single-step (KVM_CAP_PPC_GUEST_DEBUG_SSTEP = 0)");
+        _debug = debug;
+    }
+
+    public void RequestExit() => _exitRequested = true;
+
+    internal void Prod()
+    {
+        _prodded = true;
+    }
+
+    /// <summary>Runs the guest until an exit or until <paramref name="budget"/> timebase ticks have passed.</summary>
+    public VcpuExit Run(long budget)
+    {
+        if (_stopped) return _exit;
+        ulong end = Tb + (ulong)Math.Max(budget, 0);
+        _exitRequested = false;
+        bool hwStep = (_debug & GuestDebug.SingleStep) != 0;
+        while (true)
+        {
+            if (_ceded && !Wake(end)) return new VcpuExit(ExitReason.Idle, Nip);
+            if (Tb >= end || _exitRequested) return new VcpuExit(ExitReason.BudgetExpired, Nip);
+
+            bool asyncAllowed = (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts;
+            if (asyncAllowed && DecPending)
+            {
+                _cia = Nip;
+                Deliver(InterruptKind.Decrementer, Nip, 0);
+                _event = Event.None;
+                if (hwStep) return new VcpuExit(ExitReason.SingleStep, Nip);
+                continue;
+            }
+
+            ulong batchEnd = end;
+            if (asyncAllowed) batchEnd = Math.Min(batchEnd, Tb + (ulong)Dec + 1);
+            if (hwStep) batchEnd = Math.Min(batchEnd, Tb + 1);
+            ExecuteBatch(batchEnd);
+            if ((_event & Event.Exit) != 0)
+            {
+                _event = Event.None;
+                return _exit;
+            }
+            _event = Event.None;
+            if (hwStep) return new VcpuExit(ExitReason.SingleStep, Nip);
+        }
+    }
+
+    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace.</summary>
+    private void ExecuteBatch(ulong batchEnd)
+    {
+        while (Tb < batchEnd)
+        {
+            ulong cia = Nip;
+            _cia = cia;
+            ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE);
+            if ((cia & ~0xFFFUL) != _fetchEaPage || mode != _fetchMode)
+            {
+                if (!RefillFetch(cia, mode)) return;
+            }
+            ref ulong slot = ref _fetchDecoded[(int)((cia & 0xFFF) >> 2)];
+            ulong entry = Volatile.Read(ref slot);
+            bool le = (mode & Isa.Msr.LE) != 0;
+            if (entry == 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
+            {
+                uint raw = (uint)_mem.Load(_fetchRaPage | (cia & 0xFFF), 4, le);
+                entry = (1UL << 63) | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
+                Volatile.Write(ref slot, entry);
+            }
+            uint insn = (uint)entry;
+            ulong se = Msr_ & Isa.Msr.SE;
+            Nip = cia + 4;
+            Execute((Op)(ushort)(entry >> 32), insn);
+            if (_event != Event.None)
+            {
+                if ((_event & Event.Exit) != 0) return;
+                if ((_event & Event.Interrupted) != 0)
+                {
+                    // The interrupting instruction is not traced; an sc still took its tick.
+                    _event = Event.None;
+                    return;
+                }
+                if ((_event & Event.NoTrace) != 0) se = 0;
+                Tb++; _retired++;
+                _event = Event.None;
+                if (se != 0) DeliverTrace();
+                return;
+            }
+            Tb++; _retired++;
+            if (se != 0) { DeliverTrace(); return; }
+        }
+    }
+
+    private bool RefillFetch(ulong cia, ulong mode)
+    {
+        if (!TryTranslate(cia, Msr_, AccessKind.Fetch, out ulong ra) || !_mem.Contains(ra & ~0xFFFUL, 4096))
+        {
+            // ISI: SRR0 = the address that could not be fetched; SRR1[33] = no translation (Book III §6.5.5).
+            RaiseFault(InterruptKind.InstructionStorage, cia, Srr1Bits.Bit33);
+            _fetchEaPage = ulong.MaxValue;
+            return false;
+        }
+        _fetchEaPage = cia & ~0xFFFUL;
+        _fetchMode = mode;
+        _fetchRaPage = ra & ~0xFFFUL;
+        _fetchDecoded = _mem.DecodedPage(ra);
+        return true;
+    }
+
+    /// <summary>
+    /// Real mode ignores EA bits 0:3; with relocation on, EA 0xC000… + x maps to x and quadrant 0 is
+    /// identity (the platform's fixed linear map: no page tables).
+    /// </summary>
+    public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra)
+    {
+        bool relocate = (msr & (access == AccessKind.Fetch ? Isa.Msr.IR : Isa.Msr.DR)) != 0;
+        if (!relocate) ra = ea & 0x0FFFFFFFFFFFFFFF;
+        else
+        {
+            switch (ea >> 60)
+            {
+                case 0xC: ra = ea & 0x0FFFFFFFFFFFFFFF; break;
+                case 0x0: ra = ea; break;
+                default: ra = 0; return false;
+            }
+        }
+        return ra < _mem.Size;
+    }
+
+    private void Exit(ExitReason reason, ulong address, long status = 0, string? detail = null)
+    {
+        _exit = new VcpuExit(reason, address, status, detail);
+        _event |= Event.Exit;
+    }
+
+    /// <summary>Idles a ceded vcpu: time passes until its decrementer fires, a prod arrives or the budget ends.</summary>
+    private bool Wake(ulong end)
+    {
+        if (_prodded) { _prodded = false; _ceded = false; return true; }
+        if ((Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts)
+        {
+            ulong until = DecPending ? 0 : (ulong)Dec + 1;
+            if (Tb + until <= end) { Tb += until; _ceded = false; return true; }
+        }
+        Tb = Math.Max(Tb, end);
+        return false;
+    }
+
+    // --- Register access (KVM_GET_REGS / KVM_SET_REGS / one-reg). ---
+
+    public VcpuState GetRegisters()
+    {
+        var s = new VcpuState
+        {
+            Nip = Nip, Msr = Msr_, Cr = Cr, Lr = Lr, Ctr = Ctr, Xer = Xer, Fpscr = Fpscr,
+            Srr0 = Srr0, Srr1 = Srr1, Dar = Dar, Dsisr = Dsisr, Dec = Dec, Tb = Tb,
+            Pir = (ulong)Index, Pvr = Pvr, Lpcr = _vm.Lpcr,
+        };
+        for (int i = 0; i < 32; i++) s.Gpr[i] = Gpr[i];
+        Fpr.CopyTo(s.Fpr, 0);
+        for (int i = 0; i < 4; i++) s.Sprg[i] = Sprg[i];
+        return s;
+    }
+
+    public void SetRegisters(VcpuState s)
+    {
+        for (int i = 0; i < 32; i++) Gpr[i] = s.Gpr[i];
+        s.Fpr.CopyTo(Fpr, 0);
+        Nip = s.Nip; Msr_ = s.Msr; Cr = s.Cr; Lr = s.Lr; Ctr = s.Ctr; Xer = s.Xer; Fpscr = s.Fpscr;
+        Srr0 = s.Srr0; Srr1 = s.Srr1; Dar = s.Dar; Dsisr = s.Dsisr;
+        for (int i = 0; i < 4; i++) Sprg[i] = s.Sprg[i];
+        Tb = s.Tb;
+        Dec = s.Dec;
+    }
+
+    public ulong GetOneReg(int spr) => spr switch
+    {
+        Spr.LPCR => _vm.Lpcr,
+        Spr.PIR => (ulong)Index,
+        Spr.PVR => Pvr,
+        _ => throw new ArgumentOutOfRangeException(nameof(spr), spr, "not a one-reg register of this backend"),
+    };
+
+    public void SetOneReg(int spr, ulong value)
+    {
+        if (spr != Spr.LPCR) throw new ArgumentOutOfRangeException(nameof(spr), spr, "only LPCR can be set as a one-reg");
+        _vm.Lpcr = value;
+    }
+}

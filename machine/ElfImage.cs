@@ -1,0 +1,132 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ActorStep.Machine;
+
+/// <summary>A loadable segment: file bytes placed at a physical address, zero-filled up to MemorySize.</summary>
+public sealed record ElfSegment(ulong PhysicalAddress, ulong VirtualAddress, byte[] Data, ulong MemorySize);
+
+/// <summary>The image file is not an ELF64 PowerPC executable we can load.</summary>
+public sealed class ElfFormatException(string message) : Exception(message);
+
+/// <summary>An ELF64 ppc64 executable (either byte order): PT_LOAD segments, entry point and symbols.</summary>
+public sealed class ElfImage
+{
+    private const ushort EM_PPC64 = 21;
+    private const uint PT_LOAD = 1;
+    private const uint SHT_SYMTAB = 2;
+
+    private ElfImage(ulong entry, bool littleEndian, IReadOnlyList<ElfSegment> segments, IReadOnlyDictionary<string, ulong> symbols, string name)
+    {
+        Entry = entry;
+        LittleEndian = littleEndian;
+        Segments = segments;
+        Symbols = symbols;
+        Name = name;
+    }
+
+    public ulong Entry { get; }
+    public bool LittleEndian { get; }
+    public IReadOnlyList<ElfSegment> Segments { get; }
+    /// <summary>Symbol name → value, from .symtab when present.</summary>
+    public IReadOnlyDictionary<string, ulong> Symbols { get; }
+    public string Name { get; }
+
+    public ulong Symbol(string name) => Symbols.TryGetValue(name, out var v) ? v
+        : throw new KeyNotFoundException($"symbol '{name}' is not in {Name}");
+
+    public static ElfImage Load(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ElfFormatException($"{path}: cannot read the image: {e.Message}");
+        }
+        return Parse(bytes, Path.GetFileName(path));
+    }
+
+    /// <summary>The built-in guest images committed under machine/guests (e.g. "demo").</summary>
+    public static ElfImage BuiltIn(string name)
+    {
+        using var s = typeof(ElfImage).Assembly.GetManifestResourceStream($"guests/{name}.elf")
+            ?? throw new ElfFormatException($"no built-in guest image named '{name}'");
+        using var ms = new MemoryStream();
+        s.CopyTo(ms);
+        return Parse(ms.ToArray(), $"{name}.elf");
+    }
+
+    public static ElfImage Parse(ReadOnlySpan<byte> f, string name = "image")
+    {
+        string Where(string what) => $"{name}: {what}";
+        if (f.Length < 64) throw new ElfFormatException(Where($"too short for an ELF64 header ({f.Length} bytes)"));
+        if (f[0] != 0x7F || f[1] != (byte)'E' || f[2] != (byte)'L' || f[3] != (byte)'F')
+            throw new ElfFormatException(Where("not an ELF file (bad magic)"));
+        if (f[4] != 2) throw new ElfFormatException(Where("not ELF64 (EI_CLASS is not ELFCLASS64)"));
+        bool le = f[5] switch
+        {
+            1 => true,
+            2 => false,
+            _ => throw new ElfFormatException(Where($"unknown data encoding {f[5]}")),
+        };
+        ushort U16(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt16LittleEndian(s) : BinaryPrimitives.ReadUInt16BigEndian(s);
+        uint U32(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt32LittleEndian(s) : BinaryPrimitives.ReadUInt32BigEndian(s);
+        ulong U64(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt64LittleEndian(s) : BinaryPrimitives.ReadUInt64BigEndian(s);
+
+        ushort machine = U16(f[18..]);
+        if (machine != EM_PPC64) throw new ElfFormatException(Where($"machine type {machine} is not PowerPC64 (EM_PPC64 = 21)"));
+        ulong entry = U64(f[24..]);
+        ulong phoff = U64(f[32..]);
+        ulong shoff = U64(f[40..]);
+        ushort phentsize = U16(f[54..]), phnum = U16(f[56..]);
+        ushort shentsize = U16(f[58..]), shnum = U16(f[60..]);
+        if (phnum == 0) throw new ElfFormatException(Where("no program headers"));
+        if (phentsize < 56 || !Fits(f, phoff, (ulong)phentsize * phnum))
+            throw new ElfFormatException(Where("program headers are truncated"));
+
+        var segments = new List<ElfSegment>();
+        for (int i = 0; i < phnum; i++)
+        {
+            var ph = f.Slice((int)phoff + i * phentsize, phentsize);
+            if (U32(ph) != PT_LOAD) continue;
+            ulong offset = U64(ph[8..]), vaddr = U64(ph[16..]), paddr = U64(ph[24..]);
+            ulong filesz = U64(ph[32..]), memsz = U64(ph[40..]);
+            if (filesz > memsz) throw new ElfFormatException(Where($"segment {i}: file size exceeds memory size"));
+            if (!Fits(f, offset, filesz)) throw new ElfFormatException(Where($"segment {i} is truncated (file ends before its data)"));
+            if (memsz == 0) continue;
+            segments.Add(new ElfSegment(paddr, vaddr, f.Slice((int)offset, (int)filesz).ToArray(), memsz));
+        }
+        if (segments.Count == 0) throw new ElfFormatException(Where("no loadable (PT_LOAD) segments"));
+
+        var symbols = new Dictionary<string, ulong>();
+        if (shnum > 0 && shentsize >= 64 && Fits(f, shoff, (ulong)shentsize * shnum))
+        {
+            for (int i = 0; i < shnum; i++)
+            {
+                var sh = f.Slice((int)shoff + i * shentsize, shentsize);
+                if (U32(sh[4..]) != SHT_SYMTAB) continue;
+                ulong off = U64(sh[24..]), size = U64(sh[32..]), entsize = U64(sh[56..]);
+                uint link = U32(sh[40..]);
+                if (entsize < 24 || !Fits(f, off, size) || link >= shnum) continue;
+                var strh = f.Slice((int)shoff + (int)link * shentsize, shentsize);
+                ulong stroff = U64(strh[24..]), strsize = U64(strh[32..]);
+                if (!Fits(f, stroff, strsize)) continue;
+                var strtab = f.Slice((int)stroff, (int)strsize);
+                for (ulong s = 0; s + entsize <= size; s += entsize)
+                {
+                    var sym = f.Slice((int)(off + s), (int)entsize);
+                    uint nameOff = U32(sym);
+                    if (nameOff == 0 || nameOff >= strtab.Length) continue;
+                    int end = strtab[(int)nameOff..].IndexOf((byte)0);
+                    if (end <= 0) continue;
+                    string symName = Encoding.ASCII.GetString(strtab.Slice((int)nameOff, end));
+                    symbols.TryAdd(symName, U64(sym[8..]));
+                }
+            }
+        }
+        return new ElfImage(entry, le, segments, symbols, name);
+    }
+
+    private static bool Fits(ReadOnlySpan<byte> f, ulong offset, ulong length) =>
+        offset <= (ulong)f.Length && length <= (ulong)f.Length - offset;
+}

@@ -1,0 +1,147 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace ActorStep.Machine;
+
+/// <summary>
+/// Guest RAM from real address 0, shared by every vcpu of a VM. Byte address a holds byte a; the
+/// accessors apply the byte order the caller asks for. Also owns the decode cache, since a store
+/// anywhere (guest or host) must invalidate the decoded copy of that word.
+/// </summary>
+public sealed class GuestMemory
+{
+    public const int PageShift = 12;
+    public const int PageSize = 1 << PageShift;
+
+    private readonly byte[] _ram;
+    private readonly ulong[]?[] _decoded;
+
+    public GuestMemory(ulong size)
+    {
+        if (size == 0 || size % PageSize != 0 || size > (1UL << 34))
+            throw new ArgumentOutOfRangeException(nameof(size), size, "guest memory must be a non-zero multiple of 4 KiB, at most 16 GiB");
+        _ram = GC.AllocateArray<byte>(checked((int)Math.Min(size, int.MaxValue)), pinned: false);
+        if ((ulong)_ram.Length != size) throw new ArgumentOutOfRangeException(nameof(size), "guest memory above 2 GiB is not supported");
+        _decoded = new ulong[]?[size >> PageShift];
+    }
+
+    public ulong Size => (ulong)_ram.Length;
+
+    public bool Contains(ulong ra, ulong length) => ra < Size && length <= Size - ra;
+
+    internal Span<byte> Span(ulong ra, int length) => _ram.AsSpan((int)ra, length);
+
+    // --- Host (debugger/loader) access: bounds-checked, invalidates decoded instructions. ---
+
+    public void Read(ulong ra, Span<byte> into)
+    {
+        if (!Contains(ra, (ulong)into.Length)) throw new GuestAddressException(ra, into.Length);
+        _ram.AsSpan((int)ra, into.Length).CopyTo(into);
+    }
+
+    public void Write(ulong ra, ReadOnlySpan<byte> data)
+    {
+        if (!Contains(ra, (ulong)data.Length)) throw new GuestAddressException(ra, data.Length);
+        data.CopyTo(_ram.AsSpan((int)ra, data.Length));
+        InvalidateRange(ra, (ulong)data.Length);
+    }
+
+    public uint ReadUInt32(ulong ra, bool littleEndian)
+    {
+        Span<byte> b = stackalloc byte[4];
+        Read(ra, b);
+        return littleEndian ? BinaryPrimitives.ReadUInt32LittleEndian(b) : BinaryPrimitives.ReadUInt32BigEndian(b);
+    }
+
+    public void WriteUInt32(ulong ra, uint value, bool littleEndian)
+    {
+        Span<byte> b = stackalloc byte[4];
+        if (littleEndian) BinaryPrimitives.WriteUInt32LittleEndian(b, value); else BinaryPrimitives.WriteUInt32BigEndian(b, value);
+        Write(ra, b);
+    }
+
+    // --- Guest access: the caller has translated and bounds-checked. ---
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ref byte At(ulong ra) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_ram), (nint)ra);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ulong Load(ulong ra, int size, bool le)
+    {
+        ref byte p = ref At(ra);
+        switch (size)
+        {
+            case 1: return p;
+            case 2: { ushort v = Unsafe.ReadUnaligned<ushort>(ref p); return le ? v : BinaryPrimitives.ReverseEndianness(v); }
+            case 4: { uint v = Unsafe.ReadUnaligned<uint>(ref p); return le ? v : BinaryPrimitives.ReverseEndianness(v); }
+            default: { ulong v = Unsafe.ReadUnaligned<ulong>(ref p); return le ? v : BinaryPrimitives.ReverseEndianness(v); }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Store(ulong ra, int size, ulong value, bool le)
+    {
+        ref byte p = ref At(ra);
+        switch (size)
+        {
+            case 1: p = (byte)value; break;
+            case 2: { ushort v = (ushort)value; Unsafe.WriteUnaligned(ref p, le ? v : BinaryPrimitives.ReverseEndianness(v)); break; }
+            case 4: { uint v = (uint)value; Unsafe.WriteUnaligned(ref p, le ? v : BinaryPrimitives.ReverseEndianness(v)); break; }
+            default: { Unsafe.WriteUnaligned(ref p, le ? value : BinaryPrimitives.ReverseEndianness(value)); break; }
+        }
+        if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
+    }
+
+    /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
+    internal bool CompareExchange(ulong ra, int size, ulong expectedRaw, ulong newValue, bool le)
+    {
+        ref byte p = ref At(ra);
+        bool ok;
+        if (size == 4)
+        {
+            uint nv = le ? (uint)newValue : BinaryPrimitives.ReverseEndianness((uint)newValue);
+            ok = Interlocked.CompareExchange(ref Unsafe.As<byte, uint>(ref p), nv, (uint)expectedRaw) == (uint)expectedRaw;
+        }
+        else
+        {
+            ulong nv = le ? newValue : BinaryPrimitives.ReverseEndianness(newValue);
+            ok = Interlocked.CompareExchange(ref Unsafe.As<byte, ulong>(ref p), nv, expectedRaw) == expectedRaw;
+        }
+        if (ok && _decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
+        return ok;
+    }
+
+    /// <summary>The raw bytes at an aligned address, read atomically, for a load-reserve.</summary>
+    internal ulong LoadRaw(ulong ra, int size) => size == 4
+        ? Volatile.Read(ref Unsafe.As<byte, uint>(ref At(ra)))
+        : Volatile.Read(ref Unsafe.As<byte, ulong>(ref At(ra)));
+
+    /// <summary>The decode cache page for a real page, created on first use.</summary>
+    internal ulong[] DecodedPage(ulong ra)
+    {
+        ulong pn = ra >> PageShift;
+        return _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
+    }
+
+    private void InvalidateRange(ulong ra, ulong length)
+    {
+        for (ulong a = ra & ~(ulong)(PageSize - 1); a < ra + length; a += PageSize)
+            if (_decoded[a >> PageShift] is { } page) InvalidateWords(page, Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
+    }
+
+    private static void InvalidateWords(ulong[] page, ulong ra, ulong length)
+    {
+        int first = (int)((ra & (PageSize - 1)) >> 2);
+        int last = (int)(((ra + length - 1) & (PageSize - 1)) >> 2);
+        if (last < first) last = page.Length - 1;
+        for (int i = first; i <= last; i++) Volatile.Write(ref page[i], 0);
+    }
+}
+
+/// <summary>A real address outside guest RAM.</summary>
+public sealed class GuestAddressException(ulong address, int length)
+    : ArgumentOutOfRangeException(nameof(address), $"real address 0x{address:x} (+{length}) is outside guest memory")
+{
+    public ulong Address { get; } = address;
+}

@@ -1,0 +1,46 @@
+namespace ActorStep.Machine.Isa;
+
+/// <summary>The interrupts the simulated guest handles itself, with their vectors (Book III §6.5).</summary>
+public enum InterruptKind
+{
+    DataStorage = 0x300,
+    InstructionStorage = 0x400,
+    External = 0x500,
+    Alignment = 0x600,
+    Program = 0x700,
+    FloatingPointUnavailable = 0x800,
+    Decrementer = 0x900,
+    SystemCall = 0xC00,
+    Trace = 0xD00,
+}
+
+public static class InterruptVectors
+{
+    /// <summary>Offset added to the vector when AIL applies (Book III §6.5, LPCR[AIL]).</summary>
+    public static ulong AilOffset(int ail) => ail switch
+    {
+        2 => 0x18000,
+        3 => 0xC000000000004000,
+        _ => 0,
+    };
+
+    /// <summary>AIL applies only with MSR[IR]=1 and MSR[DR]=1 at the interrupt (Book III §6.5).</summary>
+    public static bool AilApplies(ulong msr, int ail) =>
+        (ail == 2 || ail == 3) && (msr & (Msr.IR | Msr.DR)) == (Msr.IR | Msr.DR);
+
+    /// <summary>Where the handler of <paramref name="kind"/> starts for a vcpu in state (msr, lpcr).</summary>
+    public static ulong HandlerAddress(InterruptKind kind, ulong msr, ulong lpcr)
+    {
+        int ail = Lpcr.Ail(lpcr);
+        return (ulong)kind | (AilApplies(msr, ail) ? AilOffset(ail) : 0);
+    }
+
+    /// <summary>The MSR an interrupt installs: SF, HV and ME kept, LE from LPCR[ILE], IR/DR only under AIL.</summary>
+    public static ulong NewMsr(ulong msr, ulong lpcr)
+    {
+        ulong m = Msr.SF | (msr & (Msr.HV | Msr.ME));
+        if ((lpcr & Lpcr.ILE) != 0) m |= Msr.LE;
+        if (AilApplies(msr, Lpcr.Ail(lpcr))) m |= Msr.IR | Msr.DR;
+        return m;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Buffers.Binary;
+using ActorStep.Machine.Cpu;
+using ActorStep.Machine.Isa;
+
+namespace ActorStep.Machine;
+
+/// <summary>Options for a simulated VM.</summary>
+public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv)
+{
+    public const int MaxVcpus = 256;
+}
+
+/// <summary>
+/// The simulated POWER SMP machine: shared guest memory, vcpus, the partition's LPCR and the PAPR
+/// hypercalls a KVM host would serve. Implements the KVM-shaped <see cref="IVirtualMachine"/>.
+/// </summary>
+public sealed class SimulatedMachine : IVirtualMachine
+{
+    private readonly SimulatedVcpu[] _vcpus;
+    private long _lpcr;
+
+    public SimulatedMachine(MachineOptions options)
+    {
+        if (options.Vcpus is < 1 or > MachineOptions.MaxVcpus)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Vcpus, $"vcpus must be 1..{MachineOptions.MaxVcpus}");
+        Options = options;
+        Memory = new GuestMemory(options.MemorySize);
+        Capabilities = new HypervisorCapabilities(
+            HardwareSingleStep: options.Flavour == HypervisorFlavour.Pr,
+            DebugInstruction: SimulatedVcpu.DebugInstruction,
+            Flavour: options.Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv");
+        _vcpus = new SimulatedVcpu[options.Vcpus];
+        for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
+    }
+
+    /// <summary>Creates a machine and loads an ELF image into it; every vcpu starts at the entry.</summary>
+    public static SimulatedMachine Load(ElfImage image, MachineOptions options)
+    {
+        var vm = new SimulatedMachine(options);
+        vm.LoadImage(image);
+        return vm;
+    }
+
+    public MachineOptions Options { get; }
+    public GuestMemory Memory { get; }
+    public HypervisorCapabilities Capabilities { get; }
+    public int VcpuCount => _vcpus.Length;
+    public ulong MemorySize => Memory.Size;
+    public bool ImageIsLittleEndian { get; private set; } = true;
+
+    /// <summary>The partition's LPCR (H_SET_MODE changes AIL and ILE for every vcpu at once).</summary>
+    internal ulong Lpcr
+    {
+        get => (ulong)Volatile.Read(ref _lpcr);
+        set => Volatile.Write(ref _lpcr, (long)value);
+    }
+
+    public event ConsoleOutputHandler? ConsoleOutput;
+
+    public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length
+        ? _vcpus[index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"this VM has vcpus 0..{_vcpus.Length - 1}");
+
+    public SimulatedVcpu Vcpu(int index) => (SimulatedVcpu)GetVcpu(index);
+
+    public void ReadMemory(ulong realAddress, Span<byte> into) => Memory.Read(realAddress, into);
+    public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => Memory.Write(realAddress, data);
+
+    public void LoadImage(ElfImage image)
+    {
+        foreach (var seg in image.Segments)
+        {
+            if (!Memory.Contains(seg.PhysicalAddress, seg.MemorySize))
+                throw new ElfFormatException($"segment at 0x{seg.PhysicalAddress:x} (+0x{seg.MemorySize:x}) is outside guest RAM (0x{Memory.Size:x} bytes)");
+            Memory.Write(seg.PhysicalAddress, seg.Data);
+            if (seg.MemorySize > (ulong)seg.Data.Length)
+                Memory.Write(seg.PhysicalAddress + (ulong)seg.Data.Length, new byte[seg.MemorySize - (ulong)seg.Data.Length]);
+        }
+        ImageIsLittleEndian = image.LittleEndian;
+        // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.
+        Lpcr = image.LittleEndian ? Isa.Lpcr.ILE : 0;
+        foreach (var v in _vcpus) v.Reset(image.Entry, image.LittleEndian);
+    }
+
+    /// <summary>The PAPR hypercalls served by this host: r3 = number, r4.. = arguments, r3 ← status.</summary>
+    internal void Hypercall(SimulatedVcpu v)
+    {
+        ulong nr = v.Gpr[3];
+        long status = 0;
+        switch (nr)
+        {
+            case Papr.H_PUT_TERM_CHAR:
+            {
+                ulong len = v.Gpr[5];
+                if (len > 16) { status = Papr.H_PARAMETER; break; }
+                Span<byte> chars = stackalloc byte[16];
+                BinaryPrimitives.WriteUInt64BigEndian(chars, v.Gpr[6]);
+                BinaryPrimitives.WriteUInt64BigEndian(chars[8..], v.Gpr[7]);
+                ConsoleOutput?.Invoke(v.Index, chars[..(int)len]);
+                break;
+            }
+            case Papr.H_SET_MODE:
+                status = SetMode(v.Gpr[4], v.Gpr[5], v.Gpr[6], v.Gpr[7]);
+                break;
+            case Papr.H_CEDE:
+                v.Cede();
+                break;
+            case Papr.H_PROD:
+                if (v.Gpr[4] >= (ulong)_vcpus.Length) { status = Papr.H_PARAMETER; break; }
+                _vcpus[v.Gpr[4]].Prod();
+                break;
+            case Papr.H_ACTORSTEP_STOP:
+                v.Gpr[3] = 0;
+                v.StopForGood((long)v.Gpr[4]);
+                return;
+            default:
+                status = Papr.H_FUNCTION;
+                break;
+        }
+        v.Gpr[3] = (ulong)status;
+    }
+
+    private long SetMode(ulong mflags, ulong resource, ulong value1, ulong value2)
+    {
+        switch (resource)
+        {
+            case Papr.H_SET_MODE_RESOURCE_ADDR_TRANS_MODE:
+                if (value1 != 0 || value2 != 0) return Papr.H_P2;
+                if (mflags is not (0 or 2 or 3)) return Papr.H_UNSUPPORTED_FLAG;
+                Lpcr = Isa.Lpcr.WithAil(Lpcr, (int)mflags);
+                return 0;
+            case Papr.H_SET_MODE_RESOURCE_LE:
+                if (value1 != 0 || value2 != 0) return Papr.H_P2;
+                if (mflags > 1) return Papr.H_UNSUPPORTED_FLAG;
+                Lpcr = mflags == 1 ? Lpcr | Isa.Lpcr.ILE : Lpcr & ~Isa.Lpcr.ILE;
+                return 0;
+            default:
+                return Papr.H_P2;
+        }
+    }
+}

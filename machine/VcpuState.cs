@@ -1,0 +1,58 @@
+namespace ActorStep.Machine;
+
+/// <summary>
+/// The architected state of one vcpu as plain data: what KVM_GET_REGS/KVM_GET_SREGS/one-reg would return.
+/// Tests build and compare it field by field.
+/// </summary>
+public sealed class VcpuState : IEquatable<VcpuState>
+{
+    public ulong[] Gpr { get; init; } = new ulong[32];
+    public ulong[] Fpr { get; init; } = new ulong[32];
+    public ulong Nip { get; set; }
+    public ulong Msr { get; set; }
+    public uint Cr { get; set; }
+    public ulong Lr { get; set; }
+    public ulong Ctr { get; set; }
+    public ulong Xer { get; set; }
+    public uint Fpscr { get; set; }
+    public ulong Srr0 { get; set; }
+    public ulong Srr1 { get; set; }
+    public ulong[] Sprg { get; init; } = new ulong[4];
+    public ulong Dar { get; set; }
+    public uint Dsisr { get; set; }
+    /// <summary>The 32-bit decrementer as the guest would read it now.</summary>
+    public uint Dec { get; set; }
+    /// <summary>Timebase: advances with the vcpu's instructions (and idle ticks), never with wall time.</summary>
+    public ulong Tb { get; set; }
+    public ulong Pir { get; set; }
+    public ulong Pvr { get; set; }
+    /// <summary>LPCR, a hypervisor register (a KVM "one-reg"); partition-wide in this machine.</summary>
+    public ulong Lpcr { get; set; }
+
+    public VcpuState Clone() => new()
+    {
+        Gpr = (ulong[])Gpr.Clone(), Fpr = (ulong[])Fpr.Clone(), Nip = Nip, Msr = Msr, Cr = Cr, Lr = Lr,
+        Ctr = Ctr, Xer = Xer, Fpscr = Fpscr, Srr0 = Srr0, Srr1 = Srr1, Sprg = (ulong[])Sprg.Clone(),
+        Dar = Dar, Dsisr = Dsisr, Dec = Dec, Tb = Tb, Pir = Pir, Pvr = Pvr, Lpcr = Lpcr,
+    };
+
+    public bool Equals(VcpuState? o) => o is not null && Differences(o).Count == 0;
+    public override bool Equals(object? obj) => Equals(obj as VcpuState);
+    public override int GetHashCode() => HashCode.Combine(Nip, Msr, Cr, Gpr[1], Gpr[3]);
+
+    /// <summary>Names and values of every field that differs, for test failure messages.</summary>
+    public IReadOnlyList<string> Differences(VcpuState o)
+    {
+        var d = new List<string>();
+        void Check(string name, ulong a, ulong b) { if (a != b) d.Add($"{name}: 0x{a:x} != 0x{b:x}"); }
+        for (int i = 0; i < 32; i++) Check($"r{i}", Gpr[i], o.Gpr[i]);
+        for (int i = 0; i < 32; i++) Check($"f{i}", Fpr[i], o.Fpr[i]);
+        Check("nip", Nip, o.Nip); Check("msr", Msr, o.Msr); Check("cr", Cr, o.Cr); Check("lr", Lr, o.Lr);
+        Check("ctr", Ctr, o.Ctr); Check("xer", Xer, o.Xer); Check("fpscr", Fpscr, o.Fpscr);
+        Check("srr0", Srr0, o.Srr0); Check("srr1", Srr1, o.Srr1);
+        for (int i = 0; i < 4; i++) Check($"sprg{i}", Sprg[i], o.Sprg[i]);
+        Check("dar", Dar, o.Dar); Check("dsisr", Dsisr, o.Dsisr); Check("dec", Dec, o.Dec); Check("tb", Tb, o.Tb);
+        Check("pir", Pir, o.Pir); Check("pvr", Pvr, o.Pvr); Check("lpcr", Lpcr, o.Lpcr);
+        return d;
+    }
+}
