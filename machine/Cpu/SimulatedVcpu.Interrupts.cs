@@ -17,7 +17,6 @@ public sealed partial class SimulatedVcpu
         Srr1 = (Msr_ & ~Isa.Msr.PartialFunctionBits) | srr1Bits;
         Nip = InterruptVectors.HandlerAddress(kind, Msr_, lpcr);
         Msr_ = InterruptVectors.NewMsr(Msr_, lpcr);
-        _resvValid = false;
         _event |= Event.Interrupted;
     }
 

@@ -122,7 +122,6 @@ public sealed partial class SimulatedVcpu
         if ((msr & Isa.Msr.PR) != 0) msr |= Isa.Msr.EE | Isa.Msr.IR | Isa.Msr.DR;
         Nip = EffectiveAddress(Srr0 & ~3UL);
         Msr_ = msr;
-        _resvValid = false;
         _event |= Event.NoTrace | Event.Rebatch;
     }
 

@@ -31,14 +31,20 @@ failed=()
 for src in "${srcs[@]}"; do
 	name=${src%.*}
 	if [[ $name == *-be ]]; then
-		prefix=powerpc64-linux-gnu; asflags=(-a64 -mbig -mpower9)
+		prefix=powerpc64-linux-gnu; asflags=(-a64 -mbig -mpower9 -mregnames)
 	else
-		prefix=powerpc64le-linux-gnu; asflags=(-a64 -mlittle -mpower9)
+		prefix=powerpc64le-linux-gnu; asflags=(-a64 -mlittle -mpower9 -mregnames)
 	fi
 	obj=$work/$name.o
 	out=$outdir/$name.elf
 	"$prefix-as" "${asflags[@]}" -g --debug-prefix-map "$here=." -o "$obj" "$src"
-	"$prefix-ld" -nostdlib -static --build-id=none -N -T guest.ld -o "$out.tmp" "$obj"
+	"$prefix-ld" -nostdlib -static --build-id=none --no-warn-rwx-segments -N -T guest.ld -o "$out.tmp" "$obj"
+	# Drop the local absolute symbols made by .set (SPR numbers, MSR bits...), so
+	# gdb does not label small addresses with constant names.
+	"$prefix-nm" "$out.tmp" | awk '$2 == "a" { print $3 }' > "$work/$name.abs"
+	if [[ -s $work/$name.abs ]]; then
+		"$prefix-objcopy" --strip-symbols="$work/$name.abs" "$out.tmp"
+	fi
 	# The debugger's breakpoint word must never appear (00 dd dd 00 reads the same
 	# in both byte orders); only 4-byte-aligned occurrences matter.
 	"$prefix-objcopy" -O binary "$out.tmp" "$work/$name.bin"

@@ -1,0 +1,288 @@
+using ActorStep.Actors.Engine;
+using ActorStep.Machine;
+using ActorStep.Machine.Isa;
+using Akka.Actor;
+using Akka.Event;
+using static ActorStep.Actors.Vcpu.VcpuProtocol;
+
+namespace ActorStep.Actors.Vcpu;
+
+/// <summary>
+/// Owns one backend vcpu: its register cache (synced at most once per exit), the host-step state
+/// machine of step-engine.md §3 and the guest run loop in bounded slices the coordinator hands out.
+/// Survives a restart by re-reading the backend; never leaves a step breakpoint or the host's SE behind.
+/// </summary>
+public sealed class VcpuActor : ReceiveActor
+{
+    private readonly IVirtualMachine _vm;
+    private readonly IVcpu _vcpu;
+    private readonly BreakpointTable _table;
+    private readonly BreakpointOwner.Step _owner;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    private VcpuState? _cache;
+    private ActiveStep? _step;
+
+    /// <summary>A host step in progress: its plan, where it started, how many steps remain.</summary>
+    private sealed class ActiveStep(StepPlan? plan, ulong from, int remaining, bool hardware, ulong? suspended)
+    {
+        public StepPlan? Plan = plan;
+        public ulong From = from;
+        public int Remaining = remaining;
+        public int Done;
+        public readonly bool Hardware = hardware;
+        /// <summary>A breakpoint at NIP whose original word is back in memory while this vcpu steps off it.</summary>
+        public ulong? Suspended = suspended;
+        /// <summary>The engine executed the instruction itself (an rfid whose target is its own address).</summary>
+        public bool Emulated;
+    }
+
+    public VcpuActor(IVirtualMachine vm, int index, BreakpointTable table)
+    {
+        _vm = vm;
+        _vcpu = vm.GetVcpu(index);
+        _table = table;
+        _owner = new BreakpointOwner.Step(index);
+        // A restart (or a predecessor's crash) must leave nothing behind: drop any breakpoint of our steps.
+        _table.RemoveAll(_owner);
+
+        Receive<RunSlice>(OnRunSlice);
+        Receive<CancelStep>(_ => { AbandonStep(); Sender.Tell(new StepCancelled(_vcpu.Index, State)); });
+        Receive<GetRegisters>(_ => Sender.Tell(new Registers(_vcpu.Index, State)));
+        Receive<SetRegisters>(m =>
+        {
+            if (_step is not null) AbandonStep();
+            _vcpu.SetRegisters(m.State);
+            _cache = null;
+            Sender.Tell(new Registers(_vcpu.Index, State));
+        });
+    }
+
+    public static Props Props(IVirtualMachine vm, int index, BreakpointTable table) =>
+        Akka.Actor.Props.Create(() => new VcpuActor(vm, index, table));
+
+    private VcpuState State => _cache ??= _vcpu.GetRegisters();
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _log.Warning(reason, "vcpu {Vcpu} restarting; abandoning any step in progress", _vcpu.Index);
+        AbandonStep();
+        base.PreRestart(reason, message);
+    }
+
+    protected override void PostStop()
+    {
+        AbandonStep();
+        base.PostStop();
+    }
+
+    private void OnRunSlice(RunSlice m)
+    {
+        if (_vcpu.IsStoppedForGood)
+        {
+            var last = _vcpu.Run(0);
+            Sender.Tell(new SliceEnded(_vcpu.Index, last.Reason == ExitReason.Checkstop ? SliceOutcome.Checkstop : SliceOutcome.GuestStopped,
+                State, Status: last.Status, Detail: last.Detail ?? "the guest stopped this vcpu"));
+            return;
+        }
+        _vcpu.HoldAsyncInterrupts = m.Mode != SliceMode.Continue && m.HoldAsyncInterrupts;
+        Sender.Tell(m.Mode == SliceMode.Continue ? RunFree(m.Budget) : RunStep(m));
+    }
+
+    /// <summary>Continue: run until the budget ends or something the coordinator must know happens.</summary>
+    private SliceEnded RunFree(long budget)
+    {
+        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        _cache = null;
+        long start = _vcpu.InstructionsRetired;
+        while (true)
+        {
+            long left = budget - (_vcpu.InstructionsRetired - start);
+            var exit = _vcpu.Run(Math.Max(left, 0));
+            switch (exit.Reason)
+            {
+                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+                case ExitReason.Stopped: return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+                case ExitReason.Checkstop: return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+                case ExitReason.Debug:
+                    if (ClassifyTrap(exit.Address) is { } trap) return trap;
+                    continue; // the breakpoint went away between the fetch and now: just re-execute
+                default: return Ended(SliceOutcome.Ran);
+            }
+        }
+    }
+
+    /// <summary>A debug exit outside a step: a user breakpoint, another vcpu's step breakpoint, or a stale one.</summary>
+    private SliceEnded? ClassifyTrap(ulong nip)
+    {
+        if (!_vcpu.TryTranslate(nip, _vcpu.GetRegisters().Msr, AccessKind.Fetch, out ulong ra)) return null;
+        var owners = _table.OwnersAt(ra);
+        if (owners.Contains(BreakpointOwner.User.Instance)) return Ended(SliceOutcome.BreakpointHit, nip);
+        if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked on {string.Join(", ", owners)} at 0x{ra:x}");
+        return null;
+    }
+
+    private SliceEnded RunStep(RunSlice m)
+    {
+        _cache = null;
+        _step ??= BeginStep(m);
+        if (m.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
+        long start = _vcpu.InstructionsRetired;
+        while (true)
+        {
+            if (_step!.Emulated)
+            {
+                if (FinishStep(TraceStep.Completion.Returned, m) is { } emulated) return emulated;
+                continue;
+            }
+            long left = m.Budget - (_vcpu.InstructionsRetired - start);
+            var exit = _vcpu.Run(Math.Max(left, 1));
+            switch (exit.Reason)
+            {
+                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+                case ExitReason.Stopped:
+                    AbandonStep();
+                    return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+                case ExitReason.Checkstop:
+                    AbandonStep();
+                    return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+                case ExitReason.SingleStep:
+                    if (FinishStep(TraceStep.Completion.Completed, m) is { } hwDone) return hwDone;
+                    continue;
+                case ExitReason.Debug:
+                {
+                    var s = _vcpu.GetRegisters();
+                    _vcpu.TryTranslate(exit.Address, s.Msr, AccessKind.Fetch, out ulong ra);
+                    var end = _step!.Plan?.EndPointAt(ra);
+                    if (end is not null)
+                    {
+                        var completion = TraceStep.Complete(_step.Plan!, end, s);
+                        _vcpu.SetRegisters(s);
+                        if (FinishStep(completion, m) is { } done) return done;
+                        continue;
+                    }
+                    // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us.
+                    var owners = _table.OwnersAt(ra);
+                    if (owners.Contains(BreakpointOwner.User.Instance))
+                    {
+                        AbandonStep();
+                        return Ended(SliceOutcome.BreakpointHit, exit.Address);
+                    }
+                    if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked mid-step on {string.Join(", ", owners)}");
+                    continue;
+                }
+                default: return Ended(SliceOutcome.Ran);
+            }
+        }
+    }
+
+    /// <summary>Ends one step; starts the next when a count remains. Returns the slice result when the whole step is over.</summary>
+    private SliceEnded? FinishStep(TraceStep.Completion completion, RunSlice m)
+    {
+        var step = _step!;
+        ReleaseStepResources(step);
+        step.Done++;
+        step.Remaining--;
+        _cache = null;
+        var s = _vcpu.GetRegisters();
+        if (step.Remaining > 0 && !_table.HasUser(Real(s.Nip, s.Msr)))
+        {
+            var next = BeginStep(m with { StepCount = step.Remaining });
+            next.From = step.From;
+            next.Done = step.Done;
+            _step = next;
+            return null;
+        }
+        _step = null;
+        _cache = s;
+        return new SliceEnded(_vcpu.Index, SliceOutcome.StepDone, s, new StepDetail(completion, step.From, s.Nip, step.Done));
+    }
+
+    private ulong Real(ulong ea, ulong msr) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ulong ra) ? ra : ulong.MaxValue;
+
+    /// <summary>§3 points 1–4: plan, save, arm, plant. The capability, never the flavour, picks the backend.</summary>
+    private ActiveStep BeginStep(RunSlice m)
+    {
+        var s = _vcpu.GetRegisters();
+        ulong nipRa = Real(s.Nip, s.Msr);
+        // Stepping off a breakpoint planted at NIP: the original word goes back for the duration of this step.
+        ulong? suspended = nipRa != ulong.MaxValue && _table.Suspend(nipRa) ? nipRa : null;
+
+        if (_vm.Capabilities.HardwareSingleStep)
+        {
+            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
+            return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
+        }
+
+        var plan = TraceStep.Plan(s,
+            (ulong ea, ulong msr, out ulong ra) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ra),
+            FetchOriginal,
+            allowAsync: !m.HoldAsyncInterrupts);
+        var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
+        if (plan.EndPoints.Count == 0 && plan.Op == Op.Rfid)
+        {
+            // rfid to its own address: no breakpoint can catch its end (it would trap before running) and
+            // rfid is never traced, so the engine performs it, time included (one timebase tick).
+            s.Nip = s.Srr0 & ~3UL;
+            s.Msr = MsrRules.AfterRfid(s.Msr, s.Srr1);
+            s.Tb += 1;
+            s.Dec -= 1;
+            _vcpu.SetRegisters(s);
+            step.Emulated = true;
+            return step;
+        }
+        // Without a Trace the step's end is a breakpoint at the next fetch, and an asynchronous interrupt
+        // could slip in at that boundary (two events in one step): allow only one deliverable right now.
+        if (!plan.ArmTrace && !m.HoldAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
+            _vcpu.HoldAsyncInterrupts = true;
+        foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner);
+        if (plan.ArmTrace)
+        {
+            s.Msr |= Msr.SE;
+            _vcpu.SetRegisters(s);
+        }
+        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        return step;
+    }
+
+    private uint FetchOriginal(ulong ra, bool littleEndian)
+    {
+        Span<byte> b = stackalloc byte[4];
+        _table.Read(ra, b);
+        return littleEndian
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b)
+            : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b);
+    }
+
+    private void ReleaseStepResources(ActiveStep step)
+    {
+        _table.RemoveAll(_owner);
+        if (step.Suspended is ulong ra) _table.Resume(ra);
+        step.Suspended = null;
+        if (step.Hardware) _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+    }
+
+    /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4).</summary>
+    private void AbandonStep()
+    {
+        var step = _step;
+        _step = null;
+        if (step is null) return;
+        ReleaseStepResources(step);
+        if (step.Plan is { ArmTrace: true } plan)
+        {
+            var s = _vcpu.GetRegisters();
+            s.Msr = (s.Msr & ~Msr.SE) | (plan.GuestSe ? Msr.SE : 0);
+            _vcpu.SetRegisters(s);
+        }
+        _cache = null;
+    }
+
+    private SliceEnded Ended(SliceOutcome outcome, ulong address = 0, long status = 0, string? detail = null)
+    {
+        _cache = null;
+        return new SliceEnded(_vcpu.Index, outcome, State, null, address, status, detail);
+    }
+}

@@ -1,0 +1,113 @@
+using ActorStep.Machine;
+
+namespace ActorStep.Actors.Vm;
+
+/// <summary>What one vcpu does in a resume (gdb's vCont actions). Vcpus not named stay stopped.</summary>
+public enum VcpuAction { Stay, Continue, Step }
+
+/// <summary>gdb's <c>set scheduler-locking</c> (step-engine.md §5).</summary>
+public enum SchedulerLocking { Off, Step, On }
+
+/// <summary>Why the VM stopped (the event reported for a resume).</summary>
+public enum StopReason
+{
+    /// <summary>The stepped vcpu finished its step(s).</summary>
+    StepCompleted,
+    /// <summary>A vcpu reached a user breakpoint.</summary>
+    Breakpoint,
+    /// <summary>A halt request (gdb's Ctrl-C).</summary>
+    Halted,
+    /// <summary>The guest stopped a vcpu for good (H_ACTORSTEP_STOP).</summary>
+    GuestStopped,
+    /// <summary>A vcpu cannot continue (guest fault loop).</summary>
+    Checkstop,
+    /// <summary>Every vcpu has stopped for good: nothing can run.</summary>
+    Finished,
+}
+
+/// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended.</summary>
+public sealed record StopEvent(StopReason Reason, int Vcpu, ulong Nip, string Detail, long Status = 0,
+    string? StepCompletion = null, int Steps = 0);
+
+/// <summary>Where each vcpu is after a resume, for replies that say where every affected vcpu stopped.</summary>
+public sealed record VcpuStop(int Vcpu, ulong Nip, string State);
+
+public static partial class VmProtocol
+{
+    /// <summary>Client → coordinator: resume with per-vcpu actions. Reply: <see cref="Stopped"/> (all-stop) or <see cref="Failed"/>.</summary>
+    public sealed record Resume(IReadOnlyDictionary<int, VcpuAction> Actions, bool HoldAsyncInterrupts = true, int StepCount = 1);
+
+    /// <summary>Reply to <see cref="Resume"/> and <see cref="Halt"/>: the reported event and every vcpu's position.</summary>
+    public sealed record Stopped(StopEvent Event, IReadOnlyList<VcpuStop> Vcpus);
+
+    /// <summary>A request that cannot be served; <see cref="Code"/> says why.</summary>
+    public sealed record Failed(FailureCode Code, string Message);
+
+    public enum FailureCode { NotFound, InvalidArgument, FailedPrecondition, Busy }
+
+    /// <summary>Client → coordinator: stop every vcpu. Reply: <see cref="Stopped"/> with reason Halted (the resume in flight gets it too).</summary>
+    public sealed record Halt;
+
+    /// <summary>Client → coordinator: a vcpu's registers. Reply: <see cref="Vcpu.VcpuProtocol.Registers"/> (from the VcpuActor, within one slice) or <see cref="Failed"/>.</summary>
+    public sealed record ReadRegisters(int Vcpu);
+
+    /// <summary>Client → coordinator: replace a stopped vcpu's registers. Reply: <see cref="Vcpu.VcpuProtocol.Registers"/> or <see cref="Failed"/>.</summary>
+    public sealed record WriteRegisters(int Vcpu, VcpuState State);
+
+    /// <summary>Client → coordinator: read guest memory by EA (with the vcpu's current translation) or by RA. Reply: <see cref="MemoryRead"/> or <see cref="Failed"/>.</summary>
+    public sealed record ReadMemory(ulong Address, int Length, int? TranslateForVcpu);
+
+    public sealed record MemoryRead(ulong Address, byte[] Data);
+
+    /// <summary>Client → coordinator: write guest memory. Reply: <see cref="MemoryWritten"/> or <see cref="Failed"/>.</summary>
+    public sealed record WriteMemory(ulong Address, byte[] Data, int? TranslateForVcpu);
+
+    public sealed record MemoryWritten(ulong Address, int Length);
+
+    /// <summary>Client → coordinator: a user software breakpoint at an EA (translated with the vcpu's MSR, vcpu 0 by default). Reply: <see cref="BreakpointChanged"/> or <see cref="Failed"/>.</summary>
+    public sealed record InsertBreakpoint(ulong Address, int TranslateForVcpu = 0);
+
+    public sealed record RemoveBreakpoint(ulong Address, int TranslateForVcpu = 0);
+
+    public sealed record BreakpointChanged(ulong Address, ulong RealAddress, bool Changed);
+
+    /// <summary>Client → coordinator: describe the VM. Reply: <see cref="VmDescription"/>.</summary>
+    public sealed record Describe;
+
+    public sealed record VmDescription(int Vcpus, ulong MemorySize, HypervisorCapabilities Capabilities, bool Running,
+        IReadOnlyList<VcpuStop> VcpuStates, bool ImageIsLittleEndian, int BreakpointCount);
+
+    /// <summary>Anyone → coordinator: send every <see cref="VmEvent"/> to the sender until it stops or unsubscribes.</summary>
+    public sealed record Subscribe(Akka.Actor.IActorRef Subscriber);
+
+    public sealed record Unsubscribe(Akka.Actor.IActorRef Subscriber);
+
+    /// <summary>Coordinator → subscribers.</summary>
+    public abstract record VmEvent;
+
+    public sealed record StopObserved(Stopped Stop) : VmEvent;
+
+    public sealed record ConsoleObserved(int Vcpu, byte[] Bytes) : VmEvent;
+
+    public sealed record Resumed(IReadOnlyDictionary<int, VcpuAction> Actions) : VmEvent;
+
+    /// <summary>Coordinator → itself: console bytes from a vcpu thread.</summary>
+    internal sealed record ConsoleBytes(int Vcpu, byte[] Bytes);
+
+    /// <summary>Translates a gdb scheduler-locking mode and a stepped vcpu into per-vcpu actions (§5).</summary>
+    public static IReadOnlyDictionary<int, VcpuAction> StepActions(int vcpu, int vcpuCount, SchedulerLocking locking)
+    {
+        var d = new Dictionary<int, VcpuAction> { [vcpu] = VcpuAction.Step };
+        if (locking == SchedulerLocking.Off)
+            for (int i = 0; i < vcpuCount; i++) if (i != vcpu) d[i] = VcpuAction.Continue;
+        return d;
+    }
+
+    public static IReadOnlyDictionary<int, VcpuAction> ContinueActions(int vcpu, int vcpuCount, SchedulerLocking locking)
+    {
+        var d = new Dictionary<int, VcpuAction>();
+        if (locking == SchedulerLocking.On) d[vcpu] = VcpuAction.Continue;
+        else for (int i = 0; i < vcpuCount; i++) d[i] = VcpuAction.Continue;
+        return d;
+    }
+}

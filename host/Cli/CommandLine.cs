@@ -1,0 +1,112 @@
+namespace ActorStep.Host.Cli;
+
+/// <summary>The <c>actorstep</c> command: subcommands and their usage.</summary>
+public static class CommandLine
+{
+    public const string Usage = """
+        usage: actorstep <command> [options]
+
+        commands:
+          run    run a guest with no debugger and print its final state as JSON
+                 [--image FILE] [--vcpus N] [--memory MIB] [--max-instructions K] [--deterministic]
+                 [--dump-memory ADDR:LEN]...
+                 With no --image, runs the built-in demo guest. Console output streams to stderr;
+                 the final state (JSON) goes to stdout.
+        """;
+
+    public static async Task<int> MainAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.Out.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        try
+        {
+            var rest = new ArgReader(args.AsSpan(1).ToArray());
+            return args[0] switch
+            {
+                "run" => await RunCommand.ExecuteAsync(rest),
+                _ => throw new UsageException($"unknown command '{args[0]}'"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"actorstep: {e.Message}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+    }
+}
+
+/// <summary>A command line the user got wrong: reported with the usage text, exit code 2.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>Reads <c>--name value</c> options; unknown or malformed options are usage errors.</summary>
+public sealed class ArgReader
+{
+    private readonly List<(string Name, string? Value)> _options = new();
+
+    public ArgReader(string[] args, params string[] flags)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (!a.StartsWith("--", StringComparison.Ordinal)) throw new UsageException($"unexpected argument '{a}'");
+            int eq = a.IndexOf('=');
+            if (eq > 0) { _options.Add((a[..eq], a[(eq + 1)..])); continue; }
+            bool takesValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
+            _options.Add((a, takesValue ? args[++i] : null));
+        }
+    }
+
+    private readonly HashSet<string> _known = new();
+
+    public string? String(string name)
+    {
+        _known.Add(name);
+        var found = _options.LastOrDefault(o => o.Name == name);
+        if (found.Name is null) return null;
+        return found.Value ?? throw new UsageException($"{name} needs a value");
+    }
+
+    public IReadOnlyList<string> All(string name)
+    {
+        _known.Add(name);
+        return _options.Where(o => o.Name == name)
+            .Select(o => o.Value ?? throw new UsageException($"{name} needs a value")).ToList();
+    }
+
+    public bool Flag(string name)
+    {
+        _known.Add(name);
+        var found = _options.Where(o => o.Name == name).ToList();
+        if (found.Any(o => o.Value is not null)) throw new UsageException($"{name} takes no value");
+        return found.Count > 0;
+    }
+
+    public long? Long(string name, long min, long max)
+    {
+        string? s = String(name);
+        if (s is null) return null;
+        if (!ParseNumber(s, out ulong v) || (long)v < min || (long)v > max)
+            throw new UsageException($"{name} must be a number in {min}..{max}, not '{s}'");
+        return (long)v;
+    }
+
+    /// <summary>Every option was consumed by some accessor; call after reading all of them.</summary>
+    public void EnsureAllKnown()
+    {
+        var unknown = _options.Select(o => o.Name).Where(n => !_known.Contains(n)).Distinct().ToList();
+        if (unknown.Count > 0) throw new UsageException($"unknown option {string.Join(", ", unknown)}");
+    }
+
+    /// <summary>Decimal or 0x-prefixed hexadecimal.</summary>
+    public static bool ParseNumber(string s, out ulong value)
+    {
+        s = s.Trim();
+        if (s.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+            return ulong.TryParse(s.AsSpan(2), System.Globalization.NumberStyles.HexNumber, null, out value);
+        return ulong.TryParse(s, out value);
+    }
+}

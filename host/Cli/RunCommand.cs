@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ActorStep.Machine;
+
+namespace ActorStep.Host.Cli;
+
+/// <summary><c>actorstep run</c>: the guest with no debugger; final state as JSON on stdout.</summary>
+public static class RunCommand
+{
+    public static Task<int> ExecuteAsync(ArgReader args)
+    {
+        string? imagePath = args.String("--image");
+        int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
+        ulong memory = (ulong)(args.Long("--memory", 1, 2047) ?? 128) << 20;
+        long? max = args.Long("--max-instructions", 0, long.MaxValue);
+        bool deterministic = args.Flag("--deterministic");
+        var dumps = args.All("--dump-memory").Select(ParseRange).ToList();
+        args.EnsureAllKnown();
+
+        ElfImage image;
+        SimulatedMachine vm;
+        try
+        {
+            image = imagePath is null ? ElfImage.BuiltIn("demo") : ElfImage.Load(imagePath);
+            vm = SimulatedMachine.Load(image, new MachineOptions(vcpus, memory));
+        }
+        catch (ElfFormatException e)
+        {
+            Console.Error.WriteLine($"actorstep: {e.Message}");
+            return Task.FromResult(1);
+        }
+        foreach (var (addr, len) in dumps)
+            if (!vm.Memory.Contains(addr, len))
+            {
+                Console.Error.WriteLine($"actorstep: --dump-memory 0x{addr:x}:{len} is outside guest memory (0x{vm.MemorySize:x} bytes)");
+                return Task.FromResult(2);
+            }
+
+        var stderr = Console.OpenStandardError();
+        var consoleLock = new object();
+        vm.ConsoleOutput += (_, bytes) => { lock (consoleLock) { stderr.Write(bytes); stderr.Flush(); } };
+
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        RunResult result;
+        try
+        {
+            result = MachineRunner.Run(vm, new RunOptions { MaxInstructions = max, Deterministic = deterministic }, cts.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+
+        var json = StateJson(vm, result, dumps);
+        Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return Task.FromResult(result.Vcpus.Any(v => v.Reason == "checkstop") ? 3 : 0);
+    }
+
+    private static (ulong Address, ulong Length) ParseRange(string s)
+    {
+        int colon = s.IndexOf(':');
+        if (colon <= 0 || !ArgReader.ParseNumber(s[..colon], out ulong addr) || !ArgReader.ParseNumber(s[(colon + 1)..], out ulong len)
+            || len == 0 || len > 1 << 20)
+            throw new UsageException($"--dump-memory wants ADDR:LEN (real address, 1..1048576 bytes), not '{s}'");
+        return (addr, len);
+    }
+
+    private static string Hex(ulong v) => $"0x{v:x16}";
+
+    public static JsonObject StateJson(SimulatedMachine vm, RunResult result, IReadOnlyList<(ulong Address, ulong Length)> dumps)
+    {
+        var vcpus = new JsonArray();
+        for (int i = 0; i < vm.VcpuCount; i++)
+        {
+            var s = vm.GetVcpu(i).GetRegisters();
+            var o = result.Vcpus[i];
+            vcpus.Add(new JsonObject
+            {
+                ["vcpu"] = i,
+                ["state"] = o.Reason,
+                ["status"] = o.Status,
+                ["detail"] = o.Detail,
+                ["nip"] = Hex(s.Nip),
+                ["msr"] = Hex(s.Msr),
+                ["gpr"] = new JsonArray(s.Gpr.Select(g => (JsonNode)Hex(g)).ToArray()),
+                ["cr"] = $"0x{s.Cr:x8}",
+                ["lr"] = Hex(s.Lr),
+                ["ctr"] = Hex(s.Ctr),
+                ["xer"] = Hex(s.Xer),
+                ["srr0"] = Hex(s.Srr0),
+                ["srr1"] = Hex(s.Srr1),
+                ["sprg"] = new JsonArray(s.Sprg.Select(g => (JsonNode)Hex(g)).ToArray()),
+                ["dec"] = $"0x{s.Dec:x8}",
+                ["lpcr"] = Hex(s.Lpcr),
+                ["instructions"] = o.Instructions,
+            });
+        }
+        var memory = new JsonArray();
+        foreach (var (addr, len) in dumps)
+        {
+            var bytes = new byte[len];
+            vm.ReadMemory(addr, bytes);
+            memory.Add(new JsonObject { ["address"] = Hex(addr), ["length"] = len, ["hex"] = Convert.ToHexStringLower(bytes) });
+        }
+        return new JsonObject
+        {
+            ["vcpus"] = vcpus,
+            ["memory"] = memory,
+            ["elapsed_ms"] = Math.Round(result.Elapsed.TotalMilliseconds, 1),
+        };
+    }
+}

@@ -1,0 +1,3 @@
+using ActorStep.Host.Cli;
+
+return await CommandLine.MainAsync(args);
