@@ -117,6 +117,11 @@ public sealed class GuestMemory
         ? Volatile.Read(ref Unsafe.As<byte, uint>(ref At(ra)))
         : Volatile.Read(ref Unsafe.As<byte, ulong>(ref At(ra)));
 
+    /// <summary>The value of raw bytes (as held in host memory) in the guest's byte order.</summary>
+    internal static ulong FromRaw(ulong raw, int size, bool le) => size == 4
+        ? le ? (uint)raw : BinaryPrimitives.ReverseEndianness((uint)raw)
+        : le ? raw : BinaryPrimitives.ReverseEndianness(raw);
+
     /// <summary>The decode cache page for a real page, created on first use.</summary>
     internal ulong[] DecodedPage(ulong ra)
     {

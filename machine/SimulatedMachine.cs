@@ -120,17 +120,24 @@ public sealed class SimulatedMachine : IVirtualMachine
         v.Gpr[3] = (ulong)status;
     }
 
+    // PAPR parameter errors for the third and fourth hcall arguments (value1/value2 of H_SET_MODE), as
+    // QEMU's h_set_mode_resource_le/_addr_trans_mode return them.
+    private const long H_P3 = -56;
+    private const long H_P4 = -57;
+
     private long SetMode(ulong mflags, ulong resource, ulong value1, ulong value2)
     {
         switch (resource)
         {
             case Papr.H_SET_MODE_RESOURCE_ADDR_TRANS_MODE:
-                if (value1 != 0 || value2 != 0) return Papr.H_P2;
+                if (value1 != 0) return H_P3;
+                if (value2 != 0) return H_P4;
                 if (mflags is not (0 or 2 or 3)) return Papr.H_UNSUPPORTED_FLAG;
                 Lpcr = Isa.Lpcr.WithAil(Lpcr, (int)mflags);
                 return 0;
             case Papr.H_SET_MODE_RESOURCE_LE:
-                if (value1 != 0 || value2 != 0) return Papr.H_P2;
+                if (value1 != 0) return H_P3;
+                if (value2 != 0) return H_P4;
                 if (mflags > 1) return Papr.H_UNSUPPORTED_FLAG;
                 Lpcr = mflags == 1 ? Lpcr | Isa.Lpcr.ILE : Lpcr & ~Isa.Lpcr.ILE;
                 return 0;

@@ -31,6 +31,8 @@ public enum SliceOutcome
     GuestStopped,
     /// <summary>The guest cannot continue (a fault loop).</summary>
     Checkstop,
+    /// <summary>The actor failed during the slice and was restarted; any step was abandoned cleanly.</summary>
+    Faulted,
 }
 
 public static partial class VcpuProtocol

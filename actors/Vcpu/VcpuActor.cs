@@ -66,7 +66,12 @@ public sealed class VcpuActor : ReceiveActor
     protected override void PreRestart(Exception reason, object message)
     {
         _log.Warning(reason, "vcpu {Vcpu} restarting; abandoning any step in progress", _vcpu.Index);
+        bool stepping = _step is not null;
         AbandonStep();
+        // The slice in flight gets an answer, so the coordinator never waits for a reply that cannot come.
+        if (message is RunSlice)
+            Sender.Tell(new SliceEnded(_vcpu.Index, SliceOutcome.Faulted, _vcpu.GetRegisters(),
+                Detail: $"vcpu {_vcpu.Index} failed{(stepping ? " during a step (abandoned: nothing left in the guest)" : "")}: {reason.Message}"));
         base.PreRestart(reason, message);
     }
 
@@ -197,7 +202,9 @@ public sealed class VcpuActor : ReceiveActor
         }
         _step = null;
         _cache = s;
-        return new SliceEnded(_vcpu.Index, SliceOutcome.StepDone, s, new StepDetail(completion, step.From, s.Nip, step.Done));
+        // A user breakpoint met before the count is done ends the step there and is what gets reported (§3 point 8).
+        var outcome = step.Remaining > 0 ? SliceOutcome.BreakpointHit : SliceOutcome.StepDone;
+        return new SliceEnded(_vcpu.Index, outcome, s, new StepDetail(completion, step.From, s.Nip, step.Done), s.Nip);
     }
 
     private ulong Real(ulong ea, ulong msr) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ulong ra) ? ra : ulong.MaxValue;

@@ -23,6 +23,8 @@ public enum StopReason
     Checkstop,
     /// <summary>Every vcpu has stopped for good: nothing can run.</summary>
     Finished,
+    /// <summary>A vcpu's actor failed (and was restarted): its step was abandoned, nothing of it left in the guest.</summary>
+    Error,
 }
 
 /// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended.</summary>

@@ -46,6 +46,7 @@ public sealed class VmCoordinator : ReceiveActor
         /// <summary>Deterministic mode: the vcpus left in the current round, in order.</summary>
         public readonly Queue<int> Round = new();
         public bool Prepared;
+        public bool CancelsSent;
         public VcpuAction Action(int v) => Request.Actions.TryGetValue(v, out var a) ? a : VcpuAction.Stay;
     }
 
@@ -163,11 +164,15 @@ public sealed class VmCoordinator : ReceiveActor
         if (op.Stopping)
         {
             if (op.InFlight.Count > 0 || op.Cancelling.Count > 0) return;
-            // Steps that did not finish are abandoned: nothing of them stays in the guest.
-            foreach (var v in Enumerable.Range(0, _vcpus.Length).Where(v => op.Action(v) == VcpuAction.Step && _status[v] == Status.Stopped && !StepReported(op, v)))
+            // Steps that did not finish are abandoned (once): nothing of them stays in the guest.
+            if (!op.CancelsSent)
             {
-                op.Cancelling.Add(v);
-                _vcpus[v].Tell(new CancelStep());
+                op.CancelsSent = true;
+                foreach (var v in Enumerable.Range(0, _vcpus.Length).Where(v => op.Action(v) == VcpuAction.Step && _status[v] == Status.Stopped && !StepReported(op, v)))
+                {
+                    op.Cancelling.Add(v);
+                    _vcpus[v].Tell(new CancelStep());
+                }
             }
             if (op.Cancelling.Count > 0) return;
             Finish();
@@ -251,6 +256,9 @@ public sealed class VmCoordinator : ReceiveActor
             case SliceOutcome.Checkstop:
                 _status[m.Vcpu] = Status.Finished;
                 Report(new StopEvent(StopReason.Checkstop, m.Vcpu, m.State.Nip, m.Detail ?? "checkstop"));
+                break;
+            case SliceOutcome.Faulted:
+                Report(new StopEvent(StopReason.Error, m.Vcpu, m.State.Nip, m.Detail ?? "vcpu actor failed"));
                 break;
             case SliceOutcome.Parked:
                 _status[m.Vcpu] = Status.Parked;

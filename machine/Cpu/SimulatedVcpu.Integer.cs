@@ -41,6 +41,12 @@ public sealed partial class SimulatedVcpu
 
     private ulong CarryIn => (Xer & Isa.Xer.CA) != 0 ? 1UL : 0UL;
 
+    /// <summary>Add/subtract-from: CA is the carry out of bit 0 in 64-bit mode, out of bit 32 in 32-bit mode; CA32 always bit 32 (Book I §3.3.9).</summary>
+    private void SetArithmeticCa(bool ca, bool ca32) => SetCa(Mode64 ? ca : ca32, ca32);
+
+    /// <summary>OE=1 add/subtract-from/negate: OV is 64-bit overflow in 64-bit mode, 32-bit overflow in 32-bit mode; OV32 always 32-bit (Book I §3.3.9).</summary>
+    private void SetArithmeticOv(bool ov, bool ov32) => SetOv(Mode64 ? ov : ov32, ov32);
+
     /// <summary>a + b + cin with carry out of bit 0 (CA) and bit 32 (CA32), signed overflow of 64 and 32 bits.</summary>
     private static ulong AddWithCarry(ulong a, ulong b, ulong cin, out bool ca, out bool ca32, out bool ov, out bool ov32)
     {
@@ -60,7 +66,7 @@ public sealed partial class SimulatedVcpu
         var d = new FormD(i);
         ulong r = AddWithCarry(Gpr[d.RA], (ulong)d.SI, 0, out bool ca, out bool ca32, out _, out _);
         Gpr[d.RT] = r;
-        SetCa(ca, ca32);
+        SetArithmeticCa(ca, ca32);
         if (rc) SetCr0(r);
     }
 
@@ -69,7 +75,7 @@ public sealed partial class SimulatedVcpu
         var d = new FormD(i);
         ulong r = AddWithCarry(~Gpr[d.RA], (ulong)d.SI, 1, out bool ca, out bool ca32, out _, out _);
         Gpr[d.RT] = r;
-        SetCa(ca, ca32);
+        SetArithmeticCa(ca, ca32);
     }
 
     private void Mulli(uint i) { var d = new FormD(i); Gpr[d.RT] = (ulong)((long)Gpr[d.RA] * d.SI); }
@@ -95,8 +101,8 @@ public sealed partial class SimulatedVcpu
         };
         ulong result = AddWithCarry(l, r, cin, out bool ca, out bool ca32, out bool ov, out bool ov32);
         Gpr[x.RT] = result;
-        if (setsCa) SetCa(ca, ca32);
-        if (x.OE) SetOv(ov, ov32);
+        if (setsCa) SetArithmeticCa(ca, ca32);
+        if (x.OE) SetArithmeticOv(ov, ov32);
         if (x.Rc) SetCr0(result);
     }
 

@@ -17,6 +17,9 @@ public sealed partial class SimulatedVcpu
         Srr1 = (Msr_ & ~Isa.Msr.PartialFunctionBits) | srr1Bits;
         Nip = InterruptVectors.HandlerAddress(kind, Msr_, lpcr);
         Msr_ = InterruptVectors.NewMsr(Msr_, lpcr);
+        // The reservation survives interrupts (Book II §4.6.2 lists what clears it; interrupts are not
+        // among them — Linux clears it by hand on interrupt return). So a Trace between lwarx and stwcx.
+        // does not make the stwcx. fail: stepping through a lock sequence works, and invisibly.
         _event |= Event.Interrupted;
     }
 
@@ -29,6 +32,7 @@ public sealed partial class SimulatedVcpu
         if (_cia == InterruptVectors.HandlerAddress(kind, Msr_, _vm.Lpcr) && kind != InterruptKind.SystemCall)
         {
             _stopped = true;
+            Nip = _cia; // the instruction that cannot be handled did not execute: NIP stays on it, as Exit says
             Exit(ExitReason.Checkstop, _cia, 0,
                 $"{kind} interrupt at the first instruction of its own handler (0x{_cia:x}): the guest cannot recover");
             return;

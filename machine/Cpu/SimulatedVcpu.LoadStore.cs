@@ -128,12 +128,14 @@ public sealed partial class SimulatedVcpu
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
         if ((ea & (ulong)(size - 1)) != 0) { RaiseAlignment(ea); return; }
         if (!TranslateData(ea, size, false, out ulong real)) return;
+        // One read serves both the reservation and RT: reading twice would let another vcpu's store fall
+        // between them, so that RT and the reservation disagree and a later stwcx. wrongly succeeds.
         ulong raw = _mem.LoadRaw(real, size);
         _resvValid = true;
         _resvAddr = real;
         _resvSize = size;
         _resvRaw = raw;
-        Gpr[x.RT] = _mem.Load(real, size, LittleEndian);
+        Gpr[x.RT] = GuestMemory.FromRaw(raw, size, LittleEndian);
     }
 
     /// <summary>

@@ -98,17 +98,7 @@ public sealed partial class SimulatedVcpu
     {
         if (ProblemState) { RaisePrivileged(); return; }
         var x = new FormX(i);
-        ulong rs = Gpr[x.RS];
-        ulong msr;
-        if (x.L15)
-            msr = (Msr_ & ~(Isa.Msr.EE | Isa.Msr.RI)) | (rs & (Isa.Msr.EE | Isa.Msr.RI));
-        else
-        {
-            ulong writable = ~Isa.Msr.MtmsrdPreserved & ~Isa.Msr.PartialFunctionBits;
-            if (!doubleword) writable &= 0xFFFFFFFF;
-            msr = (Msr_ & ~writable) | (rs & writable);
-            if ((msr & Isa.Msr.PR) != 0) msr |= Isa.Msr.EE | Isa.Msr.IR | Isa.Msr.DR;
-        }
+        ulong msr = MsrRules.AfterMtmsr(Msr_, Gpr[x.RS], x.L15, doubleword);
         Msr_ = msr;
         _event |= Event.Rebatch;
     }
@@ -117,11 +107,9 @@ public sealed partial class SimulatedVcpu
     private void Rfid()
     {
         if (ProblemState) { RaisePrivileged(); return; }
-        ulong msr = Srr1 & ~Isa.Msr.PartialFunctionBits;
-        if (!Hypervisor) msr = (msr & ~(Isa.Msr.HV | Isa.Msr.ME)) | (Msr_ & (Isa.Msr.HV | Isa.Msr.ME));
-        if ((msr & Isa.Msr.PR) != 0) msr |= Isa.Msr.EE | Isa.Msr.IR | Isa.Msr.DR;
+        // The target is fetched under the new MSR: with SF=0 there, NIA = 0x00000000 || SRR0[32:61] || 0b00.
+        Msr_ = MsrRules.AfterRfid(Msr_, Srr1);
         Nip = EffectiveAddress(Srr0 & ~3UL);
-        Msr_ = msr;
         _event |= Event.NoTrace | Event.Rebatch;
     }
 

@@ -93,13 +93,29 @@ public sealed partial class SimulatedVcpu : IVcpu
     /// <summary>A decrementer exception exists while DEC's most significant bit is 1 (Book III §7.3, LPCR[LD]=0).</summary>
     private bool DecPending => (int)Dec < 0;
 
+    /// <summary>
+    /// The platform's entry state (machine/guests/README.md): every register 0 but NIP = entry, r3 = index,
+    /// MSR = SF|ME(|LE); the vcpu runnable again. Loading an image restarts a vcpu that ran before, so
+    /// nothing of its earlier run may survive (the timebase keeps counting: time never goes backwards).
+    /// </summary>
     internal void Reset(ulong entry, bool littleEndian)
     {
         Gpr = default;
         Gpr[3] = (ulong)Index;
+        Array.Clear(Fpr);
         Nip = entry;
         Msr_ = Isa.Msr.SF | Isa.Msr.ME | (littleEndian ? Isa.Msr.LE : 0);
+        Lr = Ctr = Xer = Srr0 = Srr1 = Dar = 0;
+        Cr = Fpscr = Dsisr = 0;
+        Sprg = default;
         Dec = 0x7FFFFFFF;
+        _resvValid = false;
+        _event = Event.None;
+        _exit = default;
+        _prodded = false;
+        _ceded = false;
+        _stopped = false;
+        _fetchEaPage = ulong.MaxValue;
     }
 
     public void SetGuestDebug(GuestDebug debug)

@@ -1,0 +1,137 @@
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Tests.Machine.Instructions;
+
+/// <summary>
+/// lwarx/ldarx and stwcx./stdcx. (Power ISA v3.0 Book II §4.6.2): a store-conditional stores and sets
+/// CR0 = 0b001 || SO only while this vcpu's reservation holds; another vcpu's store to the reserved
+/// location ends it; an unaligned EA takes an alignment interrupt (0x600, SRR0 = the instruction, DAR = EA).
+/// </summary>
+public class ReservationTests
+{
+    private const ulong Word = InstructionBench.Data;
+    private const string WordPair = "lwarx 3,0,4\n    stwcx. 6,0,4\n    stwcx. 7,0,4";
+    private const string DoublewordPair = "ldarx 3,0,4\n    stdcx. 6,0,4\n    stdcx. 7,0,4";
+    private const string OtherStoresWord = "stwx 8,0,5";
+    private const ulong NewValue = 0xAAAAAAAA12345678;
+    private const ulong OtherValue = 0x5555555566666666;
+
+    private static readonly byte[] Pattern = [0x81, 0x92, 0xA3, 0xB4, 0xC5, 0xD6, 0xE7, 0xF8];
+
+    private static readonly InstructionBench Bench = new(
+        [WordPair, DoublewordPair, OtherStoresWord, "stwcx. 6,0,4", "stdcx. 6,0,4", "lwarx 3,0,4", "ldarx 3,0,4"]);
+
+    private static ulong Value(ReadOnlySpan<byte> b, int size, bool le)
+    {
+        ulong v = 0;
+        for (int i = 0; i < size; i++) v = (v << 8) | b[le ? size - 1 - i : i];
+        return v;
+    }
+
+    private static TestMachine Start(string insn, bool le, int vcpus = 1, bool so = false)
+    {
+        var m = Bench.Start(insn, s => { s.Gpr[3] = 0x33; s.Gpr[4] = Word; s.Gpr[6] = NewValue; s.Gpr[7] = 0x77; s.Xer = so ? Arch.SO : 0; s.Cr = 0; }, le, vcpus);
+        m.Vm.WriteMemory(Word, Pattern);
+        return m;
+    }
+
+    private static void PointVcpu1AtOtherStore(TestMachine m, ulong ea)
+    {
+        var v1 = m.Vm.GetVcpu(1);
+        var s = v1.GetRegisters();
+        s.Nip = m.Sym(Bench.Label(OtherStoresWord));
+        s.Gpr[5] = ea;
+        s.Gpr[8] = OtherValue;
+        v1.SetRegisters(s);
+    }
+
+    [Theory]
+    [InlineData(4, true)] [InlineData(4, false)]
+    [InlineData(8, true)] [InlineData(8, false)]
+    public void Load_reserve_then_store_conditional_stores_and_sets_CR0_EQ(int size, bool le)
+    {
+        var m = Start(size == 4 ? WordPair : DoublewordPair, le);
+        m.Run(1);
+        Assert.Equal(Value(Pattern, size, le), m.State.Gpr[3]);
+
+        m.Run(1);
+        Assert.Equal(Arch.EQ, m.State.Cr >> 28);
+        var b = InstructionBench.ReadBytes(m, Word, 8);
+        Assert.Equal(size == 4 ? NewValue & 0xFFFFFFFF : NewValue, Value(b, size, le));
+    }
+
+    [Theory]
+    [InlineData("stwcx. 6,0,4", false)] [InlineData("stwcx. 6,0,4", true)]
+    [InlineData("stdcx. 6,0,4", false)] [InlineData("stdcx. 6,0,4", true)]
+    public void Store_conditional_fails_without_a_reservation(string insn, bool so)
+    {
+        var m = Start(insn, le: true, so: so);
+        m.Run(1);
+        Assert.Equal(so ? Arch.SOf : 0u, m.State.Cr >> 28);
+        Assert.Equal(Pattern, InstructionBench.ReadBytes(m, Word, 8));
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void A_store_conditional_consumes_the_reservation(int size)
+    {
+        var m = Start(size == 4 ? WordPair : DoublewordPair, le: true);
+        m.Run(3);
+        Assert.Equal(0u, m.State.Cr >> 28);
+        Assert.Equal(size == 4 ? NewValue & 0xFFFFFFFF : NewValue, Value(InstructionBench.ReadBytes(m, Word, 8), size, true));
+    }
+
+    [Theory]
+    [InlineData(4, 0UL, true)] [InlineData(4, 0UL, false)]
+    [InlineData(8, 4UL, true)] [InlineData(8, 4UL, false)]
+    public void Store_conditional_fails_after_another_vcpu_stores_to_the_reserved_location(int size, ulong offset, bool le)
+    {
+        var m = Start(size == 4 ? WordPair : DoublewordPair, le, vcpus: 2);
+        PointVcpu1AtOtherStore(m, Word + offset);
+
+        m.Run(1);                         // vcpu 0: load reserve
+        m.Vm.GetVcpu(1).Run(1);           // vcpu 1: stwx into the reserved bytes
+        m.Run(1);                         // vcpu 0: store conditional
+
+        Assert.Equal(0u, m.State.Cr >> 28);
+        Assert.Equal(OtherValue & 0xFFFFFFFF, Value(InstructionBench.ReadBytes(m, Word + offset, 4), 4, le));
+    }
+
+    [Fact]
+    public void Store_conditional_succeeds_when_another_vcpu_stores_outside_the_reservation_granule()
+    {
+        var m = Start(WordPair, le: true, vcpus: 2);
+        PointVcpu1AtOtherStore(m, Word + 0x80);
+
+        m.Run(1);
+        m.Vm.GetVcpu(1).Run(1);
+        m.Run(1);
+
+        Assert.Equal(Arch.EQ, m.State.Cr >> 28);
+        Assert.Equal(NewValue & 0xFFFFFFFF, Value(InstructionBench.ReadBytes(m, Word, 4), 4, true));
+    }
+
+    [Theory]
+    [InlineData("lwarx 3,0,4", 2UL)]
+    [InlineData("stwcx. 6,0,4", 2UL)]
+    [InlineData("ldarx 3,0,4", 4UL)]
+    [InlineData("stdcx. 6,0,4", 4UL)]
+    public void Unaligned_load_reserve_and_store_conditional_take_an_alignment_interrupt(string insn, ulong offset)
+    {
+        var m = Start(insn, le: true);
+        InstructionBench.PlantBranchToSelf(m, 0x600, littleEndian: true);
+        m.SetGpr(4, Word + offset);
+        ulong at = m.State.Nip;
+
+        m.Run(1);
+
+        var s = m.State;
+        Assert.Equal(0x600UL, s.Nip);
+        Assert.Equal(at, s.Srr0);
+        Assert.Equal(Word + offset, s.Dar);
+        Assert.Equal(0x33UL, s.Gpr[3]);
+        Assert.Equal(0u, s.Cr);
+        Assert.Equal(Pattern, InstructionBench.ReadBytes(m, Word, 8));
+    }
+}

@@ -1,0 +1,54 @@
+using ActorStep.Actors.Vm;
+using ActorStep.Machine;
+using Akka.Actor;
+using static ActorStep.Actors.Vm.VmProtocol;
+
+namespace ActorStep.Tests.Support;
+
+/// <summary>A VM under a VmCoordinator, with blocking helpers for tests.</summary>
+public sealed class EngineFixture
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+
+    public EngineFixture(ActorSystem system, string source, int vcpus, CoordinatorOptions? options = null,
+        HypervisorFlavour flavour = HypervisorFlavour.Hv, bool littleEndian = true)
+    {
+        Image = GuestAssembler.Build(source, littleEndian, textAddress: 0);
+        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, 16UL << 20, flavour));
+        Coordinator = system.ActorOf(VmCoordinator.Props(Vm, options));
+    }
+
+    public ElfImage Image { get; }
+    public SimulatedMachine Vm { get; }
+    public IActorRef Coordinator { get; }
+
+    /// <summary>A fresh machine from the same image, never debugged: the reference run.</summary>
+    public SimulatedMachine Reference() => SimulatedMachine.Load(Image, Vm.Options with { Flavour = HypervisorFlavour.Hv });
+
+    public object Ask(object message) => Coordinator.Ask<object>(message, Timeout).Result;
+
+    public Stopped Resume(IReadOnlyDictionary<int, VcpuAction> actions, bool hold = true, int count = 1)
+    {
+        var reply = Ask(new Resume(actions, hold, count));
+        return reply as Stopped ?? throw new Xunit.Sdk.XunitException($"resume failed: {reply}");
+    }
+
+    public Stopped Step(int vcpu, SchedulerLocking locking, int count = 1) =>
+        Resume(StepActions(vcpu, Vm.VcpuCount, locking), count: count);
+
+    public VcpuState Registers(int vcpu) =>
+        Coordinator.Ask<Actors.Vcpu.VcpuProtocol.Registers>(new ReadRegisters(vcpu), Timeout).Result.State;
+
+    public ulong ReadU64(ulong ra)
+    {
+        var data = Coordinator.Ask<MemoryRead>(new ReadMemory(ra, 8, null), Timeout).Result.Data;
+        return BitConverter.ToUInt64(data);
+    }
+
+    public uint RawWord(ulong ra)
+    {
+        var b = new byte[4];
+        Vm.ReadMemory(ra, b);
+        return (uint)(b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]);
+    }
+}
