@@ -99,6 +99,16 @@ public sealed class VcpuActor : ReceiveActor
     {
         _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         _cache = null;
+        // Resuming from a user breakpoint at NIP (the one just reported): step over it first, or the vcpu
+        // would trap on it again without moving.
+        var at = _vcpu.GetRegisters();
+        if (_step is null && _table.HasUser(Real(at.Nip, at.Msr)))
+        {
+            var over = RunStep(new RunSlice(budget, SliceMode.Step, HoldAsyncInterrupts: false));
+            if (over.Outcome != SliceOutcome.StepDone) return over;
+            _vcpu.HoldAsyncInterrupts = false;
+            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        }
         long start = _vcpu.InstructionsRetired;
         while (true)
         {

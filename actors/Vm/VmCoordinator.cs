@@ -164,6 +164,15 @@ public sealed class VmCoordinator : ReceiveActor
         if (op.Stopping)
         {
             if (op.InFlight.Count > 0 || op.Cancelling.Count > 0) return;
+            // Deterministic: the round in progress completes, as in-flight slices do on real threads; what
+            // the other vcpus meet meanwhile is kept for later resumes.
+            while (_options.Deterministic && op.Round.Count > 0)
+            {
+                int next = op.Round.Dequeue();
+                if (next < 0 || _status[next] != Status.Stopped) continue;
+                SendSlice(next, op.Action(next) == VcpuAction.Step ? SliceMode.Step : SliceMode.Continue, _options.Quantum);
+                return;
+            }
             // Steps that did not finish are abandoned (once): nothing of them stays in the guest.
             if (!op.CancelsSent)
             {

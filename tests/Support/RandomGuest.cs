@@ -145,7 +145,8 @@ public static class RandomGuest
             {
                 int l = label++;
                 bool se = rng.Next(2) == 0;
-                return $"    bl 90{l}f\n90{l}: mflr 24\n    addi 24, 24, 28\n    mtsrr0 24\n    mfmsr 25\n" +
+                // EE off first, as a kernel does: an interrupt between mtsrr0 and rfid would overwrite SRR0/SRR1.
+                return $"    li 23, 2\n    mtmsrd 23, 1\n    bl 90{l}f\n90{l}: mflr 24\n    addi 24, 24, 28\n    mtsrr0 24\n    mfmsr 25\n" +
                        (se ? "    ori 25, 25, 0x400\n" : "    nop\n") +
                        $"    mtsrr1 25\n    rfid\n    nop\n    mfmsr 23\n    li 24, 0x400\n    andc 23, 23, 24\n    mtmsrd 23";
             }

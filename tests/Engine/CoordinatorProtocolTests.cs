@@ -1,0 +1,193 @@
+using ActorStep.Actors.Engine;
+using ActorStep.Actors.Vcpu;
+using ActorStep.Actors.Vm;
+using ActorStep.Machine;
+using ActorStep.Machine.Isa;
+using ActorStep.Tests.Support;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using static ActorStep.Actors.Vcpu.VcpuProtocol;
+using static ActorStep.Actors.Vm.VmProtocol;
+
+namespace ActorStep.Tests.Engine;
+
+/// <summary>The actor protocols of VcpuActor and VmCoordinator (Akka.TestKit): replies, all-stop ordering, errors, failures.</summary>
+public class CoordinatorProtocolTests : TestKit
+{
+    private const string TwoBreakpoints = """
+            .org 0x1000
+            .globl _start
+        _start:
+            addi 5, 5, 1
+            addi 5, 5, 1
+        meet:
+            addi 6, 6, 1
+            b _start
+        """;
+
+    [Fact]
+    public void VcpuActor_answers_a_step_slice_with_StepDone_and_where_the_step_went()
+    {
+        var image = GuestAssembler.Build(TwoBreakpoints, textAddress: 0);
+        var vm = SimulatedMachine.Load(image, new MachineOptions(1, 16UL << 20));
+        var vcpu = Sys.ActorOf(VcpuActor.Props(vm, 0, new BreakpointTable(vm)));
+        vcpu.Tell(new RunSlice(1000, SliceMode.Step));
+        var ended = ExpectMsg<SliceEnded>();
+        Assert.Equal(SliceOutcome.StepDone, ended.Outcome);
+        Assert.Equal(image.Entry, ended.Step!.From);
+        Assert.Equal(image.Entry + 4, ended.State.Nip);
+        Assert.Equal(1UL, ended.State.Gpr[5]);
+    }
+
+    [Fact]
+    public void VcpuActor_continue_slice_stops_at_a_user_breakpoint_without_executing_it()
+    {
+        var image = GuestAssembler.Build(TwoBreakpoints, textAddress: 0);
+        var vm = SimulatedMachine.Load(image, new MachineOptions(1, 16UL << 20));
+        var table = new BreakpointTable(vm);
+        table.Insert(image.Symbol("meet"), BreakpointOwner.User.Instance);
+        var vcpu = Sys.ActorOf(VcpuActor.Props(vm, 0, table));
+        vcpu.Tell(new RunSlice(1000, SliceMode.Continue));
+        var ended = ExpectMsg<SliceEnded>();
+        Assert.Equal(SliceOutcome.BreakpointHit, ended.Outcome);
+        Assert.Equal(image.Symbol("meet"), ended.State.Nip);
+        Assert.Equal(0UL, ended.State.Gpr[6]);
+    }
+
+    [Fact]
+    public void Two_vcpus_at_breakpoints_at_once_are_both_reported_one_per_resume_never_lost()
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, new CoordinatorOptions(Quantum: 100, Deterministic: true));
+        f.Ask(new InsertBreakpoint(f.Image.Symbol("meet")));
+        var all = ContinueActions(0, 2, SchedulerLocking.Off);
+        var first = f.Resume(all);
+        var second = f.Resume(all);
+        Assert.Equal(StopReason.Breakpoint, first.Event.Reason);
+        Assert.Equal(StopReason.Breakpoint, second.Event.Reason);
+        Assert.Equal(new[] { 0, 1 }, new[] { first.Event.Vcpu, second.Event.Vcpu }.Order());
+        // The kept event was reported without running anything: vcpu 1 is still at the breakpoint.
+        Assert.Equal(f.Image.Symbol("meet"), f.Registers(second.Event.Vcpu).Nip);
+    }
+
+    [Fact]
+    public void Halt_when_already_stopped_answers_at_once()
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var stop = Assert.IsType<Stopped>(f.Ask(new Halt()));
+        Assert.Equal(StopReason.Halted, stop.Event.Reason);
+        Assert.All(stop.Vcpus, v => Assert.Equal("stopped", v.State));
+    }
+
+    [Fact]
+    public async Task A_second_resume_while_running_is_refused_as_busy()
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var running = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off)), EngineFixture.Timeout);
+        await Task.Delay(20);
+        var second = Assert.IsType<Failed>(f.Ask(new Resume(ContinueActions(0, 2, SchedulerLocking.Off))));
+        Assert.Equal(FailureCode.Busy, second.Code);
+        f.Ask(new Halt());
+        Assert.IsType<Stopped>(await running);
+    }
+
+    [Fact]
+    public void Unknown_vcpu_is_NotFound_and_unaligned_breakpoint_is_InvalidArgument()
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        Assert.Equal(FailureCode.NotFound, Assert.IsType<Failed>(f.Ask(new ReadRegisters(7))).Code);
+        Assert.Equal(FailureCode.NotFound, Assert.IsType<Failed>(f.Ask(new Resume(new Dictionary<int, VcpuAction> { [9] = VcpuAction.Step }))).Code);
+        Assert.Equal(FailureCode.InvalidArgument, Assert.IsType<Failed>(f.Ask(new InsertBreakpoint(0x1002))).Code);
+        Assert.Equal(FailureCode.InvalidArgument, Assert.IsType<Failed>(f.Ask(new ReadMemory(0xFFFFFF0, 64, null))).Code);
+    }
+
+    [Fact]
+    public void Stepping_a_vcpu_the_guest_stopped_for_good_is_a_failed_precondition()
+    {
+        var f = new EngineFixture(Sys, """
+                .org 0x1000
+                .globl _start
+            _start:
+                li 3, 0
+                ori 3, 3, 0xF080
+                li 4, 7
+                sc 1
+            """, vcpus: 1);
+        var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
+        Assert.Equal(StopReason.GuestStopped, stop.Event.Reason);
+        Assert.Equal(7, stop.Event.Status);
+        var failed = Assert.IsType<Failed>(f.Ask(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step })));
+        Assert.Equal(FailureCode.FailedPrecondition, failed.Code);
+        Assert.Contains("stopped for good", failed.Message);
+    }
+
+    [Fact]
+    public void Stepping_a_guest_that_faults_for_good_reports_a_checkstop_then_refuses_further_steps()
+    {
+        var f = new EngineFixture(Sys, """
+                .org 0x1000
+                .globl _start
+            _start:
+                .long 0
+            """, vcpus: 1);
+        var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
+        Assert.Equal(StopReason.Checkstop, stop.Event.Reason);
+        Assert.Equal(FailureCode.FailedPrecondition, Assert.IsType<Failed>(f.Ask(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }))).Code);
+    }
+
+    [Fact]
+    public async Task A_VcpuActor_that_fails_mid_step_is_restarted_and_leaves_no_breakpoint_and_no_SE_behind()
+    {
+        var image = GuestAssembler.Build(TwoBreakpoints, textAddress: 0);
+        var inner = SimulatedMachine.Load(image, new MachineOptions(1, 16UL << 20));
+        var vm = new FailingVm(inner);
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        uint traceWord = Word(inner, 0xD00);
+        vm.FailNextRun = true;
+        var stop = await coordinator.Ask<Stopped>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }), EngineFixture.Timeout);
+        Assert.Equal(StopReason.Error, stop.Event.Reason);
+        Assert.Contains("abandoned", stop.Event.Detail);
+        Assert.Equal(traceWord, Word(inner, 0xD00));
+        Assert.Equal(0, (await coordinator.Ask<VmDescription>(new Describe(), EngineFixture.Timeout)).BreakpointCount);
+        Assert.Equal(0UL, inner.GetVcpu(0).GetRegisters().Msr & Msr.SE);
+        // The restarted actor serves the next step normally.
+        var next = await coordinator.Ask<Stopped>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }), EngineFixture.Timeout);
+        Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
+        Assert.Equal(image.Entry + 4, inner.GetVcpu(0).GetRegisters().Nip);
+    }
+
+    private static uint Word(SimulatedMachine vm, ulong ra) => vm.Memory.ReadUInt32(ra, littleEndian: false);
+
+    /// <summary>A VM whose vcpu throws on the next Run (after the step armed SE and planted its breakpoints).</summary>
+    private sealed class FailingVm(SimulatedMachine inner) : IVirtualMachine
+    {
+        public volatile bool FailNextRun;
+        public HypervisorCapabilities Capabilities => inner.Capabilities;
+        public int VcpuCount => inner.VcpuCount;
+        public ulong MemorySize => inner.MemorySize;
+        public bool ImageIsLittleEndian => inner.ImageIsLittleEndian;
+        public IVcpu GetVcpu(int index) => new FailingVcpu(this, inner.GetVcpu(index));
+        public void ReadMemory(ulong realAddress, Span<byte> into) => inner.ReadMemory(realAddress, into);
+        public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
+        public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+
+        private sealed class FailingVcpu(FailingVm vm, IVcpu inner) : IVcpu
+        {
+            public int Index => inner.Index;
+            public VcpuExit Run(long budget)
+            {
+                if (vm.FailNextRun) { vm.FailNextRun = false; throw new InvalidOperationException("injected backend failure"); }
+                return inner.Run(budget);
+            }
+            public VcpuState GetRegisters() => inner.GetRegisters();
+            public void SetRegisters(VcpuState state) => inner.SetRegisters(state);
+            public ulong GetOneReg(int spr) => inner.GetOneReg(spr);
+            public void SetOneReg(int spr, ulong value) => inner.SetOneReg(spr, value);
+            public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra) => inner.TryTranslate(ea, msr, access, out ra);
+            public void SetGuestDebug(GuestDebug debug) => inner.SetGuestDebug(debug);
+            public bool HoldAsyncInterrupts { get => inner.HoldAsyncInterrupts; set => inner.HoldAsyncInterrupts = value; }
+            public void RequestExit() => inner.RequestExit();
+            public bool IsStoppedForGood => inner.IsStoppedForGood;
+            public long InstructionsRetired => inner.InstructionsRetired;
+        }
+    }
+}
