@@ -291,6 +291,45 @@ public class StepCasesTests : TestKit
         Assert.Equal(1, Assert.IsType<VmDescription>(p.Debugged.Ask(new Describe())).BreakpointCount); // only the user's
     }
 
+    private const string DecrementerDue = """
+            li 5, 0
+            mtdec 5
+            mfmsr 5
+            ori 5, 5, 0x8000
+            mtmsrd 5, 1
+            addi 6, 6, 1
+            addi 6, 6, 1
+            b .
+        """;
+
+    [Fact]
+    public void Step_with_interrupts_allowed_may_end_at_the_first_instruction_of_the_decrementer_handler()
+    {
+        var p = Build(DecrementerDue);
+        for (int i = 0; i < 5; i++) p.Step();
+        var stop = p.Debugged.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, hold: false);
+        Assert.Equal(nameof(TraceStep.Completion.Interrupted), stop.Event.StepCompletion);
+        Assert.Equal(0x900UL, p.State.Nip);
+        Assert.Equal(p.Debugged.Image.Symbol("_start") + 20, p.State.Srr0);
+        Assert.Equal(0UL, p.State.Srr1 & Msr.SE);
+    }
+
+    [Fact]
+    public void Step_with_interrupts_held_executes_the_instruction_and_the_decrementer_waits()
+    {
+        var f = new EngineFixture(Sys, Vectors + DecrementerDue, vcpus: 1);
+        for (int i = 0; i < 5; i++) f.Step(0, SchedulerLocking.On);
+        f.Step(0, SchedulerLocking.On);
+        var s = f.Registers(0);
+        Assert.Equal(1UL, s.Gpr[6]);
+        Assert.True((int)s.Dec < 0, "the decrementer is due");
+        // Released on continue: the interrupt is taken at the next instruction boundary.
+        Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(0x900)));
+        f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
+        Assert.Equal(0x900UL, f.Registers(0).Nip);
+        Assert.Equal(f.Image.Symbol("_start") + 24, f.Registers(0).Srr0);
+    }
+
     [Fact]
     public void The_PR_backend_steps_with_the_hardware_capability_and_plants_no_breakpoint()
     {
