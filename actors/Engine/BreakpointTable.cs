@@ -29,6 +29,7 @@ public sealed class BreakpointTable
     private readonly IVirtualMachine _vm;
     private readonly object _lock = new();
     private readonly Dictionary<ulong, Entry> _entries = new();
+    private readonly Dictionary<BreakpointOwner, HashSet<ulong>> _byOwner = new();
     private readonly byte[] _debugWord;
 
     private sealed class Entry
@@ -68,7 +69,10 @@ public sealed class BreakpointTable
                 _entries[ra] = e;
                 _vm.WriteMemory(ra, _debugWord);
             }
-            return e.Owners.Add(owner);
+            if (!e.Owners.Add(owner)) return false;
+            if (!_byOwner.TryGetValue(owner, out var mine)) _byOwner[owner] = mine = new HashSet<ulong>();
+            mine.Add(ra);
+            return true;
         }
     }
 
@@ -78,6 +82,7 @@ public sealed class BreakpointTable
         lock (_lock)
         {
             if (!_entries.TryGetValue(ra, out var e) || !e.Owners.Remove(owner)) return false;
+            if (_byOwner.TryGetValue(owner, out var mine) && mine.Remove(ra) && mine.Count == 0) _byOwner.Remove(owner);
             if (e.Owners.Count == 0)
             {
                 _vm.WriteMemory(ra, e.Original);
@@ -92,9 +97,10 @@ public sealed class BreakpointTable
     {
         lock (_lock)
         {
-            var mine = _entries.Where(kv => kv.Value.Owners.Contains(owner)).Select(kv => kv.Key).ToList();
+            if (!_byOwner.TryGetValue(owner, out var set)) return 0;
+            var mine = set.ToArray();
             foreach (var ra in mine) Remove(ra, owner);
-            return mine.Count;
+            return mine.Length;
         }
     }
 
@@ -110,7 +116,7 @@ public sealed class BreakpointTable
 
     public IReadOnlyList<ulong> Addresses(BreakpointOwner owner)
     {
-        lock (_lock) return _entries.Where(kv => kv.Value.Owners.Contains(owner)).Select(kv => kv.Key).OrderBy(a => a).ToList();
+        lock (_lock) return _byOwner.TryGetValue(owner, out var mine) ? mine.Order().ToList() : [];
     }
 
     public bool IsPlanted(ulong ra)

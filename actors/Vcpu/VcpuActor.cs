@@ -174,8 +174,8 @@ public sealed class VcpuActor : ReceiveActor
                     if (end is not null)
                     {
                         var completion = TraceStep.Complete(_step.Plan!, end, s);
-                        _vcpu.SetRegisters(s);
-                        if (FinishStep(completion, m) is { } done) return done;
+                        _vcpu.SetRegisters(s); // the register state is written back once per step
+                        if (FinishStep(completion, m, s) is { } done) return done;
                         continue;
                     }
                     // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us.
@@ -194,14 +194,14 @@ public sealed class VcpuActor : ReceiveActor
     }
 
     /// <summary>Ends one step; starts the next when a count remains. Returns the slice result when the whole step is over.</summary>
-    private SliceEnded? FinishStep(TraceStep.Completion completion, RunSlice m)
+    private SliceEnded? FinishStep(TraceStep.Completion completion, RunSlice m, VcpuState? current = null)
     {
         var step = _step!;
         ReleaseStepResources(step);
         step.Done++;
         step.Remaining--;
         _cache = null;
-        var s = _vcpu.GetRegisters();
+        var s = current ?? _vcpu.GetRegisters();
         if (step.Remaining > 0 && !_table.HasUser(Real(s.Nip, s.Msr)))
         {
             var next = BeginStep(m with { StepCount = step.Remaining });
