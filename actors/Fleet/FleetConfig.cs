@@ -1,0 +1,42 @@
+namespace ActorStep.Actors.Fleet;
+
+/// <summary>The Akka.Cluster configuration of an ActorStep node: loopback remoting, seeds, fast failure detection, protobuf on the wire.</summary>
+public static class FleetConfig
+{
+    public const string SystemName = "actorstep";
+
+    /// <param name="host">the address remoting binds to (loopback unless the operator says otherwise)</param>
+    /// <param name="port">remoting port (0: any free port)</param>
+    /// <param name="seeds">seed node addresses, e.g. akka.tcp://actorstep@127.0.0.1:4053</param>
+    public static string Hocon(string host, int port, IEnumerable<string> seeds, string nodeName) => $$"""
+        akka {
+          loglevel = WARNING
+          actor.provider = cluster
+          remote.dot-netty.tcp {
+            hostname = "{{host}}"
+            port = {{port}}
+          }
+          cluster {
+            seed-nodes = [{{string.Join(", ", seeds.Select(s => $"\"{s}\""))}}]
+            roles = ["actorstep"]
+            app-version = "1.0.0"
+            # VMs of a crashed node must be reported lost within seconds.
+            failure-detector {
+              heartbeat-interval = 500ms
+              acceptable-heartbeat-pause = 2s
+              threshold = 8.0
+            }
+            # A node that cannot be reached for long is downed, so the others keep serving.
+            downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+            split-brain-resolver {
+              active-strategy = keep-majority
+              stable-after = 4s
+            }
+            distributed-data.gossip-interval = 300ms
+            log-info = off
+          }
+        }
+        actorstep.node-name = "{{nodeName}}"
+        {{FleetSerializer.Config}}
+        """;
+}
