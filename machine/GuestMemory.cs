@@ -9,41 +9,47 @@ namespace ActorStep.Machine;
 /// accessors apply the byte order the caller asks for. Also owns the decode cache, since a store
 /// anywhere (guest or host) must invalidate the decoded copy of that word.
 /// </summary>
-public sealed class GuestMemory
+public sealed unsafe class GuestMemory
 {
     public const int PageShift = 12;
     public const int PageSize = 1 << PageShift;
 
-    private readonly byte[] _ram;
+    // Native, zero-filled and lazily backed by the OS (calloc → mmap): a VM costs physical memory only for
+    // the pages its guest touches, so a fleet of idle VMs with 128 MiB each fits in a few GiB.
+    private readonly byte* _ram;
+    private readonly ulong _size;
     private readonly ulong[]?[] _decoded;
 
     public GuestMemory(ulong size)
     {
         if (size == 0 || size % PageSize != 0 || size > (1UL << 34))
             throw new ArgumentOutOfRangeException(nameof(size), size, "guest memory must be a non-zero multiple of 4 KiB, at most 16 GiB");
-        _ram = GC.AllocateArray<byte>(checked((int)Math.Min(size, int.MaxValue)), pinned: false);
-        if ((ulong)_ram.Length != size) throw new ArgumentOutOfRangeException(nameof(size), "guest memory above 2 GiB is not supported");
+        _ram = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)size);
+        _size = size;
         _decoded = new ulong[]?[size >> PageShift];
     }
 
-    public ulong Size => (ulong)_ram.Length;
+    ~GuestMemory() => System.Runtime.InteropServices.NativeMemory.Free(_ram);
+
+    public ulong Size => _size;
 
     public bool Contains(ulong ra, ulong length) => ra < Size && length <= Size - ra;
 
-    internal Span<byte> Span(ulong ra, int length) => _ram.AsSpan((int)ra, length);
+    private Span<byte> Bytes(ulong ra, int length) => new(_ram + ra, length);
 
     // --- Host (debugger/loader) access: bounds-checked, invalidates decoded instructions. ---
 
     public void Read(ulong ra, Span<byte> into)
     {
         if (!Contains(ra, (ulong)into.Length)) throw new GuestAddressException(ra, into.Length);
-        _ram.AsSpan((int)ra, into.Length).CopyTo(into);
+        Bytes(ra, into.Length).CopyTo(into);
+        GC.KeepAlive(this);
     }
 
     public void Write(ulong ra, ReadOnlySpan<byte> data)
     {
         if (!Contains(ra, (ulong)data.Length)) throw new GuestAddressException(ra, data.Length);
-        data.CopyTo(_ram.AsSpan((int)ra, data.Length));
+        data.CopyTo(Bytes(ra, data.Length));
         InvalidateRange(ra, (ulong)data.Length);
     }
 
@@ -64,7 +70,7 @@ public sealed class GuestMemory
     // --- Guest access: the caller has translated and bounds-checked. ---
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal ref byte At(ulong ra) => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_ram), (nint)ra);
+    internal ref byte At(ulong ra) => ref Unsafe.AsRef<byte>(_ram + ra);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong Load(ulong ra, int size, bool le)
