@@ -59,9 +59,10 @@ public sealed class ElfImage
     public static ElfImage Parse(ReadOnlySpan<byte> f, string name = "image")
     {
         string Where(string what) => $"{name}: {what}";
-        if (f.Length < 64) throw new ElfFormatException(Where($"too short for an ELF64 header ({f.Length} bytes)"));
+        if (f.Length < 4) throw new ElfFormatException(Where($"too short to be an ELF file ({f.Length} bytes)"));
         if (f[0] != 0x7F || f[1] != (byte)'E' || f[2] != (byte)'L' || f[3] != (byte)'F')
             throw new ElfFormatException(Where("not an ELF file (bad magic)"));
+        if (f.Length < 64) throw new ElfFormatException(Where($"truncated: too short for an ELF64 header ({f.Length} bytes)"));
         if (f[4] != 2) throw new ElfFormatException(Where("not ELF64 (EI_CLASS is not ELFCLASS64)"));
         bool le = f[5] switch
         {

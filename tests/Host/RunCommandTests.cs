@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace ActorStep.Tests.Host;
+
+/// <summary><c>actorstep run</c> as a user runs it: a real process, its exit code, stdout JSON and stderr console.</summary>
+public class RunCommandTests
+{
+    private static (int Code, string Stdout, string Stderr) Actorstep(params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "actorstep.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(60_000)) { p.Kill(true); throw new TimeoutException("actorstep did not exit"); }
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Fact]
+    public void Run_of_the_demo_guest_streams_its_banner_and_prints_the_final_state_as_JSON()
+    {
+        var (code, stdout, stderr) = Actorstep("run", "--max-instructions", "300000", "--deterministic", "--dump-memory", "0x6080:8");
+        Assert.Equal(0, code);
+        Assert.Contains("ActorStep demo: vcpu 3 online", stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var vcpus = json.RootElement.GetProperty("vcpus");
+        Assert.Equal(4, vcpus.GetArrayLength());
+        foreach (var v in vcpus.EnumerateArray())
+        {
+            Assert.Equal(32, v.GetProperty("gpr").GetArrayLength());
+            Assert.Equal(4, v.GetProperty("sprg").GetArrayLength());
+            Assert.StartsWith("0xc0000000", v.GetProperty("nip").GetString()); // relocated by AIL=3
+            Assert.Equal(300000, v.GetProperty("instructions").GetInt64());
+        }
+        string counter = json.RootElement.GetProperty("memory")[0].GetProperty("hex").GetString()!;
+        Assert.NotEqual("0000000000000000", counter);
+    }
+
+    [Fact]
+    public void Run_is_deterministic_when_asked()
+    {
+        var a = Actorstep("run", "--max-instructions", "200000", "--deterministic");
+        var b = Actorstep("run", "--max-instructions", "200000", "--deterministic");
+        static string WithoutTime(string s) => System.Text.RegularExpressions.Regex.Replace(s, "\"elapsed_ms\": [0-9.]+", "");
+        Assert.Equal(WithoutTime(a.Stdout), WithoutTime(b.Stdout));
+    }
+
+    [Fact]
+    public void A_file_that_is_not_an_ELF_gives_a_clear_error_and_exit_code_1()
+    {
+        string path = Path.GetTempFileName();
+        File.WriteAllText(path, "#!/bin/sh\necho not a guest\n");
+        var (code, stdout, stderr) = Actorstep("run", "--image", path);
+        Assert.Equal(1, code);
+        Assert.Contains("not an ELF file", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public void A_missing_image_and_a_bad_option_are_reported_without_a_stack_trace()
+    {
+        var missing = Actorstep("run", "--image", "/nonexistent/guest.elf");
+        Assert.Equal(1, missing.Code);
+        Assert.Contains("cannot read the image", missing.Stderr);
+        var bad = Actorstep("run", "--vcpus", "zero");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("--vcpus must be a number", bad.Stderr);
+        Assert.DoesNotContain("   at ", bad.Stderr);
+    }
+
+    [Fact]
+    public void A_big_endian_guest_runs_to_its_own_stop()
+    {
+        string image = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "machine", "guests", "selftest-be.elf");
+        var (code, stdout, stderr) = Actorstep("run", "--image", image, "--vcpus", "1");
+        Assert.Equal(0, code);
+        Assert.Contains("BE guest ok", stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var v = json.RootElement.GetProperty("vcpus")[0];
+        Assert.Equal("stopped", v.GetProperty("state").GetString());
+        Assert.Equal(0, v.GetProperty("status").GetInt64());
+    }
+}
