@@ -1,0 +1,131 @@
+namespace ActorStep.Protocol.Gdb;
+
+/// <summary>
+/// What the gdb session needs from a VM (the bridge implements it over gRPC; tests over an in-memory fake).
+/// Vcpus are numbered from 0 here; gdb's thread ids (vcpu + 1) never leave the session.
+/// Register values are most-significant byte first (the ISA's order) and exactly as wide as
+/// <see cref="TargetDescription"/> says; the session converts them to the wire's byte order.
+/// Failures are exceptions: the session answers them with an <c>E NN</c> reply and keeps the connection.
+/// Optional capabilities are default members returning null (the C# form of gdbstub's IDETs): the session
+/// derives qSupported and <c>vCont?</c> from which are present.
+/// </summary>
+public interface IGdbTarget
+{
+    /// <summary>Every vcpu of the VM, in index order, with its state.</summary>
+    Task<IReadOnlyList<GdbThreadInfo>> GetThreadsAsync(CancellationToken ct);
+
+    /// <summary>All registers of one (stopped) vcpu: gdb regnum → value, MSB first. A missing regnum is sent as
+    /// unavailable (<c>xx</c>).</summary>
+    Task<IReadOnlyDictionary<int, byte[]>> ReadRegistersAsync(int vcpu, CancellationToken ct);
+
+    /// <summary>Writes one register of a stopped vcpu; <paramref name="value"/> is MSB first.</summary>
+    Task WriteRegisterAsync(int vcpu, int regnum, byte[] value, CancellationToken ct);
+
+    /// <summary>Reads guest memory at an effective address translated as <paramref name="vcpu"/> would (its MSR).
+    /// May return fewer bytes than asked (a partial read); none means the address is not readable.</summary>
+    Task<byte[]> ReadMemoryAsync(int vcpu, ulong address, int length, CancellationToken ct);
+
+    /// <summary>Writes guest memory at an effective address translated as <paramref name="vcpu"/> would.</summary>
+    Task WriteMemoryAsync(int vcpu, ulong address, byte[] data, CancellationToken ct);
+
+    /// <summary>Plants a software breakpoint (gdb's <c>Z0,addr,4</c>); the target chooses the trap word.</summary>
+    Task InsertSwBreakpointAsync(ulong address, CancellationToken ct);
+
+    /// <summary>Removes a software breakpoint (gdb's <c>z0,addr,4</c>).</summary>
+    Task RemoveSwBreakpointAsync(ulong address, CancellationToken ct);
+
+    /// <summary>One all-stop resume: <paramref name="actions"/>[vcpu] says what each vcpu does (indexed like
+    /// <see cref="GetThreadsAsync"/>). Completes when the VM has stopped again, with the one event to report; if
+    /// several vcpus stopped at once, the target keeps the others and reports them on the following resumes.</summary>
+    Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct);
+
+    /// <summary>gdb's Ctrl-C: stop the VM; the pending <see cref="ResumeAsync"/> then completes (reason
+    /// <see cref="GdbStopReason.Halted"/> unless something else stopped it first).</summary>
+    Task InterruptAsync(CancellationToken ct);
+
+    /// <summary>gdb detached (<c>D</c>): let the VM run on without this debugger.</summary>
+    Task DetachAsync(CancellationToken ct);
+
+    /// <summary>gdb's <c>kill</c> (<c>k</c>, <c>vKill</c>): stop the VM for good.</summary>
+    Task KillAsync(CancellationToken ct);
+
+    /// <summary>Hardware breakpoints (<c>Z1</c>/<c>z1</c>); when present qSupported says <c>hwbreak+</c>.</summary>
+    IGdbHwBreakpoints? HwBreakpoints => null;
+
+    /// <summary>gdb's <c>monitor …</c> (<c>qRcmd</c>).</summary>
+    IGdbMonitor? Monitor => null;
+
+    /// <summary>Section offsets for <c>qOffsets</c>; absent, the reply is empty (gdb uses the ELF's addresses).</summary>
+    IGdbSectionOffsets? SectionOffsets => null;
+}
+
+/// <summary>Optional: hardware breakpoints (gdb manual, "Packets", <c>Z1</c>).</summary>
+public interface IGdbHwBreakpoints
+{
+    Task InsertHwBreakpointAsync(ulong address, CancellationToken ct);
+    Task RemoveHwBreakpointAsync(ulong address, CancellationToken ct);
+}
+
+/// <summary>Optional: <c>monitor</c> commands (gdb manual, "General Query Packets", <c>qRcmd</c>).</summary>
+public interface IGdbMonitor
+{
+    /// <summary>Runs one command; returns its output (shown by gdb as is), empty for none.</summary>
+    Task<string> RunAsync(string command, CancellationToken ct);
+}
+
+/// <summary>Optional: relocation of a loaded image (gdb manual, "General Query Packets", <c>qOffsets</c>).</summary>
+public interface IGdbSectionOffsets
+{
+    Task<(ulong Text, ulong Data)> GetOffsetsAsync(CancellationToken ct);
+}
+
+/// <summary>One vcpu as gdb sees a thread.</summary>
+/// <param name="Vcpu">The vcpu index (gdb thread id − 1).</param>
+/// <param name="Alive">False once the guest stopped this vcpu for good.</param>
+/// <param name="State">Human-readable state for <c>info threads</c> ("stopped at 0x1000", "halted", …).</param>
+public sealed record GdbThreadInfo(int Vcpu, bool Alive, string State);
+
+/// <summary>What one vcpu does in a resume: vCont's <c>s</c>, <c>c</c>, or nothing (vcpus no action names stay stopped).</summary>
+public enum GdbResumeAction { Stay, Continue, Step }
+
+/// <summary>Why a resume ended.</summary>
+public enum GdbStopReason
+{
+    /// <summary>The stepped vcpu completed its step: <c>T05</c>.</summary>
+    StepDone,
+    /// <summary>A vcpu reached a software breakpoint: <c>T05 … swbreak:;</c>.</summary>
+    Breakpoint,
+    /// <summary>The VM was halted (gdb's Ctrl-C, or another client): <c>T02</c>.</summary>
+    Halted,
+    /// <summary>The guest stopped the vcpu for good with <see cref="GdbStopEvent.ExitCode"/>: <c>W</c> when no vcpu
+    /// is left (<see cref="GdbStopEvent.AllVcpusGone"/>), else <c>T05</c> for that vcpu.</summary>
+    GuestStopped,
+    /// <summary>The vcpu cannot go on (checkstop, a failed actor): <c>T06</c> (SIGABRT).</summary>
+    Error,
+}
+
+/// <summary>The stop a resume reports.</summary>
+/// <param name="Vcpu">The vcpu the event is about (it becomes gdb's current thread).</param>
+/// <param name="ExitCode">For <see cref="GdbStopReason.GuestStopped"/>: the code the guest gave.</param>
+/// <param name="AllVcpusGone">For <see cref="GdbStopReason.GuestStopped"/>: no vcpu can run any more.</param>
+/// <param name="Detail">Free text for logs.</param>
+public sealed record GdbStopEvent(int Vcpu, GdbStopReason Reason, long ExitCode = 0, bool AllVcpusGone = false,
+    string? Detail = null);
+
+/// <summary>Builds the MSB-first register values <see cref="IGdbTarget"/> exchanges.</summary>
+public static class GdbRegisterValue
+{
+    public static byte[] FromUInt64(ulong value, int size)
+    {
+        var bytes = new byte[size];
+        for (int i = 0; i < size; i++) bytes[size - 1 - i] = (byte)(value >> (8 * i));
+        return bytes;
+    }
+
+    public static ulong ToUInt64(ReadOnlySpan<byte> msbFirst)
+    {
+        ulong v = 0;
+        foreach (var b in msbFirst) v = v << 8 | b;
+        return v;
+    }
+}
