@@ -335,6 +335,7 @@ public sealed class VmCoordinator : ReceiveActor
         {
             Status.Finished => "stopped-for-good",
             Status.Running => "running",
+            Status.Parked => "parked",
             _ => "stopped",
         })).ToList();
 

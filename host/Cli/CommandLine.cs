@@ -12,6 +12,11 @@ public static class CommandLine
                  [--dump-memory ADDR:LEN]...
                  With no --image, runs the built-in demo guest. Console output streams to stderr;
                  the final state (JSON) goes to stdout.
+          serve  serve the gRPC API (HTTP/2 without TLS, loopback only) with one VM halted at its entry
+                 [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
+                 [--log-json] [--verbose]
+                 With no --image, serves the built-in demo guest. --grpc defaults to 127.0.0.1:50051
+                 (port 0 picks a free one). Ctrl-C or SIGTERM stops it cleanly.
         """;
 
     public static async Task<int> MainAsync(string[] args)
@@ -27,6 +32,7 @@ public static class CommandLine
             return args[0] switch
             {
                 "run" => await RunCommand.ExecuteAsync(rest),
+                "serve" => await ServeCommand.ExecuteAsync(rest),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }

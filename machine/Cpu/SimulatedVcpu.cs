@@ -185,9 +185,14 @@ public sealed partial class SimulatedVcpu : IVcpu
             bool le = (mode & Isa.Msr.LE) != 0;
             if (entry == 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
             {
-                uint raw = (uint)_mem.Load(_fetchRaPage | (cia & 0xFFF), 4, le);
+                ulong ra = _fetchRaPage | (cia & 0xFFF);
+                uint raw = (uint)_mem.Load(ra, 4, le);
                 entry = (1UL << 63) | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
-                Volatile.Write(ref slot, entry);
+                // A store (e.g. a breakpoint removed by another thread) may land between our read and our
+                // fill, and its invalidation before the fill: publish with a full fence, then re-read; if
+                // the word changed, drop the entry so the next fetch decodes the new word.
+                Interlocked.Exchange(ref slot, entry);
+                if ((uint)_mem.Load(ra, 4, le) != raw) Volatile.Write(ref slot, 0);
             }
             uint insn = (uint)entry;
             ulong se = Msr_ & Isa.Msr.SE;

@@ -1,0 +1,198 @@
+using System.Text.RegularExpressions;
+using ActorStep.Actors.Vm;
+using ActorStep.Machine;
+using Akka.Actor;
+using Akka.Event;
+using static ActorStep.Actors.Vm.VmProtocol;
+using static ActorStep.Actors.Vms.VmManagerProtocol;
+
+namespace ActorStep.Actors.Vms;
+
+/// <summary>Settings of a node's VM manager.</summary>
+public sealed record VmManagerOptions(CoordinatorOptions? Coordinator = null, string IdPrefix = "vm-");
+
+/// <summary>
+/// Owns the VMs of this node: creates a <see cref="SimulatedMachine"/> and a <see cref="VmCoordinator"/> per VM,
+/// routes requests to coordinators by VM id, lists by label selector, destroys, and attaches event subscribers.
+/// </summary>
+public sealed partial class VmManager : ReceiveActor
+{
+    public const ulong MinMemory = 1UL << 20, MaxMemory = 1UL << 30, MemoryGranule = 64UL << 10;
+
+    private readonly VmManagerOptions _options;
+    private readonly Dictionary<string, VmInfo> _vms = new(StringComparer.Ordinal);
+    private readonly Dictionary<IActorRef, string> _byCoordinator = new();
+    private readonly Dictionary<string, List<IActorRef>> _destroyWaiters = new();
+    /// <summary>Subscribers by VM id, and the selector subscribers that also want VMs created later.</summary>
+    private readonly Dictionary<string, HashSet<IActorRef>> _subscribers = new();
+    private readonly Dictionary<IActorRef, IReadOnlyDictionary<string, string>> _selectorSubscribers = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private (IActorRef ReplyTo, int Count)? _destroyingAll;
+    private int _next = 1;
+
+    public VmManager(VmManagerOptions options)
+    {
+        _options = options;
+        Receive<CreateVm>(m => OnCreate(m.Spec));
+        Receive<ListVms>(m => Sender.Tell(new VmList(_vms.Values.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList())));
+        Receive<DescribeVm>(m =>
+        {
+            if (!TryGet(m.VmId, out var vm)) return;
+            vm.Coordinator.Ask<VmDescription>(new Describe(), TimeSpan.FromSeconds(30))
+                .PipeTo(Sender, success: d => new VmDescribed(vm, d), failure: e => new Failed(FailureCode.NotFound, $"VM {m.VmId} is gone: {e.Message}"));
+        });
+        Receive<DestroyVm>(m =>
+        {
+            if (!TryGet(m.VmId, out var vm)) return;
+            if (!_destroyWaiters.TryGetValue(m.VmId, out var waiters)) _destroyWaiters[m.VmId] = waiters = new();
+            waiters.Add(Sender);
+            Context.Stop(vm.Coordinator);
+        });
+        Receive<DestroyAll>(_ =>
+        {
+            _destroyingAll = (Sender, _vms.Count);
+            foreach (var vm in _vms.Values) Context.Stop(vm.Coordinator);
+            CheckDestroyedAll();
+        });
+        Receive<ToVm>(m => { if (TryGet(m.VmId, out var vm)) vm.Coordinator.Forward(m.Message); });
+        Receive<StepVcpu>(m =>
+        {
+            if (TryGetVcpu(m.VmId, m.Vcpu, out var vm))
+                vm.Coordinator.Forward(new Resume(StepActions(m.Vcpu, vm.Vcpus, m.Locking), m.HoldAsyncInterrupts, m.StepCount));
+        });
+        Receive<ContinueVcpu>(m =>
+        {
+            if (TryGetVcpu(m.VmId, m.Vcpu, out var vm))
+                vm.Coordinator.Forward(new Resume(ContinueActions(m.Vcpu, vm.Vcpus, m.Locking), m.HoldAsyncInterrupts));
+        });
+        Receive<SubscribeEvents>(OnSubscribe);
+        Receive<Terminated>(OnTerminated);
+    }
+
+    public static Props Props(VmManagerOptions? options = null) =>
+        Akka.Actor.Props.Create(() => new VmManager(options ?? new VmManagerOptions()));
+
+    private bool TryGet(string id, out VmInfo vm)
+    {
+        if (_vms.TryGetValue(id, out vm!)) return true;
+        Sender.Tell(new Failed(FailureCode.NotFound, _vms.Count == 0
+            ? $"no VM '{id}': this server has no VMs"
+            : $"no VM '{id}': this server has {string.Join(", ", _vms.Keys.Order(StringComparer.Ordinal).Take(10))}{(_vms.Count > 10 ? ", …" : "")}"));
+        return false;
+    }
+
+    private bool TryGetVcpu(string id, int vcpu, out VmInfo vm)
+    {
+        if (!TryGet(id, out vm)) return false;
+        if ((uint)vcpu < (uint)vm.Vcpus) return true;
+        Sender.Tell(new Failed(FailureCode.NotFound, $"no vcpu {vcpu}: VM '{id}' has vcpus 0..{vm.Vcpus - 1}"));
+        return false;
+    }
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    private static partial Regex IdPattern();
+
+    private void OnCreate(VmSpec spec)
+    {
+        var labels = spec.Labels ?? new Dictionary<string, string>();
+        string? error = (spec.ElfPath, spec.BuiltIn) switch
+        {
+            (null or "", null or "") => "no image: give an ELF path or a built-in guest name (e.g. \"demo\")",
+            ({ Length: > 0 }, { Length: > 0 }) => "give either an ELF path or a built-in guest, not both",
+            _ => null,
+        };
+        error ??= spec.Vcpus is < 1 or > MachineOptions.MaxVcpus ? $"vcpus must be 1..{MachineOptions.MaxVcpus}, not {spec.Vcpus}" : null;
+        error ??= spec.MemorySize is < MinMemory or > MaxMemory || spec.MemorySize % MemoryGranule != 0
+            ? $"memory size must be a multiple of 64 KiB in 1 MiB..1 GiB, not {spec.MemorySize} bytes" : null;
+        error ??= labels.Any(kv => string.IsNullOrWhiteSpace(kv.Key) || string.IsNullOrEmpty(kv.Value))
+            ? "labels need a non-empty key and value" : null;
+        error ??= spec.VmId is { Length: > 0 } id && !IdPattern().IsMatch(id)
+            ? $"VM id '{id}' is not valid: use 1..63 of a-z, 0-9 and '-', starting and ending with a letter or digit" : null;
+        if (error is not null) { Sender.Tell(new Failed(FailureCode.InvalidArgument, error)); return; }
+        if (spec.VmId is { Length: > 0 } wanted && _vms.ContainsKey(wanted)) { Sender.Tell(new AlreadyExists(wanted)); return; }
+
+        ElfImage image;
+        SimulatedMachine machine;
+        try
+        {
+            image = spec.ElfPath is { Length: > 0 } path ? ElfImage.Load(path) : ElfImage.BuiltIn(spec.BuiltIn!);
+            machine = SimulatedMachine.Load(image, new MachineOptions(spec.Vcpus, spec.MemorySize, spec.Flavour));
+        }
+        catch (ElfFormatException e)
+        {
+            Sender.Tell(new Failed(FailureCode.InvalidArgument, e.Message));
+            return;
+        }
+
+        string vmId = spec.VmId is { Length: > 0 } given ? given : NextId();
+        var coordinator = Context.ActorOf(VmCoordinator.Props(machine, _options.Coordinator), vmId);
+        Context.Watch(coordinator);
+        var info = new VmInfo(vmId, new Dictionary<string, string>(labels), image.Name, spec.Flavour, spec.Vcpus, spec.MemorySize,
+            image.Entry, coordinator, machine);
+        _vms[vmId] = info;
+        _byCoordinator[coordinator] = vmId;
+        _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, image.Name, spec.Vcpus, spec.MemorySize >> 20, machine.Capabilities.Flavour);
+        foreach (var (subscriber, selector) in _selectorSubscribers)
+            if (Matches(selector, info.Labels)) Attach(info, subscriber);
+        Sender.Tell(new VmCreated(info));
+    }
+
+    private string NextId()
+    {
+        string id;
+        do id = $"{_options.IdPrefix}{_next++}"; while (_vms.ContainsKey(id));
+        return id;
+    }
+
+    private void OnSubscribe(SubscribeEvents m)
+    {
+        List<VmInfo> vms;
+        if (m.VmId is { Length: > 0 } id)
+        {
+            if (!TryGet(id, out var vm)) return;
+            vms = [vm];
+        }
+        else
+        {
+            vms = _vms.Values.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList();
+            _selectorSubscribers[m.Subscriber] = m.Selector;
+        }
+        Context.Watch(m.Subscriber);
+        foreach (var vm in vms) Attach(vm, m.Subscriber);
+        Sender.Tell(new EventsSubscribed(vms.Select(v => v.VmId).ToList()));
+    }
+
+    /// <summary>Attached before subscribed, so that the subscriber knows the VM before its first event.</summary>
+    private void Attach(VmInfo vm, IActorRef subscriber)
+    {
+        if (!_subscribers.TryGetValue(vm.VmId, out var set)) _subscribers[vm.VmId] = set = new();
+        set.Add(subscriber);
+        subscriber.Tell(new VmAttached(vm));
+        vm.Coordinator.Tell(new Subscribe(subscriber));
+    }
+
+    private void OnTerminated(Terminated t)
+    {
+        if (_byCoordinator.Remove(t.ActorRef, out var vmId))
+        {
+            _vms.Remove(vmId);
+            _log.Info("VM {0} destroyed", vmId);
+            if (_subscribers.Remove(vmId, out var subs))
+                foreach (var s in subs) s.Tell(new VmDetached(vmId));
+            if (_destroyWaiters.Remove(vmId, out var waiters))
+                foreach (var w in waiters) w.Tell(new VmDestroyed(vmId));
+            CheckDestroyedAll();
+            return;
+        }
+        // An event subscriber went away (its stream ended); coordinators forget it through their own watch.
+        _selectorSubscribers.Remove(t.ActorRef);
+        foreach (var set in _subscribers.Values) set.Remove(t.ActorRef);
+    }
+
+    private void CheckDestroyedAll()
+    {
+        if (_destroyingAll is not { } d || _vms.Count > 0) return;
+        _destroyingAll = null;
+        d.ReplyTo.Tell(new AllVmsDestroyed(d.Count));
+    }
+}

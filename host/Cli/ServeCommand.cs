@@ -1,0 +1,74 @@
+using System.Net;
+using ActorStep.Host.Server;
+using ActorStep.Machine;
+using Serilog.Events;
+
+namespace ActorStep.Host.Cli;
+
+/// <summary><c>actorstep serve</c>: the gRPC server with one VM, until Ctrl-C or SIGTERM.</summary>
+public static class ServeCommand
+{
+    public static async Task<int> ExecuteAsync(ArgReader args)
+    {
+        string? image = args.String("--image");
+        int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
+        ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? 128) << 20;
+        var grpc = Endpoint("--grpc", args.String("--grpc") ?? $"127.0.0.1:{ServerOptions.DefaultPort}");
+        var gdbText = args.String("--gdb");
+        var gdb = gdbText is null ? null : Endpoint("--gdb", gdbText);
+        bool json = args.Flag("--log-json");
+        bool verbose = args.Flag("--verbose");
+        args.EnsureAllKnown();
+
+        var options = new ServerOptions
+        {
+            Grpc = grpc, Gdb = gdb, ImagePath = image, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
+            LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
+        };
+        RunningServer server;
+        try
+        {
+            server = await ServerHost.StartAsync(options);
+        }
+        catch (ServerStartException e)
+        {
+            Console.Error.WriteLine($"actorstep: {e.Message}");
+            return 1;
+        }
+
+        await using (server)
+        {
+            var vm = server.InitialVm!;
+            string hostPort = $"{server.Address.Host}:{server.Address.Port}";
+            Console.Out.WriteLine($"""
+                ActorStep gRPC API on {server.Address.GetLeftPart(UriPartial.Authority)} (HTTP/2 without TLS, loopback only; health and reflection on)
+                VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.Flavour}, halted at its entry 0x{vm.Entry:x}
+                Try:
+                  grpcurl -plaintext {hostPort} list
+                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm
+                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
+                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
+                """);
+            if (gdb is not null)
+                Console.Out.WriteLine($"gdb bridge: not available yet; --gdb {gdb} was accepted but nothing listens there");
+            Console.Out.WriteLine("Ctrl-C or SIGTERM stops the server.");
+            await server.WaitForShutdownAsync();
+        }
+        return 0;
+    }
+
+    /// <summary>HOST:PORT with a loopback host (127.0.0.1, [::1] or localhost); port 0 picks a free one.</summary>
+    public static IPEndPoint Endpoint(string option, string text)
+    {
+        int colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text.AsSpan(colon + 1), out int port) || port is < 0 or > 65535)
+            throw new UsageException($"{option} wants HOST:PORT (e.g. 127.0.0.1:50051), not '{text}'");
+        string host = text[..colon].Trim('[', ']');
+        IPAddress address = host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var a) ? a
+            : throw new UsageException($"{option}: '{host}' is not an IP address; use 127.0.0.1");
+        if (!IPAddress.IsLoopback(address))
+            throw new UsageException($"{option}: ActorStep listens on loopback only (127.0.0.1 or [::1]), not {address}; reach it from another machine through an SSH tunnel");
+        return new IPEndPoint(address, port);
+    }
+}

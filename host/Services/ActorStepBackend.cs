@@ -1,0 +1,121 @@
+using ActorStep.Actors.Vm;
+using ActorStep.Actors.Vms;
+using ActorStep.Host.Server;
+using Akka.Actor;
+using Akka.Hosting;
+using Grpc.Core;
+using Status = Grpc.Core.Status;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using static ActorStep.Actors.Vm.VmProtocol;
+
+namespace ActorStep.Host.Services;
+
+/// <summary>
+/// The edge between gRPC and the actors: asks the VM manager, turns <see cref="Failed"/> replies, cancellation and
+/// deadlines into gRPC statuses. The only place that Asks.
+/// </summary>
+public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApplicationLifetime lifetime, ServerOptions options)
+{
+    /// <summary>Requests that do not run the guest answer within a slice; this only bounds a lost reply.</summary>
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a cancelled resume may take to halt before the call gives up waiting.</summary>
+    private static readonly TimeSpan HaltGrace = TimeSpan.FromSeconds(10);
+
+    private IActorRef? _manager;
+
+    public ServerOptions Options => options;
+
+    public CancellationToken Stopping => lifetime.ApplicationStopping;
+
+    public IActorRef Manager => _manager ??= manager.GetAsync().GetAwaiter().GetResult();
+
+    public async Task<IActorRef> ManagerAsync(CancellationToken ct) => _manager ??= await manager.GetAsync(ct);
+
+    /// <summary>Asks the manager; the reply must be a <typeparamref name="T"/>, anything else becomes a gRPC status.</summary>
+    public async Task<T> AskAsync<T>(object message, ServerCallContext context)
+    {
+        var m = await ManagerAsync(context.CancellationToken);
+        object reply;
+        try
+        {
+            reply = await m.Ask<object>(message, RequestTimeout, context.CancellationToken);
+        }
+        catch (OperationCanceledException) { throw Cancelled(context); }
+        catch (AskTimeoutException) { throw new RpcException(new Status(StatusCode.Unavailable, "the VM did not answer in time")); }
+        return reply is T t ? t : throw ToRpc(reply);
+    }
+
+    /// <summary>
+    /// A resume (Resume, Step, Continue) runs until the VM stops. If the call is cancelled or its deadline passes first,
+    /// the VM is halted and the call waits for the halt, so that nothing of the resume keeps running or stays in the guest.
+    /// </summary>
+    public async Task<Stopped> RunAsync(string vmId, object message, ServerCallContext context)
+    {
+        var m = await ManagerAsync(context.CancellationToken);
+        var resume = m.Ask<object>(message, Timeout.InfiniteTimeSpan, CancellationToken.None);
+        try
+        {
+            var reply = await resume.WaitAsync(context.CancellationToken);
+            return reply as Stopped ?? throw ToRpc(reply);
+        }
+        catch (OperationCanceledException)
+        {
+            if (!resume.IsCompleted)
+            {
+                m.Tell(new VmManagerProtocol.ToVm(vmId, new Halt()), ActorRefs.Nobody);
+                try { await resume.WaitAsync(HaltGrace); } catch (TimeoutException) { }
+            }
+            throw Cancelled(context);
+        }
+    }
+
+    private static RpcException Cancelled(ServerCallContext context) =>
+        context.Deadline <= DateTime.UtcNow
+            ? new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's deadline passed"))
+            : new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled"));
+
+    public RpcException ToRpc(object reply)
+    {
+        if (Stopping.IsCancellationRequested)
+            return new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+        return reply switch
+        {
+            Failed f => new RpcException(new Status(f.Code switch
+            {
+                FailureCode.NotFound => StatusCode.NotFound,
+                FailureCode.InvalidArgument => StatusCode.InvalidArgument,
+                FailureCode.FailedPrecondition => StatusCode.FailedPrecondition,
+                FailureCode.Busy => StatusCode.FailedPrecondition,
+                _ => StatusCode.Internal,
+            }, f.Message)),
+            VmManagerProtocol.AlreadyExists a => new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named '{a.VmId}' exists already")),
+            _ => new RpcException(new Status(StatusCode.Internal, $"unexpected reply from the actors: {reply.GetType().Name}")),
+        };
+    }
+
+    /// <summary>At shutdown: every VM is destroyed (breakpoints removed, resumes and streams ended) before Kestrel drains.</summary>
+    public void DestroyAllVms(TimeSpan timeout)
+    {
+        try { Manager.Ask<VmManagerProtocol.AllVmsDestroyed>(new VmManagerProtocol.DestroyAll(), timeout).GetAwaiter().GetResult(); }
+        catch (Exception e) when (e is AskTimeoutException or OperationCanceledException) { }
+    }
+}
+
+/// <summary>gRPC health: serving while the VM manager answers.</summary>
+public sealed class VmManagerHealthCheck(ActorStepBackend backend) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var m = await backend.ManagerAsync(cancellationToken);
+            var list = await m.Ask<VmManagerProtocol.VmList>(new VmManagerProtocol.ListVms(new Dictionary<string, string>()), TimeSpan.FromSeconds(5), cancellationToken);
+            return HealthCheckResult.Healthy($"{list.Vms.Count} VM(s)");
+        }
+        catch (Exception e) when (e is AskTimeoutException or OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy("the VM manager does not answer");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using ActorStep.Api.V1;
+using static ActorStep.Tests.Grpc.GrpcServerFixture;
+
+namespace ActorStep.Tests.Grpc;
+
+/// <summary>actorstep.v1.RunControl on the demo guest: replies say where every vcpu stopped and why.</summary>
+public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcServerFixture>
+{
+    [Fact]
+    public void Step_with_locking_on_moves_only_the_stepped_vcpu_and_lists_every_vcpu()
+    {
+        var vm = server.NewDemoVm();
+        var reply = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 2, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+
+        Assert.Equal(StopReason.StepCompleted, reply.Event.Reason);
+        Assert.Equal(2u, reply.Event.Vcpu);
+        Assert.Equal(1u, reply.Event.Steps);
+        Assert.Equal(vm.Entry + 4, reply.Event.Nip);
+        Assert.Equal(new uint[] { 0, 1, 2, 3 }, reply.Vcpus.Select(v => v.Vcpu));
+        Assert.All(reply.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.Equal(new[] { vm.Entry, vm.Entry, vm.Entry + 4, vm.Entry }, reply.Vcpus.Select(v => v.Nip));
+    }
+
+    [Fact]
+    public void Step_counts_instructions()
+    {
+        var vm = server.NewDemoVm();
+        var reply = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 0, StepCount = 3, SchedulerLocking = SchedulerLocking.Step }, deadline: Deadline);
+        Assert.Equal(StopReason.StepCompleted, reply.Event.Reason);
+        Assert.Equal(3u, reply.Event.Steps);
+    }
+
+    [Fact]
+    public void Resume_follows_explicit_per_vcpu_actions_and_leaves_unnamed_vcpus_stopped()
+    {
+        var vm = server.NewDemoVm();
+        var reply = server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId,
+            Actions = { new VcpuActionEntry { Vcpu = 1, Action = VcpuAction.Step } },
+        }, deadline: Deadline);
+        Assert.Equal((StopReason.StepCompleted, 1u), (reply.Event.Reason, reply.Event.Vcpu));
+        Assert.Equal(new[] { vm.Entry, vm.Entry + 4, vm.Entry, vm.Entry }, reply.Vcpus.Select(v => v.Nip));
+    }
+
+    [Fact]
+    public async Task Halt_completes_a_continue_in_flight_with_reason_halted()
+    {
+        var vm = server.NewDemoVm();
+        using var running = server.Run.ContinueAsync(new ContinueRequest { VmId = vm.VmId }, deadline: Deadline);
+        await WaitUntilRunning(vm.VmId);
+
+        var halted = server.Run.Halt(new HaltRequest { VmId = vm.VmId }, deadline: Deadline);
+        var continued = await running.ResponseAsync;
+
+        Assert.Equal(StopReason.Halted, halted.Event.Reason);
+        Assert.Equal(StopReason.Halted, continued.Event.Reason);
+        Assert.All(continued.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.Contains(continued.Vcpus, v => v.Nip != vm.Entry);
+    }
+
+    [Fact]
+    public void Continue_stops_at_a_breakpoint_that_reads_never_show()
+    {
+        var vm = server.NewDemoVm();
+        ulong target = vm.Entry + 8;
+        var original = server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = target, Length = 4 }, deadline: Deadline).Data;
+        var inserted = server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = target }, deadline: Deadline);
+        Assert.True(inserted.Changed);
+        Assert.Equal(target, inserted.RealAddress);
+
+        var reply = server.Run.Continue(new ContinueRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+
+        Assert.Equal((StopReason.Breakpoint, 0u, target), (reply.Event.Reason, reply.Event.Vcpu, reply.Event.Nip));
+        Assert.Equal(original, server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = target, Length = 4 }, deadline: Deadline).Data);
+        Assert.Equal(1u, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).BreakpointCount);
+        Assert.True(server.Breakpoints.RemoveBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = target }, deadline: Deadline).Changed);
+        Assert.Equal(0u, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).BreakpointCount);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_step_mid_flight_halts_the_vm_and_leaves_nothing_behind()
+    {
+        var vm = server.NewDemoVm();
+        var info = server.Info(vm.VmId);
+        using var cts = new CancellationTokenSource();
+        using var step = server.Run.StepAsync(new StepRequest { VmId = vm.VmId, Vcpu = 0, StepCount = 1_000_000, SchedulerLocking = SchedulerLocking.Off },
+            deadline: Deadline, cancellationToken: cts.Token);
+        await WaitUntilRunning(vm.VmId);
+
+        cts.Cancel();
+        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => step.ResponseAsync);
+        Assert.Equal(global::Grpc.Core.StatusCode.Cancelled, e.StatusCode);
+
+        var after = await WaitUntilStopped(vm.VmId);
+        Assert.Equal(0u, after.BreakpointCount);
+        Assert.Equal(0, BreakpointWords(info));
+        // The VM answers the next step normally.
+        var next = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+        Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
+    }
+
+    private async Task WaitUntilRunning(string vmId)
+    {
+        for (int i = 0; i < 500; i++)
+        {
+            if ((await server.Vms.GetVmAsync(new GetVmRequest { VmId = vmId }, deadline: Deadline)).Running) return;
+            await Task.Delay(5);
+        }
+        throw new Xunit.Sdk.XunitException($"VM {vmId} never ran");
+    }
+
+    private async Task<Vm> WaitUntilStopped(string vmId)
+    {
+        for (int i = 0; i < 500; i++)
+        {
+            var vm = await server.Vms.GetVmAsync(new GetVmRequest { VmId = vmId }, deadline: Deadline);
+            if (!vm.Running) return vm;
+            await Task.Delay(5);
+        }
+        throw new Xunit.Sdk.XunitException($"VM {vmId} never stopped");
+    }
+}

@@ -1,0 +1,62 @@
+using ActorStep.Actors.Vm;
+using ActorStep.Actors.Vms;
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using static ActorStep.Actors.Vms.VmManagerProtocol;
+
+namespace ActorStep.Tests.Grpc;
+
+/// <summary>The VM manager actor: ids, routing by id, destroy, event subscribers.</summary>
+public class VmManagerTests : TestKit
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private static VmSpec Spin(string? id = null, Dictionary<string, string>? labels = null) =>
+        new(null, "spin", Vcpus: 2, MemorySize: 1 << 20, Labels: labels, VmId: id);
+
+    [Fact]
+    public void Vms_get_sequential_ids_unless_one_is_given()
+    {
+        var manager = Sys.ActorOf(VmManager.Props());
+        manager.Tell(new CreateVm(Spin()));
+        Assert.Equal("vm-1", ExpectMsg<VmCreated>(Wait).Vm.VmId);
+        manager.Tell(new CreateVm(Spin("mine")));
+        Assert.Equal("mine", ExpectMsg<VmCreated>(Wait).Vm.VmId);
+        manager.Tell(new CreateVm(Spin()));
+        Assert.Equal("vm-2", ExpectMsg<VmCreated>(Wait).Vm.VmId);
+    }
+
+    [Fact]
+    public void Requests_reach_the_coordinator_of_their_vm_and_unknown_vms_are_not_found()
+    {
+        var manager = Sys.ActorOf(VmManager.Props());
+        manager.Tell(new CreateVm(Spin("a")));
+        ExpectMsg<VmCreated>(Wait);
+
+        manager.Tell(new ToVm("a", new VmProtocol.Describe()));
+        Assert.Equal(2, ExpectMsg<VmProtocol.VmDescription>(Wait).Vcpus);
+        manager.Tell(new ToVm("b", new VmProtocol.Describe()));
+        Assert.Equal(VmProtocol.FailureCode.NotFound, ExpectMsg<VmProtocol.Failed>(Wait).Code);
+        manager.Tell(new StepVcpu("a", 5, SchedulerLocking.On));
+        Assert.Equal(VmProtocol.FailureCode.NotFound, ExpectMsg<VmProtocol.Failed>(Wait).Code);
+    }
+
+    [Fact]
+    public void Destroying_a_vm_replies_once_it_is_gone_and_detaches_its_subscribers()
+    {
+        var manager = Sys.ActorOf(VmManager.Props());
+        manager.Tell(new CreateVm(Spin("a", new() { ["k"] = "v" })));
+        var vm = ExpectMsg<VmCreated>(Wait).Vm;
+        var subscriber = CreateTestProbe();
+        manager.Tell(new SubscribeEvents(null, new Dictionary<string, string> { ["k"] = "v" }, subscriber));
+        Assert.Equal(new[] { "a" }, ExpectMsg<EventsSubscribed>(Wait).VmIds);
+        Assert.Equal("a", subscriber.ExpectMsg<VmAttached>(Wait).Vm.VmId);
+
+        Watch(vm.Coordinator);
+        manager.Tell(new DestroyVm("a"));
+        ExpectTerminated(vm.Coordinator, Wait);
+        ExpectMsg<VmDestroyed>(Wait);
+        subscriber.ExpectMsg<VmDetached>(Wait);
+        manager.Tell(new ListVms(new Dictionary<string, string>()));
+        Assert.Empty(ExpectMsg<VmList>(Wait).Vms);
+    }
+}
