@@ -4,6 +4,8 @@ using ActorStep.Bench;
 // To add a benchmark: implement IBenchmark in its own file and list it here.
 IBenchmark[] benchmarks =
 [
+    new MachineBenchmark(),
+    new StepBenchmark(),
     new GrpcBenchmark(),
 ];
 

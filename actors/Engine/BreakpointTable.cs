@@ -35,7 +35,7 @@ public sealed class BreakpointTable
     private sealed class Entry
     {
         public readonly byte[] Original = new byte[4];
-        public readonly HashSet<BreakpointOwner> Owners = new();
+        public readonly List<BreakpointOwner> Owners = new(2);
         /// <summary>The original word is temporarily back in memory (a vcpu is stepping off this address).</summary>
         public bool Suspended;
     }
@@ -69,7 +69,8 @@ public sealed class BreakpointTable
                 _entries[ra] = e;
                 _vm.WriteMemory(ra, _debugWord);
             }
-            if (!e.Owners.Add(owner)) return false;
+            if (e.Owners.Contains(owner)) return false;
+            e.Owners.Add(owner);
             if (!_byOwner.TryGetValue(owner, out var mine)) _byOwner[owner] = mine = new HashSet<ulong>();
             mine.Add(ra);
             return true;

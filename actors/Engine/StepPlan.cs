@@ -62,8 +62,9 @@ public static class TraceStep
 
         void Add(ulong ea, ulong fetchMsr, EndPointKind kind, InterruptKind? interrupt = null)
         {
-            if (translate(ea, fetchMsr, out ulong ra) && ends.All(e => e.RealAddress != ra))
-                ends.Add(new EndPoint(ea, ra, kind, interrupt));
+            if (!translate(ea, fetchMsr, out ulong ra)) return;
+            foreach (var e in ends) if (e.RealAddress == ra) return;
+            ends.Add(new EndPoint(ea, ra, kind, interrupt));
         }
 
         void AddHandler(InterruptKind kind, ulong msrAtInterrupt) =>
