@@ -17,7 +17,7 @@ public sealed partial class SimulatedVcpu
         Srr1 = (Msr_ & ~Isa.Msr.PartialFunctionBits) | srr1Bits;
         Nip = InterruptVectors.HandlerAddress(kind, Msr_, lpcr);
         Msr_ = InterruptVectors.NewMsr(Msr_, lpcr);
-        // The reservation survives interrupts (Book II §4.6.2 lists what clears it; interrupts are not
+        // The reservation survives interrupts (Book II §1.7.3.1 lists what clears it; interrupts are not
         // among them — Linux clears it by hand on interrupt return). So a Trace between lwarx and stwcx.
         // does not make the stwcx. fail: stepping through a lock sequence works, and invisibly.
         _event |= Event.Interrupted;

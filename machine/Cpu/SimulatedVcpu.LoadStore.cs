@@ -3,7 +3,7 @@ using ActorStep.Machine.Isa;
 
 namespace ActorStep.Machine.Cpu;
 
-// Loads and stores (Power ISA v3.0 Book I §3.3.2–3.3.7, Book II §4.6 for load-reserve/store-conditional).
+// Loads and stores (Power ISA v3.0 Book I §3.3.2–3.3.7, Book II §1.7.3 for load-reserve/store-conditional).
 public sealed partial class SimulatedVcpu
 {
     private bool LittleEndian => (Msr_ & Isa.Msr.LE) != 0;
@@ -121,7 +121,7 @@ public sealed partial class SimulatedVcpu
         }
     }
 
-    /// <summary>lwarx/ldarx: an aligned load that sets a reservation on the real address (Book II §4.6.2).</summary>
+    /// <summary>lwarx/ldarx: an aligned load that sets a reservation on the real address (Book II §1.7.3.1).</summary>
     private void LoadReserve(uint i, int size)
     {
         var x = new FormX(i);

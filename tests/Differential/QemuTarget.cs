@@ -1,0 +1,151 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ActorStep.Tests.Differential;
+
+/// <summary>The registers of QEMU's ppc64 gdb core feature (power64-core.xml), as the <c>g</c> packet returns them.</summary>
+internal sealed record CoreRegisters(ulong[] Gpr, ulong Pc, ulong Msr, uint Cr, ulong Lr, ulong Ctr, uint Xer)
+{
+    /// <summary>r0–r31 (8 bytes each), pc, msr, cr (4), lr, ctr, xer (4): 296 bytes in the register byte order.</summary>
+    public static CoreRegisters Parse(string hex, bool littleEndian)
+    {
+        byte[] b = Convert.FromHexString(hex);
+        if (b.Length < 296) throw new InvalidDataException($"'g' reply of {b.Length} bytes, expected 296: {hex}");
+        ulong U64(int at) => littleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(b.AsSpan(at)) : BinaryPrimitives.ReadUInt64BigEndian(b.AsSpan(at));
+        uint U32(int at) => littleEndian ? BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(at)) : BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(at));
+        var gpr = new ulong[32];
+        for (int i = 0; i < 32; i++) gpr[i] = U64(8 * i);
+        return new CoreRegisters(gpr, U64(256), U64(264), U32(272), U64(276), U64(284), U32(292));
+    }
+}
+
+/// <summary>
+/// One QEMU process under gdbstub control: user mode (<c>qemu-ppc64le</c>/<c>qemu-ppc64</c>) or bare metal
+/// (<c>qemu-system-ppc64 -M powernv</c>). The stub listens on a Unix-domain socket in a private temporary
+/// directory, so nothing is reachable from the network. Disposing kills the process.
+/// </summary>
+internal sealed class QemuTarget : IDisposable
+{
+    private readonly Process _process;
+    private readonly string _dir;
+    private readonly bool _registersLittleEndian;
+
+    private QemuTarget(Process process, string dir, RspClient rsp, bool registersLittleEndian)
+    {
+        _process = process;
+        _dir = dir;
+        Rsp = rsp;
+        _registersLittleEndian = registersLittleEndian;
+    }
+
+    public RspClient Rsp { get; }
+
+    public static bool Available(string tool) =>
+        Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
+
+    /// <summary>Starts <paramref name="elf"/> under qemu-user, stopped at its entry.</summary>
+    public static QemuTarget StartUser(string elf, bool littleEndian)
+    {
+        string tool = littleEndian ? "qemu-ppc64le" : "qemu-ppc64";
+        return Start(tool, sock => ["-g", sock, elf], registersLittleEndian: littleEndian);
+    }
+
+    /// <summary>Starts a powernv machine on <paramref name="image"/> as its firmware (-bios), stopped before the first instruction.</summary>
+    public static QemuTarget StartPowerNv(string image) =>
+        Start("qemu-system-ppc64", sock =>
+        [
+            "-M", "powernv", "-bios", image, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
+            "-S", "-gdb", $"unix:{sock},server=on,wait=off",
+        ], registersLittleEndian: false);
+
+    private static QemuTarget Start(string tool, Func<string, string[]> args, bool registersLittleEndian)
+    {
+        string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;
+        string sock = Path.Combine(dir, "gdb.sock");
+        var psi = new ProcessStartInfo(tool) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
+        foreach (string a in args(sock)) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {tool}");
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        try
+        {
+            var rsp = RspClient.ConnectUnix(sock, TimeSpan.FromSeconds(20), () => !p.HasExited);
+            var t = new QemuTarget(p, dir, rsp, registersLittleEndian);
+            // QEMU 7.2 answers 'p' with an empty reply (and aborts on 'g') until gdb has read the target
+            // description: reading target.xml is what tells its stub that the client knows the layout.
+            rsp.Request("qSupported:swbreak+;xmlRegisters=powerpc");
+            string xml = rsp.Request("qXfer:features:read:target.xml:0,ffff");
+            if (!xml.Contains("power64-core.xml")) throw new InvalidDataException($"unexpected target description: {xml}");
+            rsp.Request("?");
+            return t;
+        }
+        catch
+        {
+            Kill(p);
+            Directory.Delete(dir, true);
+            throw;
+        }
+    }
+
+    public CoreRegisters ReadCore() => CoreRegisters.Parse(Expect(Rsp.Request("g")), _registersLittleEndian);
+
+    /// <summary>Steps one instruction; returns the stop reply (T05… for a completed step).</summary>
+    public string Step() => Rsp.Request("s");
+
+    public string Continue(TimeSpan timeout)
+    {
+        var old = Rsp.ReplyTimeout;
+        Rsp.ReplyTimeout = timeout;
+        try { return Rsp.Request("c"); }
+        finally { Rsp.ReplyTimeout = old; }
+    }
+
+    public void InsertBreakpoint(ulong address) => Ok(Rsp.Request($"Z0,{address:x},4"));
+
+    public void RemoveBreakpoint(ulong address) => Ok(Rsp.Request($"z0,{address:x},4"));
+
+    public byte[] ReadMemory(ulong address, int length)
+    {
+        var result = new byte[length];
+        for (int done = 0; done < length;)
+        {
+            int n = Math.Min(length - done, 0x400);
+            byte[] chunk = Convert.FromHexString(Expect(Rsp.Request($"m{address + (ulong)done:x},{n:x}")));
+            chunk.CopyTo(result, done);
+            done += chunk.Length;
+            if (chunk.Length == 0) throw new InvalidDataException($"empty memory read at 0x{address + (ulong)done:x}");
+        }
+        return result;
+    }
+
+    public static ulong ParseHex(string s) => ulong.Parse(s, NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+
+    private static string Expect(string reply) =>
+        reply.Length == 0 || (reply[0] == 'E' && reply.Length == 3) ? throw new InvalidOperationException($"gdbstub refused: '{reply}'") : reply;
+
+    private static void Ok(string reply)
+    {
+        if (reply != "OK") throw new InvalidOperationException($"gdbstub refused: '{reply}'");
+    }
+
+    private static void Kill(Process p)
+    {
+        try
+        {
+            if (!p.HasExited) p.Kill(entireProcessTree: true);
+            p.WaitForExit(5000);
+        }
+        catch (InvalidOperationException) { }
+        p.Dispose();
+    }
+
+    public void Dispose()
+    {
+        Rsp.Dispose();
+        Kill(_process);
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+}
