@@ -7,6 +7,7 @@ IBenchmark[] benchmarks =
     new MachineBenchmark(),
     new StepBenchmark(),
     new GrpcBenchmark(),
+    new GdbBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

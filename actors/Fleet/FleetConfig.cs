@@ -5,6 +5,13 @@ public static class FleetConfig
 {
     public const string SystemName = "actorstep";
 
+    /// <summary>A member's role "node:NAME" carries its --node-name.</summary>
+    public const string NameRolePrefix = "node:";
+
+    /// <summary>The --node-name of a member, from its roles (empty when it has none).</summary>
+    public static string NodeName(Akka.Cluster.Member member) =>
+        member.Roles.FirstOrDefault(r => r.StartsWith(NameRolePrefix, StringComparison.Ordinal))?[NameRolePrefix.Length..] ?? "";
+
     /// <param name="host">the address remoting binds to (loopback unless the operator says otherwise)</param>
     /// <param name="port">remoting port (0: any free port)</param>
     /// <param name="seeds">seed node addresses, e.g. akka.tcp://actorstep@127.0.0.1:4053</param>
@@ -12,13 +19,27 @@ public static class FleetConfig
         akka {
           loglevel = WARNING
           actor.provider = cluster
+          # Guests run on the shared thread pool; cluster heartbeats and remoting get threads of their own, so that busy vcpus
+          # never delay a heartbeat into "unreachable" (and the split-brain resolver into downing healthy nodes).
+          actor.actorstep-cluster-dispatcher {
+            type = ForkJoinDispatcher
+            throughput = 30
+            dedicated-thread-pool { thread-count = 2, threadtype = background }
+          }
+          cluster.use-dispatcher = akka.actor.actorstep-cluster-dispatcher
+          remote.default-remote-dispatcher {
+            type = ForkJoinDispatcher
+            throughput = 30
+            dedicated-thread-pool { thread-count = 2, threadtype = background }
+          }
           remote.dot-netty.tcp {
             hostname = "{{host}}"
             port = {{port}}
           }
           cluster {
             seed-nodes = [{{string.Join(", ", seeds.Select(s => $"\"{s}\""))}}]
-            roles = ["actorstep"]
+            # The node's name travels with its membership (GetClusterStatus names every member).
+            roles = ["actorstep", "{{NameRolePrefix}}{{nodeName}}"]
             app-version = "1.0.0"
             # VMs of a crashed node must be reported lost within seconds.
             failure-detector {

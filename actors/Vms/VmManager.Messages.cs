@@ -42,6 +42,11 @@ public static class VmManagerProtocol
     /// <summary>Reply to <see cref="ListVms"/>, ordered by id.</summary>
     public sealed record VmList(IReadOnlyList<VmInfo> Vms);
 
+    /// <summary>Anyone → manager: what this node knows of a VM, without asking its coordinator. Reply: <see cref="VmFound"/> or <see cref="VmProtocol.Failed"/> (NotFound).</summary>
+    public sealed record FindVm(string VmId);
+
+    public sealed record VmFound(VmInfo Vm);
+
     /// <summary>Anyone → manager: a VM and its coordinator's description. Reply: <see cref="VmDescribed"/> or <see cref="VmProtocol.Failed"/> (NotFound).</summary>
     public sealed record DescribeVm(string VmId);
 

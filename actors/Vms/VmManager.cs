@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using ActorStep.Actors.Fleet;
+using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Actors.Vm;
 using ActorStep.Machine;
 using Akka.Actor;
@@ -9,7 +11,10 @@ using static ActorStep.Actors.Vms.VmManagerProtocol;
 namespace ActorStep.Actors.Vms;
 
 /// <summary>Settings of a node's VM manager.</summary>
-public sealed record VmManagerOptions(CoordinatorOptions? Coordinator = null, string IdPrefix = "vm-");
+/// <param name="Directory">the node's <see cref="VmDirectory"/> in a cluster (null on a single node): every VM is registered
+/// there when created and unregistered when destroyed, so that any node can route calls to it</param>
+/// <param name="NodeName">this node's --node-name, recorded with each VM in the directory</param>
+public sealed record VmManagerOptions(CoordinatorOptions? Coordinator = null, string IdPrefix = "vm-", IActorRef? Directory = null, string NodeName = "");
 
 /// <summary>
 /// Owns the VMs of this node: creates a <see cref="SimulatedMachine"/> and a <see cref="VmCoordinator"/> per VM,
@@ -35,6 +40,7 @@ public sealed partial class VmManager : ReceiveActor
         _options = options;
         Receive<CreateVm>(m => OnCreate(m.Spec));
         Receive<ListVms>(m => Sender.Tell(new VmList(_vms.Values.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList())));
+        Receive<FindVm>(m => { if (TryGet(m.VmId, out var vm)) Sender.Tell(new VmFound(vm)); });
         Receive<DescribeVm>(m =>
         {
             if (!TryGet(m.VmId, out var vm)) return;
@@ -132,9 +138,24 @@ public sealed partial class VmManager : ReceiveActor
         _vms[vmId] = info;
         _byCoordinator[coordinator] = vmId;
         _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, image.Name, spec.Vcpus, spec.MemorySize >> 20, machine.Capabilities.Flavour);
+        // Before the reply: whoever learns the id can find the VM through this node's directory at once.
+        _options.Directory?.Tell(new VmDirectoryProtocol.RegisterVm(Record(info)));
         foreach (var (subscriber, selector) in _selectorSubscribers)
             if (Matches(selector, info.Labels)) Attach(info, subscriber);
         Sender.Tell(new VmCreated(info));
+    }
+
+    /// <summary>The VM as the cluster-wide directory lists it.</summary>
+    private VmRecord Record(VmInfo vm)
+    {
+        var r = new VmRecord
+        {
+            VmId = vm.VmId, Node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), NodeName = _options.NodeName,
+            Image = vm.Image, Vcpus = vm.Vcpus, Flavour = vm.Machine.Capabilities.Flavour, MemorySize = vm.MemorySize,
+            Entry = vm.Entry, ImageLittleEndian = vm.Machine.ImageIsLittleEndian,
+        };
+        foreach (var (k, v) in vm.Labels) r.Labels[k] = v;
+        return r;
     }
 
     private string NextId()
@@ -176,6 +197,7 @@ public sealed partial class VmManager : ReceiveActor
         if (_byCoordinator.Remove(t.ActorRef, out var vmId))
         {
             _vms.Remove(vmId);
+            _options.Directory?.Tell(new VmDirectoryProtocol.UnregisterVm(vmId));
             _log.Info("VM {0} destroyed", vmId);
             if (_subscribers.Remove(vmId, out var subs))
                 foreach (var s in subs) s.Tell(new VmDetached(vmId));

@@ -17,6 +17,11 @@ public static class CommandLine
                  [--log-json] [--verbose]
                  With no --image, serves the built-in demo guest. --grpc defaults to 127.0.0.1:50051
                  (port 0 picks a free one). Ctrl-C or SIGTERM stops it cleanly.
+          gdb    serve the GDB remote protocol for one VM of a running server (talks to it over gRPC only)
+                 [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--verbose]
+                 Each vcpu is a gdb thread; one gdb at a time (a second one is refused). With no --vm,
+                 the server's only VM. Connect with:
+                   gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote 127.0.0.1:1234'
         """;
 
     public static async Task<int> MainAsync(string[] args)
@@ -33,6 +38,7 @@ public static class CommandLine
             {
                 "run" => await RunCommand.ExecuteAsync(rest),
                 "serve" => await ServeCommand.ExecuteAsync(rest),
+                "gdb" => await GdbCommand.ExecuteAsync(rest),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }

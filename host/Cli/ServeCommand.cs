@@ -18,11 +18,23 @@ public static class ServeCommand
         var gdb = gdbText is null ? null : Endpoint("--gdb", gdbText);
         bool json = args.Flag("--log-json");
         bool verbose = args.Flag("--verbose");
+        var labels = Labels(args.All("--label"));
+        bool cluster = args.Flag("--cluster");
+        string? nodeName = args.String("--node-name");
+        int clusterPort = (int)(args.Long("--cluster-port", 0, 65535) ?? 0);
+        var seeds = args.All("--seed");
         args.EnsureAllKnown();
+        if (!cluster && (nodeName is not null || seeds.Count > 0 || clusterPort != 0))
+            throw new UsageException("--node-name, --seed and --cluster-port need --cluster");
+        if (cluster && nodeName is null) throw new UsageException("--cluster needs --node-name NAME (e.g. a, b, host-12)");
+        var clusterOptions = cluster ? new ClusterOptions(nodeName!, clusterPort, seeds) : null;
+        try { clusterOptions?.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
 
         var options = new ServerOptions
         {
             Grpc = grpc, Gdb = gdb, ImagePath = image, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
+            InitialVmLabels = labels, Cluster = clusterOptions,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };
         RunningServer server;
@@ -49,12 +61,27 @@ public static class ServeCommand
                   grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
                   grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
                 """);
+            if (server.ClusterAddress is { } address)
+                Console.Out.WriteLine($"Cluster node {nodeName} at {address}; seeds: {(seeds.Count == 0 ? "none (a new cluster)" : string.Join(", ", seeds))}. Any node routes calls to any VM; Fleet/* calls act on every node's VMs.");
             if (gdb is not null)
                 Console.Out.WriteLine($"gdb bridge: not available yet; --gdb {gdb} was accepted but nothing listens there");
             Console.Out.WriteLine("Ctrl-C or SIGTERM stops the server.");
             await server.WaitForShutdownAsync();
         }
         return 0;
+    }
+
+    /// <summary>--label k=v options as labels (of the VM created at start).</summary>
+    public static IReadOnlyDictionary<string, string> Labels(IEnumerable<string> pairs)
+    {
+        var labels = new Dictionary<string, string>();
+        foreach (var pair in pairs)
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0 || eq == pair.Length - 1) throw new UsageException($"--label wants KEY=VALUE, not '{pair}'");
+            labels[pair[..eq]] = pair[(eq + 1)..];
+        }
+        return labels;
     }
 
     /// <summary>HOST:PORT with a loopback host (127.0.0.1, [::1] or localhost); port 0 picks a free one.</summary>

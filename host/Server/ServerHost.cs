@@ -1,4 +1,6 @@
+using ActorStep.Actors.Fleet;
 using ActorStep.Actors.Vms;
+using ActorStep.Host.Fleet;
 using ActorStep.Host.Services;
 using Akka.Actor;
 using Akka.Hosting;
@@ -49,11 +51,23 @@ public static class ServerHost
             });
             // The host drives shutdown (VMs first, then the actor system); Akka's own process-exit hook would race it.
             akka.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
-            akka.AddActorStepActors(new VmManagerOptions(options.Coordinator));
+            if (options.Cluster is { } cluster)
+            {
+                akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName), HoconAddMode.Prepend);
+                akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator));
+            }
+            else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator));
         });
+        if (options.Cluster is not null)
+        {
+            FleetContract.Register();
+            builder.Services.AddSingleton<FleetNode>();
+        }
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ActorStepBackend>();
+        builder.Services.AddSingleton<VmApi>();
+        builder.Services.AddSingleton<VmRouter>();
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
@@ -71,6 +85,7 @@ public static class ServerHost
         app.MapGrpcService<MemoryService>();
         app.MapGrpcService<BreakpointsService>();
         app.MapGrpcService<EventsService>();
+        app.MapGrpcService<FleetService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
 
@@ -92,10 +107,19 @@ public static class ServerHost
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options);
+        if (app.Services.GetService<FleetNode>() is { } fleet)
+        {
+            var system = app.Services.GetRequiredService<ActorSystem>();
+            system.ActorOf(FleetEndpoint.Props(app.Services.GetRequiredService<VmApi>()), FleetEndpoint.Name);
+            fleet.Start();
+            // With no seeds this node starts a cluster of its own, which others may join.
+            if (options.Cluster!.Seeds.Count == 0) Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress);
+            server.ClusterAddress = fleet.SelfAddress;
+        }
         if (options.CreateInitialVm)
         {
             var reply = await (await backend.ManagerAsync(cancellationToken)).Ask<object>(new VmManagerProtocol.CreateVm(new VmSpec(
-                options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: null)),
+                options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels)),
                 TimeSpan.FromSeconds(30), cancellationToken);
             if (reply is not VmManagerProtocol.VmCreated created)
             {
@@ -136,6 +160,9 @@ public sealed class RunningServer : IAsyncDisposable
     public VmInfo? InitialVm { get; internal set; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>This node's Akka address in the cluster (null without <see cref="ServerOptions.Cluster"/>).</summary>
+    public string? ClusterAddress { get; internal set; }
 
     /// <summary>The node's VM manager actor.</summary>
     public IActorRef Manager => _app.Services.GetRequiredService<ActorStepBackend>().Manager;

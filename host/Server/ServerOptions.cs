@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using ActorStep.Actors.Vm;
 using Serilog.Events;
 
@@ -27,6 +28,12 @@ public sealed record ServerOptions
 
     public CoordinatorOptions? Coordinator { get; init; }
 
+    /// <summary>Labels of the VM created at start.</summary>
+    public IReadOnlyDictionary<string, string>? InitialVmLabels { get; init; }
+
+    /// <summary>Join an Akka.Cluster (<c>actorstep serve --cluster</c>); null: a single node without remoting.</summary>
+    public ClusterOptions? Cluster { get; init; }
+
     /// <summary>Compact JSON log lines (CLEF) instead of text.</summary>
     public bool JsonLogs { get; init; }
 
@@ -43,5 +50,33 @@ public sealed record ServerOptions
         if (Gdb is { } gdb && !IPAddress.IsLoopback(gdb.Address))
             throw new ArgumentException($"the gdb bridge listens on loopback only (127.0.0.1 or [::1]), not {gdb.Address}");
         if (EventBufferCapacity < 1) throw new ArgumentException("the event buffer needs room for at least one event");
+        Cluster?.Validate();
+    }
+}
+
+/// <summary>How a node joins the cluster: its name, its remoting port on loopback, and the seed nodes to contact.</summary>
+/// <param name="NodeName">a short name ([a-z0-9-]); the node's VM ids are "NAME-vm-N" and fleet results name it</param>
+/// <param name="Port">Akka remoting port on 127.0.0.1 (0: any free port)</param>
+/// <param name="Seeds">seed addresses, e.g. akka.tcp://actorstep@127.0.0.1:4053; empty: this node starts a cluster of its own</param>
+/// <param name="RouteTimeout">how long a routed call without a deadline waits for the owning node (resumes wait until the VM stops)</param>
+public sealed partial record ClusterOptions(string NodeName, int Port, IReadOnlyList<string> Seeds, TimeSpan? RouteTimeout = null)
+{
+    public TimeSpan Timeout => RouteTimeout ?? TimeSpan.FromSeconds(10);
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")]
+    private static partial Regex NamePattern();
+
+    public void Validate()
+    {
+        if (!NamePattern().IsMatch(NodeName))
+            throw new ArgumentException($"node name '{NodeName}' is not valid: use 1..32 of a-z, 0-9 and '-', starting and ending with a letter or digit");
+        if (Port is < 0 or > 65535) throw new ArgumentException($"cluster port must be 0..65535, not {Port}");
+        foreach (var seed in Seeds)
+        {
+            if (!Uri.TryCreate(seed, UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp" || uri.UserInfo != Actors.Fleet.FleetConfig.SystemName || uri.Port <= 0)
+                throw new ArgumentException($"seed '{seed}' is not an ActorStep node address: use akka.tcp://{Actors.Fleet.FleetConfig.SystemName}@127.0.0.1:PORT");
+            if (!IPAddress.TryParse(uri.Host, out var ip) || !IPAddress.IsLoopback(ip))
+                throw new ArgumentException($"seed '{seed}': ActorStep nodes talk over loopback only (127.0.0.1)");
+        }
     }
 }

@@ -33,15 +33,15 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
     public async Task<IActorRef> ManagerAsync(CancellationToken ct) => _manager ??= await manager.GetAsync(ct);
 
     /// <summary>Asks the manager; the reply must be a <typeparamref name="T"/>, anything else becomes a gRPC status.</summary>
-    public async Task<T> AskAsync<T>(object message, ServerCallContext context)
+    public async Task<T> AskAsync<T>(object message, CallScope call)
     {
-        var m = await ManagerAsync(context.CancellationToken);
+        var m = await ManagerAsync(call.Cancellation);
         object reply;
         try
         {
-            reply = await m.Ask<object>(message, RequestTimeout, context.CancellationToken);
+            reply = await m.Ask<object>(message, RequestTimeout, call.Cancellation);
         }
-        catch (OperationCanceledException) { throw Cancelled(context); }
+        catch (OperationCanceledException) { throw call.Cancelled(); }
         catch (AskTimeoutException) { throw new RpcException(new Status(StatusCode.Unavailable, "the VM did not answer in time")); }
         return reply is T t ? t : throw ToRpc(reply);
     }
@@ -50,13 +50,13 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
     /// A resume (Resume, Step, Continue) runs until the VM stops. If the call is cancelled or its deadline passes first,
     /// the VM is halted and the call waits for the halt, so that nothing of the resume keeps running or stays in the guest.
     /// </summary>
-    public async Task<Stopped> RunAsync(string vmId, object message, ServerCallContext context)
+    public async Task<Stopped> RunAsync(string vmId, object message, CallScope call)
     {
-        var m = await ManagerAsync(context.CancellationToken);
+        var m = await ManagerAsync(call.Cancellation);
         var resume = m.Ask<object>(message, Timeout.InfiniteTimeSpan, CancellationToken.None);
         try
         {
-            var reply = await resume.WaitAsync(context.CancellationToken);
+            var reply = await resume.WaitAsync(call.Cancellation);
             return reply as Stopped ?? throw ToRpc(reply);
         }
         catch (OperationCanceledException)
@@ -66,14 +66,9 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
                 m.Tell(new VmManagerProtocol.ToVm(vmId, new Halt()), ActorRefs.Nobody);
                 try { await resume.WaitAsync(HaltGrace); } catch (TimeoutException) { }
             }
-            throw Cancelled(context);
+            throw call.Cancelled();
         }
     }
-
-    private static RpcException Cancelled(ServerCallContext context) =>
-        context.Deadline <= DateTime.UtcNow
-            ? new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's deadline passed"))
-            : new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled"));
 
     public RpcException ToRpc(object reply)
     {

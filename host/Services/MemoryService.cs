@@ -1,28 +1,17 @@
-using ActorStep.Actors.Vm;
 using ActorStep.Api.V1;
+using ActorStep.Host.Fleet;
 using Grpc.Core;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 
-/// <summary>actorstep.v1.Memory: reads and writes go through the coordinator's breakpoint table, so breakpoints never show.</summary>
-public sealed class MemoryService(ActorStepBackend backend) : Api.V1.Memory.MemoryBase
+/// <summary>actorstep.v1.Memory: each call routed to the VM's node and run there by <see cref="VmApi"/> (breakpoints never show).</summary>
+public sealed class MemoryService(VmRouter router) : Api.V1.Memory.MemoryBase
 {
-    public const int MaxLength = 1 << 20;
+    public const int MaxLength = VmApi.MaxMemoryLength;
 
-    public override async Task<ReadMemoryResponse> ReadMemory(ReadMemoryRequest r, ServerCallContext context)
-    {
-        if (r.Length > MaxLength) throw ApiMapping.Invalid($"length {r.Length} is over the 1 MiB ({MaxLength} bytes) a read may return");
-        var read = await backend.AskAsync<VmProtocol.MemoryRead>(
-            new ToVm(r.VmId, new VmProtocol.ReadMemory(r.Address, (int)r.Length, ApiMapping.Translation(r.Space, r.Vcpu))), context);
-        return new ReadMemoryResponse { Address = read.Address, Data = ApiMapping.Bytes(read.Data) };
-    }
+    public override Task<ReadMemoryResponse> ReadMemory(ReadMemoryRequest r, ServerCallContext context) =>
+        router.CallAsync<ReadMemoryResponse>(VmMethods.ReadMemory, r.VmId, r, context);
 
-    public override async Task<WriteMemoryResponse> WriteMemory(WriteMemoryRequest r, ServerCallContext context)
-    {
-        if (r.Data.Length > MaxLength) throw ApiMapping.Invalid($"{r.Data.Length} bytes is over the 1 MiB ({MaxLength} bytes) a write may carry");
-        var written = await backend.AskAsync<VmProtocol.MemoryWritten>(
-            new ToVm(r.VmId, new VmProtocol.WriteMemory(r.Address, r.Data.ToByteArray(), ApiMapping.Translation(r.Space, r.Vcpu))), context);
-        return new WriteMemoryResponse { Address = written.Address, Length = (uint)written.Length };
-    }
+    public override Task<WriteMemoryResponse> WriteMemory(WriteMemoryRequest r, ServerCallContext context) =>
+        router.CallAsync<WriteMemoryResponse>(VmMethods.WriteMemory, r.VmId, r, context);
 }

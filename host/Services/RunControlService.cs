@@ -1,32 +1,17 @@
-using ActorStep.Actors.Vm;
 using ActorStep.Api.V1;
+using ActorStep.Host.Fleet;
 using Grpc.Core;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 
-/// <summary>actorstep.v1.RunControl: each call one coordinator request (Step/Continue via the VM manager's vcpu count).</summary>
-public sealed class RunControlService(ActorStepBackend backend) : RunControl.RunControlBase
+/// <summary>actorstep.v1.RunControl: each call routed to the VM's node and run there by <see cref="VmApi"/>.</summary>
+public sealed class RunControlService(VmRouter router) : RunControl.RunControlBase
 {
-    public override async Task<RunResponse> Resume(ResumeRequest r, ServerCallContext context)
-    {
-        var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount));
-        return ApiMapping.Run(await backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), context));
-    }
+    public override Task<RunResponse> Resume(ResumeRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Resume, r.VmId, r, context);
 
-    public override async Task<RunResponse> Step(StepRequest r, ServerCallContext context)
-    {
-        var step = new StepVcpu(r.VmId, (int)r.Vcpu, ApiMapping.Locking(r.SchedulerLocking), ApiMapping.StepCount(r.StepCount),
-            r.HoldInterrupts || !r.HasHoldInterrupts);
-        return ApiMapping.Run(await backend.RunAsync(r.VmId, step, context));
-    }
+    public override Task<RunResponse> Step(StepRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Step, r.VmId, r, context);
 
-    public override async Task<RunResponse> Continue(ContinueRequest r, ServerCallContext context)
-    {
-        var resume = new ContinueVcpu(r.VmId, (int)r.Vcpu, ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts);
-        return ApiMapping.Run(await backend.RunAsync(r.VmId, resume, context));
-    }
+    public override Task<RunResponse> Continue(ContinueRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Continue, r.VmId, r, context);
 
-    public override async Task<RunResponse> Halt(HaltRequest r, ServerCallContext context) =>
-        ApiMapping.Run(await backend.AskAsync<VmProtocol.Stopped>(new ToVm(r.VmId, new VmProtocol.Halt()), context));
+    public override Task<RunResponse> Halt(HaltRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Halt, r.VmId, r, context);
 }

@@ -1,15 +1,22 @@
+using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Actors.Vms;
 using ActorStep.Api.V1;
+using ActorStep.Host.Fleet;
 using Grpc.Core;
 using static ActorStep.Actors.Vms.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 
-/// <summary>actorstep.v1.Vms over the <see cref="VmManager"/>.</summary>
-public sealed class VmsService(ActorStepBackend backend, ILogger<VmsService> log) : Vms.VmsBase
+/// <summary>actorstep.v1.Vms: creates on this node, lists from the cluster-wide directory, routes the rest to the VM's node.</summary>
+public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.VmsBase
 {
+    private ActorStepBackend Backend => router.Api.Backend;
+
     public override async Task<Vm> CreateVm(CreateVmRequest r, ServerCallContext context)
     {
+        var call = CallScope.From(context);
+        if (router.Fleet is { } fleet && r.VmId.Length > 0 && await fleet.LocateAsync(r.VmId, call) is { } elsewhere && !fleet.IsSelf(elsewhere.Record))
+            throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named '{r.VmId}' exists already, on node {FleetNode.Name(elsewhere.Record)}"));
         var spec = new VmSpec(
             r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? r.ElfPath : null,
             r.ImageCase == CreateVmRequest.ImageOneofCase.BuiltIn ? r.BuiltIn : null,
@@ -18,30 +25,51 @@ public sealed class VmsService(ActorStepBackend backend, ILogger<VmsService> log
             new Dictionary<string, string>(r.Labels),
             ApiMapping.Flavour(r.Flavour),
             r.VmId);
-        var created = await backend.AskAsync<VmCreated>(new CreateVm(spec), context);
+        var created = await Backend.AskAsync<VmCreated>(new CreateVm(spec), call);
         log.LogInformation("VM {VmId} created from {Image} with {Vcpus} vcpus", created.Vm.VmId, created.Vm.Image, created.Vm.Vcpus);
-        var described = await backend.AskAsync<VmDescribed>(new DescribeVm(created.Vm.VmId), context);
-        return ApiMapping.Vm(described.Vm, described.Description);
+        return await router.Api.GetVm(new GetVmRequest { VmId = created.Vm.VmId }, call);
     }
 
     public override async Task<ListVmsResponse> ListVms(ListVmsRequest r, ServerCallContext context)
     {
-        var list = await backend.AskAsync<VmList>(new VmManagerProtocol.ListVms(new Dictionary<string, string>(r.LabelSelector)), context);
+        var call = CallScope.From(context);
+        var selector = new Dictionary<string, string>(r.LabelSelector);
+        var local = await Backend.AskAsync<VmList>(new VmManagerProtocol.ListVms(selector), call);
         var response = new ListVmsResponse();
-        response.Vms.AddRange(list.Vms.Select(v => ApiMapping.Vm(v)));
+        if (router.Fleet is not { } fleet)
+        {
+            response.Vms.AddRange(local.Vms.Select(v => ApiMapping.Vm(v)));
+            return response;
+        }
+        var mine = local.Vms.ToDictionary(v => v.VmId);
+        foreach (var entry in await fleet.FindAsync(selector, call))
+            response.Vms.Add(fleet.IsSelf(entry.Record) && mine.TryGetValue(entry.Record.VmId, out var info)
+                ? router.Api.Mine(ApiMapping.Vm(info))
+                : FromRecord(entry.Record, entry.Lost));
         return response;
     }
 
-    public override async Task<Vm> GetVm(GetVmRequest r, ServerCallContext context)
+    /// <summary>A VM of another node as the directory records it (ListVms leaves vcpus empty anyway).</summary>
+    private static Vm FromRecord(VmRecord r, bool lost)
     {
-        var d = await backend.AskAsync<VmDescribed>(new DescribeVm(r.VmId), context);
-        return ApiMapping.Vm(d.Vm, d.Description);
+        bool pr = r.Flavour == "kvm-pr";
+        var vm = new Vm
+        {
+            VmId = r.VmId, Image = r.Image, Flavour = pr ? Flavour.Pr : Flavour.Hv, VcpuCount = (uint)r.Vcpus, MemorySize = r.MemorySize,
+            Entry = r.Entry, ImageLittleEndian = r.ImageLittleEndian, Node = r.NodeName, Lost = lost,
+            // The debug instruction of every ActorStep VM (architecture.md: the breakpoint word 0x00dddd00).
+            Capabilities = new Capabilities { HardwareSingleStep = pr, Flavour = r.Flavour, DebugInstruction = 0x00dddd00 },
+        };
+        vm.Labels.Add(r.Labels);
+        return vm;
     }
+
+    public override Task<Vm> GetVm(GetVmRequest r, ServerCallContext context) => router.CallAsync<Vm>(VmMethods.GetVm, r.VmId, r, context);
 
     public override async Task<DeleteVmResponse> DeleteVm(DeleteVmRequest r, ServerCallContext context)
     {
-        var d = await backend.AskAsync<VmDestroyed>(new DestroyVm(r.VmId), context);
+        var d = await router.CallAsync<DeleteVmResponse>(VmMethods.DeleteVm, r.VmId, r, context);
         log.LogInformation("VM {VmId} deleted", d.VmId);
-        return new DeleteVmResponse { VmId = d.VmId };
+        return d;
     }
 }

@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ActorStep.Api.V1;
+using ActorStep.Host.Gdb;
+using ActorStep.Host.Server;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ActorStep.Bench;
+
+/// <summary>
+/// ActorStep's gdb bridge (server and bridge in this process, the bridge talking gRPC over loopback) against QEMU's own
+/// gdbstub (<c>qemu-system-ppc64 -M powernv</c>, TCG) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
+/// assembled here with GNU as): a raw RSP client's <c>vCont;s</c> round trips per second, with and without a <c>g</c>
+/// after each, and the wall time of gdb-multiarch's <c>stepi 10000</c>. Everything listens on 127.0.0.1 only.
+/// </summary>
+public sealed class GdbBenchmark : IBenchmark
+{
+    public string Name => "gdb";
+    public string Description => "gdb bridge vs QEMU powernv gdbstub: raw vCont;s round trips/s (± g), gdb stepi N wall time  [--steps N] [--stepi N]";
+
+    public async Task<int> RunAsync(string[] args)
+    {
+        int steps = BenchArgs.Int(args, "--steps", 5000);
+        int stepi = BenchArgs.Int(args, "--stepi", 10000);
+        string dir = Directory.CreateTempSubdirectory("actorstep-gdb-bench").FullName;
+        try
+        {
+            var (elf, raw) = BuildGuest(dir);
+            Console.WriteLine($"gdb benchmark: {Environment.ProcessorCount} cpus, guest loop-be (BE, entry 0x10), {steps} raw steps, gdb stepi {stepi}");
+
+            Result qemu, actorStep;
+            using (var q = Qemu.Start(raw))
+                qemu = await MeasureAsync("QEMU powernv (TCG) gdbstub", q.Endpoint, steps, stepi);
+
+            await using (var server = await ServerHost.StartAsync(new ServerOptions
+            {
+                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+                LogLevel = Serilog.Events.LogEventLevel.Warning,
+            }))
+            using (var channel = GrpcChannel.ForAddress(server.Address))
+            {
+                var vm = await new Vms.VmsClient(channel).CreateVmAsync(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "gdb-bench" });
+                await using var bridge = await GdbBridge.StartAsync(channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
+                actorStep = await MeasureAsync("ActorStep bridge (gRPC, 1 vcpu)", bridge.Endpoint, steps, stepi);
+            }
+
+            Console.WriteLine();
+            Console.WriteLine("ratios (ActorStep / QEMU; > 1 means ActorStep is faster):");
+            Console.WriteLine($"  vCont;s round trips/s      {actorStep.StepsPerSecond / qemu.StepsPerSecond,6:0.00}x   (goal ≥ 2x)");
+            Console.WriteLine($"  vCont;s + g round trips/s  {actorStep.StepsWithGPerSecond / qemu.StepsWithGPerSecond,6:0.00}x");
+            Console.WriteLine($"  gdb stepi {stepi} (net)     {qemu.GdbStepiNet.TotalSeconds / actorStep.GdbStepiNet.TotalSeconds,6:0.00}x   (goal ≥ 1x)");
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet);
+
+    private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi)
+    {
+        Console.WriteLine($"\n{label} on {endpoint}");
+        double plain, withG;
+        using (var c = await RspClient.ConnectAsync(endpoint))
+        {
+            string thread = await c.HandshakeAsync();
+            await c.StepLoopAsync(thread, Math.Min(steps, 2000), withG: false); // warm-up (JIT, TCG translation)
+            var plainLat = await c.StepLoopAsync(thread, steps, withG: false);
+            var gLat = await c.StepLoopAsync(thread, steps, withG: true);
+            plain = plainLat.PerSecond;
+            withG = gLat.PerSecond;
+            Console.WriteLine($"  vCont;s:{thread}          {plainLat.Latencies.Summary(plainLat.Elapsed, "steps")}");
+            Console.WriteLine($"  vCont;s:{thread} + g      {gLat.Latencies.Summary(gLat.Elapsed, "steps")}");
+            await c.DetachAsync();
+        }
+        var baseline = await GdbAsync(endpoint, "stepi 1");
+        var full = await GdbAsync(endpoint, $"stepi {stepi}");
+        var net = full - baseline;
+        Console.WriteLine($"  gdb stepi {stepi}: {full.TotalSeconds:0.000} s wall ({baseline.TotalSeconds:0.000} s of it starting gdb and connecting); " +
+                          $"net {net.TotalSeconds:0.000} s = {stepi / net.TotalSeconds:0} stepi/s");
+        return new Result(plain, withG, full, net);
+    }
+
+    /// <summary>Wall time of one gdb-multiarch run (start, connect, the command, detach, exit).</summary>
+    private static async Task<TimeSpan> GdbAsync(IPEndPoint endpoint, string command)
+    {
+        var psi = new ProcessStartInfo("gdb-multiarch") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-nx", "-batch", "-ex", "set architecture powerpc:common64", "-ex", "set endian big",
+                     "-ex", $"target remote {endpoint.Address}:{endpoint.Port}", "-ex", command, "-ex", "p/x $pc", "-ex", "detach" })
+            psi.ArgumentList.Add(a);
+        var sw = Stopwatch.StartNew();
+        using var gdb = Process.Start(psi)!;
+        var output = gdb.StandardOutput.ReadToEndAsync();
+        var errors = gdb.StandardError.ReadToEndAsync();
+        try { await gdb.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5)); }
+        catch (TimeoutException) { gdb.Kill(entireProcessTree: true); throw; }
+        sw.Stop();
+        string text = await output + await errors;
+        if (!text.Contains("$1 = 0x")) throw new InvalidOperationException($"gdb failed:\n{text}");
+        return sw.Elapsed;
+    }
+
+    /// <summary>Assembles bench/guests/loop-be.s with GNU as into an ELF (ActorStep) and a raw image (QEMU's -bios).</summary>
+    private static (string Elf, string Raw) BuildGuest(string dir)
+    {
+        string source = FindSource();
+        string obj = Path.Combine(dir, "loop-be.o"), elf = Path.Combine(dir, "loop-be.elf"), raw = Path.Combine(dir, "loop-be.bin");
+        Run("powerpc64-linux-gnu-as", $"-a64 -mbig -mpower9 -o {obj} {source}");
+        Run("powerpc64-linux-gnu-ld", $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {elf} {obj}");
+        Run("powerpc64-linux-gnu-objcopy", $"-O binary {elf} {raw}");
+        return (elf, raw);
+    }
+
+    private static string FindSource()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+            {
+                var path = Path.Combine(d.FullName, "bench", "guests", "loop-be.s");
+                if (File.Exists(path)) return path;
+            }
+        throw new FileNotFoundException("bench/guests/loop-be.s not found; run from the repository");
+    }
+
+    private static void Run(string file, string args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {args}: {err}");
+    }
+
+    /// <summary>qemu-system-ppc64 -M powernv halted at reset (-S) with its gdbstub on a free loopback port; killed on dispose.</summary>
+    private sealed class Qemu : IDisposable
+    {
+        private readonly Process _process;
+        public IPEndPoint Endpoint { get; }
+
+        private Qemu(Process process, IPEndPoint endpoint) { _process = process; Endpoint = endpoint; }
+
+        public static Qemu Start(string rawImage)
+        {
+            var probe = new TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            var psi = new ProcessStartInfo("qemu-system-ppc64") { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in new[] { "-M", "powernv", "-bios", rawImage, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
+                         "-S", "-gdb", $"tcp:127.0.0.1:{port}" })
+                psi.ArgumentList.Add(a);
+            var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-system-ppc64");
+            _ = p.StandardError.ReadToEndAsync();
+            _ = p.StandardOutput.ReadToEndAsync();
+            var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+            var until = DateTime.UtcNow.AddSeconds(15);
+            while (true)
+            {
+                try { using var t = new TcpClient(); t.Connect(endpoint); break; } // QEMU's gdbstub takes a new connection after this one
+                catch (SocketException) when (DateTime.UtcNow < until && !p.HasExited) { Thread.Sleep(50); }
+            }
+            Thread.Sleep(200);
+            return new Qemu(p, endpoint);
+        }
+
+        public void Dispose()
+        {
+            try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            _process.WaitForExit(5000);
+            _process.Dispose();
+        }
+    }
+
+    /// <summary>A minimal RSP client: no-ack mode after the handshake, one write per packet, TCP_NODELAY.</summary>
+    private sealed class RspClient : IDisposable
+    {
+        private readonly TcpClient _tcp = new() { NoDelay = true };
+        private NetworkStream _stream = null!;
+        private readonly byte[] _buffer = new byte[1 << 16];
+        private int _start, _end;
+        private bool _noAck;
+
+        public static async Task<RspClient> ConnectAsync(IPEndPoint endpoint)
+        {
+            var c = new RspClient();
+            await c._tcp.ConnectAsync(endpoint);
+            c._stream = c._tcp.GetStream();
+            return c;
+        }
+
+        /// <summary>qSupported, no-ack mode, the first thread of qfThreadInfo; returns its id as vCont wants it.</summary>
+        public async Task<string> HandshakeAsync()
+        {
+            await RequestAsync("qSupported:swbreak+;vContSupported+");
+            if (await RequestAsync("QStartNoAckMode") == "OK") _noAck = true;
+            // As gdb does: the target description before any g (QEMU 7.2 aborts on a g before it).
+            await RequestAsync("qXfer:features:read:target.xml:0,ffb");
+            await RequestAsync("?");
+            string threads = await RequestAsync("qfThreadInfo");
+            if (!threads.StartsWith('m')) throw new InvalidOperationException($"qfThreadInfo: {threads}");
+            string first = threads[1..].Split(',')[0];
+            await RequestAsync($"Hg{first}");
+            return first;
+        }
+
+        public async Task<(Latencies Latencies, TimeSpan Elapsed, double PerSecond)> StepLoopAsync(string thread, int steps, bool withG)
+        {
+            var lat = new Latencies();
+            string step = $"vCont;s:{thread}";
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                string stop = await RequestAsync(step);
+                if (stop[0] != 'T') throw new InvalidOperationException($"step {i}: {stop}");
+                if (withG && (await RequestAsync("g")).Length < 64) throw new InvalidOperationException("short g");
+                lat.Add(Stopwatch.GetTimestamp() - t0);
+            }
+            sw.Stop();
+            return (lat, sw.Elapsed, steps / sw.Elapsed.TotalSeconds);
+        }
+
+        public async Task DetachAsync()
+        {
+            try { await RequestAsync("D"); } catch (IOException) { }
+        }
+
+        private async Task<string> RequestAsync(string payload)
+        {
+            int sum = 0;
+            foreach (char ch in payload) sum += ch;
+            await _stream.WriteAsync(Encoding.Latin1.GetBytes($"${payload}#{sum & 0xff:x2}"));
+            return await ReadPacketAsync();
+        }
+
+        private async Task<string> ReadPacketAsync()
+        {
+            while (true)
+            {
+                int dollar = Array.IndexOf(_buffer, (byte)'$', _start, _end - _start);
+                if (dollar >= 0)
+                {
+                    int hash = Array.IndexOf(_buffer, (byte)'#', dollar, _end - dollar);
+                    if (hash >= 0 && hash + 2 < _end)
+                    {
+                        string payload = Encoding.Latin1.GetString(_buffer, dollar + 1, hash - dollar - 1);
+                        _start = hash + 3;
+                        if (!_noAck) await _stream.WriteAsync("+"u8.ToArray());
+                        if (payload.StartsWith('O') && payload != "OK") continue; // console output
+                        return payload;
+                    }
+                }
+                if (_start == _end) _start = _end = 0;
+                if (_end == _buffer.Length) { Array.Copy(_buffer, _start, _buffer, 0, _end - _start); _end -= _start; _start = 0; }
+                int n = await _stream.ReadAsync(_buffer.AsMemory(_end));
+                if (n == 0) throw new IOException("connection closed");
+                _end += n;
+            }
+        }
+
+        public void Dispose() => _tcp.Dispose();
+    }
+}

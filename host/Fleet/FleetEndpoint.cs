@@ -1,0 +1,45 @@
+using ActorStep.Actors.Fleet.Wire;
+using ActorStep.Host.Services;
+using Akka.Actor;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace ActorStep.Host.Fleet;
+
+/// <summary>
+/// Serves calls that other nodes route here (at /user/fleet-endpoint on every cluster node): a <see cref="FleetCall"/> names a
+/// method of <see cref="VmApi"/> and carries its serialized request; the method runs here as if called through this node's gRPC
+/// API, within the caller's deadline, and the answer goes back as a <see cref="FleetReply"/>. Never routes further.
+/// </summary>
+public sealed class FleetEndpoint : ReceiveActor
+{
+    public const string Name = "fleet-endpoint";
+
+    public FleetEndpoint(VmApi api)
+    {
+        // Sender: another node's VmRouter (an Ask). Reply: FleetReply, when the call ends.
+        Receive<FleetCall>(call => ServeAsync(api, call).PipeTo(Sender));
+    }
+
+    public static Props Props(VmApi api) => Akka.Actor.Props.Create(() => new FleetEndpoint(api));
+
+    public static async Task<FleetReply> ServeAsync(VmApi api, FleetCall call)
+    {
+        var method = api.Find(call.Method);
+        if (method is null) return Error(StatusCode.Unimplemented, $"this node does not serve {call.Method}");
+        var deadline = call.DeadlineUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(call.DeadlineUnixMs).UtcDateTime : DateTime.MaxValue;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(api.Backend.Stopping);
+        if (deadline < DateTime.MaxValue) cts.CancelAfter(TimeSpan.FromTicks(Math.Max(0, (deadline - DateTime.UtcNow).Ticks)));
+        try
+        {
+            var request = method.RequestParser.ParseFrom(call.Request);
+            var response = await method.InvokeLocal(request, new CallScope(deadline, cts.Token));
+            return new FleetReply { Response = response.ToByteString() };
+        }
+        catch (RpcException e) { return Error(e.StatusCode, e.Status.Detail); }
+        catch (InvalidProtocolBufferException e) { return Error(StatusCode.InvalidArgument, $"malformed request for {call.Method}: {e.Message}"); }
+        catch (Exception e) { return Error(StatusCode.Internal, $"{call.Method} failed on this node: {e.Message}"); }
+    }
+
+    private static FleetReply Error(StatusCode code, string message) => new() { StatusCode = (int)code, StatusMessage = message };
+}

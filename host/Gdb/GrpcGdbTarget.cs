@@ -1,0 +1,201 @@
+using ActorStep.Api.V1;
+using ActorStep.Protocol.Gdb;
+using Grpc.Core;
+using Grpc.Net.Client;
+using ApiStopReason = ActorStep.Api.V1.StopReason;
+using ApiVcpuAction = ActorStep.Api.V1.VcpuAction;
+
+namespace ActorStep.Host.Gdb;
+
+/// <summary>A gRPC call the bridge made failed; the session answers it with an <c>E NN</c> reply.</summary>
+public sealed class GdbTargetException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// One VM as gdb sees it, over the public gRPC API only (so a bridge can run anywhere the API is reachable).
+/// Every <see cref="IGdbTarget"/> call is one RPC: <c>g</c> is one GetVcpuRegisters (the session caches it until the
+/// next resume or write, so a stop reply, <c>g</c> and <c>p</c> share it), a vCont is one RunControl.Resume with the
+/// per-vcpu actions exactly as gdb sent them, Ctrl-C is RunControl.Halt.
+/// <para>Detach and kill leave the VM halted: the API runs a VM only while a Resume call is open, and a bridge that
+/// kept one open after gdb left would hold the VM hostage. Another gdb (or any gRPC client) can pick it up.</para>
+/// </summary>
+public sealed class GrpcGdbTarget : IGdbTarget
+{
+    /// <summary>Bounds every call that does not run the guest, so a lost server shows as an error, not a hang.</summary>
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly string _vmId;
+    private readonly Vms.VmsClient _vms;
+    private readonly RunControl.RunControlClient _run;
+    private readonly Api.V1.Registers.RegistersClient _registers;
+    private readonly Api.V1.Memory.MemoryClient _memory;
+    private readonly Breakpoints.BreakpointsClient _breakpoints;
+
+    // Breakpoints have no thread in gdb's Z0 packet: translate with the vcpu gdb last stopped on (its MSR is the one
+    // the user is looking at), vcpu 0 before the first stop.
+    private int _translationVcpu;
+
+    // gdb reads the same few words around the pc many times per stop (prologue analysis: ~11 four-byte m packets per
+    // stepi). While the VM is stopped by this gdb's own resume, memory is read in aligned blocks and kept until the next
+    // resume or write. Before the first stop (the VM may be running for another client) every read goes to the server.
+    private const int BlockSize = 256;
+    private readonly Dictionary<(int Vcpu, ulong Block), byte[]> _blocks = [];
+    private bool _stoppedByUs;
+
+    public GrpcGdbTarget(GrpcChannel channel, string vmId)
+    {
+        _vmId = vmId;
+        _vms = new Vms.VmsClient(channel);
+        _run = new RunControl.RunControlClient(channel);
+        _registers = new Api.V1.Registers.RegistersClient(channel);
+        _memory = new Api.V1.Memory.MemoryClient(channel);
+        _breakpoints = new Breakpoints.BreakpointsClient(channel);
+    }
+
+    public string VmId => _vmId;
+
+    private static DateTime Deadline => DateTime.UtcNow.Add(CallTimeout);
+
+    public async Task<IReadOnlyList<GdbThreadInfo>> GetThreadsAsync(CancellationToken ct)
+    {
+        var vm = await Call(() => _vms.GetVmAsync(new GetVmRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        return vm.Vcpus.Select(v => new GdbThreadInfo((int)v.Vcpu, v.State != VcpuState.StoppedForGood, v.State switch
+        {
+            VcpuState.Stopped => $"stopped at 0x{v.Nip:x}",
+            VcpuState.Running => $"running, at 0x{v.Nip:x}",
+            VcpuState.StoppedForGood => "stopped for good",
+            _ => "unknown",
+        })).ToList();
+    }
+
+    public async Task<IReadOnlyDictionary<int, byte[]>> ReadRegistersAsync(int vcpu, CancellationToken ct)
+    {
+        // An empty list reads every register in gdb-number order: the whole g packet in one call.
+        var reply = await Call(() => _registers.GetVcpuRegistersAsync(
+            new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        var regs = new Dictionary<int, byte[]>(reply.Registers.Count);
+        foreach (var r in reply.Registers) regs[(int)r.GdbNumber] = GdbRegisterValue.FromUInt64(r.Value, (int)r.Bits / 8);
+        return regs;
+    }
+
+    public async Task WriteRegisterAsync(int vcpu, int regnum, byte[] value, CancellationToken ct)
+    {
+        var request = new SetVcpuRegistersRequest { VmId = _vmId, Vcpu = (uint)vcpu };
+        request.Writes.Add(new RegisterWrite { Register = new RegisterRef { GdbNumber = (uint)regnum }, Value = GdbRegisterValue.ToUInt64(value) });
+        await Call(() => _registers.SetVcpuRegistersAsync(request, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+    }
+
+    public async Task<byte[]> ReadMemoryAsync(int vcpu, ulong address, int length, CancellationToken ct)
+    {
+        if (_stoppedByUs && length <= BlockSize && address / BlockSize == (address + (ulong)length - 1) / BlockSize)
+        {
+            ulong block = address / BlockSize * BlockSize;
+            if (!_blocks.TryGetValue((vcpu, block), out var data))
+            {
+                data = await ReadUncachedAsync(vcpu, block, BlockSize, ct);
+                if (data.Length < BlockSize) return await ReadUncachedAsync(vcpu, address, length, ct); // near the end of RAM
+                _blocks[(vcpu, block)] = data;
+            }
+            return data.AsSpan((int)(address - block), length).ToArray();
+        }
+        return await ReadUncachedAsync(vcpu, address, length, ct);
+    }
+
+    private async Task<byte[]> ReadUncachedAsync(int vcpu, ulong address, int length, CancellationToken ct)
+    {
+        try
+        {
+            var reply = await _memory.ReadMemoryAsync(new ReadMemoryRequest
+            {
+                VmId = _vmId, Address = address, Length = (uint)length, Space = AddressSpace.Effective, Vcpu = (uint)vcpu,
+            }, deadline: Deadline, cancellationToken: ct);
+            return reply.Data.ToByteArray();
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument)
+        {
+            return []; // no translation or outside guest RAM: gdb's "Cannot access memory" (E0e)
+        }
+        catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
+        {
+            throw Failure(e);
+        }
+    }
+
+    public async Task WriteMemoryAsync(int vcpu, ulong address, byte[] data, CancellationToken ct)
+    {
+        _blocks.Clear(); // the same real address may be cached under several vcpus' translations
+        await Call(() => _memory.WriteMemoryAsync(new WriteMemoryRequest
+        {
+            VmId = _vmId, Address = address, Data = Google.Protobuf.ByteString.CopyFrom(data), Space = AddressSpace.Effective, Vcpu = (uint)vcpu,
+        }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+    }
+
+    public async Task InsertSwBreakpointAsync(ulong address, CancellationToken ct) =>
+        await Call(() => _breakpoints.InsertBreakpointAsync(
+            new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)_translationVcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+
+    public async Task RemoveSwBreakpointAsync(ulong address, CancellationToken ct) =>
+        await Call(() => _breakpoints.RemoveBreakpointAsync(
+            new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)_translationVcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+
+    /// <summary>One RunControl.Resume; no deadline (a continue may run for hours). If <paramref name="ct"/> is cancelled
+    /// (the bridge stops) the call is cancelled and the server halts the VM, leaving nothing of a step in the guest.</summary>
+    public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct)
+    {
+        var request = new ResumeRequest { VmId = _vmId, StepCount = 1 };
+        for (int vcpu = 0; vcpu < actions.Count; vcpu++)
+        {
+            if (actions[vcpu] == GdbResumeAction.Stay) continue;
+            request.Actions.Add(new VcpuActionEntry
+            {
+                Vcpu = (uint)vcpu,
+                Action = actions[vcpu] == GdbResumeAction.Step ? ApiVcpuAction.Step : ApiVcpuAction.Continue,
+            });
+        }
+        _stoppedByUs = false;
+        _blocks.Clear();
+        var reply = await Call(() => _run.ResumeAsync(request, cancellationToken: ct).ResponseAsync);
+        _stoppedByUs = true;
+        return StopEvent(reply);
+    }
+
+    public async Task InterruptAsync(CancellationToken ct) =>
+        await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+
+    /// <summary>The VM stays halted (see the class comment).</summary>
+    public Task DetachAsync(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>gdb's kill halts the VM but does not destroy it: the VM belongs to the server, not to this gdb.</summary>
+    public async Task KillAsync(CancellationToken ct) => await InterruptAsync(ct);
+
+    private GdbStopEvent StopEvent(RunResponse reply)
+    {
+        var e = reply.Event;
+        int vcpu = (int)e.Vcpu;
+        _translationVcpu = vcpu;
+        bool allGone = reply.Vcpus.Count > 0 && reply.Vcpus.All(v => v.State == VcpuState.StoppedForGood);
+        return e.Reason switch
+        {
+            ApiStopReason.StepCompleted => new GdbStopEvent(vcpu, GdbStopReason.StepDone, Detail: e.Detail),
+            ApiStopReason.Breakpoint => new GdbStopEvent(vcpu, GdbStopReason.Breakpoint, Detail: e.Detail),
+            ApiStopReason.Halted => new GdbStopEvent(vcpu, GdbStopReason.Halted, Detail: e.Detail),
+            ApiStopReason.GuestStopped => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, allGone, e.Detail),
+            ApiStopReason.Finished => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, AllVcpusGone: true, e.Detail),
+            _ => new GdbStopEvent(vcpu, GdbStopReason.Error, Detail: e.Detail), // checkstop, a failed vcpu actor
+        };
+    }
+
+    /// <summary>gRPC failures become <see cref="GdbTargetException"/> (the session's <c>E05</c>); cancellation stays cancellation.</summary>
+    private static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (RpcException e) when (e.StatusCode != StatusCode.Cancelled)
+        {
+            throw Failure(e);
+        }
+    }
+
+    private static GdbTargetException Failure(RpcException e) => new($"{e.StatusCode}: {e.Status.Detail}", e);
+}
