@@ -8,6 +8,7 @@ IBenchmark[] benchmarks =
     new StepBenchmark(),
     new GrpcBenchmark(),
     new GdbBenchmark(),
+    new FleetBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

@@ -14,9 +14,11 @@ public static class CommandLine
                  the final state (JSON) goes to stdout.
           serve  serve the gRPC API (HTTP/2 without TLS, loopback only) with one VM halted at its entry
                  [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
-                 [--log-json] [--verbose]
+                 [--log-json] [--verbose] [--label K=V]...
+                 [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
                  With no --image, serves the built-in demo guest. --grpc defaults to 127.0.0.1:50051
-                 (port 0 picks a free one). Ctrl-C or SIGTERM stops it cleanly.
+                 (port 0 picks a free one); --gdb also starts a gdb bridge for that VM. With --cluster the
+                 node joins an Akka.Cluster and any node's API serves any VM. Ctrl-C or SIGTERM stops it cleanly.
           gdb    serve the GDB remote protocol for one VM of a running server (talks to it over gRPC only)
                  [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--verbose]
                  Each vcpu is a gdb thread; one gdb at a time (a second one is refused). With no --vm,

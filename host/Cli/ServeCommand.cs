@@ -1,5 +1,8 @@
 using System.Net;
+using ActorStep.Host.Gdb;
 using ActorStep.Host.Server;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using ActorStep.Machine;
 using Serilog.Events;
 
@@ -63,10 +66,26 @@ public static class ServeCommand
                 """);
             if (server.ClusterAddress is { } address)
                 Console.Out.WriteLine($"Cluster node {nodeName} at {address}; seeds: {(seeds.Count == 0 ? "none (a new cluster)" : string.Join(", ", seeds))}. Any node routes calls to any VM; Fleet/* calls act on every node's VMs.");
+            GdbBridge? bridge = null;
             if (gdb is not null)
-                Console.Out.WriteLine($"gdb bridge: not available yet; --gdb {gdb} was accepted but nothing listens there");
-            Console.Out.WriteLine("Ctrl-C or SIGTERM stops the server.");
-            await server.WaitForShutdownAsync();
+            {
+                try
+                {
+                    bridge = await GdbBridge.StartAsync(server.Address, vm.VmId, gdb,
+                        server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"));
+                }
+                catch (GdbBridgeException e)
+                {
+                    Console.Error.WriteLine($"actorstep: {e.Message}");
+                    return 1;
+                }
+                Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
+            }
+            await using (bridge) // disposed before the server: gdb's breakpoints go first
+            {
+                Console.Out.WriteLine("Ctrl-C or SIGTERM stops the server.");
+                await server.WaitForShutdownAsync();
+            }
         }
         return 0;
     }

@@ -13,7 +13,7 @@ public sealed record ServerOptions
     /// <summary>Where the gRPC API listens (loopback only; port 0 picks a free port).</summary>
     public IPEndPoint Grpc { get; init; } = new(IPAddress.Loopback, DefaultPort);
 
-    /// <summary>Where the gdb bridge should listen (validated; the bridge is not available yet).</summary>
+    /// <summary>Where the gdb bridge listens (loopback only), started by <c>actorstep serve --gdb</c> for the initial VM.</summary>
     public IPEndPoint? Gdb { get; init; }
 
     /// <summary>Whether to create one VM at start (from <see cref="ImagePath"/>, or the demo guest).</summary>
