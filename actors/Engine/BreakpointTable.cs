@@ -83,7 +83,7 @@ public sealed class BreakpointTable
         lock (_lock)
         {
             if (!_entries.TryGetValue(ra, out var e) || !e.Owners.Remove(owner)) return false;
-            if (_byOwner.TryGetValue(owner, out var mine) && mine.Remove(ra) && mine.Count == 0) _byOwner.Remove(owner);
+            if (_byOwner.TryGetValue(owner, out var mine)) mine.Remove(ra); // the empty set stays: the next step reuses it
             if (e.Owners.Count == 0)
             {
                 _vm.WriteMemory(ra, e.Original);
