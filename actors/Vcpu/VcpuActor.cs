@@ -129,9 +129,11 @@ public sealed class VcpuActor : ReceiveActor
     }
 
     /// <summary>A debug exit outside a step: a user breakpoint, another vcpu's step breakpoint, or a stale one.</summary>
-    private SliceEnded? ClassifyTrap(ulong nip)
+    private SliceEnded? ClassifyTrap(ulong nip) =>
+        _vcpu.TryTranslate(nip, _vcpu.GetRegisters().Msr, AccessKind.Fetch, out ulong ra) ? ClassifyTrap(nip, ra) : null;
+
+    private SliceEnded? ClassifyTrap(ulong nip, ulong ra)
     {
-        if (!_vcpu.TryTranslate(nip, _vcpu.GetRegisters().Msr, AccessKind.Fetch, out ulong ra)) return null;
         var owners = _table.OwnersAt(ra);
         if (owners.Contains(BreakpointOwner.User.Instance)) return Ended(SliceOutcome.BreakpointHit, nip);
         if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked on {string.Join(", ", owners)} at 0x{ra:x}");
@@ -179,13 +181,8 @@ public sealed class VcpuActor : ReceiveActor
                         continue;
                     }
                     // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us.
-                    var owners = _table.OwnersAt(ra);
-                    if (owners.Contains(BreakpointOwner.User.Instance))
-                    {
-                        AbandonStep();
-                        return Ended(SliceOutcome.BreakpointHit, exit.Address);
-                    }
-                    if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked mid-step on {string.Join(", ", owners)}");
+                    if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
+                    if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
                     continue;
                 }
                 default: return Ended(SliceOutcome.Ran);

@@ -120,9 +120,8 @@ public sealed class VmCoordinator : ReceiveActor
         if (m.StepCount < 1) { Sender.Tell(new Failed(FailureCode.InvalidArgument, "step count must be at least 1")); return; }
 
         // An event kept from an earlier all-stop is reported now, without running anything (§5).
-        if (_pending.Count > 0 && _pending.Any(e => m.Actions.TryGetValue(e.Vcpu, out var a) && a != VcpuAction.Stay))
+        if (_pending.FirstOrDefault(ev => m.Actions.TryGetValue(ev.Vcpu, out var a) && a != VcpuAction.Stay) is { } e)
         {
-            var e = _pending.First(ev => m.Actions.TryGetValue(ev.Vcpu, out var a) && a != VcpuAction.Stay);
             var rest = _pending.Where(ev => !ReferenceEquals(ev, e)).ToList();
             _pending.Clear();
             foreach (var r in rest) _pending.Enqueue(r);

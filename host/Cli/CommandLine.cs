@@ -61,7 +61,7 @@ public sealed class ArgReader
 {
     private readonly List<(string Name, string? Value)> _options = new();
 
-    public ArgReader(string[] args, params string[] flags)
+    public ArgReader(string[] args)
     {
         for (int i = 0; i < args.Length; i++)
         {
