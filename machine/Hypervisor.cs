@@ -79,7 +79,10 @@ public interface IVcpu
 {
     int Index { get; }
     VcpuExit Run(long budget);
+    /// <summary>A fresh snapshot of the registers (KVM_GET_REGS and friends into a new buffer).</summary>
     VcpuState GetRegisters();
+    /// <summary>Fills the caller's buffer, as KVM_GET_REGS does: no allocation on a hot path.</summary>
+    void GetRegisters(VcpuState into);
     void SetRegisters(VcpuState state);
     ulong GetOneReg(int spr);
     void SetOneReg(int spr, ulong value);

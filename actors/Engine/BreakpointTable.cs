@@ -31,6 +31,9 @@ public sealed class BreakpointTable
     private readonly Dictionary<ulong, Entry> _entries = new();
     private readonly Dictionary<BreakpointOwner, HashSet<ulong>> _byOwner = new();
     private readonly byte[] _debugWord;
+    // Steps plant and remove a breakpoint or two per instruction: entries and the removal list are reused.
+    private readonly Stack<Entry> _free = new();
+    private readonly List<ulong> _removing = new();
 
     private sealed class Entry
     {
@@ -64,7 +67,8 @@ public sealed class BreakpointTable
         {
             if (!_entries.TryGetValue(ra, out var e))
             {
-                e = new Entry();
+                e = _free.Count > 0 ? _free.Pop() : new Entry();
+                e.Suspended = false;
                 _vm.ReadMemory(ra, e.Original);
                 _entries[ra] = e;
                 _vm.WriteMemory(ra, _debugWord);
@@ -88,6 +92,7 @@ public sealed class BreakpointTable
             {
                 _vm.WriteMemory(ra, e.Original);
                 _entries.Remove(ra);
+                if (_free.Count < 16) _free.Push(e);
             }
             return true;
         }
@@ -98,10 +103,11 @@ public sealed class BreakpointTable
     {
         lock (_lock)
         {
-            if (!_byOwner.TryGetValue(owner, out var set)) return 0;
-            var mine = set.ToArray();
-            foreach (var ra in mine) Remove(ra, owner);
-            return mine.Length;
+            if (!_byOwner.TryGetValue(owner, out var set) || set.Count == 0) return 0;
+            _removing.Clear();
+            _removing.AddRange(set);
+            foreach (var ra in _removing) Remove(ra, owner);
+            return _removing.Count;
         }
     }
 

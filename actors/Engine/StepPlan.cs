@@ -36,7 +36,11 @@ public sealed record StepPlan(
     ulong SourceValue,
     IReadOnlyList<EndPoint> EndPoints)
 {
-    public EndPoint? EndPointAt(ulong realAddress) => EndPoints.FirstOrDefault(e => e.RealAddress == realAddress);
+    public EndPoint? EndPointAt(ulong realAddress)
+    {
+        foreach (var e in EndPoints) if (e.RealAddress == realAddress) return e;
+        return null;
+    }
 }
 
 /// <summary>
@@ -139,7 +143,7 @@ public static class TraceStep
             foreach (var k in AsyncInterrupts) AddHandler(k, msr);
 
         // A breakpoint at NIP itself would trap before the instruction runs: never plant one there.
-        ends.RemoveAll(e => e.RealAddress == nipRa);
+        for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
         // RS of mtmsr(d)/mtspr, whose value the undo needs (§3 point 5).
         ulong source = s.Gpr[new FormX(insn).RS];
         return new StepPlan(s.Nip, nipRa, insn, op, effects, armTrace, guestSe, s.Srr0, s.Srr1, source, ends);

@@ -22,6 +22,10 @@ public sealed class VcpuActor : ReceiveActor
 
     private VcpuState? _cache;
     private ActiveStep? _step;
+    /// <summary>Registers read for the actor's own use (planning, arming): never sent, so reused.</summary>
+    private readonly VcpuState _scratch = new();
+    private readonly TraceStep.Translate _translateFetch;
+    private readonly Func<ulong, bool, uint> _fetchOriginal;
 
     /// <summary>A host step in progress: its plan, where it started, how many steps remain.</summary>
     private sealed class ActiveStep(StepPlan? plan, ulong from, int remaining, bool hardware, ulong? suspended)
@@ -43,6 +47,8 @@ public sealed class VcpuActor : ReceiveActor
         _vcpu = vm.GetVcpu(index);
         _table = table;
         _owner = new BreakpointOwner.Step(index);
+        _translateFetch = (ulong ea, ulong msr, out ulong ra) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ra);
+        _fetchOriginal = FetchOriginal;
         // A restart (or a predecessor's crash) must leave nothing behind: drop any breakpoint of our steps.
         _table.RemoveAll(_owner);
 
@@ -101,7 +107,7 @@ public sealed class VcpuActor : ReceiveActor
         _cache = null;
         // Resuming from a user breakpoint at NIP (the one just reported): step over it first, or the vcpu
         // would trap on it again without moving.
-        var at = _vcpu.GetRegisters();
+        var at = Scratch();
         if (_step is null && _table.HasUser(Real(at.Nip, at.Msr)))
         {
             var over = RunStep(new RunSlice(budget, SliceMode.Step, HoldAsyncInterrupts: false));
@@ -130,7 +136,7 @@ public sealed class VcpuActor : ReceiveActor
 
     /// <summary>A debug exit outside a step: a user breakpoint, another vcpu's step breakpoint, or a stale one.</summary>
     private SliceEnded? ClassifyTrap(ulong nip) =>
-        _vcpu.TryTranslate(nip, _vcpu.GetRegisters().Msr, AccessKind.Fetch, out ulong ra) ? ClassifyTrap(nip, ra) : null;
+        _vcpu.TryTranslate(nip, Scratch().Msr, AccessKind.Fetch, out ulong ra) ? ClassifyTrap(nip, ra) : null;
 
     private SliceEnded? ClassifyTrap(ulong nip, ulong ra)
     {
@@ -219,7 +225,7 @@ public sealed class VcpuActor : ReceiveActor
     /// <summary>§3 points 1–4: plan, save, arm, plant. The capability, never the flavour, picks the backend.</summary>
     private ActiveStep BeginStep(RunSlice m)
     {
-        var s = _vcpu.GetRegisters();
+        var s = Scratch();
         ulong nipRa = Real(s.Nip, s.Msr);
         // Stepping off a breakpoint planted at NIP: the original word goes back for the duration of this step.
         ulong? suspended = nipRa != ulong.MaxValue && _table.Suspend(nipRa) ? nipRa : null;
@@ -230,10 +236,7 @@ public sealed class VcpuActor : ReceiveActor
             return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
         }
 
-        var plan = TraceStep.Plan(s,
-            (ulong ea, ulong msr, out ulong ra) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ra),
-            FetchOriginal,
-            allowAsync: !m.HoldAsyncInterrupts);
+        var plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
         var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
         if (plan.EndPoints.Count == 0 && plan.Op == Op.Rfid)
         {
@@ -259,6 +262,12 @@ public sealed class VcpuActor : ReceiveActor
         }
         _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         return step;
+    }
+
+    private VcpuState Scratch()
+    {
+        _vcpu.GetRegisters(_scratch);
+        return _scratch;
     }
 
     private uint FetchOriginal(ulong ra, bool littleEndian)
@@ -287,7 +296,7 @@ public sealed class VcpuActor : ReceiveActor
         ReleaseStepResources(step);
         if (step.Plan is { ArmTrace: true } plan)
         {
-            var s = _vcpu.GetRegisters();
+            var s = Scratch();
             s.Msr = (s.Msr & ~Msr.SE) | (plan.GuestSe ? Msr.SE : 0);
             _vcpu.SetRegisters(s);
         }

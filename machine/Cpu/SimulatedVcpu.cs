@@ -277,25 +277,28 @@ public sealed partial class SimulatedVcpu : IVcpu
 
     public VcpuState GetRegisters()
     {
-        var s = new VcpuState
-        {
-            Nip = Nip, Msr = Msr_, Cr = Cr, Lr = Lr, Ctr = Ctr, Xer = Xer, Fpscr = Fpscr,
-            Srr0 = Srr0, Srr1 = Srr1, Dar = Dar, Dsisr = Dsisr, Dec = Dec, Tb = Tb,
-            Pir = (ulong)Index, Pvr = Pvr, Lpcr = _vm.Lpcr,
-        };
-        for (int i = 0; i < 32; i++) s.Gpr[i] = Gpr[i];
-        Fpr.CopyTo(s.Fpr, 0);
-        for (int i = 0; i < 4; i++) s.Sprg[i] = Sprg[i];
+        var s = new VcpuState();
+        GetRegisters(s);
         return s;
+    }
+
+    public void GetRegisters(VcpuState s)
+    {
+        s.Nip = Nip; s.Msr = Msr_; s.Cr = Cr; s.Lr = Lr; s.Ctr = Ctr; s.Xer = Xer; s.Fpscr = Fpscr;
+        s.Srr0 = Srr0; s.Srr1 = Srr1; s.Dar = Dar; s.Dsisr = Dsisr; s.Dec = Dec; s.Tb = Tb;
+        s.Pir = (ulong)Index; s.Pvr = Pvr; s.Lpcr = _vm.Lpcr;
+        ((ReadOnlySpan<ulong>)Gpr).CopyTo(s.Gpr);
+        Fpr.CopyTo(s.Fpr, 0);
+        ((ReadOnlySpan<ulong>)Sprg).CopyTo(s.Sprg);
     }
 
     public void SetRegisters(VcpuState s)
     {
-        for (int i = 0; i < 32; i++) Gpr[i] = s.Gpr[i];
-        s.Fpr.CopyTo(Fpr, 0);
+        s.Gpr.AsSpan(0, 32).CopyTo(Gpr);
+        s.Fpr.AsSpan(0, 32).CopyTo(Fpr);
         Nip = s.Nip; Msr_ = s.Msr; Cr = s.Cr; Lr = s.Lr; Ctr = s.Ctr; Xer = s.Xer; Fpscr = s.Fpscr;
         Srr0 = s.Srr0; Srr1 = s.Srr1; Dar = s.Dar; Dsisr = s.Dsisr;
-        for (int i = 0; i < 4; i++) Sprg[i] = s.Sprg[i];
+        s.Sprg.AsSpan(0, 4).CopyTo(Sprg);
         Tb = s.Tb;
         Dec = s.Dec;
     }

@@ -86,4 +86,32 @@ internal static class PowerNvDepartures
     /// Handling: traced code in the images lies outside this range, and the test asserts that it does.
     /// </summary>
     public static readonly (ulong From, ulong To) TraceSkipsVectorArea = (0x100, 0xF00);
+
+    // ---- Platform differences (QEMU follows the ISA; the two platforms differ by design) ----
+
+    /// <summary>
+    /// <b>Platform difference, not a departure: illegal instructions.</b> With MSR[HV]=1 (powernv) an illegal
+    /// instruction takes a Hypervisor Emulation Assistance interrupt: vector 0xE40, HSRR0 = the instruction,
+    /// HSRR1 = the MSR with bits 33:36 and 42:47 zero (Book III §6.5.19). The machine models a KVM guest;
+    /// there the HEAI goes to the hypervisor, and KVM (book3s_hv.c, H_EMUL_ASSIST →
+    /// kvmppc_core_queue_program(SRR1_PROGILL)) reflects it into the guest as a program interrupt
+    /// (§6.5.9): SRR0 = HSRR0, SRR1 = the MSR bits of HSRR1 | SRR1[44], the program interrupt's new MSR,
+    /// vector 0x700. Handling: the image's 0xE40 handler (heai_handler in privileged-be.s, reached only with
+    /// HV=1) does exactly this reflection and records the raw HSRR0/HSRR1; the test checks those against
+    /// §6.5.19 (QEMU 7.2 agrees: HSRR1 carries no interrupt-specific bits) and checks that the reflected SRR1 in
+    /// QEMU's log is <see cref="KvmReflectedSrr1"/> of it. The logs are then compared as they are.
+    /// </summary>
+    public static ulong KvmReflectedSrr1(ulong hsrr1) => (hsrr1 & ~Msr.PartialFunctionBits) | 0x80000;
+
+    /// <summary>
+    /// <b>Platform difference, not a departure: translation.</b> The machine's platform gives a fixed
+    /// mapping (quadrant 0 identity, <c>0xC000…</c> linear, anything else or beyond RAM a DSI/ISI;
+    /// machine/README.md), as a hypervisor does for a PAPR guest. powernv starts with no translation, and
+    /// MSR[PR]=1 forces IR=DR=1 (Book III §4.4.3). Handling: with HV=1 at reset only, the image builds the
+    /// same mapping for the pages it uses as a hashed page table (setup_mmu in privileged-be.s: HPT via the
+    /// partition table and PTCR, LPCR[HR]=0, SLB entries by slbmte; Book III §5.7) and gives the
+    /// unmapped addresses a segment but no page table entry, so both sides take a DSI with DSISR[33]
+    /// (§6.5.3) rather than QEMU taking a Data Segment interrupt (§6.5.4), which this platform never raises.
+    /// </summary>
+    public const ulong UnmappedQuadrant0 = 0x0ABCD008, UnmappedQuadrant4 = 0x4000000000000010;
 }

@@ -179,6 +179,7 @@ public class CoordinatorProtocolTests : TestKit
                 return inner.Run(budget);
             }
             public VcpuState GetRegisters() => inner.GetRegisters();
+            public void GetRegisters(VcpuState into) => inner.GetRegisters(into);
             public void SetRegisters(VcpuState state) => inner.SetRegisters(state);
             public ulong GetOneReg(int spr) => inner.GetOneReg(spr);
             public void SetOneReg(int spr, ulong value) => inner.SetOneReg(spr, value);
