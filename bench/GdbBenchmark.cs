@@ -69,7 +69,13 @@ public sealed class GdbBenchmark : IBenchmark
         using (var c = await RspClient.ConnectAsync(endpoint))
         {
             string thread = await c.HandshakeAsync();
-            await c.StepLoopAsync(thread, Math.Min(steps, 2000), withG: false); // warm-up (JIT, TCG translation)
+            // Warm-up (TCG translation; .NET's tiered JIT and dynamic PGO settle only after seconds of the same calls).
+            var warmup = Stopwatch.StartNew();
+            while (warmup.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                await c.StepLoopAsync(thread, 500, withG: false);
+                await c.StepLoopAsync(thread, 500, withG: true);
+            }
             var plainLat = await c.StepLoopAsync(thread, steps, withG: false);
             var gLat = await c.StepLoopAsync(thread, steps, withG: true);
             plain = plainLat.PerSecond;

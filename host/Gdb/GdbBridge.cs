@@ -146,7 +146,8 @@ public sealed class GdbBridge : IAsyncDisposable
     {
         var peer = client.Client.RemoteEndPoint;
         _log.LogInformation("gdb attached from {Peer} to VM {VmId}", peer, VmId);
-        var session = new GdbSession(new GrpcGdbTarget(_channel, VmId), _littleEndian);
+        using var target = new GrpcGdbTarget(_channel, VmId);
+        var session = new GdbSession(target, _littleEndian);
         try
         {
             await new GdbConnection(client.GetStream(), session).RunAsync(_stop.Token);

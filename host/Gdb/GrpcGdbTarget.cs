@@ -13,12 +13,13 @@ public sealed class GdbTargetException(string message, Exception? inner = null) 
 /// <summary>
 /// One VM as gdb sees it, over the public gRPC API only (so a bridge can run anywhere the API is reachable).
 /// Every <see cref="IGdbTarget"/> call is one RPC: <c>g</c> is one GetVcpuRegisters (the session caches it until the
-/// next resume or write, so a stop reply, <c>g</c> and <c>p</c> share it), a vCont is one RunControl.Resume with the
-/// per-vcpu actions exactly as gdb sent them, Ctrl-C is RunControl.Halt.
+/// next resume or write, so a stop reply, <c>g</c> and <c>p</c> share it), Ctrl-C is RunControl.Halt. A vCont is one
+/// message round trip on a RunControl.ResumeStream kept open for the session: a Resume with the per-vcpu actions
+/// exactly as gdb sent them, whose answer carries the stopped vcpu's registers (no <c>g</c> round trip after a stop).
 /// <para>Detach and kill leave the VM halted: the API runs a VM only while a Resume call is open, and a bridge that
 /// kept one open after gdb left would hold the VM hostage. Another gdb (or any gRPC client) can pick it up.</para>
 /// </summary>
-public sealed class GrpcGdbTarget : IGdbTarget
+public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
 {
     /// <summary>Bounds every call that does not run the guest, so a lost server shows as an error, not a hang.</summary>
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
@@ -40,6 +41,9 @@ public sealed class GrpcGdbTarget : IGdbTarget
     private const int BlockSize = 256;
     private readonly Dictionary<(int Vcpu, ulong Block), byte[]> _blocks = [];
     private bool _stoppedByUs;
+
+    // The session's resume stream, opened by the first resume and again after a failure or a cancelled resume.
+    private AsyncDuplexStreamingCall<ResumeRequest, ResumeStreamResponse>? _resumes;
 
     public GrpcGdbTarget(GrpcChannel channel, string vmId)
     {
@@ -72,8 +76,13 @@ public sealed class GrpcGdbTarget : IGdbTarget
         // An empty list reads every register in gdb-number order: the whole g packet in one call.
         var reply = await Call(() => _registers.GetVcpuRegistersAsync(
             new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
-        var regs = new Dictionary<int, byte[]>(reply.Registers.Count);
-        foreach (var r in reply.Registers) regs[(int)r.GdbNumber] = GdbRegisterValue.FromUInt64(r.Value, (int)r.Bits / 8);
+        return Registers(reply.Registers);
+    }
+
+    private static Dictionary<int, byte[]> Registers(IReadOnlyCollection<Register> registers)
+    {
+        var regs = new Dictionary<int, byte[]>(registers.Count);
+        foreach (var r in registers) regs[(int)r.GdbNumber] = GdbRegisterValue.FromUInt64(r.Value, (int)r.Bits / 8);
         return regs;
     }
 
@@ -137,11 +146,12 @@ public sealed class GrpcGdbTarget : IGdbTarget
         await Call(() => _breakpoints.RemoveBreakpointAsync(
             new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)_translationVcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
 
-    /// <summary>One RunControl.Resume; no deadline (a continue may run for hours). If <paramref name="ct"/> is cancelled
-    /// (the bridge stops) the call is cancelled and the server halts the VM, leaving nothing of a step in the guest.</summary>
+    /// <summary>One resume on the session's stream; no deadline (a continue may run for hours). If <paramref name="ct"/> is
+    /// cancelled (the bridge stops) the stream call is cancelled and the server halts the VM, leaving nothing of a step in
+    /// the guest; the next resume opens a new stream.</summary>
     public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct)
     {
-        var request = new ResumeRequest { VmId = _vmId, StepCount = 1 };
+        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true };
         for (int vcpu = 0; vcpu < actions.Count; vcpu++)
         {
             if (actions[vcpu] == GdbResumeAction.Stay) continue;
@@ -153,10 +163,43 @@ public sealed class GrpcGdbTarget : IGdbTarget
         }
         _stoppedByUs = false;
         _blocks.Clear();
-        var reply = await Call(() => _run.ResumeAsync(request, cancellationToken: ct).ResponseAsync);
+        var reply = await ResumeOnStreamAsync(request, ct);
         _stoppedByUs = true;
         return StopEvent(reply);
     }
+
+    private async Task<RunResponse> ResumeOnStreamAsync(ResumeRequest request, CancellationToken ct)
+    {
+        var stream = _resumes ??= _run.ResumeStream();
+        ResumeStreamResponse answer;
+        try
+        {
+            await stream.RequestStream.WriteAsync(request, ct);
+            if (!await stream.ResponseStream.MoveNext(ct))
+                throw new RpcException(new Status(StatusCode.Unavailable, "the server ended the resume stream"));
+            answer = stream.ResponseStream.Current;
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or IOException or InvalidOperationException)
+        {
+            // A broken or cancelled stream cannot carry another resume: drop it (cancelling the call if it still runs).
+            CloseStream();
+            ct.ThrowIfCancellationRequested();
+            if (e is RpcException { StatusCode: StatusCode.Cancelled }) throw;
+            throw e is RpcException rpc ? Failure(rpc) : new GdbTargetException(e.Message, e);
+        }
+        if (answer.ResultCase == ResumeStreamResponse.ResultOneofCase.Error)
+            throw new GdbTargetException($"{(StatusCode)answer.Error.Code}: {answer.Error.Message}");
+        return answer.Stopped;
+    }
+
+    private void CloseStream()
+    {
+        _resumes?.Dispose();
+        _resumes = null;
+    }
+
+    /// <summary>Ends the session's resume stream (the VM stays as it is: halted unless a resume was in flight, which this cancels).</summary>
+    public void Dispose() => CloseStream();
 
     public async Task InterruptAsync(CancellationToken ct) =>
         await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
@@ -173,14 +216,15 @@ public sealed class GrpcGdbTarget : IGdbTarget
         int vcpu = (int)e.Vcpu;
         _translationVcpu = vcpu;
         bool allGone = reply.Vcpus.Count > 0 && reply.Vcpus.All(v => v.State == VcpuState.StoppedForGood);
+        var registers = reply.Registers.Count == 0 ? null : Registers(reply.Registers);
         return e.Reason switch
         {
-            ApiStopReason.StepCompleted => new GdbStopEvent(vcpu, GdbStopReason.StepDone, Detail: e.Detail),
-            ApiStopReason.Breakpoint => new GdbStopEvent(vcpu, GdbStopReason.Breakpoint, Detail: e.Detail),
-            ApiStopReason.Halted => new GdbStopEvent(vcpu, GdbStopReason.Halted, Detail: e.Detail),
-            ApiStopReason.GuestStopped => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, allGone, e.Detail),
-            ApiStopReason.Finished => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, AllVcpusGone: true, e.Detail),
-            _ => new GdbStopEvent(vcpu, GdbStopReason.Error, Detail: e.Detail), // checkstop, a failed vcpu actor
+            ApiStopReason.StepCompleted => new GdbStopEvent(vcpu, GdbStopReason.StepDone, Detail: e.Detail, Registers: registers),
+            ApiStopReason.Breakpoint => new GdbStopEvent(vcpu, GdbStopReason.Breakpoint, Detail: e.Detail, Registers: registers),
+            ApiStopReason.Halted => new GdbStopEvent(vcpu, GdbStopReason.Halted, Detail: e.Detail, Registers: registers),
+            ApiStopReason.GuestStopped => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, allGone, e.Detail, registers),
+            ApiStopReason.Finished => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, AllVcpusGone: true, e.Detail, registers),
+            _ => new GdbStopEvent(vcpu, GdbStopReason.Error, Detail: e.Detail, Registers: registers), // checkstop, a failed vcpu actor
         };
     }
 

@@ -44,6 +44,22 @@ public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> log) 
         }
     }
 
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        log.LogInformation("{Method} stream opened", context.Method);
+        try
+        {
+            await continuation(requestStream, responseStream, context);
+            log.LogInformation("{Method} stream ended", context.Method);
+        }
+        catch (RpcException e)
+        {
+            log.LogInformation("{Method} stream ended with {StatusCode}: {StatusDetail}", context.Method, e.StatusCode, e.Status.Detail);
+            throw;
+        }
+    }
+
     /// <summary>The request's <c>vm_id</c> and <c>vcpu</c> fields, when it has them, as log properties of the call.</summary>
     private static IDisposable? Push(object request)
     {

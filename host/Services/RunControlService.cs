@@ -14,4 +14,25 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
     public override Task<RunResponse> Continue(ContinueRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Continue, r.VmId, r, context);
 
     public override Task<RunResponse> Halt(HaltRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Halt, r.VmId, r, context);
+
+    /// <summary>Each request runs as a Resume call would (routed, halting its VM if the stream goes away mid-resume);
+    /// its failure is answered in-band and the stream goes on.</summary>
+    public override async Task ResumeStream(IAsyncStreamReader<ResumeRequest> requests, IServerStreamWriter<ResumeStreamResponse> responses,
+        ServerCallContext context)
+    {
+        while (await requests.MoveNext(context.CancellationToken))
+        {
+            var r = requests.Current;
+            ResumeStreamResponse reply;
+            try
+            {
+                reply = new ResumeStreamResponse { Stopped = await router.CallAsync<RunResponse>(VmMethods.Resume, r.VmId, r, context) };
+            }
+            catch (RpcException e) when (!context.CancellationToken.IsCancellationRequested)
+            {
+                reply = new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
+            }
+            await responses.WriteAsync(reply, context.CancellationToken);
+        }
+    }
 }

@@ -86,7 +86,14 @@ public sealed class VmApi
     public async Task<RunResponse> Resume(ResumeRequest r, CallScope call)
     {
         var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount));
-        return ApiMapping.Run(await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call));
+        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call));
+        if (r.IncludeRegisters)
+        {
+            // The VM is stopped now, so this read sees exactly the state the stop left.
+            var regs = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters((int)response.Event.Vcpu)), call);
+            response.Registers.AddRange(PowerRegisters.All.Select(w => ApiMapping.Register(w, regs.State)));
+        }
+        return response;
     }
 
     public async Task<RunResponse> Step(StepRequest r, CallScope call)

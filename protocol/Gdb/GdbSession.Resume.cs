@@ -130,6 +130,7 @@ public sealed partial class GdbSession
         _resume = null;
         State = GdbSessionState.Idle;
         _lastStop = stop;
+        if (stop.Registers is { } regs) _registers[stop.Vcpu] = regs; // the cache until the next resume or write
         if (stop.Reason == GdbStopReason.GuestStopped) _threads = null; // a vcpu is gone: re-read the list
         return new GdbReply(await StopReplyAsync(stop, ct));
     }

@@ -109,8 +109,10 @@ public enum GdbStopReason
 /// <param name="ExitCode">For <see cref="GdbStopReason.GuestStopped"/>: the code the guest gave.</param>
 /// <param name="AllVcpusGone">For <see cref="GdbStopReason.GuestStopped"/>: no vcpu can run any more.</param>
 /// <param name="Detail">Free text for logs.</param>
+/// <param name="Registers">The registers of <paramref name="Vcpu"/> after the stop, when the target got them with the
+/// stop (as <see cref="IGdbTarget.ReadRegistersAsync"/> returns them): the stop reply and gdb's next <c>g</c> use them.</param>
 public sealed record GdbStopEvent(int Vcpu, GdbStopReason Reason, long ExitCode = 0, bool AllVcpusGone = false,
-    string? Detail = null);
+    string? Detail = null, IReadOnlyDictionary<int, byte[]>? Registers = null);
 
 /// <summary>Builds the MSB-first register values <see cref="IGdbTarget"/> exchanges.</summary>
 public static class GdbRegisterValue

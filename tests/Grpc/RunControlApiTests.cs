@@ -100,6 +100,76 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
         Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
     }
 
+    [Fact]
+    public async Task Resume_stream_answers_each_resume_in_order_with_the_stopped_vcpus_registers()
+    {
+        var vm = server.NewDemoVm();
+        using var stream = server.Run.ResumeStream(deadline: Deadline);
+        for (int i = 1; i <= 3; i++)
+        {
+            await stream.RequestStream.WriteAsync(new ResumeRequest
+            {
+                VmId = vm.VmId, IncludeRegisters = true, Actions = { new VcpuActionEntry { Vcpu = 2, Action = VcpuAction.Step } },
+            });
+            Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+            var stop = stream.ResponseStream.Current.Stopped;
+            Assert.Equal((StopReason.StepCompleted, 2u), (stop.Event.Reason, stop.Event.Vcpu));
+            if (i == 1) Assert.Equal(vm.Entry + 4, stop.Event.Nip);
+            Assert.Equal(stop.Event.Nip, stop.Vcpus[2].Nip);
+            // Exactly what GetVcpuRegisters says for the stopped vcpu, in gdb-number order.
+            var read = server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = 2 }, deadline: Deadline);
+            Assert.Equal(read.Registers, stop.Registers);
+            Assert.Equal(stop.Event.Nip, stop.Registers.Single(r => r.Name == "nip").Value);
+        }
+        await stream.RequestStream.CompleteAsync();
+        Assert.False(await stream.ResponseStream.MoveNext(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Resume_stream_answers_a_failed_resume_in_band_and_serves_the_next_one()
+    {
+        var vm = server.NewDemoVm();
+        using var stream = server.Run.ResumeStream(deadline: Deadline);
+        var step = new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step };
+
+        await stream.RequestStream.WriteAsync(new ResumeRequest { VmId = "no-such-vm", Actions = { step } });
+        Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+        var error = stream.ResponseStream.Current.Error;
+        Assert.Equal((int)global::Grpc.Core.StatusCode.NotFound, error.Code);
+        Assert.Contains("no-such-vm", error.Message);
+
+        await stream.RequestStream.WriteAsync(new ResumeRequest { VmId = vm.VmId, Actions = { step } });
+        Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(StopReason.StepCompleted, stream.ResponseStream.Current.Stopped.Event.Reason);
+        Assert.Empty(stream.ResponseStream.Current.Stopped.Registers); // not asked for
+    }
+
+    [Fact]
+    public async Task Cancelling_a_resume_stream_mid_continue_halts_the_vm_and_leaves_nothing_behind()
+    {
+        var vm = server.NewDemoVm();
+        var info = server.Info(vm.VmId);
+        using var cts = new CancellationTokenSource();
+        var stream = server.Run.ResumeStream(deadline: Deadline, cancellationToken: cts.Token);
+        await stream.RequestStream.WriteAsync(new ResumeRequest
+        {
+            VmId = vm.VmId, StepCount = 1_000_000,
+            Actions = { new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step }, new VcpuActionEntry { Vcpu = 1, Action = VcpuAction.Continue } },
+        });
+        await WaitUntilRunning(vm.VmId);
+
+        cts.Cancel();
+        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => stream.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(global::Grpc.Core.StatusCode.Cancelled, e.StatusCode);
+        stream.Dispose();
+
+        var after = await WaitUntilStopped(vm.VmId);
+        Assert.Equal(0u, after.BreakpointCount);
+        Assert.Equal(0, BreakpointWords(info));
+        var next = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+        Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
+    }
+
     private async Task WaitUntilRunning(string vmId)
     {
         for (int i = 0; i < 500; i++)

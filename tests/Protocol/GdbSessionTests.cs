@@ -452,6 +452,23 @@ public class GdbSessionTests
     }
 
     [Fact]
+    public async Task Registers_that_come_with_the_stop_serve_the_stop_reply_and_g_without_a_read()
+    {
+        await Connect();
+        var withStop = new Dictionary<int, byte[]>(_target.Registers[1]) { [TargetDescription.Pc] = GdbRegisterValue.FromUInt64(0x2468, 8) };
+        _target.Stops.Enqueue(new GdbStopEvent(1, GdbStopReason.StepDone, Registers: withStop));
+        int reads = _target.RegisterReads;
+
+        await Ask("vCont;s:p1.2");
+        var stop = await Stop();
+        var g = await Ask("g") ?? "";
+
+        Assert.Equal(reads, _target.RegisterReads);
+        Assert.Contains("40:0000000000002468;", stop);
+        Assert.Equal("0000000000002468", g.Substring(64 * 16, 16)); // pc: regnum 64 after r0–r31 (8 bytes) and f0–f31 (8 bytes)
+    }
+
+    [Fact]
     public async Task Question_mark_repeats_the_last_stop()
     {
         await Connect();
