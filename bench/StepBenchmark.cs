@@ -22,7 +22,8 @@ public sealed class StepBenchmark : IBenchmark
     public async Task<int> RunAsync(string[] args)
     {
         int steps = BenchArgs.Int(args, "--steps", 20_000);
-        using var system = ActorSystem.Create("bench", "akka.loglevel = WARNING");
+        // The host's configuration: vcpu actors on their own threads (VcpuDispatcher).
+        using var system = ActorSystem.Create("bench", "akka.loglevel = WARNING\n" + ActorStep.Actors.Vcpu.VcpuDispatcher.Hocon());
         Console.WriteLine($"steps: in-process host steps through the VmCoordinator, {steps:N0} steps per measurement");
 
         // Warm up both paths until the JIT has settled (tiered compilation and dynamic PGO promote the hot

@@ -1,4 +1,5 @@
 using ActorStep.Actors.Fleet;
+using ActorStep.Actors.Vcpu;
 using Akka.Hosting;
 
 namespace ActorStep.Actors.Vms;
@@ -8,7 +9,7 @@ public static class ActorStepActorsHosting
 {
     /// <summary>Starts the node's <see cref="VmManager"/> (actor name "vms"), resolvable as <c>IRequiredActor&lt;VmManager&gt;</c>.</summary>
     public static AkkaConfigurationBuilder AddActorStepActors(this AkkaConfigurationBuilder builder, VmManagerOptions? options = null) =>
-        builder.WithActors((system, registry) => registry.Register<VmManager>(system.ActorOf(VmManager.Props(options), "vms")));
+        builder.AddHocon(VcpuDispatcher.Hocon(), HoconAddMode.Append).WithActors((system, registry) => registry.Register<VmManager>(system.ActorOf(VmManager.Props(options), "vms")));
 
     /// <summary>
     /// A cluster node's actors: its <see cref="VmDirectory"/> (at /user/vm-directory, <c>IRequiredActor&lt;VmDirectory&gt;</c>)
@@ -16,7 +17,7 @@ public static class ActorStepActorsHosting
     /// The actor system must be configured with <see cref="FleetConfig.Hocon"/>.
     /// </summary>
     public static AkkaConfigurationBuilder AddActorStepClusterActors(this AkkaConfigurationBuilder builder, string nodeName, VmManagerOptions? options = null) =>
-        builder.WithActors((system, registry) =>
+        builder.AddHocon(VcpuDispatcher.Hocon(), HoconAddMode.Append).WithActors((system, registry) =>
         {
             var directory = system.ActorOf(VmDirectory.Props(), "vm-directory");
             registry.Register<VmDirectory>(directory);
