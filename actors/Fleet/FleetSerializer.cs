@@ -28,6 +28,8 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         Register(Wire.VmRecord.Descriptor);
         Register(Wire.FleetCall.Descriptor);
         Register(Wire.FleetReply.Descriptor);
+        Register(Wire.FleetSubscribe.Descriptor);
+        Register(Wire.FleetSubscribed.Descriptor);
     }
 
     public override byte[] ToBinary(object obj) => obj is IMessage m

@@ -4,6 +4,8 @@ using Akka.Actor;
 using Google.Protobuf;
 using Grpc.Core;
 
+using static ActorStep.Actors.Vms.VmManagerProtocol;
+
 namespace ActorStep.Host.Fleet;
 
 /// <summary>
@@ -19,6 +21,29 @@ public sealed class FleetEndpoint : ReceiveActor
     {
         // Sender: another node's VmRouter (an Ask). Reply: FleetReply, when the call ends.
         Receive<FleetCall>(call => ServeAsync(api, call).PipeTo(Sender));
+        // Sender: another node's EventPump. A relay here subscribes to this node's VMs and sends it their events.
+        Receive<FleetSubscribe>(m =>
+        {
+            var subscriber = Sender;
+            var relay = Context.ActorOf(EventPump.RelayProps(subscriber, singleVm: m.VmId.Length > 0));
+            _ = SubscribeAsync(api, m, relay, subscriber);
+        });
+    }
+
+    private static async Task SubscribeAsync(VmApi api, FleetSubscribe m, IActorRef relay, IActorRef subscriber)
+    {
+        try
+        {
+            var subscribed = await api.Backend.AskAsync<EventsSubscribed>(
+                new SubscribeEvents(m.VmId.Length > 0 ? m.VmId : null, new Dictionary<string, string>(m.LabelSelector), relay),
+                new CallScope(DateTime.UtcNow.AddSeconds(30), api.Backend.Stopping));
+            subscriber.Tell(new FleetSubscribed { VmIds = { subscribed.VmIds } }, relay);
+        }
+        catch (Exception e)
+        {
+            relay.Tell(PoisonPill.Instance);
+            subscriber.Tell(e is RpcException r ? Error(r.StatusCode, r.Status.Detail) : Error(StatusCode.Internal, $"subscribing failed on this node: {e.Message}"));
+        }
     }
 
     public static Props Props(VmApi api) => Akka.Actor.Props.Create(() => new FleetEndpoint(api));

@@ -100,7 +100,22 @@ public sealed class FleetNode(ActorSystem system, IRequiredActor<VmDirectory> di
     public void Send(VmRecord owner, string method, IMessage request) =>
         Endpoint(owner).Tell(new FleetCall { VmId = owner.VmId, Method = method, Request = request.ToByteString() }, ActorRefs.NoSender);
 
-    private ActorSelection Endpoint(VmRecord owner) => system.ActorSelection($"{owner.Node}/user/{FleetEndpoint.Name}");
+    private ActorSelection Endpoint(VmRecord owner) => Endpoint(owner.Node);
+
+    private ActorSelection Endpoint(string node) => system.ActorSelection($"{node}/user/{FleetEndpoint.Name}");
+
+    /// <summary>Asks the node at <paramref name="node"/> to relay the events <paramref name="request"/> names to <paramref name="pump"/>.</summary>
+    public void Subscribe(string node, FleetSubscribe request, IActorRef pump) => Endpoint(node).Tell(request, pump);
+
+    /// <summary>The addresses of the other members that are up and reachable.</summary>
+    public IReadOnlyList<string> OtherNodes()
+    {
+        var state = Cluster.Get(system).State;
+        var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
+        var self = Cluster.Get(system).SelfAddress;
+        return state.Members.Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address) && m.Address != self)
+            .Select(m => m.Address.ToString()).ToList();
+    }
 
     /// <summary>Completes when the node at <paramref name="address"/> becomes unreachable or leaves (a fresh task once it is back).</summary>
     public Task WhenLost(string address) =>

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using ActorStep.Api.V1;
@@ -31,6 +32,9 @@ public sealed class EventBuffer
 
     /// <summary>No more events: the reader ends after the queued ones.</summary>
     public void Complete() => _channel.Writer.TryComplete();
+
+    /// <summary>The stream ends with <paramref name="error"/> after the queued events (e.g. the VM's node was lost).</summary>
+    public void Fail(RpcException error) => _channel.Writer.TryComplete(error);
 
     public async IAsyncEnumerable<Event> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {

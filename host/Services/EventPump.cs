@@ -1,30 +1,42 @@
+using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Actors.Vm;
 using ActorStep.Api.V1;
 using Akka.Actor;
+using Grpc.Core;
 using static ActorStep.Actors.Vms.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 
 /// <summary>
 /// One per event stream: subscribed to VMs by the VM manager, it turns their events into API events in the stream's
-/// <see cref="EventBuffer"/> (which never blocks it). Stopped by the stream when the call ends.
+/// <see cref="EventBuffer"/> (which never blocks it), the one writer of that buffer. Stopped by the stream when the call ends.
+/// <para>In a cluster it also takes the events other nodes relay for the stream (already API events, from a relay: this
+/// same actor on the owning node, started with <see cref="RelayProps"/>, which sends to the subscriber instead of a buffer
+/// and stops when the subscriber does).</para>
 /// </summary>
 public sealed class EventPump : ReceiveActor
 {
     private readonly Dictionary<IActorRef, string> _vms = new();
 
-    public EventPump(EventBuffer buffer, bool singleVm)
+    public EventPump(EventBuffer? buffer, IActorRef? subscriber, bool singleVm)
     {
+        void Write(Event e)
+        {
+            if (buffer is not null) buffer.Write(e);
+            else subscriber!.Tell(e, Self);
+        }
+
+        if (subscriber is not null) Context.Watch(subscriber);
         Receive<VmAttached>(m =>
         {
             _vms[m.Vm.Coordinator] = m.Vm.VmId;
-            buffer.Write(new Event { VmId = m.Vm.VmId, Added = new VmAdded() });
+            Write(new Event { VmId = m.Vm.VmId, Added = new VmAdded() });
         });
         Receive<VmDetached>(m =>
         {
             foreach (var (c, id) in _vms.Where(kv => kv.Value == m.VmId).ToList()) _vms.Remove(c);
-            buffer.Write(new Event { VmId = m.VmId, Removed = new VmRemoved() });
-            if (singleVm) buffer.Complete();
+            Write(new Event { VmId = m.VmId, Removed = new VmRemoved() });
+            if (singleVm) buffer?.Complete();
         });
         Receive<VmProtocol.VmEvent>(e =>
         {
@@ -47,11 +59,24 @@ public sealed class EventPump : ReceiveActor
                 default:
                     return;
             }
-            buffer.Write(ev);
+            Write(ev);
         });
+        // From another node's relay (this stream's events of VMs that run there).
+        Receive<Event>(e =>
+        {
+            if (buffer is null) return;
+            buffer.Write(e);
+            if (singleVm && e.KindCase == Event.KindOneofCase.Removed) buffer.Complete();
+        });
+        Receive<FleetSubscribed>(_ => { });
+        Receive<FleetReply>(r => buffer?.Fail(new RpcException(new Grpc.Core.Status((StatusCode)r.StatusCode, r.StatusMessage))));
+        Receive<Terminated>(t => { if (t.ActorRef.Equals(subscriber)) Context.Stop(Self); });
     }
 
-    public static Props Props(EventBuffer buffer, bool singleVm) => Akka.Actor.Props.Create(() => new EventPump(buffer, singleVm));
+    public static Props Props(EventBuffer buffer, bool singleVm) => Akka.Actor.Props.Create(() => new EventPump(buffer, null, singleVm));
+
+    /// <summary>The owning node's side of a stream served through another node: events go to <paramref name="subscriber"/>.</summary>
+    public static Props RelayProps(IActorRef subscriber, bool singleVm) => Akka.Actor.Props.Create(() => new EventPump(null, subscriber, singleVm));
 
     protected override void PostStop() => _vms.Clear();
 }

@@ -1,3 +1,4 @@
+using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Api.V1;
 using ActorStep.Host.Fleet;
 using Akka.Actor;
@@ -8,23 +9,39 @@ using static ActorStep.Actors.Vms.VmManagerProtocol;
 namespace ActorStep.Host.Services;
 
 /// <summary>actorstep.v1.Events: an <see cref="EventPump"/> per stream, subscribed by the VM manager, feeding a bounded buffer.</summary>
-/// <remarks>In a cluster a stream is served by the VM's own node: a vm_id of another node is FAILED_PRECONDITION naming it, and a
-/// selector stream carries this node's VMs only.</remarks>
+/// <remarks>In a cluster a stream for a VM of another node is relayed by that node (and ends with UNAVAILABLE if it is lost);
+/// a selector stream carries the VMs of every node that was up when it began.</remarks>
 public sealed class EventsService(ActorStepBackend backend, ActorSystem system, VmRouter router) : Events.EventsBase
 {
     public override async Task StreamEvents(StreamEventsRequest r, IServerStreamWriter<Event> stream, ServerCallContext context)
     {
         bool single = r.VmId.Length > 0;
         if (single && r.LabelSelector.Count > 0) throw ApiMapping.Invalid("give a vm_id or a label_selector, not both");
-        if (single && router.Fleet is { } fleet && await fleet.LocateAsync(r.VmId, CallScope.From(context)) is { } entry && !fleet.IsSelf(entry.Record))
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"VM {r.VmId} runs on node {FleetNode.Name(entry.Record)}{(entry.Lost ? " (lost)" : "")}: event streams are served by the VM's own node; call its gRPC API"));
+        var call = CallScope.From(context);
+        var fleet = router.Fleet;
+        var owner = single && fleet is not null ? await fleet.LocateAsync(r.VmId, call) : null;
+        bool remote = owner is not null && !fleet!.IsSelf(owner.Record);
+        if (remote && owner!.Lost) throw FleetNode.Lost(owner.Record);
+
         var buffer = new EventBuffer(backend.Options.EventBufferCapacity);
         var pump = system.ActorOf(EventPump.Props(buffer, single));
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, backend.Stopping);
         try
         {
-            await backend.AskAsync<EventsSubscribed>(new SubscribeEvents(single ? r.VmId : null, new Dictionary<string, string>(r.LabelSelector), pump), CallScope.From(context));
+            if (remote)
+            {
+                // The VM runs on another node: that node relays its events here; its loss ends the stream with UNAVAILABLE.
+                fleet!.Subscribe(owner!.Record.Node, new FleetSubscribe { VmId = r.VmId }, pump);
+                _ = fleet.WhenLost(owner.Record.Node).ContinueWith(_ => buffer.Fail(FleetNode.Lost(owner.Record)), TaskScheduler.Default);
+            }
+            else
+            {
+                await backend.AskAsync<EventsSubscribed>(new SubscribeEvents(single ? r.VmId : null, new Dictionary<string, string>(r.LabelSelector), pump), call);
+                // A selector stream covers the fleet: every other node relays the events of its VMs the selector picks.
+                if (!single && fleet is not null)
+                    foreach (var node in fleet.OtherNodes())
+                        fleet.Subscribe(node, new FleetSubscribe { LabelSelector = { r.LabelSelector } }, pump);
+            }
             await foreach (var e in buffer.ReadAllAsync(ending.Token))
                 await stream.WriteAsync(e, ending.Token);
         }

@@ -96,7 +96,15 @@ public class FleetProcessTests
             Assert.Equal(all.Keys.Order(), halted.Select(r => r.VmId).Order());
             Assert.All(halted, r => Assert.True(r.Halted is not null, $"{r.VmId}: {r.Error}"));
 
+            // An event stream through node a of a VM of node b: relayed by b while it lives, ended UNAVAILABLE when it dies.
+            var onB = created[1][0];
+            using var events = new Events.EventsClient(a.Channel).StreamEvents(new StreamEventsRequest { VmId = onB.VmId }, deadline: Deadline());
+            Assert.True(await events.ResponseStream.MoveNext());
+            Assert.Equal((onB.VmId, Event.KindOneofCase.Added), (events.ResponseStream.Current.VmId, events.ResponseStream.Current.KindCase));
+
             nodes[1].Kill();
+            var lostStream = await Assert.ThrowsAsync<RpcException>(async () => { while (await events.ResponseStream.MoveNext()) { } });
+            Assert.Equal(StatusCode.Unavailable, lostStream.StatusCode);
             var sw = Stopwatch.StartNew();
             var snapshot = await ReadAll(fleet.SnapshotRegisters(request, deadline: Deadline()));
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(11), $"the snapshot took {sw.Elapsed}");

@@ -173,13 +173,54 @@ public class FleetRoutingTests(ClusterFixture cluster) : IClassFixture<ClusterFi
     }
 
     [Fact]
-    public async Task An_event_stream_of_a_VM_of_another_node_names_the_node_that_serves_it()
+    public async Task An_event_stream_of_a_VM_of_another_node_is_relayed_by_that_node_until_the_VM_is_deleted()
     {
         var vm = (await cluster.CreateVms(2, 1, "events"))[0];
         using var stream = new Events.EventsClient(cluster.Channels[0]).StreamEvents(new StreamEventsRequest { VmId = vm.VmId }, deadline: Deadline);
-        var e = await Assert.ThrowsAsync<RpcException>(() => stream.ResponseStream.MoveNext());
-        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
-        Assert.Contains("node c", e.Status.Detail);
+        Assert.True(await stream.ResponseStream.MoveNext());
+        Assert.Equal((vm.VmId, Event.KindOneofCase.Added), (stream.ResponseStream.Current.VmId, stream.ResponseStream.Current.KindCase));
+
+        // Stepped through a third node: the stream on node a still sees it, relayed by node c.
+        var step = await cluster.Run(1).StepAsync(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+        var seen = new List<Event>();
+        while (seen.Count == 0 || seen[^1].KindCase != Event.KindOneofCase.Stopped)
+        {
+            Assert.True(await stream.ResponseStream.MoveNext());
+            seen.Add(stream.ResponseStream.Current);
+        }
+        Assert.Equal([Event.KindOneofCase.Resumed, Event.KindOneofCase.Stopped], seen.Select(e => e.KindCase));
+        Assert.Equal((StopReason.StepCompleted, step.Event.Nip), (seen[^1].Stopped.Event.Reason, seen[^1].Stopped.Event.Nip));
+        Assert.True(seen[0].Sequence < seen[1].Sequence);
+
+        await cluster.Vms(0).DeleteVmAsync(new DeleteVmRequest { VmId = vm.VmId }, deadline: Deadline);
+        Assert.True(await stream.ResponseStream.MoveNext());
+        Assert.Equal(Event.KindOneofCase.Removed, stream.ResponseStream.Current.KindCase);
+        Assert.False(await stream.ResponseStream.MoveNext()); // the stream ends with its VM, as on the VM's own node
+    }
+
+    [Fact]
+    public async Task A_selector_event_stream_carries_the_VMs_of_every_node()
+    {
+        var vms = (await cluster.CreateVms(1, 1, "events-fleet")).Concat(await cluster.CreateVms(2, 1, "events-fleet")).ToList();
+        using var stream = new Events.EventsClient(cluster.Channels[0]).StreamEvents(
+            new StreamEventsRequest { LabelSelector = { ["test"] = "events-fleet" } }, deadline: Deadline);
+        var added = new List<string>();
+        while (added.Count < 2)
+        {
+            Assert.True(await stream.ResponseStream.MoveNext());
+            Assert.Equal(Event.KindOneofCase.Added, stream.ResponseStream.Current.KindCase);
+            added.Add(stream.ResponseStream.Current.VmId);
+        }
+        Assert.Equal(vms.Select(v => v.VmId).Order(), added.Order());
+
+        await cluster.Run(0).StepAsync(new StepRequest { VmId = vms[1].VmId, Vcpu = 1, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+        Event e;
+        do
+        {
+            Assert.True(await stream.ResponseStream.MoveNext());
+            e = stream.ResponseStream.Current;
+        } while (e.KindCase != Event.KindOneofCase.Stopped);
+        Assert.Equal((vms[1].VmId, 1u), (e.VmId, e.Stopped.Event.Vcpu));
     }
 
     [Fact]
