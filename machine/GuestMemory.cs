@@ -141,12 +141,21 @@ public sealed unsafe class GuestMemory
             if (_decoded[a >> PageShift] is { } page) InvalidateWords(page, Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
     }
 
+    /// <summary>Bit 63 of a decode-cache slot: the slot holds a decoded word. A slot without it is invalid, and every
+    /// invalidation gives it a new value (a counter), so a fill can publish with a compare-and-swap that fails if
+    /// any store invalidated the slot after the fill looked at it.</summary>
+    internal const ulong DecodedValid = 1UL << 63;
+
     private static void InvalidateWords(ulong[] page, ulong ra, ulong length)
     {
         int first = (int)((ra & (PageSize - 1)) >> 2);
         int last = (int)(((ra + length - 1) & (PageSize - 1)) >> 2);
         if (last < first) last = page.Length - 1;
-        for (int i = first; i <= last; i++) Volatile.Write(ref page[i], 0);
+        for (int i = first; i <= last; i++)
+        {
+            ulong v = Volatile.Read(ref page[i]);
+            Volatile.Write(ref page[i], (v & ~DecodedValid) + 1);
+        }
     }
 }
 

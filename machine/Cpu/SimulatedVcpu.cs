@@ -183,16 +183,17 @@ public sealed partial class SimulatedVcpu : IVcpu
             ref ulong slot = ref _fetchDecoded[(int)((cia & 0xFFF) >> 2)];
             ulong entry = Volatile.Read(ref slot);
             bool le = (mode & Isa.Msr.LE) != 0;
-            if (entry == 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
+            if ((long)entry >= 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
             {
                 ulong ra = _fetchRaPage | (cia & 0xFFF);
                 uint raw = (uint)_mem.Load(ra, 4, le);
-                entry = (1UL << 63) | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
-                // A store (e.g. a breakpoint removed by another thread) may land between our read and our
-                // fill, and its invalidation before the fill: publish with a full fence, then re-read; if
-                // the word changed, drop the entry so the next fetch decodes the new word.
-                Interlocked.Exchange(ref slot, entry);
-                if ((uint)_mem.Load(ra, 4, le) != raw) Volatile.Write(ref slot, 0);
+                ulong seen = entry;
+                entry = GuestMemory.DecodedValid | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
+                // Publish only if no store invalidated the slot since we looked at it: a store on another thread
+                // (a breakpoint planted or removed) writes memory, then changes the slot, so a fill that read the old
+                // word must not overwrite that change — not even for a moment, or another vcpu could execute the
+                // stale word. This fetch itself executes what it read, as if it came just before the store.
+                Interlocked.CompareExchange(ref slot, entry, seen);
             }
             uint insn = (uint)entry;
             ulong se = Msr_ & Isa.Msr.SE;
