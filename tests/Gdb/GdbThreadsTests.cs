@@ -98,8 +98,17 @@ public sealed class GdbThreadsTests(GdbFixture fx)
                 cancellationToken: cts.Token).ResponseAsync;
             try
             {
-                await Task.Delay(50);
-                Assert.True(fx.GetVm(vm.VmId).Running, "the step is in flight");
+                var started = DateTime.UtcNow;
+                while (!fx.GetVm(vm.VmId).Running && !stepping.IsCompleted)
+                {
+                    Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "the step never started");
+                    await Task.Delay(5);
+                }
+                if (stepping.IsCompleted)
+                {
+                    Assert.True(attempt < 5, "the step always ended before gdb could attach");
+                    continue;
+                }
                 await using var bridge = await fx.StartBridgeAsync(vm.VmId);
                 var reads = Enumerable.Repeat($"x/i 0x{trace:x}", 10).ToArray();
                 string output = await GdbProcess.RunAsync(bridge.Endpoint, null, littleEndian: true, reads);
