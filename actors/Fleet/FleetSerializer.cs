@@ -29,7 +29,6 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         Register(Wire.FleetCall.Descriptor);
         Register(Wire.FleetReply.Descriptor);
         Register(Wire.FleetSubscribe.Descriptor);
-        Register(Wire.FleetSubscribed.Descriptor);
     }
 
     public override byte[] ToBinary(object obj) => obj is IMessage m

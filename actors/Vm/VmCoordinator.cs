@@ -62,7 +62,7 @@ public sealed class VmCoordinator : ReceiveActor
         {
             _last[i] = vm.GetVcpu(i).GetRegisters();
             _status[i] = vm.GetVcpu(i).IsStoppedForGood ? Status.Finished : Status.Stopped;
-            _vcpus[i] = Context.ActorOf(VcpuActor.Props(vm, i, _table).OnVcpuThreads(Context.System), $"vcpu-{i}");
+            _vcpus[i] = Context.ActorOf(VcpuActor.Props(vm, i, _table).OnVcpuDispatcher(Context.System), $"vcpu-{i}");
         }
         var self = Self;
         _console = (vcpu, bytes) => self.Tell(new ConsoleBytes(vcpu, bytes.ToArray()));

@@ -34,10 +34,9 @@ public sealed class FleetEndpoint : ReceiveActor
     {
         try
         {
-            var subscribed = await api.Backend.AskAsync<EventsSubscribed>(
+            await api.Backend.AskAsync<EventsSubscribed>(
                 new SubscribeEvents(m.VmId.Length > 0 ? m.VmId : null, new Dictionary<string, string>(m.LabelSelector), relay),
                 new CallScope(DateTime.UtcNow.AddSeconds(30), api.Backend.Stopping));
-            subscriber.Tell(new FleetSubscribed { VmIds = { subscribed.VmIds } }, relay);
         }
         catch (Exception e)
         {

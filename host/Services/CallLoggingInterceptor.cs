@@ -31,26 +31,19 @@ public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> log) 
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
         using var scope = Push(request);
-        log.LogInformation("{Method} stream opened", context.Method);
-        try
-        {
-            await continuation(request, responseStream, context);
-            log.LogInformation("{Method} stream ended", context.Method);
-        }
-        catch (RpcException e)
-        {
-            log.LogInformation("{Method} stream ended with {StatusCode}: {StatusDetail}", context.Method, e.StatusCode, e.Status.Detail);
-            throw;
-        }
+        await LogStreamAsync(context, () => continuation(request, responseStream, context));
     }
 
-    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
+        LogStreamAsync(context, () => continuation(requestStream, responseStream, context));
+
+    private async Task LogStreamAsync(ServerCallContext context, Func<Task> run)
     {
         log.LogInformation("{Method} stream opened", context.Method);
         try
         {
-            await continuation(requestStream, responseStream, context);
+            await run();
             log.LogInformation("{Method} stream ended", context.Method);
         }
         catch (RpcException e)

@@ -68,7 +68,6 @@ public sealed class EventPump : ReceiveActor
             buffer.Write(e);
             if (singleVm && e.KindCase == Event.KindOneofCase.Removed) buffer.Complete();
         });
-        Receive<FleetSubscribed>(_ => { });
         Receive<FleetReply>(r => buffer?.Fail(new RpcException(new Grpc.Core.Status((StatusCode)r.StatusCode, r.StatusMessage))));
         Receive<Terminated>(t => { if (t.ActorRef.Equals(subscriber)) Context.Stop(Self); });
     }

@@ -32,7 +32,7 @@ public sealed class EventsService(ActorStepBackend backend, ActorSystem system, 
             {
                 // The VM runs on another node: that node relays its events here; its loss ends the stream with UNAVAILABLE.
                 fleet!.Subscribe(owner!.Record.Node, new FleetSubscribe { VmId = r.VmId }, pump);
-                _ = fleet.WhenLost(owner.Record.Node).ContinueWith(_ => buffer.Fail(FleetNode.Lost(owner.Record)), TaskScheduler.Default);
+                _ = FailWhenLostAsync(fleet, owner.Record, buffer, ending.Token);
             }
             else
             {
@@ -60,5 +60,16 @@ public sealed class EventsService(ActorStepBackend backend, ActorSystem system, 
             system.Stop(pump);
         }
         if (backend.Stopping.IsCancellationRequested) throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+    }
+
+    /// <summary>Ends the stream with UNAVAILABLE when the VM's node is lost; lets go of the node's signal when the stream ends first.</summary>
+    private static async Task FailWhenLostAsync(FleetNode fleet, VmRecord owner, EventBuffer buffer, CancellationToken streamEnded)
+    {
+        try
+        {
+            await fleet.WhenLost(owner.Node).WaitAsync(streamEnded);
+            buffer.Fail(FleetNode.Lost(owner));
+        }
+        catch (OperationCanceledException) { }
     }
 }

@@ -87,12 +87,9 @@ public sealed class VmApi
     {
         var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount));
         var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call));
+        // The VM is stopped now, so this read sees exactly the state the stop left.
         if (r.IncludeRegisters)
-        {
-            // The VM is stopped now, so this read sees exactly the state the stop left.
-            var regs = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters((int)response.Event.Vcpu)), call);
-            response.Registers.AddRange(PowerRegisters.All.Select(w => ApiMapping.Register(w, regs.State)));
-        }
+            response.Registers.AddRange((await GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = r.VmId, Vcpu = response.Event.Vcpu }, call)).Registers);
         return response;
     }
 
