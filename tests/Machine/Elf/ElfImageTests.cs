@@ -7,7 +7,8 @@ namespace ActorStep.Tests.Machine.Elf;
 /// <summary>Loading guest images: bad input is an <see cref="ElfFormatException"/> with a clear message.</summary>
 public class ElfImageTests
 {
-    private const string Source = """
+    /// <summary>The image both test classes load: text, a data word, a .bss block.</summary>
+    internal const string Source = """
             .globl _start
         _start:
             nop
@@ -167,19 +168,7 @@ public class ElfImageTests
 /// <summary>Good images: entry, byte order, symbols and the platform's entry state for every vcpu.</summary>
 public class ElfLoadTests
 {
-    private const string Source = """
-            .globl _start
-        _start:
-            nop
-        marker:
-            b marker
-            .balign 8
-        table:
-            .quad 0x1122334455667788
-            .section .bss
-        zeroed:
-            .space 64
-        """;
+    private const string Source = ElfImageTests.Source;
 
     private static (ElfImage Image, SimulatedMachine Vm) Load(bool littleEndian, int vcpus = 3)
     {
