@@ -141,21 +141,25 @@ public sealed unsafe class GuestMemory
             if (_decoded[a >> PageShift] is { } page) InvalidateWords(page, Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
     }
 
-    /// <summary>Bit 63 of a decode-cache slot: the slot holds a decoded word. A slot without it is invalid, and every
-    /// invalidation gives it a new value (a counter), so a fill can publish with a compare-and-swap that fails if
-    /// any store invalidated the slot after the fill looked at it.</summary>
+    /// <summary>Bit 63 of a decode-cache slot: the slot holds a decoded word. A slot without it is invalid and holds
+    /// a value no slot has held before (<see cref="NextInvalid"/>), so a fill can publish with a compare-and-swap that
+    /// fails if any store invalidated the slot after the fill looked at it. A per-slot counter is not enough: it
+    /// restarts from the decoded entry, so a slot can come back to a value a stalled fill saw (ABA) and let the fill
+    /// publish a word memory no longer holds — a removed breakpoint that traps forever, or a planted one missed.</summary>
     internal const ulong DecodedValid = 1UL << 63;
 
-    private static void InvalidateWords(ulong[] page, ulong ra, ulong length)
+    private long _invalidations;
+
+    /// <summary>An invalid slot value never used before (bit 63 clear for 2^63 invalidations).</summary>
+    internal ulong NextInvalid() => (ulong)Interlocked.Increment(ref _invalidations);
+
+    private void InvalidateWords(ulong[] page, ulong ra, ulong length)
     {
         int first = (int)((ra & (PageSize - 1)) >> 2);
         int last = (int)(((ra + length - 1) & (PageSize - 1)) >> 2);
         if (last < first) last = page.Length - 1;
-        for (int i = first; i <= last; i++)
-        {
-            ulong v = Volatile.Read(ref page[i]);
-            Volatile.Write(ref page[i], (v & ~DecodedValid) + 1);
-        }
+        ulong fresh = NextInvalid();
+        for (int i = first; i <= last; i++) Volatile.Write(ref page[i], fresh);
     }
 }
 

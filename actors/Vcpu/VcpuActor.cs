@@ -127,17 +127,20 @@ public sealed class VcpuActor : ReceiveActor
                 case ExitReason.Stopped: return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
                 case ExitReason.Checkstop: return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
                 case ExitReason.Debug:
-                    if (ClassifyTrap(exit.Address) is { } trap) return trap;
-                    continue; // the breakpoint went away between the fetch and now: just re-execute
+                {
+                    ulong ra = Real(exit.Address, Scratch().Msr);
+                    if (ra != ulong.MaxValue && ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    // Not a breakpoint of the table: gone since the fetch (re-execute), or the guest's own instruction.
+                    if (IsGuestDebugInstruction(ra) && !DeliverIllegalInstruction(exit.Address))
+                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    continue;
+                }
                 default: return Ended(SliceOutcome.Ran);
             }
         }
     }
 
-    /// <summary>A debug exit outside a step: a user breakpoint, another vcpu's step breakpoint, or a stale one.</summary>
-    private SliceEnded? ClassifyTrap(ulong nip) =>
-        _vcpu.TryTranslate(nip, Scratch().Msr, AccessKind.Fetch, out ulong ra) ? ClassifyTrap(nip, ra) : null;
-
+    /// <summary>A debug exit at a breakpoint of the table: a user breakpoint, or another vcpu's step breakpoint.</summary>
     private SliceEnded? ClassifyTrap(ulong nip, ulong ra)
     {
         var owners = _table.OwnersAt(ra);
@@ -145,6 +148,41 @@ public sealed class VcpuActor : ReceiveActor
         if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked on {string.Join(", ", owners)} at 0x{ra:x}");
         return null;
     }
+
+    /// <summary>
+    /// A debug exit that no breakpoint of the table explains, at an address that still holds the debug
+    /// instruction: the guest's own. (Without it the breakpoint went away between the fetch and now.)
+    /// </summary>
+    private bool IsGuestDebugInstruction(ulong ra)
+    {
+        if (ra >= _vm.MemorySize || _vm.MemorySize - ra < 4) return false;
+        Span<byte> word = stackalloc byte[4];
+        _vm.ReadMemory(ra, word);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(word) == _vm.Capabilities.DebugInstruction; // same in both byte orders
+    }
+
+    /// <summary>
+    /// Gives the guest the program interrupt (illegal instruction) its own debug instruction raises without a
+    /// debugger, by register writes, as QEMU does on KVM (kvm_handle_debug); without this the vcpu would trap on
+    /// it forever. False when the instruction is the Program handler's first: the guest cannot recover.
+    /// </summary>
+    private bool DeliverIllegalInstruction(ulong nip)
+    {
+        var s = _vcpu.GetRegisters();
+        ulong handler = InterruptVectors.HandlerAddress(InterruptKind.Program, s.Msr, s.Lpcr);
+        if (handler == nip) return false;
+        // Book III §6.5.9: SRR0 = the instruction, SRR1 = MSR with SRR1[44] (illegal instruction).
+        s.Srr0 = nip;
+        s.Srr1 = (s.Msr & ~Msr.PartialFunctionBits) | Srr1Bits.ProgramIllegal;
+        s.Nip = handler;
+        s.Msr = InterruptVectors.NewMsr(s.Msr, s.Lpcr);
+        _vcpu.SetRegisters(s);
+        _cache = null;
+        return true;
+    }
+
+    private static string IllegalAtHandler(ulong nip) =>
+        $"the guest's own debug instruction (illegal) is the first instruction of its Program handler (0x{nip:x}): the guest cannot recover";
 
     private SliceEnded RunStep(RunSlice m)
     {
@@ -189,6 +227,15 @@ public sealed class VcpuActor : ReceiveActor
                     // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us.
                     if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
                     if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    if (!IsGuestDebugInstruction(ra)) continue; // gone since the fetch: re-execute
+                    if (!DeliverIllegalInstruction(exit.Address))
+                    {
+                        AbandonStep();
+                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    }
+                    // The trace backend's end point at the Program handler catches the step next; a hardware
+                    // step ends here, at the handler's first instruction.
+                    if (_step!.Hardware && FinishStep(TraceStep.Completion.Interrupted, m) is { } interrupted) return interrupted;
                     continue;
                 }
                 default: return Ended(SliceOutcome.Ran);

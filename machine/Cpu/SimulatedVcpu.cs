@@ -184,17 +184,7 @@ public sealed partial class SimulatedVcpu : IVcpu
             ulong entry = Volatile.Read(ref slot);
             bool le = (mode & Isa.Msr.LE) != 0;
             if ((long)entry >= 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
-            {
-                ulong ra = _fetchRaPage | (cia & 0xFFF);
-                uint raw = (uint)_mem.Load(ra, 4, le);
-                ulong seen = entry;
-                entry = GuestMemory.DecodedValid | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
-                // Publish only if no store invalidated the slot since we looked at it: a store on another thread
-                // (a breakpoint planted or removed) writes memory, then changes the slot, so a fill that read the old
-                // word must not overwrite that change — not even for a moment, or another vcpu could execute the
-                // stale word. This fetch itself executes what it read, as if it came just before the store.
-                Interlocked.CompareExchange(ref slot, entry, seen);
-            }
+                entry = Fill(ref slot, entry, cia, le);
             uint insn = (uint)entry;
             ulong se = Msr_ & Isa.Msr.SE;
             Nip = cia + 4;
@@ -217,6 +207,29 @@ public sealed partial class SimulatedVcpu : IVcpu
             Tb++; _retired++;
             if (se != 0) { DeliverTrace(); return; }
         }
+    }
+
+    /// <summary>
+    /// Decodes the word at <paramref name="cia"/> and publishes it in its decode-cache slot unless a store changed
+    /// the slot since it read <paramref name="seen"/>: a store on another thread (a breakpoint planted or removed)
+    /// writes memory, then the slot, so a fill that read the old word must not overwrite that change, not even for
+    /// a moment, or another vcpu could execute the stale word. This fetch itself executes what it read, as if it
+    /// came just before the store.
+    /// </summary>
+    private ulong Fill(ref ulong slot, ulong seen, ulong cia, bool le)
+    {
+        if ((long)seen < 0)
+        {
+            // Decoded for the other byte order. Retire the entry for a fresh invalid value first: the same entry
+            // can come back (the word restored and decoded again), so it cannot be the compare-and-swap's witness.
+            ulong fresh = _mem.NextInvalid();
+            ulong was = Interlocked.CompareExchange(ref slot, fresh, seen);
+            seen = was == seen ? fresh : was;
+        }
+        uint raw = (uint)_mem.Load(_fetchRaPage | (cia & 0xFFF), 4, le);
+        ulong entry = GuestMemory.DecodedValid | (le ? 1UL << 48 : 0) | ((ulong)OpcodeTable.Decode(raw) << 32) | raw;
+        if ((long)seen >= 0) Interlocked.CompareExchange(ref slot, entry, seen); // else another fill won: leave it
+        return entry;
     }
 
     private bool RefillFetch(ulong cia, ulong mode)

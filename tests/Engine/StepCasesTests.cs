@@ -340,4 +340,47 @@ public class StepCasesTests : TestKit
         Assert.Equal(0xC00UL, p.State.Nip);
         Assert.Equal(traceWord, p.Debugged.RawWord(0xD00));
     }
+    private const string GuestDebugInstruction = "    addi 5, 5, 1\n    .long 0x00dddd00\nafter:\n    addi 6, 6, 1\n    b .\n";
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
+    public void Step_over_the_guests_own_debug_instruction_ends_at_the_program_handler_as_an_illegal_instruction(HypervisorFlavour flavour)
+    {
+        var p = Build(GuestDebugInstruction, flavour);
+        ulong own = p.Debugged.Image.Symbol("_start") + 4;
+        p.Step();
+        var stop = p.Step();
+        Assert.Equal(StopReason.StepCompleted, stop.Event.Reason);
+        Assert.Equal(0x700UL, p.State.Nip);
+        Assert.Equal(own, p.State.Srr0);
+        Assert.Equal(Srr1Bits.ProgramIllegal, p.State.Srr1 & Srr1Bits.ProgramIllegal);
+        StepTo(p, "after"); // through the handler, which skips the word, compared step by step
+        p.Step();
+        Assert.Equal(1UL, p.State.Gpr[6]);
+    }
+
+    [Fact]
+    public void Continue_over_the_guests_own_debug_instruction_runs_its_program_handler()
+    {
+        var f = new EngineFixture(Sys, Vectors + GuestDebugInstruction.Replace("    b .", "done:\n    b ."), vcpus: 1);
+        Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("done"))));
+        var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
+        Assert.Equal(StopReason.Breakpoint, stop.Event.Reason);
+        var s = f.Registers(0);
+        Assert.Equal(f.Image.Symbol("done"), s.Nip);
+        Assert.Equal(1UL, s.Gpr[6]);
+        Assert.Equal(f.Image.Symbol("after"), s.Srr0); // the handler moved SRR0 past the illegal word
+        Assert.Equal(Srr1Bits.ProgramIllegal, s.Srr1 & Srr1Bits.ProgramIllegal);
+    }
+
+    [Fact]
+    public void A_debug_instruction_that_is_the_guests_program_handler_checkstops_the_vcpu_instead_of_trapping_forever()
+    {
+        var f = new EngineFixture(Sys, ".org 0x700\n    .long 0x00dddd00\n    .org 0x5000\n    .globl _start\n_start:\n    .long 0x00dddd00\n", vcpus: 1);
+        var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
+        Assert.Equal(StopReason.Checkstop, stop.Event.Reason);
+        Assert.Equal(0x700UL, stop.Event.Nip);
+        Assert.Contains("cannot recover", stop.Event.Detail);
+    }
 }
