@@ -14,7 +14,7 @@ namespace ActorStep.Bench;
 /// ActorStep's gdb bridge (server and bridge in this process, the bridge talking gRPC over loopback) against QEMU's own
 /// gdbstub (<c>qemu-system-ppc64 -M powernv</c>, TCG) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
 /// assembled here with GNU as): a raw RSP client's <c>vCont;s</c> round trips per second, with and without a <c>g</c>
-/// after each, and the wall time of gdb-multiarch's <c>stepi 10000</c>. Everything listens on 127.0.0.1 only.
+/// after each, the round trip of a packet each stub answers by itself (vCont?: the floor), and the wall time of gdb-multiarch's <c>stepi 10000</c>. Everything listens on 127.0.0.1 only.
 /// </summary>
 public sealed class GdbBenchmark : IBenchmark
 {
@@ -76,12 +76,16 @@ public sealed class GdbBenchmark : IBenchmark
                 await c.StepLoopAsync(thread, 500, withG: false);
                 await c.StepLoopAsync(thread, 500, withG: true);
             }
+            var floor = await c.PacketLoopAsync("vCont?", steps);
             var plainLat = await c.StepLoopAsync(thread, steps, withG: false);
             var gLat = await c.StepLoopAsync(thread, steps, withG: true);
+            var gAlone = await c.PacketLoopAsync("g", steps); // stopped: each stub answers from what it holds
             plain = plainLat.PerSecond;
             withG = gLat.PerSecond;
+            Console.WriteLine($"  vCont? (the stub's own) {floor.Latencies.Summary(floor.Elapsed, "packets")}");
             Console.WriteLine($"  vCont;s:{thread}          {plainLat.Latencies.Summary(plainLat.Elapsed, "steps")}");
             Console.WriteLine($"  vCont;s:{thread} + g      {gLat.Latencies.Summary(gLat.Elapsed, "steps")}");
+            Console.WriteLine($"  g alone (stopped)       {gAlone.Latencies.Summary(gAlone.Elapsed, "packets")}");
             await c.DetachAsync();
         }
         var baseline = await GdbAsync(endpoint, "stepi 1");
@@ -228,6 +232,21 @@ public sealed class GdbBenchmark : IBenchmark
             }
             sw.Stop();
             return (lat, sw.Elapsed, steps / sw.Elapsed.TotalSeconds);
+        }
+
+        /// <summary>Round trips of a packet the stub answers by itself: the floor of any request on this connection.</summary>
+        public async Task<(Latencies Latencies, TimeSpan Elapsed)> PacketLoopAsync(string packet, int count)
+        {
+            var lat = new Latencies();
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < count; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                if ((await RequestAsync(packet)).Length == 0) throw new InvalidOperationException($"{packet}: empty reply");
+                lat.Add(Stopwatch.GetTimestamp() - t0);
+            }
+            sw.Stop();
+            return (lat, sw.Elapsed);
         }
 
         public async Task DetachAsync()

@@ -9,12 +9,14 @@ namespace ActorStep.Bench;
 
 /// <summary>
 /// End to end over gRPC on loopback (server in this process, real Kestrel, one HTTP/2 connection per client):
-/// unary Step round trips with 1 client on 1 VM and N clients on N VMs, and event-stream throughput.
+/// the round trip of a unary call that runs nothing (GetVm: the transport's floor), unary Step round trips with 1 client
+/// on 1 VM and N clients on N VMs, a step as one message round trip on RunControl.ResumeStream (± the stopped vcpu's
+/// registers, as named entries or values only: the latter is what the gdb bridge does per vCont;s), and event-stream throughput. Every figure after a warm-up.
 /// </summary>
 public sealed class GrpcBenchmark : IBenchmark
 {
     public string Name => "grpc";
-    public string Description => "unary step round trip (p50/p99, steps/s) with 1 and 16 clients; event-stream messages/s  [--steps N] [--clients N]";
+    public string Description => "GetVm floor, unary Step (1 and 16 clients), ResumeStream step (± registers): p50/p99, calls/s; event-stream messages/s  [--steps N] [--clients N]";
 
     public async Task<int> RunAsync(string[] args)
     {
@@ -33,7 +35,15 @@ public sealed class GrpcBenchmark : IBenchmark
                 vms.Add((await new Vms.VmsClient(setup).CreateVmAsync(new CreateVmRequest { BuiltIn = "demo", MemorySize = 16 << 20, VmId = $"bench-{i}" })).VmId);
 
         await StepClients(server.Address, vms.Take(1).ToList(), Math.Min(steps, 2000), print: null); // warm-up
+        await UnaryFloor(server.Address, vms[0], Math.Min(steps, 2000), print: null);
+        await StreamSteps(server.Address, vms[0], Math.Min(steps, 2000), includeRegisters: true, print: null);
+        await StreamFloor(server.Address, Math.Min(steps, 2000), print: null);
+        await UnaryFloor(server.Address, vms[0], steps, "unary GetVm (no guest work)       ");
+        await StreamFloor(server.Address, steps, "stream message (reflection)       ");
         await StepClients(server.Address, vms.Take(1).ToList(), steps, "unary Step, 1 client, 1 VM        ");
+        await StreamSteps(server.Address, vms[0], steps, includeRegisters: false, "ResumeStream step                 ");
+        await StreamSteps(server.Address, vms[0], steps, includeRegisters: true, "ResumeStream step + registers     ");
+        await StreamSteps(server.Address, vms[0], steps, includeRegisters: true, "ResumeStream step + values only   ", valuesOnly: true);
         await StepClients(server.Address, vms, Math.Max(steps / 4, 500), $"unary Step, {clients} clients, {clients} VMs     ");
         await EventStream(server.Address, vms, Math.Max(steps / 4, 500));
         await ConsoleStream(server.Address, vms[0]);
@@ -62,6 +72,68 @@ public sealed class GrpcBenchmark : IBenchmark
         foreach (var c in channels) c.Dispose();
         if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "steps")}");
         return all;
+    }
+
+    /// <summary>A unary call that runs nothing in the guest: what any call costs on this transport.</summary>
+    private static async Task UnaryFloor(Uri address, string vm, int calls, string? print)
+    {
+        using var channel = GrpcChannel.ForAddress(address);
+        var client = new Vms.VmsClient(channel);
+        var all = new Latencies();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < calls; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await client.GetVmAsync(new GetVmRequest { VmId = vm });
+            all.Add(Stopwatch.GetTimestamp() - t0);
+        }
+        sw.Stop();
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "calls")}");
+    }
+
+    /// <summary>Message round trips on one bidirectional call that does no work (server reflection's list of services):
+    /// the floor of a ResumeStream step on this transport.</summary>
+    private static async Task StreamFloor(Uri address, int count, string? print)
+    {
+        using var channel = GrpcChannel.ForAddress(address);
+        using var call = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo();
+        var request = new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" };
+        var all = new Latencies();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNext()) throw new InvalidOperationException("the reflection stream ended");
+            all.Add(Stopwatch.GetTimestamp() - t0);
+        }
+        sw.Stop();
+        await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNext()) { }
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "messages")}");
+    }
+
+    /// <summary>Steps of vcpu 0 (scheduler-locking on), each one message round trip on one ResumeStream call.</summary>
+    private static async Task StreamSteps(Uri address, string vm, int steps, bool includeRegisters, string? print, bool valuesOnly = false)
+    {
+        using var channel = GrpcChannel.ForAddress(address);
+        using var call = new RunControl.RunControlClient(channel).ResumeStream();
+        var request = new ResumeRequest { VmId = vm, StepCount = 1, IncludeRegisters = includeRegisters, ValuesOnly = valuesOnly };
+        request.Actions.Add(new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step });
+        var all = new Latencies();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNext() || call.ResponseStream.Current.ResultCase != ResumeStreamResponse.ResultOneofCase.Stopped)
+                throw new InvalidOperationException($"ResumeStream step failed: {call.ResponseStream.Current}");
+            all.Add(Stopwatch.GetTimestamp() - t0);
+        }
+        sw.Stop();
+        await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNext()) { } // the server ends the call: a clean close, not a reset
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "steps")}");
     }
 
     /// <summary>One reader of a selector stream over every VM while every VM is stepped by its client.</summary>

@@ -39,8 +39,9 @@ public static partial class VmProtocol
     /// <summary>Client → coordinator: resume with per-vcpu actions. Reply: <see cref="Stopped"/> (all-stop) or <see cref="Failed"/>.</summary>
     public sealed record Resume(IReadOnlyDictionary<int, VcpuAction> Actions, bool HoldAsyncInterrupts = true, int StepCount = 1);
 
-    /// <summary>Reply to <see cref="Resume"/> and <see cref="Halt"/>: the reported event and every vcpu's position.</summary>
-    public sealed record Stopped(StopEvent Event, IReadOnlyList<VcpuStop> Vcpus);
+    /// <summary>Reply to <see cref="Resume"/> and <see cref="Halt"/>: the reported event, every vcpu's position, and the
+    /// registers of the event's vcpu as the stop left them (what a debugger reads next, without another round trip).</summary>
+    public sealed record Stopped(StopEvent Event, IReadOnlyList<VcpuStop> Vcpus, VcpuState State);
 
     /// <summary>A request that cannot be served; <see cref="Code"/> says why.</summary>
     public sealed record Failed(FailureCode Code, string Message);

@@ -125,7 +125,7 @@ public sealed class VmCoordinator : ReceiveActor
             var rest = _pending.Where(ev => !ReferenceEquals(ev, e)).ToList();
             _pending.Clear();
             foreach (var r in rest) _pending.Enqueue(r);
-            Reply(Sender, new Stopped(e, Positions()));
+            Reply(Sender, Stop(e));
             return;
         }
 
@@ -133,7 +133,7 @@ public sealed class VmCoordinator : ReceiveActor
         if (runnable.Count == 0)
         {
             int v = m.Actions.Keys.DefaultIfEmpty(0).First();
-            Reply(Sender, new Stopped(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good"), Positions()));
+            Reply(Sender, Stop(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good")));
             return;
         }
 
@@ -302,7 +302,7 @@ public sealed class VmCoordinator : ReceiveActor
         if (_resume is null)
         {
             var v = 0;
-            Reply(Sender, new Stopped(new StopEvent(StopReason.Halted, v, _last[v].Nip, "already stopped"), Positions()));
+            Reply(Sender, Stop(new StopEvent(StopReason.Halted, v, _last[v].Nip, "already stopped")));
             return;
         }
         _resume.ReplyTo.Add(Sender);
@@ -318,7 +318,7 @@ public sealed class VmCoordinator : ReceiveActor
     {
         var op = _resume!;
         _resume = null;
-        var stop = new Stopped(op.Primary!, Positions());
+        var stop = Stop(op.Primary!);
         foreach (var r in op.ReplyTo) r.Tell(stop);
         Publish(new StopObserved(stop));
     }
@@ -328,6 +328,9 @@ public sealed class VmCoordinator : ReceiveActor
         to.Tell(stop);
         Publish(new StopObserved(stop));
     }
+
+    /// <summary>The reply for a stop: nothing runs now, so every vcpu's last state (from its slice's end) is exact.</summary>
+    private Stopped Stop(StopEvent e) => new(e, Positions(), _last[e.Vcpu]);
 
     private IReadOnlyList<VcpuStop> Positions() => Enumerable.Range(0, _vcpus.Length)
         .Select(v => new VcpuStop(v, _last[v].Nip, _status[v] switch

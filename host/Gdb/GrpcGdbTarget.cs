@@ -15,7 +15,8 @@ public sealed class GdbTargetException(string message, Exception? inner = null) 
 /// Every <see cref="IGdbTarget"/> call is one RPC: <c>g</c> is one GetVcpuRegisters (the session caches it until the
 /// next resume or write, so a stop reply, <c>g</c> and <c>p</c> share it), Ctrl-C is RunControl.Halt. A vCont is one
 /// message round trip on a RunControl.ResumeStream kept open for the session: a Resume with the per-vcpu actions
-/// exactly as gdb sent them, whose answer carries the stopped vcpu's registers (no <c>g</c> round trip after a stop).
+/// exactly as gdb sent them, whose answer carries the stopped vcpu's register values (no <c>g</c> round trip after a stop;
+/// the register catalogue that names them is read once).
 /// <para>Detach and kill leave the VM halted: the API runs a VM only while a Resume call is open, and a bridge that
 /// kept one open after gdb left would hold the VM hostage. Another gdb (or any gRPC client) can pick it up.</para>
 /// </summary>
@@ -44,6 +45,10 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
 
     // The session's resume stream, opened by the first resume and again after a failure or a cancelled resume.
     private AsyncDuplexStreamingCall<ResumeRequest, ResumeStreamResponse>? _resumes;
+
+    // The register catalogue (gdb number and size of each register, in the server's order), read once: a stop then
+    // carries the values only (ResumeRequest.values_only), a few bytes per register instead of a named entry.
+    private (int GdbNumber, int Bytes)[]? _catalogue;
 
     public GrpcGdbTarget(GrpcChannel channel, string vmId)
     {
@@ -77,6 +82,22 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
         var reply = await Call(() => _registers.GetVcpuRegistersAsync(
             new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
         return Registers(reply.Registers);
+    }
+
+    private async Task<(int GdbNumber, int Bytes)[]> CatalogueAsync(CancellationToken ct)
+    {
+        var reply = await Call(() => _registers.GetVcpuRegistersAsync(
+            new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = 0 }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        return reply.Registers.Select(r => ((int)r.GdbNumber, (int)r.Bits / 8)).ToArray();
+    }
+
+    private Dictionary<int, byte[]>? Registers(IReadOnlyList<ulong> values)
+    {
+        var catalogue = _catalogue!;
+        if (values.Count != catalogue.Length) return null; // not what the catalogue describes: the session reads g instead
+        var regs = new Dictionary<int, byte[]>(values.Count);
+        for (int i = 0; i < values.Count; i++) regs[catalogue[i].GdbNumber] = GdbRegisterValue.FromUInt64(values[i], catalogue[i].Bytes);
+        return regs;
     }
 
     private static Dictionary<int, byte[]> Registers(IReadOnlyCollection<Register> registers)
@@ -151,7 +172,8 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
     /// the guest; the next resume opens a new stream.</summary>
     public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct)
     {
-        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true };
+        _catalogue ??= await CatalogueAsync(ct);
+        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true, ValuesOnly = true };
         for (int vcpu = 0; vcpu < actions.Count; vcpu++)
         {
             if (actions[vcpu] == GdbResumeAction.Stay) continue;
@@ -216,7 +238,8 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
         int vcpu = (int)e.Vcpu;
         _translationVcpu = vcpu;
         bool allGone = reply.Vcpus.Count > 0 && reply.Vcpus.All(v => v.State == VcpuState.StoppedForGood);
-        var registers = reply.Registers.Count == 0 ? null : Registers(reply.Registers);
+        var registers = reply.RegisterValues.Count > 0 ? Registers(reply.RegisterValues)
+            : reply.Registers.Count > 0 ? Registers(reply.Registers) : null;
         return e.Reason switch
         {
             ApiStopReason.StepCompleted => new GdbStopEvent(vcpu, GdbStopReason.StepDone, Detail: e.Detail, Registers: registers),

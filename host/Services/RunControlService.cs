@@ -20,7 +20,7 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
     public override async Task ResumeStream(IAsyncStreamReader<ResumeRequest> requests, IServerStreamWriter<ResumeStreamResponse> responses,
         ServerCallContext context)
     {
-        while (await requests.MoveNext(context.CancellationToken))
+        while (await NextAsync(requests, context))
         {
             var r = requests.Current;
             ResumeStreamResponse reply;
@@ -33,6 +33,20 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
                 reply = new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
             }
             await responses.WriteAsync(reply, context.CancellationToken);
+        }
+    }
+
+    /// <summary>The next request, or false when the client ended the stream — also by dropping it between resumes
+    /// (HTTP/2 reset, e.g. a gdb bridge whose gdb left): nothing runs then, so that is a normal end, not an error.</summary>
+    private static async Task<bool> NextAsync(IAsyncStreamReader<ResumeRequest> requests, ServerCallContext context)
+    {
+        try
+        {
+            return await requests.MoveNext(context.CancellationToken);
+        }
+        catch (Exception e) when (e is IOException || (e is OperationCanceledException && context.CancellationToken.IsCancellationRequested))
+        {
+            return false;
         }
     }
 }

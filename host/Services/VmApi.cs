@@ -86,10 +86,13 @@ public sealed class VmApi
     public async Task<RunResponse> Resume(ResumeRequest r, CallScope call)
     {
         var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount));
-        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call));
-        // The VM is stopped now, so this read sees exactly the state the stop left.
-        if (r.IncludeRegisters)
-            response.Registers.AddRange((await GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = r.VmId, Vcpu = response.Event.Vcpu }, call)).Registers);
+        var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
+        var response = ApiMapping.Run(stop);
+        // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
+        if (r.IncludeRegisters && r.ValuesOnly)
+            foreach (var register in PowerRegisters.All) response.RegisterValues.Add(register.Get(stop.State));
+        else if (r.IncludeRegisters)
+            response.Registers.AddRange(PowerRegisters.All.Select(w => ApiMapping.Register(w, stop.State)));
         return response;
     }
 

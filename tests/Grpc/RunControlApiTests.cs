@@ -126,6 +126,29 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
     }
 
     [Fact]
+    public async Task Resume_stream_with_values_only_returns_the_register_values_in_catalogue_order()
+    {
+        var vm = server.NewDemoVm();
+        using var stream = server.Run.ResumeStream(deadline: Deadline);
+        for (int i = 1; i <= 3; i++)
+        {
+            await stream.RequestStream.WriteAsync(new ResumeRequest
+            {
+                VmId = vm.VmId, IncludeRegisters = true, ValuesOnly = true, Actions = { new VcpuActionEntry { Vcpu = 1, Action = VcpuAction.Step } },
+            });
+            Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+            var stop = stream.ResponseStream.Current.Stopped;
+            Assert.Empty(stop.Registers);
+            // The catalogue is GetVcpuRegisters with no list: the i-th value is its i-th register's.
+            var read = server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = 1 }, deadline: Deadline);
+            Assert.Equal(read.Registers.Select(r => r.Value), stop.RegisterValues);
+            Assert.Equal(stop.Event.Nip, stop.RegisterValues[read.Registers.Select(r => r.Name).ToList().IndexOf("nip")]);
+        }
+        await stream.RequestStream.CompleteAsync();
+        Assert.False(await stream.ResponseStream.MoveNext(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Resume_stream_answers_a_failed_resume_in_band_and_serves_the_next_one()
     {
         var vm = server.NewDemoVm();
