@@ -1,4 +1,5 @@
 using ActorStep.Actors.Engine;
+using ActorStep.Actors.Vm;
 using ActorStep.Machine;
 
 namespace ActorStep.Actors.Vcpu;
@@ -37,8 +38,9 @@ public enum SliceOutcome
 
 public static partial class VcpuProtocol
 {
-    /// <summary>Coordinator → VcpuActor: run at most <paramref name="Budget"/> instructions. Reply: <see cref="SliceEnded"/>.</summary>
-    public sealed record RunSlice(long Budget, SliceMode Mode, bool HoldAsyncInterrupts = true, int StepCount = 1);
+    /// <summary>Coordinator → VcpuActor: run at most <paramref name="Budget"/> instructions. Reply: <see cref="SliceEnded"/>.
+    /// A step with a <paramref name="Range"/> goes on stepping while NIP stays in it (gdb's range stepping).</summary>
+    public sealed record RunSlice(long Budget, SliceMode Mode, bool HoldAsyncInterrupts = true, int StepCount = 1, StepRange? Range = null);
 
     /// <summary>VcpuActor → coordinator: the slice is over; <paramref name="State"/> is the register state now (guest view).</summary>
     public sealed record SliceEnded(int Vcpu, SliceOutcome Outcome, VcpuState State, StepDetail? Step = null,

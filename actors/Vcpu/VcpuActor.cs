@@ -252,9 +252,11 @@ public sealed class VcpuActor : ReceiveActor
         step.Remaining--;
         _cache = null;
         var s = current ?? _vcpu.GetRegisters();
-        if (step.Remaining > 0 && !_table.HasUser(Real(s.Nip, s.Msr)))
+        // A range step goes on while NIP is in its range; a counted one until its count is done.
+        bool more = step.Remaining > 0 || m.Range?.Contains(s.Nip) == true;
+        if (more && !_table.HasUser(Real(s.Nip, s.Msr)))
         {
-            var next = BeginStep(m with { StepCount = step.Remaining });
+            var next = BeginStep(m with { StepCount = Math.Max(step.Remaining, 1) }); // a range step: one at a time
             next.From = step.From;
             next.Done = step.Done;
             _step = next;
@@ -262,8 +264,9 @@ public sealed class VcpuActor : ReceiveActor
         }
         _step = null;
         _cache = s;
-        // A user breakpoint met before the count is done ends the step there and is what gets reported (§3 point 8).
-        var outcome = step.Remaining > 0 ? SliceOutcome.BreakpointHit : SliceOutcome.StepDone;
+        // A user breakpoint met before the count is done (or inside the range) ends the step there and is what gets
+        // reported (§3 point 8).
+        var outcome = more ? SliceOutcome.BreakpointHit : SliceOutcome.StepDone;
         return new SliceEnded(_vcpu.Index, outcome, s, new StepDetail(completion, step.From, s.Nip, step.Done), s.Nip);
     }
 
@@ -340,6 +343,17 @@ public sealed class VcpuActor : ReceiveActor
         var step = _step;
         _step = null;
         if (step is null) return;
+        if (step.Plan is { } reached && reached.EndPointAt(Real(Scratch().Nip, _scratch.Msr)) is { } end)
+        {
+            // The vcpu left Run between the interrupt that ends the step (a Trace: SRR0/SRR1 already clobbered) and the
+            // fetch that would trap on the end point: the step is over, so complete it rather than leave it half done.
+            ReleaseStepResources(step);
+            var s = _vcpu.GetRegisters();
+            TraceStep.Complete(reached, end, s);
+            _vcpu.SetRegisters(s);
+            _cache = null;
+            return;
+        }
         ReleaseStepResources(step);
         if (step.Plan is { ArmTrace: true } plan)
         {

@@ -31,13 +31,27 @@ public enum StopReason
 public sealed record StopEvent(StopReason Reason, int Vcpu, ulong Nip, string Detail, long Status = 0,
     string? StepCompletion = null, int Steps = 0);
 
+/// <summary>
+/// Effective addresses [<paramref name="Start"/>, <paramref name="End"/>) a stepping vcpu keeps stepping in (gdb's
+/// <c>vCont;r</c>): it steps once, then again while NIP is inside, and stops out of it or for any other reason (a
+/// breakpoint, a halt). One resume then runs a whole source line instead of one round trip per instruction.
+/// </summary>
+public sealed record StepRange(ulong Start, ulong End)
+{
+    public bool Contains(ulong ea) => ea >= Start && ea < End;
+
+    public override string ToString() => $"[0x{Start:x}, 0x{End:x})";
+}
+
 /// <summary>Where each vcpu is after a resume, for replies that say where every affected vcpu stopped.</summary>
 public sealed record VcpuStop(int Vcpu, ulong Nip, string State);
 
 public static partial class VmProtocol
 {
-    /// <summary>Client → coordinator: resume with per-vcpu actions. Reply: <see cref="Stopped"/> (all-stop) or <see cref="Failed"/>.</summary>
-    public sealed record Resume(IReadOnlyDictionary<int, VcpuAction> Actions, bool HoldAsyncInterrupts = true, int StepCount = 1);
+    /// <summary>Client → coordinator: resume with per-vcpu actions. Reply: <see cref="Stopped"/> (all-stop) or <see cref="Failed"/>.
+    /// <paramref name="Ranges"/>: stepping vcpus that range-step (<see cref="StepRange"/>); their step count is 1.</summary>
+    public sealed record Resume(IReadOnlyDictionary<int, VcpuAction> Actions, bool HoldAsyncInterrupts = true, int StepCount = 1,
+        IReadOnlyDictionary<int, StepRange>? Ranges = null);
 
     /// <summary>Reply to <see cref="Resume"/> and <see cref="Halt"/>: the reported event, every vcpu's position, and the
     /// registers of the event's vcpu as the stop left them (what a debugger reads next, without another round trip).</summary>

@@ -118,6 +118,14 @@ public sealed class VmCoordinator : ReceiveActor
             }
         }
         if (m.StepCount < 1) { Sender.Tell(new Failed(FailureCode.InvalidArgument, "step count must be at least 1")); return; }
+        foreach (var (v, range) in m.Ranges ?? new Dictionary<int, StepRange>())
+        {
+            string? wrong = !m.Actions.TryGetValue(v, out var a) || a != VcpuAction.Step ? $"vcpu {v} has a step range but does not step"
+                : range.End < range.Start ? $"step range {range} of vcpu {v} ends before it starts"
+                : m.StepCount != 1 ? "a range step has no step count: it steps while NIP is in the range"
+                : null;
+            if (wrong is not null) { Sender.Tell(new Failed(FailureCode.InvalidArgument, wrong)); return; }
+        }
 
         // An event kept from an earlier all-stop is reported now, without running anything (§5).
         if (_pending.FirstOrDefault(ev => m.Actions.TryGetValue(ev.Vcpu, out var a) && a != VcpuAction.Stay) is { } e)
@@ -235,7 +243,8 @@ public sealed class VmCoordinator : ReceiveActor
         var op = _resume!;
         op.InFlight.Add(v);
         _status[v] = Status.Running;
-        _vcpus[v].Tell(new RunSlice(budget, mode, op.Request.HoldAsyncInterrupts, op.Request.StepCount));
+        var range = mode == SliceMode.Step && op.Request.Ranges is { } ranges && ranges.TryGetValue(v, out var r) ? r : null;
+        _vcpus[v].Tell(new RunSlice(budget, mode, op.Request.HoldAsyncInterrupts, op.Request.StepCount, range));
     }
 
     private void OnSliceEnded(SliceEnded m)

@@ -170,18 +170,22 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
     /// <summary>One resume on the session's stream; no deadline (a continue may run for hours). If <paramref name="ct"/> is
     /// cancelled (the bridge stops) the stream call is cancelled and the server halts the VM, leaving nothing of a step in
     /// the guest; the next resume opens a new stream.</summary>
-    public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct)
+    public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges,
+        CancellationToken ct)
     {
         _catalogue ??= await CatalogueAsync(ct);
         var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true, ValuesOnly = true };
         for (int vcpu = 0; vcpu < actions.Count; vcpu++)
         {
             if (actions[vcpu] == GdbResumeAction.Stay) continue;
-            request.Actions.Add(new VcpuActionEntry
+            var entry = new VcpuActionEntry
             {
                 Vcpu = (uint)vcpu,
                 Action = actions[vcpu] == GdbResumeAction.Step ? ApiVcpuAction.Step : ApiVcpuAction.Continue,
-            });
+            };
+            if (actions[vcpu] == GdbResumeAction.Step && ranges is not null && ranges.TryGetValue(vcpu, out var range))
+                entry.StepRange = new StepRange { Start = range.Start, End = range.End };
+            request.Actions.Add(entry);
         }
         _stoppedByUs = false;
         _blocks.Clear();

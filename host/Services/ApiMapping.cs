@@ -59,6 +59,15 @@ public static class ApiMapping
         return d;
     }
 
+    /// <summary>The step ranges of a resume's entries (range stepping), or null when none has one.</summary>
+    public static IReadOnlyDictionary<int, Actors.Vm.StepRange>? Ranges(IEnumerable<VcpuActionEntry> entries)
+    {
+        Dictionary<int, Actors.Vm.StepRange>? d = null;
+        foreach (var e in entries)
+            if (e.StepRange is { } r) (d ??= [])[(int)e.Vcpu] = new Actors.Vm.StepRange(r.Start, r.End);
+        return d;
+    }
+
     public static HypervisorFlavour Flavour(Api.V1.Flavour f) => f switch
     {
         Api.V1.Flavour.Pr => HypervisorFlavour.Pr,

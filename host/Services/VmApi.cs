@@ -85,7 +85,8 @@ public sealed class VmApi
 
     public async Task<RunResponse> Resume(ResumeRequest r, CallScope call)
     {
-        var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount));
+        var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount),
+            ApiMapping.Ranges(r.Actions));
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
         var response = ApiMapping.Run(stop);
         // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.

@@ -9,9 +9,9 @@ public sealed partial class GdbSession
     // Signals as gdb numbers them on the wire ("Stop Reply Packets" uses gdb's own signal numbers).
     private const int SigInt = 2, SigTrap = 5, SigAbrt = 6;
 
-    /// <summary>The vCont? reply. <c>c</c> and <c>C</c> must be listed or gdb falls back to s/c; <c>r</c> is not
-    /// offered (no range stepping yet), so gdb steps a line one <c>s</c> at a time.</summary>
-    public const string VContActions = "vCont;c;C;s;S;t";
+    /// <summary>The vCont? reply. <c>c</c> and <c>C</c> must be listed or gdb falls back to s/c; with <c>r</c> gdb
+    /// steps a source line (<c>step</c>, <c>next</c>) in one resume instead of one <c>s</c> per instruction.</summary>
+    public const string VContActions = "vCont;c;C;s;S;t;r";
 
     private async Task<GdbReply> VPacketAsync(RspReader r, CancellationToken ct)
     {
@@ -25,7 +25,7 @@ public sealed partial class GdbSession
     /// threads that match no action stay stopped." Signals in C/S are dropped (a VM has none to deliver).</summary>
     private async Task<GdbReply> VContAsync(RspReader r, CancellationToken ct)
     {
-        var parsed = new List<(GdbResumeAction Action, GdbThreadId? Thread)>();
+        var parsed = new List<(GdbResumeAction Action, GdbStepRange? Range, GdbThreadId? Thread)>();
         while (true)
         {
             var kind = r.Peek ?? throw new RspFormatException("empty vCont action");
@@ -33,29 +33,40 @@ public sealed partial class GdbSession
             GdbResumeAction action = kind switch
             {
                 (byte)'c' or (byte)'C' => GdbResumeAction.Continue,
-                (byte)'s' or (byte)'S' => GdbResumeAction.Step,
+                (byte)'s' or (byte)'S' or (byte)'r' => GdbResumeAction.Step,
                 (byte)'t' => GdbResumeAction.Stay,
                 _ => throw new RspFormatException($"vCont action '{(char)kind}' not offered"),
             };
             if (kind is (byte)'C' or (byte)'S') r.Hex(); // the signal
+            GdbStepRange? range = null;
+            if (kind == (byte)'r')
+            {
+                // "r start,end": step once, then keep stepping while pc is in [start, end) ("Packets", vCont).
+                ulong start = r.Hex();
+                r.Expect(',');
+                range = new GdbStepRange(start, r.Hex());
+                if (range.Value.End < range.Value.Start) throw new RspFormatException($"range {start:x},{range.Value.End:x} ends before it starts");
+            }
             GdbThreadId? thread = r.TrySkip(":") ? GdbThreadId.Parse(r) : null;
-            parsed.Add((action, thread));
+            parsed.Add((action, range, thread));
             if (r.AtEnd) break;
             r.Expect(';');
         }
 
         var threads = await ThreadsAsync(ct);
         var actions = new GdbResumeAction[threads.Count];
+        Dictionary<int, GdbStepRange>? ranges = null;
         for (int vcpu = 0; vcpu < threads.Count; vcpu++)
         {
-            foreach (var (action, thread) in parsed)
+            foreach (var (action, range, thread) in parsed)
             {
                 if (thread is { } t && !t.Matches(vcpu)) continue;
                 actions[vcpu] = action;
+                if (range is { } rg) (ranges ??= [])[vcpu] = rg;
                 break; // the leftmost matching action wins
             }
         }
-        return Resume(actions, ct);
+        return Resume(actions, ct, ranges);
     }
 
     /// <summary>The old c/s packets ("Packets"), with gdbserver's reading of Hc: a specific Hc thread moves alone;
@@ -87,12 +98,12 @@ public sealed partial class GdbSession
     }
 
     /// <summary>Starts the resume; its stop reply comes from <see cref="WaitForStopAsync"/>.</summary>
-    private GdbReply Resume(GdbResumeAction[] actions, CancellationToken ct)
+    private GdbReply Resume(GdbResumeAction[] actions, CancellationToken ct, IReadOnlyDictionary<int, GdbStepRange>? ranges = null)
     {
         if (!actions.Any(a => a != GdbResumeAction.Stay)) return new GdbReply(RspErrors.Invalid); // nothing would move: all-stop cannot wait for that
         _registers.Clear();
         State = GdbSessionState.Running;
-        try { _resume = _target.ResumeAsync(actions, ct); }
+        try { _resume = _target.ResumeAsync(actions, ranges, ct); }
         catch (Exception e) { _resume = Task.FromException<GdbStopEvent>(e); } // reported by WaitForStopAsync as E05
         return GdbReply.None;
     }

@@ -36,8 +36,10 @@ public interface IGdbTarget
 
     /// <summary>One all-stop resume: <paramref name="actions"/>[vcpu] says what each vcpu does (indexed like
     /// <see cref="GetThreadsAsync"/>). Completes when the VM has stopped again, with the one event to report; if
-    /// several vcpus stopped at once, the target keeps the others and reports them on the following resumes.</summary>
-    Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct);
+    /// several vcpus stopped at once, the target keeps the others and reports them on the following resumes.
+    /// A stepping vcpu with an entry in <paramref name="ranges"/> range-steps (<c>vCont;r</c>): it keeps stepping while
+    /// its pc is in the range, and the step is reported where it leaves it.</summary>
+    Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges, CancellationToken ct);
 
     /// <summary>gdb's Ctrl-C: stop the VM; the pending <see cref="ResumeAsync"/> then completes (reason
     /// <see cref="GdbStopReason.Halted"/> unless something else stopped it first).</summary>
@@ -87,6 +89,9 @@ public sealed record GdbThreadInfo(int Vcpu, bool Alive, string State);
 
 /// <summary>What one vcpu does in a resume: vCont's <c>s</c>, <c>c</c>, or nothing (vcpus no action names stay stopped).</summary>
 public enum GdbResumeAction { Stay, Continue, Step }
+
+/// <summary>The addresses [<see cref="Start"/>, <see cref="End"/>) of a range step (<c>vCont;r</c>: gdb's <c>step</c>/<c>next</c> over a line).</summary>
+public readonly record struct GdbStepRange(ulong Start, ulong End);
 
 /// <summary>Why a resume ended.</summary>
 public enum GdbStopReason

@@ -101,6 +101,36 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
     }
 
     [Fact]
+    public void A_range_step_runs_until_nip_leaves_the_range_in_one_call()
+    {
+        var vm = server.NewDemoVm();
+        // mr, cmpldi, then blt 1f: three instructions before the branch leaves [entry, entry + 12).
+        var stop = server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId,
+            Actions = { new VcpuActionEntry { Vcpu = 1, Action = VcpuAction.Step, StepRange = new StepRange { Start = vm.Entry, End = vm.Entry + 12 } } },
+        }, deadline: Deadline);
+        Assert.Equal((StopReason.StepCompleted, 1u, 3u), (stop.Event.Reason, stop.Event.Vcpu, stop.Event.Steps));
+        Assert.False(stop.Event.Nip >= vm.Entry && stop.Event.Nip < vm.Entry + 12, $"stopped inside the range at 0x{stop.Event.Nip:x}");
+        Assert.Equal(vm.Entry, stop.Vcpus[0].Nip); // not resumed
+    }
+
+    [Theory]
+    [InlineData(VcpuAction.Continue, 1u)]
+    [InlineData(VcpuAction.Step, 2u)]
+    public void A_range_on_a_continue_or_with_a_step_count_is_invalid(VcpuAction action, uint stepCount)
+    {
+        var vm = server.NewDemoVm();
+        var e = Assert.Throws<global::Grpc.Core.RpcException>(() => server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId, StepCount = stepCount,
+            Actions = { new VcpuActionEntry { Vcpu = 0, Action = action, StepRange = new StepRange { Start = vm.Entry, End = vm.Entry + 8 } } },
+        }, deadline: Deadline));
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal(vm.Entry, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).Vcpus[0].Nip);
+    }
+
+    [Fact]
     public async Task Resume_stream_answers_each_resume_in_order_with_the_stopped_vcpus_registers()
     {
         var vm = server.NewDemoVm();

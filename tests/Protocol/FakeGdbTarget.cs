@@ -14,6 +14,8 @@ public sealed class FakeGdbTarget : IGdbTarget
     public HashSet<ulong> SwBreakpoints { get; } = [];
     public Queue<GdbStopEvent> Stops { get; } = new();
     public List<GdbResumeAction[]> Resumes { get; } = [];
+    /// <summary>The step ranges of each resume (empty when none), in the order of <see cref="Resumes"/>.</summary>
+    public List<Dictionary<int, GdbStepRange>> ResumeRanges { get; } = [];
     public List<string> Calls { get; } = [];
     public int RegisterReads { get; private set; }
     public IGdbHwBreakpoints? HwBreakpointsCapability { get; set; }
@@ -99,10 +101,11 @@ public sealed class FakeGdbTarget : IGdbTarget
         return Task.CompletedTask;
     }
 
-    public Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, CancellationToken ct)
+    public Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges, CancellationToken ct)
     {
         Check($"Resume {string.Join(",", actions)}");
         Resumes.Add([.. actions]);
+        ResumeRanges.Add(ranges is null ? new Dictionary<int, GdbStepRange>() : new Dictionary<int, GdbStepRange>(ranges));
         if (Stops.TryDequeue(out var stop)) return Task.FromResult(stop);
         _running = new TaskCompletionSource<GdbStopEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
         return _running.Task;

@@ -231,9 +231,33 @@ public class GdbSessionTests
     }
 
     [Fact]
-    public async Task Vcont_query_lists_c_and_C_but_not_r()
+    public async Task Vcont_query_lists_c_and_C_and_range_stepping()
     {
-        Assert.Equal("vCont;c;C;s;S;t", await Ask("vCont?"));
+        Assert.Equal("vCont;c;C;s;S;t;r", await Ask("vCont?"));
+    }
+
+    [Fact]
+    public async Task A_range_step_steps_its_thread_with_the_range_and_the_others_as_vCont_says()
+    {
+        await Connect();
+        _target.Stops.Enqueue(new GdbStopEvent(1, GdbStopReason.StepDone));
+        Assert.Null(await Ask("vCont;r1000,1010:p1.2;c:p1.-1"));
+        Assert.Equal([GdbResumeAction.Continue, GdbResumeAction.Step], _target.Resumes.Single());
+        Assert.Equal(new GdbStepRange(0x1000, 0x1010), _target.ResumeRanges.Single()[1]);
+        Assert.Single(_target.ResumeRanges.Single());
+        Assert.Equal(StopReply("05", 1), await Stop());
+    }
+
+    [Theory]
+    [InlineData("vCont;r1010,1000:p1.1")]
+    [InlineData("vCont;r1000:p1.1")]
+    [InlineData("vCont;r,1000:p1.1")]
+    public async Task A_malformed_range_step_gets_an_error_and_runs_nothing(string packet)
+    {
+        await Connect();
+        Assert.StartsWith("E", await Ask(packet));
+        Assert.Empty(_target.Resumes);
+        Assert.Equal(GdbSessionState.Idle, _session.State);
     }
 
     [Fact]

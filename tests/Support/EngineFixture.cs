@@ -27,9 +27,10 @@ public sealed class EngineFixture
 
     public object Ask(object message) => Coordinator.Ask<object>(message, Timeout).Result;
 
-    public Stopped Resume(IReadOnlyDictionary<int, VcpuAction> actions, bool hold = true, int count = 1)
+    public Stopped Resume(IReadOnlyDictionary<int, VcpuAction> actions, bool hold = true, int count = 1,
+        IReadOnlyDictionary<int, StepRange>? ranges = null)
     {
-        var reply = Ask(new Resume(actions, hold, count));
+        var reply = Ask(new Resume(actions, hold, count, ranges));
         return reply as Stopped ?? throw new Xunit.Sdk.XunitException($"resume failed: {reply}");
     }
 

@@ -18,17 +18,18 @@ public static class GuestAssembler
 
     /// <summary>
     /// Assembles and links <paramref name="source"/> (which must define <c>_start</c>) with .text at
-    /// <paramref name="textAddress"/>; returns the ELF path.
+    /// <paramref name="textAddress"/>; returns the ELF path. With <paramref name="debugInfo"/>, GNU as adds DWARF (a compile
+    /// unit, its functions, and the line table of any <c>.loc</c> directives) for gdb's source-level stepping.
     /// </summary>
-    public static string BuildElf(string source, bool littleEndian = true, ulong textAddress = 0x10000)
+    public static string BuildElf(string source, bool littleEndian = true, ulong textAddress = 0x10000, bool debugInfo = false)
     {
         Directory.CreateDirectory(CacheDir);
-        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{littleEndian}|{textAddress}|{source}")))[..24];
+        string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{littleEndian}|{textAddress}|{debugInfo}|{source}")))[..24];
         string elf = Path.Combine(CacheDir, key + ".elf");
         if (File.Exists(elf)) return elf;
         string tmp = Path.Combine(CacheDir, key + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..6]);
         File.WriteAllText(tmp + ".s", source.Contains("_start") ? source : "    .globl _start\n_start:\n" + source);
-        Run(Tool(littleEndian, "as"), $"-a64 -mpower9 {(littleEndian ? "-mlittle" : "-mbig")} -o {tmp}.o {tmp}.s");
+        Run(Tool(littleEndian, "as"), $"-a64 -mpower9 {(littleEndian ? "-mlittle" : "-mbig")}{(debugInfo ? " -g" : "")} -o {tmp}.o {tmp}.s");
         Run(Tool(littleEndian, "ld"), $"-nostdlib -static --build-id=none -N -e _start -Ttext=0x{textAddress:x} -o {tmp}.elf {tmp}.o");
         File.Move(tmp + ".elf", elf, overwrite: true);
         File.Delete(tmp + ".s");
