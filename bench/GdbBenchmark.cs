@@ -14,7 +14,9 @@ namespace ActorStep.Bench;
 /// ActorStep's gdb bridge (server and bridge in this process, the bridge talking gRPC over loopback) against QEMU's own
 /// gdbstub (<c>qemu-system-ppc64 -M powernv</c>, TCG) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
 /// assembled here with GNU as): a raw RSP client's <c>vCont;s</c> round trips per second, with and without a <c>g</c>
-/// after each, the round trip of a packet each stub answers by itself (vCont?: the floor), and the wall time of gdb-multiarch's <c>stepi 10000</c>. Everything listens on 127.0.0.1 only.
+/// after each, the round trip of a packet each stub answers by itself (vCont?: the floor), and the wall time of gdb-multiarch's
+/// <c>stepi 10000</c> and of its <c>next</c> over a source line of 2,002 instructions (a counted loop). Everything listens on
+/// 127.0.0.1 only.
 /// </summary>
 public sealed class GdbBenchmark : IBenchmark
 {
@@ -33,7 +35,7 @@ public sealed class GdbBenchmark : IBenchmark
 
             Result qemu, actorStep;
             using (var q = Qemu.Start(raw))
-                qemu = await MeasureAsync("QEMU powernv (TCG) gdbstub", q.Endpoint, steps, stepi);
+                qemu = await MeasureAsync("QEMU powernv (TCG) gdbstub", q.Endpoint, steps, stepi, elf);
 
             await using (var server = await ServerHost.StartAsync(new ServerOptions
             {
@@ -44,7 +46,7 @@ public sealed class GdbBenchmark : IBenchmark
             {
                 var vm = await new Vms.VmsClient(channel).CreateVmAsync(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "gdb-bench" });
                 await using var bridge = await GdbBridge.StartAsync(channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
-                actorStep = await MeasureAsync("ActorStep bridge (gRPC, 1 vcpu)", bridge.Endpoint, steps, stepi);
+                actorStep = await MeasureAsync("ActorStep bridge (gRPC, 1 vcpu)", bridge.Endpoint, steps, stepi, elf);
             }
 
             Console.WriteLine();
@@ -52,6 +54,7 @@ public sealed class GdbBenchmark : IBenchmark
             Console.WriteLine($"  vCont;s round trips/s      {actorStep.StepsPerSecond / qemu.StepsPerSecond,6:0.00}x   (goal ≥ 2x)");
             Console.WriteLine($"  vCont;s + g round trips/s  {actorStep.StepsWithGPerSecond / qemu.StepsWithGPerSecond,6:0.00}x");
             Console.WriteLine($"  gdb stepi {stepi} (net)     {qemu.GdbStepiNet.TotalSeconds / actorStep.GdbStepiNet.TotalSeconds,6:0.00}x   (goal ≥ 1x)");
+            Console.WriteLine($"  gdb next, 2002-instr line  {qemu.GdbNextNet.TotalSeconds / actorStep.GdbNextNet.TotalSeconds,6:0.00}x   (range stepping: vCont;r)");
             return 0;
         }
         finally
@@ -60,9 +63,9 @@ public sealed class GdbBenchmark : IBenchmark
         }
     }
 
-    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet);
+    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet, TimeSpan GdbNextNet);
 
-    private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi)
+    private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi, string elf)
     {
         Console.WriteLine($"\n{label} on {endpoint}");
         double plain, withG;
@@ -88,21 +91,33 @@ public sealed class GdbBenchmark : IBenchmark
             Console.WriteLine($"  g alone (stopped)       {gAlone.Latencies.Summary(gAlone.Elapsed, "packets")}");
             await c.DetachAsync();
         }
-        var baseline = await GdbAsync(endpoint, "stepi 1");
-        var full = await GdbAsync(endpoint, $"stepi {stepi}");
+        var baseline = await GdbAsync(endpoint, null, "stepi 1");
+        var full = await GdbAsync(endpoint, null, $"stepi {stepi}");
         var net = full - baseline;
         Console.WriteLine($"  gdb stepi {stepi}: {full.TotalSeconds:0.000} s wall ({baseline.TotalSeconds:0.000} s of it starting gdb and connecting); " +
                           $"net {net.TotalSeconds:0.000} s = {stepi / net.TotalSeconds:0} stepi/s");
-        return new Result(plain, withG, full, net);
+        // gdb's next over loop.c line 5: li, mtctr and a 1000-times addi/bdnz loop (2002 instructions), 20 times in one
+        // gdb (each after setting the pc back: one P packet). A stub that offers vCont;r runs each next in one
+        // resume; otherwise gdb steps the line one vCont;s at a time.
+        const int nexts = 20;
+        string[] Repeat(string step) => [.. Enumerable.Repeat(new[] { "set $pc = counted", step }, nexts).SelectMany(c => c), "p $pc == loop ? 1234567 : 0"];
+        var next = await GdbAsync(endpoint, elf, Repeat("next"));
+        var nextNet = (next - baseline) / nexts;
+        Console.WriteLine($"  gdb next over a 2002-instruction line ({nexts}x): {next.TotalSeconds:0.000} s wall; {nextNet.TotalMilliseconds:0.0} ms per next " +
+                          "(less starting gdb and connecting)");
+        return new Result(plain, withG, full, net, nextNet);
     }
 
     /// <summary>Wall time of one gdb-multiarch run (start, connect, the command, detach, exit).</summary>
-    private static async Task<TimeSpan> GdbAsync(IPEndPoint endpoint, string command)
+    private static async Task<TimeSpan> GdbAsync(IPEndPoint endpoint, string? elf, params string[] commands)
     {
         var psi = new ProcessStartInfo("gdb-multiarch") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-nx", "-batch", "-ex", "set architecture powerpc:common64", "-ex", "set endian big",
-                     "-ex", $"target remote {endpoint.Address}:{endpoint.Port}", "-ex", command, "-ex", "p/x $pc", "-ex", "detach" })
-            psi.ArgumentList.Add(a);
+        var args = new List<string> { "-nx", "-batch" };
+        if (elf is not null) args.Add(elf);
+        args.AddRange(["-ex", "set architecture powerpc:common64", "-ex", "set endian big", "-ex", $"target remote {endpoint.Address}:{endpoint.Port}"]);
+        foreach (var c in commands) args.AddRange(["-ex", c]);
+        args.AddRange(["-ex", "p/x $pc", "-ex", "detach"]);
+        foreach (var a in args) psi.ArgumentList.Add(a);
         var sw = Stopwatch.StartNew();
         using var gdb = Process.Start(psi)!;
         var output = gdb.StandardOutput.ReadToEndAsync();
@@ -111,7 +126,8 @@ public sealed class GdbBenchmark : IBenchmark
         catch (TimeoutException) { gdb.Kill(entireProcessTree: true); throw; }
         sw.Stop();
         string text = await output + await errors;
-        if (!text.Contains("$1 = 0x")) throw new InvalidOperationException($"gdb failed:\n{text}");
+        if (!text.Contains("= 0x") || (commands[^1].Contains("1234567") && !text.Contains("= 1234567")))
+            throw new InvalidOperationException($"gdb failed:\n{text}");
         return sw.Elapsed;
     }
 
@@ -120,7 +136,7 @@ public sealed class GdbBenchmark : IBenchmark
     {
         string source = FindSource();
         string obj = Path.Combine(dir, "loop-be.o"), elf = Path.Combine(dir, "loop-be.elf"), raw = Path.Combine(dir, "loop-be.bin");
-        Run("powerpc64-linux-gnu-as", $"-a64 -mbig -mpower9 -o {obj} {source}");
+        Run("powerpc64-linux-gnu-as", $"-a64 -mbig -mpower9 -g -o {obj} {source}");
         Run("powerpc64-linux-gnu-ld", $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {elf} {obj}");
         Run("powerpc64-linux-gnu-objcopy", $"-O binary {elf} {raw}");
         return (elf, raw);

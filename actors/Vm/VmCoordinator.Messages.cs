@@ -49,13 +49,23 @@ public sealed record VcpuStop(int Vcpu, ulong Nip, string State);
 public static partial class VmProtocol
 {
     /// <summary>Client → coordinator: resume with per-vcpu actions. Reply: <see cref="Stopped"/> (all-stop) or <see cref="Failed"/>.
-    /// <paramref name="Ranges"/>: stepping vcpus that range-step (<see cref="StepRange"/>); their step count is 1.</summary>
+    /// <paramref name="Ranges"/>: stepping vcpus that range-step (<see cref="StepRange"/>); their step count is 1.
+    /// <paramref name="CodeBytes"/>: when not 0 (a power of two, <see cref="CodeBlock"/>), the stop also carries the
+    /// memory around the stopped vcpu's NIP.</summary>
     public sealed record Resume(IReadOnlyDictionary<int, VcpuAction> Actions, bool HoldAsyncInterrupts = true, int StepCount = 1,
-        IReadOnlyDictionary<int, StepRange>? Ranges = null);
+        IReadOnlyDictionary<int, StepRange>? Ranges = null, int CodeBytes = 0);
 
     /// <summary>Reply to <see cref="Resume"/> and <see cref="Halt"/>: the reported event, every vcpu's position, and the
     /// registers of the event's vcpu as the stop left them (what a debugger reads next, without another round trip).</summary>
-    public sealed record Stopped(StopEvent Event, IReadOnlyList<VcpuStop> Vcpus, VcpuState State);
+    public sealed record Stopped(StopEvent Event, IReadOnlyList<VcpuStop> Vcpus, VcpuState State, CodeBlock? Code = null);
+
+    /// <summary>Guest memory by effective address as the stopped vcpu translates it, breakpoints hidden: the aligned block of
+    /// <see cref="Resume.CodeBytes"/> bytes holding NIP and the block before it (what a debugger reads at each stop to
+    /// show the instruction and scan the function's prologue).</summary>
+    public sealed record CodeBlock(ulong Address, byte[] Data)
+    {
+        public const int MinBytes = 16, MaxBytes = 4096;
+    }
 
     /// <summary>A request that cannot be served; <see cref="Code"/> says why.</summary>
     public sealed record Failed(FailureCode Code, string Message);

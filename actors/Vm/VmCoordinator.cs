@@ -118,6 +118,12 @@ public sealed class VmCoordinator : ReceiveActor
             }
         }
         if (m.StepCount < 1) { Sender.Tell(new Failed(FailureCode.InvalidArgument, "step count must be at least 1")); return; }
+        if (m.CodeBytes != 0 && (m.CodeBytes < CodeBlock.MinBytes || m.CodeBytes > CodeBlock.MaxBytes || (m.CodeBytes & (m.CodeBytes - 1)) != 0))
+        {
+            Sender.Tell(new Failed(FailureCode.InvalidArgument,
+                $"code bytes must be 0 or a power of two in {CodeBlock.MinBytes}..{CodeBlock.MaxBytes}, not {m.CodeBytes}"));
+            return;
+        }
         foreach (var (v, range) in m.Ranges ?? new Dictionary<int, StepRange>())
         {
             string? wrong = !m.Actions.TryGetValue(v, out var a) || a != VcpuAction.Step ? $"vcpu {v} has a step range but does not step"
@@ -133,7 +139,7 @@ public sealed class VmCoordinator : ReceiveActor
             var rest = _pending.Where(ev => !ReferenceEquals(ev, e)).ToList();
             _pending.Clear();
             foreach (var r in rest) _pending.Enqueue(r);
-            Reply(Sender, Stop(e));
+            Reply(Sender, Stop(e, m.CodeBytes));
             return;
         }
 
@@ -141,7 +147,7 @@ public sealed class VmCoordinator : ReceiveActor
         if (runnable.Count == 0)
         {
             int v = m.Actions.Keys.DefaultIfEmpty(0).First();
-            Reply(Sender, Stop(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good")));
+            Reply(Sender, Stop(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good"), m.CodeBytes));
             return;
         }
 
@@ -327,7 +333,7 @@ public sealed class VmCoordinator : ReceiveActor
     {
         var op = _resume!;
         _resume = null;
-        var stop = Stop(op.Primary!);
+        var stop = Stop(op.Primary!, op.Request.CodeBytes);
         foreach (var r in op.ReplyTo) r.Tell(stop);
         Publish(new StopObserved(stop));
     }
@@ -339,7 +345,22 @@ public sealed class VmCoordinator : ReceiveActor
     }
 
     /// <summary>The reply for a stop: nothing runs now, so every vcpu's last state (from its slice's end) is exact.</summary>
-    private Stopped Stop(StopEvent e) => new(e, Positions(), _last[e.Vcpu]);
+    private Stopped Stop(StopEvent e, int codeBytes = 0) => new(e, Positions(), _last[e.Vcpu], codeBytes == 0 ? null : Code(e.Vcpu, codeBytes));
+
+    /// <summary>The aligned block holding NIP and the one before it (just NIP's when that one has no translation), or null.</summary>
+    private CodeBlock? Code(int vcpu, int size)
+    {
+        ulong block = _last[vcpu].Nip & ~((ulong)size - 1);
+        foreach (ulong start in block >= (ulong)size ? new[] { block - (ulong)size, block } : [block])
+        {
+            int length = (int)(block + (ulong)size - start);
+            if (!TryReal(start, length, vcpu, out ulong ra, out _)) continue;
+            var data = new byte[length];
+            _table.Read(ra, data);
+            return new CodeBlock(start, data);
+        }
+        return null;
+    }
 
     private IReadOnlyList<VcpuStop> Positions() => Enumerable.Range(0, _vcpus.Length)
         .Select(v => new VcpuStop(v, _last[v].Nip, _status[v] switch

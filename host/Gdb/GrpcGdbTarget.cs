@@ -36,9 +36,10 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
     // the user is looking at), vcpu 0 before the first stop.
     private int _translationVcpu;
 
-    // gdb reads the same few words around the pc many times per stop (prologue analysis: ~11 four-byte m packets per
+    // gdb reads the same few words around the pc many times per stop (prologue analysis: ~9 four-byte m packets per
     // stepi). While the VM is stopped by this gdb's own resume, memory is read in aligned blocks and kept until the next
-    // resume or write. Before the first stop (the VM may be running for another client) every read goes to the server.
+    // resume or write; the stop itself brings the two blocks before and at the pc (ResumeRequest.include_code). Before
+    // the first stop (the VM may be running for another client) every read goes to the server.
     private const int BlockSize = 256;
     private readonly Dictionary<(int Vcpu, ulong Block), byte[]> _blocks = [];
     private bool _stoppedByUs;
@@ -174,7 +175,7 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
         CancellationToken ct)
     {
         _catalogue ??= await CatalogueAsync(ct);
-        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true, ValuesOnly = true };
+        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true, ValuesOnly = true, IncludeCode = BlockSize };
         for (int vcpu = 0; vcpu < actions.Count; vcpu++)
         {
             if (actions[vcpu] == GdbResumeAction.Stay) continue;
@@ -191,6 +192,10 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
         _blocks.Clear();
         var reply = await ResumeOnStreamAsync(request, ct);
         _stoppedByUs = true;
+        // The memory around the stopped pc came with the stop: gdb's reads there (about ten per stepi) cost no call.
+        if (reply.Code is { } code && code.Address % BlockSize == 0)
+            for (int offset = 0; offset + BlockSize <= code.Data.Length; offset += BlockSize)
+                _blocks[((int)reply.Event.Vcpu, code.Address + (ulong)offset)] = code.Data.Span.Slice(offset, BlockSize).ToArray();
         return StopEvent(reply);
     }
 

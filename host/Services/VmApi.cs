@@ -86,10 +86,11 @@ public sealed class VmApi
     public async Task<RunResponse> Resume(ResumeRequest r, CallScope call)
     {
         var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount),
-            ApiMapping.Ranges(r.Actions));
+            ApiMapping.Ranges(r.Actions), (int)Math.Min(r.IncludeCode, int.MaxValue));
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
         var response = ApiMapping.Run(stop);
         // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
+        if (stop.Code is { } code) response.Code = new CodeBlock { Address = code.Address, Data = ApiMapping.Bytes(code.Data) };
         if (r.IncludeRegisters && r.ValuesOnly)
             foreach (var register in PowerRegisters.All) response.RegisterValues.Add(register.Get(stop.State));
         else if (r.IncludeRegisters)

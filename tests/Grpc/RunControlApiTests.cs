@@ -115,6 +115,40 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
         Assert.Equal(vm.Entry, stop.Vcpus[0].Nip); // not resumed
     }
 
+    [Fact]
+    public void A_stop_with_include_code_carries_the_memory_around_nip_as_a_read_would_see_it()
+    {
+        var vm = server.NewDemoVm();
+        // A user breakpoint right after the entry: the block must show the guest's own word, as ReadMemory does.
+        server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = vm.Entry + 4 }, deadline: Deadline);
+        var stop = server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId, IncludeCode = 256, Actions = { new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step } },
+        }, deadline: Deadline);
+        ulong nip = stop.Event.Nip;
+        ulong block = nip & ~255UL;
+        Assert.Equal(block >= 256 ? block - 256 : block, stop.Code.Address);
+        Assert.Equal((int)(block + 256 - stop.Code.Address), stop.Code.Data.Length);
+        var read = server.Memory.ReadMemory(new ReadMemoryRequest
+        {
+            VmId = vm.VmId, Address = stop.Code.Address, Length = (uint)stop.Code.Data.Length, Space = AddressSpace.Effective, Vcpu = 0,
+        }, deadline: Deadline);
+        Assert.Equal(read.Data, stop.Code.Data);
+        Assert.NotEqual(0x00dddd00u, BitConverter.ToUInt32(stop.Code.Data.Span[(int)(vm.Entry + 4 - stop.Code.Address)..]));
+    }
+
+    [Fact]
+    public void Include_code_that_is_not_a_power_of_two_in_range_is_invalid()
+    {
+        var vm = server.NewDemoVm();
+        var e = Assert.Throws<global::Grpc.Core.RpcException>(() => server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId, IncludeCode = 100, Actions = { new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step } },
+        }, deadline: Deadline));
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("power of two", e.Status.Detail);
+    }
+
     [Theory]
     [InlineData(VcpuAction.Continue, 1u)]
     [InlineData(VcpuAction.Step, 2u)]
