@@ -97,6 +97,8 @@ public sealed unsafe class GuestMemory
             default: { Unsafe.WriteUnaligned(ref p, le ? value : BinaryPrimitives.ReverseEndianness(value)); break; }
         }
         if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
+        if ((ra & (PageSize - 1)) + (ulong)size > PageSize && _decoded[(ra >> PageShift) + 1] is { } next)
+            InvalidateWords(next, (ra | (PageSize - 1)) + 1, 4); // an unaligned store that ends in the next page
     }
 
     /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
@@ -128,11 +130,20 @@ public sealed unsafe class GuestMemory
         ? le ? (uint)raw : BinaryPrimitives.ReverseEndianness((uint)raw)
         : le ? raw : BinaryPrimitives.ReverseEndianness(raw);
 
-    /// <summary>The decode cache page for a real page, created on first use.</summary>
+    /// <summary>
+    /// The decode cache page for a real page, created on first use. A store (host or guest) writes memory, then looks for
+    /// the page to invalidate; a thread creating the page could otherwise be seen by it too late (the store still in its
+    /// store buffer when it read "no page") and fill from the old word for good. Creating a page therefore drains every
+    /// thread's pending stores (a process-wide barrier: once per code page, never on the store path) before any fill.
+    /// </summary>
     internal ulong[] DecodedPage(ulong ra)
     {
         ulong pn = ra >> PageShift;
-        return _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
+        if (_decoded[pn] is { } existing) return existing;
+        var created = new ulong[PageSize / 4];
+        var page = Interlocked.CompareExchange(ref _decoded[pn], created, null) ?? created;
+        Interlocked.MemoryBarrierProcessWide();
+        return page;
     }
 
     private void InvalidateRange(ulong ra, ulong length)

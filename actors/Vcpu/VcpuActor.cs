@@ -157,7 +157,9 @@ public sealed class VcpuActor : ReceiveActor
     {
         if (ra >= _vm.MemorySize || _vm.MemorySize - ra < 4) return false;
         Span<byte> word = stackalloc byte[4];
-        _vm.ReadMemory(ra, word);
+        // The guest's own word (breakpoints hidden, under the table's lock): a step breakpoint planted here again since
+        // the trap must not pass for the guest's.
+        _table.Read(ra, word);
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(word) == _vm.Capabilities.DebugInstruction; // same in both byte orders
     }
 
@@ -189,11 +191,16 @@ public sealed class VcpuActor : ReceiveActor
         _cache = null;
         _step ??= BeginStep(m);
         if (m.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
-        long start = _vcpu.InstructionsRetired;
+        long start = _vcpu.InstructionsRetired, emulatedSteps = 0;
         while (true)
         {
+            // The slice's budget bounds a step of many instructions (a count, a range) on every path: the hardware
+            // step and an emulated rfid end each Run after one instruction (or run none), so without this a range the
+            // vcpu never leaves would keep the slice, and a halt, waiting forever.
+            if (_vcpu.InstructionsRetired - start + emulatedSteps >= m.Budget) return Ended(SliceOutcome.Ran);
             if (_step!.Emulated)
             {
+                emulatedSteps++;
                 if (FinishStep(TraceStep.Completion.Returned, m) is { } emulated) return emulated;
                 continue;
             }
@@ -288,7 +295,7 @@ public sealed class VcpuActor : ReceiveActor
 
         var plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
         var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
-        if (plan.EndPoints.Count == 0 && plan.Op == Op.Rfid)
+        if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnsToItself(s, nipRa))
         {
             // rfid to its own address: no breakpoint can catch its end (it would trap before running) and
             // rfid is never traced, so the engine performs it, time included (one timebase tick).
@@ -313,6 +320,12 @@ public sealed class VcpuActor : ReceiveActor
         _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         return step;
     }
+
+    /// <summary>An rfid whose target (fetched with the MSR it installs) is its own address: its end point would sit on NIP,
+    /// where a breakpoint traps before the instruction runs. (In problem state rfid is privileged: the Program handler's
+    /// end point catches it instead.)</summary>
+    private bool ReturnsToItself(VcpuState s, ulong nipRa) =>
+        _vcpu.TryTranslate(s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1), AccessKind.Fetch, out ulong ra) && ra == nipRa;
 
     private VcpuState Scratch()
     {

@@ -163,6 +163,18 @@ public class StepCasesTests : TestKit
     }
 
     [Fact]
+    public void Step_over_rfid_to_its_own_address_completes_there()
+    {
+        var p = Build("    lis 5, back@h\n    ori 5, 5, back@l\n    mtsrr0 5\n    mfmsr 6\n    mtsrr1 6\nback:\n    rfid\n");
+        ulong back = p.Debugged.Image.Symbol("back");
+        StepTo(p, "back");
+        var stop = p.Step();
+        Assert.Equal((StopReason.StepCompleted, back, 1), (stop.Event.Reason, stop.Event.Nip, stop.Event.Steps));
+        p.Step();
+        Assert.Equal(back, p.State.Nip);
+    }
+
+    [Fact]
     public void Step_over_rfid_with_the_guests_SE_in_SRR1_then_stops_at_the_guests_Trace_handler()
     {
         var p = Build("""
