@@ -231,9 +231,13 @@ public sealed class VcpuActor : ReceiveActor
                         if (FinishStep(completion, m, s) is { } done) return done;
                         continue;
                     }
-                    // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us.
-                    if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
-                    if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
+                    // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
+                    if (_step!.Suspended != ra)
+                    {
+                        if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
+                        if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    }
                     if (!IsGuestDebugInstruction(ra)) continue; // gone since the fetch: re-execute
                     if (!DeliverIllegalInstruction(exit.Address))
                     {

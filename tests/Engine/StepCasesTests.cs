@@ -387,6 +387,22 @@ public class StepCasesTests : TestKit
     }
 
     [Fact]
+    public void A_user_breakpoint_on_the_guests_own_debug_instruction_is_reported_once_then_the_instruction_raises_its_interrupt()
+    {
+        var f = new EngineFixture(Sys, Vectors + "    addi 5, 5, 1\nown:\n    .long 0x00dddd00\n    addi 6, 6, 1\ndone:\n    b .\n", vcpus: 1);
+        Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("own"))));
+        Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("done"))));
+        var continueAll = new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue };
+        var first = f.Resume(continueAll);
+        Assert.Equal((StopReason.Breakpoint, f.Image.Symbol("own")), (first.Event.Reason, first.Event.Nip));
+        var second = f.Resume(continueAll);
+        Assert.Equal((StopReason.Breakpoint, f.Image.Symbol("done")), (second.Event.Reason, second.Event.Nip));
+        var s = f.Registers(0);
+        Assert.Equal(1UL, s.Gpr[6]);
+        Assert.Equal(Srr1Bits.ProgramIllegal, s.Srr1 & Srr1Bits.ProgramIllegal);
+    }
+
+    [Fact]
     public void A_debug_instruction_that_is_the_guests_program_handler_checkstops_the_vcpu_instead_of_trapping_forever()
     {
         var f = new EngineFixture(Sys, ".org 0x700\n    .long 0x00dddd00\n    .org 0x5000\n    .globl _start\n_start:\n    .long 0x00dddd00\n", vcpus: 1);
