@@ -20,7 +20,7 @@ public sealed class GdbTargetException(string message, Exception? inner = null) 
 /// <para>Detach and kill leave the VM halted: the API runs a VM only while a Resume call is open, and a bridge that
 /// kept one open after gdb left would hold the VM hostage. Another gdb (or any gRPC client) can pick it up.</para>
 /// </summary>
-public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
+public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
 {
     /// <summary>Bounds every call that does not run the guest, so a lost server shows as an error, not a hang.</summary>
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
@@ -62,6 +62,41 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
     }
 
     public string VmId => _vmId;
+
+    public IGdbMonitor Monitor => this;
+
+    /// <summary>gdb's <c>monitor help</c> and <c>monitor vm</c> (the VM as the server describes it).</summary>
+    public async Task<string> RunAsync(string command, CancellationToken ct)
+    {
+        switch (command.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            case [] or ["help"]:
+                return "vm                         the VM: image, flavour, vcpus and where they are, breakpoints, node\n";
+            case ["vm"]:
+            {
+                var vm = await Call(() => _vms.GetVmAsync(new GetVmRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+                var text = new System.Text.StringBuilder();
+                text.Append($"VM {vm.VmId}: {vm.Image}, {(vm.ImageLittleEndian ? "little" : "big")}-endian image, {vm.Flavour switch
+                {
+                    Flavour.Pr => "KVM-PR flavour (hardware single-step)",
+                    _ => "KVM-HV flavour (steps by the Trace interrupt)",
+                }}, {vm.MemorySize >> 20} MiB, {(vm.Running ? "running" : "stopped")}");
+                if (vm.Node.Length > 0) text.Append($", on node {vm.Node}");
+                text.Append('\n');
+                foreach (var v in vm.Vcpus)
+                    text.Append($"  vcpu {v.Vcpu} (thread {v.Vcpu + 1}): {v.State switch
+                    {
+                        VcpuState.Running => "running",
+                        VcpuState.StoppedForGood => "stopped for good",
+                        _ => "stopped",
+                    }} at 0x{v.Nip:x}\n");
+                text.Append($"  {vm.BreakpointCount} breakpoint(s) in guest memory\n");
+                return text.ToString();
+            }
+            default:
+                return $"unknown command '{command}': try monitor help\n";
+        }
+    }
 
     private static DateTime Deadline => DateTime.UtcNow.Add(CallTimeout);
 
@@ -171,11 +206,14 @@ public sealed class GrpcGdbTarget : IGdbTarget, IDisposable
     /// <summary>One resume on the session's stream; no deadline (a continue may run for hours). If <paramref name="ct"/> is
     /// cancelled (the bridge stops) the stream call is cancelled and the server halts the VM, leaving nothing of a step in
     /// the guest; the next resume opens a new stream.</summary>
-    public async Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges,
-        CancellationToken ct)
+    public async Task<GdbStopEvent> ResumeAsync(GdbResume resume, CancellationToken ct)
     {
+        var (actions, ranges) = (resume.Actions, resume.Ranges);
         _catalogue ??= await CatalogueAsync(ct);
-        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, IncludeRegisters = true, ValuesOnly = true, IncludeCode = BlockSize };
+        var request = new ResumeRequest
+        {
+            VmId = _vmId, StepCount = 1, HoldInterrupts = resume.HoldInterrupts, IncludeRegisters = true, ValuesOnly = true, IncludeCode = BlockSize,
+        };
         for (int vcpu = 0; vcpu < actions.Count; vcpu++)
         {
             if (actions[vcpu] == GdbResumeAction.Stay) continue;

@@ -103,7 +103,7 @@ public sealed partial class GdbSession
         if (!actions.Any(a => a != GdbResumeAction.Stay)) return new GdbReply(RspErrors.Invalid); // nothing would move: all-stop cannot wait for that
         _registers.Clear();
         State = GdbSessionState.Running;
-        try { _resume = _target.ResumeAsync(actions, ranges, ct); }
+        try { _resume = _target.ResumeAsync(new GdbResume(actions, ranges, HoldInterrupts: (_stepFlags & StepNoIrq) != 0), ct); }
         catch (Exception e) { _resume = Task.FromException<GdbStopEvent>(e); } // reported by WaitForStopAsync as E05
         return GdbReply.None;
     }

@@ -57,6 +57,7 @@ public sealed partial class GdbSession
     private readonly HashSet<ulong> _swBreakpoints = [];
     private Task<GdbStopEvent>? _resume;
     private GdbStopEvent? _lastStop;
+    private int _stepFlags = StepEnable | StepNoIrq | StepNoTimer; // QEMU's qqemu.sstep flags, its default
 
     /// <param name="littleEndianTarget">The guest image is little-endian: registers go on the wire in that order.</param>
     /// <param name="packetSize">The PacketSize advertised in qSupported (the channel's limit).</param>

@@ -34,12 +34,10 @@ public interface IGdbTarget
     /// <summary>Removes a software breakpoint (gdb's <c>z0,addr,4</c>).</summary>
     Task RemoveSwBreakpointAsync(ulong address, CancellationToken ct);
 
-    /// <summary>One all-stop resume: <paramref name="actions"/>[vcpu] says what each vcpu does (indexed like
-    /// <see cref="GetThreadsAsync"/>). Completes when the VM has stopped again, with the one event to report; if
-    /// several vcpus stopped at once, the target keeps the others and reports them on the following resumes.
-    /// A stepping vcpu with an entry in <paramref name="ranges"/> range-steps (<c>vCont;r</c>): it keeps stepping while
-    /// its pc is in the range, and the step is reported where it leaves it.</summary>
-    Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges, CancellationToken ct);
+    /// <summary>One all-stop resume (see <see cref="GdbResume"/>). Completes when the VM has stopped again, with the one
+    /// event to report; if several vcpus stopped at once, the target keeps the others and reports them on the following
+    /// resumes.</summary>
+    Task<GdbStopEvent> ResumeAsync(GdbResume resume, CancellationToken ct);
 
     /// <summary>gdb's Ctrl-C: stop the VM; the pending <see cref="ResumeAsync"/> then completes (reason
     /// <see cref="GdbStopReason.Halted"/> unless something else stopped it first).</summary>
@@ -92,6 +90,15 @@ public enum GdbResumeAction { Stay, Continue, Step }
 
 /// <summary>The addresses [<see cref="Start"/>, <see cref="End"/>) of a range step (<c>vCont;r</c>: gdb's <c>step</c>/<c>next</c> over a line).</summary>
 public readonly record struct GdbStepRange(ulong Start, ulong End);
+
+/// <summary>
+/// One resume. <paramref name="Actions"/>[vcpu] says what each vcpu does (indexed like <see cref="IGdbTarget.GetThreadsAsync"/>).
+/// A stepping vcpu with an entry in <paramref name="Ranges"/> range-steps: it keeps stepping while its pc is in the range,
+/// and the step is reported where it leaves it. <paramref name="HoldInterrupts"/>: steps hold asynchronous interrupts
+/// (decrementer, external), as QEMU's NOIRQ step flag; when false a step may end at the first instruction of their handler.
+/// </summary>
+public sealed record GdbResume(IReadOnlyList<GdbResumeAction> Actions, IReadOnlyDictionary<int, GdbStepRange>? Ranges = null,
+    bool HoldInterrupts = true);
 
 /// <summary>Why a resume ended.</summary>
 public enum GdbStopReason

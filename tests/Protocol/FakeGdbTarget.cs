@@ -16,6 +16,8 @@ public sealed class FakeGdbTarget : IGdbTarget
     public List<GdbResumeAction[]> Resumes { get; } = [];
     /// <summary>The step ranges of each resume (empty when none), in the order of <see cref="Resumes"/>.</summary>
     public List<Dictionary<int, GdbStepRange>> ResumeRanges { get; } = [];
+    /// <summary>Whether each resume's steps hold asynchronous interrupts.</summary>
+    public List<bool> ResumeHoldsInterrupts { get; } = [];
     public List<string> Calls { get; } = [];
     public int RegisterReads { get; private set; }
     public IGdbHwBreakpoints? HwBreakpointsCapability { get; set; }
@@ -101,11 +103,12 @@ public sealed class FakeGdbTarget : IGdbTarget
         return Task.CompletedTask;
     }
 
-    public Task<GdbStopEvent> ResumeAsync(IReadOnlyList<GdbResumeAction> actions, IReadOnlyDictionary<int, GdbStepRange>? ranges, CancellationToken ct)
+    public Task<GdbStopEvent> ResumeAsync(GdbResume resume, CancellationToken ct)
     {
-        Check($"Resume {string.Join(",", actions)}");
-        Resumes.Add([.. actions]);
-        ResumeRanges.Add(ranges is null ? new Dictionary<int, GdbStepRange>() : new Dictionary<int, GdbStepRange>(ranges));
+        Check($"Resume {string.Join(",", resume.Actions)}");
+        Resumes.Add([.. resume.Actions]);
+        ResumeRanges.Add(resume.Ranges is null ? new Dictionary<int, GdbStepRange>() : new Dictionary<int, GdbStepRange>(resume.Ranges));
+        ResumeHoldsInterrupts.Add(resume.HoldInterrupts);
         if (Stops.TryDequeue(out var stop)) return Task.FromResult(stop);
         _running = new TaskCompletionSource<GdbStopEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
         return _running.Task;

@@ -248,6 +248,49 @@ public class GdbSessionTests
         Assert.Equal(StopReply("05", 1), await Stop());
     }
 
+    [Fact]
+    public async Task Qemu_step_flags_are_offered_and_NOIRQ_decides_whether_steps_hold_interrupts()
+    {
+        await Connect();
+        Assert.Equal("ENABLE=1,NOIRQ=2,NOTIMER=4", await Ask("qqemu.sstepbits"));
+        Assert.Equal("0x7", await Ask("qqemu.sstep"));
+        _target.Stops.Enqueue(new GdbStopEvent(0, GdbStopReason.StepDone));
+        await Ask("vCont;s:p1.1");
+        await Stop();
+        Assert.Equal("OK", await Ask("Qqemu.sstep=0x5")); // ENABLE|NOTIMER: the documented way to step into handlers
+        Assert.Equal("OK", await Ask("Qqemu.sstep=5"));
+        Assert.Equal("0x5", await Ask("qqemu.sstep"));
+        _target.Stops.Enqueue(new GdbStopEvent(0, GdbStopReason.StepDone));
+        await Ask("vCont;s:p1.1");
+        await Stop();
+        Assert.Equal([true, false], _target.ResumeHoldsInterrupts);
+    }
+
+    [Theory]
+    [InlineData("Qqemu.sstep=6")]  // without ENABLE
+    [InlineData("Qqemu.sstep=f")]  // an unknown bit
+    [InlineData("Qqemu.sstep=")]
+    public async Task Bad_qemu_step_flags_get_an_error_and_change_nothing(string packet)
+    {
+        await Connect();
+        Assert.StartsWith("E", await Ask(packet));
+        Assert.Equal("0x7", await Ask("qqemu.sstep"));
+    }
+
+    [Fact]
+    public async Task Monitor_interrupts_switches_the_same_flag_and_help_lists_it()
+    {
+        await Connect();
+        static string Hex(string s) => RspEncoding.ToHex(s);
+        static string Text(string? hex) => RspEncoding.Latin1(Convert.FromHexString(hex!));
+        Assert.Contains("interrupts [held|allowed]", Text(await Ask($"qRcmd,{Hex("help")}")));
+        Assert.Contains("allow", Text(await Ask($"qRcmd,{Hex("interrupts allowed")}")));
+        Assert.Equal("0x1", await Ask("qqemu.sstep"));
+        Assert.Contains("usage", Text(await Ask($"qRcmd,{Hex("interrupts sometimes")}")));
+        Assert.Contains("hold", Text(await Ask($"qRcmd,{Hex("interrupts held")}")));
+        Assert.Equal("0x7", await Ask("qqemu.sstep"));
+    }
+
     [Theory]
     [InlineData("vCont;r1010,1000:p1.1")]
     [InlineData("vCont;r1000:p1.1")]
@@ -538,10 +581,14 @@ public class GdbSessionTests
     [Fact]
     public async Task Monitor_commands_reach_the_target_hex_encoded()
     {
-        Assert.Equal("", await Ask("qRcmd," + RspEncoding.ToHex("help")));
+        Assert.Equal("", await Ask("qRcmd," + RspEncoding.ToHex("frobnicate"))); // no target monitor: not supported
         _target.MonitorCapability = new FakeMonitor();
-        Assert.Equal(RspEncoding.ToHex("ran: help\n"), await Ask("qRcmd," + RspEncoding.ToHex("help")));
+        Assert.Equal(RspEncoding.ToHex("ran: frobnicate\n"), await Ask("qRcmd," + RspEncoding.ToHex("frobnicate")));
         Assert.Equal("OK", await Ask("qRcmd," + RspEncoding.ToHex("quiet")));
+        // help: the session's own command, then the target's
+        var help = RspEncoding.Latin1(Convert.FromHexString((await Ask("qRcmd," + RspEncoding.ToHex("help")))!));
+        Assert.StartsWith("interrupts [held|allowed]", help);
+        Assert.EndsWith("ran: help\n", help);
     }
 
     private sealed class FakeHwBreakpoints : IGdbHwBreakpoints
