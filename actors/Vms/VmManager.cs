@@ -28,6 +28,9 @@ public sealed partial class VmManager : ReceiveActor
     private readonly Dictionary<string, VmInfo> _vms = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, string> _byCoordinator = new();
     private readonly Dictionary<string, List<IActorRef>> _destroyWaiters = new();
+    /// <summary>VMs asked to go: their coordinator gets a PoisonPill, in order after what was already sent to it (a system
+    /// stop would drop those messages and their askers would wait forever); new requests are refused meanwhile.</summary>
+    private readonly HashSet<string> _destroying = new(StringComparer.Ordinal);
     /// <summary>Subscribers by VM id, and the selector subscribers that also want VMs created later.</summary>
     private readonly Dictionary<string, HashSet<IActorRef>> _subscribers = new();
     private readonly Dictionary<IActorRef, IReadOnlyDictionary<string, string>> _selectorSubscribers = new();
@@ -49,15 +52,15 @@ public sealed partial class VmManager : ReceiveActor
         });
         Receive<DestroyVm>(m =>
         {
-            if (!TryGet(m.VmId, out var vm)) return;
+            if (!_vms.TryGetValue(m.VmId, out var vm)) { TryGet(m.VmId, out _); return; } // answers NOT_FOUND
             if (!_destroyWaiters.TryGetValue(m.VmId, out var waiters)) _destroyWaiters[m.VmId] = waiters = new();
             waiters.Add(Sender);
-            Context.Stop(vm.Coordinator);
+            Destroy(vm);
         });
         Receive<DestroyAll>(_ =>
         {
             _destroyingAll = (Sender, _vms.Count);
-            foreach (var vm in _vms.Values) Context.Stop(vm.Coordinator);
+            foreach (var vm in _vms.Values) Destroy(vm);
             CheckDestroyedAll();
         });
         Receive<ToVm>(m => { if (TryGet(m.VmId, out var vm)) vm.Coordinator.Forward(m.Message); });
@@ -78,8 +81,19 @@ public sealed partial class VmManager : ReceiveActor
     public static Props Props(VmManagerOptions? options = null) =>
         Akka.Actor.Props.Create(() => new VmManager(options ?? new VmManagerOptions()));
 
+    private void Destroy(VmInfo vm)
+    {
+        if (_destroying.Add(vm.VmId)) vm.Coordinator.Tell(PoisonPill.Instance);
+    }
+
     private bool TryGet(string id, out VmInfo vm)
     {
+        if (_destroying.Contains(id))
+        {
+            vm = null!;
+            Sender.Tell(new Failed(FailureCode.NotFound, $"no VM '{id}': it is being destroyed"));
+            return false;
+        }
         if (_vms.TryGetValue(id, out vm!)) return true;
         Sender.Tell(new Failed(FailureCode.NotFound, _vms.Count == 0
             ? $"no VM '{id}': this server has no VMs"
@@ -197,6 +211,7 @@ public sealed partial class VmManager : ReceiveActor
         if (_byCoordinator.Remove(t.ActorRef, out var vmId))
         {
             _vms.Remove(vmId);
+            _destroying.Remove(vmId);
             _options.Directory?.Tell(new VmDirectoryProtocol.UnregisterVm(vmId));
             _log.Info("VM {0} destroyed", vmId);
             if (_subscribers.Remove(vmId, out var subs))

@@ -59,4 +59,24 @@ public class VmManagerTests : TestKit
         manager.Tell(new ListVms(new Dictionary<string, string>()));
         Assert.Empty(ExpectMsg<VmList>(Wait).Vms);
     }
+
+    [Fact]
+    public async Task Requests_queued_behind_a_destroy_are_answered_and_later_ones_are_refused()
+    {
+        var manager = Sys.ActorOf(VmManager.Props());
+        for (int round = 0; round < 20; round++)
+        {
+            manager.Tell(new CreateVm(Spin($"q{round}")));
+            ExpectMsg<VmCreated>(Wait);
+            var resume = manager.Ask<object>(new ContinueVcpu($"q{round}", 0, SchedulerLocking.Off), Wait);
+            var destroy = manager.Ask<object>(new DestroyVm($"q{round}"), Wait);
+            var after = manager.Ask<object>(new ToVm($"q{round}", new VmProtocol.Describe()), Wait);
+            // The continue started before the destroy: it ends with the VM, it is not lost (a lost one never answers).
+            var ended = Assert.IsType<VmProtocol.Failed>(await resume);
+            Assert.Contains("shut down", ended.Message);
+            Assert.IsType<VmDestroyed>(await destroy);
+            var refused = Assert.IsType<VmProtocol.Failed>(await after);
+            Assert.Equal(VmProtocol.FailureCode.NotFound, refused.Code);
+        }
+    }
 }
