@@ -19,6 +19,8 @@ public sealed unsafe class GuestMemory
     private readonly byte* _ram;
     private readonly ulong _size;
     private readonly ulong[]?[] _decoded;
+    /// <summary>Per page: its decode page exists and the barrier after its creation has run (see <see cref="DecodedPage"/>).</summary>
+    private readonly bool[] _fenced;
 
     public GuestMemory(ulong size)
     {
@@ -27,6 +29,7 @@ public sealed unsafe class GuestMemory
         _ram = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)size);
         _size = size;
         _decoded = new ulong[]?[size >> PageShift];
+        _fenced = new bool[size >> PageShift];
     }
 
     ~GuestMemory() => System.Runtime.InteropServices.NativeMemory.Free(_ram);
@@ -98,7 +101,7 @@ public sealed unsafe class GuestMemory
         }
         if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
         if ((ra & (PageSize - 1)) + (ulong)size > PageSize && _decoded[(ra >> PageShift) + 1] is { } next)
-            InvalidateWords(next, (ra | (PageSize - 1)) + 1, 4); // an unaligned store that ends in the next page
+            InvalidateWords(next, (ra | (PageSize - 1)) + 1, (ra & (PageSize - 1)) + (ulong)size - PageSize); // the part in the next page
     }
 
     /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
@@ -134,15 +137,16 @@ public sealed unsafe class GuestMemory
     /// The decode cache page for a real page, created on first use. A store (host or guest) writes memory, then looks for
     /// the page to invalidate; a thread creating the page could otherwise be seen by it too late (the store still in its
     /// store buffer when it read "no page") and fill from the old word for good. Creating a page therefore drains every
-    /// thread's pending stores (a process-wide barrier: once per code page, never on the store path) before any fill.
+    /// thread's pending stores (a process-wide barrier: once per code page, never on the store path) before any fill, by
+    /// any thread: one that finds the page before the barrier is known to have run runs it too.
     /// </summary>
     internal ulong[] DecodedPage(ulong ra)
     {
         ulong pn = ra >> PageShift;
-        if (_decoded[pn] is { } existing) return existing;
-        var created = new ulong[PageSize / 4];
-        var page = Interlocked.CompareExchange(ref _decoded[pn], created, null) ?? created;
+        if (_decoded[pn] is { } existing && Volatile.Read(ref _fenced[pn])) return existing;
+        var page = _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
         Interlocked.MemoryBarrierProcessWide();
+        Volatile.Write(ref _fenced[pn], true);
         return page;
     }
 

@@ -115,10 +115,11 @@ public sealed class VcpuActor : ReceiveActor
             _vcpu.HoldAsyncInterrupts = false;
             _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         }
-        long start = _vcpu.InstructionsRetired;
+        long start = _vcpu.InstructionsRetired, traps = 0;
         while (true)
         {
-            long left = budget - (_vcpu.InstructionsRetired - start);
+            // A trap that retires nothing counts against the budget too, so no sequence of them can hold the slice.
+            long left = budget - (_vcpu.InstructionsRetired - start) - traps;
             var exit = _vcpu.Run(Math.Max(left, 0));
             switch (exit.Reason)
             {
@@ -133,6 +134,7 @@ public sealed class VcpuActor : ReceiveActor
                     // Not a breakpoint of the table: gone since the fetch (re-execute), or the guest's own instruction.
                     if (IsGuestDebugInstruction(ra) && !DeliverIllegalInstruction(exit.Address))
                         return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    traps++;
                     continue;
                 }
                 default: return Ended(SliceOutcome.Ran);
@@ -191,13 +193,13 @@ public sealed class VcpuActor : ReceiveActor
         _cache = null;
         _step ??= BeginStep(m);
         if (m.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
-        long start = _vcpu.InstructionsRetired, emulatedSteps = 0;
+        long start = _vcpu.InstructionsRetired, emulatedSteps = 0, traps = 0;
         while (true)
         {
             // The slice's budget bounds a step of many instructions (a count, a range) on every path: the hardware
-            // step and an emulated rfid end each Run after one instruction (or run none), so without this a range the
-            // vcpu never leaves would keep the slice, and a halt, waiting forever.
-            if (_vcpu.InstructionsRetired - start + emulatedSteps >= m.Budget) return Ended(SliceOutcome.Ran);
+            // step and an emulated rfid end each Run after one instruction (or run none), and a trap retires none, so
+            // without this a range the vcpu never leaves would keep the slice, and a halt, waiting forever.
+            if (_vcpu.InstructionsRetired - start + emulatedSteps + traps >= m.Budget) return Ended(SliceOutcome.Ran);
             if (_step!.Emulated)
             {
                 emulatedSteps++;
@@ -233,11 +235,12 @@ public sealed class VcpuActor : ReceiveActor
                     }
                     // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
                     // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
-                    if (_step!.Suspended != ra)
+                    if (_step!.Suspended != ra || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
                     {
                         if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
                         if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
                     }
+                    traps++; // one that retires nothing: it counts against the budget like an instruction
                     if (!IsGuestDebugInstruction(ra)) continue; // gone since the fetch: re-execute
                     if (!DeliverIllegalInstruction(exit.Address))
                     {
@@ -299,7 +302,7 @@ public sealed class VcpuActor : ReceiveActor
 
         var plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
         var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
-        if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnsToItself(s, nipRa))
+        if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
         {
             // rfid to its own address: no breakpoint can catch its end (it would trap before running) and
             // rfid is never traced, so the engine performs it, time included (one timebase tick).
@@ -325,11 +328,12 @@ public sealed class VcpuActor : ReceiveActor
         return step;
     }
 
-    /// <summary>An rfid whose target (fetched with the MSR it installs) is its own address: its end point would sit on NIP,
-    /// where a breakpoint traps before the instruction runs. (In problem state rfid is privileged: the Program handler's
-    /// end point catches it instead.)</summary>
-    private bool ReturnsToItself(VcpuState s, ulong nipRa) =>
-        _vcpu.TryTranslate(s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1), AccessKind.Fetch, out ulong ra) && ra == nipRa;
+    /// <summary>An rfid whose target (fetched with the MSR it installs) no breakpoint can catch: its own address (a
+    /// breakpoint there traps before the instruction runs), or an address with no translation (the step must end there,
+    /// before the fetch faults, as the hardware's does). In problem state rfid is privileged: the Program handler's end
+    /// point catches it instead.</summary>
+    private bool ReturnCannotBeCaught(VcpuState s, ulong nipRa) =>
+        !_vcpu.TryTranslate(s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1), AccessKind.Fetch, out ulong ra) || ra == nipRa;
 
     private VcpuState Scratch()
     {

@@ -42,7 +42,7 @@ public sealed partial class VmManager : ReceiveActor
     {
         _options = options;
         Receive<CreateVm>(m => OnCreate(m.Spec));
-        Receive<ListVms>(m => Sender.Tell(new VmList(_vms.Values.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList())));
+        Receive<ListVms>(m => Sender.Tell(new VmList(Live.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList())));
         Receive<FindVm>(m => { if (TryGet(m.VmId, out var vm)) Sender.Tell(new VmFound(vm)); });
         Receive<DescribeVm>(m =>
         {
@@ -80,6 +80,9 @@ public sealed partial class VmManager : ReceiveActor
 
     public static Props Props(VmManagerOptions? options = null) =>
         Akka.Actor.Props.Create(() => new VmManager(options ?? new VmManagerOptions()));
+
+    /// <summary>The VMs not being destroyed: what lists and selectors see.</summary>
+    private IEnumerable<VmInfo> Live => _vms.Values.Where(v => !_destroying.Contains(v.VmId));
 
     private void Destroy(VmInfo vm)
     {
@@ -189,7 +192,7 @@ public sealed partial class VmManager : ReceiveActor
         }
         else
         {
-            vms = _vms.Values.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList();
+            vms = Live.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList();
             _selectorSubscribers[m.Subscriber] = m.Selector;
         }
         Context.Watch(m.Subscriber);

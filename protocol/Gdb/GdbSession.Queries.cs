@@ -31,10 +31,10 @@ public sealed partial class GdbSession
     private GdbReply SetStepFlags(RspReader r)
     {
         r.TrySkip("0x"); // QEMU parses it with strtoul(…, 16), which takes gdb manual's own example, "Qqemu.sstep=0x5"
-        int flags = (int)r.Hex();
+        ulong flags = r.Hex();
         r.ExpectEnd();
-        if ((flags & ~(StepEnable | StepNoIrq | StepNoTimer)) != 0 || (flags & StepEnable) == 0) return new GdbReply(RspErrors.Invalid);
-        _stepFlags = flags;
+        if ((flags & ~(ulong)(StepEnable | StepNoIrq | StepNoTimer)) != 0 || (flags & StepEnable) == 0) return new GdbReply(RspErrors.Invalid);
+        _stepFlags = (int)flags;
         return GdbReply.Ok;
     }
 

@@ -270,6 +270,7 @@ public class GdbSessionTests
     [InlineData("Qqemu.sstep=6")]  // without ENABLE
     [InlineData("Qqemu.sstep=f")]  // an unknown bit
     [InlineData("Qqemu.sstep=")]
+    [InlineData("Qqemu.sstep=100000005")] // 5 in its low 32 bits
     public async Task Bad_qemu_step_flags_get_an_error_and_change_nothing(string packet)
     {
         await Connect();
