@@ -19,8 +19,6 @@ public sealed unsafe class GuestMemory
     private readonly byte* _ram;
     private readonly ulong _size;
     private readonly ulong[]?[] _decoded;
-    /// <summary>Per page: its decode page exists and the barrier after its creation has run (see <see cref="DecodedPage"/>).</summary>
-    private readonly bool[] _fenced;
 
     public GuestMemory(ulong size)
     {
@@ -29,7 +27,6 @@ public sealed unsafe class GuestMemory
         _ram = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)size);
         _size = size;
         _decoded = new ulong[]?[size >> PageShift];
-        _fenced = new bool[size >> PageShift];
     }
 
     ~GuestMemory() => System.Runtime.InteropServices.NativeMemory.Free(_ram);
@@ -53,6 +50,10 @@ public sealed unsafe class GuestMemory
     {
         if (!Contains(ra, (ulong)data.Length)) throw new GuestAddressException(ra, data.Length);
         data.CopyTo(Bytes(ra, data.Length));
+        // A fence between the write and the look for decode pages: a vcpu creating the page meanwhile (compare-and-swap,
+        // then its memory read) either is seen here and invalidated, or reads the new bytes (the store-buffering pattern
+        // needs a fence on both sides). The host's writes (breakpoints) are rare; as KVM's flush after planting one.
+        Interlocked.MemoryBarrier();
         InvalidateRange(ra, (ulong)data.Length);
     }
 
@@ -134,21 +135,18 @@ public sealed unsafe class GuestMemory
         : le ? raw : BinaryPrimitives.ReverseEndianness(raw);
 
     /// <summary>
-    /// The decode cache page for a real page, created on first use. A store (host or guest) writes memory, then looks for
-    /// the page to invalidate; a thread creating the page could otherwise be seen by it too late (the store still in its
-    /// store buffer when it read "no page") and fill from the old word for good. Creating a page therefore drains every
-    /// thread's pending stores (a process-wide barrier: once per code page, never on the store path) before any fill, by
-    /// any thread: one that finds the page before the barrier is known to have run runs it too.
+    /// The decode cache page for a real page, created on first use (compare-and-swap: a full fence before the fill reads
+    /// memory). A host write fences before it looks for pages (<see cref="Write"/>); a guest store racing another vcpu's
+    /// first fetch of the page may leave that vcpu the old word, as the ISA allows until the guest's icbi (<c>Icbi</c>).
     /// </summary>
     internal ulong[] DecodedPage(ulong ra)
     {
         ulong pn = ra >> PageShift;
-        if (_decoded[pn] is { } existing && Volatile.Read(ref _fenced[pn])) return existing;
-        var page = _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
-        Interlocked.MemoryBarrierProcessWide();
-        Volatile.Write(ref _fenced[pn], true);
-        return page;
+        return _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
     }
+
+    /// <summary>Drops the decoded instructions of [ra, ra + length) (icbi).</summary>
+    internal void InvalidateDecoded(ulong ra, ulong length) => InvalidateRange(ra, length);
 
     private void InvalidateRange(ulong ra, ulong length)
     {

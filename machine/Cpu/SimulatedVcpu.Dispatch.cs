@@ -105,6 +105,7 @@ public sealed partial class SimulatedVcpu
             case Op.Stwcx: StoreConditional(i, 4); break;
             case Op.Stdcx: StoreConditional(i, 8); break;
             case Op.Dcbz: Dcbz(i); break;
+            case Op.Icbi: Icbi(i); break;
             case Op.Lfs: case Op.Lfsu: case Op.Lfd: case Op.Lfdu:
             case Op.Stfs: case Op.Stfsu: case Op.Stfd: case Op.Stfdu: case Op.Fmr:
                 FloatingPoint(op, i); break;

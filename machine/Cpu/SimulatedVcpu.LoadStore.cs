@@ -164,6 +164,18 @@ public sealed partial class SimulatedVcpu
         for (int n = 0; n < 128; n += 8) _mem.Store(real + (ulong)n, 8, 0, false);
     }
 
+    /// <summary>
+    /// icbi: the block's decoded instructions are dropped (Book II §1.7: after another processor stores into code, the
+    /// ISA's sequence — dcbst, sync, icbi, isync — makes the executing one fetch the new words; the decode cache is this
+    /// machine's instruction cache). Like the other cache hints it never faults; an EA without translation does nothing.
+    /// </summary>
+    private void Icbi(uint i)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
+        if (TryTranslate(ea, Msr_, AccessKind.Load, out ulong real) && real + 128 <= _mem.Size) _mem.InvalidateDecoded(real, 128);
+    }
+
     /// <summary>The FP subset: data movement only; MSR[FP]=0 raises FP unavailable (Book III §6.5.10).</summary>
     private void FloatingPoint(Op op, uint i)
     {

@@ -277,9 +277,13 @@ public static class Disassembler
                     246 => Text("dcbtst", Ra0(x.RA), R(x.RB), Dec(x.RT)),      // TH
                     86 => Text("dcbf", Ra0(x.RA), R(x.RB), Dec(x.RT & 3)),     // L
                     54 => Text("dcbst", Ra0(x.RA), R(x.RB)),
-                    982 => Text("icbi", Ra0(x.RA), R(x.RB)),
                     _ => throw new InvalidOperationException($"cache hint with XO {x.XO}"),
                 };
+            }
+            case Op.Icbi:
+            {
+                var x = new FormX(insn);
+                return Text("icbi", Ra0(x.RA), R(x.RB));
             }
             case Op.Dcbz:
             {

@@ -32,6 +32,7 @@ public enum Op : ushort
     Mfspr, Mtspr, Mftb, Mfmsr, Mtmsr, Mtmsrd, Rfid, Hrfid, Sc,
     Tw, Td, Twi, Tdi,
     Sync, Isync, Eieio, CacheHint, Dcbz,
+    Icbi,
 }
 
 /// <summary>
@@ -91,7 +92,7 @@ public static class OpcodeTable
         (Op.Srd, "srd", 31, 539), (Op.Sync, "sync", 31, 598), (Op.Stdbrx, "stdbrx", 31, 660), (Op.Stwbrx, "stwbrx", 31, 662),
         (Op.Lhbrx, "lhbrx", 31, 790), (Op.Sraw, "sraw", 31, 792), (Op.Srad, "srad", 31, 794), (Op.Srawi, "srawi", 31, 824),
         (Op.Eieio, "eieio", 31, 854), (Op.Sthbrx, "sthbrx", 31, 918), (Op.Extsh, "extsh", 31, 922), (Op.Extsb, "extsb", 31, 954),
-        (Op.CacheHint, "icbi", 31, 982), (Op.Extsw, "extsw", 31, 986), (Op.Dcbz, "dcbz", 31, 1014),
+        (Op.Icbi, "icbi", 31, 982), (Op.Extsw, "extsw", 31, 986), (Op.Dcbz, "dcbz", 31, 1014),
         // XS form sradi: 9-bit XO 413, bit 30 is sh[5].
         (Op.Sradi, "sradi", 31, 413 << 1), (Op.Sradi, "sradi", 31, (413 << 1) | 1),
         // A form isel: 5-bit XO 15 in bits 26:30 (the BC field fills the rest).
