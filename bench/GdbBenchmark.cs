@@ -54,6 +54,7 @@ public sealed class GdbBenchmark : IBenchmark
             Console.WriteLine($"  vCont;s round trips/s      {actorStep.StepsPerSecond / qemu.StepsPerSecond,6:0.00}x   (goal ≥ 2x)");
             Console.WriteLine($"  vCont;s + g round trips/s  {actorStep.StepsWithGPerSecond / qemu.StepsWithGPerSecond,6:0.00}x");
             Console.WriteLine($"  gdb stepi {stepi} (net)     {qemu.GdbStepiNet.TotalSeconds / actorStep.GdbStepiNet.TotalSeconds,6:0.00}x   (goal ≥ 1x)");
+            Console.WriteLine($"  gdb stepi, 4 breakpoints   {qemu.GdbStepiBreakpointsNet.TotalSeconds / actorStep.GdbStepiBreakpointsNet.TotalSeconds,6:0.00}x");
             Console.WriteLine($"  gdb next, 2002-instr line  {qemu.GdbNextNet.TotalSeconds / actorStep.GdbNextNet.TotalSeconds,6:0.00}x   (range stepping: vCont;r)");
             return 0;
         }
@@ -63,7 +64,8 @@ public sealed class GdbBenchmark : IBenchmark
         }
     }
 
-    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet, TimeSpan GdbNextNet);
+    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet, TimeSpan GdbNextNet,
+        TimeSpan GdbStepiBreakpointsNet);
 
     private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi, string elf)
     {
@@ -96,6 +98,11 @@ public sealed class GdbBenchmark : IBenchmark
         var net = full - baseline;
         Console.WriteLine($"  gdb stepi {stepi}: {full.TotalSeconds:0.000} s wall ({baseline.TotalSeconds:0.000} s of it starting gdb and connecting); " +
                           $"net {net.TotalSeconds:0.000} s = {stepi / net.TotalSeconds:0} stepi/s");
+        // The same with four breakpoints set elsewhere: gdb takes them out at every stop and puts them back at every step.
+        int bpSteps = Math.Max(stepi / 4, 100);
+        var withBreakpoints = await GdbAsync(endpoint, null, "break *0x200", "break *0x204", "break *0x208", "break *0x20c", $"stepi {bpSteps}");
+        var bpNet = withBreakpoints - baseline;
+        Console.WriteLine($"  gdb stepi {bpSteps} with 4 breakpoints set: net {bpNet.TotalSeconds:0.000} s = {bpSteps / bpNet.TotalSeconds:0} stepi/s");
         // gdb's next over loop.c line 5: li, mtctr and a 1000-times addi/bdnz loop (2002 instructions), 20 times in one
         // gdb (each after setting the pc back: one P packet). A stub that offers vCont;r runs each next in one
         // resume; otherwise gdb steps the line one vCont;s at a time.
@@ -105,7 +112,7 @@ public sealed class GdbBenchmark : IBenchmark
         var nextNet = (next - baseline) / nexts;
         Console.WriteLine($"  gdb next over a 2002-instruction line ({nexts}x): {next.TotalSeconds:0.000} s wall; {nextNet.TotalMilliseconds:0.0} ms per next " +
                           "(less starting gdb and connecting)");
-        return new Result(plain, withG, full, net, nextNet);
+        return new Result(plain, withG, full, net, nextNet, bpNet);
     }
 
     /// <summary>Wall time of one gdb-multiarch run (start, connect, the command, detach, exit).</summary>
