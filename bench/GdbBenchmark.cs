@@ -242,35 +242,22 @@ public sealed class GdbBenchmark : IBenchmark
 
         public async Task<(Latencies Latencies, TimeSpan Elapsed, double PerSecond)> StepLoopAsync(string thread, int steps, bool withG)
         {
-            var lat = new Latencies();
             string step = $"vCont;s:{thread}";
-            var sw = Stopwatch.StartNew();
-            for (int i = 0; i < steps; i++)
+            var (lat, elapsed) = await Latencies.MeasureAsync(steps, async i =>
             {
-                long t0 = Stopwatch.GetTimestamp();
                 string stop = await RequestAsync(step);
                 if (stop[0] != 'T') throw new InvalidOperationException($"step {i}: {stop}");
                 if (withG && (await RequestAsync("g")).Length < 64) throw new InvalidOperationException("short g");
-                lat.Add(Stopwatch.GetTimestamp() - t0);
-            }
-            sw.Stop();
-            return (lat, sw.Elapsed, steps / sw.Elapsed.TotalSeconds);
+            });
+            return (lat, elapsed, steps / elapsed.TotalSeconds);
         }
 
         /// <summary>Round trips of a packet the stub answers by itself: the floor of any request on this connection.</summary>
-        public async Task<(Latencies Latencies, TimeSpan Elapsed)> PacketLoopAsync(string packet, int count)
-        {
-            var lat = new Latencies();
-            var sw = Stopwatch.StartNew();
-            for (int i = 0; i < count; i++)
+        public Task<(Latencies Latencies, TimeSpan Elapsed)> PacketLoopAsync(string packet, int count) =>
+            Latencies.MeasureAsync(count, async _ =>
             {
-                long t0 = Stopwatch.GetTimestamp();
                 if ((await RequestAsync(packet)).Length == 0) throw new InvalidOperationException($"{packet}: empty reply");
-                lat.Add(Stopwatch.GetTimestamp() - t0);
-            }
-            sw.Stop();
-            return (lat, sw.Elapsed);
-        }
+            });
 
         public async Task DetachAsync()
         {

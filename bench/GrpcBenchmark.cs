@@ -79,16 +79,8 @@ public sealed class GrpcBenchmark : IBenchmark
     {
         using var channel = GrpcChannel.ForAddress(address);
         var client = new Vms.VmsClient(channel);
-        var all = new Latencies();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < calls; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            await client.GetVmAsync(new GetVmRequest { VmId = vm });
-            all.Add(Stopwatch.GetTimestamp() - t0);
-        }
-        sw.Stop();
-        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "calls")}");
+        var (all, elapsed) = await Latencies.MeasureAsync(calls, async _ => await client.GetVmAsync(new GetVmRequest { VmId = vm }));
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(elapsed, "calls")}");
     }
 
     /// <summary>Message round trips on one bidirectional call that does no work (server reflection's list of services):
@@ -97,20 +89,8 @@ public sealed class GrpcBenchmark : IBenchmark
     {
         using var channel = GrpcChannel.ForAddress(address);
         using var call = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo();
-        var request = new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" };
-        var all = new Latencies();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < count; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            await call.RequestStream.WriteAsync(request);
-            if (!await call.ResponseStream.MoveNext()) throw new InvalidOperationException("the reflection stream ended");
-            all.Add(Stopwatch.GetTimestamp() - t0);
-        }
-        sw.Stop();
-        await call.RequestStream.CompleteAsync();
-        while (await call.ResponseStream.MoveNext()) { }
-        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "messages")}");
+        var (all, elapsed) = await RoundTrips(call, new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" }, count, _ => { });
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(elapsed, "messages")}");
     }
 
     /// <summary>Steps of vcpu 0 (scheduler-locking on), each one message round trip on one ResumeStream call.</summary>
@@ -120,20 +100,27 @@ public sealed class GrpcBenchmark : IBenchmark
         using var call = new RunControl.RunControlClient(channel).ResumeStream();
         var request = new ResumeRequest { VmId = vm, StepCount = 1, IncludeRegisters = includeRegisters, ValuesOnly = valuesOnly };
         request.Actions.Add(new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step });
-        var all = new Latencies();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++)
+        var (all, elapsed) = await RoundTrips(call, request, steps, answer =>
         {
-            long t0 = Stopwatch.GetTimestamp();
+            if (answer.ResultCase != ResumeStreamResponse.ResultOneofCase.Stopped) throw new InvalidOperationException($"ResumeStream step failed: {answer}");
+        });
+        if (print is not null) Console.WriteLine($"{print} {all.Summary(elapsed, "steps")}");
+    }
+
+    /// <summary>Request/answer round trips on one bidirectional call, each answer checked; then the call is ended cleanly
+    /// (the server completes it: no reset).</summary>
+    private static async Task<(Latencies Latencies, TimeSpan Elapsed)> RoundTrips<TRequest, TResponse>(
+        AsyncDuplexStreamingCall<TRequest, TResponse> call, TRequest request, int count, Action<TResponse> check)
+    {
+        var timed = await Latencies.MeasureAsync(count, async _ =>
+        {
             await call.RequestStream.WriteAsync(request);
-            if (!await call.ResponseStream.MoveNext() || call.ResponseStream.Current.ResultCase != ResumeStreamResponse.ResultOneofCase.Stopped)
-                throw new InvalidOperationException($"ResumeStream step failed: {call.ResponseStream.Current}");
-            all.Add(Stopwatch.GetTimestamp() - t0);
-        }
-        sw.Stop();
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None)) throw new InvalidOperationException("the server ended the stream");
+            check(call.ResponseStream.Current);
+        });
         await call.RequestStream.CompleteAsync();
-        while (await call.ResponseStream.MoveNext()) { } // the server ends the call: a clean close, not a reset
-        if (print is not null) Console.WriteLine($"{print} {all.Summary(sw.Elapsed, "steps")}");
+        while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        return timed;
     }
 
     /// <summary>One reader of a selector stream over every VM while every VM is stepped by its client.</summary>

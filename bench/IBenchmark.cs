@@ -21,6 +21,22 @@ public sealed class Latencies
 
     public int Count => _ticks.Count;
 
+    /// <summary>Runs <paramref name="once"/> (given its index) <paramref name="count"/> times, one after the other,
+    /// timing each; returns the latencies and the wall time of all of them.</summary>
+    public static async Task<(Latencies Latencies, TimeSpan Elapsed)> MeasureAsync(int count, Func<int, Task> once)
+    {
+        var all = new Latencies();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < count; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            await once(i);
+            all.Add(Stopwatch.GetTimestamp() - t0);
+        }
+        sw.Stop();
+        return (all, sw.Elapsed);
+    }
+
     public void Add(long ticks) { lock (_ticks) _ticks.Add(ticks); }
 
     public void AddRange(IEnumerable<long> ticks) { lock (_ticks) _ticks.AddRange(ticks); }

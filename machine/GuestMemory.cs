@@ -100,9 +100,8 @@ public sealed unsafe class GuestMemory
             case 4: { uint v = (uint)value; Unsafe.WriteUnaligned(ref p, le ? v : BinaryPrimitives.ReverseEndianness(v)); break; }
             default: { Unsafe.WriteUnaligned(ref p, le ? value : BinaryPrimitives.ReverseEndianness(value)); break; }
         }
-        if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
-        if ((ra & (PageSize - 1)) + (ulong)size > PageSize && _decoded[(ra >> PageShift) + 1] is { } next)
-            InvalidateWords(next, (ra | (PageSize - 1)) + 1, (ra & (PageSize - 1)) + (ulong)size - PageSize); // the part in the next page
+        if ((ra & (PageSize - 1)) + (ulong)size > PageSize) InvalidateRange(ra, (ulong)size); // unaligned, into the next page
+        else if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
     }
 
     /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
@@ -145,10 +144,8 @@ public sealed unsafe class GuestMemory
         return _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
     }
 
-    /// <summary>Drops the decoded instructions of [ra, ra + length) (icbi).</summary>
-    internal void InvalidateDecoded(ulong ra, ulong length) => InvalidateRange(ra, length);
-
-    private void InvalidateRange(ulong ra, ulong length)
+    /// <summary>Drops the decoded instructions of [ra, ra + length), on as many pages as it spans (stores, icbi).</summary>
+    internal void InvalidateRange(ulong ra, ulong length)
     {
         for (ulong a = ra & ~(ulong)(PageSize - 1); a < ra + length; a += PageSize)
             if (_decoded[a >> PageShift] is { } page) InvalidateWords(page, Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
@@ -166,11 +163,11 @@ public sealed unsafe class GuestMemory
     /// <summary>An invalid slot value never used before (bit 63 clear for 2^63 invalidations).</summary>
     internal ulong NextInvalid() => (ulong)Interlocked.Increment(ref _invalidations);
 
+    /// <summary>Invalidates the words of one page that [ra, ra + length) touches (the range stays inside the page).</summary>
     private void InvalidateWords(ulong[] page, ulong ra, ulong length)
     {
         int first = (int)((ra & (PageSize - 1)) >> 2);
         int last = (int)(((ra + length - 1) & (PageSize - 1)) >> 2);
-        if (last < first) last = page.Length - 1;
         ulong fresh = NextInvalid();
         for (int i = first; i <= last; i++) Volatile.Write(ref page[i], fresh);
     }

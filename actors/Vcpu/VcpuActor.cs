@@ -199,15 +199,15 @@ public sealed class VcpuActor : ReceiveActor
             // The slice's budget bounds a step of many instructions (a count, a range) on every path: the hardware
             // step and an emulated rfid end each Run after one instruction (or run none), and a trap retires none, so
             // without this a range the vcpu never leaves would keep the slice, and a halt, waiting forever.
-            if (_vcpu.InstructionsRetired - start + emulatedSteps + traps >= m.Budget) return Ended(SliceOutcome.Ran);
+            long left = m.Budget - (_vcpu.InstructionsRetired - start + emulatedSteps + traps);
+            if (left <= 0) return Ended(SliceOutcome.Ran);
             if (_step!.Emulated)
             {
                 emulatedSteps++;
                 if (FinishStep(TraceStep.Completion.Returned, m) is { } emulated) return emulated;
                 continue;
             }
-            long left = m.Budget - (_vcpu.InstructionsRetired - start);
-            var exit = _vcpu.Run(Math.Max(left, 1));
+            var exit = _vcpu.Run(left);
             switch (exit.Reason)
             {
                 case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
@@ -304,8 +304,8 @@ public sealed class VcpuActor : ReceiveActor
         var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
         if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
         {
-            // rfid to its own address: no breakpoint can catch its end (it would trap before running) and
-            // rfid is never traced, so the engine performs it, time included (one timebase tick).
+            // No breakpoint can catch this rfid's end (see ReturnCannotBeCaught) and rfid is never traced, so the
+            // engine performs it, time included (one timebase tick).
             s.Nip = s.Srr0 & ~3UL;
             s.Msr = MsrRules.AfterRfid(s.Msr, s.Srr1);
             s.Tb += 1;

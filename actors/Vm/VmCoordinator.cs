@@ -124,7 +124,7 @@ public sealed class VmCoordinator : ReceiveActor
                 $"code bytes must be 0 or a power of two in {CodeBlock.MinBytes}..{CodeBlock.MaxBytes}, not {m.CodeBytes}"));
             return;
         }
-        foreach (var (v, range) in m.Ranges ?? new Dictionary<int, StepRange>())
+        foreach (var (v, range) in m.Ranges ?? Enumerable.Empty<KeyValuePair<int, StepRange>>())
         {
             string? wrong = !m.Actions.TryGetValue(v, out var a) || a != VcpuAction.Step ? $"vcpu {v} has a step range but does not step"
                 : range.End < range.Start ? $"step range {range} of vcpu {v} ends before it starts"

@@ -42,7 +42,7 @@ public sealed partial class VmManager : ReceiveActor
     {
         _options = options;
         Receive<CreateVm>(m => OnCreate(m.Spec));
-        Receive<ListVms>(m => Sender.Tell(new VmList(Live.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList())));
+        Receive<ListVms>(m => Sender.Tell(new VmList(Selected(m.Selector))));
         Receive<FindVm>(m => { if (TryGet(m.VmId, out var vm)) Sender.Tell(new VmFound(vm)); });
         Receive<DescribeVm>(m =>
         {
@@ -81,8 +81,9 @@ public sealed partial class VmManager : ReceiveActor
     public static Props Props(VmManagerOptions? options = null) =>
         Akka.Actor.Props.Create(() => new VmManager(options ?? new VmManagerOptions()));
 
-    /// <summary>The VMs not being destroyed: what lists and selectors see.</summary>
-    private IEnumerable<VmInfo> Live => _vms.Values.Where(v => !_destroying.Contains(v.VmId));
+    /// <summary>The VMs a label selector picks, by id; VMs being destroyed are no longer seen.</summary>
+    private List<VmInfo> Selected(IReadOnlyDictionary<string, string> selector) => _vms.Values
+        .Where(v => !_destroying.Contains(v.VmId) && Matches(selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList();
 
     private void Destroy(VmInfo vm)
     {
@@ -192,7 +193,7 @@ public sealed partial class VmManager : ReceiveActor
         }
         else
         {
-            vms = Live.Where(v => Matches(m.Selector, v.Labels)).OrderBy(v => v.VmId, StringComparer.Ordinal).ToList();
+            vms = Selected(m.Selector);
             _selectorSubscribers[m.Subscriber] = m.Selector;
         }
         Context.Watch(m.Subscriber);

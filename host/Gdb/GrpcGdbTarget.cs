@@ -74,7 +74,7 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
                 return "vm                         the VM: image, flavour, vcpus and where they are, breakpoints, node\n";
             case ["vm"]:
             {
-                var vm = await Call(() => _vms.GetVmAsync(new GetVmRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+                var vm = await GetVmAsync(ct);
                 var text = new System.Text.StringBuilder();
                 text.Append($"VM {vm.VmId}: {vm.Image}, {(vm.ImageLittleEndian ? "little" : "big")}-endian image, {vm.Flavour switch
                 {
@@ -100,9 +100,12 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
 
     private static DateTime Deadline => DateTime.UtcNow.Add(CallTimeout);
 
+    private Task<Vm> GetVmAsync(CancellationToken ct) =>
+        Call(() => _vms.GetVmAsync(new GetVmRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+
     public async Task<IReadOnlyList<GdbThreadInfo>> GetThreadsAsync(CancellationToken ct)
     {
-        var vm = await Call(() => _vms.GetVmAsync(new GetVmRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        var vm = await GetVmAsync(ct);
         return vm.Vcpus.Select(v => new GdbThreadInfo((int)v.Vcpu, v.State != VcpuState.StoppedForGood, v.State switch
         {
             VcpuState.Stopped => $"stopped at 0x{v.Nip:x}",
@@ -112,20 +115,16 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
         })).ToList();
     }
 
-    public async Task<IReadOnlyDictionary<int, byte[]>> ReadRegistersAsync(int vcpu, CancellationToken ct)
-    {
-        // An empty list reads every register in gdb-number order: the whole g packet in one call.
-        var reply = await Call(() => _registers.GetVcpuRegistersAsync(
+    /// <summary>Every register of a vcpu in gdb-number order (an empty list): the whole g packet, or the catalogue, in one call.</summary>
+    private Task<GetVcpuRegistersResponse> AllRegistersAsync(int vcpu, CancellationToken ct) =>
+        Call(() => _registers.GetVcpuRegistersAsync(
             new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
-        return Registers(reply.Registers);
-    }
 
-    private async Task<(int GdbNumber, int Bytes)[]> CatalogueAsync(CancellationToken ct)
-    {
-        var reply = await Call(() => _registers.GetVcpuRegistersAsync(
-            new GetVcpuRegistersRequest { VmId = _vmId, Vcpu = 0 }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
-        return reply.Registers.Select(r => ((int)r.GdbNumber, (int)r.Bits / 8)).ToArray();
-    }
+    public async Task<IReadOnlyDictionary<int, byte[]>> ReadRegistersAsync(int vcpu, CancellationToken ct) =>
+        Registers((await AllRegistersAsync(vcpu, ct)).Registers);
+
+    private async Task<(int GdbNumber, int Bytes)[]> CatalogueAsync(CancellationToken ct) =>
+        (await AllRegistersAsync(0, ct)).Registers.Select(r => ((int)r.GdbNumber, (int)r.Bits / 8)).ToArray();
 
     private Dictionary<int, byte[]>? Registers(IReadOnlyList<ulong> values)
     {
@@ -219,18 +218,19 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
             _removing.Add(address);
             return;
         }
-        await Call(() => _breakpoints.RemoveBreakpointAsync(
-            new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)_translationVcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        await RemoveAtServerAsync(address, _translationVcpu, ct);
     }
+
+    private Task<BreakpointResponse> RemoveAtServerAsync(ulong address, int vcpu, CancellationToken ct) =>
+        Call(() => _breakpoints.RemoveBreakpointAsync(
+            new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
 
     /// <summary>Makes the removals gdb asked for since the last resume.</summary>
     private async Task RemoveNotedAsync(CancellationToken ct)
     {
         foreach (var address in _removing.ToList())
         {
-            int vcpu = _planted[address];
-            await Call(() => _breakpoints.RemoveBreakpointAsync(
-                new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+            await RemoveAtServerAsync(address, _planted[address], ct);
             _removing.Remove(address);
             _planted.Remove(address);
         }

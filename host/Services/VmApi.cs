@@ -89,8 +89,8 @@ public sealed class VmApi
             ApiMapping.Ranges(r.Actions), (int)Math.Min(r.IncludeCode, int.MaxValue));
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
         var response = ApiMapping.Run(stop);
-        // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
         if (stop.Code is { } code) response.Code = new CodeBlock { Address = code.Address, Data = ApiMapping.Bytes(code.Data) };
+        // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
         if (r.IncludeRegisters && r.ValuesOnly)
             foreach (var register in PowerRegisters.All) response.RegisterValues.Add(register.Get(stop.State));
         else if (r.IncludeRegisters)

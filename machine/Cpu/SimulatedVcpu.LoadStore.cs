@@ -173,7 +173,7 @@ public sealed partial class SimulatedVcpu
     {
         var x = new FormX(i);
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
-        if (TryTranslate(ea, Msr_, AccessKind.Load, out ulong real) && real + 128 <= _mem.Size) _mem.InvalidateDecoded(real, 128);
+        if (TryTranslate(ea, Msr_, AccessKind.Load, out ulong real) && real + 128 <= _mem.Size) _mem.InvalidateRange(real, 128);
     }
 
     /// <summary>The FP subset: data movement only; MSR[FP]=0 raises FP unavailable (Book III §6.5.10).</summary>
