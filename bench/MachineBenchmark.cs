@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ActorStep.Machine;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Bench;
 

@@ -4,6 +4,7 @@ using ActorStep.Actors.Vm;
 using ActorStep.Machine;
 using Akka.Actor;
 using static ActorStep.Actors.Vm.VmProtocol;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Bench;
 

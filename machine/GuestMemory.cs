@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine;
 

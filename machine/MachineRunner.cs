@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine;
 

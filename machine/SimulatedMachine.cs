@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using ActorStep.Machine.Cpu;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine;
 
@@ -28,7 +29,7 @@ public sealed class SimulatedMachine : IVirtualMachine
         Capabilities = new HypervisorCapabilities(
             HardwareSingleStep: options.Flavour == HypervisorFlavour.Pr,
             DebugInstruction: SimulatedVcpu.DebugInstruction,
-            Flavour: options.Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv");
+            Flavour: options.Flavour);
         _vcpus = new SimulatedVcpu[options.Vcpus];
         for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
     }
@@ -65,6 +66,37 @@ public sealed class SimulatedMachine : IVirtualMachine
 
     public void ReadMemory(ulong realAddress, Span<byte> into) => Memory.Read(realAddress, into);
     public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => Memory.Write(realAddress, data);
+
+    /// <summary>Planted breakpoints by real address, with the word each replaced (KVM: the debug word is written into guest memory).</summary>
+    private readonly Dictionary<ulong, uint> _planted = new();
+
+    public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
+    {
+        ulong ra = breakpoint.RealAddress;
+        if ((ra & 3) != 0 || !Memory.Contains(ra, 4))
+            throw new ArgumentOutOfRangeException(nameof(breakpoint), $"real address 0x{ra:x} is not a word of guest memory");
+        Span<byte> word = stackalloc byte[4];
+        lock (_planted)
+        {
+            if (_planted.ContainsKey(ra)) return;
+            Memory.Read(ra, word);
+            _planted[ra] = BinaryPrimitives.ReadUInt32BigEndian(word);
+            // The debug word reads the same in both byte orders: planting it needs no knowledge of MSR[LE].
+            BinaryPrimitives.WriteUInt32BigEndian(word, SimulatedVcpu.DebugInstruction);
+            Memory.Write(ra, word);
+        }
+    }
+
+    public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
+    {
+        Span<byte> word = stackalloc byte[4];
+        lock (_planted)
+        {
+            if (!_planted.Remove(breakpoint.RealAddress, out uint original)) return;
+            BinaryPrimitives.WriteUInt32BigEndian(word, original);
+            Memory.Write(breakpoint.RealAddress, word);
+        }
+    }
 
     public void LoadImage(ElfImage image)
     {

@@ -1,5 +1,4 @@
-using ActorStep.Machine;
-
+using ActorStep.Hypervisor;
 namespace ActorStep.Actors.Engine;
 
 /// <summary>Who wants a breakpoint at an address: the user, or the step of one vcpu.</summary>
@@ -21,8 +20,9 @@ public abstract record BreakpointOwner
 /// The VM-wide software-breakpoint table (step-engine.md §4): one entry per real address, reference
 /// counted by owner, holding the original word. Guest memory is shared by every vcpu, so the table is
 /// one per VM; the VmCoordinator creates it and its VcpuActors use it directly (it is synchronised),
-/// which keeps a step free of message round trips. The debug instruction 0x00dddd00 reads the same in
-/// both byte orders, so planting it needs no knowledge of the vcpu's MSR[LE].
+/// which keeps a step free of message round trips. Breakpoints are planted through the backend
+/// (<see cref="IVirtualMachine.InsertSoftwareBreakpoint"/>: a memory word on the simulator, <c>Z0</c> on QEMU), once
+/// per address; the table hides them from debugger reads whatever the backend shows.
 /// </summary>
 public sealed class BreakpointTable
 {
@@ -30,7 +30,6 @@ public sealed class BreakpointTable
     private readonly object _lock = new();
     private readonly Dictionary<ulong, Entry> _entries = new();
     private readonly Dictionary<BreakpointOwner, HashSet<ulong>> _byOwner = new();
-    private readonly byte[] _debugWord;
     // Steps plant and remove a breakpoint or two per instruction: entries and the removal list are reused.
     private readonly Stack<Entry> _free = new();
     private readonly List<ulong> _removing = new();
@@ -39,16 +38,13 @@ public sealed class BreakpointTable
     {
         public readonly byte[] Original = new byte[4];
         public readonly List<BreakpointOwner> Owners = new(2);
-        /// <summary>The original word is temporarily back in memory (a vcpu is stepping off this address).</summary>
+        /// <summary>What the backend was asked to plant (the effective address of the first owner).</summary>
+        public SoftwareBreakpoint Planted;
+        /// <summary>The breakpoint is out of the backend for the moment (a vcpu is stepping off this address).</summary>
         public bool Suspended;
     }
 
-    public BreakpointTable(IVirtualMachine vm)
-    {
-        _vm = vm;
-        uint w = vm.Capabilities.DebugInstruction;
-        _debugWord = [(byte)(w >> 24), (byte)(w >> 16), (byte)(w >> 8), (byte)w];
-    }
+    public BreakpointTable(IVirtualMachine vm) => _vm = vm;
 
     public int Count { get { lock (_lock) return _entries.Count; } }
 
@@ -59,8 +55,9 @@ public sealed class BreakpointTable
         if (ra >= _vm.MemorySize || _vm.MemorySize - ra < 4) throw new ArgumentOutOfRangeException(nameof(ra), $"real address 0x{ra:x} is outside guest memory");
     }
 
-    /// <summary>Adds an owner; plants the debug instruction when the address had none. Returns false if the owner already had it.</summary>
-    public bool Insert(ulong ra, BreakpointOwner owner)
+    /// <summary>Adds an owner; plants the breakpoint when the address had none. Returns false if the owner already had it.</summary>
+    /// <param name="ea">the effective address the owner means (what a backend planting by EA is given)</param>
+    public bool Insert(ulong ra, BreakpointOwner owner, ulong ea)
     {
         Validate(ra);
         lock (_lock)
@@ -69,9 +66,10 @@ public sealed class BreakpointTable
             {
                 e = _free.Count > 0 ? _free.Pop() : new Entry();
                 e.Suspended = false;
+                e.Planted = new SoftwareBreakpoint(ea, ra);
                 _vm.ReadMemory(ra, e.Original);
                 _entries[ra] = e;
-                _vm.WriteMemory(ra, _debugWord);
+                _vm.InsertSoftwareBreakpoint(e.Planted);
             }
             if (e.Owners.Contains(owner)) return false;
             e.Owners.Add(owner);
@@ -81,7 +79,7 @@ public sealed class BreakpointTable
         }
     }
 
-    /// <summary>Drops an owner; restores the original word when none is left. Returns false if it did not own the address.</summary>
+    /// <summary>Drops an owner; takes the breakpoint out when none is left. Returns false if it did not own the address.</summary>
     public bool Remove(ulong ra, BreakpointOwner owner)
     {
         lock (_lock)
@@ -90,7 +88,7 @@ public sealed class BreakpointTable
             if (_byOwner.TryGetValue(owner, out var mine)) mine.Remove(ra); // the empty set stays: the next step reuses it
             if (e.Owners.Count == 0)
             {
-                _vm.WriteMemory(ra, e.Original);
+                if (!e.Suspended) _vm.RemoveSoftwareBreakpoint(e.Planted);
                 _entries.Remove(ra);
                 if (_free.Count < 16) _free.Push(e);
             }
@@ -131,13 +129,13 @@ public sealed class BreakpointTable
         lock (_lock) return _entries.TryGetValue(ra, out var e) && !e.Suspended;
     }
 
-    /// <summary>Puts the original word back while a vcpu steps off this address; <see cref="Resume"/> re-plants it.</summary>
+    /// <summary>Takes the breakpoint out while a vcpu steps off this address; <see cref="Resume"/> plants it again.</summary>
     public bool Suspend(ulong ra)
     {
         lock (_lock)
         {
             if (!_entries.TryGetValue(ra, out var e) || e.Suspended) return false;
-            _vm.WriteMemory(ra, e.Original);
+            _vm.RemoveSoftwareBreakpoint(e.Planted);
             e.Suspended = true;
             return true;
         }
@@ -148,7 +146,7 @@ public sealed class BreakpointTable
         lock (_lock)
         {
             if (!_entries.TryGetValue(ra, out var e) || !e.Suspended) return;
-            _vm.WriteMemory(ra, _debugWord);
+            _vm.InsertSoftwareBreakpoint(e.Planted);
             e.Suspended = false;
         }
     }
@@ -169,12 +167,16 @@ public sealed class BreakpointTable
     {
         lock (_lock)
         {
+            // Breakpoints under the write come out first, so that the backend plants them again over the new words.
+            ulong end = ra + (ulong)data.Length;
+            foreach (var (addr, e) in _entries)
+                if (addr + 4 > ra && addr < end && !e.Suspended) _vm.RemoveSoftwareBreakpoint(e.Planted);
             _vm.WriteMemory(ra, data);
             foreach (var (addr, e) in _entries)
             {
-                if (addr + 4 <= ra || addr >= ra + (ulong)data.Length) continue;
+                if (addr + 4 <= ra || addr >= end) continue;
                 _vm.ReadMemory(addr, e.Original);
-                if (!e.Suspended) _vm.WriteMemory(addr, _debugWord);
+                if (!e.Suspended) _vm.InsertSoftwareBreakpoint(e.Planted);
             }
         }
     }

@@ -1,5 +1,5 @@
-using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
 
 namespace ActorStep.Actors.Engine;
 

@@ -1,7 +1,6 @@
 using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vm;
-using ActorStep.Machine;
-
+using ActorStep.Hypervisor;
 namespace ActorStep.Actors.Vcpu;
 
 /// <summary>How a vcpu runs during one slice.</summary>

@@ -1,6 +1,6 @@
 using ActorStep.Actors.Engine;
-using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
 using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vcpu.VcpuProtocol;
@@ -308,9 +308,8 @@ public sealed class VcpuActor : ReceiveActor
             // engine performs it, time included (one timebase tick).
             s.Nip = s.Srr0 & ~3UL;
             s.Msr = MsrRules.AfterRfid(s.Msr, s.Srr1);
-            s.Tb += 1;
-            s.Dec -= 1;
             _vcpu.SetRegisters(s);
+            _vcpu.RetireEmulatedInstruction();
             step.Emulated = true;
             return step;
         }
@@ -318,7 +317,7 @@ public sealed class VcpuActor : ReceiveActor
         // could slip in at that boundary (two events in one step): allow only one deliverable right now.
         if (!plan.ArmTrace && !m.HoldAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
             _vcpu.HoldAsyncInterrupts = true;
-        foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner);
+        foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
         if (plan.ArmTrace)
         {
             s.Msr |= Msr.SE;

@@ -1,5 +1,4 @@
-using ActorStep.Machine;
-
+using ActorStep.Hypervisor;
 namespace ActorStep.Actors.Vm;
 
 /// <summary>What one vcpu does in a resume (gdb's vCont actions). Vcpus not named stay stopped.</summary>

@@ -1,6 +1,6 @@
 using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vcpu;
-using ActorStep.Machine;
+using ActorStep.Hypervisor;
 using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vcpu.VcpuProtocol;
@@ -460,7 +460,7 @@ public sealed class VmCoordinator : ReceiveActor
                 $"breakpoint address 0x{address:x} has no translation into guest memory for vcpu {vcpu} (MSR 0x{_last[vcpu].Msr:x})"));
             return;
         }
-        bool changed = insert ? _table.Insert(ra, BreakpointOwner.User.Instance) : _table.Remove(ra, BreakpointOwner.User.Instance);
+        bool changed = insert ? _table.Insert(ra, BreakpointOwner.User.Instance, address) : _table.Remove(ra, BreakpointOwner.User.Instance);
         Sender.Tell(new BreakpointChanged(address, ra, changed));
     }
 }

@@ -1,10 +1,10 @@
 using ActorStep.Actors.Vm;
-using ActorStep.Machine;
+using ActorStep.Hypervisor;
 using Akka.Actor;
 
 namespace ActorStep.Actors.Vms;
 
-/// <summary>What to create: an image (an ELF file or a built-in guest), its size and how to find it again.</summary>
+/// <summary>What to create: an image (an ELF file or a built-in guest), its size, the backend that runs it and how to find it again.</summary>
 public sealed record VmSpec(
     string? ElfPath,
     string? BuiltIn,
@@ -12,7 +12,8 @@ public sealed record VmSpec(
     ulong MemorySize = 128UL << 20,
     IReadOnlyDictionary<string, string>? Labels = null,
     HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    string? VmId = null);
+    string? VmId = null,
+    BackendKind Backend = BackendKind.Simulated);
 
 /// <summary>One VM of this node: its identity and the actors and machine behind it.</summary>
 public sealed record VmInfo(

@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using ActorStep.Actors.Fleet;
 using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Actors.Vm;
-using ActorStep.Machine;
+using ActorStep.Hypervisor;
 using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vm.VmProtocol;
@@ -14,10 +14,12 @@ namespace ActorStep.Actors.Vms;
 /// <param name="Directory">the node's <see cref="VmDirectory"/> in a cluster (null on a single node): every VM is registered
 /// there when created and unregistered when destroyed, so that any node can route calls to it</param>
 /// <param name="NodeName">this node's --node-name, recorded with each VM in the directory</param>
-public sealed record VmManagerOptions(CoordinatorOptions? Coordinator = null, string IdPrefix = "vm-", IActorRef? Directory = null, string NodeName = "");
+/// <param name="Backends">the backends this node offers (<see cref="VmSpec.Backend"/> picks one); the host gives the simulator's</param>
+public sealed record VmManagerOptions(CoordinatorOptions? Coordinator = null, string IdPrefix = "vm-", IActorRef? Directory = null, string NodeName = "",
+    IReadOnlyList<IBackendFactory>? Backends = null);
 
 /// <summary>
-/// Owns the VMs of this node: creates a <see cref="SimulatedMachine"/> and a <see cref="VmCoordinator"/> per VM,
+/// Owns the VMs of this node: creates a VM through the backend its <see cref="VmSpec"/> names and a <see cref="VmCoordinator"/> per VM,
 /// routes requests to coordinators by VM id, lists by label selector, destroys, and attaches event subscribers.
 /// </summary>
 public sealed partial class VmManager : ReceiveActor
@@ -125,7 +127,9 @@ public sealed partial class VmManager : ReceiveActor
             ({ Length: > 0 }, { Length: > 0 }) => "give either an ELF path or a built-in guest, not both",
             _ => null,
         };
-        error ??= spec.Vcpus is < 1 or > MachineOptions.MaxVcpus ? $"vcpus must be 1..{MachineOptions.MaxVcpus}, not {spec.Vcpus}" : null;
+        var backend = _options.Backends?.FirstOrDefault(b => b.Kind == spec.Backend);
+        error ??= backend is null ? $"this node offers no {spec.Backend} backend" : null;
+        error ??= spec.Vcpus < 1 || spec.Vcpus > backend!.MaxVcpus ? $"vcpus must be 1..{backend!.MaxVcpus}, not {spec.Vcpus}" : null;
         error ??= spec.MemorySize is < MinMemory or > MaxMemory || spec.MemorySize % MemoryGranule != 0
             ? $"memory size must be a multiple of 64 KiB in 1 MiB..1 GiB, not {spec.MemorySize} bytes" : null;
         error ??= labels.Any(kv => string.IsNullOrWhiteSpace(kv.Key) || string.IsNullOrEmpty(kv.Value))
@@ -135,27 +139,26 @@ public sealed partial class VmManager : ReceiveActor
         if (error is not null) { Sender.Tell(new Failed(FailureCode.InvalidArgument, error)); return; }
         if (spec.VmId is { Length: > 0 } wanted && _vms.ContainsKey(wanted)) { Sender.Tell(new AlreadyExists(wanted)); return; }
 
-        ElfImage image;
-        SimulatedMachine machine;
+        CreatedVm created;
         try
         {
-            image = spec.ElfPath is { Length: > 0 } path ? ElfImage.Load(path) : ElfImage.BuiltIn(spec.BuiltIn!);
-            machine = SimulatedMachine.Load(image, new MachineOptions(spec.Vcpus, spec.MemorySize, spec.Flavour));
+            created = backend!.Create(new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour));
         }
-        catch (ElfFormatException e)
+        catch (InvalidVmRequestException e)
         {
             Sender.Tell(new Failed(FailureCode.InvalidArgument, e.Message));
             return;
         }
+        var machine = created.Machine;
 
         string vmId = spec.VmId is { Length: > 0 } given ? given : NextId();
         var coordinator = Context.ActorOf(VmCoordinator.Props(machine, _options.Coordinator), vmId);
         Context.Watch(coordinator);
-        var info = new VmInfo(vmId, new Dictionary<string, string>(labels), image.Name, spec.Flavour, spec.Vcpus, spec.MemorySize,
-            image.Entry, coordinator, machine);
+        var info = new VmInfo(vmId, new Dictionary<string, string>(labels), created.ImageName, spec.Flavour, spec.Vcpus, spec.MemorySize,
+            created.Entry, coordinator, machine);
         _vms[vmId] = info;
         _byCoordinator[coordinator] = vmId;
-        _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, image.Name, spec.Vcpus, spec.MemorySize >> 20, machine.Capabilities.Flavour);
+        _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, created.ImageName, spec.Vcpus, spec.MemorySize >> 20, machine.Capabilities.FlavourName);
         // Before the reply: whoever learns the id can find the VM through this node's directory at once.
         _options.Directory?.Tell(new VmDirectoryProtocol.RegisterVm(Record(info)));
         foreach (var (subscriber, selector) in _selectorSubscribers)
@@ -169,7 +172,7 @@ public sealed partial class VmManager : ReceiveActor
         var r = new VmRecord
         {
             VmId = vm.VmId, Node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), NodeName = _options.NodeName,
-            Image = vm.Image, Vcpus = vm.Vcpus, Flavour = vm.Machine.Capabilities.Flavour, MemorySize = vm.MemorySize,
+            Image = vm.Image, Vcpus = vm.Vcpus, Flavour = vm.Machine.Capabilities.FlavourName, MemorySize = vm.MemorySize,
             Entry = vm.Entry, ImageLittleEndian = vm.Machine.ImageIsLittleEndian,
         };
         foreach (var (k, v) in vm.Labels) r.Labels[k] = v;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ActorStep.Machine;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Host.Cli;
 

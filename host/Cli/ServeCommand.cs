@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using ActorStep.Machine;
 using Serilog.Events;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Host.Cli;
 
@@ -57,7 +58,7 @@ public static class ServeCommand
             string hostPort = $"{server.Address.Host}:{server.Address.Port}";
             Console.Out.WriteLine($"""
                 ActorStep gRPC API on {server.Address.GetLeftPart(UriPartial.Authority)} (HTTP/2 without TLS, loopback only; health and reflection on)
-                VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.Flavour}, halted at its entry 0x{vm.Entry:x}
+                VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.FlavourName}, halted at its entry 0x{vm.Entry:x}
                 Try:
                   grpcurl -plaintext {hostPort} list
                   grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm

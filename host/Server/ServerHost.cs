@@ -1,4 +1,5 @@
 using ActorStep.Actors.Fleet;
+using ActorStep.Machine;
 using ActorStep.Actors.Vms;
 using ActorStep.Host.Fleet;
 using ActorStep.Host.Services;
@@ -54,9 +55,9 @@ public static class ServerHost
             if (options.Cluster is { } cluster)
             {
                 akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName), HoconAddMode.Prepend);
-                akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator));
+                akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
             }
-            else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator));
+            else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
         });
         if (options.Cluster is not null)
         {

@@ -10,6 +10,7 @@ using ApiVcpuState = ActorStep.Api.V1.VcpuState;
 using ApiStopEvent = ActorStep.Api.V1.StopEvent;
 using ApiStopReason = ActorStep.Api.V1.StopReason;
 using ApiLocking = ActorStep.Api.V1.SchedulerLocking;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Host.Services;
 
@@ -132,7 +133,7 @@ public static class ApiMapping
             {
                 HardwareSingleStep = info.Machine.Capabilities.HardwareSingleStep,
                 DebugInstruction = info.Machine.Capabilities.DebugInstruction,
-                Flavour = info.Machine.Capabilities.Flavour,
+                Flavour = info.Machine.Capabilities.FlavourName,
             },
             ImageLittleEndian = info.Machine.ImageIsLittleEndian,
         };
@@ -155,7 +156,7 @@ public static class ApiMapping
         _ => throw Invalid("a register reference needs a name or a gdb number"),
     };
 
-    public static Register Register(PowerRegister r, Machine.VcpuState s) => new()
+    public static Register Register(PowerRegister r, Hypervisor.VcpuState s) => new()
     {
         Name = r.Name, GdbNumber = (uint)r.GdbNumber, Value = r.Get(s), Bits = (uint)r.Bits, Writable = r.Writable,
     };

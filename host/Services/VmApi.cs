@@ -145,7 +145,7 @@ public sealed class VmApi
         var writes = r.Writes.Select(w => (Register: ApiMapping.Register(w.Register ?? new RegisterRef()), w.Value)).ToList();
         if (writes.Count == 0) throw ApiMapping.Invalid("no register writes given");
         foreach (var (reg, value) in writes)
-            if (!reg.TrySet(new Machine.VcpuState(), value, out var error)) throw ApiMapping.Invalid(error);
+            if (!reg.TrySet(new Hypervisor.VcpuState(), value, out var error)) throw ApiMapping.Invalid(error);
 
         var current = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters((int)r.Vcpu)), call);
         var state = current.State.Clone();

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine.Cpu;
 

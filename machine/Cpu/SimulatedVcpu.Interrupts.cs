@@ -1,4 +1,5 @@
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine.Cpu;
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine.Cpu;
 

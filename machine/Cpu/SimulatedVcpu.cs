@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine.Cpu;
 
@@ -126,6 +127,9 @@ public sealed partial class SimulatedVcpu : IVcpu
     }
 
     public void RequestExit() => _exitRequested = true;
+
+    /// <summary>One timebase tick per instruction, as if the vcpu had run it (DEC follows TB).</summary>
+    public void RetireEmulatedInstruction() => Tb++;
 
     internal void Prod()
     {

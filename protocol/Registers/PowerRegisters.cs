@@ -1,5 +1,4 @@
-using ActorStep.Machine;
-
+using ActorStep.Hypervisor;
 namespace ActorStep.Protocol.Registers;
 
 /// <summary>The gdb target-description feature a register belongs to (gdb-bridge.md, "Registers").</summary>

@@ -2,8 +2,9 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Differential;
 

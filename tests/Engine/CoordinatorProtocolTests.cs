@@ -2,12 +2,13 @@ using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vcpu;
 using ActorStep.Actors.Vm;
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 using ActorStep.Tests.Support;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using static ActorStep.Actors.Vcpu.VcpuProtocol;
 using static ActorStep.Actors.Vm.VmProtocol;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Engine;
 
@@ -45,7 +46,7 @@ public class CoordinatorProtocolTests : TestKit
         var image = GuestAssembler.Build(TwoBreakpoints, textAddress: 0);
         var vm = SimulatedMachine.Load(image, new MachineOptions(1, 16UL << 20));
         var table = new BreakpointTable(vm);
-        table.Insert(image.Symbol("meet"), BreakpointOwner.User.Instance);
+        table.Insert(image.Symbol("meet"), BreakpointOwner.User.Instance, image.Symbol("meet"));
         var vcpu = Sys.ActorOf(VcpuActor.Props(vm, 0, table));
         vcpu.Tell(new RunSlice(1000, SliceMode.Continue));
         var ended = ExpectMsg<SliceEnded>();
@@ -168,6 +169,8 @@ public class CoordinatorProtocolTests : TestKit
         public IVcpu GetVcpu(int index) => new FailingVcpu(this, inner.GetVcpu(index));
         public void ReadMemory(ulong realAddress, Span<byte> into) => inner.ReadMemory(realAddress, into);
         public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
+        public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
+        public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
         public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
 
         private sealed class FailingVcpu(FailingVm vm, IVcpu inner) : IVcpu
@@ -187,6 +190,7 @@ public class CoordinatorProtocolTests : TestKit
             public void SetGuestDebug(GuestDebug debug) => inner.SetGuestDebug(debug);
             public bool HoldAsyncInterrupts { get => inner.HoldAsyncInterrupts; set => inner.HoldAsyncInterrupts = value; }
             public void RequestExit() => inner.RequestExit();
+            public void RetireEmulatedInstruction() => inner.RetireEmulatedInstruction();
             public bool IsStoppedForGood => inner.IsStoppedForGood;
             public long InstructionsRetired => inner.InstructionsRetired;
         }

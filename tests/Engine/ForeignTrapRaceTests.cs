@@ -2,6 +2,7 @@ using ActorStep.Actors.Vm;
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
 using Akka.TestKit.Xunit2;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Engine;
 

@@ -7,6 +7,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Xunit.Abstractions;
 using static ActorStep.Actors.Vm.VmProtocol;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Engine;
 

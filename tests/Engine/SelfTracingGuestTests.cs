@@ -1,8 +1,9 @@
 using ActorStep.Actors.Vm;
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 using ActorStep.Tests.Support;
 using Akka.TestKit.Xunit2;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Engine;
 

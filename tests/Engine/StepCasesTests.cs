@@ -1,10 +1,11 @@
 using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vm;
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 using ActorStep.Tests.Support;
 using Akka.TestKit.Xunit2;
 using static ActorStep.Actors.Vm.VmProtocol;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Engine;
 

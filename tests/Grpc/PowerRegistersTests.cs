@@ -1,6 +1,7 @@
 using ActorStep.Machine;
 using ActorStep.Protocol.Gdb;
 using ActorStep.Protocol.Registers;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Grpc;
 

@@ -1,3 +1,4 @@
+using ActorStep.Machine;
 using ActorStep.Actors.Vm;
 using ActorStep.Actors.Vms;
 using Akka.Actor;
@@ -16,7 +17,7 @@ public class VmManagerTests : TestKit
     [Fact]
     public void Vms_get_sequential_ids_unless_one_is_given()
     {
-        var manager = Sys.ActorOf(VmManager.Props());
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
         manager.Tell(new CreateVm(Spin()));
         Assert.Equal("vm-1", ExpectMsg<VmCreated>(Wait).Vm.VmId);
         manager.Tell(new CreateVm(Spin("mine")));
@@ -28,7 +29,7 @@ public class VmManagerTests : TestKit
     [Fact]
     public void Requests_reach_the_coordinator_of_their_vm_and_unknown_vms_are_not_found()
     {
-        var manager = Sys.ActorOf(VmManager.Props());
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
         manager.Tell(new CreateVm(Spin("a")));
         ExpectMsg<VmCreated>(Wait);
 
@@ -43,7 +44,7 @@ public class VmManagerTests : TestKit
     [Fact]
     public void Destroying_a_vm_replies_once_it_is_gone_and_detaches_its_subscribers()
     {
-        var manager = Sys.ActorOf(VmManager.Props());
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
         manager.Tell(new CreateVm(Spin("a", new() { ["k"] = "v" })));
         var vm = ExpectMsg<VmCreated>(Wait).Vm;
         var subscriber = CreateTestProbe();
@@ -63,7 +64,7 @@ public class VmManagerTests : TestKit
     [Fact]
     public async Task Requests_queued_behind_a_destroy_are_answered_and_later_ones_are_refused()
     {
-        var manager = Sys.ActorOf(VmManager.Props());
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
         for (int round = 0; round < 20; round++)
         {
             manager.Tell(new CreateVm(Spin($"q{round}")));

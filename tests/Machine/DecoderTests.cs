@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 using ActorStep.Tests.Support;
 
 namespace ActorStep.Tests.Machine;

@@ -1,5 +1,6 @@
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine;
 

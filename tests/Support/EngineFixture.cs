@@ -2,6 +2,7 @@ using ActorStep.Actors.Vm;
 using ActorStep.Machine;
 using Akka.Actor;
 using static ActorStep.Actors.Vm.VmProtocol;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Support;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using ActorStep.Machine;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Support;
 

@@ -1,4 +1,5 @@
 using ActorStep.Machine;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Support;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Elf;
 
@@ -230,7 +231,7 @@ public class ElfLoadTests
         var (_, vm) = Load(littleEndian: true);
         for (int i = 0; i < vm.VcpuCount; i++)
             Assert.Equal(0x8000000000001001UL, vm.GetVcpu(i).GetRegisters().Msr);
-        Assert.Equal(ActorStep.Machine.Isa.Lpcr.ILE, vm.GetVcpu(0).GetRegisters().Lpcr);
+        Assert.Equal(ActorStep.Isa.Lpcr.ILE, vm.GetVcpu(0).GetRegisters().Lpcr);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Instructions;
 

@@ -1,5 +1,6 @@
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Interrupts;
 

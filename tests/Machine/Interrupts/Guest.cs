@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Interrupts;
 
@@ -79,11 +80,11 @@ internal sealed class Guest
 
     public ulong Lpcr
     {
-        get => Vcpu.GetOneReg(ActorStep.Machine.Isa.Spr.LPCR);
-        set => Vcpu.SetOneReg(ActorStep.Machine.Isa.Spr.LPCR, value);
+        get => Vcpu.GetOneReg(ActorStep.Isa.Spr.LPCR);
+        set => Vcpu.SetOneReg(ActorStep.Isa.Spr.LPCR, value);
     }
 
-    public void SetAil(int ail) => Lpcr = ActorStep.Machine.Isa.Lpcr.WithAil(Lpcr, ail);
+    public void SetAil(int ail) => Lpcr = ActorStep.Isa.Lpcr.WithAil(Lpcr, ail);
 
     /// <summary>Instruction words assembled in the other byte order, as <c>.long</c> lines for a guest of <paramref name="littleEndian"/>.</summary>
     public static string ForeignWords(string source, bool littleEndian) =>

@@ -1,6 +1,7 @@
 using System.Text;
 using ActorStep.Machine;
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Interrupts;
 

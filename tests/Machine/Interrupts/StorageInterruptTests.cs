@@ -1,4 +1,4 @@
-using ActorStep.Machine.Isa;
+using ActorStep.Isa;
 
 namespace ActorStep.Tests.Machine.Interrupts;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ActorStep.Machine;
 using ActorStep.Tests.Support;
+using ActorStep.Hypervisor;
 
 namespace ActorStep.Tests.Machine.Smp;
 

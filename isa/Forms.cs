@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 // One view per instruction form over the 32-bit word, with the field names of Power ISA v3.0 Book I §1.6.
 // IBM bit n of the word is (insn >> (31 - n)).
@@ -141,7 +141,7 @@ public readonly struct FormSC(uint insn)
     public int LEV => (int)(insn >> 5) & 0x7F;
 }
 
-internal static class Bits
+public static class Bits
 {
     /// <summary>MASK(mb, me) of the ISA for 64-bit rotates, IBM bit numbering, wrapping when mb &gt; me.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

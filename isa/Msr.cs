@@ -1,4 +1,4 @@
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 /// <summary>MSR bit masks; IBM bit n is <c>1 &lt;&lt; (63 - n)</c> (Power ISA v3.0 Book III §4.2.1).</summary>
 public static class Msr

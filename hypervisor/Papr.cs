@@ -1,4 +1,4 @@
-namespace ActorStep.Machine;
+namespace ActorStep.Hypervisor;
 
 /// <summary>PAPR hypercall numbers and return codes the platform implements (LoPAPR §14.5).</summary>
 public static class Papr

@@ -1,4 +1,4 @@
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 /// <summary>The interrupts the simulated guest handles itself, with their vectors (Book III §6.5).</summary>
 public enum InterruptKind

@@ -1,4 +1,4 @@
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 /// <summary>
 /// How MSR-writing instructions compute the new MSR (Power ISA v3.0 Book III §4.4.3, §6.4.3). The

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 /// <summary>
 /// Renders one instruction word the way GNU objdump 2.40 prints it with <c>-d -M raw,power9,any</c> (the

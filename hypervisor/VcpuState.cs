@@ -1,4 +1,4 @@
-namespace ActorStep.Machine;
+namespace ActorStep.Hypervisor;
 
 /// <summary>
 /// The architected state of one vcpu as plain data: what KVM_GET_REGS/KVM_GET_SREGS/one-reg would return.

@@ -1,4 +1,4 @@
-namespace ActorStep.Machine.Isa;
+namespace ActorStep.Isa;
 
 /// <summary>Every instruction the machine executes. <see cref="Illegal"/> raises a program interrupt.</summary>
 public enum Op : ushort

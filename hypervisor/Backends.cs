@@ -1,0 +1,27 @@
+namespace ActorStep.Hypervisor;
+
+/// <summary>Which backend runs a VM.</summary>
+public enum BackendKind
+{
+    /// <summary>The simulated POWER SMP machine built into ActorStep (the default).</summary>
+    Simulated,
+}
+
+/// <summary>What a backend is asked to create: a guest image (a file or a built-in guest), its vcpus, memory and flavour.</summary>
+public sealed record VmImageRequest(string? ElfPath, string? BuiltIn, int Vcpus, ulong MemorySize, HypervisorFlavour Flavour);
+
+/// <summary>A VM a backend created, loaded and halted at its entry.</summary>
+public sealed record CreatedVm(IVirtualMachine Machine, string ImageName, ulong Entry);
+
+/// <summary>The request cannot be served as given (not an ELF, wrong machine, segments outside RAM, too many vcpus): the
+/// message says what to change.</summary>
+public sealed class InvalidVmRequestException(string message) : Exception(message);
+
+/// <summary>Creates VMs of one backend; the host registers one factory per backend it offers.</summary>
+public interface IBackendFactory
+{
+    BackendKind Kind { get; }
+    int MaxVcpus { get; }
+    /// <summary>Creates and loads a VM; throws <see cref="InvalidVmRequestException"/> for bad input.</summary>
+    CreatedVm Create(VmImageRequest request);
+}

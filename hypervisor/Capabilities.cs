@@ -1,0 +1,42 @@
+namespace ActorStep.Hypervisor;
+
+/// <summary>Which kind of KVM a backend behaves like.</summary>
+public enum HypervisorFlavour
+{
+    /// <summary>KVM-HV: no hardware single-step; a Trace interrupt stays in the guest.</summary>
+    Hv,
+    /// <summary>KVM-PR: with guest-debug single-step on, a Trace exits to the host.</summary>
+    Pr,
+}
+
+/// <summary>How a backend lets its vcpus run.</summary>
+public enum VcpuRunModel
+{
+    /// <summary>Each vcpu runs on its owner's thread, independently of the others (KVM's one thread per vcpu, the simulator).</summary>
+    IndependentVcpus,
+    /// <summary>
+    /// The VM runs as a whole in all-stop: one resume carries every vcpu's action, the first stop halts them all, and
+    /// while it runs only an interrupt request may be sent (QEMU's gdbstub). Such a backend implements <see cref="IAllStopVm"/>.
+    /// </summary>
+    AllStop,
+}
+
+/// <summary>
+/// What a backend can do, as KVM capabilities say it. The engine decides by these, never by which backend it is.
+/// </summary>
+/// <param name="HardwareSingleStep">KVM_CAP_PPC_GUEST_DEBUG_SSTEP: 0 on KVM-HV, 1 on KVM-PR (step-engine.md §3 point 1)</param>
+/// <param name="DebugInstruction">the word whose fetch exits to the host (KVM_REG_PPC_DEBUG_INST: 0x00dddd00)</param>
+/// <param name="Flavour">the kind of KVM, for people: what the VM is described as</param>
+/// <param name="HoldsAsyncInterrupts">decrementer and external interrupts can be held during a step (QEMU's NOIRQ|NOTIMER);
+/// QEMU's KVM path cannot, and a step there may end at their handlers</param>
+/// <param name="RunModel">whether vcpus run independently or the VM only as a whole</param>
+public sealed record HypervisorCapabilities(
+    bool HardwareSingleStep,
+    uint DebugInstruction,
+    HypervisorFlavour Flavour,
+    bool HoldsAsyncInterrupts = true,
+    VcpuRunModel RunModel = VcpuRunModel.IndependentVcpus)
+{
+    /// <summary>The flavour as the API names it ("kvm-hv", "kvm-pr").</summary>
+    public string FlavourName => Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv";
+}
