@@ -1,6 +1,6 @@
 namespace ActorStep.Isa;
 
-/// <summary>The interrupts the simulated guest handles itself, with their vectors (Book III §6.5).</summary>
+/// <summary>The interrupts a guest handles itself, with their vectors (Book III §6.5).</summary>
 public enum InterruptKind
 {
     DataStorage = 0x300,
@@ -43,4 +43,22 @@ public static class InterruptVectors
         if (AilApplies(msr, Lpcr.Ail(lpcr))) m |= Msr.IR | Msr.DR;
         return m;
     }
+}
+
+/// <summary>
+/// What taking an interrupt does to the registers (Power ISA v3.0 Book III §6.5), the one place these rules live: the
+/// simulator delivers interrupts with it and the engine with it when it must raise one by register writes.
+/// </summary>
+/// <param name="Nip">the handler's first instruction: vector | AIL offset</param>
+/// <param name="Msr">the new MSR (SF, HV/ME kept, LE = LPCR[ILE], IR/DR only under AIL)</param>
+/// <param name="Srr0">the address the interrupt returns to (kind-specific)</param>
+/// <param name="Srr1">the MSR with bits 33:36 and 42:47 replaced by the interrupt-specific bits</param>
+public readonly record struct InterruptEntry(ulong Nip, ulong Msr, ulong Srr0, ulong Srr1)
+{
+    /// <summary>The entry into <paramref name="kind"/> from a vcpu in state (<paramref name="msr"/>, <paramref name="lpcr"/>).</summary>
+    public static InterruptEntry Of(InterruptKind kind, ulong msr, ulong lpcr, ulong srr0, ulong srr1Bits) => new(
+        InterruptVectors.HandlerAddress(kind, msr, lpcr),
+        InterruptVectors.NewMsr(msr, lpcr),
+        srr0,
+        (msr & ~ActorStep.Isa.Msr.PartialFunctionBits) | srr1Bits);
 }

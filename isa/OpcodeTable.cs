@@ -37,67 +37,74 @@ public enum Op : ushort
 
 /// <summary>
 /// The decode table: one row per encoding (primary opcode, extended opcode) → <see cref="Op"/>, as
-/// Dolphin's PPCTables and QEMU's GEN_HANDLER lists. Adding an instruction touches one row here and
-/// one handler.
+/// Dolphin's PPCTables and QEMU's GEN_HANDLER lists, each row carrying the instruction's class for the step
+/// engine. Adding an instruction touches its <see cref="Op"/>, one row here and one handler.
 /// </summary>
 public static class OpcodeTable
 {
-    /// <summary>(op, mnemonic as objdump -Mraw prints it, primary opcode, extended opcode or -1).</summary>
-    public static readonly (Op Op, string Mnemonic, int Primary, int Xo)[] Rows =
+    private const InstructionEffects Plain = InstructionEffects.None, Sto = InstructionEffects.Storage, Prg = InstructionEffects.Program,
+        Fp = InstructionEffects.FloatingPoint, Sys = InstructionEffects.SystemCall, Rfi = InstructionEffects.ReturnFromInterrupt,
+        Msr = InstructionEffects.WritesMsr, Br = InstructionEffects.Branch, Res = InstructionEffects.Reservation;
+
+    /// <summary>
+    /// (op, mnemonic as objdump -Mraw prints it, primary opcode, extended opcode or -1, what the instruction can do besides
+    /// completing — the class the step engine plans by). Every encoding of one op carries the same class.
+    /// </summary>
+    public static readonly (Op Op, string Mnemonic, int Primary, int Xo, InstructionEffects Effects)[] Rows =
     [
-        (Op.Tdi, "tdi", 2, -1), (Op.Twi, "twi", 3, -1), (Op.Mulli, "mulli", 7, -1), (Op.Subfic, "subfic", 8, -1),
-        (Op.Cmpli, "cmpli", 10, -1), (Op.Cmpi, "cmpi", 11, -1), (Op.Addic, "addic", 12, -1), (Op.AddicRc, "addic.", 13, -1),
-        (Op.Addi, "addi", 14, -1), (Op.Addis, "addis", 15, -1), (Op.Bc, "bc", 16, -1), (Op.Sc, "sc", 17, -1),
-        (Op.B, "b", 18, -1), (Op.Rlwimi, "rlwimi", 20, -1), (Op.Rlwinm, "rlwinm", 21, -1), (Op.Rlwnm, "rlwnm", 23, -1),
-        (Op.Ori, "ori", 24, -1), (Op.Oris, "oris", 25, -1), (Op.Xori, "xori", 26, -1), (Op.Xoris, "xoris", 27, -1),
-        (Op.Andi, "andi.", 28, -1), (Op.Andis, "andis.", 29, -1),
-        (Op.Lwz, "lwz", 32, -1), (Op.Lwzu, "lwzu", 33, -1), (Op.Lbz, "lbz", 34, -1), (Op.Lbzu, "lbzu", 35, -1),
-        (Op.Stw, "stw", 36, -1), (Op.Stwu, "stwu", 37, -1), (Op.Stb, "stb", 38, -1), (Op.Stbu, "stbu", 39, -1),
-        (Op.Lhz, "lhz", 40, -1), (Op.Lhzu, "lhzu", 41, -1), (Op.Lha, "lha", 42, -1), (Op.Lhau, "lhau", 43, -1),
-        (Op.Sth, "sth", 44, -1), (Op.Sthu, "sthu", 45, -1), (Op.Lmw, "lmw", 46, -1), (Op.Stmw, "stmw", 47, -1),
-        (Op.Lfs, "lfs", 48, -1), (Op.Lfsu, "lfsu", 49, -1), (Op.Lfd, "lfd", 50, -1), (Op.Lfdu, "lfdu", 51, -1),
-        (Op.Stfs, "stfs", 52, -1), (Op.Stfsu, "stfsu", 53, -1), (Op.Stfd, "stfd", 54, -1), (Op.Stfdu, "stfdu", 55, -1),
+        (Op.Tdi, "tdi", 2, -1, Prg), (Op.Twi, "twi", 3, -1, Prg), (Op.Mulli, "mulli", 7, -1, Plain), (Op.Subfic, "subfic", 8, -1, Plain),
+        (Op.Cmpli, "cmpli", 10, -1, Plain), (Op.Cmpi, "cmpi", 11, -1, Plain), (Op.Addic, "addic", 12, -1, Plain), (Op.AddicRc, "addic.", 13, -1, Plain),
+        (Op.Addi, "addi", 14, -1, Plain), (Op.Addis, "addis", 15, -1, Plain), (Op.Bc, "bc", 16, -1, Br), (Op.Sc, "sc", 17, -1, Sys),
+        (Op.B, "b", 18, -1, Br), (Op.Rlwimi, "rlwimi", 20, -1, Plain), (Op.Rlwinm, "rlwinm", 21, -1, Plain), (Op.Rlwnm, "rlwnm", 23, -1, Plain),
+        (Op.Ori, "ori", 24, -1, Plain), (Op.Oris, "oris", 25, -1, Plain), (Op.Xori, "xori", 26, -1, Plain), (Op.Xoris, "xoris", 27, -1, Plain),
+        (Op.Andi, "andi.", 28, -1, Plain), (Op.Andis, "andis.", 29, -1, Plain),
+        (Op.Lwz, "lwz", 32, -1, Sto), (Op.Lwzu, "lwzu", 33, -1, Sto), (Op.Lbz, "lbz", 34, -1, Sto), (Op.Lbzu, "lbzu", 35, -1, Sto),
+        (Op.Stw, "stw", 36, -1, Sto), (Op.Stwu, "stwu", 37, -1, Sto), (Op.Stb, "stb", 38, -1, Sto), (Op.Stbu, "stbu", 39, -1, Sto),
+        (Op.Lhz, "lhz", 40, -1, Sto), (Op.Lhzu, "lhzu", 41, -1, Sto), (Op.Lha, "lha", 42, -1, Sto), (Op.Lhau, "lhau", 43, -1, Sto),
+        (Op.Sth, "sth", 44, -1, Sto), (Op.Sthu, "sthu", 45, -1, Sto), (Op.Lmw, "lmw", 46, -1, Sto), (Op.Stmw, "stmw", 47, -1, Sto),
+        (Op.Lfs, "lfs", 48, -1, Fp | Sto), (Op.Lfsu, "lfsu", 49, -1, Fp | Sto), (Op.Lfd, "lfd", 50, -1, Fp | Sto), (Op.Lfdu, "lfdu", 51, -1, Fp | Sto),
+        (Op.Stfs, "stfs", 52, -1, Fp | Sto), (Op.Stfsu, "stfsu", 53, -1, Fp | Sto), (Op.Stfd, "stfd", 54, -1, Fp | Sto), (Op.Stfdu, "stfdu", 55, -1, Fp | Sto),
         // DS forms: the low two bits select.
-        (Op.Ld, "ld", 58, 0), (Op.Ldu, "ldu", 58, 1), (Op.Lwa, "lwa", 58, 2),
-        (Op.Std, "std", 62, 0), (Op.Stdu, "stdu", 62, 1),
+        (Op.Ld, "ld", 58, 0, Sto), (Op.Ldu, "ldu", 58, 1, Sto), (Op.Lwa, "lwa", 58, 2, Sto),
+        (Op.Std, "std", 62, 0, Sto), (Op.Stdu, "stdu", 62, 1, Sto),
         // MD/MDS forms: bits 27:30.
-        (Op.Rldicl, "rldicl", 30, 0), (Op.Rldicr, "rldicr", 30, 1), (Op.Rldic, "rldic", 30, 2), (Op.Rldimi, "rldimi", 30, 3),
-        (Op.Rldcl, "rldcl", 30, 8), (Op.Rldcr, "rldcr", 30, 9),
+        (Op.Rldicl, "rldicl", 30, 0, Plain), (Op.Rldicr, "rldicr", 30, 1, Plain), (Op.Rldic, "rldic", 30, 2, Plain), (Op.Rldimi, "rldimi", 30, 3, Plain),
+        (Op.Rldcl, "rldcl", 30, 8, Plain), (Op.Rldcr, "rldcr", 30, 9, Plain),
         // XL forms.
-        (Op.Mcrf, "mcrf", 19, 0), (Op.Bclr, "bclr", 19, 16), (Op.Crnor, "crnor", 19, 33), (Op.Rfid, "rfid", 19, 18),
-        (Op.Crandc, "crandc", 19, 129), (Op.Isync, "isync", 19, 150), (Op.Crxor, "crxor", 19, 193),
-        (Op.Crnand, "crnand", 19, 225), (Op.Crand, "crand", 19, 257), (Op.Hrfid, "hrfid", 19, 274),
-        (Op.Creqv, "creqv", 19, 289), (Op.Crorc, "crorc", 19, 417), (Op.Cror, "cror", 19, 449), (Op.Bcctr, "bcctr", 19, 528),
+        (Op.Mcrf, "mcrf", 19, 0, Plain), (Op.Bclr, "bclr", 19, 16, Br), (Op.Crnor, "crnor", 19, 33, Plain), (Op.Rfid, "rfid", 19, 18, Rfi | Prg),
+        (Op.Crandc, "crandc", 19, 129, Plain), (Op.Isync, "isync", 19, 150, Plain), (Op.Crxor, "crxor", 19, 193, Plain),
+        (Op.Crnand, "crnand", 19, 225, Plain), (Op.Crand, "crand", 19, 257, Plain), (Op.Hrfid, "hrfid", 19, 274, Rfi | Prg),
+        (Op.Creqv, "creqv", 19, 289, Plain), (Op.Crorc, "crorc", 19, 417, Plain), (Op.Cror, "cror", 19, 449, Plain), (Op.Bcctr, "bcctr", 19, 528, Br | Prg),
         // X/XO/XFX forms under primary 31.
-        (Op.Cmp, "cmp", 31, 0), (Op.Tw, "tw", 31, 4), (Op.Subfc, "subfc", 31, 8), (Op.Mulhdu, "mulhdu", 31, 9),
-        (Op.Addc, "addc", 31, 10), (Op.Mulhwu, "mulhwu", 31, 11), (Op.Mfcr, "mfcr", 31, 19), (Op.Lwarx, "lwarx", 31, 20),
-        (Op.Ldx, "ldx", 31, 21), (Op.Lwzx, "lwzx", 31, 23), (Op.Slw, "slw", 31, 24), (Op.Cntlzw, "cntlzw", 31, 26),
-        (Op.Sld, "sld", 31, 27), (Op.And, "and", 31, 28), (Op.Cmpl, "cmpl", 31, 32), (Op.Subf, "subf", 31, 40),
-        (Op.CacheHint, "dcbst", 31, 54), (Op.Ldux, "ldux", 31, 53), (Op.Lwzux, "lwzux", 31, 55), (Op.Cntlzd, "cntlzd", 31, 58),
-        (Op.Andc, "andc", 31, 60), (Op.Td, "td", 31, 68), (Op.Mulhd, "mulhd", 31, 73), (Op.Mulhw, "mulhw", 31, 75),
-        (Op.Mfmsr, "mfmsr", 31, 83), (Op.Ldarx, "ldarx", 31, 84), (Op.CacheHint, "dcbf", 31, 86), (Op.Lbzx, "lbzx", 31, 87),
-        (Op.Neg, "neg", 31, 104), (Op.Lbzux, "lbzux", 31, 119), (Op.Popcntb, "popcntb", 31, 122), (Op.Nor, "nor", 31, 124),
-        (Op.Subfe, "subfe", 31, 136), (Op.Adde, "adde", 31, 138), (Op.Mtcrf, "mtcrf", 31, 144), (Op.Mtmsr, "mtmsr", 31, 146),
-        (Op.Stdx, "stdx", 31, 149), (Op.Stwcx, "stwcx.", 31, 150), (Op.Stwx, "stwx", 31, 151), (Op.Mtmsrd, "mtmsrd", 31, 178),
-        (Op.Stdux, "stdux", 31, 181), (Op.Stwux, "stwux", 31, 183), (Op.Subfze, "subfze", 31, 200), (Op.Addze, "addze", 31, 202),
-        (Op.Stdcx, "stdcx.", 31, 214), (Op.Stbx, "stbx", 31, 215), (Op.Subfme, "subfme", 31, 232), (Op.Mulld, "mulld", 31, 233),
-        (Op.Addme, "addme", 31, 234), (Op.Mullw, "mullw", 31, 235), (Op.CacheHint, "dcbtst", 31, 246), (Op.Stbux, "stbux", 31, 247),
-        (Op.Add, "add", 31, 266), (Op.CacheHint, "dcbt", 31, 278), (Op.Lhzx, "lhzx", 31, 279), (Op.Eqv, "eqv", 31, 284),
-        (Op.Lhzux, "lhzux", 31, 311), (Op.Xor, "xor", 31, 316), (Op.Mfspr, "mfspr", 31, 339), (Op.Lwax, "lwax", 31, 341),
-        (Op.Lhax, "lhax", 31, 343), (Op.Mftb, "mftb", 31, 371), (Op.Lwaux, "lwaux", 31, 373), (Op.Lhaux, "lhaux", 31, 375),
-        (Op.Popcntw, "popcntw", 31, 378), (Op.Sthx, "sthx", 31, 407), (Op.Orc, "orc", 31, 412), (Op.Sthux, "sthux", 31, 439),
-        (Op.Or, "or", 31, 444), (Op.Divdu, "divdu", 31, 457), (Op.Divwu, "divwu", 31, 459), (Op.Mtspr, "mtspr", 31, 467),
-        (Op.Nand, "nand", 31, 476), (Op.Divd, "divd", 31, 489), (Op.Divw, "divw", 31, 491), (Op.Popcntd, "popcntd", 31, 506),
-        (Op.Cmpb, "cmpb", 31, 508), (Op.Ldbrx, "ldbrx", 31, 532), (Op.Lwbrx, "lwbrx", 31, 534), (Op.Srw, "srw", 31, 536),
-        (Op.Srd, "srd", 31, 539), (Op.Sync, "sync", 31, 598), (Op.Stdbrx, "stdbrx", 31, 660), (Op.Stwbrx, "stwbrx", 31, 662),
-        (Op.Lhbrx, "lhbrx", 31, 790), (Op.Sraw, "sraw", 31, 792), (Op.Srad, "srad", 31, 794), (Op.Srawi, "srawi", 31, 824),
-        (Op.Eieio, "eieio", 31, 854), (Op.Sthbrx, "sthbrx", 31, 918), (Op.Extsh, "extsh", 31, 922), (Op.Extsb, "extsb", 31, 954),
-        (Op.Icbi, "icbi", 31, 982), (Op.Extsw, "extsw", 31, 986), (Op.Dcbz, "dcbz", 31, 1014),
+        (Op.Cmp, "cmp", 31, 0, Plain), (Op.Tw, "tw", 31, 4, Prg), (Op.Subfc, "subfc", 31, 8, Plain), (Op.Mulhdu, "mulhdu", 31, 9, Plain),
+        (Op.Addc, "addc", 31, 10, Plain), (Op.Mulhwu, "mulhwu", 31, 11, Plain), (Op.Mfcr, "mfcr", 31, 19, Plain), (Op.Lwarx, "lwarx", 31, 20, Sto | Res),
+        (Op.Ldx, "ldx", 31, 21, Sto), (Op.Lwzx, "lwzx", 31, 23, Sto), (Op.Slw, "slw", 31, 24, Plain), (Op.Cntlzw, "cntlzw", 31, 26, Plain),
+        (Op.Sld, "sld", 31, 27, Plain), (Op.And, "and", 31, 28, Plain), (Op.Cmpl, "cmpl", 31, 32, Plain), (Op.Subf, "subf", 31, 40, Plain),
+        (Op.CacheHint, "dcbst", 31, 54, Plain), (Op.Ldux, "ldux", 31, 53, Sto), (Op.Lwzux, "lwzux", 31, 55, Sto), (Op.Cntlzd, "cntlzd", 31, 58, Plain),
+        (Op.Andc, "andc", 31, 60, Plain), (Op.Td, "td", 31, 68, Prg), (Op.Mulhd, "mulhd", 31, 73, Plain), (Op.Mulhw, "mulhw", 31, 75, Plain),
+        (Op.Mfmsr, "mfmsr", 31, 83, Prg), (Op.Ldarx, "ldarx", 31, 84, Sto | Res), (Op.CacheHint, "dcbf", 31, 86, Plain), (Op.Lbzx, "lbzx", 31, 87, Sto),
+        (Op.Neg, "neg", 31, 104, Plain), (Op.Lbzux, "lbzux", 31, 119, Sto), (Op.Popcntb, "popcntb", 31, 122, Plain), (Op.Nor, "nor", 31, 124, Plain),
+        (Op.Subfe, "subfe", 31, 136, Plain), (Op.Adde, "adde", 31, 138, Plain), (Op.Mtcrf, "mtcrf", 31, 144, Plain), (Op.Mtmsr, "mtmsr", 31, 146, Msr | Prg),
+        (Op.Stdx, "stdx", 31, 149, Sto), (Op.Stwcx, "stwcx.", 31, 150, Sto | Res), (Op.Stwx, "stwx", 31, 151, Sto), (Op.Mtmsrd, "mtmsrd", 31, 178, Msr | Prg),
+        (Op.Stdux, "stdux", 31, 181, Sto), (Op.Stwux, "stwux", 31, 183, Sto), (Op.Subfze, "subfze", 31, 200, Plain), (Op.Addze, "addze", 31, 202, Plain),
+        (Op.Stdcx, "stdcx.", 31, 214, Sto | Res), (Op.Stbx, "stbx", 31, 215, Sto), (Op.Subfme, "subfme", 31, 232, Plain), (Op.Mulld, "mulld", 31, 233, Plain),
+        (Op.Addme, "addme", 31, 234, Plain), (Op.Mullw, "mullw", 31, 235, Plain), (Op.CacheHint, "dcbtst", 31, 246, Plain), (Op.Stbux, "stbux", 31, 247, Sto),
+        (Op.Add, "add", 31, 266, Plain), (Op.CacheHint, "dcbt", 31, 278, Plain), (Op.Lhzx, "lhzx", 31, 279, Sto), (Op.Eqv, "eqv", 31, 284, Plain),
+        (Op.Lhzux, "lhzux", 31, 311, Sto), (Op.Xor, "xor", 31, 316, Plain), (Op.Mfspr, "mfspr", 31, 339, Prg), (Op.Lwax, "lwax", 31, 341, Sto),
+        (Op.Lhax, "lhax", 31, 343, Sto), (Op.Mftb, "mftb", 31, 371, Prg), (Op.Lwaux, "lwaux", 31, 373, Sto), (Op.Lhaux, "lhaux", 31, 375, Sto),
+        (Op.Popcntw, "popcntw", 31, 378, Plain), (Op.Sthx, "sthx", 31, 407, Sto), (Op.Orc, "orc", 31, 412, Plain), (Op.Sthux, "sthux", 31, 439, Sto),
+        (Op.Or, "or", 31, 444, Plain), (Op.Divdu, "divdu", 31, 457, Plain), (Op.Divwu, "divwu", 31, 459, Plain), (Op.Mtspr, "mtspr", 31, 467, Prg),
+        (Op.Nand, "nand", 31, 476, Plain), (Op.Divd, "divd", 31, 489, Plain), (Op.Divw, "divw", 31, 491, Plain), (Op.Popcntd, "popcntd", 31, 506, Plain),
+        (Op.Cmpb, "cmpb", 31, 508, Plain), (Op.Ldbrx, "ldbrx", 31, 532, Sto), (Op.Lwbrx, "lwbrx", 31, 534, Sto), (Op.Srw, "srw", 31, 536, Plain),
+        (Op.Srd, "srd", 31, 539, Plain), (Op.Sync, "sync", 31, 598, Plain), (Op.Stdbrx, "stdbrx", 31, 660, Sto), (Op.Stwbrx, "stwbrx", 31, 662, Sto),
+        (Op.Lhbrx, "lhbrx", 31, 790, Sto), (Op.Sraw, "sraw", 31, 792, Plain), (Op.Srad, "srad", 31, 794, Plain), (Op.Srawi, "srawi", 31, 824, Plain),
+        (Op.Eieio, "eieio", 31, 854, Plain), (Op.Sthbrx, "sthbrx", 31, 918, Sto), (Op.Extsh, "extsh", 31, 922, Plain), (Op.Extsb, "extsb", 31, 954, Plain),
+        (Op.Icbi, "icbi", 31, 982, Plain), (Op.Extsw, "extsw", 31, 986, Plain), (Op.Dcbz, "dcbz", 31, 1014, Sto),
         // XS form sradi: 9-bit XO 413, bit 30 is sh[5].
-        (Op.Sradi, "sradi", 31, 413 << 1), (Op.Sradi, "sradi", 31, (413 << 1) | 1),
+        (Op.Sradi, "sradi", 31, 413 << 1, Plain), (Op.Sradi, "sradi", 31, (413 << 1) | 1, Plain),
         // A form isel: 5-bit XO 15 in bits 26:30 (the BC field fills the rest).
-        (Op.Isel, "isel", 31, -15),
-        (Op.Fmr, "fmr", 63, 72),
+        (Op.Isel, "isel", 31, -15, Plain),
+        (Op.Fmr, "fmr", 63, 72, Fp),
     ];
 
     /// <summary>XO-form instructions: the same row with OE=1 (XO + 512).</summary>
@@ -113,12 +120,15 @@ public static class OpcodeTable
     private static readonly Op[] Ext58 = new Op[4];
     private static readonly Op[] Ext62 = new Op[4];
     private static readonly Dictionary<Op, string> Names = new();
+    private static readonly InstructionEffects[] EffectsByOp = new InstructionEffects[Enum.GetValues<Op>().Length];
 
     static OpcodeTable()
     {
-        foreach (var (op, name, primary, xo) in Rows)
+        EffectsByOp[(int)Op.Illegal] = InstructionEffects.Program;
+        foreach (var (op, name, primary, xo, effects) in Rows)
         {
             Names.TryAdd(op, name);
+            EffectsByOp[(int)op] = effects;
             switch (primary)
             {
                 case 19: Ext19[xo] = op; break;
@@ -139,6 +149,9 @@ public static class OpcodeTable
         }
         Names[Op.CacheHint] = "dcbt";
     }
+
+    /// <summary>The class of <paramref name="op"/> from its row (sc as a system call: <see cref="InstructionClassifier"/> tells a hypercall).</summary>
+    public static InstructionEffects Effects(Op op) => EffectsByOp[(int)op];
 
     public static string Mnemonic(Op op) => Names.TryGetValue(op, out var n) ? n : ".long";
 

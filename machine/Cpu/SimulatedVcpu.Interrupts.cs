@@ -13,15 +13,14 @@ public sealed partial class SimulatedVcpu
     /// </summary>
     private void Deliver(InterruptKind kind, ulong srr0, ulong srr1Bits)
     {
-        ulong lpcr = _vm.Lpcr;
-        Srr0 = srr0;
-        Srr1 = (Msr_ & ~Isa.Msr.PartialFunctionBits) | srr1Bits;
-        Nip = InterruptVectors.HandlerAddress(kind, Msr_, lpcr);
-        Msr_ = InterruptVectors.NewMsr(Msr_, lpcr);
+        var entry = InterruptEntry.Of(kind, Msr_, _vm.Lpcr, srr0, srr1Bits);
+        Srr0 = entry.Srr0;
+        Srr1 = entry.Srr1;
+        Nip = entry.Nip;
+        Msr_ = entry.Msr;
         // The reservation survives interrupts (Book II §1.7.3.1 lists what clears it; interrupts are not
         // among them — Linux clears it by hand on interrupt return). So a Trace between lwarx and stwcx.
         // does not make the stwcx. fail: stepping through a lock sequence works, and invisibly.
-        _event |= Event.Interrupted;
     }
 
     /// <summary>
@@ -39,6 +38,7 @@ public sealed partial class SimulatedVcpu
             return;
         }
         Deliver(kind, srr0, srr1Bits);
+        _event |= Event.Interrupted; // the faulting instruction did not complete: it is neither counted nor traced
     }
 
     /// <summary>Program interrupt: SRR0 = the offending instruction (Book III §6.5.9).</summary>
@@ -82,6 +82,5 @@ public sealed partial class SimulatedVcpu
     private void DeliverTrace()
     {
         Deliver(InterruptKind.Trace, Nip, Srr1Bits.Bit33);
-        _event = Event.None;
     }
 }

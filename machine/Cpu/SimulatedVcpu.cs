@@ -60,7 +60,8 @@ public sealed partial class SimulatedVcpu : IVcpu
     private enum Event : byte
     {
         None = 0,
-        /// <summary>The instruction caused an interrupt: no Trace follows (Book III §6.5.15).</summary>
+        /// <summary>The instruction faulted (a program, storage, alignment or FP-unavailable interrupt): it did not complete, so it is
+        /// neither counted nor traced (Book III §6.5.15). Set by <c>RaiseFault</c> only.</summary>
         Interrupted = 1,
         /// <summary>rfid: never traced.</summary>
         NoTrace = 2,
@@ -153,7 +154,6 @@ public sealed partial class SimulatedVcpu : IVcpu
             {
                 _cia = Nip;
                 Deliver(InterruptKind.Decrementer, Nip, 0);
-                _event = Event.None;
                 if (hwStep) return new VcpuExit(ExitReason.SingleStep, Nip);
                 continue;
             }

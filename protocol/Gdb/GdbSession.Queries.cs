@@ -2,7 +2,7 @@ using ActorStep.Protocol.Rsp;
 
 namespace ActorStep.Protocol.Gdb;
 
-// gdb manual, "General Query Packets": qSupported, QStartNoAckMode, qAttached, qOffsets, qRcmd; qXfer is in
+// gdb manual, "General Query Packets": qSupported, QStartNoAckMode, qAttached, qRcmd (qOffsets gets the empty reply: gdb then uses the ELF's addresses); qXfer is in
 // GdbSession.Xfer.cs and the thread queries in GdbSession.Threads.cs.
 public sealed partial class GdbSession
 {
@@ -15,7 +15,6 @@ public sealed partial class GdbSession
         if (r.TrySkip("ThreadExtraInfo,")) return await ThreadExtraInfoAsync(r, ct);
         if (r.TrySkip("C") && r.AtEnd) return await CurrentThreadAsync(ct);
         if (r.TrySkip("Attached")) return new GdbReply("1"); // we attached to a running VM: detach, not kill, on quit
-        if (r.TrySkip("Offsets") && r.AtEnd) return await OffsetsAsync(ct);
         if (r.TrySkip("Rcmd,")) return await MonitorAsync(r, ct);
         if (r.TrySkip("qemu.sstepbits") && r.AtEnd) return new GdbReply($"ENABLE={StepEnable:x},NOIRQ={StepNoIrq:x},NOTIMER={StepNoTimer:x}");
         if (r.TrySkip("qemu.sstep") && r.AtEnd) return new GdbReply($"0x{_stepFlags:x}");
@@ -68,13 +67,6 @@ public sealed partial class GdbSession
         if (r.TrySkip("StartNoAckMode") && r.AtEnd) return new GdbReply("OK", enterNoAckMode: true);
         if (r.TrySkip("qemu.sstep=")) return SetStepFlags(r);
         return GdbReply.Empty;
-    }
-
-    private async Task<GdbReply> OffsetsAsync(CancellationToken ct)
-    {
-        if (_target.SectionOffsets is not { } offsets) return GdbReply.Empty;
-        var (text, data) = await offsets.GetOffsetsAsync(ct);
-        return new GdbReply($"Text={text:x};Data={data:x};Bss={data:x}");
     }
 
     /// <summary>qRcmd (gdb's <c>monitor</c>): the command and its output are hex-encoded; no output is <c>OK</c>. The session

@@ -54,9 +54,6 @@ public interface IGdbTarget
 
     /// <summary>gdb's <c>monitor …</c> (<c>qRcmd</c>).</summary>
     IGdbMonitor? Monitor => null;
-
-    /// <summary>Section offsets for <c>qOffsets</c>; absent, the reply is empty (gdb uses the ELF's addresses).</summary>
-    IGdbSectionOffsets? SectionOffsets => null;
 }
 
 /// <summary>Optional: hardware breakpoints (gdb manual, "Packets", <c>Z1</c>).</summary>
@@ -71,12 +68,6 @@ public interface IGdbMonitor
 {
     /// <summary>Runs one command; returns its output (shown by gdb as is), empty for none.</summary>
     Task<string> RunAsync(string command, CancellationToken ct);
-}
-
-/// <summary>Optional: relocation of a loaded image (gdb manual, "General Query Packets", <c>qOffsets</c>).</summary>
-public interface IGdbSectionOffsets
-{
-    Task<(ulong Text, ulong Data)> GetOffsetsAsync(CancellationToken ct);
 }
 
 /// <summary>One vcpu as gdb sees a thread.</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using ActorStep.Protocol.Registers;
 
 namespace ActorStep.Protocol.Gdb;
 
@@ -9,8 +10,8 @@ public sealed record GdbRegister(string Name, int Regnum, int Size, string Type,
 
 /// <summary>
 /// The target description served as <c>target.xml</c> through <c>qXfer:features:read</c> (gdb manual, "Target
-/// Description Format" and "PowerPC Features"). Register numbers, the contract with the register catalogue
-/// (protocol/Registers/PowerRegisters.cs) and with every <c>p</c>/<c>P</c>/<c>g</c>:
+/// Description Format" and "PowerPC Features"), generated from the register catalogue
+/// (<see cref="PowerRegisters"/>). Register numbers, the contract with every <c>p</c>/<c>P</c>/<c>g</c>:
 /// <list type="table">
 /// <item><term>0–31</term><description>r0–r31, 64-bit (<c>org.gnu.gdb.power.core</c>)</description></item>
 /// <item><term>32–63</term><description>f0–f31, 64-bit (<c>org.gnu.gdb.power.fpu</c>)</description></item>
@@ -43,8 +44,11 @@ public static class TargetDescription
     public const string SprFeature = "org.actorstep.power.spr";
     public const string Architecture = "powerpc:common64";
 
-    public const int Pc = 64, Msr = 65, Cr = 66, Lr = 67, Ctr = 68, Xer = 69, Fpscr = 70;
-    public const int Srr0 = 71, Srr1 = 72, Sprg0 = 73, Dar = 77, Dsisr = 78, Dec = 79, Lpcr = 80, Pir = 81, Pvr = 82, Tb = 83;
+    public const int Pc = PowerRegisters.Pc, Msr = PowerRegisters.Msr, Cr = PowerRegisters.Cr, Lr = PowerRegisters.Lr,
+        Ctr = PowerRegisters.Ctr, Xer = PowerRegisters.Xer, Fpscr = PowerRegisters.Fpscr;
+    public const int Srr0 = PowerRegisters.Srr0, Srr1 = PowerRegisters.Srr1, Sprg0 = PowerRegisters.Sprg0, Dar = PowerRegisters.Dar,
+        Dsisr = PowerRegisters.Dsisr, Dec = PowerRegisters.Dec, Lpcr = PowerRegisters.Lpcr, Pir = PowerRegisters.Pir,
+        Pvr = PowerRegisters.Pvr, Tb = PowerRegisters.Tb;
     public const int R1 = 1;
 
     /// <summary>Every register, in regnum order (which is also <c>g</c> order: no gaps).</summary>
@@ -61,33 +65,15 @@ public static class TargetDescription
     /// <summary>The annexes <c>qXfer:features:read</c> serves.</summary>
     public static byte[]? Annex(string name) => name == "target.xml" ? Encoding.UTF8.GetBytes(TargetXml) : null;
 
-    private static List<GdbRegister> Build()
+    private static List<GdbRegister> Build() => PowerRegisters.All.Select(r => r.Feature switch
     {
-        var regs = new List<GdbRegister>();
-        for (int i = 0; i < 32; i++) regs.Add(new($"r{i}", i, 8, "uint64", CoreFeature));
-        for (int i = 0; i < 32; i++) regs.Add(new($"f{i}", 32 + i, 8, "ieee_double", FpuFeature));
-        regs.Add(new("pc", Pc, 8, "code_ptr", CoreFeature));
-        regs.Add(new("msr", Msr, 8, "uint64", CoreFeature));
-        regs.Add(new("cr", Cr, 4, "uint32", CoreFeature));
-        regs.Add(new("lr", Lr, 8, "code_ptr", CoreFeature));
-        regs.Add(new("ctr", Ctr, 8, "uint64", CoreFeature));
-        regs.Add(new("xer", Xer, 4, "uint32", CoreFeature));
-        regs.Add(new("fpscr", Fpscr, 4, "uint32", FpuFeature, "float"));
-        void Spr(string name, int regnum, int size) => regs.Add(new(name, regnum, size, size == 8 ? "uint64" : "uint32", SprFeature, "system"));
-        Spr("srr0", Srr0, 8);
-        Spr("srr1", Srr1, 8);
-        for (int i = 0; i < 4; i++) Spr($"sprg{i}", Sprg0 + i, 8);
-        Spr("dar", Dar, 8);
-        Spr("dsisr", Dsisr, 4);
-        Spr("dec", Dec, 4);
-        Spr("lpcr", Lpcr, 8);
-        Spr("pir", Pir, 8);
-        Spr("pvr", Pvr, 8);
-        Spr("tb", Tb, 8);
-        for (int i = 0; i < regs.Count; i++)
-            if (regs[i].Regnum != i) throw new InvalidOperationException($"register {regs[i].Name} out of order");
-        return regs;
-    }
+        RegisterFeature.Core => new GdbRegister(r.GdbName, r.GdbNumber, r.Bits / 8,
+            r.GdbNumber is Pc or Lr ? "code_ptr" : $"uint{r.Bits}", CoreFeature),
+        // fpscr is in gdb's "float" group; the FPRs are doubles.
+        RegisterFeature.Fpu => new GdbRegister(r.GdbName, r.GdbNumber, r.Bits / 8,
+            r.GdbNumber == Fpscr ? "uint32" : "ieee_double", FpuFeature, r.GdbNumber == Fpscr ? "float" : null),
+        _ => new GdbRegister(r.GdbName, r.GdbNumber, r.Bits / 8, $"uint{r.Bits}", SprFeature, "system"),
+    }).ToList();
 
     private static string BuildXml()
     {

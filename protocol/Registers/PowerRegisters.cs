@@ -81,9 +81,10 @@ public sealed class PowerRegister
 /// </summary>
 public static class PowerRegisters
 {
+    public const int Pc = 64, Msr = 65, Cr = 66, Lr = 67, Ctr = 68, Xer = 69, Fpscr = 70;
     public const int Srr0 = 71, Srr1 = 72, Sprg0 = 73, Dar = 77, Dsisr = 78, Dec = 79, Lpcr = 80, Pir = 81, Pvr = 82, Tb = 83;
 
-    /// <summary>Every register, ordered by gdb number.</summary>
+    /// <summary>Every register, ordered by gdb number (which is also <c>g</c> order: no gaps).</summary>
     public static IReadOnlyList<PowerRegister> All { get; } = Build();
 
     private static readonly Dictionary<string, PowerRegister> ByName = All
@@ -122,13 +123,13 @@ public static class PowerRegisters
             int n = i;
             r.Add(new($"f{n}", 32 + n, 64, RegisterFeature.Fpu, s => s.Fpr[n], (s, v) => s.Fpr[n] = v));
         }
-        r.Add(new("nip", 64, 64, RegisterFeature.Core, s => s.Nip, (s, v) => s.Nip = v, gdbName: "pc"));
-        r.Add(new("msr", 65, 64, RegisterFeature.Core, s => s.Msr, (s, v) => s.Msr = v));
-        r.Add(new("cr", 66, 32, RegisterFeature.Core, s => s.Cr, (s, v) => s.Cr = (uint)v));
-        r.Add(new("lr", 67, 64, RegisterFeature.Core, s => s.Lr, (s, v) => s.Lr = v));
-        r.Add(new("ctr", 68, 64, RegisterFeature.Core, s => s.Ctr, (s, v) => s.Ctr = v));
-        r.Add(new("xer", 69, 32, RegisterFeature.Core, s => s.Xer & 0xffff_ffff, (s, v) => s.Xer = v));
-        r.Add(new("fpscr", 70, 32, RegisterFeature.Fpu, s => s.Fpscr, (s, v) => s.Fpscr = (uint)v));
+        r.Add(new("nip", Pc, 64, RegisterFeature.Core, s => s.Nip, (s, v) => s.Nip = v, gdbName: "pc"));
+        r.Add(new("msr", Msr, 64, RegisterFeature.Core, s => s.Msr, (s, v) => s.Msr = v));
+        r.Add(new("cr", Cr, 32, RegisterFeature.Core, s => s.Cr, (s, v) => s.Cr = (uint)v));
+        r.Add(new("lr", Lr, 64, RegisterFeature.Core, s => s.Lr, (s, v) => s.Lr = v));
+        r.Add(new("ctr", Ctr, 64, RegisterFeature.Core, s => s.Ctr, (s, v) => s.Ctr = v));
+        r.Add(new("xer", Xer, 32, RegisterFeature.Core, s => s.Xer & 0xffff_ffff, (s, v) => s.Xer = v));
+        r.Add(new("fpscr", Fpscr, 32, RegisterFeature.Fpu, s => s.Fpscr, (s, v) => s.Fpscr = (uint)v));
         r.Add(new("srr0", Srr0, 64, RegisterFeature.Spr, s => s.Srr0, (s, v) => s.Srr0 = v));
         r.Add(new("srr1", Srr1, 64, RegisterFeature.Spr, s => s.Srr1, (s, v) => s.Srr1 = v));
         for (int i = 0; i < 4; i++)
@@ -143,6 +144,8 @@ public static class PowerRegisters
         r.Add(new("pir", Pir, 64, RegisterFeature.Spr, s => s.Pir, null, readOnlyReason: identity));
         r.Add(new("pvr", Pvr, 64, RegisterFeature.Spr, s => s.Pvr, null, readOnlyReason: identity));
         r.Add(new("tb", Tb, 64, RegisterFeature.Spr, s => s.Tb, null, readOnlyReason: tbReason));
+        for (int i = 0; i < r.Count; i++)
+            if (r[i].GdbNumber != i) throw new InvalidOperationException($"register {r[i].Name} out of order");
         return r;
     }
 }

@@ -53,7 +53,7 @@ public sealed partial class DecoderCoverageFixture
     {
         var random = new Random(20240601);
         uint Next() => (uint)random.NextInt64(0, 1L << 32);
-        foreach (var (_, _, primary, xo) in OpcodeTable.Rows)
+        foreach (var (_, _, primary, xo, _) in OpcodeTable.Rows)
         {
             for (int i = 0; i < 24; i++)
             {
