@@ -32,16 +32,20 @@ public delegate void ConsoleOutputHandler(int vcpu, ReadOnlySpan<byte> bytes);
 
 /// <summary>
 /// A VM that can only be resumed as a whole (<see cref="VcpuRunModel.AllStop"/>, QEMU's gdbstub): one call carries
-/// every vcpu's action and returns at the first stop, with every vcpu halted.
+/// every vcpu's action and returns at the first stop, with every vcpu halted. Its vcpus' <see cref="IVcpu.Run"/> is not
+/// used; registers, translation and guest debug are per vcpu as on any backend, and only while the VM is stopped.
 /// </summary>
 public interface IAllStopVm : IVirtualMachine
 {
-    /// <summary>Runs the vcpus as <paramref name="actions"/> says (a vcpu not named stays) until one of them exits
-    /// or <see cref="RequestStop"/>. Returns the vcpu that stopped first and why.</summary>
-    (int Vcpu, VcpuExit Exit) Resume(IReadOnlyDictionary<int, VcpuResumeAction> actions, CancellationToken cancel);
-    /// <summary>Asks a running <see cref="Resume"/> to return (gdb's 0x03); any thread may call it.</summary>
+    /// <summary>
+    /// Runs the vcpus <paramref name="running"/> names (the others stay) until one of them exits with something to tell
+    /// (<see cref="ExitReason.Debug"/>, <see cref="ExitReason.SingleStep"/>, <see cref="ExitReason.Stopped"/>,
+    /// <see cref="ExitReason.Checkstop"/>) or <see cref="RequestStop"/> is called; then every vcpu is stopped. Returns
+    /// the vcpu that stopped the VM and its exit; a requested stop returns the first running vcpu with
+    /// <see cref="ExitReason.BudgetExpired"/>. Blocks its caller: one thread drives the VM, as one gdb client drives QEMU.
+    /// </summary>
+    (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running);
+    /// <summary>Asks a <see cref="Resume"/> in progress (or the next one, if it has not started yet) to return soon
+    /// (gdb's 0x03); any thread may call it.</summary>
     void RequestStop();
 }
-
-/// <summary>What one vcpu does in an all-stop resume.</summary>
-public enum VcpuResumeAction { Stay, Continue }

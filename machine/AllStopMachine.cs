@@ -1,0 +1,87 @@
+using ActorStep.Hypervisor;
+
+namespace ActorStep.Machine;
+
+/// <summary>
+/// A simulated VM that runs only as a whole, in all-stop, as QEMU's gdbstub does (<see cref="VcpuRunModel.AllStop"/>):
+/// one <see cref="Resume"/> runs the named vcpus until the first exit worth telling, then every vcpu is stopped. The
+/// vcpus take turns on the calling thread in short quanta (so a vcpu spinning on a lock another holds still gets it).
+/// It lets the engine's all-stop path be tested without QEMU; a vcpu's own <see cref="IVcpu.Run"/> is refused.
+/// </summary>
+public sealed class AllStopMachine : IAllStopVm
+{
+    /// <summary>Timebase ticks a vcpu runs before the next one's turn.</summary>
+    public const long Quantum = 1000;
+
+    private readonly SimulatedMachine _inner;
+    private readonly IVcpu[] _vcpus;
+    private volatile bool _stopRequested;
+
+    public AllStopMachine(SimulatedMachine inner)
+    {
+        _inner = inner;
+        Capabilities = inner.Capabilities with { RunModel = VcpuRunModel.AllStop };
+        _vcpus = Enumerable.Range(0, inner.VcpuCount).Select(i => (IVcpu)new Vcpu(inner.GetVcpu(i))).ToArray();
+    }
+
+    public SimulatedMachine Inner => _inner;
+    public HypervisorCapabilities Capabilities { get; }
+    public int VcpuCount => _inner.VcpuCount;
+    public ulong MemorySize => _inner.MemorySize;
+    public bool ImageIsLittleEndian => _inner.ImageIsLittleEndian;
+    public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length ? _vcpus[index] : _inner.GetVcpu(index);
+    public void ReadMemory(ulong realAddress, Span<byte> into) => _inner.ReadMemory(realAddress, into);
+    public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => _inner.WriteMemory(realAddress, data);
+    public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => _inner.InsertSoftwareBreakpoint(breakpoint);
+    public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => _inner.RemoveSoftwareBreakpoint(breakpoint);
+    public event ConsoleOutputHandler? ConsoleOutput { add => _inner.ConsoleOutput += value; remove => _inner.ConsoleOutput -= value; }
+
+    public (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running)
+    {
+        if (running.Count == 0) throw new ArgumentException("an all-stop resume needs at least one running vcpu", nameof(running));
+        var order = running.Order().ToArray();
+        foreach (int v in order)
+            if ((uint)v >= (uint)_vcpus.Length) throw new ArgumentOutOfRangeException(nameof(running), v, $"this VM has vcpus 0..{_vcpus.Length - 1}");
+        while (true)
+        {
+            foreach (int v in order)
+            {
+                if (_stopRequested)
+                {
+                    _stopRequested = false;
+                    return (order[0], new VcpuExit(ExitReason.BudgetExpired, _inner.GetVcpu(order[0]).GetRegisters().Nip));
+                }
+                var exit = _inner.GetVcpu(v).Run(Quantum);
+                if (exit.Reason is ExitReason.Debug or ExitReason.SingleStep or ExitReason.Stopped or ExitReason.Checkstop)
+                    return (v, exit);
+            }
+        }
+    }
+
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        foreach (var v in _vcpus) ((Vcpu)v).Inner.RequestExit();
+    }
+
+    /// <summary>One vcpu of the all-stop VM: everything but running it on its own.</summary>
+    private sealed class Vcpu(IVcpu inner) : IVcpu
+    {
+        public IVcpu Inner => inner;
+        public int Index => inner.Index;
+        public VcpuExit Run(long budget) =>
+            throw new InvalidOperationException($"vcpu {inner.Index} belongs to an all-stop VM: it runs only with the whole VM (IAllStopVm.Resume)");
+        public VcpuState GetRegisters() => inner.GetRegisters();
+        public void GetRegisters(VcpuState into) => inner.GetRegisters(into);
+        public void SetRegisters(VcpuState state) => inner.SetRegisters(state);
+        public ulong GetOneReg(int spr) => inner.GetOneReg(spr);
+        public void SetOneReg(int spr, ulong value) => inner.SetOneReg(spr, value);
+        public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra) => inner.TryTranslate(ea, msr, access, out ra);
+        public void SetGuestDebug(GuestDebug debug) => inner.SetGuestDebug(debug);
+        public bool HoldAsyncInterrupts { get => inner.HoldAsyncInterrupts; set => inner.HoldAsyncInterrupts = value; }
+        public void RetireEmulatedInstruction() => inner.RetireEmulatedInstruction();
+        public void RequestExit() => inner.RequestExit();
+        public bool IsStoppedForGood => inner.IsStoppedForGood;
+        public long InstructionsRetired => inner.InstructionsRetired;
+    }
+}
