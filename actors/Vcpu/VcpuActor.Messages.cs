@@ -1,8 +1,15 @@
 using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vm;
 using ActorStep.Hypervisor;
+using static ActorStep.Actors.Vm.VmProtocol;
 namespace ActorStep.Actors.Vcpu;
 
+/// <summary>
+/// What a <see cref="VcpuActor"/> receives and sends. It also serves the coordinator's memory and breakpoint requests
+/// that name its vcpu (<see cref="VmProtocol.ReadMemory"/>, <see cref="VmProtocol.WriteMemory"/>,
+/// <see cref="VmProtocol.InsertBreakpoint"/>, <see cref="VmProtocol.RemoveBreakpoint"/>), which the coordinator forwards:
+/// the vcpu's owner translates with its current state and answers the original sender.
+/// </summary>
 public static partial class VcpuProtocol
 {
     /// <summary>Coordinator → VcpuActor: run at most <paramref name="Budget"/> instructions. Reply: <see cref="SliceEnded"/>.
@@ -33,4 +40,11 @@ public static partial class VcpuProtocol
 
     /// <summary>Coordinator → VcpuActor: write registers (vcpu stopped). Reply: <see cref="Registers"/> with the new state.</summary>
     public sealed record SetRegisters(VcpuState State);
+
+    /// <summary>Coordinator → VcpuActor (stopped): the code block of <paramref name="Bytes"/> a stop carries
+    /// (<see cref="Resume.CodeBytes"/>), read with the vcpu's current translation. Reply: <see cref="CodeRead"/>.</summary>
+    public sealed record ReadCode(int Bytes);
+
+    /// <summary>VcpuActor → coordinator: the aligned block holding NIP and the one before it, or null when NIP has no translation.</summary>
+    public sealed record CodeRead(int Vcpu, CodeBlock? Code);
 }

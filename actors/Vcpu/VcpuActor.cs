@@ -1,29 +1,41 @@
 using ActorStep.Actors.Engine;
+using ActorStep.Actors.Vm;
 using ActorStep.Hypervisor;
 using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vcpu.VcpuProtocol;
+using static ActorStep.Actors.Vm.VmProtocol;
 
 namespace ActorStep.Actors.Vcpu;
 
 /// <summary>
 /// Owns one backend vcpu through its <see cref="VcpuEngine"/> (the run loop and the host-step state machine of
-/// step-engine.md §3): hands it the slices the coordinator sends, one at a time. Survives a restart by re-reading the
-/// backend; never leaves a step breakpoint or the host's SE behind (the engine of a restarted actor drops its predecessor's).
+/// step-engine.md §3): hands it the slices the coordinator sends, one at a time, and serves the requests that need the
+/// vcpu's own translation. Survives a restart by re-reading the backend; never leaves a step breakpoint or the host's SE
+/// behind (the engine of a restarted actor drops its predecessor's).
 /// </summary>
 public sealed class VcpuActor : ReceiveActor
 {
     private readonly VcpuEngine _engine;
+    private readonly BreakpointTable _table;
+    private readonly ulong _memorySize;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public VcpuActor(IVirtualMachine vm, int index, BreakpointTable table)
     {
         _engine = new VcpuEngine(vm, index, table);
+        _table = table;
+        _memorySize = vm.MemorySize;
 
         Receive<RunSlice>(m => Sender.Tell(SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
         Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.Registers)); });
         Receive<GetRegisters>(_ => Sender.Tell(new Registers(_engine.Index, _engine.Registers)));
         Receive<SetRegisters>(m => Sender.Tell(new Registers(_engine.Index, _engine.SetRegisters(m.State))));
+        Receive<ReadMemory>(m => Sender.Tell(GuestMemoryRequests.Read(m, _table, _memorySize, _engine)));
+        Receive<WriteMemory>(m => Sender.Tell(GuestMemoryRequests.Write(m, _table, _memorySize, _engine)));
+        Receive<InsertBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: true, _table, _memorySize, _engine)));
+        Receive<RemoveBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: false, _table, _memorySize, _engine)));
+        Receive<ReadCode>(m => Sender.Tell(new CodeRead(_engine.Index, GuestMemoryRequests.Code(m.Bytes, _table, _memorySize, _engine))));
     }
 
     public static Props Props(IVirtualMachine vm, int index, BreakpointTable table) =>
@@ -34,10 +46,12 @@ public sealed class VcpuActor : ReceiveActor
         _log.Warning(reason, "vcpu {Vcpu} restarting; abandoning any step in progress", _engine.Index);
         bool stepping = _engine.Stepping;
         _engine.Abandon();
-        // The slice in flight gets an answer, so the coordinator never waits for a reply that cannot come.
+        // The message in flight gets an answer, so the coordinator never waits for a reply that cannot come.
         if (message is RunSlice)
             Sender.Tell(new SliceEnded(_engine.Index, SliceOutcome.Faulted, _engine.Registers,
                 Detail: $"vcpu {_engine.Index} failed{(stepping ? " during a step (abandoned: nothing left in the guest)" : "")}: {reason.Message}"));
+        if (message is ReadCode)
+            Sender.Tell(new CodeRead(_engine.Index, null));
         base.PreRestart(reason, message);
     }
 
