@@ -80,17 +80,19 @@ public static partial class VmProtocol
     /// <summary>Client → coordinator: replace a stopped vcpu's registers. Reply: <see cref="Vcpu.VcpuProtocol.Registers"/> or <see cref="Failed"/>.</summary>
     public sealed record WriteRegisters(int Vcpu, VcpuState State);
 
-    /// <summary>Client → coordinator: read guest memory by EA (with the vcpu's current translation) or by RA. Reply: <see cref="MemoryRead"/> or <see cref="Failed"/>.</summary>
+    /// <summary>Client → coordinator: read guest memory by EA (with the vcpu's current translation) or by RA. Reply: <see cref="MemoryRead"/> or <see cref="Failed"/>
+    /// (by EA from the vcpu's actor, which alone translates, within one slice).</summary>
     public sealed record ReadMemory(ulong Address, int Length, int? TranslateForVcpu);
 
     public sealed record MemoryRead(ulong Address, byte[] Data);
 
-    /// <summary>Client → coordinator: write guest memory. Reply: <see cref="MemoryWritten"/> or <see cref="Failed"/>.</summary>
+    /// <summary>Client → coordinator: write guest memory, by EA or RA as <see cref="ReadMemory"/>. Reply: <see cref="MemoryWritten"/> or <see cref="Failed"/>.</summary>
     public sealed record WriteMemory(ulong Address, byte[] Data, int? TranslateForVcpu);
 
     public sealed record MemoryWritten(ulong Address, int Length);
 
-    /// <summary>Client → coordinator: a user software breakpoint at an EA (translated with the vcpu's MSR, vcpu 0 by default). Reply: <see cref="BreakpointChanged"/> or <see cref="Failed"/>.</summary>
+    /// <summary>Client → coordinator: a user software breakpoint at an EA (translated with the vcpu's MSR, vcpu 0 by default). Reply: <see cref="BreakpointChanged"/> or <see cref="Failed"/>
+    /// (from the vcpu's actor, which alone translates, within one slice).</summary>
     public sealed record InsertBreakpoint(ulong Address, int TranslateForVcpu = 0);
 
     public sealed record RemoveBreakpoint(ulong Address, int TranslateForVcpu = 0);

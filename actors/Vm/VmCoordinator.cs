@@ -16,7 +16,7 @@ public sealed record CoordinatorOptions(long Quantum = 10_000, bool Deterministi
 /// event ordering (the first reportable event stops everyone; others are kept and reported on later
 /// resumes), and invisible re-entry of vcpus parked on another vcpu's step breakpoint (step-engine.md §4–5).
 /// </summary>
-public sealed class VmCoordinator : ReceiveActor
+public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
 {
     private enum Status { Stopped, Running, Parked, Finished }
 
@@ -31,6 +31,10 @@ public sealed class VmCoordinator : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ConsoleOutputHandler _console;
     private ResumeOperation? _resume;
+    /// <summary>A stop whose code block the stopped vcpu's actor is reading; everything else waits until it is sent.</summary>
+    private (Stopped Stop, IReadOnlyList<IActorRef> To)? _awaitingCode;
+
+    public IStash Stash { get; set; } = null!;
 
     /// <summary>The resume in progress.</summary>
     private sealed class ResumeOperation(Resume request, IActorRef replyTo)
@@ -77,8 +81,9 @@ public sealed class VmCoordinator : ReceiveActor
         Receive<Registers>(m => _last[m.Vcpu] = m.State);
         Receive<ReadMemory>(OnReadMemory);
         Receive<WriteMemory>(OnWriteMemory);
-        Receive<InsertBreakpoint>(m => OnBreakpoint(m.Address, m.TranslateForVcpu, insert: true));
-        Receive<RemoveBreakpoint>(m => OnBreakpoint(m.Address, m.TranslateForVcpu, insert: false));
+        // A breakpoint is planted by EA, translated by the vcpu's owner with its current state.
+        Receive<InsertBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
+        Receive<RemoveBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
         Receive<Describe>(_ => Sender.Tell(new VmDescription(_vm.VcpuCount, _vm.MemorySize, _vm.Capabilities, _resume is not null,
             Positions(), _vm.ImageIsLittleEndian, _table.Count)));
         Receive<Subscribe>(m => { _subscribers.Add(m.Subscriber); Context.Watch(m.Subscriber); });
@@ -100,6 +105,8 @@ public sealed class VmCoordinator : ReceiveActor
         // Shutting down leaves no breakpoint in the guest: the user's go too (steps' went with the children).
         foreach (var ra in _table.Addresses(BreakpointOwner.User.Instance)) _table.Remove(ra, BreakpointOwner.User.Instance);
         foreach (var r in _resume?.ReplyTo ?? []) r.Tell(new Failed(FailureCode.FailedPrecondition, "the VM was shut down"));
+        // A stop that was waiting for its code block goes without it: the vcpus are gone.
+        if (_awaitingCode is { } awaiting) foreach (var r in awaiting.To) r.Tell(awaiting.Stop);
         base.PostStop();
     }
 
@@ -139,7 +146,7 @@ public sealed class VmCoordinator : ReceiveActor
             var rest = _pending.Where(ev => !ReferenceEquals(ev, e)).ToList();
             _pending.Clear();
             foreach (var r in rest) _pending.Enqueue(r);
-            Reply(Sender, Stop(e, m.CodeBytes));
+            Reply(Sender, Stop(e), m.CodeBytes);
             return;
         }
 
@@ -147,7 +154,7 @@ public sealed class VmCoordinator : ReceiveActor
         if (runnable.Count == 0)
         {
             int v = m.Actions.Keys.DefaultIfEmpty(0).First();
-            Reply(Sender, Stop(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good"), m.CodeBytes));
+            Reply(Sender, Stop(new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good")), m.CodeBytes);
             return;
         }
 
@@ -333,33 +340,46 @@ public sealed class VmCoordinator : ReceiveActor
     {
         var op = _resume!;
         _resume = null;
-        var stop = Stop(op.Primary!, op.Request.CodeBytes);
-        foreach (var r in op.ReplyTo) r.Tell(stop);
-        Publish(new StopObserved(stop));
+        Deliver(Stop(op.Primary!), op.Request.CodeBytes, op.ReplyTo);
     }
 
-    private void Reply(IActorRef to, Stopped stop)
-    {
-        to.Tell(stop);
-        Publish(new StopObserved(stop));
-    }
+    private void Reply(IActorRef to, Stopped stop, int codeBytes = 0) => Deliver(stop, codeBytes, [to]);
 
     /// <summary>The reply for a stop: nothing runs now, so every vcpu's last state (from its slice's end) is exact.</summary>
-    private Stopped Stop(StopEvent e, int codeBytes = 0) => new(e, Positions(), _last[e.Vcpu], codeBytes == 0 ? null : Code(e.Vcpu, codeBytes));
+    private Stopped Stop(StopEvent e) => new(e, Positions(), _last[e.Vcpu], null);
 
-    /// <summary>The aligned block holding NIP and the one before it (just NIP's when that one has no translation), or null.</summary>
-    private CodeBlock? Code(int vcpu, int size)
+    /// <summary>
+    /// Sends a stop to those waiting for it and to the subscribers. With <paramref name="codeBytes"/>, the stopped vcpu's actor
+    /// reads the code block first (only the vcpu's owner translates); until it answers, every other message waits, so
+    /// nothing runs or changes memory between the stop and its code, and no event overtakes the stop.
+    /// </summary>
+    private void Deliver(Stopped stop, int codeBytes, IReadOnlyList<IActorRef> to)
     {
-        ulong block = _last[vcpu].Nip & ~((ulong)size - 1);
-        foreach (ulong start in block >= (ulong)size ? new[] { block - (ulong)size, block } : [block])
+        if (codeBytes == 0)
         {
-            int length = (int)(block + (ulong)size - start);
-            if (!TryReal(start, length, vcpu, out ulong ra, out _)) continue;
-            var data = new byte[length];
-            _table.Read(ra, data);
-            return new CodeBlock(start, data);
+            Send(stop, to);
+            return;
         }
-        return null;
+        _awaitingCode = (stop, to);
+        _vcpus[stop.Event.Vcpu].Tell(new ReadCode(codeBytes));
+        BecomeStacked(() =>
+        {
+            Receive<CodeRead>(m =>
+            {
+                var (waiting, replyTo) = _awaitingCode!.Value;
+                _awaitingCode = null;
+                UnbecomeStacked();
+                Send(waiting with { Code = m.Code }, replyTo);
+                Stash.UnstashAll();
+            });
+            ReceiveAny(_ => Stash.Stash());
+        });
+    }
+
+    private void Send(Stopped stop, IReadOnlyList<IActorRef> to)
+    {
+        foreach (var r in to) r.Tell(stop);
+        Publish(new StopObserved(stop));
     }
 
     private IReadOnlyList<VcpuStop> Positions() => Enumerable.Range(0, _vcpus.Length)
@@ -397,70 +417,22 @@ public sealed class VmCoordinator : ReceiveActor
         _vcpus[m.Vcpu].Forward(new SetRegisters(m.State));
     }
 
-    /// <summary>EA → RA for a debugger access, with the vcpu's last known MSR; or the address itself when it is real.</summary>
-    private bool TryReal(ulong address, int length, int? vcpu, out ulong ra, out string error)
-    {
-        ra = address;
-        error = "";
-        if (length < 0 || length > 1 << 20) { error = $"length {length} is not in 0..1048576"; return false; }
-        if (vcpu is int v)
-        {
-            if ((uint)v >= (uint)_vcpus.Length) { error = $"no vcpu {v}"; return false; }
-            var cpu = _vm.GetVcpu(v);
-            ulong msr = _last[v].Msr;
-            if (!cpu.TryTranslate(address, msr, AccessKind.Load, out ra)
-                || (length > 0 && (!cpu.TryTranslate(address + (ulong)length - 1, msr, AccessKind.Load, out ulong last) || last - ra != (ulong)length - 1)))
-            {
-                error = $"effective address 0x{address:x} (+{length}) has no translation for vcpu {v} (MSR 0x{msr:x})";
-                return false;
-            }
-        }
-        if (ra >= _vm.MemorySize || (ulong)length > _vm.MemorySize - ra)
-        {
-            error = $"address 0x{address:x} (+{length}) is outside guest memory (0x{_vm.MemorySize:x} bytes)";
-            return false;
-        }
-        return true;
-    }
-
+    /// <summary>By EA: the vcpu's owner translates, with its current state, and answers; by RA: served here.</summary>
     private void OnReadMemory(ReadMemory m)
     {
-        if (!TryReal(m.Address, m.Length, m.TranslateForVcpu, out ulong ra, out string error))
-        {
-            Sender.Tell(new Failed(m.TranslateForVcpu is int v && v >= _vcpus.Length ? FailureCode.NotFound : FailureCode.InvalidArgument, error));
-            return;
-        }
-        var data = new byte[m.Length];
-        _table.Read(ra, data);
-        Sender.Tell(new MemoryRead(m.Address, data));
+        if (m.TranslateForVcpu is int v) ToVcpu(m, m.Length, v);
+        else Sender.Tell(GuestMemoryRequests.Read(m, _table, _vm.MemorySize, vcpu: null));
     }
 
     private void OnWriteMemory(WriteMemory m)
     {
-        if (!TryReal(m.Address, m.Data.Length, m.TranslateForVcpu, out ulong ra, out string error))
-        {
-            Sender.Tell(new Failed(m.TranslateForVcpu is int v && v >= _vcpus.Length ? FailureCode.NotFound : FailureCode.InvalidArgument, error));
-            return;
-        }
-        _table.Write(ra, m.Data);
-        Sender.Tell(new MemoryWritten(m.Address, m.Data.Length));
+        if (m.TranslateForVcpu is int v) ToVcpu(m, m.Data.Length, v);
+        else Sender.Tell(GuestMemoryRequests.Write(m, _table, _vm.MemorySize, vcpu: null));
     }
 
-    private void OnBreakpoint(ulong address, int vcpu, bool insert)
+    private void ToVcpu(object request, int length, int vcpu)
     {
-        if (!CheckVcpu(vcpu)) return;
-        if ((address & 3) != 0)
-        {
-            Sender.Tell(new Failed(FailureCode.InvalidArgument, $"breakpoint address 0x{address:x} is not word-aligned"));
-            return;
-        }
-        if (!_vm.GetVcpu(vcpu).TryTranslate(address, _last[vcpu].Msr, AccessKind.Fetch, out ulong ra) || _vm.MemorySize - ra < 4)
-        {
-            Sender.Tell(new Failed(FailureCode.InvalidArgument,
-                $"breakpoint address 0x{address:x} has no translation into guest memory for vcpu {vcpu} (MSR 0x{_last[vcpu].Msr:x})"));
-            return;
-        }
-        bool changed = insert ? _table.Insert(ra, BreakpointOwner.User.Instance, address) : _table.Remove(ra, BreakpointOwner.User.Instance);
-        Sender.Tell(new BreakpointChanged(address, ra, changed));
+        if (GuestMemoryRequests.CheckForVcpu(length, vcpu, _vcpus.Length) is { } failed) Sender.Tell(failed);
+        else _vcpus[vcpu].Forward(request);
     }
 }

@@ -8,9 +8,9 @@ public sealed partial class SimulatedVcpu
 {
     private void Branch(uint i)
     {
-        var b = new FormI(i);
-        if (b.LK) Lr = _cia + 4;
-        Nip = EffectiveAddress(b.AA ? (ulong)b.LI : _cia + (ulong)b.LI);
+        ulong target = Branches.Target(Op.B, i, _cia, Lr, Ctr);
+        if (new FormI(i).LK) Lr = _cia + 4;
+        Nip = EffectiveAddress(target);
     }
 
     /// <summary>BO: [0] ignore condition, [1] condition value, [2] don't decrement CTR, [3] branch if CTR=0.</summary>
@@ -30,16 +30,17 @@ public sealed partial class SimulatedVcpu
     private void BranchConditional(uint i)
     {
         var b = new FormB(i);
+        ulong target = Branches.Target(Op.Bc, i, _cia, Lr, Ctr);
         bool taken = BranchTaken(b.BO, b.BI, decrementCtr: true);
         if (b.LK) Lr = _cia + 4;
-        if (taken) Nip = EffectiveAddress(b.AA ? (ulong)b.BD : _cia + (ulong)b.BD);
+        if (taken) Nip = EffectiveAddress(target);
     }
 
     private void BranchConditionalToRegister(uint i, bool toLr)
     {
         var xl = new FormXL(i);
         if (!toLr && (xl.BO & 0x04) == 0) { RaiseIllegal(i); return; } // bcctr with CTR decrement is invalid
-        ulong target = (toLr ? Lr : Ctr) & ~3UL;
+        ulong target = Branches.Target(toLr ? Op.Bclr : Op.Bcctr, i, _cia, Lr, Ctr);
         bool taken = BranchTaken(xl.BO, xl.BI, decrementCtr: toLr);
         if (xl.LK) Lr = _cia + 4;
         if (taken) Nip = EffectiveAddress(target);

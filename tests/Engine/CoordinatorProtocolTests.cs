@@ -156,6 +156,24 @@ public class CoordinatorProtocolTests : TestKit
         Assert.Equal(image.Entry + 4, inner.GetVcpu(0).GetRegisters().Nip);
     }
 
+    [Fact]
+    public async Task A_halted_stop_carries_the_code_block_as_the_halted_vcpu_reads_it()
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var running = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off), CodeBytes: 64), EngineFixture.Timeout);
+        await Task.Delay(20);
+        var halted = Assert.IsType<Stopped>(f.Ask(new Halt()));
+        var stop = Assert.IsType<Stopped>(await running);
+
+        Assert.Equal(StopReason.Halted, stop.Event.Reason);
+        var code = Assert.IsType<CodeBlock>(stop.Code);
+        Assert.Equal(code, halted.Code);
+        ulong nip = stop.State.Nip;
+        Assert.Equal((nip & ~63UL) - 64, code.Address);
+        var read = Assert.IsType<MemoryRead>(f.Ask(new ReadMemory(code.Address, code.Data.Length, stop.Event.Vcpu)));
+        Assert.Equal(read.Data, code.Data);
+    }
+
     private static uint Word(SimulatedMachine vm, ulong ra) => vm.Memory.ReadUInt32(ra, littleEndian: false);
 
     /// <summary>A VM whose vcpu throws on the next Run (after the step armed SE and planted its breakpoints).</summary>

@@ -1,0 +1,55 @@
+using ActorStep.Actors.Vm;
+using ActorStep.Hypervisor;
+
+namespace ActorStep.Actors.Engine;
+
+/// <summary>How a vcpu runs during one slice.</summary>
+public enum SliceMode
+{
+    /// <summary>Run freely (continue).</summary>
+    Continue,
+    /// <summary>Host-step: one instruction (or the remaining count), reported when done.</summary>
+    Step,
+    /// <summary>An invisible step that re-enters a vcpu parked on another vcpu's step breakpoint (§4).</summary>
+    Reenter,
+}
+
+/// <summary>What happened during one slice.</summary>
+public enum SliceOutcome
+{
+    /// <summary>The budget was used; nothing to report (a step may still be in progress).</summary>
+    Ran,
+    /// <summary>Ceded (H_CEDE) with nothing to wake it within the budget.</summary>
+    Idle,
+    /// <summary>The host step (or all of its count) is done.</summary>
+    StepDone,
+    /// <summary>The vcpu reached a user breakpoint; NIP is its address, not executed.</summary>
+    BreakpointHit,
+    /// <summary>The vcpu trapped on another vcpu's step breakpoint: parked, unreported, state intact (§4).</summary>
+    Parked,
+    /// <summary>The guest stopped this vcpu for good (H_ACTORSTEP_STOP).</summary>
+    GuestStopped,
+    /// <summary>The guest cannot continue (a fault loop).</summary>
+    Checkstop,
+    /// <summary>The actor failed during the slice and was restarted; any step was abandoned cleanly.</summary>
+    Faulted,
+}
+
+/// <summary>
+/// One slice for <see cref="VcpuEngine.RunSlice"/>: run at most <paramref name="Budget"/> instructions in
+/// <paramref name="Mode"/>. A step of <paramref name="StepCount"/> instructions may span several slices; a step with a
+/// <paramref name="Range"/> goes on stepping while NIP stays in it (gdb's range stepping). A budget of 0 only prepares a
+/// step (plans it and plants its breakpoints).
+/// </summary>
+public readonly record struct SliceRequest(long Budget, SliceMode Mode, bool HoldAsyncInterrupts = true, int StepCount = 1, StepRange? Range = null);
+
+/// <summary>
+/// How a slice ended: <paramref name="State"/> is the register state now (guest view; the engine never changes that object
+/// again); <paramref name="Step"/> says where and how a finished host step went; <paramref name="Address"/>,
+/// <paramref name="Status"/> and <paramref name="Detail"/> are the exit's (a parked vcpu's breakpoint, the guest's stop code).
+/// </summary>
+public readonly record struct SliceResult(SliceOutcome Outcome, VcpuState State, StepDetail? Step = null,
+    ulong Address = 0, long Status = 0, string? Detail = null);
+
+/// <summary>Where and how a host step ended.</summary>
+public sealed record StepDetail(TraceStep.Completion Completion, ulong From, ulong To, int Steps);

@@ -1,0 +1,186 @@
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
+
+namespace ActorStep.Actors.Engine;
+
+/// <summary>
+/// Plans a host step and undoes the Trace interrupt at its end (step-engine.md §3). A plain class with
+/// no actor plumbing: the <see cref="VcpuEngine"/> drives it, tests call it directly.
+/// </summary>
+public static class TraceStep
+{
+    /// <summary>Translates an EA for a fetch with a given MSR (the vcpu's KVM-style translate).</summary>
+    public delegate bool Translate(ulong effectiveAddress, ulong msr, out ulong realAddress);
+
+    private static readonly InterruptKind[] StorageInterrupts = [InterruptKind.DataStorage, InterruptKind.Alignment];
+    private static readonly InterruptKind[] AsyncInterrupts = [InterruptKind.Decrementer, InterruptKind.External];
+
+    /// <param name="s">the vcpu's registers at the start of the step</param>
+    /// <param name="fetch">reads the original instruction word at an RA in the given byte order (breakpoints hidden)</param>
+    /// <param name="allowAsync">asynchronous interrupts are not held: the step may end at their handlers</param>
+    public static StepPlan Plan(VcpuState s, Translate translate, Func<ulong, bool, uint> fetch, bool allowAsync)
+    {
+        ulong msr = s.Msr, lpcr = s.Lpcr;
+        bool guestSe = (msr & Msr.SE) != 0;
+        var ends = new List<EndPoint>();
+
+        void Add(ulong ea, ulong fetchMsr, EndPointKind kind, InterruptKind? interrupt = null)
+        {
+            if (!translate(ea, fetchMsr, out ulong ra)) return;
+            foreach (var e in ends) if (e.RealAddress == ra) return;
+            ends.Add(new EndPoint(ea, ra, kind, interrupt));
+        }
+
+        void AddHandler(InterruptKind kind, ulong msrAtInterrupt) =>
+            Add(InterruptVectors.HandlerAddress(kind, msrAtInterrupt, lpcr), InterruptVectors.NewMsr(msrAtInterrupt, lpcr),
+                kind == InterruptKind.Trace ? EndPointKind.TraceHandler : EndPointKind.InterruptHandler, kind);
+
+        if (!translate(s.Nip, msr, out ulong nipRa))
+        {
+            // The fetch itself faults: the step ends at the ISI handler.
+            AddHandler(InterruptKind.InstructionStorage, msr);
+            return new StepPlan(s.Nip, ulong.MaxValue, 0, Op.Illegal, InstructionEffects.None, false, guestSe, s.Srr0, s.Srr1, 0, ends);
+        }
+
+        bool le = (msr & Msr.LE) != 0;
+        uint insn = fetch(nipRa, le);
+        Op op = OpcodeTable.Decode(insn);
+        var effects = InstructionClassifier.Classify(op, insn, msr);
+        ulong armed = msr | Msr.SE;
+        bool armTrace;
+
+        if ((effects & InstructionEffects.ReturnFromInterrupt) != 0)
+        {
+            // rfid is never traced: the step ends at its target, fetched with the MSR it installs (§3 point 2).
+            Add(s.Srr0 & ~3UL, MsrRules.AfterRfid(msr, s.Srr1), EndPointKind.ReturnTarget);
+            armTrace = false;
+        }
+        else if ((effects & InstructionEffects.Hypercall) != 0)
+        {
+            // The host serves sc 1 and the guest continues at NIP+4; sc is never traced.
+            Add(s.Nip + 4, msr, EndPointKind.Successor);
+            armTrace = false;
+        }
+        else if ((effects & InstructionEffects.SystemCall) != 0)
+        {
+            AddHandler(InterruptKind.SystemCall, msr);
+            armTrace = false;
+        }
+        else
+        {
+            // The Trace is taken with the MSR the instruction installs (mtmsrd may move the handler).
+            ulong msrAfter = armed;
+            if ((effects & InstructionEffects.WritesMsr) != 0)
+            {
+                var x = new FormX(insn);
+                msrAfter = MsrRules.AfterMtmsr(armed, s.Gpr[x.RS], x.L15, op == Op.Mtmsrd);
+            }
+            ulong traceHandler = InterruptVectors.HandlerAddress(InterruptKind.Trace, msrAfter, lpcr);
+            bool traceAtNip = translate(traceHandler, InterruptVectors.NewMsr(msrAfter, lpcr), out ulong traceRa) && traceRa == nipRa;
+            if (traceAtNip)
+            {
+                // Stepping the Trace handler's own first instruction (§4): a breakpoint there would trap before
+                // executing it, so end at the instruction's successors instead, with no Trace.
+                armTrace = false;
+                foreach (ulong next in Successors(op, insn, s))
+                    Add(next, msrAfter & ~Msr.SE, EndPointKind.Successor);
+            }
+            else
+            {
+                armTrace = true;
+                Add(traceHandler, InterruptVectors.NewMsr(msrAfter, lpcr), EndPointKind.TraceHandler, InterruptKind.Trace);
+                // An implementation that decides on the SE after mtmsrd would not trace: cover NIP+4 too (§3 point 2).
+                if ((effects & InstructionEffects.WritesMsr) != 0)
+                    Add(s.Nip + 4, msrAfter, EndPointKind.Successor);
+            }
+        }
+
+        if ((effects & InstructionEffects.Storage) != 0)
+            foreach (var k in StorageInterrupts) AddHandler(k, msr);
+        if ((effects & InstructionEffects.Program) != 0) AddHandler(InterruptKind.Program, msr);
+        if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandler(InterruptKind.FloatingPointUnavailable, msr);
+        if (allowAsync && (msr & Msr.EE) != 0)
+            foreach (var k in AsyncInterrupts) AddHandler(k, msr);
+
+        // A breakpoint at NIP itself would trap before the instruction runs: never plant one there.
+        for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
+        // RS of mtmsr(d)/mtspr, whose value the undo needs (§3 point 5).
+        ulong source = s.Gpr[new FormX(insn).RS];
+        return new StepPlan(s.Nip, nipRa, insn, op, effects, armTrace, guestSe, s.Srr0, s.Srr1, source, ends);
+    }
+
+    /// <summary>Where control can go after the instruction without an interrupt: NIP+4 and any branch target.</summary>
+    public static IEnumerable<ulong> Successors(Op op, uint insn, VcpuState s)
+    {
+        if (op is Op.B or Op.Bc or Op.Bclr or Op.Bcctr)
+            yield return Branches.Target(op, insn, s.Nip, s.Lr, s.Ctr);
+        if (op != Op.B) yield return s.Nip + 4;
+    }
+
+    /// <summary>How a step ended, after the engine put the state right.</summary>
+    public enum Completion
+    {
+        /// <summary>The instruction completed; state is as if it ran with no debugger.</summary>
+        Completed,
+        /// <summary>The guest's own Trace interrupt was taken (it single-steps itself): NIP at its Trace handler.</summary>
+        GuestTrace,
+        /// <summary>An interrupt was taken: NIP at the first instruction of its handler.</summary>
+        Interrupted,
+        /// <summary>rfid landed on its target, before the target executes.</summary>
+        Returned,
+    }
+
+    /// <summary>
+    /// Puts the registers right after the vcpu exited at end point <paramref name="end"/> (§3 points 5–7).
+    /// Mutates and returns <paramref name="s"/>.
+    /// </summary>
+    public static Completion Complete(StepPlan plan, EndPoint end, VcpuState s)
+    {
+        switch (end.Kind)
+        {
+            case EndPointKind.TraceHandler when plan.GuestSe:
+                // §3 point 6: the Trace is the guest's own; leave it taken, SRR0/SRR1 as the hardware set them.
+                return Completion.GuestTrace;
+
+            case EndPointKind.TraceHandler:
+            {
+                // §3 point 5: undo the Trace interrupt.
+                ulong msr = s.Srr1 & ~Msr.PartialFunctionBits;
+                msr = (msr & ~Msr.SE) | (GuestSeAfter(plan) ? Msr.SE : 0);
+                s.Nip = s.Srr0;
+                s.Msr = msr;
+                s.Srr0 = plan.SavedSrr0;
+                s.Srr1 = plan.SavedSrr1;
+                if (plan.Op == Op.Mtspr)
+                {
+                    var x = new FormXFX(plan.Instruction);
+                    if (x.SPR == Spr.SRR0) s.Srr0 = plan.SourceValue;
+                    if (x.SPR == Spr.SRR1) s.Srr1 = plan.SourceValue;
+                }
+                if (plan.Op == Op.Mfmsr && !plan.GuestSe) s.Gpr[new FormX(plan.Instruction).RT] &= ~Msr.SE;
+                return Completion.Completed;
+            }
+
+            case EndPointKind.InterruptHandler:
+                // §3 point 7: the interrupt captured the host's SE in SRR1; give the guest its own.
+                if (plan.ArmTrace) s.Srr1 = (s.Srr1 & ~Msr.SE) | (plan.GuestSe ? Msr.SE : 0);
+                return Completion.Interrupted;
+
+            case EndPointKind.ReturnTarget:
+                return Completion.Returned;
+
+            default:
+                // A successor reached without a Trace: only the armed SE needs undoing.
+                if (plan.ArmTrace) s.Msr = (s.Msr & ~Msr.SE) | (GuestSeAfter(plan) ? Msr.SE : 0);
+                return Completion.Completed;
+        }
+    }
+
+    /// <summary>The guest's own SE after the instruction: what mtmsr(d) L=0 wrote, else unchanged.</summary>
+    public static bool GuestSeAfter(StepPlan plan)
+    {
+        if ((plan.Effects & InstructionEffects.WritesMsr) == 0) return plan.GuestSe;
+        var x = new FormX(plan.Instruction);
+        return x.L15 ? plan.GuestSe : (plan.SourceValue & Msr.SE) != 0;
+    }
+}

@@ -1,0 +1,385 @@
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
+
+namespace ActorStep.Actors.Engine;
+
+/// <summary>
+/// One backend vcpu's run loop and host-step state machine (step-engine.md §3–4): runs the guest in bounded slices,
+/// plans, arms and completes host steps (or uses the hardware step where the backend has it), steps off breakpoints,
+/// and never leaves a step breakpoint or the host's SE behind. Keeps a register cache synced at most once per exit.
+/// A plain class with no actor plumbing: one owner drives it at a time (the VcpuActor; tests call it directly), as
+/// the backend's vcpu wants.
+/// </summary>
+public sealed class VcpuEngine
+{
+    private readonly IVirtualMachine _vm;
+    private readonly IVcpu _vcpu;
+    private readonly BreakpointTable _table;
+    private readonly BreakpointOwner.Step _owner;
+
+    private VcpuState? _cache;
+    private ActiveStep? _step;
+    /// <summary>Registers read for the engine's own use (planning, arming): never handed out, so reused.</summary>
+    private readonly VcpuState _scratch = new();
+    private readonly TraceStep.Translate _translateFetch;
+    private readonly Func<ulong, bool, uint> _fetchOriginal;
+
+    /// <summary>A host step in progress: its plan, where it started, how many steps remain.</summary>
+    private sealed class ActiveStep(StepPlan? plan, ulong from, int remaining, bool hardware, ulong? suspended)
+    {
+        public StepPlan? Plan = plan;
+        public ulong From = from;
+        public int Remaining = remaining;
+        public int Done;
+        public readonly bool Hardware = hardware;
+        /// <summary>A breakpoint at NIP whose original word is back in memory while this vcpu steps off it.</summary>
+        public ulong? Suspended = suspended;
+        /// <summary>The engine executed the instruction itself (an rfid whose target is its own address).</summary>
+        public bool Emulated;
+    }
+
+    /// <summary>Takes vcpu <paramref name="index"/> of <paramref name="vm"/>; <paramref name="table"/> is the VM's, shared with
+    /// the other vcpus' engines. Drops any breakpoint a predecessor's steps of this vcpu left (a restart, a crash).</summary>
+    public VcpuEngine(IVirtualMachine vm, int index, BreakpointTable table)
+    {
+        _vm = vm;
+        _vcpu = vm.GetVcpu(index);
+        _table = table;
+        _owner = new BreakpointOwner.Step(index);
+        _translateFetch = (ulong ea, ulong msr, out ulong ra) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ra);
+        _fetchOriginal = FetchOriginal;
+        _table.RemoveAll(_owner);
+    }
+
+    public int Index => _vcpu.Index;
+
+    /// <summary>A host step is in progress (planned, its breakpoints planted), to be finished by later slices or abandoned.</summary>
+    public bool Stepping => _step is not null;
+
+    /// <summary>The register state now, guest view. The object is a snapshot the engine never changes afterwards.</summary>
+    public VcpuState Registers => _cache ??= _vcpu.GetRegisters();
+
+    /// <summary>Writes the registers (vcpu stopped), abandoning any step first. Returns the state now.</summary>
+    public VcpuState SetRegisters(VcpuState state)
+    {
+        if (_step is not null) AbandonStep();
+        _vcpu.SetRegisters(state);
+        _cache = null;
+        return Registers;
+    }
+
+    /// <summary>EA → RA as this vcpu translates now: its MMU, its current MSR (only the vcpu's owner may ask).</summary>
+    public bool TryTranslate(ulong effectiveAddress, AccessKind access, out ulong realAddress) =>
+        _vcpu.TryTranslate(effectiveAddress, Registers.Msr, access, out realAddress);
+
+    /// <summary>Runs one slice: continue, a host step (or the part of one that fits the budget), or an invisible re-entry.</summary>
+    public SliceResult RunSlice(SliceRequest request)
+    {
+        if (_vcpu.IsStoppedForGood)
+        {
+            var last = _vcpu.Run(0);
+            return new SliceResult(last.Reason == ExitReason.Checkstop ? SliceOutcome.Checkstop : SliceOutcome.GuestStopped,
+                Registers, Status: last.Status, Detail: last.Detail ?? "the guest stopped this vcpu");
+        }
+        _vcpu.HoldAsyncInterrupts = request.Mode != SliceMode.Continue && request.HoldAsyncInterrupts;
+        return request.Mode == SliceMode.Continue ? RunFree(request.Budget) : RunStep(request);
+    }
+
+    /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4). Afterwards
+    /// <see cref="Registers"/> is read from the backend afresh.</summary>
+    public void Abandon()
+    {
+        AbandonStep();
+        _cache = null;
+    }
+
+    /// <summary>Continue: run until the budget ends or something the coordinator must know happens.</summary>
+    private SliceResult RunFree(long budget)
+    {
+        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        _cache = null;
+        // Resuming from a user breakpoint at NIP (the one just reported): step over it first, or the vcpu
+        // would trap on it again without moving.
+        var at = Scratch();
+        if (_step is null && _table.HasUser(Real(at.Nip, at.Msr)))
+        {
+            var over = RunStep(new SliceRequest(budget, SliceMode.Step, HoldAsyncInterrupts: false));
+            if (over.Outcome != SliceOutcome.StepDone) return over;
+            _vcpu.HoldAsyncInterrupts = false;
+            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        }
+        long start = _vcpu.InstructionsRetired, traps = 0;
+        while (true)
+        {
+            // A trap that retires nothing counts against the budget too, so no sequence of them can hold the slice.
+            long left = budget - (_vcpu.InstructionsRetired - start) - traps;
+            var exit = _vcpu.Run(Math.Max(left, 0));
+            switch (exit.Reason)
+            {
+                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+                case ExitReason.Stopped: return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+                case ExitReason.Checkstop: return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+                case ExitReason.Debug:
+                {
+                    ulong ra = Real(exit.Address, Scratch().Msr);
+                    if (ra != ulong.MaxValue && ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    // Not a breakpoint of the table: gone since the fetch (re-execute), or the guest's own instruction.
+                    if (IsGuestDebugInstruction(ra) && !DeliverIllegalInstruction(exit.Address))
+                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    traps++;
+                    continue;
+                }
+                default: return Ended(SliceOutcome.Ran);
+            }
+        }
+    }
+
+    /// <summary>A debug exit at a breakpoint of the table: a user breakpoint, or another vcpu's step breakpoint.</summary>
+    private SliceResult? ClassifyTrap(ulong nip, ulong ra)
+    {
+        var owners = _table.OwnersAt(ra);
+        if (owners.Contains(BreakpointOwner.User.Instance)) return Ended(SliceOutcome.BreakpointHit, nip);
+        if (owners.Count > 0) return Ended(SliceOutcome.Parked, ra, 0, $"parked on {string.Join(", ", owners)} at 0x{ra:x}");
+        return null;
+    }
+
+    /// <summary>
+    /// A debug exit that no breakpoint of the table explains, at an address that still holds the debug
+    /// instruction: the guest's own. (Without it the breakpoint went away between the fetch and now.)
+    /// </summary>
+    private bool IsGuestDebugInstruction(ulong ra)
+    {
+        if (ra >= _vm.MemorySize || _vm.MemorySize - ra < 4) return false;
+        Span<byte> word = stackalloc byte[4];
+        // The guest's own word (breakpoints hidden, under the table's lock): a step breakpoint planted here again since
+        // the trap must not pass for the guest's.
+        _table.Read(ra, word);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(word) == _vm.Capabilities.DebugInstruction; // same in both byte orders
+    }
+
+    /// <summary>
+    /// Gives the guest the program interrupt (illegal instruction) its own debug instruction raises without a
+    /// debugger, by register writes, as QEMU does on KVM (kvm_handle_debug); without this the vcpu would trap on
+    /// it forever. False when the instruction is the Program handler's first: the guest cannot recover.
+    /// </summary>
+    private bool DeliverIllegalInstruction(ulong nip)
+    {
+        var s = _vcpu.GetRegisters();
+        ulong handler = InterruptVectors.HandlerAddress(InterruptKind.Program, s.Msr, s.Lpcr);
+        if (handler == nip) return false;
+        // Book III §6.5.9: SRR0 = the instruction, SRR1 = MSR with SRR1[44] (illegal instruction).
+        s.Srr0 = nip;
+        s.Srr1 = (s.Msr & ~Msr.PartialFunctionBits) | Srr1Bits.ProgramIllegal;
+        s.Nip = handler;
+        s.Msr = InterruptVectors.NewMsr(s.Msr, s.Lpcr);
+        _vcpu.SetRegisters(s);
+        _cache = null;
+        return true;
+    }
+
+    private static string IllegalAtHandler(ulong nip) =>
+        $"the guest's own debug instruction (illegal) is the first instruction of its Program handler (0x{nip:x}): the guest cannot recover";
+
+    private SliceResult RunStep(SliceRequest m)
+    {
+        _cache = null;
+        _step ??= BeginStep(m);
+        if (m.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
+        long start = _vcpu.InstructionsRetired, emulatedSteps = 0, traps = 0;
+        while (true)
+        {
+            // The slice's budget bounds a step of many instructions (a count, a range) on every path: the hardware
+            // step and an emulated rfid end each Run after one instruction (or run none), and a trap retires none, so
+            // without this a range the vcpu never leaves would keep the slice, and a halt, waiting forever.
+            long left = m.Budget - (_vcpu.InstructionsRetired - start + emulatedSteps + traps);
+            if (left <= 0) return Ended(SliceOutcome.Ran);
+            if (_step!.Emulated)
+            {
+                emulatedSteps++;
+                if (FinishStep(TraceStep.Completion.Returned, m) is { } emulated) return emulated;
+                continue;
+            }
+            var exit = _vcpu.Run(left);
+            switch (exit.Reason)
+            {
+                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+                case ExitReason.Stopped:
+                    AbandonStep();
+                    return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+                case ExitReason.Checkstop:
+                    AbandonStep();
+                    return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+                case ExitReason.SingleStep:
+                    if (FinishStep(TraceStep.Completion.Completed, m) is { } hwDone) return hwDone;
+                    continue;
+                case ExitReason.Debug:
+                {
+                    var s = _vcpu.GetRegisters();
+                    _vcpu.TryTranslate(exit.Address, s.Msr, AccessKind.Fetch, out ulong ra);
+                    var end = _step!.Plan?.EndPointAt(ra);
+                    if (end is not null)
+                    {
+                        var completion = TraceStep.Complete(_step.Plan!, end, s);
+                        _vcpu.SetRegisters(s); // the register state is written back once per step
+                        if (FinishStep(completion, m, s) is { } done) return done;
+                        continue;
+                    }
+                    // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
+                    // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
+                    if (_step!.Suspended != ra || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
+                    {
+                        if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
+                        if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                    }
+                    traps++; // one that retires nothing: it counts against the budget like an instruction
+                    if (!IsGuestDebugInstruction(ra)) continue; // gone since the fetch: re-execute
+                    if (!DeliverIllegalInstruction(exit.Address))
+                    {
+                        AbandonStep();
+                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    }
+                    // The trace backend's end point at the Program handler catches the step next; a hardware
+                    // step ends here, at the handler's first instruction.
+                    if (_step!.Hardware && FinishStep(TraceStep.Completion.Interrupted, m) is { } interrupted) return interrupted;
+                    continue;
+                }
+                default: return Ended(SliceOutcome.Ran);
+            }
+        }
+    }
+
+    /// <summary>Ends one step; starts the next when a count remains. Returns the slice result when the whole step is over.</summary>
+    private SliceResult? FinishStep(TraceStep.Completion completion, SliceRequest m, VcpuState? current = null)
+    {
+        var step = _step!;
+        ReleaseStepResources(step);
+        step.Done++;
+        step.Remaining--;
+        _cache = null;
+        var s = current ?? _vcpu.GetRegisters();
+        // A range step goes on while NIP is in its range; a counted one until its count is done.
+        bool more = step.Remaining > 0 || m.Range?.Contains(s.Nip) == true;
+        if (more && !_table.HasUser(Real(s.Nip, s.Msr)))
+        {
+            var next = BeginStep(m with { StepCount = Math.Max(step.Remaining, 1) }); // a range step: one at a time
+            next.From = step.From;
+            next.Done = step.Done;
+            _step = next;
+            return null;
+        }
+        _step = null;
+        _cache = s;
+        // A user breakpoint met before the count is done (or inside the range) ends the step there and is what gets
+        // reported (§3 point 8).
+        var outcome = more ? SliceOutcome.BreakpointHit : SliceOutcome.StepDone;
+        return new SliceResult(outcome, s, new StepDetail(completion, step.From, s.Nip, step.Done), s.Nip);
+    }
+
+    private ulong Real(ulong ea, ulong msr) => _vcpu.TryTranslate(ea, msr, AccessKind.Fetch, out ulong ra) ? ra : ulong.MaxValue;
+
+    /// <summary>§3 points 1–4: plan, save, arm, plant. The capability, never the flavour, picks the backend.</summary>
+    private ActiveStep BeginStep(SliceRequest m)
+    {
+        var s = Scratch();
+        ulong nipRa = Real(s.Nip, s.Msr);
+        // Stepping off a breakpoint planted at NIP: the original word goes back for the duration of this step.
+        ulong? suspended = nipRa != ulong.MaxValue && _table.Suspend(nipRa) ? nipRa : null;
+
+        if (_vm.Capabilities.HardwareSingleStep)
+        {
+            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
+            return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
+        }
+
+        var plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
+        var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
+        if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
+        {
+            // No breakpoint can catch this rfid's end (see ReturnCannotBeCaught) and rfid is never traced, so the
+            // engine performs it, time included (one timebase tick).
+            s.Nip = s.Srr0 & ~3UL;
+            s.Msr = MsrRules.AfterRfid(s.Msr, s.Srr1);
+            _vcpu.SetRegisters(s);
+            _vcpu.RetireEmulatedInstruction();
+            step.Emulated = true;
+            return step;
+        }
+        // Without a Trace the step's end is a breakpoint at the next fetch, and an asynchronous interrupt
+        // could slip in at that boundary (two events in one step): allow only one deliverable right now.
+        if (!plan.ArmTrace && !m.HoldAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
+            _vcpu.HoldAsyncInterrupts = true;
+        foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
+        if (plan.ArmTrace)
+        {
+            s.Msr |= Msr.SE;
+            _vcpu.SetRegisters(s);
+        }
+        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        return step;
+    }
+
+    /// <summary>An rfid whose target (fetched with the MSR it installs) no breakpoint can catch: its own address (a
+    /// breakpoint there traps before the instruction runs), or an address with no translation (the step must end there,
+    /// before the fetch faults, as the hardware's does). In problem state rfid is privileged: the Program handler's end
+    /// point catches it instead.</summary>
+    private bool ReturnCannotBeCaught(VcpuState s, ulong nipRa) =>
+        !_vcpu.TryTranslate(s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1), AccessKind.Fetch, out ulong ra) || ra == nipRa;
+
+    private VcpuState Scratch()
+    {
+        _vcpu.GetRegisters(_scratch);
+        return _scratch;
+    }
+
+    private uint FetchOriginal(ulong ra, bool littleEndian)
+    {
+        Span<byte> b = stackalloc byte[4];
+        _table.Read(ra, b);
+        return littleEndian
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b)
+            : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b);
+    }
+
+    private void ReleaseStepResources(ActiveStep step)
+    {
+        _table.RemoveAll(_owner);
+        if (step.Suspended is ulong ra) _table.Resume(ra);
+        step.Suspended = null;
+        if (step.Hardware) _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+    }
+
+    /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4).</summary>
+    private void AbandonStep()
+    {
+        var step = _step;
+        _step = null;
+        if (step is null) return;
+        if (step.Plan is { } reached && reached.EndPointAt(Real(Scratch().Nip, _scratch.Msr)) is { } end)
+        {
+            // The vcpu left Run between the interrupt that ends the step (a Trace: SRR0/SRR1 already clobbered) and the
+            // fetch that would trap on the end point: the step is over, so complete it rather than leave it half done.
+            ReleaseStepResources(step);
+            var s = _vcpu.GetRegisters();
+            TraceStep.Complete(reached, end, s);
+            _vcpu.SetRegisters(s);
+            _cache = null;
+            return;
+        }
+        ReleaseStepResources(step);
+        if (step.Plan is { ArmTrace: true } plan)
+        {
+            var s = Scratch();
+            s.Msr = (s.Msr & ~Msr.SE) | (plan.GuestSe ? Msr.SE : 0);
+            _vcpu.SetRegisters(s);
+        }
+        _cache = null;
+    }
+
+    private SliceResult Ended(SliceOutcome outcome, ulong address = 0, long status = 0, string? detail = null)
+    {
+        _cache = null;
+        return new SliceResult(outcome, Registers, null, address, status, detail);
+    }
+}

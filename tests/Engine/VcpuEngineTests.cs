@@ -1,0 +1,241 @@
+using ActorStep.Actors.Engine;
+using ActorStep.Actors.Vm;
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
+using ActorStep.Machine;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Tests.Engine;
+
+/// <summary>
+/// The vcpu engine driven directly, with no ActorSystem: what one slice does to the guest and to the VM's breakpoint
+/// table (step-engine.md §3–4, invariants 2 and 4).
+/// </summary>
+public class VcpuEngineTests
+{
+    private const string Straight = """
+            .org 0xD00
+        trace_handler:
+            addi 31, 31, 1
+            rfid
+            .org 0x1000
+            .globl _start
+        _start:
+            addi 5, 5, 1
+            addi 5, 5, 1
+            addi 5, 5, 1
+            addi 5, 5, 1
+            addi 5, 5, 1
+            b _start
+        """;
+
+    /// <summary>vcpu 0 loops at <c>stepped</c>; vcpu 1 (r3 = 1) branches to the Trace handler, where vcpu 0's step plants its breakpoint.</summary>
+    private const string IntoTheTraceHandler = """
+            .org 0xD00
+        trace_handler:
+            addi 31, 31, 1
+            rfid
+            .org 0x1000
+            .globl _start
+        _start:
+            cmpdi 3, 1
+            beq other
+        stepped:
+            addi 5, 5, 1
+            b stepped
+        other:
+            li 4, 0xD00
+            mtctr 4
+            bctr
+        """;
+
+    private const ulong TraceHandler = 0xD00;
+
+    private sealed record Loaded(ElfImage Image, SimulatedMachine Vm, BreakpointTable Table)
+    {
+        public VcpuEngine Engine(int vcpu) => new(Vm, vcpu, Table);
+        public IVcpu Vcpu(int vcpu) => Vm.GetVcpu(vcpu);
+        public uint Word(ulong ra) => Vm.Memory.ReadUInt32(ra, littleEndian: false);
+    }
+
+    private static Loaded Load(string source, int vcpus = 1)
+    {
+        var image = GuestAssembler.Build(source, textAddress: 0);
+        var vm = SimulatedMachine.Load(image, new MachineOptions(vcpus, 16UL << 20));
+        return new Loaded(image, vm, new BreakpointTable(vm));
+    }
+
+    [Fact]
+    public void One_step_retires_exactly_one_instruction_and_leaves_no_breakpoint_and_the_guests_own_SE()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        uint traceWord = g.Word(TraceHandler);
+        var reference = SimulatedMachine.Load(g.Image, g.Vm.Options).GetVcpu(0);
+        long retired = g.Vcpu(0).InstructionsRetired;
+
+        var r = engine.RunSlice(new SliceRequest(1000, SliceMode.Step));
+
+        Assert.Equal(SliceOutcome.StepDone, r.Outcome);
+        Assert.Equal((TraceStep.Completion.Completed, g.Image.Entry, g.Image.Entry + 4, 1), (r.Step!.Completion, r.Step.From, r.Step.To, r.Step.Steps));
+        Assert.Equal(1, g.Vcpu(0).InstructionsRetired - retired);
+        reference.Run(1);
+        var diff = reference.GetRegisters().Differences(g.Vcpu(0).GetRegisters());
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(0UL, g.Vcpu(0).GetRegisters().Msr & Msr.SE);
+        Assert.Equal(0, g.Table.Count);
+        Assert.Equal(traceWord, g.Word(TraceHandler));
+        Assert.False(engine.Stepping);
+    }
+
+    [Fact]
+    public void A_step_of_a_guest_that_traces_itself_ends_at_its_Trace_handler_with_its_own_SE_in_SRR1()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        var s = engine.Registers.Clone();
+        s.Msr |= Msr.SE;
+        engine.SetRegisters(s);
+
+        var r = engine.RunSlice(new SliceRequest(1000, SliceMode.Step));
+
+        Assert.Equal((SliceOutcome.StepDone, TraceStep.Completion.GuestTrace), (r.Outcome, r.Step!.Completion));
+        var now = g.Vcpu(0).GetRegisters();
+        Assert.Equal(TraceHandler, now.Nip);
+        Assert.Equal(g.Image.Entry + 4, now.Srr0);
+        Assert.Equal(Msr.SE, now.Srr1 & Msr.SE);
+        Assert.Equal(0UL, now.Msr & Msr.SE); // the interrupt cleared it, as it would undebugged
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void A_step_with_a_count_stops_after_that_many_instructions()
+    {
+        var g = Load(Straight);
+        long retired = g.Vcpu(0).InstructionsRetired;
+
+        var r = g.Engine(0).RunSlice(new SliceRequest(1000, SliceMode.Step, StepCount: 3));
+
+        Assert.Equal(SliceOutcome.StepDone, r.Outcome);
+        Assert.Equal((3, g.Image.Entry, g.Image.Entry + 12), (r.Step!.Steps, r.Step.From, r.Step.To));
+        Assert.Equal(3, g.Vcpu(0).InstructionsRetired - retired);
+        Assert.Equal(3UL, r.State.Gpr[5]);
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void A_counted_step_longer_than_the_slice_goes_on_in_the_next_slice()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        var request = new SliceRequest(2, SliceMode.Step, StepCount: 3);
+
+        var first = engine.RunSlice(request);
+        Assert.Equal(SliceOutcome.Ran, first.Outcome);
+        Assert.True(engine.Stepping);
+        var second = engine.RunSlice(request);
+
+        Assert.Equal(SliceOutcome.StepDone, second.Outcome);
+        Assert.Equal((3, g.Image.Entry, g.Image.Entry + 12), (second.Step!.Steps, second.Step.From, second.Step.To));
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void A_range_step_goes_on_while_NIP_is_in_the_range()
+    {
+        var g = Load(Straight);
+        var range = new StepRange(g.Image.Entry, g.Image.Entry + 12);
+
+        var r = g.Engine(0).RunSlice(new SliceRequest(1000, SliceMode.Step, Range: range));
+
+        Assert.Equal(SliceOutcome.StepDone, r.Outcome);
+        Assert.Equal((3, g.Image.Entry + 12), (r.Step!.Steps, r.State.Nip));
+        Assert.Equal(3UL, r.State.Gpr[5]);
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void Abandoning_a_prepared_step_leaves_nothing_behind()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        uint traceWord = g.Word(TraceHandler);
+        var before = g.Vcpu(0).GetRegisters();
+
+        Assert.Equal(SliceOutcome.Ran, engine.RunSlice(new SliceRequest(0, SliceMode.Step)).Outcome); // plan and plant only
+        Assert.True(engine.Stepping);
+        Assert.Equal(g.Vm.Capabilities.DebugInstruction, g.Word(TraceHandler));
+        Assert.Equal(Msr.SE, g.Vcpu(0).GetRegisters().Msr & Msr.SE); // the host's, armed
+
+        engine.Abandon();
+
+        Assert.False(engine.Stepping);
+        Assert.Equal(0, g.Table.Count);
+        Assert.Equal(traceWord, g.Word(TraceHandler));
+        Assert.Equal(before, g.Vcpu(0).GetRegisters());
+        Assert.Equal(before, engine.Registers);
+    }
+
+    [Fact]
+    public void Abandoning_a_step_whose_Trace_was_taken_but_not_yet_caught_completes_it_and_leaves_nothing_behind()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        uint traceWord = g.Word(TraceHandler);
+
+        // Two of five steps fit the budget; the second's Trace interrupt is taken as the budget ends, before the fetch at
+        // the handler would trap on the step's breakpoint.
+        Assert.Equal(SliceOutcome.Ran, engine.RunSlice(new SliceRequest(2, SliceMode.Step, StepCount: 5)).Outcome);
+        Assert.True(engine.Stepping);
+        Assert.Equal(TraceHandler, g.Vcpu(0).GetRegisters().Nip);
+
+        engine.Abandon();
+
+        Assert.False(engine.Stepping);
+        Assert.Equal(0, g.Table.Count);
+        Assert.Equal(traceWord, g.Word(TraceHandler));
+        var s = g.Vcpu(0).GetRegisters();
+        Assert.Equal((g.Image.Entry + 8, 2UL, 0UL, 0UL), (s.Nip, s.Gpr[5], s.Srr0, s.Srr1));
+        Assert.Equal(0UL, s.Msr & Msr.SE);
+        Assert.Equal(s, engine.Registers);
+    }
+
+    [Fact]
+    public void A_vcpu_that_traps_on_another_vcpus_step_breakpoint_is_parked_with_its_state_intact()
+    {
+        var g = Load(IntoTheTraceHandler, vcpus: 2);
+        var stepper = g.Engine(0);
+        var other = g.Engine(1);
+        Assert.Equal(SliceOutcome.Ran, stepper.RunSlice(new SliceRequest(0, SliceMode.Step)).Outcome); // plants at the Trace handler
+
+        var parked = other.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+
+        Assert.Equal((SliceOutcome.Parked, TraceHandler), (parked.Outcome, parked.Address));
+        Assert.Contains("step of vcpu 0", parked.Detail);
+        Assert.Equal((TraceHandler, 0UL), (parked.State.Nip, parked.State.Gpr[31]));
+        // Once the owner's step is over, the parked vcpu re-enters and runs the instruction it trapped on, once.
+        Assert.Equal(SliceOutcome.StepDone, stepper.RunSlice(new SliceRequest(1000, SliceMode.Step)).Outcome);
+        Assert.Equal(0, g.Table.Count);
+        var reentered = other.RunSlice(new SliceRequest(1000, SliceMode.Reenter));
+        Assert.Equal(SliceOutcome.StepDone, reentered.Outcome);
+        Assert.Equal((TraceHandler + 4, 1UL), (reentered.State.Nip, reentered.State.Gpr[31]));
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void Continue_stops_at_a_user_breakpoint_and_the_next_continue_steps_off_it()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        ulong third = g.Image.Entry + 8;
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+
+        var hit = engine.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+        Assert.Equal((SliceOutcome.BreakpointHit, third, 2UL), (hit.Outcome, hit.State.Nip, hit.State.Gpr[5]));
+        var next = engine.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+
+        Assert.Equal((SliceOutcome.BreakpointHit, third), (next.Outcome, next.State.Nip));
+        Assert.Equal(7UL, next.State.Gpr[5]); // once around the loop: five addi, then the two before the breakpoint
+        Assert.Equal(1, g.Table.Count); // only the user's
+    }
+}
