@@ -81,6 +81,8 @@ public sealed class VcpuEngine
             return new SliceResult(last.Reason == ExitReason.Checkstop ? SliceOutcome.Checkstop : SliceOutcome.GuestStopped,
                 Registers, Status: last.Status, Detail: last.Detail ?? "the guest stopped this vcpu");
         }
+        // A backend that cannot hold asynchronous interrupts (QEMU on KVM) steps with them allowed: the plan then covers their handlers.
+        if (request.HoldAsyncInterrupts && !_vm.Capabilities.HoldsAsyncInterrupts) request = request with { HoldAsyncInterrupts = false };
         _vcpu.HoldAsyncInterrupts = request.Mode != SliceMode.Continue && request.HoldAsyncInterrupts;
         return request.Mode == SliceMode.Continue ? RunFree(request.Budget) : RunStep(request);
     }
@@ -166,13 +168,10 @@ public sealed class VcpuEngine
     private bool DeliverIllegalInstruction(ulong nip)
     {
         var s = _vcpu.GetRegisters();
-        ulong handler = InterruptVectors.HandlerAddress(InterruptKind.Program, s.Msr, s.Lpcr);
-        if (handler == nip) return false;
-        // Book III §6.5.9: SRR0 = the instruction, SRR1 = MSR with SRR1[44] (illegal instruction).
-        s.Srr0 = nip;
-        s.Srr1 = (s.Msr & ~Msr.PartialFunctionBits) | Srr1Bits.ProgramIllegal;
-        s.Nip = handler;
-        s.Msr = InterruptVectors.NewMsr(s.Msr, s.Lpcr);
+        // Book III §6.5.9: SRR0 = the instruction, SRR1[44] = illegal instruction.
+        var entry = InterruptEntry.Of(InterruptKind.Program, s.Msr, s.Lpcr, nip, Srr1Bits.ProgramIllegal);
+        if (entry.Nip == nip) return false;
+        (s.Nip, s.Msr, s.Srr0, s.Srr1) = (entry.Nip, entry.Msr, entry.Srr0, entry.Srr1);
         _vcpu.SetRegisters(s);
         _cache = null;
         return true;
@@ -308,7 +307,7 @@ public sealed class VcpuEngine
         }
         // Without a Trace the step's end is a breakpoint at the next fetch, and an asynchronous interrupt
         // could slip in at that boundary (two events in one step): allow only one deliverable right now.
-        if (!plan.ArmTrace && !m.HoldAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
+        if (!plan.ArmTrace && !m.HoldAsyncInterrupts && _vm.Capabilities.HoldsAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
             _vcpu.HoldAsyncInterrupts = true;
         foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
         if (plan.ArmTrace)

@@ -65,6 +65,42 @@ public class VcpuEngineTests
         return new Loaded(image, vm, new BreakpointTable(vm));
     }
 
+    /// <summary>The simulator behind capabilities that say asynchronous interrupts cannot be held (QEMU's KVM path).</summary>
+    private sealed class CannotHoldInterrupts(SimulatedMachine inner) : IVirtualMachine
+    {
+        public HypervisorCapabilities Capabilities { get; } = inner.Capabilities with { HoldsAsyncInterrupts = false };
+        public int VcpuCount => inner.VcpuCount;
+        public ulong MemorySize => inner.MemorySize;
+        public bool ImageIsLittleEndian => inner.ImageIsLittleEndian;
+        public IVcpu GetVcpu(int index) => inner.GetVcpu(index);
+        public void ReadMemory(ulong realAddress, Span<byte> into) => inner.ReadMemory(realAddress, into);
+        public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
+        public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
+        public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
+        public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+    }
+
+    [Theory]
+    [InlineData(true, 0x900UL, TraceStep.Completion.Interrupted)]
+    [InlineData(false, 0x1004UL, TraceStep.Completion.Completed)]
+    public void A_step_asked_to_hold_interrupts_ends_at_a_due_decrementers_handler_only_where_the_backend_cannot_hold_them(
+        bool backendCannotHold, ulong expectedNip, TraceStep.Completion expected)
+    {
+        var g = Load(Straight);
+        IVirtualMachine vm = backendCannotHold ? new CannotHoldInterrupts(g.Vm) : g.Vm;
+        var table = new BreakpointTable(vm);
+        var s = g.Vcpu(0).GetRegisters();
+        s.Msr |= Msr.EE;
+        s.Dec = 0xFFFF_FFFF; // due now
+        g.Vcpu(0).SetRegisters(s);
+
+        var r = new VcpuEngine(vm, 0, table).RunSlice(new SliceRequest(1000, SliceMode.Step, HoldAsyncInterrupts: true));
+
+        Assert.Equal(SliceOutcome.StepDone, r.Outcome);
+        Assert.Equal((expected, expectedNip), (r.Step!.Completion, r.State.Nip));
+        Assert.Equal(0, table.Count);
+    }
+
     [Fact]
     public void One_step_retires_exactly_one_instruction_and_leaves_no_breakpoint_and_the_guests_own_SE()
     {
