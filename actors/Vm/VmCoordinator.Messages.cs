@@ -102,13 +102,14 @@ public static partial class VmProtocol
     /// <summary>Client → coordinator: describe the VM. Reply: <see cref="VmDescription"/>.</summary>
     public sealed record Describe;
 
+    /// <summary>Reply to <see cref="Describe"/>. <paramref name="Parks"/>: times a vcpu trapped on another vcpu's step breakpoint and
+    /// was parked, unreported (step-engine.md §4); <paramref name="Reentries"/>: times a parked vcpu then re-executed its
+    /// instruction alone, invisibly. Both count from the coordinator's start.</summary>
     public sealed record VmDescription(int Vcpus, ulong MemorySize, HypervisorCapabilities Capabilities, bool Running,
-        IReadOnlyList<VcpuStop> VcpuStates, bool ImageIsLittleEndian, int BreakpointCount);
+        IReadOnlyList<VcpuStop> VcpuStates, bool ImageIsLittleEndian, int BreakpointCount, long Parks, long Reentries);
 
-    /// <summary>Anyone → coordinator: send every <see cref="VmEvent"/> to the sender until it stops or unsubscribes.</summary>
+    /// <summary>Anyone → coordinator: send every <see cref="VmEvent"/> to <paramref name="Subscriber"/> until it stops.</summary>
     public sealed record Subscribe(Akka.Actor.IActorRef Subscriber);
-
-    public sealed record Unsubscribe(Akka.Actor.IActorRef Subscriber);
 
     /// <summary>Coordinator → subscribers.</summary>
     public abstract record VmEvent;
@@ -118,6 +119,11 @@ public static partial class VmProtocol
     public sealed record ConsoleObserved(int Vcpu, byte[] Bytes) : VmEvent;
 
     public sealed record Resumed(IReadOnlyDictionary<int, VcpuAction> Actions) : VmEvent;
+
+    /// <summary>Coordinator → subscribers: a vcpu trapped on another vcpu's step breakpoint at <paramref name="Nip"/> (real address
+    /// <paramref name="RealAddress"/>) and was parked: never reported as a stop, its state intact; it re-executes the
+    /// original instruction alone before it next continues (step-engine.md §4).</summary>
+    public sealed record VcpuParked(int Vcpu, ulong Nip, ulong RealAddress, string Detail) : VmEvent;
 
     /// <summary>Coordinator → itself: console bytes from a vcpu thread.</summary>
     internal sealed record ConsoleBytes(int Vcpu, byte[] Bytes);

@@ -4,7 +4,7 @@ using Akka.Actor;
 using Google.Protobuf;
 using Grpc.Core;
 
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
 namespace ActorStep.Host.Fleet;
 

@@ -1,6 +1,6 @@
 using ActorStep.Actors.Fleet;
 using ActorStep.Machine;
-using ActorStep.Actors.Vms;
+using ActorStep.Actors.Node;
 using ActorStep.Host.Fleet;
 using ActorStep.Host.Services;
 using Akka.Actor;

@@ -1,5 +1,5 @@
+using ActorStep.Actors.Node;
 using ActorStep.Actors.Vm;
-using ActorStep.Actors.Vms;
 using ActorStep.Host.Server;
 using Akka.Actor;
 using Akka.Hosting;

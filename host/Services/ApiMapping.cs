@@ -1,5 +1,5 @@
+using ActorStep.Actors.Node;
 using ActorStep.Actors.Vm;
-using ActorStep.Actors.Vms;
 using ActorStep.Api.V1;
 using ActorStep.Machine;
 using ActorStep.Protocol.Registers;

@@ -3,7 +3,7 @@ using ActorStep.Actors.Vm;
 using ActorStep.Api.V1;
 using Akka.Actor;
 using Grpc.Core;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 

@@ -4,7 +4,7 @@ using ActorStep.Host.Fleet;
 using Akka.Actor;
 using Grpc.Core;
 using Status = Grpc.Core.Status;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 

@@ -3,7 +3,7 @@ using ActorStep.Api.V1;
 using ActorStep.Protocol.Registers;
 using Akka.Actor;
 using Google.Protobuf;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 using VcpuRegisterState = ActorStep.Actors.Vcpu.VcpuProtocol.Registers;
 
 namespace ActorStep.Host.Services;

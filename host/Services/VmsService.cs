@@ -1,9 +1,9 @@
 using ActorStep.Actors.Fleet.Wire;
-using ActorStep.Actors.Vms;
+using ActorStep.Actors.Node;
 using ActorStep.Api.V1;
 using ActorStep.Host.Fleet;
 using Grpc.Core;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
 namespace ActorStep.Host.Services;
 

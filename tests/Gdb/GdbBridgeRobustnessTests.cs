@@ -150,8 +150,8 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
         await WaitAsync(() => !fx.GetVm(vmId).Running, "the VM to halt after the client vanished");
         await WaitAsync(() => fx.GetVm(vmId).BreakpointCount == 0, "the client's breakpoints to be removed");
         // Raw guest memory (past the API, which hides breakpoints): no breakpoint word of any kind is left behind.
-        var info = fx.Server.Manager.Ask<ActorStep.Actors.Vms.VmManagerProtocol.VmList>(
-            new ActorStep.Actors.Vms.VmManagerProtocol.ListVms(new Dictionary<string, string>()), TimeSpan.FromSeconds(5)).Result.Vms.Single(v => v.VmId == vmId);
+        var info = fx.Server.Manager.Ask<ActorStep.Actors.Node.VmManagerProtocol.VmList>(
+            new ActorStep.Actors.Node.VmManagerProtocol.ListVms(new Dictionary<string, string>()), TimeSpan.FromSeconds(5)).Result.Vms.Single(v => v.VmId == vmId);
         Assert.Equal(0, Grpc.GrpcServerFixture.BreakpointWords(info));
         Assert.All(fx.GetVm(vmId).Vcpus, v => Assert.Equal(Api.V1.VcpuState.Stopped, v.State));
     }

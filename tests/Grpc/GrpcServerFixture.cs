@@ -1,5 +1,5 @@
 using System.Net;
-using ActorStep.Actors.Vms;
+using ActorStep.Actors.Node;
 using ActorStep.Api.V1;
 using ActorStep.Host.Server;
 using Akka.Actor;

@@ -1,9 +1,9 @@
 using ActorStep.Machine;
+using ActorStep.Actors.Node;
 using ActorStep.Actors.Vm;
-using ActorStep.Actors.Vms;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
 namespace ActorStep.Tests.Grpc;
 

@@ -2,7 +2,7 @@ using ActorStep.Actors.Vm;
 using ActorStep.Hypervisor;
 using Akka.Actor;
 
-namespace ActorStep.Actors.Vms;
+namespace ActorStep.Actors.Node;
 
 /// <summary>What to create: an image (an ELF file or a built-in guest), its size, the backend that runs it and how to find it again.</summary>
 public sealed record VmSpec(

@@ -6,9 +6,9 @@ using ActorStep.Hypervisor;
 using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vm.VmProtocol;
-using static ActorStep.Actors.Vms.VmManagerProtocol;
+using static ActorStep.Actors.Node.VmManagerProtocol;
 
-namespace ActorStep.Actors.Vms;
+namespace ActorStep.Actors.Node;
 
 /// <summary>Settings of a node's VM manager.</summary>
 /// <param name="Directory">the node's <see cref="VmDirectory"/> in a cluster (null on a single node): every VM is registered

@@ -2,7 +2,7 @@ using ActorStep.Actors.Fleet;
 using ActorStep.Actors.Vcpu;
 using Akka.Hosting;
 
-namespace ActorStep.Actors.Vms;
+namespace ActorStep.Actors.Node;
 
 /// <summary>The actors of an ActorStep node, for the host and the tests alike.</summary>
 public static class ActorStepActorsHosting

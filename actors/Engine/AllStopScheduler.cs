@@ -1,0 +1,381 @@
+using System.Runtime.InteropServices;
+using ActorStep.Actors.Vcpu;
+using ActorStep.Actors.Vm;
+using ActorStep.Hypervisor;
+using static ActorStep.Actors.Vcpu.VcpuProtocol;
+using static ActorStep.Actors.Vm.VmProtocol;
+
+namespace ActorStep.Actors.Engine;
+
+/// <summary>Where a vcpu is between and during resumes.</summary>
+public enum VcpuRunStatus
+{
+    /// <summary>Not running; its registers are as its last slice left them.</summary>
+    Stopped,
+    /// <summary>A slice is in flight.</summary>
+    Running,
+    /// <summary>Trapped on another vcpu's step breakpoint: unreported, re-entered alone before it next continues (§4).</summary>
+    Parked,
+    /// <summary>Stopped for good by the guest (or a checkstop): it never runs again.</summary>
+    Finished,
+}
+
+/// <summary>What the coordinator must do for the scheduler (<see cref="RunCommand"/>).</summary>
+public enum RunCommandKind
+{
+    /// <summary>Tell the vcpu's actor <see cref="RunCommand.Slice"/>.</summary>
+    RunSlice,
+    /// <summary>Tell the vcpu's actor to abandon its step (<see cref="VcpuProtocol.CancelStep"/>); it answers <see cref="VcpuProtocol.StepCancelled"/>.</summary>
+    CancelStep,
+    /// <summary>Make the vcpu leave its run loop now (<see cref="IVcpu.RequestExit"/>), so that its slice ends early.</summary>
+    RequestExit,
+    /// <summary>Send <see cref="RunCommand.Published"/> to the subscribers.</summary>
+    Publish,
+    /// <summary>The resume or halt is answered: reply <see cref="RunCommand.Stop"/> (with <see cref="RunCommand.CodeBytes"/>) to everyone
+    /// waiting for it, and publish it.</summary>
+    Stop,
+    /// <summary>The request is refused: reply <see cref="RunCommand.Failure"/> to its sender alone. Always the only command.</summary>
+    Refuse,
+}
+
+/// <summary>One thing the coordinator must do, in the order given; only the fields of its <see cref="Kind"/> are set.</summary>
+public readonly record struct RunCommand(RunCommandKind Kind, int Vcpu = 0, RunSlice? Slice = null, VmEvent? Published = null,
+    StopEvent? Stop = null, int CodeBytes = 0, Failed? Failure = null);
+
+/// <summary>
+/// The VM's run control under all-stop (step-engine.md §4–5), with no actor in it: each vcpu's status, the resume in progress,
+/// the events kept from earlier all-stops, and the counts of parks and re-entries. It takes requests (<see cref="Resume"/>,
+/// <see cref="Halt"/>) and outcomes (<see cref="SliceEnded"/>, <see cref="StepCancelled"/>) and returns what the coordinator
+/// must do: which slice each vcpu runs next, which step to cancel, which vcpu to make exit, what to publish, and the stop to
+/// reply. Scheduler-locking arrives as the resume's per-vcpu actions; the first reportable event stops every vcpu and later
+/// ones are kept for later resumes; a parked vcpu that will continue re-executes its instruction alone first, so that a new
+/// step's breakpoints cannot park it again forever (§4: must not starve).
+/// The commands returned are valid until the next call. Not thread-safe: the coordinator calls it from its one thread.
+/// </summary>
+public sealed class AllStopScheduler
+{
+    private readonly IReadOnlyList<VcpuState> _last;
+    private readonly long _quantum;
+    private readonly bool _deterministic;
+    private readonly VcpuRunStatus[] _status;
+    /// <summary>Events met after the first of an all-stop, in the order met; each is reported by a later resume of its vcpu.</summary>
+    private readonly List<StopEvent> _pending = new();
+    private readonly List<RunCommand> _commands = new();
+
+    // The resume in progress; reused from one resume to the next (the coordinator is on every step's path).
+    private Resume? _request;
+    private readonly VcpuAction[] _actions;
+    /// <summary>The vcpu the request names first: the one a Halted or Finished event is about.</summary>
+    private int _firstNamed;
+    private StopEvent? _primary;
+    private bool _stopping, _reentering, _prepared, _cancelsSent;
+    private readonly bool[] _inFlight, _cancelling;
+    private int _inFlightCount, _cancellingCount;
+    private readonly Queue<int> _reentryQueue = new();
+    /// <summary>Deterministic mode: the vcpus left in the current round, in order; -1 - v is v's zero-budget planting slice.</summary>
+    private readonly Queue<int> _round = new();
+
+    /// <param name="last">the coordinator's last known registers of each vcpu (it updates them before passing an outcome on):
+    /// the NIP of a Halted or Finished event, which no slice reports</param>
+    /// <param name="options">the slice budget, and whether one vcpu runs at a time in a fixed order</param>
+    /// <param name="stoppedForGood">the vcpus the guest had already stopped for good (none when null)</param>
+    public AllStopScheduler(IReadOnlyList<VcpuState> last, CoordinatorOptions options, IReadOnlyList<bool>? stoppedForGood = null)
+    {
+        _last = last;
+        _quantum = options.Quantum;
+        _deterministic = options.Deterministic;
+        int n = last.Count;
+        _status = new VcpuRunStatus[n];
+        _actions = new VcpuAction[n];
+        _inFlight = new bool[n];
+        _cancelling = new bool[n];
+        for (int v = 0; v < n; v++) _status[v] = stoppedForGood?[v] == true ? VcpuRunStatus.Finished : VcpuRunStatus.Stopped;
+    }
+
+    public int VcpuCount => _status.Length;
+
+    /// <summary>A resume is in progress (its stop not yet replied).</summary>
+    public bool Running => _request is not null;
+
+    /// <summary>Times a vcpu trapped on another vcpu's step breakpoint and was parked, unreported (§4).</summary>
+    public long Parks { get; private set; }
+
+    /// <summary>Times a parked vcpu was re-entered: it re-executed its instruction alone, invisibly, before continuing.</summary>
+    public long Reentries { get; private set; }
+
+    /// <summary>Events kept from earlier all-stops, not reported yet.</summary>
+    public int PendingEvents => _pending.Count;
+
+    public VcpuRunStatus Status(int vcpu) => _status[vcpu];
+
+    /// <summary>
+    /// A client's resume: refused (busy, unknown vcpu, bad argument), answered at once (an event kept from an earlier all-stop
+    /// whose vcpu it resumes — nothing runs; or nothing it resumes can run), or started: <see cref="Resumed"/> is published
+    /// and the first slices handed out.
+    /// </summary>
+    public ReadOnlySpan<RunCommand> Resume(Resume request)
+    {
+        _commands.Clear();
+        if (_request is not null) return Refuse(FailureCode.Busy, "the VM is already running; halt it first");
+        // The actions go to _actions as they are checked (not in use: no resume is in progress).
+        Array.Fill(_actions, VcpuAction.Stay);
+        int firstNamed = -1;
+        foreach (var (v, action) in request.Actions)
+        {
+            if ((uint)v >= (uint)_status.Length) return Refuse(FailureCode.NotFound, $"no vcpu {v}: this VM has vcpus 0..{_status.Length - 1}");
+            if (action == VcpuAction.Step && _status[v] == VcpuRunStatus.Finished)
+                return Refuse(FailureCode.FailedPrecondition, $"vcpu {v} was stopped for good by the guest and cannot be stepped");
+            _actions[v] = action;
+            if (firstNamed < 0) firstNamed = v;
+        }
+        if (request.StepCount < 1) return Refuse(FailureCode.InvalidArgument, "step count must be at least 1");
+        int code = request.CodeBytes;
+        if (code != 0 && (code < CodeBlock.MinBytes || code > CodeBlock.MaxBytes || (code & (code - 1)) != 0))
+            return Refuse(FailureCode.InvalidArgument, $"code bytes must be 0 or a power of two in {CodeBlock.MinBytes}..{CodeBlock.MaxBytes}, not {code}");
+        if (request.Ranges is { } ranges)
+            foreach (var (v, range) in ranges)
+            {
+                string? wrong = (uint)v >= (uint)_actions.Length || _actions[v] != VcpuAction.Step ? $"vcpu {v} has a step range but does not step"
+                    : range.End < range.Start ? $"step range {range} of vcpu {v} ends before it starts"
+                    : request.StepCount != 1 ? "a range step has no step count: it steps while NIP is in the range"
+                    : null;
+                if (wrong is not null) return Refuse(FailureCode.InvalidArgument, wrong);
+            }
+
+        // An event kept from an earlier all-stop is reported now, without running anything (§5).
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            var kept = _pending[i];
+            if (_actions[kept.Vcpu] == VcpuAction.Stay) continue;
+            _pending.RemoveAt(i);
+            return Emit(new RunCommand(RunCommandKind.Stop, kept.Vcpu, Stop: kept, CodeBytes: code));
+        }
+
+        bool any = false;
+        for (int v = 0; v < _actions.Length && !any; v++) any = _actions[v] != VcpuAction.Stay && _status[v] != VcpuRunStatus.Finished;
+        if (!any)
+        {
+            int v = Math.Max(firstNamed, 0);
+            return Emit(new RunCommand(RunCommandKind.Stop, v,
+                Stop: new StopEvent(StopReason.Finished, v, _last[v].Nip, "no resumed vcpu can run: all were stopped for good"), CodeBytes: code));
+        }
+
+        _request = request;
+        _firstNamed = firstNamed;
+        _primary = null;
+        _stopping = _reentering = _prepared = _cancelsSent = false;
+        Array.Clear(_inFlight);
+        Array.Clear(_cancelling);
+        _inFlightCount = _cancellingCount = 0;
+        _reentryQueue.Clear();
+        _round.Clear();
+        _commands.Add(new RunCommand(RunCommandKind.Publish, Published: new Resumed(request.Actions)));
+        for (int v = 0; v < _status.Length; v++)
+        {
+            if (_status[v] != VcpuRunStatus.Parked) continue;
+            // A parked vcpu that continues re-executes its instruction first, alone; one that steps just steps it.
+            if (_actions[v] == VcpuAction.Continue) _reentryQueue.Enqueue(v);
+            else if (_actions[v] == VcpuAction.Step) _status[v] = VcpuRunStatus.Stopped;
+        }
+        ContinueResume();
+        return Commands();
+    }
+
+    /// <summary>A client's halt: Halted at once when nothing runs; otherwise the resume in progress stops (unless it already is) and
+    /// its stop answers the halt too.</summary>
+    public ReadOnlySpan<RunCommand> Halt()
+    {
+        _commands.Clear();
+        if (_request is null)
+            return Emit(new RunCommand(RunCommandKind.Stop, 0, Stop: new StopEvent(StopReason.Halted, 0, _last[0].Nip, "already stopped")));
+        if (_primary is null) Report(new StopEvent(StopReason.Halted, _firstNamed, _last[_firstNamed].Nip, "halted on request"));
+        ContinueResume();
+        return Commands();
+    }
+
+    /// <summary>A vcpu's slice is over: its outcome is reported, kept, parks the vcpu, or is nothing; then the next slices.</summary>
+    public ReadOnlySpan<RunCommand> SliceEnded(SliceEnded m)
+    {
+        _commands.Clear();
+        int v = m.Vcpu;
+        _status[v] = VcpuRunStatus.Stopped;
+        if (_request is null) return Commands();
+        if (_inFlight[v]) { _inFlight[v] = false; _inFlightCount--; }
+        switch (m.Outcome)
+        {
+            case SliceOutcome.StepDone when _reentering:
+                break; // invisible: the parked vcpu executed its instruction and is simply stopped
+            case SliceOutcome.StepDone when _actions[v] == VcpuAction.Step:
+                Report(new StopEvent(StopReason.StepCompleted, v, m.State.Nip,
+                    $"stepped {m.Step!.Steps} instruction(s) from 0x{m.Step.From:x}", 0, m.Step.Completion.ToString(), m.Step.Steps));
+                break;
+            case SliceOutcome.BreakpointHit:
+                Report(new StopEvent(StopReason.Breakpoint, v, m.State.Nip, $"breakpoint at 0x{m.State.Nip:x}"));
+                break;
+            case SliceOutcome.GuestStopped:
+                _status[v] = VcpuRunStatus.Finished;
+                Report(new StopEvent(StopReason.GuestStopped, v, m.State.Nip, m.Detail ?? "stopped by the guest", m.Status));
+                break;
+            case SliceOutcome.Checkstop:
+                _status[v] = VcpuRunStatus.Finished;
+                Report(new StopEvent(StopReason.Checkstop, v, m.State.Nip, m.Detail ?? "checkstop"));
+                break;
+            case SliceOutcome.Faulted:
+                Report(new StopEvent(StopReason.Error, v, m.State.Nip, m.Detail ?? "vcpu actor failed"));
+                break;
+            case SliceOutcome.Parked:
+                _status[v] = VcpuRunStatus.Parked;
+                Parks++;
+                _commands.Add(new RunCommand(RunCommandKind.Publish, v,
+                    Published: new VcpuParked(v, m.State.Nip, m.Address, m.Detail ?? $"parked at 0x{m.Address:x}")));
+                break;
+        }
+        ContinueResume();
+        return Commands();
+    }
+
+    /// <summary>A vcpu's step was abandoned (<see cref="RunCommandKind.CancelStep"/>): the resume may now end.</summary>
+    public ReadOnlySpan<RunCommand> StepCancelled(int vcpu)
+    {
+        _commands.Clear();
+        if (_cancelling[vcpu]) { _cancelling[vcpu] = false; _cancellingCount--; }
+        if (_request is not null) ContinueResume();
+        return Commands();
+    }
+
+    /// <summary>Hands out the next slices, or finishes the resume when it is stopping and nothing is in flight.</summary>
+    private void ContinueResume()
+    {
+        if (_reentryQueue.Count > 0 && !_stopping)
+        {
+            if (_inFlightCount > 0) return;
+            _reentering = true;
+            Reentries++;
+            Send(_reentryQueue.Dequeue(), SliceMode.Reenter, _quantum);
+            return;
+        }
+        _reentering = false;
+        if (_stopping)
+        {
+            if (_inFlightCount > 0 || _cancellingCount > 0) return;
+            // Deterministic: the round in progress completes, as in-flight slices do on real threads; what
+            // the other vcpus meet meanwhile is kept for later resumes.
+            while (_deterministic && _round.Count > 0)
+            {
+                int next = _round.Dequeue();
+                if (next < 0 || _status[next] != VcpuRunStatus.Stopped) continue;
+                Send(next, ModeOf(next), _quantum);
+                return;
+            }
+            // Steps that did not finish are abandoned (once): nothing of them stays in the guest.
+            if (!_cancelsSent)
+            {
+                _cancelsSent = true;
+                for (int v = 0; v < _status.Length; v++)
+                {
+                    if (_actions[v] != VcpuAction.Step || _status[v] != VcpuRunStatus.Stopped || StepReported(v)) continue;
+                    _cancelling[v] = true;
+                    _cancellingCount++;
+                    _commands.Add(new RunCommand(RunCommandKind.CancelStep, v));
+                }
+            }
+            if (_cancellingCount == 0) Finish();
+            return;
+        }
+
+        if (_inFlightCount == 0 && !AnyRunnable())
+        {
+            // Everything resumed is parked or finished; parked vcpus wait for a step that no longer runs.
+            Report(new StopEvent(StopReason.Finished, _firstNamed, _last[_firstNamed].Nip, "no resumed vcpu can run"));
+            ContinueResume();
+            return;
+        }
+
+        if (!_deterministic)
+        {
+            for (int v = 0; v < _status.Length; v++)
+                if (Runnable(v)) Send(v, ModeOf(v), _quantum);
+            return;
+        }
+
+        // Deterministic: one vcpu at a time. Steppers plant their breakpoints first (a zero-budget slice),
+        // then each round runs the continuing vcpus in index order and the steppers last.
+        if (_inFlightCount > 0) return;
+        if (!_prepared)
+        {
+            _prepared = true;
+            for (int v = 0; v < _status.Length; v++)
+                if (Runnable(v) && _actions[v] == VcpuAction.Step) _round.Enqueue(-1 - v);
+        }
+        if (_round.Count == 0)
+        {
+            for (int v = 0; v < _status.Length; v++)
+                if (Runnable(v) && _actions[v] != VcpuAction.Step) _round.Enqueue(v);
+            for (int v = 0; v < _status.Length; v++)
+                if (Runnable(v) && _actions[v] == VcpuAction.Step) _round.Enqueue(v);
+        }
+        while (_round.Count > 0)
+        {
+            int next = _round.Dequeue();
+            int v = next < 0 ? -1 - next : next;
+            if (_status[v] != VcpuRunStatus.Stopped) continue;
+            Send(v, ModeOf(v), next < 0 ? 0 : _quantum);
+            return;
+        }
+        ContinueResume();
+    }
+
+    private bool Runnable(int v) => _actions[v] != VcpuAction.Stay && _status[v] == VcpuRunStatus.Stopped;
+
+    private bool AnyRunnable()
+    {
+        for (int v = 0; v < _status.Length; v++)
+            if (Runnable(v)) return true;
+        return false;
+    }
+
+    private SliceMode ModeOf(int v) => _actions[v] == VcpuAction.Step ? SliceMode.Step : SliceMode.Continue;
+
+    private bool StepReported(int v) => _primary is { Reason: StopReason.StepCompleted } p && p.Vcpu == v;
+
+    private void Send(int v, SliceMode mode, long budget)
+    {
+        var request = _request!;
+        _inFlight[v] = true;
+        _inFlightCount++;
+        _status[v] = VcpuRunStatus.Running;
+        var range = mode == SliceMode.Step && request.Ranges is { } ranges && ranges.TryGetValue(v, out var r) ? r : null;
+        _commands.Add(new RunCommand(RunCommandKind.RunSlice, v,
+            Slice: new RunSlice(budget, mode, request.HoldAsyncInterrupts, request.StepCount, range)));
+    }
+
+    /// <summary>The first reportable event stops every vcpu; later ones are kept for later resumes, never lost.</summary>
+    private void Report(StopEvent e)
+    {
+        if (_primary is not null) { _pending.Add(e); return; }
+        _primary = e;
+        _stopping = true;
+        // Deterministic: only one slice runs, on the coordinator's terms; it ends by its budget.
+        if (_deterministic) return;
+        for (int v = 0; v < _inFlight.Length; v++)
+            if (_inFlight[v]) _commands.Add(new RunCommand(RunCommandKind.RequestExit, v));
+    }
+
+    private void Finish()
+    {
+        var request = _request!;
+        _request = null;
+        _commands.Add(new RunCommand(RunCommandKind.Stop, _primary!.Vcpu, Stop: _primary, CodeBytes: request.CodeBytes));
+    }
+
+    private ReadOnlySpan<RunCommand> Refuse(FailureCode code, string message) =>
+        Emit(new RunCommand(RunCommandKind.Refuse, Failure: new Failed(code, message)));
+
+    private ReadOnlySpan<RunCommand> Emit(RunCommand command)
+    {
+        _commands.Add(command);
+        return Commands();
+    }
+
+    private ReadOnlySpan<RunCommand> Commands() => CollectionsMarshal.AsSpan(_commands);
+}
