@@ -125,9 +125,11 @@ public sealed class GdbProcess : IDisposable
 /// <summary>An image's disassembly by binutils' objdump: address → instruction text.</summary>
 public sealed class Disassembly
 {
-    private static readonly Regex Line = new(@"^\s*([0-9a-f]+):\t(?:[0-9a-f]{2} ){4}\s*\t(.*)$", RegexOptions.Multiline);
+    private static readonly Regex Line = new(@"^\s*([0-9a-f]+):\t((?:[0-9a-f]{2} ){4})\s*\t(.*)$", RegexOptions.Multiline);
 
     public Dictionary<ulong, string> Instructions { get; } = [];
+    /// <summary>address → the instruction word (in the image's byte order, as the decoder reads it).</summary>
+    public Dictionary<ulong, uint> Words { get; } = [];
     public Dictionary<string, ulong> Symbols { get; } = [];
 
     public static Disassembly Of(string elf, bool littleEndian)
@@ -135,7 +137,13 @@ public sealed class Disassembly
         var d = new Disassembly();
         string tools = littleEndian ? "powerpc64le-linux-gnu-" : "powerpc64-linux-gnu-";
         foreach (Match m in Line.Matches(Support.GuestAssembler.Run(tools + "objdump", $"-d -z {elf}").Replace("\r", "")))
-            d.Instructions[Convert.ToUInt64(m.Groups[1].Value, 16)] = Normalize(m.Groups[2].Value);
+        {
+            ulong address = Convert.ToUInt64(m.Groups[1].Value, 16);
+            d.Instructions[address] = Normalize(m.Groups[3].Value);
+            byte[] bytes = Convert.FromHexString(m.Groups[2].Value.Replace(" ", "")); // file order
+            d.Words[address] = littleEndian ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes)
+                : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes);
+        }
         foreach (var line in Support.GuestAssembler.Run(tools + "nm", elf).Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = line.Split(' ');
