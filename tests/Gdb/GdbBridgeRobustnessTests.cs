@@ -126,7 +126,8 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
         Assert.Equal(2u, fx.GetVm(vm.VmId).BreakpointCount);
 
         string second = await GdbProcess.RunAsync(bridge.Endpoint, null, littleEndian: true, "info registers pc");
-        Assert.Contains("another gdb is attached", second);
+        if (first.HasExited) Assert.Fail($"the first gdb's continue ended by itself:\n{await first.OutputAsync(TimeSpan.FromSeconds(5))}");
+        Assert.True(second.Contains("another gdb is attached"), $"the second gdb was not refused:\n{second}");
         Assert.True(fx.GetVm(vm.VmId).Running, "the refused gdb did not disturb the first one's continue");
 
         first.Kill();

@@ -77,7 +77,10 @@ public sealed class GdbProcess : IDisposable
         var args = new List<string> { "-nx", "-batch" };
         if (elf is not null) args.Add(elf);
         args.AddRange(["-ex", "set architecture powerpc:common64", "-ex", $"set endian {(littleEndian ? "little" : "big")}",
-            "-ex", "set pagination off", "-ex", "set confirm off", "-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
+            "-ex", "set pagination off", "-ex", "set confirm off",
+            // gdb waits 2 s for a reply by default, as long as the bridge holds a second gdb before refusing it: on a loaded
+            // machine the refusal then comes too late and gdb reports a timeout instead of the bridge's reason.
+            "-ex", "set remotetimeout 10", "-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
         foreach (var c in commands) { args.Add("-ex"); args.Add(c); }
         foreach (var a in args) psi.ArgumentList.Add(a);
         _process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start gdb-multiarch");
