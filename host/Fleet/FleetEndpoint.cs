@@ -57,7 +57,9 @@ public sealed class FleetEndpoint : ReceiveActor
         try
         {
             var request = method.RequestParser.ParseFrom(call.Request);
-            var response = await method.InvokeLocal(request, new CallScope(deadline, cts.Token));
+            var scope = new CallScope(deadline, cts.Token);
+            scope.ThrowIfPast(); // routed here too late (a slow hop): nothing may run
+            var response = await method.InvokeLocal(request, scope);
             return new FleetReply { Response = response.ToByteString() };
         }
         catch (RpcException e) { return Error(e.StatusCode, e.Status.Detail); }

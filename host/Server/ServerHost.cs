@@ -72,6 +72,7 @@ public static class ServerHost
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
+            o.Interceptors.Add<DeadlineInterceptor>(); // inside the logging one, so that a refused late call is logged
             o.MaxReceiveMessageSize = 2 << 20;
             o.MaxSendMessageSize = 2 << 20;
         });

@@ -16,6 +16,12 @@ public readonly record struct CallScope(DateTime Deadline, CancellationToken Can
     /// <summary>Time left until the deadline (null: none; never negative).</summary>
     public TimeSpan? Remaining => HasDeadline ? TimeSpan.FromTicks(Math.Max(0, (Deadline - DateTime.UtcNow).Ticks)) : null;
 
+    /// <summary>DEADLINE_EXCEEDED when the deadline has passed already: a call that arrives too late must not start.</summary>
+    public void ThrowIfPast()
+    {
+        if (HasDeadline && Deadline <= DateTime.UtcNow) throw new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's deadline had passed before it started"));
+    }
+
     /// <summary>The status of a call cut short: DEADLINE_EXCEEDED once the deadline passed, CANCELLED before.</summary>
     public RpcException Cancelled() =>
         Deadline <= DateTime.UtcNow

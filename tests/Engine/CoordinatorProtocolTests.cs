@@ -84,7 +84,8 @@ public class CoordinatorProtocolTests : TestKit
     {
         var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
         var running = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off)), EngineFixture.Timeout);
-        await Task.Delay(20);
+        await Eventually.HoldsAsync(() => Assert.IsType<VmDescription>(f.Ask(new Describe())).Running, "the first resume to run");
+        Assert.False(running.IsCompleted);
         var second = Assert.IsType<Failed>(f.Ask(new Resume(ContinueActions(0, 2, SchedulerLocking.Off))));
         Assert.Equal(FailureCode.Busy, second.Code);
         f.Ask(new Halt());

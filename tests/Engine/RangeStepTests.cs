@@ -124,10 +124,13 @@ public class RangeStepTests : TestKit
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(spin)));
         f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
         Assert.IsType<BreakpointChanged>(f.Ask(new RemoveBreakpoint(spin)));
+        ulong tb = f.Registers(0).Tb;
         var running = f.Coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, true, 1,
             new Dictionary<int, StepRange> { [0] = new(spin, spin + 4) }), EngineFixture.Timeout);
-        await Task.Delay(100);
+        // A thousand steps round the loop, all inside one resume that goes on.
+        await Eventually.HoldsAsync(() => running.IsCompleted || f.Registers(0).Tb >= tb + 1000, "a thousand steps inside the range");
         Assert.False(running.IsCompleted, "the vcpu left a range it cannot leave");
+        Assert.True(Assert.IsType<VmDescription>(f.Ask(new Describe())).Running);
         var halted = Assert.IsType<Stopped>(f.Ask(new Halt()));
         Assert.Equal(StopReason.Halted, halted.Event.Reason);
         Assert.IsType<Stopped>(await running);
@@ -158,10 +161,12 @@ public class RangeStepTests : TestKit
         ulong back = f.Image.Symbol("back");
         RangeStep(f, f.Image.Symbol("_start"), back);
         Assert.Equal(back, f.Registers(0).Nip);
+        ulong tb = f.Registers(0).Tb;
         var running = f.Coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, true, 1,
             new Dictionary<int, StepRange> { [0] = new(back, back + 4) }), EngineFixture.Timeout);
-        await Task.Delay(100);
-        Assert.False(running.IsCompleted);
+        // Each emulated rfid retires one instruction (time advances): a thousand of them inside one resume that goes on.
+        await Eventually.HoldsAsync(() => running.IsCompleted || f.Registers(0).Tb >= tb + 1000, "a thousand rfids inside the range");
+        Assert.False(running.IsCompleted, "the vcpu left a range it cannot leave");
         Assert.Equal(StopReason.Halted, Assert.IsType<Stopped>(f.Ask(new Halt())).Event.Reason);
         Assert.IsType<Stopped>(await running);
         Assert.Equal(back, f.Registers(0).Nip);

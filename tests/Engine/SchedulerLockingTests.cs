@@ -16,8 +16,10 @@ public class SchedulerLockingTests : TestKit
             b _start
         """;
 
+    private const int Quantum = 500;
+
     private EngineFixture Fixture(bool deterministic) =>
-        new(Sys, Counters, vcpus: 4, new CoordinatorOptions(Quantum: 500, Deterministic: deterministic));
+        new(Sys, Counters, vcpus: 4, new CoordinatorOptions(Quantum: Quantum, Deterministic: deterministic));
 
     private static ulong[] Clocks(EngineFixture f) => Enumerable.Range(0, 4).Select(v => f.Registers(v).Tb).ToArray();
 
@@ -54,7 +56,9 @@ public class SchedulerLockingTests : TestKit
         var f = Fixture(deterministic: false);
         var before = Clocks(f);
         var running = f.Coordinator.Ask<object>(new VmProtocol.Resume(VmProtocol.ContinueActions(1, 4, SchedulerLocking.On)), EngineFixture.Timeout);
-        await Task.Delay(50);
+        // Ten quanta of vcpu 1: time enough for the others to have had turns, were they scheduled.
+        await Eventually.HoldsAsync(() => running.IsCompleted || f.Registers(1).Tb >= before[1] + 10 * Quantum, "vcpu 1 to run ten quanta");
+        Assert.False(running.IsCompleted, "the continue ended by itself");
         var halted = Assert.IsType<VmProtocol.Stopped>(f.Ask(new VmProtocol.Halt()));
         Assert.Equal(StopReason.Halted, halted.Event.Reason);
         Assert.IsType<VmProtocol.Stopped>(await running);
@@ -71,9 +75,10 @@ public class SchedulerLockingTests : TestKit
         var f = Fixture(deterministic: false);
         var before = Clocks(f);
         var running = f.Coordinator.Ask<object>(new VmProtocol.Resume(VmProtocol.ContinueActions(0, 4, locking)), EngineFixture.Timeout);
-        await Task.Delay(50);
-        f.Ask(new VmProtocol.Halt());
-        await running;
+        await Eventually.HoldsAsync(() => running.IsCompleted || Clocks(f).Zip(before).All(c => c.First > c.Second), "every vcpu to run");
+        Assert.False(running.IsCompleted, "the continue ended by itself");
+        Assert.Equal(StopReason.Halted, Assert.IsType<VmProtocol.Stopped>(f.Ask(new VmProtocol.Halt())).Event.Reason);
+        Assert.IsType<VmProtocol.Stopped>(await running);
         var after = Clocks(f);
         for (int v = 0; v < 4; v++) Assert.True(after[v] > before[v], $"vcpu {v} did not run");
     }

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using ActorStep.Actors.Fleet;
+using System.Text.RegularExpressions;
 using ActorStep.Api.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -7,41 +7,105 @@ using ApiFleet = ActorStep.Api.V1.Fleet;
 
 namespace ActorStep.Tests.Fleet;
 
-/// <summary>One <c>actorstep serve --cluster</c> process on loopback; killed (whole tree) on dispose.</summary>
-public sealed class ServeProcess : IDisposable
+/// <summary>
+/// One <c>actorstep serve --cluster</c> process on loopback, its gRPC and cluster ports picked by the system (port 0) and read
+/// from what it prints, so that no port is chosen here and then taken by another test first; killed (whole tree) on dispose.
+/// </summary>
+public sealed partial class ServeProcess : IDisposable
 {
     private readonly Process _process;
     private readonly List<string> _output = new();
+    private readonly TaskCompletionSource<string> _grpc = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _cluster = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public ServeProcess(string name, int grpcPort, int clusterPort, string seed)
+    [GeneratedRegex(@"^ActorStep gRPC API on (http://[^ ]+) ")]
+    private static partial Regex GrpcLine();
+
+    [GeneratedRegex(@"^Cluster node \S+ at (akka\.tcp://\S+);")]
+    private static partial Regex ClusterLine();
+
+    private ServeProcess(string name, string? seed, string[] extra)
     {
         Name = name;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[]
-                 {
-                     Path.Combine(AppContext.BaseDirectory, "actorstep.dll"), "serve", "--cluster", "--node-name", name,
-                     "--grpc", $"127.0.0.1:{grpcPort}", "--cluster-port", clusterPort.ToString(), "--seed", seed, "--vcpus", "1", "--memory", "2",
-                 })
-            psi.ArgumentList.Add(a);
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.Add(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.Add(e.Data); };
+        var args = new List<string>
+        {
+            Path.Combine(AppContext.BaseDirectory, "actorstep.dll"), "serve", "--cluster", "--node-name", name,
+            "--grpc", "127.0.0.1:0", "--cluster-port", "0", "--vcpus", "1", "--memory", "2",
+        };
+        if (seed is not null) args.AddRange(["--seed", seed]); // none: node of a new cluster
+        args.AddRange(extra);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        _process.OutputDataReceived += (_, e) => Received(e.Data);
+        _process.ErrorDataReceived += (_, e) => Received(e.Data);
+        _process.Exited += (_, _) =>
+        {
+            _grpc.TrySetException(new InvalidOperationException($"node {name} exited"));
+            _cluster.TrySetException(new InvalidOperationException($"node {name} exited"));
+        };
+        _process.Start();
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+    }
+
+    private void Received(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.Add(line);
+        if (GrpcLine().Match(line) is { Success: true } g) _grpc.TrySetResult(g.Groups[1].Value);
+        if (ClusterLine().Match(line) is { Success: true } c) _cluster.TrySetResult(c.Groups[1].Value);
+    }
+
+    /// <summary>Starts a node and waits until it says where it listens; <paramref name="seed"/> null: it starts the cluster.</summary>
+    public static async Task<ServeProcess> StartAsync(string name, string? seed, params string[] extra)
+    {
+        var node = new ServeProcess(name, seed, extra);
+        try
+        {
+            await Task.WhenAll(node._grpc.Task, node._cluster.Task).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (Exception e)
+        {
+            string output = node.Output;
+            node.Dispose();
+            throw new InvalidOperationException($"node {name} did not start ({e.Message}):\n{output}");
+        }
+        node.Channel = GrpcChannel.ForAddress(node._grpc.Task.Result);
+        node.ClusterAddress = node._cluster.Task.Result;
+        return node;
+    }
+
+    /// <summary>Node <paramref name="names"/>[0] starts the cluster; the others join it, each with the first's address as seed.</summary>
+    public static async Task<List<ServeProcess>> StartClusterAsync(IReadOnlyList<string> names, Func<string, string[]>? extra = null)
+    {
+        var nodes = new List<ServeProcess>();
+        try
+        {
+            nodes.Add(await StartAsync(names[0], null, extra?.Invoke(names[0]) ?? []));
+            nodes.AddRange(await Task.WhenAll(names.Skip(1).Select(n => StartAsync(n, nodes[0].ClusterAddress, extra?.Invoke(n) ?? []))));
+            return nodes;
+        }
+        catch
+        {
+            foreach (var n in nodes) n.Dispose();
+            throw;
+        }
     }
 
     public string Name { get; }
-    public GrpcChannel Channel { get; }
+    public GrpcChannel Channel { get; private set; } = null!;
+    public string ClusterAddress { get; private set; } = "";
     public bool HasExited => _process.HasExited;
 
     public string Output { get { lock (_output) return string.Join("\n", _output.TakeLast(40)); } }
 
+    /// <summary>SIGKILL (with its children): the node vanishes without leaving the cluster.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 
     public void Dispose()
     {
-        Channel.Dispose();
+        Channel?.Dispose();
         try { if (!_process.HasExited) _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         _process.WaitForExit(10_000);
         _process.Dispose();
@@ -56,13 +120,9 @@ public class FleetProcessTests
     [Fact]
     public async Task Three_serve_processes_route_any_call_and_report_the_VMs_of_a_killed_node_as_lost_within_the_deadline()
     {
-        int seedPort = VmDirectoryTests.FreePort();
-        string seed = $"akka.tcp://{FleetConfig.SystemName}@127.0.0.1:{seedPort}";
-        var nodes = new List<ServeProcess>();
+        var nodes = await ServeProcess.StartClusterAsync(["a", "b", "c"]);
         try
         {
-            foreach (var name in new[] { "a", "b", "c" })
-                nodes.Add(new ServeProcess(name, VmDirectoryTests.FreePort(), name == "a" ? seedPort : VmDirectoryTests.FreePort(), seed));
             var a = nodes[0];
 
             await Eventually(nodes, () => nodes.All(n => Members(n) == 3), "three nodes up, as each of them sees it", 40);
@@ -124,6 +184,101 @@ public class FleetProcessTests
         {
             foreach (var n in nodes) n.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Killing_a_node_whose_VMs_run_reports_them_lost_within_seconds_while_fleet_calls_answer_for_every_VM_and_the_others_run_on()
+    {
+        // Each node's initial VM (1 vcpu, the demo guest, which never stops) and a second one on b, all labelled.
+        var nodes = await ServeProcess.StartClusterAsync(["a", "b", "c"], _ => ["--label", "fleet=busy"]);
+        try
+        {
+            var (a, b, c) = (nodes[0], nodes[1], nodes[2]);
+            await Eventually(nodes, () => nodes.All(n => Members(n) == 3), "three nodes up, as each of them sees it", 40);
+            await new Vms.VmsClient(b.Channel).CreateVmAsync(new CreateVmRequest
+            {
+                BuiltIn = "demo", Vcpus = 1, MemorySize = 2 << 20, Labels = { ["fleet"] = "busy" },
+            }, deadline: Deadline());
+            var selector = new ListVmsRequest { LabelSelector = { ["fleet"] = "busy" } };
+            await Eventually(nodes, () => new[] { a, c }.All(n => List(n, selector).Count == 4), "a and c list the 4 VMs");
+            var vms = List(a, selector).ToDictionary(v => v.VmId);
+            Assert.Equal(new[] { "a", "b", "b", "c" }, vms.Values.Select(v => v.Node).Order());
+            var survivors = vms.Values.Where(v => v.Node != "b").Select(v => v.VmId).Order().ToList();
+            var lost = vms.Values.Where(v => v.Node == "b").Select(v => v.VmId).Order().ToList();
+
+            // Continue them all through node a, and check that each runs, as its own node says.
+            var request = new FleetRequest { LabelSelector = { ["fleet"] = "busy" }, TimeoutMs = 10_000 };
+            var resumed = await ReadAll(new ApiFleet.FleetClient(a.Channel).ContinueAll(request, deadline: Deadline()));
+            Assert.Equal(vms.Keys.Order(), resumed.Select(r => r.VmId).Order());
+            Assert.All(resumed, r => Assert.True(r.Resumed is { Running: true }, $"{r.VmId} on {r.Node}: {r.Error}"));
+            foreach (var vm in vms.Values)
+                Assert.True(new Vms.VmsClient(nodes.Single(n => n.Name == vm.Node).Channel).GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline()).Running,
+                    $"{vm.VmId} does not run on {vm.Node}");
+
+            b.Kill();
+            var killed = Stopwatch.StartNew();
+
+            // At once: a fleet call through c completes by its timeout, an entry for every VM, an error for each of b's.
+            var timeBase = Tb(await ReadAll(new ApiFleet.FleetClient(c.Channel).SnapshotRegisters(Tbs(request), deadline: Deadline())),
+                vms, survivors, lost, lostCodes: [StatusCode.Unavailable, StatusCode.DeadlineExceeded]);
+
+            // Within seconds both survivors list b's VMs as lost.
+            await Eventually(nodes, () => new[] { a, c }.All(n => List(n, selector).Where(v => v.Node == "b").All(v => v.Lost)),
+                "node b's VMs listed as lost by a and c", 15);
+            Assert.True(killed.Elapsed < TimeSpan.FromSeconds(15), $"lost after {killed.Elapsed}");
+            Assert.All(List(a, selector).Where(v => v.Node != "b"), v => Assert.False(v.Lost, $"{v.VmId} of {v.Node} listed as lost"));
+
+            // Now fleet calls do not wait for b: its VMs get UNAVAILABLE entries saying they are lost, and the survivors' VMs
+            // have kept running all along (their time has moved on since the first snapshot).
+            var sw = Stopwatch.StartNew();
+            var snapshot = await ReadAll(new ApiFleet.FleetClient(a.Channel).SnapshotRegisters(Tbs(request), deadline: Deadline()));
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"the snapshot took {sw.Elapsed}");
+            var later = Tb(snapshot, vms, survivors, lost, lostCodes: [StatusCode.Unavailable]);
+            Assert.All(snapshot.Where(r => r.Node == "b"), r => Assert.Contains("lost", r.Error.Message));
+            foreach (var id in survivors) Assert.True(later[id] > timeBase[id], $"{id} did not run on after node b was killed");
+            foreach (var vm in survivors)
+                Assert.True(new Vms.VmsClient(nodes.Single(n => n.Name == vms[vm].Node).Channel).GetVm(new GetVmRequest { VmId = vm }, deadline: Deadline()).Running,
+                    $"{vm} stopped running on {vms[vm].Node}");
+
+            // And a fleet halt through c halts the survivors' VMs and says which it could not reach.
+            var halted = await ReadAll(new ApiFleet.FleetClient(c.Channel).HaltAll(request, deadline: Deadline()));
+            Assert.Equal(vms.Keys.Order(), halted.Select(r => r.VmId).Order());
+            foreach (var r in halted)
+            {
+                if (r.Node == "b") Assert.True(r.Error is { Code: (int)StatusCode.Unavailable }, $"{r.VmId} of the killed node: {r}");
+                else Assert.True(r.Halted is { Event.Reason: StopReason.Halted }, $"{r.VmId} on {r.Node}: {r.Error}");
+            }
+            Assert.All(survivors, vm => Assert.False(new Vms.VmsClient(a.Channel).GetVm(new GetVmRequest { VmId = vm }, deadline: Deadline()).Running));
+            Assert.False(a.HasExited || c.HasExited, "a and c keep serving");
+        }
+        finally
+        {
+            foreach (var n in nodes) n.Dispose();
+        }
+    }
+
+    private static List<Vm> List(ServeProcess node, ListVmsRequest selector) =>
+        new Vms.VmsClient(node.Channel).ListVms(selector, deadline: Deadline()).Vms.ToList();
+
+    private static FleetRequest Tbs(FleetRequest r) => new(r) { Registers = { new RegisterRef { Name = "tb" } } };
+
+    /// <summary>One entry per VM: vcpu 0's time base for each survivor, an error (of <paramref name="lostCodes"/>) for each lost VM.</summary>
+    private static Dictionary<string, ulong> Tb(List<FleetResult> snapshot, Dictionary<string, Vm> vms, List<string> survivors, List<string> lost,
+        StatusCode[] lostCodes)
+    {
+        Assert.Equal(vms.Keys.Order(), snapshot.Select(r => r.VmId).Order());
+        foreach (var r in snapshot.Where(r => lost.Contains(r.VmId)))
+        {
+            Assert.True(r.Error is not null, $"{r.VmId} of the killed node b has no error entry");
+            Assert.Contains((StatusCode)r.Error.Code, lostCodes);
+        }
+        var tbs = new Dictionary<string, ulong>();
+        foreach (var r in snapshot.Where(r => survivors.Contains(r.VmId)))
+        {
+            Assert.True(r.Registers is not null, $"{r.VmId} on {r.Node}: {r.Error}");
+            tbs[r.VmId] = r.Registers.Vcpus.Single(v => v.Vcpu == 0).Registers.Single(x => x.Name == "tb").Value;
+        }
+        return tbs;
     }
 
     [Theory]

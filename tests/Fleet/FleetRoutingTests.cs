@@ -30,18 +30,19 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        int seedPort = VmDirectoryTests.FreePort();
-        Seed = $"akka.tcp://{FleetConfig.SystemName}@127.0.0.1:{seedPort}";
+        // Every port is picked by the system and reported by the server (no port chosen here, then bound by another test):
+        // node a starts a cluster of its own and is the seed of the others.
         foreach (var name in new[] { "a", "b", "c" })
         {
             var server = await ServerHost.StartAsync(new ServerOptions
             {
                 Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
                 LogLevel = Serilog.Events.LogEventLevel.Warning,
-                Cluster = new ClusterOptions(name, name == "a" ? seedPort : 0, [Seed]),
+                Cluster = new ClusterOptions(name, 0, name == "a" ? [] : [Seed]),
             });
             Servers.Add(server);
             Channels.Add(GrpcChannel.ForAddress(server.Address));
+            if (name == "a") Seed = server.ClusterAddress!;
         }
         Mute = ActorSystem.Create(FleetConfig.SystemName, ConfigurationFactory.ParseString(FleetConfig.Hocon("127.0.0.1", 0, [Seed], "mute")));
         MuteDirectory = Mute.ActorOf(VmDirectory.Props(), "vm-directory");

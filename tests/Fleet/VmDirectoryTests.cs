@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using ActorStep.Actors.Fleet;
 using ActorStep.Actors.Fleet.Wire;
 using Akka.Actor;
@@ -15,25 +13,21 @@ public class VmDirectoryTests : IAsyncLifetime
     private readonly List<ActorSystem> _nodes = new();
     private readonly List<IActorRef> _directories = new();
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
     public async Task InitializeAsync()
     {
-        int seedPort = FreePort();
-        string seed = $"akka.tcp://{FleetConfig.SystemName}@127.0.0.1:{seedPort}";
+        // Node a binds a port of the system's choosing and starts a cluster of its own; its address is the others' seed.
+        string seed = "";
         for (int i = 0; i < 3; i++)
         {
-            var config = ConfigurationFactory.ParseString(FleetConfig.Hocon("127.0.0.1", i == 0 ? seedPort : 0, [seed], $"node-{(char)('a' + i)}"));
+            var config = ConfigurationFactory.ParseString(FleetConfig.Hocon("127.0.0.1", 0, i == 0 ? [] : [seed], $"node-{(char)('a' + i)}"));
             var system = ActorSystem.Create(FleetConfig.SystemName, config);
             _nodes.Add(system);
             _directories.Add(system.ActorOf(VmDirectory.Props(), "vm-directory"));
+            if (i == 0)
+            {
+                Cluster.Get(system).Join(Cluster.Get(system).SelfAddress);
+                seed = Cluster.Get(system).SelfAddress.ToString();
+            }
         }
         await Eventually(() => Task.FromResult(_nodes.All(n => Cluster.Get(n).State.Members.Count(m => m.Status == MemberStatus.Up) == 3)), "cluster of 3 up");
     }

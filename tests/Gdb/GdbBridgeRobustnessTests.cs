@@ -47,6 +47,9 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
 
         public static bool HasPacket(string s) => s.Contains('#') && s.IndexOf('#') + 2 < s.Length;
 
+        /// <summary>Bytes received and not read yet.</summary>
+        public int Available => _pending.Length + _tcp.Available;
+
         public void Dispose() => _tcp.Dispose();
     }
 
@@ -83,17 +86,34 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
     [Fact]
     public async Task A_client_vanishing_mid_step_leaves_the_vm_halted_and_clean()
     {
+        // Thread 2 (vcpu 1) range-steps from the entry to go_virtual: its wait for vcpu 0 (secondary_wait), which stays
+        // stopped, never leaves that range, so the step is still in progress whenever the client goes.
         var vm = fx.NewVm("demo");
+        var demo = ActorStep.Machine.ElfImage.BuiltIn("demo");
+        ulong wait = demo.Symbol("secondary_wait"), leave = demo.Symbol("go_virtual");
         await using var bridge = await fx.StartBridgeAsync(vm.VmId);
         using (var c = await RawClient.ConnectAsync(bridge.Endpoint))
         {
             await c.SendRawAsync(RawClient.Frame("Z0,c0000000000051b8,4"));
             Assert.Contains("OK", await c.ReadUntilAsync(RawClient.HasPacket));
-            await c.SendRawAsync(RawClient.Frame("vCont;s:1;c"));
-            await c.ReadUntilAsync(s => s.Length >= 1); // the ack: the resume is on its way
-        } // gone without waiting for the stop reply
+            await c.SendRawAsync(RawClient.Frame($"vCont;r{vm.Entry:x},{leave:x}:2"));
+            Assert.Equal("+", await c.ReadUntilAsync(s => s.Length >= 1)); // the ack alone: the step is on its way
+
+            await WaitAsync(() => fx.GetVm(vm.VmId).Running, "the range step to start");
+            ulong tb = Register(vm.VmId, 1, "tb");
+            await WaitAsync(() => Register(vm.VmId, 1, "tb") > tb + 200, "vcpu 1 to step round its loop");
+            Assert.True(fx.GetVm(vm.VmId).Running, "the step ended before the client vanished");
+            Assert.Equal(0, c.Available); // and no stop reply is on its way
+        } // gone in the middle of the step
         await AssertHaltedAndCleanAsync(vm.VmId);
+        Assert.Equal(0UL, Register(vm.VmId, 1, "msr") & 0x400);           // no MSR[SE] left from the step
+        Assert.InRange(Register(vm.VmId, 1, "nip"), wait, leave - 4);     // halted where it was stepping
+        Assert.Equal(vm.Entry, Register(vm.VmId, 0, "nip"));              // thread 1 was never resumed
     }
+
+    private ulong Register(string vmId, uint vcpu, string name) =>
+        fx.Registers.GetVcpuRegisters(new Api.V1.GetVcpuRegistersRequest { VmId = vmId, Vcpu = vcpu, Registers = { new Api.V1.RegisterRef { Name = name } } },
+            deadline: GdbFixture.Deadline).Registers.Single().Value;
 
     [Fact]
     public async Task Gdb_killed_mid_continue_leaves_the_vm_halted_and_clean_and_a_second_gdb_is_refused_meanwhile()
@@ -106,7 +126,8 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
         Assert.Equal(2u, fx.GetVm(vm.VmId).BreakpointCount);
 
         string second = await GdbProcess.RunAsync(bridge.Endpoint, null, littleEndian: true, "info registers pc");
-        Assert.Contains("another gdb is attached", second);
+        if (first.HasExited) Assert.Fail($"the first gdb's continue ended by itself:\n{await first.OutputAsync(TimeSpan.FromSeconds(5))}");
+        Assert.True(second.Contains("another gdb is attached"), $"the second gdb was not refused:\n{second}");
         Assert.True(fx.GetVm(vm.VmId).Running, "the refused gdb did not disturb the first one's continue");
 
         first.Kill();

@@ -77,7 +77,10 @@ public sealed class GdbProcess : IDisposable
         var args = new List<string> { "-nx", "-batch" };
         if (elf is not null) args.Add(elf);
         args.AddRange(["-ex", "set architecture powerpc:common64", "-ex", $"set endian {(littleEndian ? "little" : "big")}",
-            "-ex", "set pagination off", "-ex", "set confirm off", "-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
+            "-ex", "set pagination off", "-ex", "set confirm off",
+            // gdb waits 2 s for a reply by default, as long as the bridge holds a second gdb before refusing it: on a loaded
+            // machine the refusal then comes too late and gdb reports a timeout instead of the bridge's reason.
+            "-ex", "set remotetimeout 10", "-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
         foreach (var c in commands) { args.Add("-ex"); args.Add(c); }
         foreach (var a in args) psi.ArgumentList.Add(a);
         _process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start gdb-multiarch");
@@ -125,9 +128,11 @@ public sealed class GdbProcess : IDisposable
 /// <summary>An image's disassembly by binutils' objdump: address → instruction text.</summary>
 public sealed class Disassembly
 {
-    private static readonly Regex Line = new(@"^\s*([0-9a-f]+):\t(?:[0-9a-f]{2} ){4}\s*\t(.*)$", RegexOptions.Multiline);
+    private static readonly Regex Line = new(@"^\s*([0-9a-f]+):\t((?:[0-9a-f]{2} ){4})\s*\t(.*)$", RegexOptions.Multiline);
 
     public Dictionary<ulong, string> Instructions { get; } = [];
+    /// <summary>address → the instruction word (in the image's byte order, as the decoder reads it).</summary>
+    public Dictionary<ulong, uint> Words { get; } = [];
     public Dictionary<string, ulong> Symbols { get; } = [];
 
     public static Disassembly Of(string elf, bool littleEndian)
@@ -135,7 +140,13 @@ public sealed class Disassembly
         var d = new Disassembly();
         string tools = littleEndian ? "powerpc64le-linux-gnu-" : "powerpc64-linux-gnu-";
         foreach (Match m in Line.Matches(Support.GuestAssembler.Run(tools + "objdump", $"-d -z {elf}").Replace("\r", "")))
-            d.Instructions[Convert.ToUInt64(m.Groups[1].Value, 16)] = Normalize(m.Groups[2].Value);
+        {
+            ulong address = Convert.ToUInt64(m.Groups[1].Value, 16);
+            d.Instructions[address] = Normalize(m.Groups[3].Value);
+            byte[] bytes = Convert.FromHexString(m.Groups[2].Value.Replace(" ", "")); // file order
+            d.Words[address] = littleEndian ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes)
+                : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes);
+        }
         foreach (var line in Support.GuestAssembler.Run(tools + "nm", elf).Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = line.Split(' ');

@@ -9,42 +9,86 @@ namespace ActorStep.Tests.Gdb;
 public sealed class GdbSteppingTests(GdbFixture fx)
 {
     private static readonly Regex Shown = new(@"^(?:\d+: x/i \$pc\n)?=> 0x([0-9a-f]+)(?: <[^>]*>)?:\s+(.*)$", RegexOptions.Multiline);
+    private static readonly Regex Before = new(@"^regs lr=([0-9a-f]+) ctr=([0-9a-f]+) cr=([0-9a-f]+) srr0=([0-9a-f]+)$", RegexOptions.Multiline);
 
-    /// <summary>Steps <paramref name="steps"/> instructions of thread 1 with <c>display/i $pc</c>; returns (pc, text) per stop.</summary>
-    private async Task<List<(ulong Pc, string Text)>> StepAsync(string guest, uint vcpus, bool littleEndian, int steps)
+    /// <summary>What gdb showed at one stop: the instruction at pc and the registers a branch to LR/CTR or an rfid reads.</summary>
+    private sealed record Stop(ulong Pc, string Text, ulong Lr, ulong Ctr, uint Cr, ulong Srr0);
+
+    /// <summary>Steps <paramref name="steps"/> instructions of thread 1; at each stop shows the instruction and the registers.</summary>
+    private Task<List<Stop>> StepAsync(string guest, uint vcpus, bool littleEndian, int steps) =>
+        StepAsync(fx.NewVm(guest, vcpus), GdbFixture.GuestElf(guest), littleEndian, steps);
+
+    private async Task<List<Stop>> StepAsync(Vm vm, string elf, bool littleEndian, int steps)
     {
-        var vm = fx.NewVm(guest, vcpus);
         await using var bridge = await fx.StartBridgeAsync(vm.VmId);
-        var commands = new List<string> { "set scheduler-locking step", "x/i $pc" };
-        for (int i = 0; i < steps; i++) commands.AddRange(["stepi", "x/i $pc"]);
-        string output = await GdbProcess.RunAsync(bridge.Endpoint, GdbFixture.GuestElf(guest), littleEndian, commands.ToArray());
-        var shown = Shown.Matches(output.Replace("\r", ""))
-            .Select(m => (ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber), Disassembly.Normalize(m.Groups[2].Value))).ToList();
-        Assert.True(shown.Count == steps + 1, $"expected {steps + 1} instructions shown:\n{output}");
-        return shown;
+        string[] show = ["x/i $pc", "printf \"regs lr=%lx ctr=%lx cr=%x srr0=%lx\\n\", $lr, $ctr, $cr, $srr0"];
+        var commands = new List<string> { "set scheduler-locking step" };
+        commands.AddRange(show);
+        for (int i = 0; i < steps; i++) { commands.Add("stepi"); commands.AddRange(show); }
+        string output = (await GdbProcess.RunAsync(bridge.Endpoint, elf, littleEndian, commands.ToArray())).Replace("\r", "");
+        var shown = Shown.Matches(output).ToList();
+        var regs = Before.Matches(output).ToList();
+        Assert.True(shown.Count == steps + 1 && regs.Count == steps + 1, $"expected {steps + 1} instructions and register lines shown:\n{output}");
+        static ulong Hex(Match m, int g) => ulong.Parse(m.Groups[g].Value, NumberStyles.HexNumber);
+        return shown.Zip(regs, (s, r) => new Stop(Hex(s, 1), Disassembly.Normalize(s.Groups[2].Value), Hex(r, 1), Hex(r, 2), (uint)Hex(r, 3), Hex(r, 4)))
+            .ToList();
     }
 
-    /// <summary>Each PC follows from the previous instruction as objdump decodes it, and gdb shows objdump's text.</summary>
-    private static void AssertFollowsDisassembly(Disassembly dis, List<(ulong Pc, string Text)> shown, ulong systemCallVector)
+    /// <summary>
+    /// Each PC is the one the previous instruction leads to, computed from its encoding and the registers gdb showed before the
+    /// step (every branch included: to a target, to LR, to CTR, rfid to SRR0); and gdb shows objdump's text.
+    /// </summary>
+    private static void AssertFollowsDisassembly(Disassembly dis, List<Stop> shown, ulong systemCallVector)
     {
         static string Plain(string s) => s.Replace("0x", "");
         for (int i = 0; i < shown.Count; i++)
         {
-            var (pc, text) = shown[i];
-            Assert.True(dis.Instructions.TryGetValue(pc, out var expected), $"step {i}: 0x{pc:x} is not an instruction in the image");
-            Assert.Equal(Plain(expected), Plain(text));
+            var stop = shown[i];
+            Assert.True(dis.Instructions.TryGetValue(stop.Pc, out var expected), $"step {i}: 0x{stop.Pc:x} is not an instruction in the image");
+            Assert.Equal(Plain(expected), Plain(stop.Text));
             if (i == 0) continue;
-            ulong prev = shown[i - 1].Pc;
-            var prevText = dis.Instructions[prev];
-            string mnemonic = prevText.Split(' ')[0];
-            if (prevText == "sc") Assert.Equal(systemCallVector, pc);
-            else if (mnemonic == "rfid" || mnemonic.EndsWith("lr", StringComparison.Ordinal) || mnemonic.EndsWith("ctr", StringComparison.Ordinal)) continue;
-            else if (mnemonic.StartsWith('b'))
-            {
-                ulong target = ulong.Parse(prevText.Split(' ', ',')[^1], NumberStyles.HexNumber);
-                Assert.True(pc == prev + 4 || pc == target, $"step {i}: {prevText} at 0x{prev:x} went to 0x{pc:x}");
-            }
-            else Assert.True(pc == prev + 4, $"step {i}: {prevText} at 0x{prev:x} went to 0x{pc:x}, not the next instruction");
+            var prev = shown[i - 1];
+            ulong next = NextPc(dis.Words[prev.Pc], prev, systemCallVector);
+            Assert.True(stop.Pc == next, $"step {i}: {dis.Instructions[prev.Pc]} at 0x{prev.Pc:x} went to 0x{stop.Pc:x}, not 0x{next:x}");
+        }
+    }
+
+    /// <summary>
+    /// Where the instruction <paramref name="word"/> at <paramref name="at"/>.Pc goes, in 64-bit mode, with the registers before it:
+    /// branches per Power ISA Book I §2.4 (b, bc, bclr, bcctr: BO/BI against CR and CTR), rfid to SRR0 (Book III §4.3.1),
+    /// sc to the system call vector, hypercalls (sc 1, answered by the hypervisor) and everything else to the next word.
+    /// </summary>
+    private static ulong NextPc(uint word, Stop at, ulong systemCallVector)
+    {
+        ulong pc = at.Pc, next = pc + 4;
+        bool aa = (word & 2) != 0;
+        uint bo = (word >> 21) & 0x1f, bi = (word >> 16) & 0x1f;
+        bool Taken(bool decrementsCtr)
+        {
+            bool ctrOk = true;
+            if (decrementsCtr && (bo & 0b00100) == 0) ctrOk = (at.Ctr - 1 != 0) ^ ((bo & 0b00010) != 0);
+            bool condOk = (bo & 0b10000) != 0 || ((at.Cr >> (int)(31 - bi)) & 1) == ((bo & 0b01000) != 0 ? 1u : 0u);
+            return ctrOk && condOk;
+        }
+        switch (word >> 26)
+        {
+            case 18: // b[l][a]: LI || 0b00, sign-extended
+                return (aa ? 0 : pc) + (ulong)((long)((int)(word << 6) >> 6) & ~3L);
+            case 16: // bc[l][a]: BD || 0b00, sign-extended
+                return Taken(decrementsCtr: true) ? (aa ? 0 : pc) + (ulong)(long)(short)(word & 0xfffc) : next;
+            case 17: // sc LEV: LEV=1 is a hypercall, which the hypervisor answers
+                return ((word >> 5) & 0x7f) == 0 ? systemCallVector : next;
+            case 19:
+                switch ((word >> 1) & 0x3ff)
+                {
+                    case 16: return Taken(decrementsCtr: true) ? at.Lr & ~3UL : next;    // bclr[l]
+                    case 528: return Taken(decrementsCtr: false) ? at.Ctr & ~3UL : next; // bcctr[l]
+                    case 18: return at.Srr0 & ~3UL;                                       // rfid
+                    case 560: throw new Xunit.Sdk.XunitException($"bctar at 0x{pc:x}: TAR is not shown");
+                    default: return next;                                                 // CR logical, isync, ...
+                }
+            default:
+                return next;
         }
     }
 
@@ -66,6 +110,61 @@ public sealed class GdbSteppingTests(GdbFixture fx)
         Assert.Equal(dis.Symbols["_start"], shown[0].Pc);
         AssertFollowsDisassembly(dis, shown, systemCallVector: 0xc00);
         Assert.True(shown.Count(s => s.Pc == dis.Symbols["loop"]) >= 3, "the loop's backward branch was taken"); // ble loop
+    }
+
+    [Fact]
+    public async Task Stepi_through_branches_by_LR_and_CTR_lands_where_the_registers_said()
+    {
+        // Taken and untaken branches to LR and CTR, CTR-decrementing forms, and the mflr/mtctr/mtlr that only sound like them.
+        string elf = Support.GuestAssembler.BuildElf("""
+                .org 0x5000
+                .globl _start
+            _start:
+                li 3, 2
+                mtctr 3
+            1:  bdnz 1b
+                bl leaf
+            after:
+                mflr 9
+                lis 10, target@h
+                ori 10, 10, target@l
+                mtctr 10
+                bctrl
+            back:
+                cmpdi 3, 7
+                bnelr
+                li 4, 2
+                mtctr 4
+                lis 11, done@h
+                ori 11, 11, done@l
+                mtlr 11
+                bdnzlr
+                trap
+            done:
+                lis 12, spin@h
+                ori 12, 12, spin@l
+                mtctr 12
+                cmpdi 3, 7
+                beqctr
+                trap
+            spin:
+                b spin
+            leaf:
+                li 3, 0
+                blr
+            target:
+                li 3, 7
+                blr
+            """, littleEndian: true, textAddress: 0);
+        var vm = fx.Vms.CreateVm(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20 }, deadline: GdbFixture.Deadline);
+        var shown = await StepAsync(vm, elf, littleEndian: true, steps: 29);
+        var dis = Disassembly.Of(elf, littleEndian: true);
+        Assert.Equal(dis.Symbols["_start"], shown[0].Pc);
+        AssertFollowsDisassembly(dis, shown, systemCallVector: 0xc00);
+        foreach (var label in new[] { "leaf", "after", "target", "back", "done" })
+            Assert.Contains(shown, s => s.Pc == dis.Symbols[label]);
+        Assert.Equal(dis.Symbols["spin"], shown[^1].Pc);
+        Assert.DoesNotContain(shown, s => s.Text.StartsWith("trap", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,5 +1,11 @@
+using System.Diagnostics;
+using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Api.V1;
+using ActorStep.Host.Fleet;
+using ActorStep.Host.Services;
+using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using static ActorStep.Tests.Grpc.GrpcServerFixture;
 
 namespace ActorStep.Tests.Grpc;
@@ -80,24 +86,143 @@ public class ApiErrorTests(GrpcServerFixture server) : IClassFixture<GrpcServerF
         Assert.Contains("stopped for good", e.Status.Detail);
     }
 
+    // The deadline tests below send theirs only on the wire (grpc-timeout) and give the client library none: the client would
+    // otherwise end the call itself at the deadline (or refuse to send one already past), and prove nothing of the server.
+
     [Fact]
-    public async Task A_deadline_ends_a_continue_with_deadline_exceeded_and_the_vm_halted()
+    public async Task The_server_ends_a_continue_at_its_deadline_with_deadline_exceeded_and_leaves_the_vm_halted_and_clean()
     {
         var vm = server.NewDemoVm();
-        var e = Fails(StatusCode.DeadlineExceeded, () => server.Run.Continue(new ContinueRequest { VmId = vm.VmId }, deadline: DateTime.UtcNow.AddMilliseconds(200)));
-        for (int i = 0; i < 400 && (await server.Vms.GetVmAsync(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline)).Running; i++) await Task.Delay(5);
-        var after = await server.Vms.GetVmAsync(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline);
-        Assert.False(after.Running, "the VM kept running after its continue's deadline");
+        using var channel = server.ChannelWithWireDeadline("300m");
+        var started = Stopwatch.StartNew();
+        var e = await ServerEnds(new RunControl.RunControlClient(channel).ContinueAsync(new ContinueRequest { VmId = vm.VmId }, cancellationToken: HangGuard()).ResponseAsync);
+        Assert.True(e.StatusCode == StatusCode.DeadlineExceeded, $"expected DeadlineExceeded, got {e.StatusCode}: {e.Status.Detail}");
+        Assert.True(started.Elapsed >= TimeSpan.FromMilliseconds(250), $"ended after {started.Elapsed}, before its deadline");
+
+        var after = await WaitUntilStopped(vm.VmId);
+        Assert.All(after.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.Contains(after.Vcpus, v => v.Nip != vm.Entry); // it did run until the deadline
         Assert.Equal(0u, after.BreakpointCount);
+        Assert.Equal(0, BreakpointWords(server.Info(vm.VmId)));
+        var next = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+        Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
     }
 
     [Fact]
-    public void A_deadline_already_past_fails_every_call_with_deadline_exceeded()
+    public async Task The_server_ends_a_range_step_that_cannot_end_at_its_deadline_and_nothing_of_the_step_stays_in_the_guest()
+    {
+        // vcpu 1 range-steps its wait for vcpu 0 (secondary_wait), which stays stopped: the step can only end by the deadline.
+        var vm = server.NewDemoVm();
+        var demo = global::ActorStep.Machine.ElfImage.BuiltIn("demo");
+        ulong wait = demo.Symbol("secondary_wait"), leave = demo.Symbol("go_virtual");
+        using var channel = server.ChannelWithWireDeadline("300m");
+        var e = await ServerEnds(new RunControl.RunControlClient(channel).ResumeAsync(new ResumeRequest
+        {
+            VmId = vm.VmId,
+            Actions = { new VcpuActionEntry { Vcpu = 1, Action = VcpuAction.Step, StepRange = new StepRange { Start = vm.Entry, End = leave } } },
+        }, cancellationToken: HangGuard()).ResponseAsync);
+        Assert.True(e.StatusCode == StatusCode.DeadlineExceeded, $"expected DeadlineExceeded, got {e.StatusCode}: {e.Status.Detail}");
+
+        var after = await WaitUntilStopped(vm.VmId);
+        Assert.All(after.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.InRange(after.Vcpus[1].Nip, wait, leave - 4);                       // halted inside its loop
+        Assert.Equal(new[] { vm.Entry, vm.Entry, vm.Entry }, new[] { 0, 2, 3 }.Select(v => after.Vcpus[v].Nip)); // nobody else moved
+        Assert.Equal(0u, after.BreakpointCount);
+        Assert.Equal(0, BreakpointWords(server.Info(vm.VmId)));
+        var msr = server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = 1, Registers = { new RegisterRef { Name = "msr" } } },
+            deadline: Deadline).Registers.Single().Value;
+        Assert.Equal(0UL, msr & 0x400); // no MSR[SE] left from the step
+    }
+
+    [Fact]
+    public async Task A_call_that_reaches_the_server_after_its_deadline_fails_with_deadline_exceeded_and_does_nothing()
     {
         var vm = server.NewDemoVm();
+        // 1 µs: spent before the handler runs (grpc-timeout cannot say "already past"; 0 would mean no deadline at all).
+        using var channel = server.ChannelWithWireDeadline("1u");
+        var run = new RunControl.RunControlClient(channel);
+        var registers = new Api.V1.Registers.RegistersClient(channel);
+        var memory = new Api.V1.Memory.MemoryClient(channel);
+        var breakpoints = new Breakpoints.BreakpointsClient(channel);
+        var vms = new Vms.VmsClient(channel);
+        ulong data = 0x6080;
+        byte[] before = server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = data, Length = 8, Space = AddressSpace.Real }, deadline: Deadline).Data.ToByteArray();
+        for (int i = 0; i < 5; i++) // each a race with the server's own deadline timer without the check at the door
+        {
+            await LateFails(run.StepAsync(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, cancellationToken: HangGuard()).ResponseAsync);
+            await LateFails(registers.SetVcpuRegistersAsync(new SetVcpuRegistersRequest
+            {
+                VmId = vm.VmId, Vcpu = 0, Writes = { new RegisterWrite { Register = new RegisterRef { Name = "r9" }, Value = 0x99 } },
+            }, cancellationToken: HangGuard()).ResponseAsync);
+            await LateFails(memory.WriteMemoryAsync(new WriteMemoryRequest { VmId = vm.VmId, Address = data, Space = AddressSpace.Real, Data = ByteString.CopyFrom(1, 2, 3, 4, 5, 6, 7, 8) },
+                cancellationToken: HangGuard()).ResponseAsync);
+            await LateFails(breakpoints.InsertBreakpointAsync(new BreakpointRequest { VmId = vm.VmId, Address = vm.Entry + 8 }, cancellationToken: HangGuard()).ResponseAsync);
+            await LateFails(vms.CreateVmAsync(new CreateVmRequest { BuiltIn = "demo", Vcpus = 1, MemorySize = 2 << 20, VmId = $"{vm.VmId}-late{i}" },
+                cancellationToken: HangGuard()).ResponseAsync);
+            await LateFails(vms.GetVmAsync(new GetVmRequest { VmId = vm.VmId }, cancellationToken: HangGuard()).ResponseAsync);
+        }
+
+        var after = server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline);
+        Assert.All(after.Vcpus, v => Assert.Equal(vm.Entry, v.Nip));     // never stepped
+        Assert.Equal(0u, after.BreakpointCount);                          // never inserted
+        var r9 = server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = 0, Registers = { new RegisterRef { Name = "r9" } } },
+            deadline: Deadline).Registers.Single().Value;
+        Assert.NotEqual(0x99UL, r9);                                      // never written
+        Assert.Equal(before, server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = data, Length = 8, Space = AddressSpace.Real }, deadline: Deadline).Data.ToByteArray());
+        var ids = server.Vms.ListVms(new ListVmsRequest(), deadline: Deadline).Vms.Select(v => v.VmId);
+        Assert.DoesNotContain(ids, id => id.StartsWith($"{vm.VmId}-late", StringComparison.Ordinal)); // never created
+    }
+
+    [Fact]
+    public async Task A_routed_call_that_reaches_the_owning_node_after_its_deadline_does_nothing()
+    {
+        // What another node's router sends: the owner must refuse it too, not only the node the client called.
+        var vm = server.NewDemoVm();
+        var api = server.Server.Services.GetRequiredService<VmApi>();
+        var reply = await FleetEndpoint.ServeAsync(api, new FleetCall
+        {
+            VmId = vm.VmId, Method = VmMethods.Step, DeadlineUnixMs = DateTimeOffset.UtcNow.AddMilliseconds(-1).ToUnixTimeMilliseconds(),
+            Request = new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }.ToByteString(),
+        });
+        Assert.Equal((int)StatusCode.DeadlineExceeded, reply.StatusCode);
+        Assert.All(server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).Vcpus, v => Assert.Equal(vm.Entry, v.Nip));
+    }
+
+    [Fact]
+    public void The_client_library_itself_refuses_a_deadline_already_past()
+    {
+        // Not the server's doing (the call is never sent), but what a client of this API sees.
+        var vm = server.NewDemoVm();
         var past = DateTime.UtcNow.AddSeconds(-1);
-        Fails(StatusCode.DeadlineExceeded, () => server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: past));
         Fails(StatusCode.DeadlineExceeded, () => server.Run.Step(new StepRequest { VmId = vm.VmId }, deadline: past));
-        Fails(StatusCode.DeadlineExceeded, () => server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Length = 4 }, deadline: past));
+        Assert.All(server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).Vcpus, v => Assert.Equal(vm.Entry, v.Nip));
+    }
+
+    /// <summary>Guards a call without a client deadline against a server that never ends it (CANCELLED then, not DEADLINE_EXCEEDED).</summary>
+    private static CancellationToken HangGuard() => new CancellationTokenSource(TimeSpan.FromSeconds(15)).Token;
+
+    private static async Task<RpcException> ServerEnds(Task call)
+    {
+        var e = await Assert.ThrowsAsync<RpcException>(() => call);
+        Assert.False(e.StatusCode == StatusCode.Cancelled, "the server did not end the call by its deadline (the test's guard did)");
+        return e;
+    }
+
+    private static async Task LateFails(Task call)
+    {
+        var e = await ServerEnds(call);
+        Assert.True(e.StatusCode == StatusCode.DeadlineExceeded, $"expected DeadlineExceeded, got {e.StatusCode}: {e.Status.Detail}");
+    }
+
+    private async Task<Vm> WaitUntilStopped(string vmId)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var vm = await server.Vms.GetVmAsync(new GetVmRequest { VmId = vmId }, deadline: Deadline);
+            if (!vm.Running) return vm;
+            if (DateTime.UtcNow > until) throw new Xunit.Sdk.XunitException($"VM {vmId} kept running after its call's deadline");
+            await Task.Delay(5);
+        }
     }
 }

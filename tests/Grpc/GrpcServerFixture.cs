@@ -58,6 +58,25 @@ public sealed class GrpcServerFixture : IAsyncLifetime
         Server.Manager.Ask<VmManagerProtocol.VmList>(new VmManagerProtocol.ListVms(new Dictionary<string, string>()), TimeSpan.FromSeconds(5))
             .Result.Vms.Single(v => v.VmId == vmId);
 
+    /// <summary>
+    /// A channel whose every call carries <c>grpc-timeout: <paramref name="timeout"/></c> (e.g. "300m", "1u") while the client
+    /// library has no deadline: only the server can end a call by it (the library enforces its own deadlines itself).
+    /// </summary>
+    public GrpcChannel ChannelWithWireDeadline(string timeout) => GrpcChannel.ForAddress(Server.Address, new GrpcChannelOptions
+    {
+        HttpHandler = new WireDeadline(timeout) { InnerHandler = new SocketsHttpHandler() },
+    });
+
+    private sealed class WireDeadline(string timeout) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Remove("grpc-timeout");
+            request.Headers.TryAddWithoutValidation("grpc-timeout", timeout);
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
     public static RpcException Fails(StatusCode code, Action call)
     {
         var e = Assert.Throws<RpcException>(call);

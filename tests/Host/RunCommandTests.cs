@@ -42,10 +42,27 @@ public class RunCommandTests
     [Fact]
     public void Run_is_deterministic_when_asked()
     {
-        var a = Actorstep("run", "--max-instructions", "200000", "--deterministic");
-        var b = Actorstep("run", "--max-instructions", "200000", "--deterministic");
+        var a = Actorstep("run", "--max-instructions", "200000", "--deterministic", "--dump-memory", "0x6080:8");
+        var b = Actorstep("run", "--max-instructions", "200000", "--deterministic", "--dump-memory", "0x6080:8");
+        // Two identical crashes would also compare equal: each run must have succeeded and printed the whole state.
+        foreach (var (code, stdout, stderr) in new[] { a, b })
+        {
+            Assert.True(code == 0, $"exit code {code}:\n{stderr}");
+            Assert.DoesNotContain("   at ", stderr);
+            using var json = JsonDocument.Parse(stdout);
+            var vcpus = json.RootElement.GetProperty("vcpus");
+            Assert.Equal(4, vcpus.GetArrayLength());
+            Assert.All(vcpus.EnumerateArray(), v =>
+            {
+                Assert.Equal(200000, v.GetProperty("instructions").GetInt64());
+                Assert.Equal(32, v.GetProperty("gpr").GetArrayLength());
+            });
+            Assert.NotEqual("0000000000000000", json.RootElement.GetProperty("memory")[0].GetProperty("hex").GetString());
+            Assert.True(json.RootElement.GetProperty("elapsed_ms").GetDouble() >= 0);
+        }
         static string WithoutTime(string s) => System.Text.RegularExpressions.Regex.Replace(s, "\"elapsed_ms\": [0-9.]+", "");
         Assert.Equal(WithoutTime(a.Stdout), WithoutTime(b.Stdout));
+        Assert.Equal(a.Stderr, b.Stderr); // the guests' console too, interleaving included
     }
 
     [Fact]
