@@ -133,7 +133,7 @@ public sealed class PrivilegedDifferentialTests
         ulong Fix(ulong v, bool isMsr) => isMsr ? PowerNvDepartures.HypervisorStateMsrImage(v) : v;
         var n = new LogEntry(e.Tag, Fix(e.A, f.A), Fix(e.B, f.B), Fix(e.C, f.C));
         if (e.Tag == 0x1) n = n with { A = PowerNvDepartures.ResetMsr(e.A) };
-        if (e.Tag == 0xD00) n = n with { B = PowerNvDepartures.TraceSrr1(n.B) };
+        if (e.Tag == 0xD00) n = n with { B = PowerNvDepartures.TraceSrr1(n.B, PowerNvDepartures.QemuVersion.Value) };
         return n;
     }
 
@@ -172,7 +172,7 @@ public sealed class PrivilegedDifferentialTests
         return Enumerable.Range(1, count).Select(k => (U(16 * k), U(16 * k + 8))).ToList();
     }
 
-    private static List<LogEntry> Parse(byte[] log)
+    internal static List<LogEntry> Parse(byte[] log)
     {
         var list = new List<LogEntry>();
         for (int i = 0; i + 32 <= log.Length; i += 32)
@@ -196,7 +196,7 @@ public sealed class PrivilegedDifferentialTests
     }
 
     /// <summary>Assembles a big-endian image linked at 0: the ELF for the machine and its raw binary for -bios.</summary>
-    private static (string Elf, string Bin) Build(string name)
+    internal static (string Elf, string Bin) Build(string name)
     {
         string source = SourcePath(name);
         Directory.CreateDirectory(CacheDir);

@@ -50,7 +50,7 @@ internal static class QemuDepartures
     }
 }
 
-/// <summary>The powernv (bare metal, qemu-system-ppc64 7.2) departures, used by <see cref="PrivilegedDifferentialTests"/>.</summary>
+/// <summary>The powernv (bare metal, qemu-system-ppc64) departures, used by <see cref="PrivilegedDifferentialTests"/> and <see cref="TraceVectorOracleTests"/>.</summary>
 internal static class PowerNvDepartures
 {
     /// <summary>
@@ -73,20 +73,47 @@ internal static class PowerNvDepartures
     /// </summary>
     public static ulong HypervisorStateMsrImage(ulong qemuMsrImage) => qemuMsrImage & ~Msr.HV;
 
-    /// <summary>
-    /// <b>QEMU 7.2 does not set SRR1[33] for Trace.</b> Book III §6.5.15 (Trace Interrupt): SRR1[33] is set
-    /// to 1 (POWER9 hardware and QEMU ≥ 8.2 do; see /work/shared/design/step-engine.md §2). Neither QEMU 7.2 nor the machine
-    /// sets SRR1[35]/[36] for a traced load/store (the machine documents that in machine/README.md), so those
-    /// agree and are compared as they are. Handling: QEMU's Trace SRR1 gets bit 33 here.
-    /// </summary>
-    public static ulong TraceSrr1(ulong qemuSrr1) => qemuSrr1 | 0x40000000;
+    /// <summary>The qemu-system-ppc64 these tests run (some departures below depend on it).</summary>
+    public static readonly Lazy<Version> QemuVersion = new(() => QemuTarget.ToolVersion("qemu-system-ppc64"));
+
+    /// <summary>QEMU 8.2 (the "ppc: debug facility improvements" series, merged September 2023) fixed the Trace departures below.</summary>
+    public static readonly Version TraceFixed = new(8, 2);
 
     /// <summary>
-    /// <b>QEMU 7.2 does not trace non-branch instructions located between 0x100 and 0xF00</b> (its
-    /// translator treats that range as interrupt vectors). Book III §6.5.15 makes no such exception.
-    /// Handling: traced code in the images lies outside this range, and the test asserts that it does.
+    /// <b>QEMU before 8.2 does not set SRR1[33] for Trace.</b> Book III §6.5.15 (Trace Interrupt): SRR1[33] is set
+    /// to 1 (POWER9 hardware does; QEMU 8.2's helper_book3s_trace sets it for ISA 2.07S and later: commit "Improve
+    /// book3s branch trace interrupt for v2.07S"; see /work/shared/design/step-engine.md §2). Neither QEMU nor the
+    /// machine sets SRR1[35]/[36] for a traced load/store (the machine documents that in machine/README.md; QEMU
+    /// 8.2's helper says "not implemented"), so those agree and are compared as they are. Handling: before 8.2,
+    /// QEMU's Trace SRR1 gets bit 33 here; from 8.2 it is compared as it is (a QEMU that does not set it fails).
+    /// </summary>
+    public static ulong TraceSrr1(ulong qemuSrr1, Version qemu) => qemu < TraceFixed ? qemuSrr1 | 0x40000000 : qemuSrr1;
+
+    /// <summary>
+    /// <b>QEMU before 8.2 traces rfid.</b> Book III §6.5.15: rfid, hrfid (and the other rfi-type instructions) are
+    /// never followed by a Trace interrupt. QEMU 7.2 takes one after an rfid executed with MSR[SE]=1 (measured by
+    /// TraceVectorOracleTests: SRR0 = the rfid's target, SRR1 = the MSR the rfid installed, the vector from that MSR),
+    /// a Trace before the target has executed (then the target's own). QEMU 8.2 suppresses it (commit "Suppress single step
+    /// interrupts on rfi-type instructions"). Handling: before 8.2 the test requires that extra Trace after each
+    /// rfid the image executes with SE=1, then removes it; from 8.2 nothing is removed (a Trace after an rfid fails).
+    /// </summary>
+    public static bool TracesRfid(Version qemu) => qemu < TraceFixed;
+
+    /// <summary>
+    /// <b>QEMU before 8.2 does not trace non-branch instructions located between 0x100 and 0xF00</b> (its
+    /// translator treats that range as interrupt vectors; removed in 8.2 by "Remove single-step suppression inside
+    /// 0x100-0xf00"). Book III §6.5.15 makes no such exception.
+    /// Handling: traced code in the images lies outside this range, and the tests assert that it does.
     /// </summary>
     public static readonly (ulong From, ulong To) TraceSkipsVectorArea = (0x100, 0xF00);
+
+    /// <summary>
+    /// <b>Not a departure, a version difference of the machine type.</b> <c>-M powernv</c> is POWER9 up to QEMU 8.2 and
+    /// POWER10 from 9.0 ("ppc/pnv: Change powernv default to powernv10", February 2024). On POWER10, interrupts taken
+    /// in hypervisor state use LPCR[HAIL], not LPCR[AIL], and AIL=2 is reserved (QEMU ppc_excp_apply_ail); an image that
+    /// relies on LPCR[AIL] in hypervisor state (TraceVectorOracleTests) asks for <c>powernv9</c> by name.
+    /// </summary>
+    public const string Power9Machine = "powernv9";
 
     // ---- Platform differences (QEMU follows the ISA; the two platforms differ by design) ----
 

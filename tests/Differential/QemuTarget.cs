@@ -44,6 +44,18 @@ internal sealed class QemuTarget : IDisposable
     public static bool Available(string tool) =>
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
 
+    /// <summary>The version <c>TOOL --version</c> reports ("QEMU emulator version 7.2.22 (Debian …)" → 7.2.22).</summary>
+    public static Version ToolVersion(string tool)
+    {
+        var psi = new ProcessStartInfo(tool, "--version") { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {tool}");
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit(10_000);
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"version (\d+)\.(\d+)(?:\.(\d+))?");
+        if (!m.Success) throw new InvalidDataException($"{tool} --version printed no version: {text}");
+        return new Version(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0);
+    }
+
     /// <summary>Starts <paramref name="elf"/> under qemu-user, stopped at its entry.</summary>
     public static QemuTarget StartUser(string elf, bool littleEndian)
     {
@@ -51,11 +63,15 @@ internal sealed class QemuTarget : IDisposable
         return Start(tool, sock => ["-g", sock, elf], registersLittleEndian: littleEndian);
     }
 
-    /// <summary>Starts a powernv machine on <paramref name="image"/> as its firmware (-bios), stopped before the first instruction.</summary>
-    public static QemuTarget StartPowerNv(string image) =>
+    /// <summary>
+    /// Starts a powernv machine on <paramref name="image"/> as its firmware (-bios), stopped before the first instruction.
+    /// <paramref name="machine"/>: "powernv" is POWER9 up to QEMU 8.2 and POWER10 from 9.0 (where LPCR[AIL] no longer
+    /// applies to hypervisor interrupts: LPCR[HAIL] does); "powernv9" is POWER9 in every version.
+    /// </summary>
+    public static QemuTarget StartPowerNv(string image, string machine = "powernv") =>
         Start("qemu-system-ppc64", sock =>
         [
-            "-M", "powernv", "-bios", image, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
+            "-M", machine, "-bios", image, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
             "-S", "-gdb", $"unix:{sock},server=on,wait=off",
         ], registersLittleEndian: false);
 
