@@ -16,6 +16,8 @@ public sealed class AllStopMachine : IAllStopVm
     private readonly SimulatedMachine _inner;
     private readonly IVcpu[] _vcpus;
     private volatile bool _stopRequested;
+    /// <summary>Where the rotation goes on: the vcpu after the one that stopped the VM last, as TCG's round-robin does.</summary>
+    private int _next;
 
     public AllStopMachine(SimulatedMachine inner)
     {
@@ -39,9 +41,12 @@ public sealed class AllStopMachine : IAllStopVm
     public (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running)
     {
         if (running.Count == 0) throw new ArgumentException("an all-stop resume needs at least one running vcpu", nameof(running));
-        var order = running.Order().ToArray();
-        foreach (int v in order)
+        foreach (int v in running)
             if ((uint)v >= (uint)_vcpus.Length) throw new ArgumentOutOfRangeException(nameof(running), v, $"this VM has vcpus 0..{_vcpus.Length - 1}");
+        // Turns go on from where the last resume stopped: the vcpu that stopped the VM does not always run first (it would
+        // starve the others whenever it stops again within its first turn).
+        int next = _next;
+        var order = running.OrderBy(v => (v - next + _vcpus.Length) % _vcpus.Length).ToArray();
         while (true)
         {
             foreach (int v in order)
@@ -53,7 +58,10 @@ public sealed class AllStopMachine : IAllStopVm
                 }
                 var exit = _inner.GetVcpu(v).Run(Quantum);
                 if (exit.Reason is ExitReason.Debug or ExitReason.SingleStep or ExitReason.Stopped or ExitReason.Checkstop)
+                {
+                    _next = (v + 1) % _vcpus.Length;
                     return (v, exit);
+                }
             }
         }
     }

@@ -97,6 +97,9 @@ public sealed class AllStopScheduler
     /// <summary>A resume is in progress (its stop not yet replied).</summary>
     public bool Running => _request is not null;
 
+    /// <summary>The resume in progress has met the event it will report: the slices in flight are to end, none starts.</summary>
+    public bool Stopping => _request is not null && _stopping;
+
     /// <summary>Times a vcpu trapped on another vcpu's step breakpoint and was parked, unreported (§4).</summary>
     public long Parks { get; private set; }
 

@@ -19,6 +19,13 @@ public sealed class VcpuEngine
 
     private VcpuState? _cache;
     private ActiveStep? _step;
+    /// <summary>The slice in progress (<see cref="Begin"/>), and the step request its steps are made with.</summary>
+    private SliceRequest _slice, _stepRequest;
+    private long _sliceStart, _nonRetiring;
+    /// <summary>A continue that steps off a user breakpoint at NIP first, then runs freely.</summary>
+    private bool _overThenFree;
+    /// <summary>How the guest stopped this vcpu for good, once it has.</summary>
+    private VcpuExit? _finalExit;
     /// <summary>Registers read for the engine's own use (planning, arming): never handed out, so reused.</summary>
     private readonly VcpuState _scratch = new();
     private readonly TraceStep.Translate _translateFetch;
@@ -72,19 +79,109 @@ public sealed class VcpuEngine
     public bool TryTranslate(ulong effectiveAddress, AccessKind access, out ulong realAddress) =>
         _vcpu.TryTranslate(effectiveAddress, Registers.Msr, access, out realAddress);
 
-    /// <summary>Runs one slice: continue, a host step (or the part of one that fits the budget), or an invisible re-entry.</summary>
+    /// <summary>
+    /// Runs one slice on a backend whose vcpus run on their own (<see cref="VcpuRunModel.IndependentVcpus"/>): continue, a host
+    /// step (or the part of one that fits the budget), or an invisible re-entry. The same as <see cref="Begin"/>, then
+    /// <see cref="IVcpu.Run"/> and <see cref="OnExit"/> until the slice is over.
+    /// </summary>
     public SliceResult RunSlice(SliceRequest request)
     {
+        if (Begin(request) is { } prepared) return prepared;
+        while (true)
+        {
+            long left = BudgetLeft;
+            if (left <= 0) return Ended(SliceOutcome.Ran);
+            if (OnExit(_vcpu.Run(left)) is { } done) return done;
+        }
+    }
+
+    /// <summary>
+    /// Starts a slice: plans, arms and plants a step, or readies a continue (stepping off a user breakpoint at NIP first).
+    /// Returns the result when the slice is over without the vcpu running (a zero budget only prepares; an rfid the engine
+    /// performs itself; a vcpu stopped for good); null when the vcpu must now run — on its own (<see cref="RunSlice"/>) or
+    /// with the whole VM (<see cref="IAllStopVm.Resume"/>), each exit handed to <see cref="OnExit"/>.
+    /// </summary>
+    public SliceResult? Begin(SliceRequest request)
+    {
+        _cache = null;
         if (_vcpu.IsStoppedForGood)
         {
-            var last = _vcpu.Run(0);
+            var last = _finalExit ?? (_vm.Capabilities.RunModel == VcpuRunModel.IndependentVcpus
+                ? _vcpu.Run(0) : new VcpuExit(ExitReason.Stopped, Registers.Nip));
             return new SliceResult(last.Reason == ExitReason.Checkstop ? SliceOutcome.Checkstop : SliceOutcome.GuestStopped,
                 Registers, Status: last.Status, Detail: last.Detail ?? "the guest stopped this vcpu");
         }
         // A backend that cannot hold asynchronous interrupts (QEMU on KVM) steps with them allowed: the plan then covers their handlers.
         if (request.HoldAsyncInterrupts && !_vm.Capabilities.HoldsAsyncInterrupts) request = request with { HoldAsyncInterrupts = false };
         _vcpu.HoldAsyncInterrupts = request.Mode != SliceMode.Continue && request.HoldAsyncInterrupts;
-        return request.Mode == SliceMode.Continue ? RunFree(request.Budget) : RunStep(request);
+        _slice = request;
+        _sliceStart = _vcpu.InstructionsRetired;
+        _nonRetiring = 0;
+        _overThenFree = false;
+        if (request.Mode == SliceMode.Continue)
+        {
+            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+            // Resuming from a user breakpoint at NIP (the one just reported): step over it first, or the vcpu
+            // would trap on it again without moving.
+            var at = Scratch();
+            if (_step is null && _table.HasUser(Real(at.Nip, at.Msr)))
+            {
+                _overThenFree = true;
+                _stepRequest = new SliceRequest(request.Budget, SliceMode.Step, HoldAsyncInterrupts: false);
+                _step = BeginStep(_stepRequest);
+            }
+        }
+        else
+        {
+            _stepRequest = request;
+            _step ??= BeginStep(request);
+            if (request.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
+        }
+        return Advance();
+    }
+
+    /// <summary>Handles one exit of the vcpu in the slice <see cref="Begin"/> started: the result when the slice is over, null
+    /// when the vcpu must run on.</summary>
+    public SliceResult? OnExit(VcpuExit exit)
+    {
+        var result = StepPhase ? OnStepExit(exit) : OnFreeExit(exit);
+        return result ?? Advance();
+    }
+
+    /// <summary>The slice ends now, with nothing to report (the VM stopped for another vcpu's event, or a halt); a step in
+    /// progress stays planted for the next slice or a cancel.</summary>
+    public SliceResult EndSlice() => Ended(SliceOutcome.Ran);
+
+    /// <summary>Budget left in the slice: a trap or an emulated step retires no instruction but counts like one, so no
+    /// sequence of them can hold a slice (and a halt) forever.</summary>
+    private long BudgetLeft => _slice.Budget - (_vcpu.InstructionsRetired - _sliceStart + _nonRetiring);
+
+    /// <summary>The slice is stepping: a step or a re-entry, or a continue still stepping off a user breakpoint.</summary>
+    private bool StepPhase => _slice.Mode != SliceMode.Continue || _overThenFree;
+
+    /// <summary>Steps the engine performs without running the vcpu (an rfid no breakpoint can catch), one after another while a
+    /// count or a range goes on. Null when the vcpu must run.</summary>
+    private SliceResult? Advance()
+    {
+        while (StepPhase && _step is { Emulated: true })
+        {
+            if (BudgetLeft <= 0) return Ended(SliceOutcome.Ran);
+            _nonRetiring++;
+            if (FinishStep(TraceStep.Completion.Returned, _stepRequest) is { } done && AfterStep(done) is { } result) return result;
+        }
+        return null;
+    }
+
+    /// <summary>A step is over: the slice's result, or null when it was a continue's step off a user breakpoint and the vcpu
+    /// now runs freely.</summary>
+    private SliceResult? AfterStep(SliceResult done)
+    {
+        if (!_overThenFree) return done;
+        _overThenFree = false;
+        if (done.Outcome != SliceOutcome.StepDone) return done;
+        _vcpu.HoldAsyncInterrupts = false;
+        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        return null;
     }
 
     /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4). Afterwards
@@ -95,45 +192,33 @@ public sealed class VcpuEngine
         _cache = null;
     }
 
-    /// <summary>Continue: run until the budget ends or something the coordinator must know happens.</summary>
-    private SliceResult RunFree(long budget)
+    /// <summary>An exit while running freely (continue): null when it is nothing the coordinator must know.</summary>
+    private SliceResult? OnFreeExit(VcpuExit exit)
     {
-        _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
-        _cache = null;
-        // Resuming from a user breakpoint at NIP (the one just reported): step over it first, or the vcpu
-        // would trap on it again without moving.
-        var at = Scratch();
-        if (_step is null && _table.HasUser(Real(at.Nip, at.Msr)))
+        switch (exit.Reason)
         {
-            var over = RunStep(new SliceRequest(budget, SliceMode.Step, HoldAsyncInterrupts: false));
-            if (over.Outcome != SliceOutcome.StepDone) return over;
-            _vcpu.HoldAsyncInterrupts = false;
-            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
-        }
-        long start = _vcpu.InstructionsRetired, traps = 0;
-        while (true)
-        {
-            // A trap that retires nothing counts against the budget too, so no sequence of them can hold the slice.
-            long left = budget - (_vcpu.InstructionsRetired - start) - traps;
-            var exit = _vcpu.Run(Math.Max(left, 0));
-            switch (exit.Reason)
+            case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+            case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+            case ExitReason.Stopped:
+                _finalExit = exit;
+                return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+            case ExitReason.Checkstop:
+                _finalExit = exit;
+                return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+            case ExitReason.Debug:
             {
-                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
-                case ExitReason.Stopped: return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
-                case ExitReason.Checkstop: return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
-                case ExitReason.Debug:
+                ulong ra = Real(exit.Address, Scratch().Msr);
+                if (ra != ulong.MaxValue && ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                // Not a breakpoint of the table: gone since the fetch (re-execute), or the guest's own instruction.
+                if (IsGuestDebugInstruction(ra) && !DeliverIllegalInstruction(exit.Address))
                 {
-                    ulong ra = Real(exit.Address, Scratch().Msr);
-                    if (ra != ulong.MaxValue && ClassifyTrap(exit.Address, ra) is { } trap) return trap;
-                    // Not a breakpoint of the table: gone since the fetch (re-execute), or the guest's own instruction.
-                    if (IsGuestDebugInstruction(ra) && !DeliverIllegalInstruction(exit.Address))
-                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
-                    traps++;
-                    continue;
+                    _finalExit = new VcpuExit(ExitReason.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
                 }
-                default: return Ended(SliceOutcome.Ran);
+                _nonRetiring++;
+                return null;
             }
+            default: return Ended(SliceOutcome.Ran);
         }
     }
 
@@ -180,72 +265,59 @@ public sealed class VcpuEngine
     private static string IllegalAtHandler(ulong nip) =>
         $"the guest's own debug instruction (illegal) is the first instruction of its Program handler (0x{nip:x}): the guest cannot recover";
 
-    private SliceResult RunStep(SliceRequest m)
+    /// <summary>An exit during a host step (§3 points 5–8): null when the step (or its count, or its range) goes on.</summary>
+    private SliceResult? OnStepExit(VcpuExit exit)
     {
-        _cache = null;
-        _step ??= BeginStep(m);
-        if (m.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
-        long start = _vcpu.InstructionsRetired, emulatedSteps = 0, traps = 0;
-        while (true)
+        var m = _stepRequest;
+        switch (exit.Reason)
         {
-            // The slice's budget bounds a step of many instructions (a count, a range) on every path: the hardware
-            // step and an emulated rfid end each Run after one instruction (or run none), and a trap retires none, so
-            // without this a range the vcpu never leaves would keep the slice, and a halt, waiting forever.
-            long left = m.Budget - (_vcpu.InstructionsRetired - start + emulatedSteps + traps);
-            if (left <= 0) return Ended(SliceOutcome.Ran);
-            if (_step!.Emulated)
+            case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
+            case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+            case ExitReason.Stopped:
+                AbandonStep();
+                _overThenFree = false;
+                _finalExit = exit;
+                return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
+            case ExitReason.Checkstop:
+                AbandonStep();
+                _overThenFree = false;
+                _finalExit = exit;
+                return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+            case ExitReason.SingleStep:
+                return FinishStep(TraceStep.Completion.Completed, m) is { } hwDone ? AfterStep(hwDone) : null;
+            case ExitReason.Debug:
             {
-                emulatedSteps++;
-                if (FinishStep(TraceStep.Completion.Returned, m) is { } emulated) return emulated;
-                continue;
-            }
-            var exit = _vcpu.Run(left);
-            switch (exit.Reason)
-            {
-                case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-                case ExitReason.Idle: return Ended(SliceOutcome.Idle);
-                case ExitReason.Stopped:
-                    AbandonStep();
-                    return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
-                case ExitReason.Checkstop:
-                    AbandonStep();
-                    return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
-                case ExitReason.SingleStep:
-                    if (FinishStep(TraceStep.Completion.Completed, m) is { } hwDone) return hwDone;
-                    continue;
-                case ExitReason.Debug:
+                var s = _vcpu.GetRegisters();
+                _vcpu.TryTranslate(exit.Address, s.Msr, AccessKind.Fetch, out ulong ra);
+                var end = _step!.Plan?.EndPointAt(ra);
+                if (end is not null)
                 {
-                    var s = _vcpu.GetRegisters();
-                    _vcpu.TryTranslate(exit.Address, s.Msr, AccessKind.Fetch, out ulong ra);
-                    var end = _step!.Plan?.EndPointAt(ra);
-                    if (end is not null)
-                    {
-                        var completion = TraceStep.Complete(_step.Plan!, end, s);
-                        _vcpu.SetRegisters(s); // the register state is written back once per step
-                        if (FinishStep(completion, m, s) is { } done) return done;
-                        continue;
-                    }
-                    // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
-                    // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
-                    if (_step!.Suspended != ra || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
-                    {
-                        if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
-                        if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
-                    }
-                    traps++; // one that retires nothing: it counts against the budget like an instruction
-                    if (!IsGuestDebugInstruction(ra)) continue; // gone since the fetch: re-execute
-                    if (!DeliverIllegalInstruction(exit.Address))
-                    {
-                        AbandonStep();
-                        return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
-                    }
-                    // The trace backend's end point at the Program handler catches the step next; a hardware
-                    // step ends here, at the handler's first instruction.
-                    if (_step!.Hardware && FinishStep(TraceStep.Completion.Interrupted, m) is { } interrupted) return interrupted;
-                    continue;
+                    var completion = TraceStep.Complete(_step.Plan!, end, s);
+                    _vcpu.SetRegisters(s); // the register state is written back once per step
+                    return FinishStep(completion, m, s) is { } done ? AfterStep(done) : null;
                 }
-                default: return Ended(SliceOutcome.Ran);
+                // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
+                // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
+                if (_step!.Suspended != ra || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
+                {
+                    if (_table.HasUser(ra)) { AbandonStep(); _overThenFree = false; } // before the state is reported: SE back to the guest's own
+                    if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
+                }
+                _nonRetiring++; // a trap that retires nothing: it counts against the budget like an instruction
+                if (!IsGuestDebugInstruction(ra)) return null; // gone since the fetch: re-execute
+                if (!DeliverIllegalInstruction(exit.Address))
+                {
+                    AbandonStep();
+                    _overThenFree = false;
+                    _finalExit = new VcpuExit(ExitReason.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                    return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
+                }
+                // The trace backend's end point at the Program handler catches the step next; a hardware
+                // step ends here, at the handler's first instruction.
+                if (_step!.Hardware && FinishStep(TraceStep.Completion.Interrupted, m) is { } interrupted) return AfterStep(interrupted);
+                return null;
             }
+            default: return Ended(SliceOutcome.Ran);
         }
     }
 

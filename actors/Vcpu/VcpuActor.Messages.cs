@@ -12,7 +12,8 @@ namespace ActorStep.Actors.Vcpu;
 /// </summary>
 public static partial class VcpuProtocol
 {
-    /// <summary>Coordinator → VcpuActor: run at most <paramref name="Budget"/> instructions. Reply: <see cref="SliceEnded"/>.
+    /// <summary>Coordinator → VcpuActor: run at most <paramref name="Budget"/> instructions. Reply: <see cref="SliceEnded"/>; on an
+    /// all-stop VM (<see cref="VcpuRunModel.AllStop"/>), <see cref="SliceReady"/> when the vcpu must now run with the VM.
     /// A step with a <paramref name="Range"/> goes on stepping while NIP stays in it (gdb's range stepping).</summary>
     public sealed record RunSlice(long Budget, SliceMode Mode, bool HoldAsyncInterrupts = true, int StepCount = 1, StepRange? Range = null)
     {
@@ -47,4 +48,16 @@ public static partial class VcpuProtocol
 
     /// <summary>VcpuActor → coordinator: the aligned block holding NIP and the one before it, or null when NIP has no translation.</summary>
     public sealed record CodeRead(int Vcpu, CodeBlock? Code);
+
+    /// <summary>VcpuActor → coordinator (all-stop VM): the slice is begun (a step planned, armed and planted) and the vcpu must run
+    /// with the VM; its exits come back through <see cref="VcpuExited"/>.</summary>
+    public sealed record SliceReady(int Vcpu);
+
+    /// <summary>Coordinator → VcpuActor (all-stop VM): the VM stopped on this vcpu's exit. Reply: <see cref="SliceEnded"/>, or
+    /// <see cref="SliceReady"/> when the slice goes on (a count, a range, a trap that retired nothing).</summary>
+    public sealed record VcpuExited(VcpuExit Exit);
+
+    /// <summary>Coordinator → VcpuActor (all-stop VM): the VM stopped for another reason and the slice ends here, a step in
+    /// progress staying planted. Reply: <see cref="SliceEnded"/> (Ran).</summary>
+    public sealed record EndSlice;
 }

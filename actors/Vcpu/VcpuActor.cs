@@ -27,7 +27,14 @@ public sealed class VcpuActor : ReceiveActor
         _table = table;
         _memorySize = vm.MemorySize;
 
-        Receive<RunSlice>(m => Sender.Tell(SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
+        if (vm.Capabilities.RunModel == VcpuRunModel.AllStop)
+        {
+            // The VM runs only as a whole: the engine begins the slice here, the coordinator runs the VM, the exits come back.
+            Receive<RunSlice>(m => Sender.Tell(Reply(_engine.Begin(m.Request))));
+            Receive<VcpuExited>(m => Sender.Tell(Reply(_engine.OnExit(m.Exit))));
+            Receive<EndSlice>(_ => Sender.Tell(SliceEnded.From(_engine.Index, _engine.EndSlice())));
+        }
+        else Receive<RunSlice>(m => Sender.Tell(SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
         Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.Registers)); });
         Receive<GetRegisters>(_ => Sender.Tell(new Registers(_engine.Index, _engine.Registers)));
         Receive<SetRegisters>(m => Sender.Tell(new Registers(_engine.Index, _engine.SetRegisters(m.State))));
@@ -38,6 +45,9 @@ public sealed class VcpuActor : ReceiveActor
         Receive<ReadCode>(m => Sender.Tell(new CodeRead(_engine.Index, GuestMemoryRequests.Code(m.Bytes, _table, _memorySize, _engine))));
     }
 
+    private object Reply(SliceResult? result) =>
+        result is { } r ? SliceEnded.From(_engine.Index, r) : new SliceReady(_engine.Index);
+
     public static Props Props(IVirtualMachine vm, int index, BreakpointTable table) =>
         Akka.Actor.Props.Create(() => new VcpuActor(vm, index, table));
 
@@ -47,7 +57,7 @@ public sealed class VcpuActor : ReceiveActor
         bool stepping = _engine.Stepping;
         _engine.Abandon();
         // The message in flight gets an answer, so the coordinator never waits for a reply that cannot come.
-        if (message is RunSlice)
+        if (message is RunSlice or VcpuExited or EndSlice)
             Sender.Tell(new SliceEnded(_engine.Index, SliceOutcome.Faulted, _engine.Registers,
                 Detail: $"vcpu {_engine.Index} failed{(stepping ? " during a step (abandoned: nothing left in the guest)" : "")}: {reason.Message}"));
         if (message is ReadCode)

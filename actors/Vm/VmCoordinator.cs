@@ -33,6 +33,15 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
 
     public IStash Stash { get; set; } = null!;
 
+    // An all-stop VM (QEMU's gdbstub) runs only as a whole: each vcpu's slice is begun by its actor (SliceReady), then the
+    // runner resumes the VM with every ready vcpu, and the exit goes back to the vcpu it is about (VcpuExited).
+    private readonly IActorRef? _runner;
+    private readonly IAllStopVm? _allStop;
+    private readonly bool[] _ready;
+    /// <summary>Vcpu actors asked to begin a slice, handle an exit or end a slice, whose answer has not come yet.</summary>
+    private int _awaiting;
+    private bool _vmRunning, _vmStopRequested;
+
     public VmCoordinator(IVirtualMachine vm, CoordinatorOptions options)
     {
         _vm = vm;
@@ -46,7 +55,17 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
             stoppedForGood[i] = vm.GetVcpu(i).IsStoppedForGood;
             _vcpus[i] = Context.ActorOf(VcpuActor.Props(vm, i, _table).OnVcpuDispatcher(Context.System), $"vcpu-{i}");
         }
+        // An all-stop backend runs the VM as a whole and cannot run one vcpu for a budget: the interleaving is the backend's
+        // (the simulated one's is fixed), so the coordinator's deterministic rounds do not apply.
+        if (vm.Capabilities.RunModel == VcpuRunModel.AllStop) options = options with { Deterministic = false };
         _run = new AllStopScheduler(_last, options, stoppedForGood);
+        _ready = new bool[vm.VcpuCount];
+        if (vm.Capabilities.RunModel == VcpuRunModel.AllStop)
+        {
+            _allStop = vm as IAllStopVm
+                ?? throw new ArgumentException("a backend that runs only in all-stop must implement IAllStopVm", nameof(vm));
+            _runner = Context.ActorOf(VmRunner.Props(_allStop).OnVcpuDispatcher(Context.System), "runner");
+        }
         var self = Self;
         _console = (vcpu, bytes) => self.Tell(new ConsoleBytes(vcpu, bytes.ToArray()));
         vm.ConsoleOutput += _console;
@@ -56,8 +75,18 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         Receive<SliceEnded>(m =>
         {
             _last[m.Vcpu] = m.State;
+            if (_allStop is not null) _awaiting--;
             Execute(_run.SliceEnded(m));
+            RunAllStop();
         });
+        Receive<SliceReady>(m =>
+        {
+            _awaiting--;
+            _ready[m.Vcpu] = true;
+            RunAllStop();
+        });
+        Receive<VmRunnerProtocol.VmStopped>(OnVmStopped);
+        Receive<VmRunnerProtocol.VmRunFailed>(OnVmRunFailed);
         Receive<StepCancelled>(m =>
         {
             _last[m.Vcpu] = m.State;
@@ -110,9 +139,19 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         {
             switch (c.Kind)
             {
-                case RunCommandKind.RunSlice: _vcpus[c.Vcpu].Tell(c.Slice!); break;
+                case RunCommandKind.RunSlice:
+                    if (_allStop is not null) _awaiting++;
+                    _vcpus[c.Vcpu].Tell(c.Slice!);
+                    break;
                 case RunCommandKind.CancelStep: _vcpus[c.Vcpu].Tell(new CancelStep()); break;
-                case RunCommandKind.RequestExit: _vm.GetVcpu(c.Vcpu).RequestExit(); break;
+                case RunCommandKind.RequestExit:
+                    if (_allStop is null) _vm.GetVcpu(c.Vcpu).RequestExit();
+                    else if (_vmRunning && !_vmStopRequested)
+                    {
+                        _vmStopRequested = true;
+                        _allStop.RequestStop(); // gdb's 0x03: the whole VM stops
+                    }
+                    break;
                 case RunCommandKind.Publish: Publish(c.Published!); break;
                 case RunCommandKind.Stop:
                     var to = _askers.ToArray();
@@ -121,6 +160,58 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
                     break;
             }
         }
+    }
+
+    // ---- All-stop backends ----
+
+    /// <summary>Resumes the VM once every slice handed out is begun, or ends the begun slices once the resume is stopping.</summary>
+    private void RunAllStop()
+    {
+        if (_allStop is null || _vmRunning) return;
+        if (_run.Stopping)
+        {
+            for (int v = 0; v < _ready.Length; v++)
+            {
+                if (!_ready[v]) continue;
+                _ready[v] = false;
+                _awaiting++;
+                _vcpus[v].Tell(new EndSlice());
+            }
+            return;
+        }
+        if (_awaiting > 0 || !_run.Running) return;
+        var running = new List<int>(_ready.Length);
+        for (int v = 0; v < _ready.Length; v++) if (_ready[v]) running.Add(v);
+        if (running.Count == 0) return;
+        _vmRunning = true;
+        _vmStopRequested = false;
+        _runner!.Tell(new VmRunnerProtocol.RunVm(running.ToArray()));
+    }
+
+    /// <summary>The VM stopped: the exit goes to the vcpu it is about; a requested stop (BudgetExpired) is nobody's.</summary>
+    private void OnVmStopped(VmRunnerProtocol.VmStopped m)
+    {
+        _vmRunning = false;
+        if (m.Exit.Reason != ExitReason.BudgetExpired && (uint)m.Vcpu < (uint)_ready.Length && _ready[m.Vcpu])
+        {
+            _ready[m.Vcpu] = false;
+            _awaiting++;
+            _vcpus[m.Vcpu].Tell(new VcpuExited(m.Exit));
+        }
+        RunAllStop();
+    }
+
+    /// <summary>The backend could not run the VM: the first running vcpu's slice ends with the error, which stops the resume.</summary>
+    private void OnVmRunFailed(VmRunnerProtocol.VmRunFailed m)
+    {
+        _vmRunning = false;
+        int v = Array.IndexOf(_ready, true);
+        if (v >= 0)
+        {
+            _ready[v] = false;
+            Execute(_run.SliceEnded(new SliceEnded(v, SliceOutcome.Faulted, _last[v], Detail: $"the backend could not run the VM: {m.Error}")));
+        }
+        RunAllStop();
     }
 
     /// <summary>The reply for a stop: nothing runs now, so every vcpu's last state (from its slice's end) is exact.</summary>

@@ -15,6 +15,9 @@ namespace ActorStep.Tests.Engine;
 /// <summary>The actor protocols of VcpuActor and VmCoordinator (Akka.TestKit): replies, all-stop ordering, errors, failures.</summary>
 public class CoordinatorProtocolTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     private const string TwoBreakpoints = """
             .org 0x1000
             .globl _start
@@ -58,7 +61,7 @@ public class CoordinatorProtocolTests : TestKit
     [Fact]
     public void Two_vcpus_at_breakpoints_at_once_are_both_reported_one_per_resume_never_lost()
     {
-        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, new CoordinatorOptions(Quantum: 100, Deterministic: true));
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, new CoordinatorOptions(Quantum: 100, Deterministic: true), runModel: RunModel);
         f.Ask(new InsertBreakpoint(f.Image.Symbol("meet")));
         var all = ContinueActions(0, 2, SchedulerLocking.Off);
         var first = f.Resume(all);
@@ -73,7 +76,7 @@ public class CoordinatorProtocolTests : TestKit
     [Fact]
     public void Halt_when_already_stopped_answers_at_once()
     {
-        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, runModel: RunModel);
         var stop = Assert.IsType<Stopped>(f.Ask(new Halt()));
         Assert.Equal(StopReason.Halted, stop.Event.Reason);
         Assert.All(stop.Vcpus, v => Assert.Equal("stopped", v.State));
@@ -82,7 +85,7 @@ public class CoordinatorProtocolTests : TestKit
     [Fact]
     public async Task A_second_resume_while_running_is_refused_as_busy()
     {
-        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, runModel: RunModel);
         var running = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off)), EngineFixture.Timeout);
         await Eventually.HoldsAsync(() => Assert.IsType<VmDescription>(f.Ask(new Describe())).Running, "the first resume to run");
         Assert.False(running.IsCompleted);
@@ -95,7 +98,7 @@ public class CoordinatorProtocolTests : TestKit
     [Fact]
     public void Unknown_vcpu_is_NotFound_and_unaligned_breakpoint_is_InvalidArgument()
     {
-        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, runModel: RunModel);
         Assert.Equal(FailureCode.NotFound, Assert.IsType<Failed>(f.Ask(new ReadRegisters(7))).Code);
         Assert.Equal(FailureCode.NotFound, Assert.IsType<Failed>(f.Ask(new Resume(new Dictionary<int, VcpuAction> { [9] = VcpuAction.Step }))).Code);
         Assert.Equal(FailureCode.InvalidArgument, Assert.IsType<Failed>(f.Ask(new InsertBreakpoint(0x1002))).Code);
@@ -113,7 +116,7 @@ public class CoordinatorProtocolTests : TestKit
                 ori 3, 3, 0xF080
                 li 4, 7
                 sc 1
-            """, vcpus: 1);
+            """, vcpus: 1, runModel: RunModel);
         var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
         Assert.Equal(StopReason.GuestStopped, stop.Event.Reason);
         Assert.Equal(7, stop.Event.Status);
@@ -130,7 +133,7 @@ public class CoordinatorProtocolTests : TestKit
                 .globl _start
             _start:
                 .long 0
-            """, vcpus: 1);
+            """, vcpus: 1, runModel: RunModel);
         var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
         Assert.Equal(StopReason.Checkstop, stop.Event.Reason);
         Assert.Equal(FailureCode.FailedPrecondition, Assert.IsType<Failed>(f.Ask(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }))).Code);
@@ -160,7 +163,7 @@ public class CoordinatorProtocolTests : TestKit
     [Fact]
     public async Task A_halted_stop_carries_the_code_block_as_the_halted_vcpu_reads_it()
     {
-        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2);
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, runModel: RunModel);
         var running = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off), CodeBytes: 64), EngineFixture.Timeout);
         await Task.Delay(20);
         var halted = Assert.IsType<Stopped>(f.Ask(new Halt()));
@@ -214,4 +217,10 @@ public class CoordinatorProtocolTests : TestKit
             public long InstructionsRetired => inner.InstructionsRetired;
         }
     }
+}
+
+/// <summary>Every test of <see cref="CoordinatorProtocolTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class CoordinatorProtocolTestsOnAnAllStopBackend : CoordinatorProtocolTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

@@ -14,6 +14,9 @@ namespace ActorStep.Tests.Engine;
 /// </summary>
 public class ForeignTrapRaceTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     private const string Source = """
             .org 0xD00
         trace_handler:
@@ -71,7 +74,7 @@ public class ForeignTrapRaceTests : TestKit
     [Fact]
     public void Deterministic_vcpu_trapping_on_another_vcpus_step_breakpoint_reaches_its_undebugged_state_unreported()
     {
-        var f = new EngineFixture(Sys, Source, vcpus: 2, new CoordinatorOptions(Quantum: 7, Deterministic: true));
+        var f = new EngineFixture(Sys, Source, vcpus: 2, new CoordinatorOptions(Quantum: 7, Deterministic: true), runModel: RunModel);
         var events = CreateTestProbe();
         f.Coordinator.Tell(new VmProtocol.Subscribe(events));
         for (int i = 0; i < 300; i++)
@@ -100,7 +103,7 @@ public class ForeignTrapRaceTests : TestKit
         long parks = 0;
         for (int round = 0; round < 10 || (parks == 0 && round < 100); round++)
         {
-            var f = new EngineFixture(Sys, Source, vcpus: 2, new CoordinatorOptions(Quantum: 200));
+            var f = new EngineFixture(Sys, Source, vcpus: 2, new CoordinatorOptions(Quantum: 200), runModel: RunModel);
             for (int i = 0; i < 100; i++)
             {
                 var stop = f.Step(0, SchedulerLocking.Off);
@@ -114,4 +117,10 @@ public class ForeignTrapRaceTests : TestKit
         }
         Assert.True(parks > 0, "vcpu 1 never met vcpu 0's breakpoint on real threads: the race was not exercised");
     }
+}
+
+/// <summary>Every test of <see cref="ForeignTrapRaceTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class ForeignTrapRaceTestsOnAnAllStopBackend : ForeignTrapRaceTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

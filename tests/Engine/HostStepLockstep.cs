@@ -36,7 +36,8 @@ internal static class HostStepLockstep
     /// <param name="memory">guest real-address range compared at every stop</param>
     /// <param name="program">appended to a state difference (the program's source)</param>
     public static Outcome Run(ActorSystem sys, ElfImage image, string what, IReadOnlyList<HypervisorFlavour> backends,
-        bool allowInterrupts, (ulong Ra, int Length) memory, string program = "", int maxSteps = 20_000, ulong memorySize = 16UL << 20)
+        bool allowInterrupts, (ulong Ra, int Length) memory, string program = "", int maxSteps = 20_000, ulong memorySize = 16UL << 20,
+        VcpuRunModel runModel = VcpuRunModel.IndependentVcpus)
     {
         var options = new MachineOptions(Vcpus: 1, MemorySize: memorySize);
         var reference = SimulatedMachine.Load(image, options with { Flavour = HypervisorFlavour.Pr });
@@ -54,7 +55,8 @@ internal static class HostStepLockstep
         var debugged = backends.Select(f =>
         {
             var vm = SimulatedMachine.Load(image, options with { Flavour = f });
-            return (Flavour: f, Trace: !vm.Capabilities.HardwareSingleStep, Coordinator: sys.ActorOf(VmCoordinator.Props(vm)));
+            IVirtualMachine backend = runModel == VcpuRunModel.AllStop ? new AllStopMachine(vm) : vm;
+            return (Flavour: f, Trace: !vm.Capabilities.HardwareSingleStep, Coordinator: sys.ActorOf(VmCoordinator.Props(backend)));
         }).ToList();
         var completions = Enum.GetValues<TraceStep.Completion>().ToDictionary(c => c, _ => 0);
         var resume = new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: !allowInterrupts);

@@ -15,6 +15,9 @@ namespace ActorStep.Tests.Engine;
 /// </summary>
 public class RangeStepTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     private const string Source = """
             .org 0x700
             mfsrr0 30
@@ -157,7 +160,7 @@ public class RangeStepTests : TestKit
                 mtsrr1 6
             back:
                 rfid
-            """, vcpus: 1);
+            """, vcpus: 1, runModel: RunModel);
         ulong back = f.Image.Symbol("back");
         RangeStep(f, f.Image.Symbol("_start"), back);
         Assert.Equal(back, f.Registers(0).Nip);
@@ -187,4 +190,10 @@ public class RangeStepTests : TestKit
         Assert.Contains(reason, failed.Message);
         Assert.Equal(f.Image.Symbol("_start"), f.Registers(0).Nip);
     }
+}
+
+/// <summary>Every test of <see cref="RangeStepTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class RangeStepTestsOnAnAllStopBackend : RangeStepTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

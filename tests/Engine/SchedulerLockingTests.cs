@@ -1,3 +1,4 @@
+using ActorStep.Hypervisor;
 using ActorStep.Actors.Vm;
 using ActorStep.Tests.Support;
 using Akka.Actor;
@@ -8,6 +9,9 @@ namespace ActorStep.Tests.Engine;
 /// <summary>step-engine.md §5: which vcpus may move during a step and during a continue, per gdb's scheduler-locking mode.</summary>
 public class SchedulerLockingTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     private const string Counters = """
             .org 0x1000
             .globl _start
@@ -114,11 +118,17 @@ public class SchedulerLockingTests : TestKit
                 stw 4, 0(9)
             done:
                 b done
-            """, vcpus: 2, new CoordinatorOptions(Quantum: 2000));
+            """, vcpus: 2, new CoordinatorOptions(Quantum: 2000), runModel: RunModel);
         ulong gotIt = f.Image.Symbol("got_it");
         // Let the holder take the lock first.
         f.Step(1, SchedulerLocking.On, count: 3);
         for (int i = 0; i < 2000 && f.Registers(0).Nip != gotIt; i++) f.Step(0, SchedulerLocking.Off);
         Assert.Equal(gotIt, f.Registers(0).Nip);
     }
+}
+
+/// <summary>Every test of <see cref="SchedulerLockingTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class SchedulerLockingTestsOnAnAllStopBackend : SchedulerLockingTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

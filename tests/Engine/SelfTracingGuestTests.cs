@@ -14,6 +14,9 @@ namespace ActorStep.Tests.Engine;
 /// </summary>
 public class SelfTracingGuestTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     private const string Source = """
             .org 0xD00
         trace_handler:
@@ -72,7 +75,7 @@ public class SelfTracingGuestTests : TestKit
     [InlineData(HypervisorFlavour.Pr)]
     public void The_guests_Trace_handler_sees_the_same_SRR0_SRR1_sequence_when_host_stepped(HypervisorFlavour flavour)
     {
-        var f = new EngineFixture(Sys, Source, vcpus: 1, flavour: flavour);
+        var f = new EngineFixture(Sys, Source, vcpus: 1, flavour: flavour, runModel: RunModel);
         int steps = 0;
         while (true)
         {
@@ -106,4 +109,10 @@ public class SelfTracingGuestTests : TestKit
         vm.ReadMemory(ra, b);
         return BitConverter.ToUInt64(b);
     }
+}
+
+/// <summary>Every test of <see cref="SelfTracingGuestTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class SelfTracingGuestTestsOnAnAllStopBackend : SelfTracingGuestTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

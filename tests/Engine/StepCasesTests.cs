@@ -15,6 +15,9 @@ namespace ActorStep.Tests.Engine;
 /// </summary>
 public class StepCasesTests : TestKit
 {
+    /// <summary>How the backend runs its vcpus; the all-stop variant of this class runs every test on a VM that runs only as a whole.</summary>
+    protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
+
     /// <summary>Vectors that skip the faulting instruction, a syscall handler and a guest Trace handler.</summary>
     private const string Vectors = """
             .org 0x300
@@ -66,7 +69,7 @@ public class StepCasesTests : TestKit
 
     private Pair Build(string body, HypervisorFlavour flavour = HypervisorFlavour.Hv)
     {
-        var f = new EngineFixture(Sys, Vectors + body, vcpus: 1, flavour: flavour);
+        var f = new EngineFixture(Sys, Vectors + body, vcpus: 1, flavour: flavour, runModel: RunModel);
         var reference = SimulatedMachine.Load(f.Image, f.Vm.Options with { Flavour = HypervisorFlavour.Pr });
         var r = reference.GetVcpu(0);
         r.SetGuestDebug(GuestDebug.SingleStep);
@@ -342,7 +345,7 @@ public class StepCasesTests : TestKit
     [Fact]
     public void Step_with_interrupts_held_executes_the_instruction_and_the_decrementer_waits()
     {
-        var f = new EngineFixture(Sys, Vectors + DecrementerDue, vcpus: 1);
+        var f = new EngineFixture(Sys, Vectors + DecrementerDue, vcpus: 1, runModel: RunModel);
         for (int i = 0; i < 5; i++) f.Step(0, SchedulerLocking.On);
         f.Step(0, SchedulerLocking.On);
         var s = f.Registers(0);
@@ -388,7 +391,7 @@ public class StepCasesTests : TestKit
     [Fact]
     public void Continue_over_the_guests_own_debug_instruction_runs_its_program_handler()
     {
-        var f = new EngineFixture(Sys, Vectors + GuestDebugInstruction.Replace("    b .", "done:\n    b ."), vcpus: 1);
+        var f = new EngineFixture(Sys, Vectors + GuestDebugInstruction.Replace("    b .", "done:\n    b ."), vcpus: 1, runModel: RunModel);
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("done"))));
         var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
         Assert.Equal(StopReason.Breakpoint, stop.Event.Reason);
@@ -402,7 +405,7 @@ public class StepCasesTests : TestKit
     [Fact]
     public void A_user_breakpoint_on_the_guests_own_debug_instruction_is_reported_once_then_the_instruction_raises_its_interrupt()
     {
-        var f = new EngineFixture(Sys, Vectors + "    addi 5, 5, 1\nown:\n    .long 0x00dddd00\n    addi 6, 6, 1\ndone:\n    b .\n", vcpus: 1);
+        var f = new EngineFixture(Sys, Vectors + "    addi 5, 5, 1\nown:\n    .long 0x00dddd00\n    addi 6, 6, 1\ndone:\n    b .\n", vcpus: 1, runModel: RunModel);
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("own"))));
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(f.Image.Symbol("done"))));
         var continueAll = new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue };
@@ -418,10 +421,16 @@ public class StepCasesTests : TestKit
     [Fact]
     public void A_debug_instruction_that_is_the_guests_program_handler_checkstops_the_vcpu_instead_of_trapping_forever()
     {
-        var f = new EngineFixture(Sys, ".org 0x700\n    .long 0x00dddd00\n    .org 0x5000\n    .globl _start\n_start:\n    .long 0x00dddd00\n", vcpus: 1);
+        var f = new EngineFixture(Sys, ".org 0x700\n    .long 0x00dddd00\n    .org 0x5000\n    .globl _start\n_start:\n    .long 0x00dddd00\n", vcpus: 1, runModel: RunModel);
         var stop = f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
         Assert.Equal(StopReason.Checkstop, stop.Event.Reason);
         Assert.Equal(0x700UL, stop.Event.Nip);
         Assert.Contains("cannot recover", stop.Event.Detail);
     }
+}
+
+/// <summary>Every test of <see cref="StepCasesTests"/> on a backend that runs the VM only as a whole, in all-stop (QEMU's gdbstub).</summary>
+public class StepCasesTestsOnAnAllStopBackend : StepCasesTests
+{
+    protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
 }

@@ -12,11 +12,12 @@ public sealed class EngineFixture
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
     public EngineFixture(ActorSystem system, string source, int vcpus, CoordinatorOptions? options = null,
-        HypervisorFlavour flavour = HypervisorFlavour.Hv, bool littleEndian = true)
+        HypervisorFlavour flavour = HypervisorFlavour.Hv, bool littleEndian = true, VcpuRunModel runModel = VcpuRunModel.IndependentVcpus)
     {
         Image = GuestAssembler.Build(source, littleEndian, textAddress: 0);
         Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, 16UL << 20, flavour));
-        Coordinator = system.ActorOf(VmCoordinator.Props(Vm, options));
+        // On an all-stop backend the coordinator resumes the VM as a whole; tests still look at the machine behind it.
+        Coordinator = system.ActorOf(VmCoordinator.Props(runModel == VcpuRunModel.AllStop ? new AllStopMachine(Vm) : Vm, options));
     }
 
     public ElfImage Image { get; }
