@@ -174,6 +174,8 @@ public sealed partial class VmManager : ReceiveActor
             VmId = vm.VmId, Node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(), NodeName = _options.NodeName,
             Image = vm.Image, Vcpus = vm.Vcpus, Flavour = vm.Machine.Capabilities.FlavourName, MemorySize = vm.MemorySize,
             Entry = vm.Entry, ImageLittleEndian = vm.Machine.ImageIsLittleEndian,
+            HardwareSingleStep = vm.Machine.Capabilities.HardwareSingleStep, DebugInstruction = vm.Machine.Capabilities.DebugInstruction,
+            HoldsAsyncInterrupts = vm.Machine.Capabilities.HoldsAsyncInterrupts, AllStop = vm.Machine.Capabilities.RunModel == VcpuRunModel.AllStop,
         };
         foreach (var (k, v) in vm.Labels) r.Labels[k] = v;
         return r;

@@ -134,6 +134,8 @@ public static class ApiMapping
                 HardwareSingleStep = info.Machine.Capabilities.HardwareSingleStep,
                 DebugInstruction = info.Machine.Capabilities.DebugInstruction,
                 Flavour = info.Machine.Capabilities.FlavourName,
+                HoldsAsyncInterrupts = info.Machine.Capabilities.HoldsAsyncInterrupts,
+                AllStop = info.Machine.Capabilities.RunModel == Hypervisor.VcpuRunModel.AllStop,
             },
             ImageLittleEndian = info.Machine.ImageIsLittleEndian,
         };

@@ -57,8 +57,11 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
         {
             VmId = r.VmId, Image = r.Image, Flavour = pr ? Flavour.Pr : Flavour.Hv, VcpuCount = (uint)r.Vcpus, MemorySize = r.MemorySize,
             Entry = r.Entry, ImageLittleEndian = r.ImageLittleEndian, Node = r.NodeName, Lost = lost,
-            // The debug instruction of every ActorStep VM (architecture.md: the breakpoint word 0x00dddd00).
-            Capabilities = new Capabilities { HardwareSingleStep = pr, Flavour = r.Flavour, DebugInstruction = 0x00dddd00 },
+            Capabilities = new Capabilities
+            {
+                HardwareSingleStep = r.HardwareSingleStep, DebugInstruction = r.DebugInstruction, Flavour = r.Flavour,
+                HoldsAsyncInterrupts = r.HoldsAsyncInterrupts, AllStop = r.AllStop,
+            },
         };
         vm.Labels.Add(r.Labels);
         return vm;

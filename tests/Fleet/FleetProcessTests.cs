@@ -142,6 +142,11 @@ public class FleetProcessTests
             Assert.Equal(100, all.Count);
             var selector = new ListVmsRequest { LabelSelector = { ["batch"] = "hundred" } };
             await Eventually(nodes, () => new Vms.VmsClient(a.Channel).ListVms(selector, deadline: Deadline()).Vms.Count == 100, "node a lists all 100 VMs");
+            // Another node's VMs are listed with their backend's capabilities, as the directory recorded them.
+            var listed = new Vms.VmsClient(a.Channel).ListVms(selector, deadline: Deadline()).Vms.Where(v => v.Node != "a").ToList();
+            Assert.NotEmpty(listed);
+            Assert.All(listed, v => Assert.Equal((0x00dddd00u, true, false, false),
+                (v.Capabilities.DebugInstruction, v.Capabilities.HoldsAsyncInterrupts, v.Capabilities.AllStop, v.Capabilities.HardwareSingleStep)));
 
             // A VM of node c, stepped through node a.
             var onC = created[2][0];

@@ -31,6 +31,8 @@ public class VmsApiTests(GrpcServerFixture server) : IClassFixture<GrpcServerFix
         Assert.True(vm.Capabilities.HardwareSingleStep);
         Assert.Equal("kvm-pr", vm.Capabilities.Flavour);
         Assert.Equal(0x00dddd00u, vm.Capabilities.DebugInstruction);
+        Assert.True(vm.Capabilities.HoldsAsyncInterrupts);
+        Assert.False(vm.Capabilities.AllStop);
         Assert.Equal(16UL << 20, vm.MemorySize);
         Assert.Equal("kernel", vm.Labels["team"]);
         Assert.True(vm.ImageLittleEndian);
