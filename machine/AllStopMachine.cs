@@ -8,7 +8,7 @@ namespace ActorStep.Machine;
 /// vcpus take turns on the calling thread in short quanta (so a vcpu spinning on a lock another holds still gets it).
 /// It lets the engine's all-stop path be tested without QEMU; a vcpu's own <see cref="IVcpu.Run"/> is refused.
 /// </summary>
-public sealed class AllStopMachine : IAllStopVm
+public sealed class AllStopMachine : ForwardingVirtualMachine, IAllStopVm
 {
     /// <summary>Timebase ticks a vcpu runs before the next one's turn.</summary>
     public const long Quantum = 1000;
@@ -19,24 +19,15 @@ public sealed class AllStopMachine : IAllStopVm
     /// <summary>Where the rotation goes on: the vcpu after the one that stopped the VM last, as TCG's round-robin does.</summary>
     private int _next;
 
-    public AllStopMachine(SimulatedMachine inner)
+    public AllStopMachine(SimulatedMachine inner) : base(inner)
     {
         _inner = inner;
         Capabilities = inner.Capabilities with { RunModel = VcpuRunModel.AllStop };
         _vcpus = Enumerable.Range(0, inner.VcpuCount).Select(i => (IVcpu)new Vcpu(inner.GetVcpu(i))).ToArray();
     }
 
-    public SimulatedMachine Inner => _inner;
-    public HypervisorCapabilities Capabilities { get; }
-    public int VcpuCount => _inner.VcpuCount;
-    public ulong MemorySize => _inner.MemorySize;
-    public bool ImageIsLittleEndian => _inner.ImageIsLittleEndian;
-    public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length ? _vcpus[index] : _inner.GetVcpu(index);
-    public void ReadMemory(ulong realAddress, Span<byte> into) => _inner.ReadMemory(realAddress, into);
-    public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => _inner.WriteMemory(realAddress, data);
-    public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => _inner.InsertSoftwareBreakpoint(breakpoint);
-    public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => _inner.RemoveSoftwareBreakpoint(breakpoint);
-    public event ConsoleOutputHandler? ConsoleOutput { add => _inner.ConsoleOutput += value; remove => _inner.ConsoleOutput -= value; }
+    public override HypervisorCapabilities Capabilities { get; }
+    public override IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length ? _vcpus[index] : _inner.GetVcpu(index);
 
     public (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running)
     {
@@ -73,23 +64,10 @@ public sealed class AllStopMachine : IAllStopVm
     }
 
     /// <summary>One vcpu of the all-stop VM: everything but running it on its own.</summary>
-    private sealed class Vcpu(IVcpu inner) : IVcpu
+    private sealed class Vcpu(IVcpu inner) : ForwardingVcpu(inner)
     {
-        public IVcpu Inner => inner;
-        public int Index => inner.Index;
-        public VcpuExit Run(long budget) =>
-            throw new InvalidOperationException($"vcpu {inner.Index} belongs to an all-stop VM: it runs only with the whole VM (IAllStopVm.Resume)");
-        public VcpuState GetRegisters() => inner.GetRegisters();
-        public void GetRegisters(VcpuState into) => inner.GetRegisters(into);
-        public void SetRegisters(VcpuState state) => inner.SetRegisters(state);
-        public ulong GetOneReg(int spr) => inner.GetOneReg(spr);
-        public void SetOneReg(int spr, ulong value) => inner.SetOneReg(spr, value);
-        public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra) => inner.TryTranslate(ea, msr, access, out ra);
-        public void SetGuestDebug(GuestDebug debug) => inner.SetGuestDebug(debug);
-        public bool HoldAsyncInterrupts { get => inner.HoldAsyncInterrupts; set => inner.HoldAsyncInterrupts = value; }
-        public void RetireEmulatedInstruction() => inner.RetireEmulatedInstruction();
-        public void RequestExit() => inner.RequestExit();
-        public bool IsStoppedForGood => inner.IsStoppedForGood;
-        public long InstructionsRetired => inner.InstructionsRetired;
+        public new IVcpu Inner => base.Inner;
+        public override VcpuExit Run(long budget) =>
+            throw new InvalidOperationException($"vcpu {Index} belongs to an all-stop VM: it runs only with the whole VM (IAllStopVm.Resume)");
     }
 }

@@ -181,40 +181,18 @@ public class CoordinatorProtocolTests : TestKit
     private static uint Word(SimulatedMachine vm, ulong ra) => vm.Memory.ReadUInt32(ra, littleEndian: false);
 
     /// <summary>A VM whose vcpu throws on the next Run (after the step armed SE and planted its breakpoints).</summary>
-    private sealed class FailingVm(SimulatedMachine inner) : IVirtualMachine
+    private sealed class FailingVm(SimulatedMachine inner) : ForwardingVirtualMachine(inner)
     {
         public volatile bool FailNextRun;
-        public HypervisorCapabilities Capabilities => inner.Capabilities;
-        public int VcpuCount => inner.VcpuCount;
-        public ulong MemorySize => inner.MemorySize;
-        public bool ImageIsLittleEndian => inner.ImageIsLittleEndian;
-        public IVcpu GetVcpu(int index) => new FailingVcpu(this, inner.GetVcpu(index));
-        public void ReadMemory(ulong realAddress, Span<byte> into) => inner.ReadMemory(realAddress, into);
-        public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
-        public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
-        public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
-        public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+        public override IVcpu GetVcpu(int index) => new FailingVcpu(this, inner.GetVcpu(index));
 
-        private sealed class FailingVcpu(FailingVm vm, IVcpu inner) : IVcpu
+        private sealed class FailingVcpu(FailingVm vm, IVcpu inner) : ForwardingVcpu(inner)
         {
-            public int Index => inner.Index;
-            public VcpuExit Run(long budget)
+            public override VcpuExit Run(long budget)
             {
                 if (vm.FailNextRun) { vm.FailNextRun = false; throw new InvalidOperationException("injected backend failure"); }
-                return inner.Run(budget);
+                return base.Run(budget);
             }
-            public VcpuState GetRegisters() => inner.GetRegisters();
-            public void GetRegisters(VcpuState into) => inner.GetRegisters(into);
-            public void SetRegisters(VcpuState state) => inner.SetRegisters(state);
-            public ulong GetOneReg(int spr) => inner.GetOneReg(spr);
-            public void SetOneReg(int spr, ulong value) => inner.SetOneReg(spr, value);
-            public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra) => inner.TryTranslate(ea, msr, access, out ra);
-            public void SetGuestDebug(GuestDebug debug) => inner.SetGuestDebug(debug);
-            public bool HoldAsyncInterrupts { get => inner.HoldAsyncInterrupts; set => inner.HoldAsyncInterrupts = value; }
-            public void RequestExit() => inner.RequestExit();
-            public void RetireEmulatedInstruction() => inner.RetireEmulatedInstruction();
-            public bool IsStoppedForGood => inner.IsStoppedForGood;
-            public long InstructionsRetired => inner.InstructionsRetired;
         }
     }
 }

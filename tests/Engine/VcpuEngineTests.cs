@@ -66,18 +66,9 @@ public class VcpuEngineTests
     }
 
     /// <summary>The simulator behind capabilities that say asynchronous interrupts cannot be held (QEMU's KVM path).</summary>
-    private sealed class CannotHoldInterrupts(SimulatedMachine inner) : IVirtualMachine
+    private sealed class CannotHoldInterrupts(SimulatedMachine inner) : ForwardingVirtualMachine(inner)
     {
-        public HypervisorCapabilities Capabilities { get; } = inner.Capabilities with { HoldsAsyncInterrupts = false };
-        public int VcpuCount => inner.VcpuCount;
-        public ulong MemorySize => inner.MemorySize;
-        public bool ImageIsLittleEndian => inner.ImageIsLittleEndian;
-        public IVcpu GetVcpu(int index) => inner.GetVcpu(index);
-        public void ReadMemory(ulong realAddress, Span<byte> into) => inner.ReadMemory(realAddress, into);
-        public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
-        public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
-        public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
-        public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+        public override HypervisorCapabilities Capabilities { get; } = inner.Capabilities with { HoldsAsyncInterrupts = false };
     }
 
     [Theory]
