@@ -17,7 +17,8 @@ public sealed record CreatedVm(IVirtualMachine Machine, string ImageName, ulong 
 /// message says what to change.</summary>
 public sealed class InvalidVmRequestException(string message) : Exception(message);
 
-/// <summary>Creates VMs of one backend; the host registers one factory per backend it offers.</summary>
+/// <summary>Creates VMs of one backend; the host registers one factory per backend it offers. The VM manager calls
+/// <see cref="Create"/> on a task, never on its own thread (loading may read an image of up to 256 MiB), so calls may overlap.</summary>
 public interface IBackendFactory
 {
     BackendKind Kind { get; }

@@ -36,22 +36,19 @@ public sealed class ElfImage
     public ulong Symbol(string name) => Symbols.TryGetValue(name, out var v) ? v
         : throw new KeyNotFoundException($"symbol '{name}' is not in {Name}");
 
-    public static ElfImage Load(string path)
-    {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ElfFormatException($"{path}: cannot read the image: {e.Message}");
-        }
-        return Parse(bytes, Path.GetFileName(path));
-    }
+    /// <summary>The largest image file <see cref="Load"/> reads: above the 45 MiB of a Debian ppc64 vmlinux, and bounded,
+    /// so that one request cannot fill the server's memory.</summary>
+    public const long MaxFileSize = 256L << 20;
+
+    /// <summary>Loads an image file: a regular file of at most <see cref="MaxFileSize"/> bytes (a FIFO or a device such as
+    /// /dev/zero is refused without being read; see <see cref="ImageFile"/>).</summary>
+    public static ElfImage Load(string path) => Parse(ImageFile.Read(path, MaxFileSize), Path.GetFileName(path));
 
     /// <summary>The built-in guest images committed under machine/guests (e.g. "demo").</summary>
     public static ElfImage BuiltIn(string name)
     {
         using var s = typeof(ElfImage).Assembly.GetManifestResourceStream($"guests/{name}.elf")
-            ?? throw new ElfFormatException($"no built-in guest image named '{name}'");
+            ?? throw new ElfFormatException($"no built-in guest image named {ClientText.Quote(name)}");
         using var ms = new MemoryStream();
         s.CopyTo(ms);
         return Parse(ms.ToArray(), $"{name}.elf");

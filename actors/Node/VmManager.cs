@@ -7,6 +7,7 @@ using Akka.Actor;
 using Akka.Event;
 using static ActorStep.Actors.Vm.VmProtocol;
 using static ActorStep.Actors.Node.VmManagerProtocol;
+using static ActorStep.Hypervisor.ClientText;
 
 namespace ActorStep.Actors.Node;
 
@@ -36,6 +37,10 @@ public sealed partial class VmManager : ReceiveActor
     /// <summary>Subscribers by VM id, and the selector subscribers that also want VMs created later.</summary>
     private readonly Dictionary<string, HashSet<IActorRef>> _subscribers = new();
     private readonly Dictionary<IActorRef, IReadOnlyDictionary<string, string>> _selectorSubscribers = new();
+    /// <summary>Ids asked for by creations whose image is still loading (taken: a second create of one is ALREADY_EXISTS).</summary>
+    private readonly HashSet<string> _creating = new(StringComparer.Ordinal);
+    /// <summary>Set by <see cref="DestroyAll"/> (shutdown): a load that ends later makes no VM.</summary>
+    private bool _destroyedAll;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private (IActorRef ReplyTo, int Count)? _destroyingAll;
     private int _next = 1;
@@ -44,13 +49,14 @@ public sealed partial class VmManager : ReceiveActor
     {
         _options = options;
         Receive<CreateVm>(m => OnCreate(m.Spec));
+        Receive<Loaded>(OnLoaded);
         Receive<ListVms>(m => Sender.Tell(new VmList(Selected(m.Selector))));
         Receive<FindVm>(m => { if (TryGet(m.VmId, out var vm)) Sender.Tell(new VmFound(vm)); });
         Receive<DescribeVm>(m =>
         {
             if (!TryGet(m.VmId, out var vm)) return;
             vm.Coordinator.Ask<VmDescription>(new Describe(), TimeSpan.FromSeconds(30))
-                .PipeTo(Sender, success: d => new VmDescribed(vm, d), failure: e => new Failed(FailureCode.NotFound, $"VM {m.VmId} is gone: {e.Message}"));
+                .PipeTo(Sender, success: d => new VmDescribed(vm, d), failure: e => new Failed(FailureCode.NotFound, $"VM {Quote(m.VmId)} is gone: {e.Message}"));
         });
         Receive<DestroyVm>(m =>
         {
@@ -62,6 +68,7 @@ public sealed partial class VmManager : ReceiveActor
         Receive<DestroyAll>(_ =>
         {
             _destroyingAll = (Sender, _vms.Count);
+            _destroyedAll = true;
             foreach (var vm in _vms.Values) Destroy(vm);
             CheckDestroyedAll();
         });
@@ -97,13 +104,13 @@ public sealed partial class VmManager : ReceiveActor
         if (_destroying.Contains(id))
         {
             vm = null!;
-            Sender.Tell(new Failed(FailureCode.NotFound, $"no VM '{id}': it is being destroyed"));
+            Sender.Tell(new Failed(FailureCode.NotFound, $"no VM {Quote(id)}: it is being destroyed"));
             return false;
         }
         if (_vms.TryGetValue(id, out vm!)) return true;
         Sender.Tell(new Failed(FailureCode.NotFound, _vms.Count == 0
-            ? $"no VM '{id}': this server has no VMs"
-            : $"no VM '{id}': this server has {string.Join(", ", _vms.Keys.Order(StringComparer.Ordinal).Take(10))}{(_vms.Count > 10 ? ", …" : "")}"));
+            ? $"no VM {Quote(id)}: this server has no VMs"
+            : $"no VM {Quote(id)}: this server has {string.Join(", ", _vms.Keys.Order(StringComparer.Ordinal).Take(10))}{(_vms.Count > 10 ? ", …" : "")}"));
         return false;
     }
 
@@ -111,7 +118,7 @@ public sealed partial class VmManager : ReceiveActor
     {
         if (!TryGet(id, out vm)) return false;
         if ((uint)vcpu < (uint)vm.Vcpus) return true;
-        Sender.Tell(new Failed(FailureCode.NotFound, $"no vcpu {vcpu}: VM '{id}' has vcpus 0..{vm.Vcpus - 1}"));
+        Sender.Tell(new Failed(FailureCode.NotFound, $"no vcpu {vcpu}: VM {Quote(id)} has vcpus 0..{vm.Vcpus - 1}"));
         return false;
     }
 
@@ -135,20 +142,36 @@ public sealed partial class VmManager : ReceiveActor
         error ??= labels.Any(kv => string.IsNullOrWhiteSpace(kv.Key) || string.IsNullOrEmpty(kv.Value))
             ? "labels need a non-empty key and value" : null;
         error ??= spec.VmId is { Length: > 0 } id && !IdPattern().IsMatch(id)
-            ? $"VM id '{id}' is not valid: use 1..63 of a-z, 0-9 and '-', starting and ending with a letter or digit" : null;
+            ? $"VM id {Quote(id)} is not valid: use 1..63 of a-z, 0-9 and '-', starting and ending with a letter or digit" : null;
         if (error is not null) { Sender.Tell(new Failed(FailureCode.InvalidArgument, error)); return; }
-        if (spec.VmId is { Length: > 0 } wanted && _vms.ContainsKey(wanted)) { Sender.Tell(new AlreadyExists(wanted)); return; }
+        if (spec.VmId is { Length: > 0 } wanted && (_vms.ContainsKey(wanted) || !_creating.Add(wanted))) { Sender.Tell(new AlreadyExists(wanted)); return; }
 
-        CreatedVm created;
-        try
+        // The backend reads the image (up to 256 MiB) and builds the machine on a task: this actor is on every call's path.
+        var factory = backend!;
+        var request = new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour);
+        var replyTo = Sender;
+        Task.Run(() => factory.Create(request)).PipeTo(Self,
+            success: created => new Loaded(spec, labels, created, null, replyTo), failure: e => new Loaded(spec, labels, null, e, replyTo));
+    }
+
+    /// <summary>Self → self: the backend created a VM for <paramref name="Spec"/> (or <paramref name="Error"/> says why not), for
+    /// <paramref name="ReplyTo"/>'s <see cref="CreateVm"/>.</summary>
+    private sealed record Loaded(VmSpec Spec, IReadOnlyDictionary<string, string> Labels, CreatedVm? Created, Exception? Error, IActorRef ReplyTo);
+
+    private void OnLoaded(Loaded m)
+    {
+        var (spec, labels) = (m.Spec, m.Labels);
+        if (spec.VmId is { Length: > 0 } reserved) _creating.Remove(reserved);
+        var error = m.Error is AggregateException { InnerException: { } inner } ? inner : m.Error;
+        if (error is InvalidVmRequestException) { m.ReplyTo.Tell(new Failed(FailureCode.InvalidArgument, error.Message)); return; }
+        if (error is not null)
         {
-            created = backend!.Create(new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour));
-        }
-        catch (InvalidVmRequestException e)
-        {
-            Sender.Tell(new Failed(FailureCode.InvalidArgument, e.Message));
+            _log.Error(error, "creating a VM from {0} failed", spec.ElfPath is { Length: > 0 } path ? Quote(path) : spec.BuiltIn);
+            m.ReplyTo.Tell(new Status.Failure(error));
             return;
         }
+        if (_destroyedAll) { m.ReplyTo.Tell(new Failed(FailureCode.FailedPrecondition, "the server is shutting down")); return; }
+        var created = m.Created!;
         var machine = created.Machine;
 
         string vmId = spec.VmId is { Length: > 0 } given ? given : NextId();
@@ -163,7 +186,7 @@ public sealed partial class VmManager : ReceiveActor
         _options.Directory?.Tell(new VmDirectoryProtocol.RegisterVm(Record(info)));
         foreach (var (subscriber, selector) in _selectorSubscribers)
             if (Matches(selector, info.Labels)) Attach(info, subscriber);
-        Sender.Tell(new VmCreated(info));
+        m.ReplyTo.Tell(new VmCreated(info));
     }
 
     /// <summary>The VM as the cluster-wide directory lists it.</summary>
@@ -184,7 +207,7 @@ public sealed partial class VmManager : ReceiveActor
     private string NextId()
     {
         string id;
-        do id = $"{_options.IdPrefix}{_next++}"; while (_vms.ContainsKey(id));
+        do id = $"{_options.IdPrefix}{_next++}"; while (_vms.ContainsKey(id) || _creating.Contains(id));
         return id;
     }
 

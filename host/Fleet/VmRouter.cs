@@ -5,6 +5,7 @@ using ActorStep.Host.Services;
 using Google.Protobuf;
 using Grpc.Core;
 using static ActorStep.Actors.Node.VmManagerProtocol;
+using static ActorStep.Hypervisor.ClientText;
 
 namespace ActorStep.Host.Fleet;
 
@@ -29,7 +30,7 @@ public sealed class VmRouter(VmApi api, IServiceProvider services)
     {
         if (_fleet is null) return await method.InvokeLocal(request, call);
         var entry = await _fleet.LocateAsync(vmId, call)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no VM '{vmId}' on any node of the cluster"));
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"no VM {Quote(vmId)} on any node of the cluster"));
         return await CallAtAsync(method, entry, request, call);
     }
 

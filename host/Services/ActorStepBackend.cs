@@ -7,6 +7,7 @@ using Grpc.Core;
 using Status = Grpc.Core.Status;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using static ActorStep.Actors.Vm.VmProtocol;
+using static ActorStep.Hypervisor.ClientText;
 
 namespace ActorStep.Host.Services;
 
@@ -84,7 +85,7 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
                 FailureCode.Busy => StatusCode.FailedPrecondition,
                 _ => StatusCode.Internal,
             }, f.Message)),
-            VmManagerProtocol.AlreadyExists a => new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named '{a.VmId}' exists already")),
+            VmManagerProtocol.AlreadyExists a => new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named {Quote(a.VmId)} exists already")),
             _ => new RpcException(new Status(StatusCode.Internal, $"unexpected reply from the actors: {reply.GetType().Name}")),
         };
     }

@@ -11,6 +11,7 @@ using ApiStopEvent = ActorStep.Api.V1.StopEvent;
 using ApiStopReason = ActorStep.Api.V1.StopReason;
 using ApiLocking = ActorStep.Api.V1.SchedulerLocking;
 using ActorStep.Hypervisor;
+using static ActorStep.Hypervisor.ClientText;
 
 namespace ActorStep.Host.Services;
 
@@ -18,6 +19,8 @@ namespace ActorStep.Host.Services;
 public static class ApiMapping
 {
     public static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    public static RpcException NotFound(string message) => new(new Status(StatusCode.NotFound, message));
 
     public static Actors.Vm.SchedulerLocking Locking(ApiLocking l) => l switch
     {
@@ -152,7 +155,7 @@ public static class ApiMapping
     public static PowerRegister Register(RegisterRef r) => r.RefCase switch
     {
         RegisterRef.RefOneofCase.Name => PowerRegisters.TryFind(r.Name, out var reg) ? reg
-            : throw Invalid($"unknown register '{r.Name}'; known: {string.Join(", ", PowerRegisters.Names)} (and pc, gpr0.., fpr0..)"),
+            : throw Invalid($"unknown register {Quote(r.Name)}; known: {string.Join(", ", PowerRegisters.Names)} (and pc, gpr0.., fpr0..)"),
         RegisterRef.RefOneofCase.GdbNumber => PowerRegisters.TryFind((int)r.GdbNumber, out var reg) ? reg
             : throw Invalid($"unknown gdb register number {r.GdbNumber}; known: 0..{PowerRegisters.All[^1].GdbNumber}"),
         _ => throw Invalid("a register reference needs a name or a gdb number"),
@@ -163,12 +166,17 @@ public static class ApiMapping
         Name = r.Name, GdbNumber = (uint)r.GdbNumber, Value = r.Get(s), Bits = (uint)r.Bits, Writable = r.Writable,
     };
 
-    public static int? Translation(AddressSpace space, uint vcpu) => space switch
+    /// <summary>True for an effective address (translated by the request's vcpu), false for a real one.</summary>
+    public static bool ByEffectiveAddress(AddressSpace space) => space switch
     {
-        AddressSpace.Real => null,
-        AddressSpace.Unspecified or AddressSpace.Effective => (int)vcpu,
+        AddressSpace.Real => false,
+        AddressSpace.Unspecified or AddressSpace.Effective => true,
         _ => throw Invalid($"unknown address space {(int)space}"),
     };
+
+    /// <summary>The vcpu a request names, as the actors number them; null when it is over int.MaxValue: no VM has it
+    /// (the caller answers NOT_FOUND with the number as the client sent it, never cast to a negative int).</summary>
+    public static int? Vcpu(uint vcpu) => vcpu <= int.MaxValue ? (int)vcpu : null;
 
     public static ByteString Bytes(byte[] b) => UnsafeByteOperations.UnsafeWrap(b);
 }

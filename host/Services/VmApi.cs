@@ -4,6 +4,7 @@ using ActorStep.Protocol.Registers;
 using Akka.Actor;
 using Google.Protobuf;
 using static ActorStep.Actors.Node.VmManagerProtocol;
+using static ActorStep.Hypervisor.ClientText;
 using VcpuRegisterState = ActorStep.Actors.Vcpu.VcpuProtocol.Registers;
 
 namespace ActorStep.Host.Services;
@@ -60,6 +61,17 @@ public sealed class VmApi
         _methods.Add(name, new VmMethod(name, new MessageParser<TRequest>(() => new TRequest()), new MessageParser<TResponse>(() => new TResponse()),
             runsGuest, async (request, scope) => await run((TRequest)request, scope)));
 
+    /// <summary>
+    /// The vcpu a request names, as the actors number them (they check it against the VM). One over int.MaxValue no VM has: it is
+    /// NOT_FOUND here, printed as the client sent it (cast, it would be a negative int), after the VM's own NOT_FOUND.
+    /// </summary>
+    private async Task<int> VcpuAsync(string vmId, uint vcpu, CallScope call)
+    {
+        if (ApiMapping.Vcpu(vcpu) is int v) return v;
+        var vm = (await _backend.AskAsync<VmFound>(new FindVm(vmId), call)).Vm;
+        throw ApiMapping.NotFound($"no vcpu {vcpu}: VM {Quote(vmId)} has vcpus 0..{vm.Vcpus - 1}");
+    }
+
     // Vms
 
     public async Task<Vm> GetVm(GetVmRequest r, CallScope call)
@@ -85,8 +97,12 @@ public sealed class VmApi
 
     public async Task<RunResponse> Resume(ResumeRequest r, CallScope call)
     {
-        var resume = new VmProtocol.Resume(ApiMapping.Actions(r.Actions), r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount),
-            ApiMapping.Ranges(r.Actions), (int)Math.Min(r.IncludeCode, int.MaxValue));
+        var actions = ApiMapping.Actions(r.Actions);
+        if (r.IncludeCode > VmProtocol.CodeBlock.MaxBytes)
+            throw ApiMapping.Invalid($"include_code must be 0 or a power of two in {VmProtocol.CodeBlock.MinBytes}..{VmProtocol.CodeBlock.MaxBytes}, not {r.IncludeCode}");
+        if (r.Actions.FirstOrDefault(e => ApiMapping.Vcpu(e.Vcpu) is null) is { } far) await VcpuAsync(r.VmId, far.Vcpu, call);
+        var resume = new VmProtocol.Resume(actions, r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount),
+            ApiMapping.Ranges(r.Actions), (int)r.IncludeCode);
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
         var response = ApiMapping.Run(stop);
         if (stop.Code is { } code) response.Code = new CodeBlock { Address = code.Address, Data = ApiMapping.Bytes(code.Data) };
@@ -100,14 +116,14 @@ public sealed class VmApi
 
     public async Task<RunResponse> Step(StepRequest r, CallScope call)
     {
-        var step = new StepVcpu(r.VmId, (int)r.Vcpu, ApiMapping.Locking(r.SchedulerLocking), ApiMapping.StepCount(r.StepCount),
+        var step = new StepVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), ApiMapping.StepCount(r.StepCount),
             r.HoldInterrupts || !r.HasHoldInterrupts);
         return ApiMapping.Run(await _backend.RunAsync(r.VmId, step, call));
     }
 
     public async Task<RunResponse> Continue(ContinueRequest r, CallScope call)
     {
-        var resume = new ContinueVcpu(r.VmId, (int)r.Vcpu, ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts);
+        var resume = new ContinueVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts);
         return ApiMapping.Run(await _backend.RunAsync(r.VmId, resume, call));
     }
 
@@ -120,8 +136,9 @@ public sealed class VmApi
     /// </summary>
     public async Task<Vm> ContinueVm(ContinueRequest r, CallScope call)
     {
+        int vcpu = await VcpuAsync(r.VmId, r.Vcpu, call);
         var manager = await _backend.ManagerAsync(call.Cancellation);
-        var resume = manager.Ask<object>(new ContinueVcpu(r.VmId, (int)r.Vcpu, ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts),
+        var resume = manager.Ask<object>(new ContinueVcpu(r.VmId, vcpu, ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts),
             Timeout.InfiniteTimeSpan, CancellationToken.None);
         var d = await _backend.AskAsync<VmDescribed>(new DescribeVm(r.VmId), call);
         if (resume.IsCompleted && resume.Result is not VmProtocol.Stopped) throw _backend.ToRpc(resume.Result);
@@ -133,7 +150,7 @@ public sealed class VmApi
     public async Task<GetVcpuRegistersResponse> GetVcpuRegisters(GetVcpuRegistersRequest r, CallScope call)
     {
         var wanted = Wanted(r.Registers);
-        var regs = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters((int)r.Vcpu)), call);
+        var regs = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters(await VcpuAsync(r.VmId, r.Vcpu, call))), call);
         var response = new GetVcpuRegistersResponse();
         response.Registers.AddRange(wanted.Select(w => ApiMapping.Register(w, regs.State)));
         return response;
@@ -147,10 +164,11 @@ public sealed class VmApi
         foreach (var (reg, value) in writes)
             if (!reg.TrySet(new Hypervisor.VcpuState(), value, out var error)) throw ApiMapping.Invalid(error);
 
-        var current = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters((int)r.Vcpu)), call);
+        int vcpu = await VcpuAsync(r.VmId, r.Vcpu, call);
+        var current = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.ReadRegisters(vcpu)), call);
         var state = current.State.Clone();
         foreach (var (reg, value) in writes) reg.TrySet(state, value, out _);
-        var written = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.WriteRegisters((int)r.Vcpu, state)), call);
+        var written = await _backend.AskAsync<VcpuRegisterState>(new ToVm(r.VmId, new VmProtocol.WriteRegisters(vcpu, state)), call);
         var response = new SetVcpuRegistersResponse();
         response.Registers.AddRange(writes.Select(w => w.Register).Distinct().Select(reg => ApiMapping.Register(reg, written.State)));
         return response;
@@ -185,7 +203,7 @@ public sealed class VmApi
     {
         if (r.Length > MaxMemoryLength) throw ApiMapping.Invalid($"length {r.Length} is over the 1 MiB ({MaxMemoryLength} bytes) a read may return");
         var read = await _backend.AskAsync<VmProtocol.MemoryRead>(
-            new ToVm(r.VmId, new VmProtocol.ReadMemory(r.Address, (int)r.Length, ApiMapping.Translation(r.Space, r.Vcpu))), call);
+            new ToVm(r.VmId, new VmProtocol.ReadMemory(r.Address, (int)r.Length, await TranslationAsync(r.VmId, r.Space, r.Vcpu, call))), call);
         return new ReadMemoryResponse { Address = read.Address, Data = ApiMapping.Bytes(read.Data) };
     }
 
@@ -193,17 +211,21 @@ public sealed class VmApi
     {
         if (r.Data.Length > MaxMemoryLength) throw ApiMapping.Invalid($"{r.Data.Length} bytes is over the 1 MiB ({MaxMemoryLength} bytes) a write may carry");
         var written = await _backend.AskAsync<VmProtocol.MemoryWritten>(
-            new ToVm(r.VmId, new VmProtocol.WriteMemory(r.Address, r.Data.ToByteArray(), ApiMapping.Translation(r.Space, r.Vcpu))), call);
+            new ToVm(r.VmId, new VmProtocol.WriteMemory(r.Address, r.Data.ToByteArray(), await TranslationAsync(r.VmId, r.Space, r.Vcpu, call))), call);
         return new WriteMemoryResponse { Address = written.Address, Length = (uint)written.Length };
     }
+
+    /// <summary>The vcpu whose translation applies, or null for a real address (the vcpu field is ignored then).</summary>
+    private async Task<int?> TranslationAsync(string vmId, AddressSpace space, uint vcpu, CallScope call) =>
+        ApiMapping.ByEffectiveAddress(space) ? await VcpuAsync(vmId, vcpu, call) : null;
 
     // Breakpoints
 
     public async Task<BreakpointResponse> InsertBreakpoint(BreakpointRequest r, CallScope call) =>
-        Map(await _backend.AskAsync<VmProtocol.BreakpointChanged>(new ToVm(r.VmId, new VmProtocol.InsertBreakpoint(r.Address, (int)r.Vcpu)), call));
+        Map(await _backend.AskAsync<VmProtocol.BreakpointChanged>(new ToVm(r.VmId, new VmProtocol.InsertBreakpoint(r.Address, await VcpuAsync(r.VmId, r.Vcpu, call))), call));
 
     public async Task<BreakpointResponse> RemoveBreakpoint(BreakpointRequest r, CallScope call) =>
-        Map(await _backend.AskAsync<VmProtocol.BreakpointChanged>(new ToVm(r.VmId, new VmProtocol.RemoveBreakpoint(r.Address, (int)r.Vcpu)), call));
+        Map(await _backend.AskAsync<VmProtocol.BreakpointChanged>(new ToVm(r.VmId, new VmProtocol.RemoveBreakpoint(r.Address, await VcpuAsync(r.VmId, r.Vcpu, call))), call));
 
     private static BreakpointResponse Map(VmProtocol.BreakpointChanged c) =>
         new() { Address = c.Address, RealAddress = c.RealAddress, Changed = c.Changed };

@@ -4,6 +4,7 @@ using ActorStep.Api.V1;
 using ActorStep.Host.Fleet;
 using Grpc.Core;
 using static ActorStep.Actors.Node.VmManagerProtocol;
+using static ActorStep.Hypervisor.ClientText;
 
 namespace ActorStep.Host.Services;
 
@@ -16,11 +17,17 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
     {
         var call = CallScope.From(context);
         if (router.Fleet is { } fleet && r.VmId.Length > 0 && await fleet.LocateAsync(r.VmId, call) is { } elsewhere && !fleet.IsSelf(elsewhere.Record))
-            throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named '{r.VmId}' exists already, on node {FleetNode.Name(elsewhere.Record)}"));
+            throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named {Quote(r.VmId)} exists already, on node {FleetNode.Name(elsewhere.Record)}"));
         var spec = new VmSpec(
             r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? r.ElfPath : null,
             r.ImageCase == CreateVmRequest.ImageOneofCase.BuiltIn ? r.BuiltIn : null,
-            r.Vcpus == 0 ? 4 : (int)Math.Min(r.Vcpus, int.MaxValue),
+            r.Vcpus switch
+            {
+                0 => 4,
+                <= int.MaxValue => (int)r.Vcpus,
+                // The API's VMs run on the simulator (VmSpec.Backend's default); the manager checks the rest.
+                _ => throw ApiMapping.Invalid($"vcpus must be 1..{Machine.SimulatedBackend.Instance.MaxVcpus}, not {r.Vcpus}"),
+            },
             r.MemorySize == 0 ? 128UL << 20 : r.MemorySize,
             new Dictionary<string, string>(r.Labels),
             ApiMapping.Flavour(r.Flavour),

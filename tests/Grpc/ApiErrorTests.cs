@@ -41,6 +41,119 @@ public class ApiErrorTests(GrpcServerFixture server) : IClassFixture<GrpcServerF
         Fails(StatusCode.NotFound, () => server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = vm.Entry, Vcpu = 4 }, deadline: Deadline));
     }
 
+    // A vcpu is a uint32 on the wire: one over int.MaxValue is a vcpu no VM has (NOT_FOUND), printed as the client sent it.
+
+    [Theory]
+    [InlineData(4294967295u)]
+    [InlineData(2147483648u)]
+    public void A_vcpu_over_int_max_is_not_found_on_every_call_and_printed_as_sent(uint vcpu)
+    {
+        var vm = server.NewDemoVm();
+        void NotFound(Action call)
+        {
+            var e = Fails(StatusCode.NotFound, call);
+            Assert.Contains($"no vcpu {vcpu}", e.Status.Detail);
+            Assert.Contains("0..3", e.Status.Detail);
+        }
+        NotFound(() => server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = vm.Entry, Length = 4, Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Memory.WriteMemory(new WriteMemoryRequest { VmId = vm.VmId, Address = 0x6080, Data = ByteString.CopyFrom(1, 2, 3, 4), Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Registers.SetVcpuRegisters(new SetVcpuRegistersRequest
+        {
+            VmId = vm.VmId, Vcpu = vcpu, Writes = { new RegisterWrite { Register = new RegisterRef { Name = "r9" }, Value = 1 } },
+        }, deadline: Deadline));
+        NotFound(() => server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Run.Continue(new ContinueRequest { VmId = vm.VmId, Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Run.Resume(new ResumeRequest { VmId = vm.VmId, Actions = { new VcpuActionEntry { Vcpu = vcpu, Action = VcpuAction.Step } } }, deadline: Deadline));
+        NotFound(() => server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = vm.Entry, Vcpu = vcpu }, deadline: Deadline));
+        NotFound(() => server.Breakpoints.RemoveBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = vm.Entry, Vcpu = vcpu }, deadline: Deadline));
+
+        // An unknown VM is still the VM's NOT_FOUND; a real address ignores the vcpu; nothing moved.
+        Assert.Contains("no VM", Fails(StatusCode.NotFound, () => server.Run.Step(new StepRequest { VmId = "nope", Vcpu = vcpu }, deadline: Deadline)).Status.Detail);
+        Assert.Equal(4, server.Memory.ReadMemory(new ReadMemoryRequest { VmId = vm.VmId, Address = vm.Entry, Length = 4, Space = AddressSpace.Real, Vcpu = vcpu }, deadline: Deadline).Data.Length);
+        var after = server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline);
+        Assert.All(after.Vcpus, v => Assert.Equal(vm.Entry, v.Nip));
+        Assert.Equal(0u, after.BreakpointCount);
+    }
+
+    [Fact]
+    public void Other_uint32_fields_over_int_max_are_printed_as_sent()
+    {
+        var vm = server.NewDemoVm();
+        var vcpus = Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", Vcpus = uint.MaxValue }, deadline: Deadline));
+        Assert.Contains("4294967295", vcpus.Status.Detail);
+        var code = Fails(StatusCode.InvalidArgument, () => server.Run.Resume(new ResumeRequest
+        {
+            VmId = vm.VmId, IncludeCode = uint.MaxValue, Actions = { new VcpuActionEntry { Vcpu = 0, Action = VcpuAction.Step } },
+        }, deadline: Deadline));
+        Assert.Contains("4294967295", code.Status.Detail);
+        var number = Fails(StatusCode.InvalidArgument, () => server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest
+        {
+            VmId = vm.VmId, Registers = { new RegisterRef { GdbNumber = uint.MaxValue } },
+        }, deadline: Deadline));
+        Assert.Contains("4294967295", number.Status.Detail);
+    }
+
+    // Input echoed in an error is cut: a message quoting a 64 KiB id whole made a trailer too large for the client, which then
+    // saw UNAVAILABLE instead of the status.
+
+    private const int Short = 1000;
+
+    [Fact]
+    public void A_64_KiB_vm_id_is_not_found_with_a_short_message()
+    {
+        string id = new('x', 64 << 10);
+        void NotFound(Action call)
+        {
+            var e = Fails(StatusCode.NotFound, call);
+            Assert.True(e.Status.Detail.Length < Short, $"a {e.Status.Detail.Length}-character message");
+            Assert.Contains($"'{new string('x', 100)}…' (65536 characters)", e.Status.Detail);
+        }
+        NotFound(() => server.Vms.GetVm(new GetVmRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Vms.DeleteVm(new DeleteVmRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Run.Step(new StepRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Run.Halt(new HaltRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Memory.ReadMemory(new ReadMemoryRequest { VmId = id, Length = 4 }, deadline: Deadline));
+        NotFound(() => server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = id }, deadline: Deadline));
+        NotFound(() => server.Events.StreamEvents(new StreamEventsRequest { VmId = id }, deadline: Deadline).ResponseStream.MoveNext().GetAwaiter().GetResult());
+
+        var create = Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", VmId = id }, deadline: Deadline));
+        Assert.True(create.Status.Detail.Length < Short, $"a {create.Status.Detail.Length}-character message");
+    }
+
+    [Fact]
+    public void A_100000_character_register_name_is_invalid_argument_with_a_short_message()
+    {
+        var vm = server.NewDemoVm();
+        var name = new RegisterRef { Name = new string('r', 100_000) };
+        var get = Fails(StatusCode.InvalidArgument, () => server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Registers = { name } }, deadline: Deadline));
+        var set = Fails(StatusCode.InvalidArgument, () => server.Registers.SetVcpuRegisters(new SetVcpuRegistersRequest
+        {
+            VmId = vm.VmId, Writes = { new RegisterWrite { Register = name, Value = 1 } },
+        }, deadline: Deadline));
+        foreach (var e in new[] { get, set })
+        {
+            Assert.True(e.Status.Detail.Length < Short, $"a {e.Status.Detail.Length}-character message");
+            Assert.Contains("(100000 characters)", e.Status.Detail);
+        }
+    }
+
+    [Fact]
+    public void A_64_KiB_image_path_or_built_in_name_is_invalid_argument_with_a_short_message()
+    {
+        foreach (var request in new[]
+        {
+            new CreateVmRequest { ElfPath = "/" + new string('p', 64 << 10), Vcpus = 1, MemorySize = 1 << 20 },
+            new CreateVmRequest { ElfPath = "/tmp/" + string.Join('/', Enumerable.Repeat("d", 32 << 10)), Vcpus = 1, MemorySize = 1 << 20 },
+            new CreateVmRequest { BuiltIn = new string('b', 64 << 10), Vcpus = 1, MemorySize = 1 << 20 },
+        })
+        {
+            var e = Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(request, deadline: Deadline));
+            Assert.True(e.Status.Detail.Length < Short, $"a {e.Status.Detail.Length}-character message");
+        }
+    }
+
     [Fact]
     public void Unaligned_or_untranslatable_breakpoints_and_malformed_resumes_are_invalid_arguments()
     {

@@ -1,6 +1,7 @@
 using ActorStep.Machine;
 using ActorStep.Actors.Node;
 using ActorStep.Actors.Vm;
+using ActorStep.Hypervisor;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using static ActorStep.Actors.Node.VmManagerProtocol;
@@ -79,5 +80,61 @@ public class VmManagerTests : TestKit
             var refused = Assert.IsType<VmProtocol.Failed>(await after);
             Assert.Equal(VmProtocol.FailureCode.NotFound, refused.Code);
         }
+    }
+
+    [Fact]
+    public void A_slow_image_load_leaves_the_manager_answering_and_its_id_taken()
+    {
+        using var backend = new GatedBackend();
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [backend])));
+        manager.Tell(new CreateVm(Spin("first")));
+        backend.Release();
+        ExpectMsg<VmCreated>(Wait);
+        backend.Hold();
+
+        manager.Tell(new CreateVm(Spin("slow")));
+        Assert.True(backend.Entered.Wait(Wait), "the backend was not asked");
+        // While the backend loads: the manager answers lists, describes and creates of the same id.
+        manager.Tell(new ListVms(new Dictionary<string, string>()));
+        Assert.Equal(new[] { "first" }, ExpectMsg<VmList>(Wait).Vms.Select(v => v.VmId));
+        manager.Tell(new ToVm("first", new VmProtocol.Describe()));
+        ExpectMsg<VmProtocol.VmDescription>(Wait);
+        manager.Tell(new CreateVm(Spin("slow")));
+        Assert.Equal("slow", ExpectMsg<AlreadyExists>(Wait).VmId);
+
+        backend.Release();
+        Assert.Equal("slow", ExpectMsg<VmCreated>(Wait).Vm.VmId);
+    }
+
+    [Fact]
+    public void A_backend_that_refuses_an_image_is_invalid_argument()
+    {
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
+        manager.Tell(new CreateVm(new VmSpec("/dev/null", null, Vcpus: 1, MemorySize: 1 << 20, VmId: "null")));
+        var failed = ExpectMsg<VmProtocol.Failed>(Wait);
+        Assert.Equal(VmProtocol.FailureCode.InvalidArgument, failed.Code);
+        Assert.Contains("character device", failed.Message);
+        manager.Tell(new CreateVm(Spin("null"))); // the id was given back
+        Assert.Equal("null", ExpectMsg<VmCreated>(Wait).Vm.VmId);
+    }
+
+    /// <summary>The simulator, behind a gate the test opens: a load that takes as long as the test wants.</summary>
+    private sealed class GatedBackend : IBackendFactory, IDisposable
+    {
+        private readonly ManualResetEventSlim _gate = new(false);
+        public ManualResetEventSlim Entered { get; } = new(false);
+        public BackendKind Kind => BackendKind.Simulated;
+        public int MaxVcpus => SimulatedBackend.Instance.MaxVcpus;
+
+        public CreatedVm Create(VmImageRequest request)
+        {
+            Entered.Set();
+            _gate.Wait(TimeSpan.FromMinutes(1)); // longer than any ExpectMsg: a manager that waits here answers nothing
+            return SimulatedBackend.Instance.Create(request);
+        }
+
+        public void Hold() { _gate.Reset(); Entered.Reset(); }
+        public void Release() => _gate.Set();
+        public void Dispose() { _gate.Set(); _gate.Dispose(); Entered.Dispose(); }
     }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using ActorStep.Api.V1;
 using Grpc.Core;
+using Grpc.Net.Client;
 using static ActorStep.Tests.Grpc.GrpcServerFixture;
 
 namespace ActorStep.Tests.Grpc;
@@ -94,6 +96,83 @@ public class VmsApiTests(GrpcServerFixture server) : IClassFixture<GrpcServerFix
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", VmId = "Bad Id" }, deadline: Deadline));
         var vm = server.NewDemoVm();
         Fails(StatusCode.AlreadyExists, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", VmId = vm.VmId }, deadline: Deadline));
+    }
+
+    // An elf_path that would never end (a FIFO without a writer) or never stop (/dev/zero): refused unread, while every other
+    // client's calls go on. Each image used to be read whole, unbounded, inside the VM manager that every call goes through.
+
+    [Fact]
+    public async Task A_fifo_without_a_writer_as_elf_path_is_invalid_argument_and_other_clients_are_answered_meanwhile()
+    {
+        var vm = server.NewDemoVm();
+        string fifo = Path.Combine(Path.GetTempPath(), $"actorstep-fifo-{Guid.NewGuid():N}");
+        using (var mkfifo = Process.Start("mkfifo", fifo)) mkfifo.WaitForExit();
+        Assert.True(File.Exists(fifo), "mkfifo made no FIFO");
+        var bad = server.Vms.CreateVmAsync(new CreateVmRequest { ElfPath = fifo, Vcpus = 1, MemorySize = 1 << 20 }, deadline: Deadline).ResponseAsync;
+        try
+        {
+            await OtherClientIsAnswered(vm);
+            var e = await Assert.ThrowsAsync<RpcException>(() => bad);
+            Assert.True(e.StatusCode == StatusCode.InvalidArgument, $"expected InvalidArgument, got {e.StatusCode}: {e.Status.Detail}");
+            Assert.Contains("FIFO", e.Status.Detail);
+            Assert.Contains(fifo, e.Status.Detail);
+        }
+        finally
+        {
+            // A server that did block in open(2) is let go: a read-write open of a FIFO never blocks and counts as its writer.
+            if (!bad.IsCompleted) File.OpenHandle(fifo, FileMode.Open, FileAccess.ReadWrite).Dispose();
+            File.Delete(fifo);
+        }
+    }
+
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("/dev/urandom")]
+    public async Task A_device_as_elf_path_is_invalid_argument_read_no_further_and_other_clients_are_answered_meanwhile(string device)
+    {
+        var vm = server.NewDemoVm();
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var bad = server.Vms.CreateVmAsync(new CreateVmRequest { ElfPath = device, Vcpus = 1, MemorySize = 1 << 20 }, deadline: Deadline).ResponseAsync;
+        await OtherClientIsAnswered(vm);
+        var e = await Assert.ThrowsAsync<RpcException>(() => bad);
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+
+        Assert.True(e.StatusCode == StatusCode.InvalidArgument, $"expected InvalidArgument, got {e.StatusCode}: {e.Status.Detail}");
+        Assert.Contains("character device", e.Status.Detail);
+        Assert.Contains("regular file", e.Status.Detail);
+        // The whole process (other test classes run meanwhile) allocated less than one image may have: nothing of the
+        // device was read. Reading /dev/zero whole took the process past 2 GiB.
+        Assert.True(allocated < ActorStep.Machine.ElfImage.MaxFileSize, $"the process allocated {allocated >> 20} MiB while the device was refused");
+    }
+
+    [Fact]
+    public void A_directory_or_a_file_over_256_MiB_as_elf_path_is_invalid_argument()
+    {
+        var dir = Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { ElfPath = Path.GetTempPath(), Vcpus = 1, MemorySize = 1 << 20 }, deadline: Deadline));
+        Assert.Contains("directory", dir.Status.Detail);
+
+        string big = Path.Combine(Path.GetTempPath(), $"actorstep-big-{Guid.NewGuid():N}.elf");
+        using (var f = File.Create(big)) f.SetLength(ActorStep.Machine.ElfImage.MaxFileSize + 1); // sparse: no disk used
+        try
+        {
+            var e = Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { ElfPath = big, Vcpus = 1, MemorySize = 1 << 20 }, deadline: Deadline));
+            Assert.Contains("256 MiB", e.Status.Detail);
+        }
+        finally { File.Delete(big); }
+    }
+
+    /// <summary>Another client (its own channel) gets its GetVm, Step and CreateVm answered, each within its deadline.</summary>
+    private async Task OtherClientIsAnswered(Vm vm)
+    {
+        using var channel = GrpcChannel.ForAddress(server.Server.Address);
+        var vms = new Vms.VmsClient(channel);
+        var run = new RunControl.RunControlClient(channel);
+        var prompt = DateTime.UtcNow.AddSeconds(10);
+        Assert.Equal(vm.VmId, (await vms.GetVmAsync(new GetVmRequest { VmId = vm.VmId }, deadline: prompt)).VmId);
+        var step = await run.StepAsync(new StepRequest { VmId = vm.VmId, Vcpu = 0, SchedulerLocking = SchedulerLocking.On }, deadline: prompt);
+        Assert.Equal(StopReason.StepCompleted, step.Event.Reason);
+        var created = await vms.CreateVmAsync(new CreateVmRequest { BuiltIn = "spin", Vcpus = 1, MemorySize = 1 << 20 }, deadline: prompt);
+        await vms.DeleteVmAsync(new DeleteVmRequest { VmId = created.VmId }, deadline: prompt);
     }
 
     private static string FindGuest(string name)

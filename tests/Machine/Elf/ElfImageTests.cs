@@ -157,6 +157,39 @@ public class ElfImageTests
     }
 
     [Fact]
+    public void Load_refuses_a_directory_and_devices_unread()
+    {
+        Assert.Contains("a directory", Assert.Throws<ElfFormatException>(() => ElfImage.Load(Path.GetTempPath())).Message);
+        foreach (var device in new[] { "/dev/null", "/dev/zero", "/dev/urandom" })
+            Assert.Contains("a character device; an image must be a regular file", Assert.Throws<ElfFormatException>(() => ElfImage.Load(device)).Message);
+    }
+
+    [Fact]
+    public void Load_refuses_a_file_over_256_MiB_from_its_size_alone()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"actorstep-big-{Guid.NewGuid():N}.elf");
+        using (var f = File.Create(path)) f.SetLength(ElfImage.MaxFileSize + 1); // sparse
+        try
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<ElfFormatException>(() => ElfImage.Load(path));
+            Assert.Contains($"it has {ElfImage.MaxFileSize + 1} bytes, over the 256 MiB", e.Message);
+            Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "the file was read");
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void Load_reads_a_file_the_size_of_a_debian_vmlinux()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"actorstep-vmlinux-{Guid.NewGuid():N}.elf");
+        var elf = Bytes();
+        using (var f = File.Create(path)) { f.Write(elf); f.SetLength(48L << 20); } // an ELF with a long sparse tail
+        try { Assert.Equal(ElfImage.Parse(elf, "x").Entry, ElfImage.Load(path).Entry); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void Load_names_the_file_in_its_messages()
     {
         string path = Path.Combine(Path.GetTempPath(), $"actorstep-bad-{Guid.NewGuid():N}.elf");
