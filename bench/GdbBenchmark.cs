@@ -12,7 +12,8 @@ namespace ActorStep.Bench;
 
 /// <summary>
 /// ActorStep's gdb bridge (server and bridge in this process, the bridge talking gRPC over loopback) against QEMU's own
-/// gdbstub (<c>qemu-system-ppc64 -M powernv</c>, TCG) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
+/// gdbstub (<c>qemu-system-ppc64 -M powernv9</c>, TCG: POWER9, as the machine models; plain <c>powernv</c> is POWER10 from
+/// QEMU 9.0) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
 /// assembled here with GNU as): a raw RSP client's <c>vCont;s</c> round trips per second, with and without a <c>g</c>
 /// after each, the round trip of a packet each stub answers by itself (vCont?: the floor), and the wall time of gdb-multiarch's
 /// <c>stepi 10000</c> and of its <c>next</c> over a source line of 2,002 instructions (a counted loop). Everything listens on
@@ -21,7 +22,7 @@ namespace ActorStep.Bench;
 public sealed class GdbBenchmark : IBenchmark
 {
     public string Name => "gdb";
-    public string Description => "gdb bridge vs QEMU powernv gdbstub: raw vCont;s round trips/s (± g), gdb stepi N wall time  [--steps N] [--stepi N]";
+    public string Description => "gdb bridge vs QEMU powernv9 gdbstub: raw vCont;s round trips/s (± g), gdb stepi N wall time  [--steps N] [--stepi N]";
 
     public async Task<int> RunAsync(string[] args)
     {
@@ -35,7 +36,7 @@ public sealed class GdbBenchmark : IBenchmark
 
             Result qemu, actorStep;
             using (var q = Qemu.Start(raw))
-                qemu = await MeasureAsync("QEMU powernv (TCG) gdbstub", q.Endpoint, steps, stepi, elf);
+                qemu = await MeasureAsync($"QEMU {QemuVersion()} powernv9 (TCG) gdbstub", q.Endpoint, steps, stepi, elf);
 
             await using (var server = await ServerHost.StartAsync(new ServerOptions
             {
@@ -168,7 +169,17 @@ public sealed class GdbBenchmark : IBenchmark
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {args}: {err}");
     }
 
-    /// <summary>qemu-system-ppc64 -M powernv halted at reset (-S) with its gdbstub on a free loopback port; killed on dispose.</summary>
+    /// <summary>What <c>qemu-system-ppc64 --version</c> says ("10.0.2"), for the report.</summary>
+    private static string QemuVersion()
+    {
+        using var p = Process.Start(new ProcessStartInfo("qemu-system-ppc64", "--version") { RedirectStandardOutput = true })!;
+        string text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var m = System.Text.RegularExpressions.Regex.Match(text, @"version (\S+)");
+        return m.Success ? m.Groups[1].Value : "?";
+    }
+
+    /// <summary>qemu-system-ppc64 -M powernv9 halted at reset (-S) with its gdbstub on a free loopback port; killed on dispose.</summary>
     private sealed class Qemu : IDisposable
     {
         private readonly Process _process;
@@ -183,7 +194,7 @@ public sealed class GdbBenchmark : IBenchmark
             int port = ((IPEndPoint)probe.LocalEndpoint).Port;
             probe.Stop();
             var psi = new ProcessStartInfo("qemu-system-ppc64") { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var a in new[] { "-M", "powernv", "-bios", rawImage, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
+            foreach (var a in new[] { "-M", "powernv9", "-bios", rawImage, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
                          "-S", "-gdb", $"tcp:127.0.0.1:{port}" })
                 psi.ArgumentList.Add(a);
             var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-system-ppc64");

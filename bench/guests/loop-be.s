@@ -1,5 +1,5 @@
 # A tiny big-endian bare-metal guest for the gdb benchmark (bench/GdbBenchmark.cs), run on both
-# qemu-system-ppc64 -M powernv (which loads -bios as a raw image at 0 and starts at 0x10, BE, HV=1)
+# qemu-system-ppc64 -M powernv9 (which loads -bios as a raw image at 0 and starts at 0x10, BE, HV=1)
 # and ActorStep (the ELF; e_entry = 0x10). Only fixed-point instructions: both machines execute
 # the same sequence whatever their privileged state. Assembled with -g: the .loc lines make a DWARF
 # line table, so gdb's `next` over line 5 (a counted loop) is one source line of many instructions.

@@ -8,8 +8,8 @@ using ActorStep.Hypervisor;
 namespace ActorStep.Tests.Differential;
 
 /// <summary>
-/// Part 2 of issue 7: bare-metal images (tests/Differential/guests) run on <c>qemu-system-ppc64 -M powernv
-/// -bios IMAGE</c> and on the machine; each logs what it sees (interrupt entry and return, MSR writes, rfid
+/// Part 2 of issue 7: bare-metal images (tests/Differential/guests) run on <c>qemu-system-ppc64 -M powernv9
+/// -bios IMAGE</c> (POWER9, as the machine models, in every QEMU version) and on the machine; each logs what it sees (interrupt entry and return, MSR writes, rfid
 /// into little-endian code, self-tracing, the decrementer, SPR round trips, privileged and illegal
 /// instructions from problem and supervisor state, DSI with SRR0/SRR1/DAR/DSISR) and the logs must be equal
 /// once QEMU's known departures and the platform differences (<see cref="PowerNvDepartures"/>) are mapped.
@@ -91,7 +91,7 @@ public sealed class PrivilegedDifferentialTests
     private static void AssertSameLog(List<LogEntry> qemu, List<LogEntry> machine)
     {
         if (qemu.SequenceEqual(machine)) return;
-        var lines = new List<string> { "      QEMU powernv (departures mapped)                        | machine" };
+        var lines = new List<string> { "      QEMU powernv9 (departures mapped)                       | machine" };
         for (int i = 0; i < Math.Max(qemu.Count, machine.Count); i++)
         {
             string q = i < qemu.Count ? qemu[i].ToString() : "", m = i < machine.Count ? machine[i].ToString() : "";
@@ -139,7 +139,7 @@ public sealed class PrivilegedDifferentialTests
 
     private static (List<LogEntry> Log, List<(ulong Hsrr0, ulong Hsrr1)> Heai) RunOnQemu(string bin, ElfImage image)
     {
-        using var qemu = QemuTarget.StartPowerNv(bin);
+        using var qemu = QemuTarget.StartPowerNv(bin, PowerNvDepartures.Power9Machine);
         qemu.InsertBreakpoint(image.Symbol("end"));
         string stop = qemu.Continue(TimeSpan.FromSeconds(30));
         Assert.StartsWith("T05", stop);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace ActorStep.Tests.Differential;
 
@@ -22,7 +23,7 @@ internal sealed record CoreRegisters(ulong[] Gpr, ulong Pc, ulong Msr, uint Cr, 
 
 /// <summary>
 /// One QEMU process under gdbstub control: user mode (<c>qemu-ppc64le</c>/<c>qemu-ppc64</c>) or bare metal
-/// (<c>qemu-system-ppc64 -M powernv</c>). The stub listens on a Unix-domain socket in a private temporary
+/// (<c>qemu-system-ppc64 -M powernv9</c>). The stub listens on a Unix-domain socket in a private temporary
 /// directory, so nothing is reachable from the network. Disposing kills the process.
 /// </summary>
 internal sealed class QemuTarget : IDisposable
@@ -51,7 +52,7 @@ internal sealed class QemuTarget : IDisposable
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {tool}");
         string text = p.StandardOutput.ReadToEnd();
         p.WaitForExit(10_000);
-        var m = System.Text.RegularExpressions.Regex.Match(text, @"version (\d+)\.(\d+)(?:\.(\d+))?");
+        var m = Regex.Match(text, @"version (\d+)\.(\d+)(?:\.(\d+))?");
         if (!m.Success) throw new InvalidDataException($"{tool} --version printed no version: {text}");
         return new Version(int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0);
     }
@@ -65,10 +66,10 @@ internal sealed class QemuTarget : IDisposable
 
     /// <summary>
     /// Starts a powernv machine on <paramref name="image"/> as its firmware (-bios), stopped before the first instruction.
-    /// <paramref name="machine"/>: "powernv" is POWER9 up to QEMU 8.2 and POWER10 from 9.0 (where LPCR[AIL] no longer
-    /// applies to hypervisor interrupts: LPCR[HAIL] does); "powernv9" is POWER9 in every version.
+    /// <paramref name="machine"/>: the tests pass <see cref="PowerNvDepartures.Power9Machine"/> ("powernv9", POWER9 in every
+    /// version, as the machine models); plain "powernv" is POWER9 up to QEMU 8.2 and POWER10 from 9.0.
     /// </summary>
-    public static QemuTarget StartPowerNv(string image, string machine = "powernv") =>
+    public static QemuTarget StartPowerNv(string image, string machine) =>
         Start("qemu-system-ppc64", sock =>
         [
             "-M", machine, "-bios", image, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
@@ -106,6 +107,75 @@ internal sealed class QemuTarget : IDisposable
         }
     }
 
+    private Dictionary<string, int>? _registerNumbers;
+
+    /// <summary>
+    /// A register's gdb number, from the target description QEMU sends (target.xml and the features it includes), as gdb
+    /// numbers them: in order, a <c>regnum</c> attribute setting the number of its register and those after it. The
+    /// core registers are fixed (pc = 64, msr = 65); the SPRs come from the dynamic feature <c>org.qemu.power.spr</c>
+    /// (annex power-spr.xml), whose numbers depend on the CPU model and the QEMU version: look them up, never hard-code them.
+    /// </summary>
+    public int RegisterNumber(string name)
+    {
+        _registerNumbers ??= ReadRegisterNumbers();
+        return _registerNumbers.TryGetValue(name, out int n) ? n
+            : throw new KeyNotFoundException($"QEMU's target description names no register '{name}'");
+    }
+
+    private Dictionary<string, int> ReadRegisterNumbers()
+    {
+        // Read with patterns, not an XML parser: QEMU's target.xml uses the xi: prefix without declaring it.
+        var numbers = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        int next = 0;
+        void Registers(string xml)
+        {
+            foreach (Match reg in Regex.Matches(xml, @"<reg\s[^>]*>"))
+            {
+                var regnum = Regex.Match(reg.Value, @"\sregnum=""(\d+)""");
+                if (regnum.Success) next = int.Parse(regnum.Groups[1].Value, CultureInfo.InvariantCulture);
+                numbers.TryAdd(Regex.Match(reg.Value, @"\sname=""([^""]+)""").Groups[1].Value, next++);
+            }
+        }
+        string target = ReadFeature("target.xml");
+        Registers(target);
+        foreach (Match include in Regex.Matches(target, @"<xi:include\s+href=""([^""]+)"""))
+            Registers(ReadFeature(include.Groups[1].Value));
+        return numbers;
+    }
+
+    /// <summary>One annex of the target description, read with qXfer in pieces ('m': more follows, 'l': the last).</summary>
+    private string ReadFeature(string annex)
+    {
+        var text = new System.Text.StringBuilder();
+        while (true)
+        {
+            string reply = Rsp.Request($"qXfer:features:read:{annex}:{text.Length:x},7f0");
+            if (reply.Length == 0 || (reply[0] != 'm' && reply[0] != 'l'))
+                throw new InvalidDataException($"qXfer:features:read:{annex}: '{reply}'");
+            text.Append(reply, 1, reply.Length - 1);
+            if (reply[0] == 'l' || reply.Length == 1) return text.ToString();
+        }
+    }
+
+    /// <summary>Reads one register by its gdb number (<c>p</c>): SPRs are not in the <c>g</c> reply.</summary>
+    public ulong ReadRegister(int number)
+    {
+        byte[] b = Convert.FromHexString(Expect(Rsp.Request($"p{number:x}")));
+        if (b.Length != 8) throw new InvalidDataException($"register {number}: {b.Length} bytes, expected 8");
+        return _registersLittleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(b) : BinaryPrimitives.ReadUInt64BigEndian(b);
+    }
+
+    public ulong ReadRegister(string name) => ReadRegister(RegisterNumber(name));
+
+    /// <summary>Writes one register by its gdb number (<c>P</c>).</summary>
+    public void WriteRegister(string name, ulong value)
+    {
+        var b = new byte[8];
+        if (_registersLittleEndian) BinaryPrimitives.WriteUInt64LittleEndian(b, value);
+        else BinaryPrimitives.WriteUInt64BigEndian(b, value);
+        Ok(Rsp.Request($"P{RegisterNumber(name):x}={Convert.ToHexString(b).ToLowerInvariant()}"));
+    }
+
     public CoreRegisters ReadCore() => CoreRegisters.Parse(Expect(Rsp.Request("g")), _registersLittleEndian);
 
     /// <summary>Steps one instruction; returns the stop reply (T05… for a completed step).</summary>
@@ -116,6 +186,24 @@ internal sealed class QemuTarget : IDisposable
         var old = Rsp.ReplyTimeout;
         Rsp.ReplyTimeout = timeout;
         try { return Rsp.Request("c"); }
+        finally { Rsp.ReplyTimeout = old; }
+    }
+
+    /// <summary>
+    /// Continues; if the target has not stopped within <paramref name="timeout"/>, interrupts it (^C) so a test can say
+    /// where it was instead of failing on a socket timeout. Returns the stop reply and whether it was the interrupt's.
+    /// </summary>
+    public (string Stop, bool Interrupted) ContinueOrInterrupt(TimeSpan timeout)
+    {
+        var old = Rsp.ReplyTimeout;
+        Rsp.ReplyTimeout = timeout;
+        try { return (Rsp.Request("c"), false); }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.TimedOut)
+        {
+            Rsp.ReplyTimeout = TimeSpan.FromSeconds(10);
+            Rsp.Interrupt();
+            return (Rsp.ReceivePacket(), true);
+        }
         finally { Rsp.ReplyTimeout = old; }
     }
 

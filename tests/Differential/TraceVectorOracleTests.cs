@@ -20,7 +20,7 @@ namespace ActorStep.Tests.Differential;
 /// the machine's log of the same image; a table of the vectors and SRR1 bits the ISA gives, written by hand here; and,
 /// for every instruction the machine executes with SE=1, the Trace end point TraceStep.Plan plans for it. A second test
 /// host-steps the image through the engine and requires QEMU's log again. QEMU's known departures are mapped in
-/// <see cref="PowerNvDepartures"/> (version-dependent: measured on 7.2, the 8.2 fixes documented there).
+/// <see cref="PowerNvDepartures"/> (version-dependent: measured on 7.2 and 10.0; 8.2 fixed two and brought one).
 /// </summary>
 public sealed class TraceVectorOracleTests(ITestOutputHelper output) : TestKit
 {
@@ -66,7 +66,10 @@ public sealed class TraceVectorOracleTests(ITestOutputHelper output) : TestKit
     private static readonly (string Label, bool High)[] NotTraced =
         [("s1_se_on", false), ("s2_se_on1", false), ("s2_se_on2", false), ("s3_se_on", true)];
 
-    /// <summary>rfid executed with SE=1 and its target: never traced (QEMU before 8.2 does: <see cref="PowerNvDepartures.TracesRfid"/>).</summary>
+    /// <summary>
+    /// rfid executed with SE=1 and its target: never traced (QEMU before 8.2 does: <see cref="PowerNvDepartures.TracesRfid"/>;
+    /// from 8.2 QEMU loops on them: <see cref="PowerNvDepartures.StallsOnTracedRfid"/>), in the order the image runs them.
+    /// </summary>
     private static readonly (string Rfid, string Target, bool High)[] TracedRfids =
         [("s2_rfid_real", "s2_target_real", false), ("s2_rfid_reloc", "s2_target_reloc", false), ("s3_rfid", "s3_target", true)];
 
@@ -190,9 +193,25 @@ public sealed class TraceVectorOracleTests(ITestOutputHelper output) : TestKit
         List<LogEntry> raw;
         using (var qemu = QemuTarget.StartPowerNv(bin, PowerNvDepartures.Power9Machine))
         {
-            qemu.InsertBreakpoint(image.Symbol("end"));
-            string stop = qemu.Continue(TimeSpan.FromSeconds(30));
-            Assert.StartsWith("T05", stop);
+            ulong end = image.Symbol("end");
+            qemu.InsertBreakpoint(end);
+            // From 8.2 QEMU loops on an rfid executed with SE=1 (PowerNvDepartures.StallsOnTracedRfid): stop at each, in the
+            // order the image runs them, and complete it there.
+            var stalls = PowerNvDepartures.StallsOnTracedRfid(version)
+                ? TracedRfids.Select(r => image.Symbol(r.Rfid) | (r.High ? High : 0)).ToList() : [];
+            foreach (ulong rfid in stalls) qemu.InsertBreakpoint(rfid);
+            foreach (ulong expected in stalls.Append(end))
+            {
+                var (stop, interrupted) = qemu.ContinueOrInterrupt(TimeSpan.FromSeconds(30));
+                ulong pc = qemu.ReadCore().Pc;
+                Assert.False(interrupted, $"QEMU {version} did not reach 0x{expected:x} in 30 s: stopped at 0x{pc:x}"
+                    + (TracedRfids.Any(r => (image.Symbol(r.Rfid) | (r.High ? High : 0)) == pc) ? " (an rfid run with SE=1: PowerNvDepartures.StallsOnTracedRfid)" : ""));
+                Assert.StartsWith("T05", stop);
+                Assert.True(pc == expected, $"QEMU stopped at 0x{pc:x}, expected 0x{expected:x}");
+                if (pc == end) break;
+                qemu.RemoveBreakpoint(pc);
+                PowerNvDepartures.CompleteStalledRfid(qemu, pc, version);
+            }
             raw = PrivilegedDifferentialTests.Parse(qemu.ReadMemory(LogArea.Ra, LogArea.Length));
         }
         Assert.DoesNotContain(raw, e => e.Tag == 0xBAD);
