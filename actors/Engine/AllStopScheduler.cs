@@ -112,6 +112,37 @@ public sealed class AllStopScheduler
     public VcpuRunStatus Status(int vcpu) => _status[vcpu];
 
     /// <summary>
+    /// The kept Breakpoint events (§5) of the vcpus <paramref name="request"/> resumes, which a resume would report without
+    /// running anything. Each must still stand when it is reported: the user may have removed the breakpoint since, or moved
+    /// the vcpu. Only the vcpu's owner can tell (it alone translates its NIP), so the coordinator asks it and
+    /// <see cref="Withdraw"/>s the events that no longer stand before it hands the resume over. Empty while a resume runs.
+    /// </summary>
+    public IReadOnlyList<StopEvent> KeptBreakpoints(Resume request)
+    {
+        if (_request is not null || _pending.Count == 0) return [];
+        List<StopEvent>? kept = null;
+        foreach (var e in _pending)
+            if (e.Reason == StopReason.Breakpoint && request.Actions.TryGetValue(e.Vcpu, out var action) && action != VcpuAction.Stay)
+                (kept ??= []).Add(e);
+        return kept ?? (IReadOnlyList<StopEvent>)[];
+    }
+
+    /// <summary>Drops a kept event that no longer stands (a Breakpoint event whose user breakpoint is gone from the vcpu's NIP):
+    /// it is never reported, and its vcpu runs when next resumed, from its NIP, executing the instruction there. False when it
+    /// was not kept (reported or dropped already).</summary>
+    public bool Withdraw(StopEvent kept)
+    {
+        if (_request is not null) return false;
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            if (!ReferenceEquals(_pending[i], kept)) continue;
+            _pending.RemoveAt(i);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
     /// A client's resume: refused (busy, unknown vcpu, bad argument), answered at once (an event kept from an earlier all-stop
     /// whose vcpu it resumes — nothing runs; or nothing it resumes can run), or started: <see cref="Resumed"/> is published
     /// and the first slices handed out.

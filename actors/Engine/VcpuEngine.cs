@@ -79,6 +79,12 @@ public sealed class VcpuEngine
     public bool TryTranslate(ulong effectiveAddress, AccessKind access, out ulong realAddress) =>
         _vcpu.TryTranslate(effectiveAddress, Registers.Msr, access, out realAddress);
 
+    /// <summary>The vcpu is at <paramref name="nip"/> and a user breakpoint is there, with its translation now: a Breakpoint event at
+    /// <paramref name="nip"/> kept from an earlier all-stop still stands (the user may have removed the breakpoint since, or
+    /// moved the vcpu).</summary>
+    public bool AtUserBreakpoint(ulong nip) =>
+        Registers.Nip == nip && TryTranslate(nip, AccessKind.Fetch, out ulong ra) && _table.HasUser(ra);
+
     /// <summary>
     /// Runs one slice on a backend whose vcpus run on their own (<see cref="VcpuRunModel.IndependentVcpus"/>): continue, a host
     /// step (or the part of one that fits the budget), or an invisible re-entry. The same as <see cref="Begin"/>, then

@@ -205,6 +205,59 @@ public class AllStopSchedulerTests
         Assert.Equal(1, s.PendingEvents);
     }
 
+    /// <summary>A scheduler that kept vcpu 2's Breakpoint event at 0x2222 from a continue that vcpu 1's breakpoint stopped.</summary>
+    private static AllStopScheduler WithKeptBreakpoint()
+    {
+        var s = Scheduler(3);
+        s.Resume(ContinueAll(3));
+        s.SliceEnded(Ended(1, SliceOutcome.BreakpointHit));
+        s.SliceEnded(Ended(2, SliceOutcome.BreakpointHit, nip: 0x2222));
+        Assert.Equal(1, TheStop(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()).Vcpu);
+        return s;
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_is_offered_for_a_check_before_a_resume_of_its_vcpu_and_only_then()
+    {
+        var s = WithKeptBreakpoint();
+        var kept = Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        Assert.Equal((StopReason.Breakpoint, 2, 0x2222UL), (kept.Reason, kept.Vcpu, kept.Nip));
+        Assert.Empty(s.KeptBreakpoints(Step(0, 3, SchedulerLocking.On))); // its vcpu stays
+        s.Resume(Step(0, 3, SchedulerLocking.On));
+        Assert.Empty(s.KeptBreakpoints(ContinueAll(3))); // a resume runs: nothing is reported now
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_that_still_stands_is_reported_as_before()
+    {
+        var s = WithKeptBreakpoint();
+        Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        var only = Assert.Single(s.Resume(ContinueAll(3)).ToArray());
+        Assert.Equal((RunCommandKind.Stop, StopReason.Breakpoint, 2), (only.Kind, only.Stop!.Reason, only.Stop.Vcpu));
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_withdrawn_because_its_breakpoint_is_gone_is_never_reported_and_its_vcpu_runs()
+    {
+        var s = WithKeptBreakpoint();
+        Assert.True(s.Withdraw(Assert.Single(s.KeptBreakpoints(ContinueAll(3)))));
+        Assert.Equal(0, s.PendingEvents);
+
+        var commands = s.Resume(ContinueAll(3)).ToArray();
+        Assert.Empty(Of(RunCommandKind.Stop, commands));
+        Assert.Equal([(0, SliceMode.Continue, Quantum), (1, SliceMode.Continue, Quantum), (2, SliceMode.Continue, Quantum)], Slices(commands));
+        Assert.Equal(StopReason.Halted, Drain(s, s.Halt().ToArray()).Reason);
+    }
+
+    [Fact]
+    public void Withdrawing_an_event_that_was_reported_already_does_nothing()
+    {
+        var s = WithKeptBreakpoint();
+        var kept = Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        s.Resume(ContinueAll(3)); // reports it
+        Assert.False(s.Withdraw(kept));
+    }
+
     [Fact]
     public void A_vcpu_the_guest_stopped_for_good_is_reported_then_cannot_be_stepped()
     {

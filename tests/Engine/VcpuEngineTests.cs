@@ -274,4 +274,24 @@ public class VcpuEngineTests
         Assert.Equal(7UL, next.State.Gpr[5]); // once around the loop: five addi, then the two before the breakpoint
         Assert.Equal(1, g.Table.Count); // only the user's
     }
+    [Fact]
+    public void A_kept_breakpoint_stands_only_while_the_vcpu_is_at_it_and_a_user_breakpoint_is_there()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        ulong third = g.Image.Entry + 8;
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+        var hit = engine.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+        Assert.Equal((SliceOutcome.BreakpointHit, third), (hit.Outcome, hit.State.Nip));
+
+        Assert.True(engine.AtUserBreakpoint(third));
+        Assert.False(engine.AtUserBreakpoint(third + 4));
+        g.Table.Remove(third, BreakpointOwner.User.Instance);
+        Assert.False(engine.AtUserBreakpoint(third));
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+        var moved = engine.Registers.Clone();
+        moved.Nip = g.Image.Entry;
+        engine.SetRegisters(moved);
+        Assert.False(engine.AtUserBreakpoint(third));
+    }
 }
