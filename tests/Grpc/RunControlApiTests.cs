@@ -264,6 +264,29 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
             VmId = $"{name}-{Guid.NewGuid():N}",
         }, deadline: Deadline);
 
+    [Theory]
+    [InlineData(SchedulerLocking.Step)]
+    [InlineData(SchedulerLocking.On)]
+    public void Step_of_a_ceded_vcpu_with_the_others_stopped_ends_at_once_saying_it_is_idle_in_H_CEDE(SchedulerLocking locking)
+    {
+        var vm = NewVm(Support.CedingGuest.Source, 2, "ceded");
+        ulong after = Support.GuestAssembler.Build(Support.CedingGuest.Source, textAddress: 0).Symbol("after");
+        var ceded = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 1, StepCount = Support.CedingGuest.StepsToCede, SchedulerLocking = SchedulerLocking.On },
+            deadline: Deadline);
+        Assert.Equal((StopReason.StepCompleted, after), (ceded.Event.Reason, ceded.Event.Nip));
+
+        var idle = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 1, SchedulerLocking = locking }, deadline: Deadline);
+
+        Assert.Equal((StopReason.Idle, 1u, after, 0u), (idle.Event.Reason, idle.Event.Vcpu, idle.Event.Nip, idle.Event.Steps));
+        Assert.StartsWith($"vcpu 1 is idle in H_CEDE at 0x{after:x}: an H_PROD from another vcpu, a decrementer or an external interrupt " +
+                          "would wake it", idle.Event.Detail);
+        Assert.Contains("the step ends without executing anything", idle.Event.Detail);
+        Assert.All(idle.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.Equal(after, idle.Vcpus[1].Nip);
+        Assert.Equal(0u, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).BreakpointCount);
+        Assert.Equal(0, BreakpointWords(server.Info(vm.VmId)));
+    }
+
     /// <summary>Every vcpu runs the same two-instruction loop over <c>hit</c>.</summary>
     private const string AllMeet = """
             .org 0x1000
