@@ -42,7 +42,9 @@ public interface IAllStopVm : IVirtualMachine
     /// (<see cref="ExitReason.Debug"/>, <see cref="ExitReason.SingleStep"/>, <see cref="ExitReason.Stopped"/>,
     /// <see cref="ExitReason.Checkstop"/>) or <see cref="RequestStop"/> is called; then every vcpu is stopped. Returns
     /// the vcpu that stopped the VM and its exit; a requested stop returns the first running vcpu with
-    /// <see cref="ExitReason.BudgetExpired"/>. Blocks its caller: one thread drives the VM, as one gdb client drives QEMU.
+    /// <see cref="ExitReason.BudgetExpired"/>. A backend that can tell that every running vcpu is ceded with nothing able to
+    /// wake it may return one of them with <see cref="ExitReason.Idle"/> (QEMU's gdbstub cannot: such a resume runs until
+    /// <see cref="RequestStop"/>). Blocks its caller: one thread drives the VM, as one gdb client drives QEMU.
     /// </summary>
     (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running);
     /// <summary>Asks a <see cref="Resume"/> in progress (or the next one, if it has not started yet) to return soon

@@ -7,6 +7,9 @@ namespace ActorStep.Machine;
 /// one <see cref="Resume"/> runs the named vcpus until the first exit worth telling, then every vcpu is stopped. The
 /// vcpus take turns on the calling thread in short quanta (so a vcpu spinning on a lock another holds still gets it).
 /// It lets the engine's all-stop path be tested without QEMU; a vcpu's own <see cref="IVcpu.Run"/> is refused.
+/// Where QEMU would run on forever, a resume whose running vcpus are all ceded with nothing that can wake them (each holds
+/// its asynchronous interrupts or has MSR[EE]=0, and none runs to H_PROD another) returns an <see cref="ExitReason.Idle"/>
+/// exit instead, of a vcpu that holds interrupts (a stepping one) when there is one.
 /// </summary>
 public sealed class AllStopMachine : ForwardingVirtualMachine, IAllStopVm
 {
@@ -40,6 +43,8 @@ public sealed class AllStopMachine : ForwardingVirtualMachine, IAllStopVm
         var order = running.OrderBy(v => (v - next + _vcpus.Length) % _vcpus.Length).ToArray();
         while (true)
         {
+            // A turn in which every running vcpu is ceded, runs nothing and cannot wake by itself: nothing can ever change.
+            int stuck = -1;
             foreach (int v in order)
             {
                 if (_stopRequested)
@@ -47,15 +52,28 @@ public sealed class AllStopMachine : ForwardingVirtualMachine, IAllStopVm
                     _stopRequested = false;
                     return (order[0], new VcpuExit(ExitReason.BudgetExpired, _inner.GetVcpu(order[0]).GetRegisters().Nip));
                 }
-                var exit = _inner.GetVcpu(v).Run(Quantum);
+                var vcpu = _inner.GetVcpu(v);
+                long retired = vcpu.InstructionsRetired;
+                var exit = vcpu.Run(Quantum);
                 if (exit.Reason is ExitReason.Debug or ExitReason.SingleStep or ExitReason.Stopped or ExitReason.Checkstop)
                 {
                     _next = (v + 1) % _vcpus.Length;
                     return (v, exit);
                 }
+                if (stuck == -2) continue;
+                if (exit.Reason != ExitReason.Idle || vcpu.InstructionsRetired != retired || WakesItself(vcpu)) stuck = -2;
+                else if (stuck < 0 || (vcpu.HoldAsyncInterrupts && !_inner.GetVcpu(stuck).HoldAsyncInterrupts)) stuck = v;
+            }
+            if (stuck >= 0)
+            {
+                _next = (stuck + 1) % _vcpus.Length;
+                return (stuck, new VcpuExit(ExitReason.Idle, _inner.GetVcpu(stuck).GetRegisters().Nip));
             }
         }
     }
+
+    /// <summary>A ceded vcpu that takes the decrementer (interrupts not held, MSR[EE]=1): time wakes it.</summary>
+    private static bool WakesItself(IVcpu vcpu) => !vcpu.HoldAsyncInterrupts && (vcpu.GetRegisters().Msr & Isa.Msr.EE) != 0;
 
     public void RequestStop()
     {

@@ -49,7 +49,8 @@ public readonly record struct RunCommand(RunCommandKind Kind, int Vcpu = 0, RunS
 /// must do: which slice each vcpu runs next, which step to cancel, which vcpu to make exit, what to publish, and the stop to
 /// reply. Scheduler-locking arrives as the resume's per-vcpu actions; the first reportable event stops every vcpu and later
 /// ones are kept for later resumes; a parked vcpu that will continue re-executes its instruction alone first, so that a new
-/// step's breakpoints cannot park it again forever (§4: must not starve).
+/// step's breakpoints cannot park it again forever (§4: must not starve). A vcpu ceded (H_CEDE) with nothing of its own to wake
+/// it gets no slice until another vcpu has run (never a spin); a step of one that no other vcpu runs to wake ends with Idle.
 /// The commands returned are valid until the next call. Not thread-safe: the coordinator calls it from its one thread.
 /// </summary>
 public sealed class AllStopScheduler
@@ -70,6 +71,9 @@ public sealed class AllStopScheduler
     private StopEvent? _primary;
     private bool _stopping, _reentering, _prepared, _cancelsSent;
     private readonly bool[] _inFlight, _cancelling;
+    /// <summary>Vcpus ceded with nothing of their own to wake them (<see cref="SliceOutcome.Ceded"/>), each with the slice that said
+    /// so: no slice for them until another vcpu has run (it may have H_PROD-ded them), so that they never spin.</summary>
+    private readonly SliceEnded?[] _ceded;
     private int _inFlightCount, _cancellingCount;
     private readonly Queue<int> _reentryQueue = new();
     /// <summary>Deterministic mode: the vcpus left in the current round, in order; -1 - v is v's zero-budget planting slice.</summary>
@@ -89,6 +93,7 @@ public sealed class AllStopScheduler
         _actions = new VcpuAction[n];
         _inFlight = new bool[n];
         _cancelling = new bool[n];
+        _ceded = new SliceEnded?[n];
         for (int v = 0; v < n; v++) _status[v] = stoppedForGood?[v] == true ? VcpuRunStatus.Finished : VcpuRunStatus.Stopped;
     }
 
@@ -110,6 +115,37 @@ public sealed class AllStopScheduler
     public int PendingEvents => _pending.Count;
 
     public VcpuRunStatus Status(int vcpu) => _status[vcpu];
+
+    /// <summary>
+    /// The kept Breakpoint events (§5) of the vcpus <paramref name="request"/> resumes, which a resume would report without
+    /// running anything. Each must still stand when it is reported: the user may have removed the breakpoint since, or moved
+    /// the vcpu. Only the vcpu's owner can tell (it alone translates its NIP), so the coordinator asks it and
+    /// <see cref="Withdraw"/>s the events that no longer stand before it hands the resume over. Empty while a resume runs.
+    /// </summary>
+    public IReadOnlyList<StopEvent> KeptBreakpoints(Resume request)
+    {
+        if (_request is not null || _pending.Count == 0) return [];
+        List<StopEvent>? kept = null;
+        foreach (var e in _pending)
+            if (e.Reason == StopReason.Breakpoint && request.Actions.TryGetValue(e.Vcpu, out var action) && action != VcpuAction.Stay)
+                (kept ??= []).Add(e);
+        return kept ?? (IReadOnlyList<StopEvent>)[];
+    }
+
+    /// <summary>Drops a kept event that no longer stands (a Breakpoint event whose user breakpoint is gone from the vcpu's NIP):
+    /// it is never reported, and its vcpu runs when next resumed, from its NIP, executing the instruction there. False when it
+    /// was not kept (reported or dropped already).</summary>
+    public bool Withdraw(StopEvent kept)
+    {
+        if (_request is not null) return false;
+        for (int i = 0; i < _pending.Count; i++)
+        {
+            if (!ReferenceEquals(_pending[i], kept)) continue;
+            _pending.RemoveAt(i);
+            return true;
+        }
+        return false;
+    }
 
     /// <summary>
     /// A client's resume: refused (busy, unknown vcpu, bad argument), answered at once (an event kept from an earlier all-stop
@@ -169,6 +205,7 @@ public sealed class AllStopScheduler
         _stopping = _reentering = _prepared = _cancelsSent = false;
         Array.Clear(_inFlight);
         Array.Clear(_cancelling);
+        Array.Clear(_ceded);
         _inFlightCount = _cancellingCount = 0;
         _reentryQueue.Clear();
         _round.Clear();
@@ -204,6 +241,8 @@ public sealed class AllStopScheduler
         _status[v] = VcpuRunStatus.Stopped;
         if (_request is null) return Commands();
         if (_inFlight[v]) { _inFlight[v] = false; _inFlightCount--; }
+        // Any other outcome means the vcpu may have run, and an H_PROD it made wakes a ceded vcpu: those get a slice again.
+        if (m.Outcome != SliceOutcome.Ceded) Array.Clear(_ceded);
         switch (m.Outcome)
         {
             case SliceOutcome.StepDone when _reentering:
@@ -225,6 +264,9 @@ public sealed class AllStopScheduler
                 break;
             case SliceOutcome.Faulted:
                 Report(new StopEvent(StopReason.Error, v, m.State.Nip, m.Detail ?? "vcpu actor failed"));
+                break;
+            case SliceOutcome.Ceded when !_reentering:
+                _ceded[v] = m;
                 break;
             case SliceOutcome.Parked:
                 _status[v] = VcpuRunStatus.Parked;
@@ -288,6 +330,18 @@ public sealed class AllStopScheduler
 
         if (_inFlightCount == 0 && !AnyRunnable())
         {
+            // A stepping vcpu ceded with nothing to wake it, and no other vcpu runs to H_PROD it: the step can never end by
+            // itself, so it ends here, saying why (a step is an answer, not a wait; QEMU's stub hangs here).
+            for (int v = 0; v < _ceded.Length; v++)
+            {
+                if (_ceded[v] is not { } idle || _actions[v] != VcpuAction.Step) continue;
+                Report(IdleStop(idle));
+                ContinueResume();
+                return;
+            }
+            // Continuing vcpus ceded with nothing to wake them: a continue waits for the guest, as it would undebugged,
+            // with nothing in flight (not a spin) until a halt ends it.
+            if (Array.Exists(_ceded, c => c is not null)) return;
             // Everything resumed is parked or finished; parked vcpus wait for a step that no longer runs.
             Report(new StopEvent(StopReason.Finished, _firstNamed, _last[_firstNamed].Nip, "no resumed vcpu can run"));
             ContinueResume();
@@ -321,14 +375,25 @@ public sealed class AllStopScheduler
         {
             int next = _round.Dequeue();
             int v = next < 0 ? -1 - next : next;
-            if (_status[v] != VcpuRunStatus.Stopped) continue;
+            if (_status[v] != VcpuRunStatus.Stopped || _ceded[v] is not null) continue;
             Send(v, ModeOf(v), next < 0 ? 0 : _quantum);
             return;
         }
         ContinueResume();
     }
 
-    private bool Runnable(int v) => _actions[v] != VcpuAction.Stay && _status[v] == VcpuRunStatus.Stopped;
+    private bool Runnable(int v) => _actions[v] != VcpuAction.Stay && _status[v] == VcpuRunStatus.Stopped && _ceded[v] is null;
+
+    /// <summary>The stop of a step that cannot end: its vcpu is ceded, nothing of its own can wake it, and no other vcpu runs.</summary>
+    private static StopEvent IdleStop(SliceEnded idle)
+    {
+        int steps = idle.Step?.Steps ?? 0;
+        string done = steps > 0 ? $"after {steps} instruction(s) from 0x{idle.Step!.From:x}" : "without executing anything";
+        return new StopEvent(StopReason.Idle, idle.Vcpu, idle.State.Nip,
+            $"{idle.Detail ?? $"vcpu {idle.Vcpu} is idle in H_CEDE"}; no other vcpu runs in this resume to H_PROD it, so the step ends {done}" +
+            " (continue, step with interrupts allowed, or step with the other vcpus running to let it wake)",
+            Steps: steps);
+    }
 
     private bool AnyRunnable()
     {

@@ -19,8 +19,14 @@ public enum SliceOutcome
 {
     /// <summary>The budget was used; nothing to report (a step may still be in progress).</summary>
     Ran,
-    /// <summary>Ceded (H_CEDE) with nothing to wake it within the budget.</summary>
+    /// <summary>Ceded (H_CEDE) with nothing to wake it within the budget; time passed, and a later slice may see it woken (by
+    /// the decrementer, which this vcpu may take, or by another vcpu's H_PROD).</summary>
     Idle,
+    /// <summary>Ceded (H_CEDE), and it ran nothing in the slice: nothing of its own can wake it — the slice holds the decrementer
+    /// and external interrupts (a step's default) or MSR[EE] is 0 — so only another vcpu's H_PROD can. Giving it more slices
+    /// before another vcpu has run would only spin. <see cref="SliceResult.Detail"/> says why; a step stays planted (its steps
+    /// done so far in <see cref="SliceResult.Step"/>).</summary>
+    Ceded,
     /// <summary>The host step (or all of its count) is done.</summary>
     StepDone,
     /// <summary>The vcpu reached a user breakpoint; NIP is its address, not executed.</summary>

@@ -79,6 +79,12 @@ public sealed class VcpuEngine
     public bool TryTranslate(ulong effectiveAddress, AccessKind access, out ulong realAddress) =>
         _vcpu.TryTranslate(effectiveAddress, Registers.Msr, access, out realAddress);
 
+    /// <summary>The vcpu is at <paramref name="nip"/> and a user breakpoint is there, with its translation now: a Breakpoint event at
+    /// <paramref name="nip"/> kept from an earlier all-stop still stands (the user may have removed the breakpoint since, or
+    /// moved the vcpu).</summary>
+    public bool AtUserBreakpoint(ulong nip) =>
+        Registers.Nip == nip && TryTranslate(nip, AccessKind.Fetch, out ulong ra) && _table.HasUser(ra);
+
     /// <summary>
     /// Runs one slice on a backend whose vcpus run on their own (<see cref="VcpuRunModel.IndependentVcpus"/>): continue, a host
     /// step (or the part of one that fits the budget), or an invisible re-entry. The same as <see cref="Begin"/>, then
@@ -198,7 +204,7 @@ public sealed class VcpuEngine
         switch (exit.Reason)
         {
             case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-            case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+            case ExitReason.Idle: return Idle(held: false);
             case ExitReason.Stopped:
                 _finalExit = exit;
                 return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
@@ -272,7 +278,20 @@ public sealed class VcpuEngine
         switch (exit.Reason)
         {
             case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-            case ExitReason.Idle: return Ended(SliceOutcome.Idle);
+            case ExitReason.Idle:
+            {
+                // The stepped instruction was the H_CEDE itself: it completed, and NIP is at the step's end point (NIP+4), which
+                // only the next fetch would trap on (a hardware step ends there too). A step's end point is never its start.
+                if (_step?.Plan is { } plan && plan.EndPointAt(Real(Scratch().Nip, _scratch.Msr)) is { } end)
+                {
+                    var s = _vcpu.GetRegisters();
+                    var completion = TraceStep.Complete(plan, end, s);
+                    _vcpu.SetRegisters(s);
+                    return FinishStep(completion, m, s) is { } done ? AfterStep(done) : null;
+                }
+                // The next slice of this step holds asynchronous interrupts as the request says (Begin).
+                return Idle(held: m.HoldAsyncInterrupts);
+            }
             case ExitReason.Stopped:
                 AbandonStep();
                 _overThenFree = false;
@@ -319,6 +338,24 @@ public sealed class VcpuEngine
             }
             default: return Ended(SliceOutcome.Ran);
         }
+    }
+
+    /// <summary>
+    /// The vcpu is ceded (H_CEDE) and nothing woke it in the slice. <see cref="SliceOutcome.Idle"/> when it may wake by itself (it
+    /// takes the decrementer: interrupts not <paramref name="held"/>, MSR[EE]=1) or ran something in this slice; otherwise
+    /// <see cref="SliceOutcome.Ceded"/>: only another vcpu's H_PROD can wake it, which the coordinator must know rather than
+    /// hand it slice after slice. A step stays planted either way.
+    /// </summary>
+    private SliceResult Idle(bool held)
+    {
+        var s = Registers;
+        bool eeOff = (s.Msr & Msr.EE) == 0;
+        if ((!held && !eeOff) || _vcpu.InstructionsRetired != _sliceStart) return Ended(SliceOutcome.Idle);
+        string why = eeOff ? "its MSR[EE] is 0" : "this step holds the decrementer and external interrupts";
+        string detail = $"vcpu {Index} is idle in H_CEDE at 0x{s.Nip:x}: an H_PROD from another vcpu, a decrementer or an external " +
+                        $"interrupt would wake it, and {why}";
+        var step = _step is { Done: > 0 } done ? new StepDetail(TraceStep.Completion.Completed, done.From, s.Nip, done.Done) : null;
+        return new SliceResult(SliceOutcome.Ceded, s, step, s.Nip, 0, detail);
     }
 
     /// <summary>Ends one step; starts the next when a count remains. Returns the slice result when the whole step is over.</summary>

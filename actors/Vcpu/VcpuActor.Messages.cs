@@ -49,6 +49,14 @@ public static partial class VcpuProtocol
     /// <summary>VcpuActor → coordinator: the aligned block holding NIP and the one before it, or null when NIP has no translation.</summary>
     public sealed record CodeRead(int Vcpu, CodeBlock? Code);
 
+    /// <summary>Coordinator → VcpuActor (VM stopped): a Breakpoint event at <paramref name="Nip"/> kept from an earlier all-stop is
+    /// about to be reported; does it still stand — is the vcpu still at <paramref name="Nip"/>, with a user breakpoint there as
+    /// it translates its NIP now? Reply: <see cref="KeptBreakpointChecked"/>.</summary>
+    public sealed record CheckKeptBreakpoint(ulong Nip);
+
+    /// <summary>VcpuActor → coordinator: whether the kept Breakpoint event at <paramref name="Nip"/> still stands.</summary>
+    public sealed record KeptBreakpointChecked(int Vcpu, ulong Nip, bool Stands);
+
     /// <summary>VcpuActor → coordinator (all-stop VM): the slice is begun (a step planned, armed and planted) and the vcpu must run
     /// with the VM; its exits come back through <see cref="VcpuExited"/>.</summary>
     public sealed record SliceReady(int Vcpu);

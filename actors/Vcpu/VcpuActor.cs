@@ -43,6 +43,7 @@ public sealed class VcpuActor : ReceiveActor
         Receive<InsertBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: true, _table, _memorySize, _engine)));
         Receive<RemoveBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: false, _table, _memorySize, _engine)));
         Receive<ReadCode>(m => Sender.Tell(new CodeRead(_engine.Index, GuestMemoryRequests.Code(m.Bytes, _table, _memorySize, _engine))));
+        Receive<CheckKeptBreakpoint>(m => Sender.Tell(new KeptBreakpointChecked(_engine.Index, m.Nip, _engine.AtUserBreakpoint(m.Nip))));
     }
 
     private object Reply(SliceResult? result) =>
@@ -62,6 +63,8 @@ public sealed class VcpuActor : ReceiveActor
                 Detail: $"vcpu {_engine.Index} failed{(stepping ? " during a step (abandoned: nothing left in the guest)" : "")}: {reason.Message}"));
         if (message is ReadCode)
             Sender.Tell(new CodeRead(_engine.Index, null));
+        if (message is CheckKeptBreakpoint check) // could not tell: the event is reported, as it was met
+            Sender.Tell(new KeptBreakpointChecked(_engine.Index, check.Nip, Stands: true));
         base.PreRestart(reason, message);
     }
 

@@ -24,6 +24,11 @@ public enum StopReason
     Finished,
     /// <summary>A vcpu's actor failed (and was restarted): its step was abandoned, nothing of it left in the guest.</summary>
     Error,
+    /// <summary>The stepped vcpu is idle — ceded (H_CEDE) — and nothing the step may take can wake it: the step holds the
+    /// decrementer and external interrupts (or MSR[EE] is 0) and no other vcpu runs to H_PROD it. The step ends at once
+    /// (nothing of it left in the guest); NIP is where the vcpu waits; <see cref="StopEvent.Steps"/> counts what a counted or
+    /// range step did before; the detail says what would wake it.</summary>
+    Idle,
 }
 
 /// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended.</summary>

@@ -30,6 +30,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
     private readonly ConsoleOutputHandler _console;
     /// <summary>A stop whose code block the stopped vcpu's actor is reading; everything else waits until it is sent.</summary>
     private (Stopped Stop, IReadOnlyList<IActorRef> To)? _awaitingCode;
+    /// <summary>Who waits for a resume whose kept breakpoint events the vcpus' actors are checking (<see cref="OnResume"/>).</summary>
+    private IActorRef? _awaitingCheck;
 
     public IStash Stash { get; set; } = null!;
 
@@ -70,7 +72,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         _console = (vcpu, bytes) => self.Tell(new ConsoleBytes(vcpu, bytes.ToArray()));
         vm.ConsoleOutput += _console;
 
-        Receive<Resume>(m => Execute(_run.Resume(m), Sender));
+        Receive<Resume>(OnResume);
         Receive<Halt>(_ => Execute(_run.Halt(), Sender));
         Receive<SliceEnded>(m =>
         {
@@ -119,12 +121,49 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         // Shutting down leaves no breakpoint in the guest: the user's go too (steps' went with the children).
         foreach (var ra in _table.Addresses(BreakpointOwner.User.Instance)) _table.Remove(ra, BreakpointOwner.User.Instance);
         foreach (var r in _askers) r.Tell(new Failed(FailureCode.FailedPrecondition, "the VM was shut down"));
+        _awaitingCheck?.Tell(new Failed(FailureCode.FailedPrecondition, "the VM was shut down"));
         // A stop that was waiting for its code block goes without it: the vcpus are gone.
         if (_awaitingCode is { } awaiting) foreach (var r in awaiting.To) r.Tell(awaiting.Stop);
         base.PostStop();
     }
 
     // ---- Run control: the scheduler decides, the actor carries out ----
+
+    /// <summary>
+    /// A client's resume. A Breakpoint event kept from an earlier all-stop is reported by the next resume of its vcpu without
+    /// running anything, but only while it still stands: since the all-stop the user may have removed the breakpoint (gdb's
+    /// Ctrl-C while vcpus were hitting breakpoints, then <c>delete</c>, then <c>continue</c>) or moved the vcpu. Only a vcpu's
+    /// actor translates its NIP, so each is asked first; the events that no longer stand are withdrawn (their vcpus then run
+    /// and execute the instruction at NIP), and the resume goes to the scheduler. Everything else waits meanwhile.
+    /// </summary>
+    private void OnResume(Resume m)
+    {
+        var kept = _run.KeptBreakpoints(m);
+        if (kept.Count == 0)
+        {
+            Execute(_run.Resume(m), Sender);
+            return;
+        }
+        var asker = Sender;
+        _awaitingCheck = asker;
+        int awaiting = kept.Count;
+        foreach (var e in kept) _vcpus[e.Vcpu].Tell(new CheckKeptBreakpoint(e.Nip));
+        BecomeStacked(() =>
+        {
+            Receive<KeptBreakpointChecked>(r =>
+            {
+                if (!r.Stands)
+                    foreach (var e in kept)
+                        if (e.Vcpu == r.Vcpu && e.Nip == r.Nip) _run.Withdraw(e);
+                if (--awaiting > 0) return;
+                _awaitingCheck = null;
+                UnbecomeStacked();
+                Execute(_run.Resume(m), asker);
+                Stash.UnstashAll();
+            });
+            ReceiveAny(_ => Stash.Stash());
+        });
+    }
 
     /// <summary>Carries out the scheduler's commands in order. <paramref name="asker"/> (a resume's or halt's sender) waits for the
     /// stop, unless its request is refused.</summary>

@@ -332,6 +332,7 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
             ApiStopReason.Halted => new GdbStopEvent(vcpu, GdbStopReason.Halted, Detail: e.Detail, Registers: registers),
             ApiStopReason.GuestStopped => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, allGone, e.Detail, registers),
             ApiStopReason.Finished => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, AllVcpusGone: true, e.Detail, registers),
+            ApiStopReason.Idle => new GdbStopEvent(vcpu, GdbStopReason.Idle, Detail: e.Detail, Registers: registers),
             _ => new GdbStopEvent(vcpu, GdbStopReason.Error, Detail: e.Detail, Registers: registers), // checkstop, a failed vcpu actor
         };
     }

@@ -101,6 +101,7 @@ public static class ApiMapping
         Actors.Vm.StopReason.Checkstop => ApiStopReason.Checkstop,
         Actors.Vm.StopReason.Finished => ApiStopReason.Finished,
         Actors.Vm.StopReason.Error => ApiStopReason.Error,
+        Actors.Vm.StopReason.Idle => ApiStopReason.Idle,
         _ => ApiStopReason.Unspecified,
     };
 

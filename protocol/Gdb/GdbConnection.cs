@@ -71,6 +71,7 @@ public sealed class GdbConnection(Stream stream, GdbSession session, RspChannel 
 
     private async Task WriteAsync(GdbReply reply, CancellationToken ct)
     {
+        if (reply.ConsoleOutput is { Length: > 0 } text) channel.Send("O" + RspEncoding.ToHex(text));
         if (reply.Payload is not null) channel.Send(reply.Payload);
         if (reply.EnterNoAckMode) channel.EnterNoAckMode();
         await FlushAsync(ct);

@@ -143,7 +143,11 @@ public sealed partial class GdbSession
         _lastStop = stop;
         if (stop.Registers is { } regs) _registers[stop.Vcpu] = regs; // the cache until the next resume or write
         if (stop.Reason == GdbStopReason.GuestStopped) _threads = null; // a vcpu is gone: re-read the list
-        return new GdbReply(await StopReplyAsync(stop, ct));
+        var reply = new GdbReply(await StopReplyAsync(stop, ct));
+        // A step that could not run says why on gdb's console (the stop itself is a plain SIGTRAP with the pc unchanged).
+        if (stop.Reason == GdbStopReason.Idle && !string.IsNullOrEmpty(stop.Detail))
+            reply = reply with { ConsoleOutput = $"thread {stop.Vcpu + 1}: {stop.Detail}\n" };
+        return reply;
     }
 
     /// <summary><c>?</c>: the last stop again, or a plain SIGTRAP stop of the current thread right after connecting.</summary>

@@ -21,6 +21,10 @@ public enum GdbSessionState
 /// <param name="EnterNoAckMode">Switch the channel to no-ack mode once this reply is queued (QStartNoAckMode).</param>
 public sealed record GdbReply(byte[]? Payload, bool EnterNoAckMode = false)
 {
+    /// <summary>Text for gdb's console, sent before the payload as an <c>O</c> packet ("Stop Reply Packets": gdb prints it
+    /// while it waits for the stop reply). Only with a stop reply.</summary>
+    public string? ConsoleOutput { get; init; }
+
     public static readonly GdbReply None = new((byte[]?)null);
     public static readonly GdbReply Empty = new("");
     public static readonly GdbReply Ok = new("OK");

@@ -105,6 +105,10 @@ public enum GdbStopReason
     GuestStopped,
     /// <summary>The vcpu cannot go on (checkstop, a failed actor): <c>T06</c> (SIGABRT).</summary>
     Error,
+    /// <summary>The stepped vcpu is idle (ceded, H_CEDE) and nothing the step may take can wake it, so the step ended without
+    /// running it: <c>T05</c> with the pc where it waits (gdb's <c>stepi</c> comes back), preceded by an <c>O</c> packet that
+    /// prints <see cref="GdbStopEvent.Detail"/> (why, and what would wake it).</summary>
+    Idle,
 }
 
 /// <summary>The stop a resume reports.</summary>

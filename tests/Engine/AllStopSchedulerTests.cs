@@ -205,6 +205,59 @@ public class AllStopSchedulerTests
         Assert.Equal(1, s.PendingEvents);
     }
 
+    /// <summary>A scheduler that kept vcpu 2's Breakpoint event at 0x2222 from a continue that vcpu 1's breakpoint stopped.</summary>
+    private static AllStopScheduler WithKeptBreakpoint()
+    {
+        var s = Scheduler(3);
+        s.Resume(ContinueAll(3));
+        s.SliceEnded(Ended(1, SliceOutcome.BreakpointHit));
+        s.SliceEnded(Ended(2, SliceOutcome.BreakpointHit, nip: 0x2222));
+        Assert.Equal(1, TheStop(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()).Vcpu);
+        return s;
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_is_offered_for_a_check_before_a_resume_of_its_vcpu_and_only_then()
+    {
+        var s = WithKeptBreakpoint();
+        var kept = Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        Assert.Equal((StopReason.Breakpoint, 2, 0x2222UL), (kept.Reason, kept.Vcpu, kept.Nip));
+        Assert.Empty(s.KeptBreakpoints(Step(0, 3, SchedulerLocking.On))); // its vcpu stays
+        s.Resume(Step(0, 3, SchedulerLocking.On));
+        Assert.Empty(s.KeptBreakpoints(ContinueAll(3))); // a resume runs: nothing is reported now
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_that_still_stands_is_reported_as_before()
+    {
+        var s = WithKeptBreakpoint();
+        Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        var only = Assert.Single(s.Resume(ContinueAll(3)).ToArray());
+        Assert.Equal((RunCommandKind.Stop, StopReason.Breakpoint, 2), (only.Kind, only.Stop!.Reason, only.Stop.Vcpu));
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_event_withdrawn_because_its_breakpoint_is_gone_is_never_reported_and_its_vcpu_runs()
+    {
+        var s = WithKeptBreakpoint();
+        Assert.True(s.Withdraw(Assert.Single(s.KeptBreakpoints(ContinueAll(3)))));
+        Assert.Equal(0, s.PendingEvents);
+
+        var commands = s.Resume(ContinueAll(3)).ToArray();
+        Assert.Empty(Of(RunCommandKind.Stop, commands));
+        Assert.Equal([(0, SliceMode.Continue, Quantum), (1, SliceMode.Continue, Quantum), (2, SliceMode.Continue, Quantum)], Slices(commands));
+        Assert.Equal(StopReason.Halted, Drain(s, s.Halt().ToArray()).Reason);
+    }
+
+    [Fact]
+    public void Withdrawing_an_event_that_was_reported_already_does_nothing()
+    {
+        var s = WithKeptBreakpoint();
+        var kept = Assert.Single(s.KeptBreakpoints(ContinueAll(3)));
+        s.Resume(ContinueAll(3)); // reports it
+        Assert.False(s.Withdraw(kept));
+    }
+
     [Fact]
     public void A_vcpu_the_guest_stopped_for_good_is_reported_then_cannot_be_stepped()
     {
@@ -346,6 +399,99 @@ public class AllStopSchedulerTests
         s.Resume(Continue(1));
         var stop = TheStop(s.SliceEnded(Ended(1, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray());
         Assert.Equal(new StopEvent(StopReason.Finished, 1, Nip(1), "no resumed vcpu can run"), stop);
+    }
+
+    // ---- Ceded vcpus (H_CEDE) ----
+
+    private static SliceEnded CededSlice(int vcpu, ulong nip = 0x1040, StepDetail? step = null) =>
+        new(vcpu, SliceOutcome.Ceded, new VcpuState { Nip = nip }, step, nip,
+            Detail: $"vcpu {vcpu} is idle in H_CEDE at 0x{nip:x}: an H_PROD from another vcpu, a decrementer or an external interrupt " +
+                    "would wake it, and this step holds the decrementer and external interrupts");
+
+    [Theory]
+    [InlineData(SchedulerLocking.Step)]
+    [InlineData(SchedulerLocking.On)]
+    public void A_step_of_a_ceded_vcpu_that_no_other_vcpu_can_prod_ends_at_once_as_Idle_its_step_cancelled(SchedulerLocking locking)
+    {
+        var s = Scheduler(3);
+        s.Resume(Step(1, 3, locking));
+        var commands = s.SliceEnded(CededSlice(1)).ToArray();
+        Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, commands));
+        Assert.Empty(Slices(commands));
+        var stop = TheStop(s.StepCancelled(1).ToArray());
+        Assert.Equal((StopReason.Idle, 1, 0x1040UL, 0), (stop.Reason, stop.Vcpu, stop.Nip, stop.Steps));
+        Assert.Equal("vcpu 1 is idle in H_CEDE at 0x1040: an H_PROD from another vcpu, a decrementer or an external interrupt would wake " +
+                     "it, and this step holds the decrementer and external interrupts; no other vcpu runs in this resume to H_PROD it, so " +
+                     "the step ends without executing anything (continue, step with interrupts allowed, or step with the other vcpus " +
+                     "running to let it wake)", stop.Detail);
+        Assert.False(s.Running);
+    }
+
+    [Fact]
+    public void A_counted_step_that_ceded_on_its_way_reports_the_instructions_it_executed()
+    {
+        var s = Scheduler(1);
+        s.Resume(Step(0, 1, SchedulerLocking.On) with { StepCount = 10 });
+        s.SliceEnded(CededSlice(0, step: new StepDetail(TraceStep.Completion.Completed, 0x1000, 0x1040, 4)));
+        var stop = TheStop(s.StepCancelled(0).ToArray());
+        Assert.Equal((StopReason.Idle, 4), (stop.Reason, stop.Steps));
+        Assert.Contains("the step ends after 4 instruction(s) from 0x1000", stop.Detail);
+    }
+
+    [Fact]
+    public void A_ceded_stepper_gets_no_slice_until_another_vcpu_has_run_then_one_again()
+    {
+        var s = Scheduler(2);
+        s.Resume(Step(1, 2, SchedulerLocking.Off));
+        Assert.Empty(s.SliceEnded(CededSlice(1)).ToArray()); // vcpu 0 still runs: it may prod vcpu 1
+        Assert.Equal(VcpuRunStatus.Stopped, s.Status(1));
+        var commands = s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray();
+        Assert.Equal([(0, SliceMode.Continue, Quantum), (1, SliceMode.Step, Quantum)], Slices(commands));
+        // Woken by vcpu 0's H_PROD: the step completes as any other.
+        Assert.Equal([0], Vcpus(RunCommandKind.RequestExit, s.SliceEnded(Ended(1, SliceOutcome.StepDone)).ToArray()));
+        Assert.Equal(StopReason.StepCompleted, TheStop(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()).Reason);
+    }
+
+    [Fact]
+    public void A_ceded_stepper_whose_only_other_running_vcpu_parks_ends_as_Idle()
+    {
+        var s = Scheduler(2);
+        s.Resume(Step(1, 2, SchedulerLocking.Off));
+        s.SliceEnded(CededSlice(1));
+        // vcpu 0 ran before it parked (it may have prodded vcpu 1): vcpu 1 tries once more, alone.
+        Assert.Equal([(1, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray()));
+        var commands = s.SliceEnded(CededSlice(1)).ToArray();
+        Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, commands));
+        Assert.Equal(StopReason.Idle, TheStop(s.StepCancelled(1).ToArray()).Reason);
+    }
+
+    [Fact]
+    public void A_ceded_vcpu_that_may_wake_by_itself_gets_the_next_slice_at_once()
+    {
+        var s = Scheduler(1);
+        s.Resume(Step(0, 1, SchedulerLocking.On) with { HoldAsyncInterrupts = false });
+        Assert.Equal([(0, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Idle)).ToArray()));
+    }
+
+    [Fact]
+    public void Continuing_vcpus_that_nothing_can_wake_wait_with_no_slice_in_flight_until_a_halt()
+    {
+        var s = Scheduler(2);
+        s.Resume(Continue(0, 1));
+        Assert.Empty(s.SliceEnded(CededSlice(0)).ToArray());
+        Assert.Empty(s.SliceEnded(CededSlice(1)).ToArray());
+        Assert.True(s.Running);
+        Assert.Equal(new StopEvent(StopReason.Halted, 0, Nip(0), "halted on request"), TheStop(s.Halt().ToArray()));
+    }
+
+    [Fact]
+    public void Deterministic_a_ceded_stepper_alone_ends_as_Idle()
+    {
+        var s = Scheduler(2, deterministic: true);
+        Assert.Equal([(1, SliceMode.Step, 0)], Slices(s.Resume(Step(1, 2, SchedulerLocking.On)).ToArray()));
+        Assert.Equal([(1, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(1, SliceOutcome.Ran)).ToArray()));
+        Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, s.SliceEnded(CededSlice(1)).ToArray()));
+        Assert.Equal(StopReason.Idle, TheStop(s.StepCancelled(1).ToArray()).Reason);
     }
 
     // ---- Parks and re-entry (§4) ----

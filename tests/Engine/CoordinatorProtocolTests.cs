@@ -73,6 +73,41 @@ public class CoordinatorProtocolTests : TestKit
         Assert.Equal(f.Image.Symbol("meet"), f.Registers(second.Event.Vcpu).Nip);
     }
 
+    private const string MeetThenStop = """
+            .org 0x1000
+            .globl _start
+        _start:
+            addi 5, 5, 1
+            addi 5, 5, 1
+        meet:
+            addi 6, 6, 1
+            li 3, 0
+            ori 3, 3, 0xF080
+            li 4, 7
+            sc 1
+        """;
+
+    [Fact]
+    public void A_kept_breakpoint_event_whose_breakpoint_was_removed_is_not_reported_and_its_vcpu_executes_the_instruction_there()
+    {
+        // Deterministic on independent vcpus: both vcpus meet the breakpoint in one round, one is reported, the other kept.
+        var f = new EngineFixture(Sys, MeetThenStop, vcpus: 2, new CoordinatorOptions(Quantum: 100, Deterministic: true), runModel: RunModel);
+        ulong meet = f.Image.Symbol("meet");
+        f.Ask(new InsertBreakpoint(meet));
+        var first = f.Resume(ContinueActions(0, 2, SchedulerLocking.Off));
+        Assert.Equal((StopReason.Breakpoint, meet), (first.Event.Reason, first.Event.Nip));
+        int other = 1 - first.Event.Vcpu;
+        if (RunModel == VcpuRunModel.IndependentVcpus) Assert.Equal(meet, f.Registers(other).Nip);
+
+        Assert.True(Assert.IsType<BreakpointChanged>(f.Ask(new RemoveBreakpoint(meet))).Changed);
+        Assert.Equal(0, Assert.IsType<VmDescription>(f.Ask(new Describe())).BreakpointCount);
+        var next = f.Resume(ContinueActions(0, 2, SchedulerLocking.Off));
+
+        Assert.Equal(StopReason.GuestStopped, next.Event.Reason);
+        Assert.Equal(1UL, f.Registers(next.Event.Vcpu).Gpr[6]);
+        if (RunModel == VcpuRunModel.IndependentVcpus) Assert.Equal(1UL, f.Registers(other).Gpr[6]); // it ran the instruction at meet
+    }
+
     [Fact]
     public void Halt_when_already_stopped_answers_at_once()
     {

@@ -265,4 +265,81 @@ public class VcpuEngineTests
         Assert.Equal(7UL, next.State.Gpr[5]); // once around the loop: five addi, then the two before the breakpoint
         Assert.Equal(1, g.Table.Count); // only the user's
     }
+    [Fact]
+    public void A_step_of_the_H_CEDE_itself_completes_and_the_next_step_with_interrupts_held_says_the_vcpu_is_ceded()
+    {
+        var g = Load(CedingGuest.Source, vcpus: 2);
+        var engine = g.Engine(1);
+        ulong after = g.Image.Symbol("after");
+
+        var ceded = engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, StepCount: CedingGuest.StepsToCede));
+        Assert.Equal((SliceOutcome.StepDone, after, CedingGuest.StepsToCede), (ceded.Outcome, ceded.State.Nip, ceded.Step!.Steps));
+        Assert.Equal(0, g.Table.Count);
+
+        var idle = engine.RunSlice(new SliceRequest(10_000, SliceMode.Step));
+        Assert.Equal((SliceOutcome.Ceded, after), (idle.Outcome, idle.State.Nip));
+        Assert.Null(idle.Step);
+        Assert.Equal("vcpu 1 is idle in H_CEDE at 0x" + after.ToString("x") + ": an H_PROD from another vcpu, a decrementer or an " +
+                     "external interrupt would wake it, and this step holds the decrementer and external interrupts", idle.Detail);
+        Assert.Equal(0UL, g.Vcpu(1).GetRegisters().Gpr[6]);
+        Assert.True(engine.Stepping); // planted until the coordinator cancels it
+        engine.Abandon();
+        Assert.Equal(0, g.Table.Count);
+        Assert.Equal(0UL, g.Vcpu(1).GetRegisters().Msr & Msr.SE);
+    }
+
+    [Fact]
+    public void A_ceded_vcpu_that_may_take_the_decrementer_is_only_Idle_and_its_step_ends_at_the_handler_that_wakes_it()
+    {
+        var g = Load(CedingGuest.Source, vcpus: 2);
+        var engine = g.Engine(1);
+        engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, StepCount: CedingGuest.StepsToCede));
+
+        SliceResult r;
+        int slices = 0;
+        do r = engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, HoldAsyncInterrupts: false));
+        while (r.Outcome == SliceOutcome.Idle && ++slices < 100);
+
+        Assert.Equal((SliceOutcome.StepDone, CedingGuest.DecrementerHandler, TraceStep.Completion.Interrupted),
+            (r.Outcome, r.State.Nip, r.Step!.Completion));
+        Assert.InRange(slices, 1, 10); // the decrementer was armed 65536 ticks ahead: a few slices of idle time
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void A_continuing_ceded_vcpu_is_only_Idle_and_the_decrementer_wakes_it()
+    {
+        var g = Load(CedingGuest.Source, vcpus: 2);
+        var engine = g.Engine(1);
+        engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, StepCount: CedingGuest.StepsToCede));
+        g.Table.Insert(CedingGuest.DecrementerHandler, BreakpointOwner.User.Instance, CedingGuest.DecrementerHandler);
+
+        SliceResult r;
+        int slices = 0;
+        do r = engine.RunSlice(new SliceRequest(10_000, SliceMode.Continue));
+        while (r.Outcome == SliceOutcome.Idle && ++slices < 100);
+
+        Assert.Equal((SliceOutcome.BreakpointHit, CedingGuest.DecrementerHandler), (r.Outcome, r.State.Nip));
+    }
+
+    [Fact]
+    public void A_kept_breakpoint_stands_only_while_the_vcpu_is_at_it_and_a_user_breakpoint_is_there()
+    {
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        ulong third = g.Image.Entry + 8;
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+        var hit = engine.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+        Assert.Equal((SliceOutcome.BreakpointHit, third), (hit.Outcome, hit.State.Nip));
+
+        Assert.True(engine.AtUserBreakpoint(third));
+        Assert.False(engine.AtUserBreakpoint(third + 4));
+        g.Table.Remove(third, BreakpointOwner.User.Instance);
+        Assert.False(engine.AtUserBreakpoint(third));
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+        var moved = engine.Registers.Clone();
+        moved.Nip = g.Image.Entry;
+        engine.SetRegisters(moved);
+        Assert.False(engine.AtUserBreakpoint(third));
+    }
 }

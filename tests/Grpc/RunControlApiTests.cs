@@ -257,6 +257,72 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
         Assert.Equal(StopReason.StepCompleted, next.Event.Reason);
     }
 
+    private Vm NewVm(string source, uint vcpus, string name) =>
+        server.Vms.CreateVm(new CreateVmRequest
+        {
+            ElfPath = Support.GuestAssembler.BuildElf(source, littleEndian: true, textAddress: 0), Vcpus = vcpus, MemorySize = 16 << 20,
+            VmId = $"{name}-{Guid.NewGuid():N}",
+        }, deadline: Deadline);
+
+    [Theory]
+    [InlineData(SchedulerLocking.Step)]
+    [InlineData(SchedulerLocking.On)]
+    public void Step_of_a_ceded_vcpu_with_the_others_stopped_ends_at_once_saying_it_is_idle_in_H_CEDE(SchedulerLocking locking)
+    {
+        var vm = NewVm(Support.CedingGuest.Source, 2, "ceded");
+        ulong after = Support.GuestAssembler.Build(Support.CedingGuest.Source, textAddress: 0).Symbol("after");
+        var ceded = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 1, StepCount = Support.CedingGuest.StepsToCede, SchedulerLocking = SchedulerLocking.On },
+            deadline: Deadline);
+        Assert.Equal((StopReason.StepCompleted, after), (ceded.Event.Reason, ceded.Event.Nip));
+
+        var idle = server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 1, SchedulerLocking = locking }, deadline: Deadline);
+
+        Assert.Equal((StopReason.Idle, 1u, after, 0u), (idle.Event.Reason, idle.Event.Vcpu, idle.Event.Nip, idle.Event.Steps));
+        Assert.StartsWith($"vcpu 1 is idle in H_CEDE at 0x{after:x}: an H_PROD from another vcpu, a decrementer or an external interrupt " +
+                          "would wake it", idle.Event.Detail);
+        Assert.Contains("the step ends without executing anything", idle.Event.Detail);
+        Assert.All(idle.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+        Assert.Equal(after, idle.Vcpus[1].Nip);
+        Assert.Equal(0u, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).BreakpointCount);
+        Assert.Equal(0, BreakpointWords(server.Info(vm.VmId)));
+    }
+
+    /// <summary>Every vcpu runs the same two-instruction loop over <c>hit</c>.</summary>
+    private const string AllMeet = """
+            .org 0x1000
+            .globl _start
+        _start:
+            addi 5, 5, 1
+        hit:
+            addi 6, 6, 1
+            b _start
+        """;
+
+    [Fact]
+    public async Task A_continue_after_the_breakpoint_was_removed_runs_even_though_other_vcpus_had_met_it_in_the_last_all_stop()
+    {
+        var vm = NewVm(AllMeet, 4, "kept");
+        ulong hit = Support.GuestAssembler.Build(AllMeet, textAddress: 0).Symbol("hit");
+        var bp = new BreakpointRequest { VmId = vm.VmId, Address = hit };
+        for (int round = 0; round < 3; round++)
+        {
+            // Four vcpus meet the breakpoint within two instructions: one is reported, the ones that met it meanwhile are kept.
+            server.Breakpoints.InsertBreakpoint(bp, deadline: Deadline);
+            var met = server.Run.Continue(new ContinueRequest { VmId = vm.VmId }, deadline: Deadline);
+            Assert.Equal((StopReason.Breakpoint, hit), (met.Event.Reason, met.Event.Nip));
+            Assert.True(server.Breakpoints.RemoveBreakpoint(bp, deadline: Deadline).Changed);
+            Assert.Equal(0u, server.Vms.GetVm(new GetVmRequest { VmId = vm.VmId }, deadline: Deadline).BreakpointCount);
+
+            // The next continue runs the guest (no breakpoint is left to stop it) until halted.
+            using var running = server.Run.ContinueAsync(new ContinueRequest { VmId = vm.VmId }, deadline: Deadline);
+            if (await Task.WhenAny(running.ResponseAsync, Task.Delay(200)) == running.ResponseAsync)
+                Assert.Fail($"round {round}: the continue ended at once: {(await running.ResponseAsync).Event}");
+            await WaitUntilRunning(vm.VmId);
+            server.Run.Halt(new HaltRequest { VmId = vm.VmId }, deadline: Deadline);
+            Assert.Equal(StopReason.Halted, (await running.ResponseAsync).Event.Reason);
+        }
+    }
+
     private async Task WaitUntilRunning(string vmId)
     {
         for (int i = 0; i < 500; i++)

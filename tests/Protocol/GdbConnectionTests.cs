@@ -122,6 +122,18 @@ public sealed class GdbConnectionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stop_with_console_text_sends_it_as_an_O_packet_before_the_stop_reply()
+    {
+        await Write(Frame("QStartNoAckMode"));
+        Assert.Equal("+", await Read(1));
+        Assert.Equal("OK", await ReadPacket());
+        _target.Stops.Enqueue(new GdbStopEvent(0, GdbStopReason.Idle, Detail: "idle"));
+        await Write(Frame("vCont;s:1"));
+        Assert.Equal("O" + RspEncoding.ToHex("thread 1: idle\n"), await ReadPacket());
+        Assert.StartsWith("T05thread:1;", await ReadPacket());
+    }
+
+    [Fact]
     public async Task Ctrl_C_during_continue_is_answered_with_T02()
     {
         await Write(Frame(GdbSessionTests.Gdb13Supported) + Frame("QStartNoAckMode")); // one read: both acked first

@@ -266,6 +266,22 @@ public class GdbSessionTests
         Assert.Equal([true, false], _target.ResumeHoldsInterrupts);
     }
 
+    [Fact]
+    public async Task A_step_of_an_idle_vcpu_is_a_plain_SIGTRAP_stop_preceded_by_the_reason_on_gdbs_console()
+    {
+        await Connect();
+        _target.Stops.Enqueue(new GdbStopEvent(1, GdbStopReason.Idle, Detail: "vcpu 1 is idle in H_CEDE"));
+        await Ask("vCont;s:p1.2");
+        var reply = await _session.WaitForStopAsync();
+        Assert.Equal(StopReply("05", 1), reply.Text);
+        Assert.Equal("thread 2: vcpu 1 is idle in H_CEDE\n", reply.ConsoleOutput);
+
+        // The next stop carries no console text.
+        _target.Stops.Enqueue(new GdbStopEvent(1, GdbStopReason.StepDone));
+        await Ask("vCont;s:p1.2");
+        Assert.Null((await _session.WaitForStopAsync()).ConsoleOutput);
+    }
+
     [Theory]
     [InlineData("Qqemu.sstep=6")]  // without ENABLE
     [InlineData("Qqemu.sstep=f")]  // an unknown bit
