@@ -18,7 +18,10 @@ public static class CommandLine
                  [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
                  With no --image, serves the built-in demo guest. --grpc defaults to 127.0.0.1:50051
                  (port 0 picks a free one); --gdb also starts a gdb bridge for that VM. With --cluster the
-                 node joins an Akka.Cluster and any node's API serves any VM. Ctrl-C or SIGTERM stops it cleanly.
+                 node joins an Akka.Cluster and any node's API serves any VM. Ctrl-C or SIGTERM stops it cleanly,
+                 also while it starts (exit code 0): every VM is destroyed with its breakpoints removed and every
+                 call and stream ends with a status (UNAVAILABLE "the server is shutting down"); a second one ends
+                 it at once. Exit codes: 0 stopped, 1 could not start, 2 usage error.
           gdb    serve the GDB remote protocol for one VM of a running server (talks to it over gRPC only)
                  [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--verbose]
                  Each vcpu is a gdb thread; one gdb at a time (a second one is refused). With no --vm,

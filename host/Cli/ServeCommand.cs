@@ -51,6 +51,12 @@ public static class ServeCommand
             Console.Error.WriteLine($"actorstep: {e.Message}");
             return 1;
         }
+        catch (OperationCanceledException)
+        {
+            // Ctrl-C or SIGTERM while starting: what had started is stopped again; that is a clean stop, not a failure.
+            Console.Error.WriteLine("actorstep: stopped (Ctrl-C or SIGTERM) before the server had started");
+            return 0;
+        }
 
         await using (server)
         {
@@ -73,16 +79,22 @@ public static class ServeCommand
                 try
                 {
                     bridge = await GdbBridge.StartAsync(server.Address, vm.VmId, gdb,
-                        server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"));
+                        server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"), server.Stopping);
+                    Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
+                }
+                catch (Exception e) when (e is OperationCanceledException or GdbBridgeException && server.Stopping.IsCancellationRequested)
+                {
+                    // Stopped while the bridge started: the server stops below as it would have anyway.
                 }
                 catch (GdbBridgeException e)
                 {
                     Console.Error.WriteLine($"actorstep: {e.Message}");
                     return 1;
                 }
-                Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
             }
-            await using (bridge) // disposed before the server: gdb's breakpoints go first
+            // The bridge goes after the server: the server's stop destroys the VM with every breakpoint (gdb's too) and ends the
+            // bridge's stream with a status, so that the bridge's own cleanup has nothing left to do and cannot hold the exit up.
+            await using (bridge)
             {
                 Console.Out.WriteLine("Ctrl-C or SIGTERM stops the server.");
                 await server.WaitForShutdownAsync();

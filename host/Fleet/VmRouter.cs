@@ -40,14 +40,18 @@ public sealed class VmRouter(VmApi api, IServiceProvider services)
         if (_fleet is null || _fleet.IsSelf(entry.Record)) return await method.InvokeLocal(request, call);
         if (entry.Lost) throw FleetNode.Lost(entry.Record);
         FleetReply reply;
+        // This node's shutdown ends the wait for another node's answer (a continue there may never end), as its caller leaving would.
+        var stopping = api.Backend.Stopping;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(call.Cancellation, stopping);
         try
         {
-            reply = await _fleet.CallAsync(entry.Record, method.Name, request.ToByteString(), call, method.RunsGuest);
+            reply = await _fleet.CallAsync(entry.Record, method.Name, request.ToByteString(), call with { Cancellation = ending.Token }, method.RunsGuest);
         }
-        catch (RpcException e) when (method.RunsGuest && e.StatusCode == StatusCode.Cancelled)
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && (method.RunsGuest || stopping.IsCancellationRequested))
         {
             // As on a single node: a resume whose caller went away halts the VM (one with a deadline halts itself at the owner).
-            _fleet.Send(entry.Record, VmMethods.Halt, new HaltRequest { VmId = entry.Record.VmId });
+            if (method.RunsGuest) _fleet.Send(entry.Record, VmMethods.Halt, new HaltRequest { VmId = entry.Record.VmId });
+            if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
             throw;
         }
         if (reply.StatusCode != 0) throw new RpcException(new Status((StatusCode)reply.StatusCode, reply.StatusMessage));

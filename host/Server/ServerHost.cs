@@ -24,19 +24,56 @@ public sealed class ServerStartException(string message, Exception? inner = null
 /// </summary>
 public static class ServerHost
 {
+    /// <summary>
+    /// How long Kestrel may wait for calls and connections to end at shutdown before it resets them. Only a backstop: by the time
+    /// Kestrel stops, every stream has ended and every VM is gone (<see cref="ServerShutdown"/>), so nothing is left to wait for —
+    /// unless a client has stopped reading a stream, or does not close its connection after GOAWAY (<see cref="LingeringClose"/>).
+    /// </summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Starts a server. With <see cref="ServerOptions.HandleSignals"/>, Ctrl-C and SIGTERM stop it from now on: one that arrives
+    /// while it starts ends the start with an <see cref="OperationCanceledException"/> (as <paramref name="cancellationToken"/>
+    /// does), after what had started is stopped again.
+    /// </summary>
+    /// <exception cref="ServerStartException">it cannot start (port in use, bad image)</exception>
     public static async Task<RunningServer> StartAsync(ServerOptions options, CancellationToken cancellationToken = default)
     {
         options.Validate();
+        var signals = options.HandleSignals ? new ShutdownSignals() : null;
+        try
+        {
+            return await StartAsync(options, signals, cancellationToken);
+        }
+        catch
+        {
+            signals?.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<RunningServer> StartAsync(ServerOptions options, ShutdownSignals? signals, CancellationToken cancellationToken)
+    {
+        using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals?.Requested ?? CancellationToken.None);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(options.Grpc, l => l.Protocols = HttpProtocols.Http2));
-        if (!options.HandleSignals) builder.Services.AddSingleton<IHostLifetime, InProcessLifetime>();
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        CancellationToken stopping = default; // the app's, once built
+        builder.WebHost.ConfigureKestrel(k => k.Listen(options.Grpc, l =>
+        {
+            l.Protocols = HttpProtocols.Http2;
+            l.Use(LingeringClose.Middleware(() => stopping));
+        }));
+        // Signals are ShutdownSignals' (the console lifetime would only catch them once started, and abort the start with an exception).
+        builder.Services.AddSingleton<IHostLifetime, OwnerStopsLifetime>();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
 
         builder.Services.AddSerilog((_, lc) =>
         {
             lc.MinimumLevel.Is(options.LogLevel)
                 .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
                 .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
+                // A start cancelled by Ctrl-C or SIGTERM is no failure: the host would log it as one, with a stack trace.
+                .Filter.ByExcluding(e => e.Exception is OperationCanceledException && e.Level >= LogEventLevel.Error
+                    && e.Properties.TryGetValue("SourceContext", out var source) && source.ToString().StartsWith("\"Microsoft.Extensions.Hosting", StringComparison.Ordinal))
                 .Enrich.FromLogContext();
             if (options.JsonLogs) lc.WriteTo.Console(new RenderedCompactJsonFormatter());
             else lc.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {Message:lj}{NewLine}{Exception}");
@@ -56,6 +93,16 @@ public static class ServerHost
             {
                 akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName), HoconAddMode.Prepend);
                 akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
+                // Part of the actor system's start, so that a node whose actor system runs has joined: one stopped while it starts
+                // has either no actor system yet or a cluster to leave (CoordinatedShutdown of a node that never joined waits out
+                // its cluster phases' timeouts).
+                akka.WithActors((system, _, resolver) =>
+                {
+                    system.ActorOf(FleetEndpoint.Props(resolver.GetService<VmApi>()), FleetEndpoint.Name);
+                    resolver.GetService<FleetNode>().Start();
+                    // With no seeds this node starts a cluster of its own, which others may join.
+                    if (cluster.Seeds.Count == 0) Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress);
+                });
             }
             else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
         });
@@ -69,9 +116,11 @@ public static class ServerHost
         builder.Services.AddSingleton<ActorStepBackend>();
         builder.Services.AddSingleton<VmApi>();
         builder.Services.AddSingleton<VmRouter>();
+        builder.Services.AddHostedService<ServerShutdown>();
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
+            o.Interceptors.Add<ShutdownInterceptor>();
             o.Interceptors.Add<DeadlineInterceptor>(); // inside the logging one, so that a refused late call is logged
             o.MaxReceiveMessageSize = 2 << 20;
             o.MaxSendMessageSize = 2 << 20;
@@ -81,6 +130,7 @@ public static class ServerHost
             .AddCheck<VmManagerHealthCheck>("vm-manager");
 
         var app = builder.Build();
+        stopping = app.Lifetime.ApplicationStopping;
         app.MapGrpcService<VmsService>();
         app.MapGrpcService<RunControlService>();
         app.MapGrpcService<RegistersService>();
@@ -91,50 +141,55 @@ public static class ServerHost
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
 
-        var backend = app.Services.GetRequiredService<ActorStepBackend>();
-        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        // Before Kestrel drains its requests: destroy every VM, so that no breakpoint stays in a guest and every
-        // resume and event stream in flight ends with a status.
-        lifetime.ApplicationStopping.Register(() => backend.DestroyAllVms(TimeSpan.FromSeconds(10)));
-
         try
         {
-            await app.StartAsync(cancellationToken);
+            await app.StartAsync(starting.Token);
         }
-        catch (IOException e)
+        catch (Exception e)
         {
-            await app.DisposeAsync();
-            throw new ServerStartException($"cannot listen on {options.Grpc}: {e.Message}", e);
+            await AbandonAsync(app);
+            if (e is OperationCanceledException && starting.IsCancellationRequested) throw;
+            throw new ServerStartException(e is IOException ? $"cannot listen on {options.Grpc}: {e.Message}" : $"cannot start: {e.Message}", e);
         }
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options);
-        if (app.Services.GetService<FleetNode>() is { } fleet)
+        var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options, signals);
+        var backend = app.Services.GetRequiredService<ActorStepBackend>();
+        server.ClusterAddress = app.Services.GetService<FleetNode>()?.SelfAddress;
+        try
         {
-            var system = app.Services.GetRequiredService<ActorSystem>();
-            system.ActorOf(FleetEndpoint.Props(app.Services.GetRequiredService<VmApi>()), FleetEndpoint.Name);
-            fleet.Start();
-            // With no seeds this node starts a cluster of its own, which others may join.
-            if (options.Cluster!.Seeds.Count == 0) Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress);
-            server.ClusterAddress = fleet.SelfAddress;
-        }
-        if (options.CreateInitialVm)
-        {
-            var reply = await (await backend.ManagerAsync(cancellationToken)).Ask<object>(new VmManagerProtocol.CreateVm(new VmSpec(
-                options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels)),
-                TimeSpan.FromSeconds(30), cancellationToken);
-            if (reply is not VmManagerProtocol.VmCreated created)
+            if (options.CreateInitialVm)
             {
-                await server.DisposeAsync();
-                throw new ServerStartException(reply is Actors.Vm.VmProtocol.Failed f ? f.Message : $"cannot create the VM: {reply}");
+                var reply = await (await backend.ManagerAsync(starting.Token)).Ask<object>(new VmManagerProtocol.CreateVm(new VmSpec(
+                    options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels)),
+                    TimeSpan.FromSeconds(30), starting.Token);
+                if (reply is not VmManagerProtocol.VmCreated created)
+                    throw new ServerStartException(reply is Actors.Vm.VmProtocol.Failed f ? f.Message : $"cannot create the VM: {reply}");
+                server.InitialVm = created.Vm;
             }
-            server.InitialVm = created.Vm;
         }
+        catch (Exception e)
+        {
+            await server.StopAsync();
+            await app.DisposeAsync();
+            if (e is ServerStartException || (e is OperationCanceledException && starting.IsCancellationRequested)) throw;
+            throw new ServerStartException($"cannot create the VM: {e.Message}", e);
+        }
+        // From now on a signal stops the server (its owner waits in WaitForShutdownAsync).
+        if (signals is not null) server.StopOn(signals.Requested);
         return server;
     }
 
-    /// <summary>A host lifetime that ignores console signals: the owner of an in-process server stops it.</summary>
-    private sealed class InProcessLifetime : IHostLifetime
+    /// <summary>Stops and lets go of a host whose start failed or was cancelled part way: whatever had started stops (the actor
+    /// system only if it had started: nothing creates it before), nothing throws.</summary>
+    private static async Task AbandonAsync(WebApplication app)
+    {
+        try { await app.StopAsync(); } catch (Exception) { } // it failed already; the start's exception is the one to report
+        await app.DisposeAsync();
+    }
+
+    /// <summary>A host lifetime that ignores console signals: the owner stops the server (on <see cref="ShutdownSignals"/> for the CLI).</summary>
+    private sealed class OwnerStopsLifetime : IHostLifetime
     {
         public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -145,12 +200,17 @@ public static class ServerHost
 public sealed class RunningServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly ShutdownSignals? _signals;
+    private readonly object _gate = new();
+    private Task? _stop;
+    private CancellationTokenRegistration _stopOn;
 
-    internal RunningServer(WebApplication app, Uri address, ServerOptions options)
+    internal RunningServer(WebApplication app, Uri address, ServerOptions options, ShutdownSignals? signals)
     {
         _app = app;
         Address = address;
         Options = options;
+        _signals = signals;
     }
 
     /// <summary>The bound gRPC address, e.g. <c>http://127.0.0.1:50051</c>.</summary>
@@ -169,14 +229,35 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>The node's VM manager actor.</summary>
     public IActorRef Manager => _app.Services.GetRequiredService<ActorStepBackend>().Manager;
 
-    /// <summary>Completes when the server has stopped (Ctrl-C, SIGTERM or <see cref="StopAsync"/>).</summary>
-    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+    /// <summary>Cancelled once the server begins to stop (a signal, <see cref="StopAsync"/>, the actor system's end).</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
-    public Task StopAsync() => _app.StopAsync();
+    /// <summary>Asks the server to stop when <paramref name="token"/> is cancelled; <see cref="WaitForShutdownAsync"/> carries it out.</summary>
+    internal void StopOn(CancellationToken token) => _stopOn = token.Register(() => _app.Lifetime.StopApplication());
+
+    /// <summary>Completes when the server has stopped, after it was asked to (Ctrl-C, SIGTERM, <see cref="StopAsync"/>, or
+    /// <paramref name="cancellationToken"/>).</summary>
+    public async Task WaitForShutdownAsync(CancellationToken cancellationToken = default)
+    {
+        using (cancellationToken.Register(() => _app.Lifetime.StopApplication()))
+        {
+            var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (Stopping.Register(() => stopping.TrySetResult())) await stopping.Task;
+        }
+        await StopAsync();
+    }
+
+    /// <summary>Stops the server (once; later calls wait for the same stop): see <see cref="ServerShutdown"/> for the order.</summary>
+    public Task StopAsync()
+    {
+        lock (_gate) return _stop ??= _app.StopAsync();
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        await StopAsync();
+        await _stopOn.DisposeAsync();
         await _app.DisposeAsync();
+        _signals?.Dispose();
     }
 }

@@ -39,7 +39,7 @@ public sealed record ServerOptions
 
     public LogEventLevel LogLevel { get; init; } = LogEventLevel.Information;
 
-    /// <summary>Stop on Ctrl-C and SIGTERM (the CLI); in-process hosts (tests) leave signals alone.</summary>
+    /// <summary>Stop on Ctrl-C and SIGTERM from the start of <see cref="ServerHost.StartAsync"/> on (the CLI); in-process hosts (tests) leave signals alone.</summary>
     public bool HandleSignals { get; init; } = true;
 
     /// <summary>Throws <see cref="ArgumentException"/> with a message for a person when an endpoint is not loopback.</summary>

@@ -15,7 +15,8 @@ namespace ActorStep.Host.Services;
 /// The edge between gRPC and the actors: asks the VM manager, turns <see cref="Failed"/> replies, cancellation and
 /// deadlines into gRPC statuses. The only place that Asks.
 /// </summary>
-public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApplicationLifetime lifetime, ServerOptions options)
+public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IReadOnlyActorRegistry registry, IHostApplicationLifetime lifetime,
+    ServerOptions options)
 {
     /// <summary>Requests that do not run the guest answer within a slice; this only bounds a lost reply.</summary>
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
@@ -27,7 +28,11 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
 
     public ServerOptions Options => options;
 
+    /// <summary>Cancelled when the server begins to stop: new calls are refused, streams end (see <see cref="Server.ServerShutdown"/>).</summary>
     public CancellationToken Stopping => lifetime.ApplicationStopping;
+
+    /// <summary>How every call and stream the server ends at shutdown ends.</summary>
+    public static RpcException ShuttingDown() => new(new Status(StatusCode.Unavailable, "the server is shutting down"));
 
     public IActorRef Manager => _manager ??= manager.GetAsync().GetAwaiter().GetResult();
 
@@ -42,7 +47,7 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
         {
             reply = await m.Ask<object>(message, RequestTimeout, call.Cancellation);
         }
-        catch (OperationCanceledException) { throw call.Cancelled(); }
+        catch (OperationCanceledException) { throw Interrupted(call); }
         catch (AskTimeoutException) { throw new RpcException(new Status(StatusCode.Unavailable, "the VM did not answer in time")); }
         return reply is T t ? t : throw ToRpc(reply);
     }
@@ -67,14 +72,13 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
                 m.Tell(new VmManagerProtocol.ToVm(vmId, new Halt()), ActorRefs.Nobody);
                 try { await resume.WaitAsync(HaltGrace); } catch (TimeoutException) { }
             }
-            throw call.Cancelled();
+            throw Interrupted(call);
         }
     }
 
     public RpcException ToRpc(object reply)
     {
-        if (Stopping.IsCancellationRequested)
-            return new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+        if (Stopping.IsCancellationRequested) return ShuttingDown();
         return reply switch
         {
             Failed f => new RpcException(new Status(f.Code switch
@@ -90,10 +94,15 @@ public sealed class ActorStepBackend(IRequiredActor<VmManager> manager, IHostApp
         };
     }
 
-    /// <summary>At shutdown: every VM is destroyed (breakpoints removed, resumes and streams ended) before Kestrel drains.</summary>
-    public void DestroyAllVms(TimeSpan timeout)
+    /// <summary>A call cut short: by the server's shutdown (a routed call's scope ends with it), or by its caller or deadline.</summary>
+    private RpcException Interrupted(CallScope call) => Stopping.IsCancellationRequested ? ShuttingDown() : call.Cancelled();
+
+    /// <summary>At shutdown: every VM is destroyed (breakpoints removed, resumes in flight answered). Without a manager (the actor
+    /// system never started) there is no VM.</summary>
+    public async Task DestroyAllVmsAsync(TimeSpan timeout)
     {
-        try { Manager.Ask<VmManagerProtocol.AllVmsDestroyed>(new VmManagerProtocol.DestroyAll(), timeout).GetAwaiter().GetResult(); }
+        if (!registry.TryGet<VmManager>(out var m)) return;
+        try { await m.Ask<VmManagerProtocol.AllVmsDestroyed>(new VmManagerProtocol.DestroyAll(), timeout); }
         catch (Exception e) when (e is AskTimeoutException or OperationCanceledException) { }
     }
 }

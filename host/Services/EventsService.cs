@@ -42,12 +42,14 @@ public sealed class EventsService(ActorStepBackend backend, ActorSystem system, 
                     foreach (var node in fleet.OtherNodes())
                         fleet.Subscribe(node, new FleetSubscribe { LabelSelector = { r.LabelSelector } }, pump);
             }
+            // Shutdown ends the wait for the next event, never a write: a write cancelled by a token aborts the HTTP/2 stream
+            // (a reset, CANCELLED at the client) instead of ending it with a status.
             await foreach (var e in buffer.ReadAllAsync(ending.Token))
-                await stream.WriteAsync(e, ending.Token);
+                await stream.WriteAsync(e, context.CancellationToken);
         }
         catch (OperationCanceledException) when (backend.Stopping.IsCancellationRequested)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+            throw ActorStepBackend.ShuttingDown();
         }
         catch (OperationCanceledException)
         {
@@ -59,7 +61,7 @@ public sealed class EventsService(ActorStepBackend backend, ActorSystem system, 
         {
             system.Stop(pump);
         }
-        if (backend.Stopping.IsCancellationRequested) throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+        if (backend.Stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
     }
 
     /// <summary>Ends the stream with UNAVAILABLE when the VM's node is lost; lets go of the node's signal when the stream ends first.</summary>

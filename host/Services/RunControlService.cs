@@ -16,11 +16,14 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
     public override Task<RunResponse> Halt(HaltRequest r, ServerCallContext context) => router.CallAsync<RunResponse>(VmMethods.Halt, r.VmId, r, context);
 
     /// <summary>Each request runs as a Resume call would (routed, halting its VM if the stream goes away mid-resume);
-    /// its failure is answered in-band and the stream goes on.</summary>
+    /// its failure is answered in-band and the stream goes on — until the server stops: then the stream ends with UNAVAILABLE,
+    /// at once if it waits for a request, else once its resume has ended (with the VM's destruction at the latest).</summary>
     public override async Task ResumeStream(IAsyncStreamReader<ResumeRequest> requests, IServerStreamWriter<ResumeStreamResponse> responses,
         ServerCallContext context)
     {
-        while (await NextAsync(requests, context))
+        var stopping = router.Api.Backend.Stopping;
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
+        while (await NextAsync(requests, ending.Token))
         {
             var r = requests.Current;
             ResumeStreamResponse reply;
@@ -30,21 +33,23 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
             }
             catch (RpcException e) when (!context.CancellationToken.IsCancellationRequested)
             {
+                if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
                 reply = new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
             }
             await responses.WriteAsync(reply, context.CancellationToken);
         }
+        if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
     }
 
     /// <summary>The next request, or false when the client ended the stream — also by dropping it between resumes
     /// (HTTP/2 reset, e.g. a gdb bridge whose gdb left): nothing runs then, so that is a normal end, not an error.</summary>
-    private static async Task<bool> NextAsync(IAsyncStreamReader<ResumeRequest> requests, ServerCallContext context)
+    private static async Task<bool> NextAsync(IAsyncStreamReader<ResumeRequest> requests, CancellationToken ending)
     {
         try
         {
-            return await requests.MoveNext(context.CancellationToken);
+            return await requests.MoveNext(ending);
         }
-        catch (Exception e) when (e is IOException || (e is OperationCanceledException && context.CancellationToken.IsCancellationRequested))
+        catch (Exception e) when (e is IOException || (e is OperationCanceledException && ending.IsCancellationRequested))
         {
             return false;
         }
