@@ -5,10 +5,20 @@ public enum BackendKind
 {
     /// <summary>The simulated POWER SMP machine built into ActorStep (the default).</summary>
     Simulated,
+    /// <summary>A stock QEMU driven through its gdbstub (backends/qemu): TCG here, KVM-HV on a POWER host.</summary>
+    Qemu,
+}
+
+/// <summary>Where a QEMU VM comes from: a running QEMU's gdbstub to attach to (<c>HOST:PORT</c> on loopback or <c>unix:PATH</c>),
+/// or the arguments of a <c>qemu-system-ppc64</c> for ActorStep to start.</summary>
+public sealed record QemuSource(string? GdbEndpoint, IReadOnlyList<string>? LaunchArguments)
+{
+    public override string ToString() => GdbEndpoint is { } e ? $"the gdbstub at {e}" : $"qemu-system-ppc64 {string.Join(' ', LaunchArguments ?? [])}";
 }
 
 /// <summary>What a backend is asked to create: a guest image (a file or a built-in guest), its vcpus, memory and flavour.</summary>
-public sealed record VmImageRequest(string? ElfPath, string? BuiltIn, int Vcpus, ulong MemorySize, HypervisorFlavour Flavour);
+public sealed record VmImageRequest(string? ElfPath, string? BuiltIn, int Vcpus, ulong MemorySize, HypervisorFlavour Flavour,
+    QemuSource? Qemu = null);
 
 /// <summary>A VM a backend created, loaded and halted at its entry.</summary>
 public sealed record CreatedVm(IVirtualMachine Machine, string ImageName, ulong Entry);

@@ -13,7 +13,8 @@ public sealed record VmSpec(
     IReadOnlyDictionary<string, string>? Labels = null,
     HypervisorFlavour Flavour = HypervisorFlavour.Hv,
     string? VmId = null,
-    BackendKind Backend = BackendKind.Simulated);
+    BackendKind Backend = BackendKind.Simulated,
+    QemuSource? Qemu = null);
 
 /// <summary>One VM of this node: its identity and the actors and machine behind it.</summary>
 public sealed record VmInfo(

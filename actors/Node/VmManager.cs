@@ -128,16 +128,22 @@ public sealed partial class VmManager : ReceiveActor
     private void OnCreate(VmSpec spec)
     {
         var labels = spec.Labels ?? new Dictionary<string, string>();
-        string? error = (spec.ElfPath, spec.BuiltIn) switch
-        {
-            (null or "", null or "") => "no image: give an ELF path or a built-in guest name (e.g. \"demo\")",
-            ({ Length: > 0 }, { Length: > 0 }) => "give either an ELF path or a built-in guest, not both",
-            _ => null,
-        };
+        // A QEMU VM brings its own image, vcpus and memory: only the source (a gdbstub, or QEMU's arguments) is asked for.
+        bool qemu = spec.Backend == BackendKind.Qemu;
+        string? error = qemu
+            ? (spec.Qemu is null || (string.IsNullOrEmpty(spec.Qemu.GdbEndpoint) == (spec.Qemu.LaunchArguments is not { Count: > 0 }))
+                ? "a QEMU VM needs either a gdbstub endpoint to attach to or the arguments of a qemu-system-ppc64 to start (not both)"
+                : !string.IsNullOrEmpty(spec.ElfPath) || !string.IsNullOrEmpty(spec.BuiltIn) ? "a QEMU VM's image is QEMU's: give no ELF path or built-in guest" : null)
+            : (spec.ElfPath, spec.BuiltIn) switch
+            {
+                (null or "", null or "") => "no image: give an ELF path or a built-in guest name (e.g. \"demo\")",
+                ({ Length: > 0 }, { Length: > 0 }) => "give either an ELF path or a built-in guest, not both",
+                _ => null,
+            };
         var backend = _options.Backends?.FirstOrDefault(b => b.Kind == spec.Backend);
         error ??= backend is null ? $"this node offers no {spec.Backend} backend" : null;
-        error ??= spec.Vcpus < 1 || spec.Vcpus > backend!.MaxVcpus ? $"vcpus must be 1..{backend!.MaxVcpus}, not {spec.Vcpus}" : null;
-        error ??= spec.MemorySize is < MinMemory or > MaxMemory || spec.MemorySize % MemoryGranule != 0
+        error ??= !qemu && (spec.Vcpus < 1 || spec.Vcpus > backend!.MaxVcpus) ? $"vcpus must be 1..{backend!.MaxVcpus}, not {spec.Vcpus}" : null;
+        error ??= !qemu && (spec.MemorySize is < MinMemory or > MaxMemory || spec.MemorySize % MemoryGranule != 0)
             ? $"memory size must be a multiple of 64 KiB in 1 MiB..1 GiB, not {spec.MemorySize} bytes" : null;
         error ??= labels.Any(kv => string.IsNullOrWhiteSpace(kv.Key) || string.IsNullOrEmpty(kv.Value))
             ? "labels need a non-empty key and value" : null;
@@ -148,7 +154,7 @@ public sealed partial class VmManager : ReceiveActor
 
         // The backend reads the image (up to 256 MiB) and builds the machine on a task: this actor is on every call's path.
         var factory = backend!;
-        var request = new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour);
+        var request = new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour, spec.Qemu);
         var replyTo = Sender;
         Task.Run(() => factory.Create(request)).PipeTo(Self,
             success: created => new Loaded(spec, labels, created, null, replyTo), failure: e => new Loaded(spec, labels, null, e, replyTo));

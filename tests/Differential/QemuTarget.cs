@@ -76,6 +76,14 @@ internal sealed class QemuTarget : IDisposable
             "-S", "-gdb", $"unix:{sock},server=on,wait=off",
         ], registersLittleEndian: false);
 
+    /// <summary>
+    /// Starts <c>qemu-system-ppc64</c> with <paramref name="args"/> and what ActorStep's QEMU backend adds to a QEMU it starts
+    /// (<see cref="ActorStep.Backends.Qemu.QemuProcess.AddedArguments"/>: the same devices, so the same guest), paused before
+    /// the first instruction: the twin of a VM the backend runs.
+    /// </summary>
+    public static QemuTarget StartSystem(IReadOnlyList<string> args, bool registersLittleEndian) =>
+        Start("qemu-system-ppc64", sock => [.. args, .. ActorStep.Backends.Qemu.QemuProcess.AddedArguments(args, sock)], registersLittleEndian);
+
     private static QemuTarget Start(string tool, Func<string, string[]> args, bool registersLittleEndian)
     {
         string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;

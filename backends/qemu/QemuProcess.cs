@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace ActorStep.Backends.Qemu;
+
+/// <summary>Bytes the guest wrote to its console.</summary>
+public delegate void QemuConsoleHandler(ReadOnlySpan<byte> bytes);
+
+/// <summary>
+/// A <c>qemu-system-ppc64</c> that ActorStep starts for a VM: the caller's arguments plus a gdbstub on a Unix socket in a
+/// private directory (nothing listens on the network), paused before the first instruction (<c>-S</c>), a guest poweroff
+/// that stops the VM instead of ending QEMU (<c>-no-shutdown</c>), and — unless the arguments say otherwise — the first
+/// serial port (a pseries guest's vty, hvc0) on QEMU's stdout, which becomes the VM's console, no display, no monitor.
+/// Disposing kills it and removes the directory.
+/// </summary>
+public sealed class QemuProcess : IDisposable
+{
+    public const string DefaultBinary = "qemu-system-ppc64";
+    private readonly Process _process;
+    private readonly string _dir;
+    private readonly StringBuilder _stderr = new();
+    private bool _disposed;
+
+    private QemuProcess(Process process, string dir, string gdbSocket)
+    {
+        _process = process;
+        _dir = dir;
+        GdbEndpoint = "unix:" + gdbSocket;
+    }
+
+    /// <summary>Where its gdbstub listens (<c>unix:PATH</c>).</summary>
+    public string GdbEndpoint { get; }
+    public int ProcessId => _process.Id;
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The guest's console output, as QEMU writes it.</summary>
+    public event QemuConsoleHandler? ConsoleOutput;
+
+    /// <summary>What QEMU wrote to stderr (its last 8 KiB), for error messages.</summary>
+    public string ErrorOutput { get { lock (_stderr) return _stderr.ToString(); } }
+
+    /// <summary>The arguments ActorStep adds to the caller's.</summary>
+    public static IReadOnlyList<string> AddedArguments(IReadOnlyList<string> args, string gdbSocket)
+    {
+        bool Has(params string[] options) => args.Any(a => options.Contains(a.StartsWith("--", StringComparison.Ordinal) ? a[1..] : a));
+        var added = new List<string> { "-S", "-gdb", $"unix:{gdbSocket},server=on,wait=off" };
+        if (!Has("-no-shutdown")) added.Add("-no-shutdown");
+        if (!Has("-display", "-nographic", "-vnc")) added.AddRange(["-display", "none"]);
+        if (!Has("-monitor", "-nographic", "-mon", "-qmp")) added.AddRange(["-monitor", "none"]);
+        if (!Has("-serial", "-nographic")) added.AddRange(["-chardev", "stdio,id=actorstep-console,signal=off", "-serial", "chardev:actorstep-console"]);
+        return added;
+    }
+
+    /// <summary>Starts QEMU; throws <see cref="InvalidOperationException"/> with QEMU's own words when it cannot start.</summary>
+    public static QemuProcess Start(IReadOnlyList<string> args, string binary = DefaultBinary)
+    {
+        foreach (var a in args)
+            if (a is "-gdb" or "-s" || a.StartsWith("-gdb", StringComparison.Ordinal))
+                throw new ArgumentException("the QEMU arguments must not open a gdbstub (-gdb, -s): ActorStep opens its own, on a private socket");
+        string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;
+        string sock = Path.Combine(dir, "gdb.sock");
+        var psi = new ProcessStartInfo(binary)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var a in AddedArguments(args, sock)) psi.ArgumentList.Add(a);
+        Process p;
+        try { p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Directory.Delete(dir, true);
+            throw new InvalidOperationException($"cannot start {binary}: {e.Message} (is QEMU installed? scripts/setup installs it)", e);
+        }
+        var q = new QemuProcess(p, dir, sock);
+        _ = Task.Run(q.PumpConsole);
+        _ = Task.Run(q.PumpErrors);
+        return q;
+    }
+
+    private async Task PumpConsole()
+    {
+        var buffer = new byte[4096];
+        var stream = _process.StandardOutput.BaseStream;
+        try
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer)) > 0) ConsoleOutput?.Invoke(buffer.AsSpan(0, n));
+        }
+        catch (IOException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    private async Task PumpErrors()
+    {
+        try
+        {
+            string? line;
+            while ((line = await _process.StandardError.ReadLineAsync()) is not null)
+                lock (_stderr)
+                {
+                    _stderr.AppendLine(line);
+                    if (_stderr.Length > 8192) _stderr.Remove(0, _stderr.Length - 8192);
+                }
+        }
+        catch (IOException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for QEMU to exit by itself.</summary>
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+        catch (InvalidOperationException) { }
+        _process.Dispose();
+        try { Directory.Delete(_dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

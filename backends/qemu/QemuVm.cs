@@ -1,0 +1,385 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
+
+namespace ActorStep.Backends.Qemu;
+
+/// <summary>
+/// A VM run by a stock QEMU, driven through its gdbstub under the rules of KVM-HV (qemu-gdbstub.md): QEMU's own step is
+/// never used (the capability says no hardware single-step), breakpoints are planted only with <c>Z0</c>/<c>z0</c> at the
+/// effective address (on KVM a memory write of the debug word is not a breakpoint), guest memory is read and written by
+/// real address (<c>qqemu.PhyMemMode</c>), and the VM runs only as a whole in all-stop (<see cref="IAllStopVm"/>). On TCG the
+/// Trace interrupt stays in the guest exactly as on KVM-HV, so the engine steps it the same way.
+/// Register state is read once per stop and per vcpu (one write of pipelined requests: <c>Hg</c>, <c>g</c>, the SPRs and FPRs
+/// by the numbers of QEMU's own target description), and only what changed is written back (<c>P</c>, MSR last: QEMU reads
+/// every register in the byte order of the MSR[LE] it has when the packet arrives).
+/// </summary>
+public sealed class QemuVm : IAllStopVm, IDisposable
+{
+    /// <summary>The debug instruction KVM-HV uses (KVM_REG_PPC_DEBUG_INST), which QEMU's <c>Z0</c> writes on KVM.</summary>
+    public const uint KvmHvDebugInstruction = 0x00dddd00;
+    private const int MemoryChunk = 0x800; // QEMU 10: an 'm' reply is at most 4096 hex characters
+
+    private readonly GdbStubConnection _stub;
+    private readonly QemuVcpu[] _vcpus;
+    private readonly QemuProcess? _process;
+    private readonly object _plantedLock = new();
+    private readonly HashSet<ulong> _planted = [];
+    private readonly Dictionary<(ulong Page, int Context), ulong> _stopTranslations = new();
+    private readonly Dictionary<ulong, ulong> _kernelTranslations = new();
+    private readonly object _translationLock = new();
+    private volatile bool _stopRequested;
+    private int _selectedThread = -1, _monitorCpu = -1;
+    private long _generation;
+    private bool _disposed;
+    /// <summary>Held around a vcpu's selection (<c>Hg</c>) and the requests that depend on it.</summary>
+    internal readonly object Io = new();
+
+    internal QemuRegisterMap Registers { get; }
+    /// <summary>The gdbstub connection (its round-trip counters, whether it is lost).</summary>
+    public GdbStubConnection Stub => _stub;
+    internal long Generation => Interlocked.Read(ref _generation);
+
+    private QemuVm(GdbStubConnection stub, QemuRegisterMap registers, int[] threadIds, ulong memorySize, bool kvm, QemuProcess? process)
+    {
+        _stub = stub;
+        Registers = registers;
+        MemorySize = memorySize;
+        IsKvm = kvm;
+        _process = process;
+        _vcpus = threadIds.Select((id, i) => new QemuVcpu(this, i, id)).ToArray();
+        Capabilities = new HypervisorCapabilities(
+            HardwareSingleStep: false, DebugInstruction: KvmHvDebugInstruction, Flavour: HypervisorFlavour.Hv,
+            // With a continue QEMU delivers every interrupt; only its own (never used) step can hold them.
+            HoldsAsyncInterrupts: false, RunModel: VcpuRunModel.AllStop);
+        ImageIsLittleEndian = (_vcpus[0].GetRegisters().Msr & Msr.LE) != 0;
+        if (process is not null) process.ConsoleOutput += OnConsole;
+    }
+
+    /// <summary>Attaches to the gdbstub at <paramref name="endpoint"/> (which pauses the VM): reads the target description, the
+    /// vcpus and the memory size. <paramref name="process"/> is the QEMU ActorStep started, killed when the VM is disposed.</summary>
+    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null)
+    {
+        var stub = GdbStubConnection.Connect(endpoint, timeout, () => process is null || !process.HasExited);
+        try
+        {
+            var map = QemuRegisterMap.Read(annex => ReadAnnex(stub, annex));
+            if (map.Find("srr0") is null || map.Find("srr1") is null || map.Find("lpcr") is null)
+                throw new InvalidOperationException("QEMU's target description has no SRR0, SRR1 or LPCR (power-spr.xml): this QEMU cannot be stepped");
+            stub.Request("?");
+            var threads = new List<int>();
+            for (string r = stub.Request("qfThreadInfo"); r.StartsWith('m'); r = stub.Request("qsThreadInfo"))
+                foreach (var id in r[1..].Split(',', StringSplitOptions.RemoveEmptyEntries)) threads.Add(int.Parse(id, NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+            if (threads.Count == 0) throw new InvalidOperationException("QEMU's gdbstub reports no vcpus");
+            threads.Sort();
+            string phy = stub.Request("Qqemu.PhyMemMode:1");
+            if (phy != "OK") throw new GdbStubRefusedException("Qqemu.PhyMemMode:1", phy);
+            ulong memory = ParseMemorySize(stub.Monitor("info memory_size_summary"));
+            bool kvm = stub.Monitor("info kvm").Contains("enabled", StringComparison.Ordinal);
+            return new QemuVm(stub, map, threads.ToArray(), memory, kvm, process);
+        }
+        catch
+        {
+            stub.Dispose();
+            throw;
+        }
+    }
+
+    private static string ReadAnnex(GdbStubConnection stub, string annex)
+    {
+        var text = new System.Text.StringBuilder();
+        while (true)
+        {
+            string reply = stub.Request($"qXfer:features:read:{annex}:{text.Length:x},7f0");
+            if (reply.Length == 0 || (reply[0] != 'm' && reply[0] != 'l')) throw new GdbStubRefusedException($"qXfer:features:read:{annex}", reply);
+            text.Append(reply, 1, reply.Length - 1);
+            if (reply[0] == 'l' || reply.Length == 1) return text.ToString();
+        }
+    }
+
+    private static ulong ParseMemorySize(string summary)
+    {
+        foreach (var line in summary.Split('\n'))
+        {
+            var t = line.Trim();
+            if (t.StartsWith("base memory:", StringComparison.Ordinal) && ulong.TryParse(t[12..].Trim(), out ulong size)) return size;
+        }
+        throw new InvalidOperationException($"QEMU's 'info memory_size_summary' did not say the memory size: '{summary.Trim()}'");
+    }
+
+    public HypervisorCapabilities Capabilities { get; }
+    public int VcpuCount => _vcpus.Length;
+    public ulong MemorySize { get; }
+    public bool ImageIsLittleEndian { get; }
+    /// <summary>QEMU runs the guest with KVM (else TCG).</summary>
+    public bool IsKvm { get; }
+    /// <summary>The QEMU process ActorStep started, if it did.</summary>
+    public QemuProcess? Process => _process;
+    public string Endpoint => _stub.Endpoint;
+
+    public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length ? _vcpus[index]
+        : throw new ArgumentOutOfRangeException(nameof(index), index, $"this VM has vcpus 0..{_vcpus.Length - 1}");
+
+    public event ConsoleOutputHandler? ConsoleOutput;
+    private void OnConsole(ReadOnlySpan<byte> bytes) => ConsoleOutput?.Invoke(-1, bytes);
+
+    // ---- memory, by real address ----
+
+    public void ReadMemory(ulong realAddress, Span<byte> into)
+    {
+        CheckRange(realAddress, (ulong)into.Length);
+        var requests = new List<string>();
+        for (int done = 0; done < into.Length; done += MemoryChunk)
+            requests.Add($"m{realAddress + (ulong)done:x},{Math.Min(MemoryChunk, into.Length - done):x}");
+        var replies = _stub.RequestAll(requests);
+        for (int i = 0, done = 0; i < replies.Length; i++, done += MemoryChunk)
+        {
+            int n = Math.Min(MemoryChunk, into.Length - done);
+            if (replies[i].Length != 2 * n || !Protocol.Rsp.RspEncoding.TryFromHex(Protocol.Rsp.RspEncoding.Latin1(replies[i]), out var bytes))
+                throw new GdbStubRefusedException(requests[i], replies[i]);
+            bytes.CopyTo(into[done..]);
+        }
+    }
+
+    public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data)
+    {
+        CheckRange(realAddress, (ulong)data.Length);
+        var requests = new List<string>();
+        for (int done = 0; done < data.Length; done += MemoryChunk / 2)
+        {
+            var part = data.Slice(done, Math.Min(MemoryChunk / 2, data.Length - done));
+            requests.Add($"M{realAddress + (ulong)done:x},{part.Length:x}:{Convert.ToHexStringLower(part)}");
+        }
+        var replies = _stub.RequestAll(requests);
+        for (int i = 0; i < replies.Length; i++) if (replies[i] != "OK") throw new GdbStubRefusedException(requests[i][..Math.Min(24, requests[i].Length)], replies[i]);
+        InvalidateTranslations(); // page tables may have changed
+    }
+
+    private void CheckRange(ulong address, ulong length)
+    {
+        if (address >= MemorySize || MemorySize - address < length)
+            throw new ArgumentOutOfRangeException(nameof(address), $"real address range 0x{address:x}+{length} is outside guest memory (0x{MemorySize:x} bytes)");
+    }
+
+    // ---- breakpoints: Z0 at the effective address ----
+
+    public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
+    {
+        string request = $"Z0,{breakpoint.EffectiveAddress:x},4";
+        string reply = _stub.Request(request);
+        if (reply != "OK") throw new GdbStubRefusedException(request, reply);
+        lock (_plantedLock) _planted.Add(breakpoint.EffectiveAddress);
+    }
+
+    public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
+    {
+        string request = $"z0,{breakpoint.EffectiveAddress:x},4";
+        string reply = _stub.Request(request);
+        lock (_plantedLock) _planted.Remove(breakpoint.EffectiveAddress);
+        if (reply != "OK") throw new GdbStubRefusedException(request, reply);
+    }
+
+    /// <summary>Breakpoints planted now (effective addresses), for tests and cleanup.</summary>
+    public IReadOnlyCollection<ulong> PlantedBreakpoints { get { lock (_plantedLock) return _planted.ToArray(); } }
+
+    // ---- run control ----
+
+    public (int Vcpu, VcpuExit Exit) Resume(IReadOnlyCollection<int> running)
+    {
+        if (running.Count == 0) throw new ArgumentException("an all-stop resume needs at least one running vcpu", nameof(running));
+        var payload = new System.Text.StringBuilder("vCont");
+        int first = -1;
+        foreach (int v in running)
+        {
+            var vcpu = (QemuVcpu)GetVcpu(v);
+            if (first < 0) first = v;
+            payload.Append(";c:").Append(vcpu.ThreadId.ToString("x", CultureInfo.InvariantCulture));
+        }
+        foreach (var v in _vcpus) v.FlushBeforeRun();
+        string? reply = _stub.Resume(payload.ToString(), () =>
+        {
+            if (_stopRequested) { _stopRequested = false; return false; }
+            Interlocked.Increment(ref _generation);
+            return true;
+        });
+        if (reply is null) return (first, new VcpuExit(ExitReason.BudgetExpired, _vcpus[first].GetRegisters().Nip));
+        _stopRequested = false;
+        _selectedThread = -1;
+        InvalidateStopTranslations();
+        return Stopped(reply, running, first);
+    }
+
+    private (int, VcpuExit) Stopped(string reply, IReadOnlyCollection<int> running, int first)
+    {
+        switch (reply[0])
+        {
+            case 'W':
+            case 'X':
+                foreach (var v in _vcpus) v.StoppedForGood = true;
+                return (first, new VcpuExit(ExitReason.Stopped, 0, ParseHexByte(reply, 1),
+                    reply[0] == 'W' ? $"QEMU exited with status {ParseHexByte(reply, 1)}" : $"QEMU was killed by signal {ParseHexByte(reply, 1)}"));
+            case 'T':
+            case 'S':
+            {
+                int signal = ParseHexByte(reply, 1);
+                int vcpu = ThreadOf(reply) is int id && Array.FindIndex(_vcpus, v => v.ThreadId == id) is int i and >= 0 ? i : first;
+                ulong nip = _vcpus[vcpu].GetRegisters().Nip;
+                switch (signal)
+                {
+                    case 5: // SIGTRAP: a breakpoint (ours or the guest's debug word under KVM)
+                        return (vcpu, new VcpuExit(ExitReason.Debug, nip));
+                    case 2: // SIGINT: our interrupt
+                        if (!running.Contains(vcpu)) vcpu = first;
+                        return (vcpu, new VcpuExit(ExitReason.BudgetExpired, _vcpus[vcpu].GetRegisters().Nip));
+                    case 3: // SIGQUIT: the VM shut down (the guest powered off under -no-shutdown)
+                        foreach (var v in _vcpus) v.StoppedForGood = true;
+                        return (vcpu, new VcpuExit(ExitReason.Stopped, nip, 0, "the guest powered off"));
+                    default:
+                        foreach (var v in _vcpus) v.StoppedForGood = true;
+                        return (vcpu, new VcpuExit(ExitReason.Checkstop, nip, 0, $"QEMU stopped the VM with signal {signal} ({reply})"));
+                }
+            }
+            default:
+                throw new QemuLostException($"QEMU's gdbstub answered a resume with '{reply}'");
+        }
+    }
+
+    private static int ParseHexByte(string s, int at) =>
+        s.Length >= at + 2 && int.TryParse(s.AsSpan(at, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int v) ? v : 0;
+
+    private static int? ThreadOf(string reply)
+    {
+        int i = reply.IndexOf("thread:", StringComparison.Ordinal);
+        if (i < 0) return null;
+        int end = reply.IndexOf(';', i);
+        var id = reply.AsSpan(i + 7, (end < 0 ? reply.Length : end) - i - 7);
+        if (id.Length > 0 && id[0] == 'p') id = id[(id.IndexOf('.') + 1)..];
+        return int.TryParse(id, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int t) ? t : null;
+    }
+
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        if (_stub.Interrupt()) _stopRequested = false; // the running resume ends with SIGINT
+    }
+
+    // ---- per-vcpu plumbing for QemuVcpu ----
+
+    /// <summary>Selects the vcpu for <c>g</c>/<c>p</c>/<c>P</c> (a prefix to pipeline before them), or nothing when selected.</summary>
+    internal void SelectThread(List<string> requests, int threadId)
+    {
+        if (_selectedThread == threadId) return;
+        requests.Add($"Hg{threadId:x}");
+        _selectedThread = threadId;
+    }
+
+    internal void ForgetSelection() => _selectedThread = -1;
+
+    // ---- translation: QEMU's own MMU, through the monitor ----
+
+    /// <summary>
+    /// EA → RA with the relocation of <paramref name="msr"/>. Relocation off: the real address (EA bits 0:3 ignored). On: QEMU's
+    /// own translation (HMP <c>gva2gpa</c>, which uses a vcpu's current state) asked of a vcpu whose state has that relocation
+    /// and privilege — this vcpu, or for the kernel's quadrant (EA bits 0:1 = 0b11, the same for every vcpu of the partition)
+    /// any vcpu; answers are kept until the VM runs again, kernel-quadrant ones beyond that when no vcpu can be asked.
+    /// </summary>
+    internal bool TryTranslate(QemuVcpu vcpu, ulong ea, ulong msr, AccessKind access, out ulong ra)
+    {
+        ulong relocation = access == AccessKind.Fetch ? Msr.IR : Msr.DR;
+        if ((msr & relocation) == 0)
+        {
+            ra = ea & 0x0FFF_FFFF_FFFF_FFFFUL;
+            return ra < MemorySize;
+        }
+        const ulong pageMask = 0xFFFUL;
+        ulong page = ea & ~pageMask;
+        bool kernelQuadrant = ea >> 62 == 3;
+        int context = kernelQuadrant ? -1 : vcpu.Index;
+        lock (_translationLock)
+        {
+            if (_stopTranslations.TryGetValue((page, context), out ulong known))
+            {
+                ra = known == ulong.MaxValue ? 0 : known | (ea & pageMask);
+                return known != ulong.MaxValue;
+            }
+            QemuVcpu? asked = null;
+            ulong wanted = msr & (Msr.PR | Msr.HV);
+            bool Suits(QemuVcpu v)
+            {
+                ulong m = v.GetRegisters().Msr;
+                return (m & (Msr.IR | Msr.DR)) == (Msr.IR | Msr.DR) && (m & (Msr.PR | Msr.HV)) == wanted;
+            }
+            if (Suits(vcpu)) asked = vcpu;
+            else if (kernelQuadrant) asked = _vcpus.FirstOrDefault(Suits);
+            if (asked is null)
+            {
+                if (kernelQuadrant && _kernelTranslations.TryGetValue(page, out ulong kept)) { ra = kept | (ea & pageMask); return true; }
+                ra = 0;
+                return false;
+            }
+            ulong? got = AskTranslation(asked.Index, page);
+            _stopTranslations[(page, context)] = got ?? ulong.MaxValue;
+            if (got is null) { ra = 0; return false; }
+            if (kernelQuadrant) _kernelTranslations[page] = got.Value;
+            ra = got.Value | (ea & pageMask);
+            return ra < MemorySize;
+        }
+    }
+
+    private ulong? AskTranslation(int cpu, ulong page)
+    {
+        if (_monitorCpu != cpu)
+        {
+            _stub.Monitor($"cpu {cpu}");
+            _monitorCpu = cpu;
+        }
+        string output = _stub.Monitor($"gva2gpa 0x{page:x}").Trim();
+        // "gpa: 0x4d00", or "Unmapped" / an error for an address with no translation
+        if (output.StartsWith("gpa: 0x", StringComparison.Ordinal)
+            && ulong.TryParse(output.AsSpan(7), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong gpa)) return gpa & ~0xFFFUL;
+        return null;
+    }
+
+    private void InvalidateStopTranslations()
+    {
+        lock (_translationLock) _stopTranslations.Clear();
+    }
+
+    internal void InvalidateTranslations()
+    {
+        lock (_translationLock)
+        {
+            _stopTranslations.Clear();
+            _kernelTranslations.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Leaves QEMU as ActorStep found it: every <c>Z0</c> removed, then detached (<c>D</c>: QEMU resumes the VM); a QEMU that
+    /// ActorStep started is stopped. The engine has already taken its step breakpoints and SE out (abandoned steps).
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        RequestStop();
+        if (!_stub.IsLost)
+        {
+            try
+            {
+                var z = PlantedBreakpoints.Select(ea => $"z0,{ea:x},4").ToList();
+                if (z.Count > 0) _stub.RequestAll(z);
+            }
+            catch (QemuLostException) { }
+            catch (GdbStubRefusedException) { }
+        }
+        if (_process is not null)
+        {
+            _process.ConsoleOutput -= OnConsole;
+            _stub.Close();
+            _process.Dispose();
+        }
+        else _stub.Close("D");
+    }
+}

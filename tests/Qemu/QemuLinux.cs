@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ActorStep.Backends.Qemu;
+using ActorStep.Tests.Differential;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Tests.Qemu;
+
+/// <summary>
+/// Debian's own ppc64le kernel (fetched and cached by <c>scripts/fetch-linux</c>) as a QEMU pseries TCG guest, for the QEMU
+/// backend's tests: the command line, the cached files, the kernel's symbols.
+/// </summary>
+internal static class QemuLinux
+{
+    public static string CacheDirectory =>
+        Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
+
+    /// <summary>The vmlinux; fails (never skips) when it is missing, saying how to get it.</summary>
+    public static string Vmlinux
+    {
+        get
+        {
+            string path = Path.Combine(CacheDirectory, "vmlinux");
+            if (!File.Exists(path)) throw new InvalidOperationException($"the Debian kernel is not cached at {path}: run scripts/fetch-linux (scripts/setup does)");
+            return path;
+        }
+    }
+
+    /// <summary>
+    /// QEMU pseries TCG on the Debian kernel with VOF (QEMU's minimal firmware), <paramref name="vcpus"/> vcpus, 1 GiB; with
+    /// <paramref name="deterministic"/> the options that make two runs instruction for instruction identical (qemu-gdbstub.md).
+    /// </summary>
+    public static List<string> Arguments(int vcpus, bool deterministic, string append = "console=hvc0", string? initrd = null)
+    {
+        var a = new List<string>
+        {
+            "-M", "pseries,x-vof=on", "-cpu", "power9", "-smp", vcpus.ToString(CultureInfo.InvariantCulture), "-m", "1G",
+            "-nodefaults", "-kernel", Vmlinux, "-append", append,
+        };
+        if (initrd is not null) a.AddRange(["-initrd", initrd]);
+        if (deterministic) a.AddRange(["-icount", "shift=0,sleep=off,align=off", "-rtc", "clock=vm,base=2020-01-01T00:00:00", "-seed", "1"]);
+        return a;
+    }
+
+    private static readonly Lazy<Dictionary<string, (ulong Address, int LocalEntry)>> Symbols = new(() =>
+    {
+        // readelf, not nm: an ELFv2 function's local entry offset is in st_other ("[<localentry>: 8]").
+        var result = new Dictionary<string, (ulong, int)>(StringComparer.Ordinal);
+        string output = GuestAssembler.Run(GuestAssembler.Tool(true, "readelf"), $"-sW {Vmlinux}");
+        foreach (Match m in Regex.Matches(output, @"^\s*\d+:\s+([0-9a-f]+)\s+\d+\s+\w+\s+\w+\s+\w+(?:\s+\[<localentry>: (\d+)\])?\s+\S+\s+(\S+)$", RegexOptions.Multiline))
+            result.TryAdd(m.Groups[3].Value, (ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture),
+                m.Groups[2].Success ? int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) : 0));
+        return result;
+    });
+
+    /// <summary>A kernel symbol's address (the global entry point for a function).</summary>
+    public static ulong Symbol(string name) => Symbols.Value.TryGetValue(name, out var s) ? s.Address
+        : throw new KeyNotFoundException($"vmlinux has no symbol {name}");
+
+    /// <summary>Where a call from within the kernel enters an ELFv2 function (what gdb's <c>break FUNC</c> uses): the global
+    /// entry plus the local entry offset of the symbol (the TOC setup it skips).</summary>
+    public static ulong LocalEntry(string name) => Symbols.Value.TryGetValue(name, out var s) ? s.Address + (ulong)s.LocalEntry
+        : throw new KeyNotFoundException($"vmlinux has no symbol {name}");
+}

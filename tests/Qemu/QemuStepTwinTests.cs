@@ -1,0 +1,91 @@
+using ActorStep.Actors.Vm;
+using ActorStep.Backends.Qemu;
+using ActorStep.Hypervisor;
+using ActorStep.Isa;
+using ActorStep.Tests.Differential;
+using Akka.Actor;
+using Xunit.Abstractions;
+using static ActorStep.Actors.Vm.VmProtocol;
+
+namespace ActorStep.Tests.Qemu;
+
+/// <summary>
+/// ActorStep's steps of the Debian kernel on QEMU (the QEMU backend: MSR[SE], Z0 at the Trace handler, the interrupt undone)
+/// against QEMU's own step of a twin started identically with the determinism options: after every step all GPRs, NIP, MSR,
+/// CR, LR, CTR, XER, SRR0 and SRR1 must agree. Nothing here was written by ActorStep: the kernel is Debian's, the reference
+/// is QEMU's gdbstub step.
+/// </summary>
+[Collection(QemuCollection.Name)]
+public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData("start_kernel", 1500)]
+    public void StepsOfTheKernelOnQemuEqualQemusOwnStepsOfATwin(string symbol, int steps)
+    {
+        var args = QemuLinux.Arguments(vcpus: 1, deterministic: true);
+        var created = new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv, new QemuSource(null, args)));
+        var vm = (QemuVm)created.Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        using var twin = QemuTarget.StartSystem(args, registersLittleEndian: true);
+        try
+        {
+            // The twin steps with interrupts allowed, as ActorStep must on QEMU (it cannot hold them during a step).
+            Assert.Equal("OK", twin.Rsp.Request("Qqemu.sstep=1"));
+            ulong at = QemuLinux.LocalEntry(symbol);
+            Ask<BreakpointChanged>(coordinator, new InsertBreakpoint(at));
+            var hit = Ask<Stopped>(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue }));
+            Assert.Equal(StopReason.Breakpoint, hit.Event.Reason);
+            Assert.Equal(at, hit.Event.Nip);
+            Ask<BreakpointChanged>(coordinator, new RemoveBreakpoint(at));
+            twin.InsertBreakpoint(at);
+            Assert.StartsWith("T05", twin.Continue(Timeout));
+            twin.RemoveBreakpoint(at);
+
+            var step = new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false);
+            var started = DateTime.UtcNow;
+            long trips = vm.Stub.RoundTrips;
+            for (int n = 0; n < steps; n++)
+            {
+                var before = twin.ReadCore();
+                var stop = Ask<Stopped>(coordinator, step);
+                Assert.True(stop.Event.Reason == StopReason.StepCompleted, $"step {n} from 0x{before.Pc:x}: {stop.Event}");
+                Assert.StartsWith("T05", twin.Step());
+                Compare(n, before.Pc, twin, stop.State);
+            }
+            double seconds = (DateTime.UtcNow - started).TotalSeconds;
+            output.WriteLine($"{steps} steps from {symbol}: {steps / seconds:0} steps/s (twin's own step included), {(vm.Stub.RoundTrips - trips) / (double)steps:0.0} round trips per ActorStep step");
+        }
+        finally
+        {
+            Sys.Stop(coordinator);
+            AwaitCondition(() => vm.Stub.IsLost, TimeSpan.FromSeconds(10));
+        }
+    }
+
+    private static void Compare(int n, ulong from, QemuTarget twin, VcpuState actual)
+    {
+        var core = twin.ReadCore();
+        var diffs = new List<string>();
+        void Check(string name, ulong expected, ulong got) { if (expected != got) diffs.Add($"{name}: twin 0x{expected:x}, ActorStep 0x{got:x}"); }
+        for (int i = 0; i < 32; i++) Check($"r{i}", core.Gpr[i], actual.Gpr[i]);
+        Check("nip", core.Pc, actual.Nip); Check("msr", core.Msr, actual.Msr); Check("cr", core.Cr, actual.Cr);
+        Check("lr", core.Lr, actual.Lr); Check("ctr", core.Ctr, actual.Ctr); Check("xer", core.Xer, actual.Xer);
+        Check("srr0", twin.ReadRegister("srr0"), actual.Srr0); Check("srr1", twin.ReadRegister("srr1"), actual.Srr1);
+        Assert.True(diffs.Count == 0, $"after step {n} from 0x{from:x}: " + string.Join("; ", diffs));
+    }
+
+    private static T Ask<T>(IActorRef coordinator, object message)
+    {
+        var reply = coordinator.Ask<object>(message, Timeout).Result;
+        return reply is T t ? t : throw new Xunit.Sdk.XunitException($"{message} answered {reply}");
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class QemuCollection
+{
+    /// <summary>Tests that boot the Debian kernel under QEMU: one at a time (each costs seconds of both cores).</summary>
+    public const string Name = "QEMU with the Debian kernel";
+}
