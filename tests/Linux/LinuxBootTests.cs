@@ -70,6 +70,30 @@ public sealed class LinuxBootTests(ITestOutputHelper output)
         Assert.Equal("2", Printed(console, "NPROC"));
     }
 
+    [Fact]
+    public void DisposingAGuestKillsItsQemuAndRemovesItsSockets()
+    {
+        var guest = LinuxGuest.Start(new LinuxGuestOptions { GdbStub = true });
+        int pid = guest.ProcessId;
+        string dir = Path.GetDirectoryName(guest.GdbSocket)!;
+        Assert.False(guest.HasExited);
+
+        guest.Dispose();
+
+        Assert.True(ProcessGone(pid), $"QEMU (pid {pid}) still runs after Dispose");
+        Assert.False(Directory.Exists(dir), $"{dir} is left behind");
+    }
+
+    private static bool ProcessGone(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.HasExited;
+        }
+        catch (ArgumentException) { return true; }
+    }
+
     /// <summary>Waits for the init line and for QEMU to exit with code 0 after the guest's poweroff; reports the times.</summary>
     private string Boot(LinuxGuest guest, string what)
     {

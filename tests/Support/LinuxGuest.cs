@@ -107,6 +107,8 @@ public sealed class LinuxGuest : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int ProcessId => _process.Id;
+
     public static LinuxGuest Start(LinuxGuestOptions? options = null)
     {
         options ??= new LinuxGuestOptions();
