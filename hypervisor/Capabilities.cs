@@ -30,12 +30,16 @@ public enum VcpuRunModel
 /// <param name="HoldsAsyncInterrupts">decrementer and external interrupts can be held during a step (QEMU's NOIRQ|NOTIMER);
 /// QEMU's KVM path cannot, and a step there may end at their handlers</param>
 /// <param name="RunModel">whether vcpus run independently or the VM only as a whole</param>
+/// <param name="BreakpointsInMemory">a planted software breakpoint is a word in guest memory (the simulator, KVM), which reads
+/// show and guest stores overwrite; false where the backend keeps breakpoints outside memory (QEMU's TCG matches them against
+/// the fetch address), so that memory reads need no hiding</param>
 public sealed record HypervisorCapabilities(
     bool HardwareSingleStep,
     uint DebugInstruction,
     HypervisorFlavour Flavour,
     bool HoldsAsyncInterrupts = true,
-    VcpuRunModel RunModel = VcpuRunModel.IndependentVcpus)
+    VcpuRunModel RunModel = VcpuRunModel.IndependentVcpus,
+    bool BreakpointsInMemory = true)
 {
     /// <summary>The flavour as the API names it ("kvm-hv", "kvm-pr").</summary>
     public string FlavourName => Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv";

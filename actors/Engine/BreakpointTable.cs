@@ -151,9 +151,16 @@ public sealed class BreakpointTable
         }
     }
 
-    /// <summary>A debugger's read of guest memory: breakpoints never show through (the saved words do).</summary>
+    /// <summary>A debugger's read of guest memory: breakpoints never show through (the saved words do). A backend that keeps
+    /// breakpoints out of memory (QEMU on TCG) shows the guest's words as they are now — also where the guest itself rewrote a
+    /// word under a breakpoint (a kernel that moves or patches its text), which a saved copy would hide.</summary>
     public void Read(ulong ra, Span<byte> into)
     {
+        if (!_vm.Capabilities.BreakpointsInMemory)
+        {
+            _vm.ReadMemory(ra, into);
+            return;
+        }
         lock (_lock)
         {
             _vm.ReadMemory(ra, into);

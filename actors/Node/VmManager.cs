@@ -183,11 +183,12 @@ public sealed partial class VmManager : ReceiveActor
         string vmId = spec.VmId is { Length: > 0 } given ? given : NextId();
         var coordinator = Context.ActorOf(VmCoordinator.Props(machine, _options.Coordinator), vmId);
         Context.Watch(coordinator);
-        var info = new VmInfo(vmId, new Dictionary<string, string>(labels), created.ImageName, spec.Flavour, spec.Vcpus, spec.MemorySize,
-            created.Entry, coordinator, machine);
+        // What the machine is, not what was asked: a QEMU VM's vcpus, memory and flavour are QEMU's.
+        var info = new VmInfo(vmId, new Dictionary<string, string>(labels), created.ImageName, machine.Capabilities.Flavour, machine.VcpuCount,
+            machine.MemorySize, created.Entry, coordinator, machine);
         _vms[vmId] = info;
         _byCoordinator[coordinator] = vmId;
-        _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, created.ImageName, spec.Vcpus, spec.MemorySize >> 20, machine.Capabilities.FlavourName);
+        _log.Info("created VM {0} from {1}: {2} vcpus, {3} MiB, {4}", vmId, created.ImageName, machine.VcpuCount, machine.MemorySize >> 20, machine.Capabilities.FlavourName);
         // Before the reply: whoever learns the id can find the VM through this node's directory at once.
         _options.Directory?.Tell(new VmDirectoryProtocol.RegisterVm(Record(info)));
         foreach (var (subscriber, selector) in _selectorSubscribers)

@@ -21,12 +21,16 @@ public sealed class QemuProcess : IDisposable
     private readonly StringBuilder _stderr = new();
     private bool _disposed;
 
-    private QemuProcess(Process process, string dir, string gdbSocket)
+    private QemuProcess(Process process, string dir, string gdbSocket, string? kernel)
     {
         _process = process;
         _dir = dir;
         GdbEndpoint = "unix:" + gdbSocket;
+        KernelPath = kernel;
     }
+
+    /// <summary>The <c>-kernel</c> file QEMU was given, if any.</summary>
+    public string? KernelPath { get; }
 
     /// <summary>Where its gdbstub listens (<c>unix:PATH</c>).</summary>
     public string GdbEndpoint { get; }
@@ -72,7 +76,8 @@ public sealed class QemuProcess : IDisposable
             Directory.Delete(dir, true);
             throw new InvalidOperationException($"cannot start {binary}: {e.Message} (is QEMU installed? scripts/setup installs it)", e);
         }
-        var q = new QemuProcess(p, dir, sock);
+        int k = args.ToList().FindIndex(a => a is "-kernel" or "--kernel");
+        var q = new QemuProcess(p, dir, sock, k >= 0 && k + 1 < args.Count ? args[k + 1] : null);
         _ = Task.Run(q.PumpConsole);
         _ = Task.Run(q.PumpErrors);
         return q;

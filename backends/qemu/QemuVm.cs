@@ -52,8 +52,10 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         Capabilities = new HypervisorCapabilities(
             HardwareSingleStep: false, DebugInstruction: KvmHvDebugInstruction, Flavour: HypervisorFlavour.Hv,
             // With a continue QEMU delivers every interrupt; only its own (never used) step can hold them.
-            HoldsAsyncInterrupts: false, RunModel: VcpuRunModel.AllStop);
-        ImageIsLittleEndian = (_vcpus[0].GetRegisters().Msr & Msr.LE) != 0;
+            HoldsAsyncInterrupts: false, RunModel: VcpuRunModel.AllStop,
+            // Z0 on TCG is matched against the fetch address; on KVM it writes the debug word into guest memory.
+            BreakpointsInMemory: kvm);
+        ImageIsLittleEndian = KernelByteOrder(process) ?? (_vcpus[0].GetRegisters().Msr & Msr.LE) != 0;
         if (process is not null) process.ConsoleOutput += OnConsole;
     }
 
@@ -84,6 +86,22 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             stub.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The byte order of the <c>-kernel</c> ELF a launched QEMU was given (EI_DATA): a VM paused at its firmware's first
+    /// instruction (VOF, SLOF: big-endian) runs a little-endian kernel later, which is what a debugger of it assumes.</summary>
+    private static bool? KernelByteOrder(QemuProcess? process)
+    {
+        if (process?.KernelPath is not { } path) return null;
+        try
+        {
+            using var f = File.OpenRead(path);
+            Span<byte> ident = stackalloc byte[6];
+            if (f.Read(ident) < 6 || ident[0] != 0x7f || ident[1] != (byte)'E' || ident[2] != (byte)'L' || ident[3] != (byte)'F') return null;
+            return ident[5] == 1; // ELFDATA2LSB
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     private static string ReadAnnex(GdbStubConnection stub, string annex)

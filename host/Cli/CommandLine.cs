@@ -16,7 +16,10 @@ public static class CommandLine
                  [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
                  [--log-json] [--verbose] [--label K=V]...
                  [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
-                 With no --image, serves the built-in demo guest. --grpc defaults to 127.0.0.1:50051
+                 [--qemu-gdb 127.0.0.1:PORT | unix:PATH]  [--qemu -- QEMU-ARGUMENTS...]
+                 With no --image, serves the built-in demo guest. --qemu-gdb attaches to a running QEMU's gdbstub
+                 (which halts it) and serves that VM instead; --qemu starts qemu-system-ppc64 with the arguments
+                 after -- (plus a private gdbstub, -S, -no-shutdown; its first serial port is the VM's console). --grpc defaults to 127.0.0.1:50051
                  (port 0 picks a free one); --gdb also starts a gdb bridge for that VM. With --cluster the
                  node joins an Akka.Cluster and any node's API serves any VM. Ctrl-C or SIGTERM stops it cleanly,
                  also while it starts (exit code 0): every VM is destroyed with its breakpoints removed and every
@@ -69,6 +72,12 @@ public sealed class ArgReader
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
+            if (a == "--")
+            {
+                // Everything after a bare "--" belongs to another program (serve --qemu -- QEMU-ARGS…).
+                Rest = args[(i + 1)..];
+                break;
+            }
             if (!a.StartsWith("--", StringComparison.Ordinal)) throw new UsageException($"unexpected argument '{a}'");
             int eq = a.IndexOf('=');
             if (eq > 0) { _options.Add((a[..eq], a[(eq + 1)..])); continue; }
@@ -78,6 +87,9 @@ public sealed class ArgReader
     }
 
     private readonly HashSet<string> _known = new();
+
+    /// <summary>The arguments after a bare <c>--</c> (empty when there is none).</summary>
+    public IReadOnlyList<string> Rest { get; private set; } = [];
 
     public string? String(string name)
     {

@@ -27,7 +27,19 @@ public static class ServeCommand
         string? nodeName = args.String("--node-name");
         int clusterPort = (int)(args.Long("--cluster-port", 0, 65535) ?? 0);
         var seeds = args.All("--seed");
+        string? qemuGdb = args.String("--qemu-gdb");
+        bool qemuLaunch = args.Flag("--qemu");
         args.EnsureAllKnown();
+        if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
+        if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
+        if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
+        if ((qemuGdb is not null || qemuLaunch) && image is not null) throw new UsageException("--image is for the simulated machine: a QEMU VM's image is QEMU's");
+        if (qemuGdb is not null)
+        {
+            try { Backends.Qemu.GdbStubConnection.Parse(qemuGdb); }
+            catch (ArgumentException e) { throw new UsageException($"--qemu-gdb: {e.Message}"); }
+        }
+        var qemu = qemuGdb is not null ? new QemuSource(qemuGdb, null) : qemuLaunch ? new QemuSource(null, args.Rest) : null;
         if (!cluster && (nodeName is not null || seeds.Count > 0 || clusterPort != 0))
             throw new UsageException("--node-name, --seed and --cluster-port need --cluster");
         if (cluster && nodeName is null) throw new UsageException("--cluster needs --node-name NAME (e.g. a, b, host-12)");
@@ -37,7 +49,7 @@ public static class ServeCommand
 
         var options = new ServerOptions
         {
-            Grpc = grpc, Gdb = gdb, ImagePath = image, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
+            Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };
@@ -64,7 +76,7 @@ public static class ServeCommand
             string hostPort = $"{server.Address.Host}:{server.Address.Port}";
             Console.Out.WriteLine($"""
                 ActorStep gRPC API on {server.Address.GetLeftPart(UriPartial.Authority)} (HTTP/2 without TLS, loopback only; health and reflection on)
-                VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.FlavourName}, halted at its entry 0x{vm.Entry:x}
+                VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.FlavourName}, halted at {(qemu is null ? "its entry " : "")}0x{vm.Entry:x}
                 Try:
                   grpcurl -plaintext {hostPort} list
                   grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm

@@ -1,5 +1,7 @@
 using ActorStep.Actors.Fleet;
 using ActorStep.Machine;
+using ActorStep.Backends.Qemu;
+using ActorStep.Hypervisor;
 using ActorStep.Actors.Node;
 using ActorStep.Host.Fleet;
 using ActorStep.Host.Services;
@@ -24,6 +26,9 @@ public sealed class ServerStartException(string message, Exception? inner = null
 /// </summary>
 public static class ServerHost
 {
+    /// <summary>The backends every node offers: the simulated machine and QEMU (attach to a gdbstub, or start a QEMU).</summary>
+    private static readonly IBackendFactory[] Backends = [SimulatedBackend.Instance, new QemuBackend()];
+
     /// <summary>
     /// How long Kestrel may wait for calls and connections to end at shutdown before it resets them. Only a backstop: by the time
     /// Kestrel stops, every stream has ended and every VM is gone (<see cref="ServerShutdown"/>), so nothing is left to wait for —
@@ -92,7 +97,7 @@ public static class ServerHost
             if (options.Cluster is { } cluster)
             {
                 akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName), HoconAddMode.Prepend);
-                akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
+                akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator, Backends: Backends));
                 // Part of the actor system's start, so that a node whose actor system runs has joined: one stopped while it starts
                 // has either no actor system yet or a cluster to leave (CoordinatedShutdown of a node that never joined waits out
                 // its cluster phases' timeouts).
@@ -104,7 +109,7 @@ public static class ServerHost
                     if (cluster.Seeds.Count == 0) Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress);
                 });
             }
-            else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator, Backends: [SimulatedBackend.Instance]));
+            else akka.AddActorStepActors(new VmManagerOptions(options.Coordinator, Backends: Backends));
         });
         if (options.Cluster is not null)
         {
@@ -160,9 +165,11 @@ public static class ServerHost
         {
             if (options.CreateInitialVm)
             {
-                var reply = await (await backend.ManagerAsync(starting.Token)).Ask<object>(new VmManagerProtocol.CreateVm(new VmSpec(
-                    options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels)),
-                    TimeSpan.FromSeconds(30), starting.Token);
+                var spec = options.Qemu is { } qemu
+                    ? new VmSpec(null, null, Labels: options.InitialVmLabels, Backend: BackendKind.Qemu, Qemu: qemu)
+                    : new VmSpec(options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels);
+                var reply = await (await backend.ManagerAsync(starting.Token)).Ask<object>(new VmManagerProtocol.CreateVm(spec),
+                    TimeSpan.FromSeconds(60), starting.Token);
                 if (reply is not VmManagerProtocol.VmCreated created)
                     throw new ServerStartException(reply is Actors.Vm.VmProtocol.Failed f ? f.Message : $"cannot create the VM: {reply}");
                 server.InitialVm = created.Vm;

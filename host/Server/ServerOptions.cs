@@ -20,6 +20,9 @@ public sealed record ServerOptions
     public bool CreateInitialVm { get; init; } = true;
 
     public string? ImagePath { get; init; }
+
+    /// <summary>The initial VM is a QEMU's (<c>--qemu-gdb</c>, <c>--qemu -- ARGS</c>) instead of a simulated one.</summary>
+    public Hypervisor.QemuSource? Qemu { get; init; }
     public int Vcpus { get; init; } = 4;
     public ulong MemorySize { get; init; } = 128UL << 20;
 

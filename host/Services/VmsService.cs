@@ -18,6 +18,7 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
         var call = CallScope.From(context);
         if (router.Fleet is { } fleet && r.VmId.Length > 0 && await fleet.LocateAsync(r.VmId, call) is { } elsewhere && !fleet.IsSelf(elsewhere.Record))
             throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named {Quote(r.VmId)} exists already, on node {FleetNode.Name(elsewhere.Record)}"));
+        bool qemu = r.ImageCase == CreateVmRequest.ImageOneofCase.Qemu;
         var spec = new VmSpec(
             r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? r.ElfPath : null,
             r.ImageCase == CreateVmRequest.ImageOneofCase.BuiltIn ? r.BuiltIn : null,
@@ -31,7 +32,14 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
             r.MemorySize == 0 ? 128UL << 20 : r.MemorySize,
             new Dictionary<string, string>(r.Labels),
             ApiMapping.Flavour(r.Flavour),
-            r.VmId);
+            r.VmId,
+            qemu ? Hypervisor.BackendKind.Qemu : Hypervisor.BackendKind.Simulated,
+            qemu ? r.Qemu.SourceCase switch
+            {
+                QemuSource.SourceOneofCase.GdbEndpoint => new Hypervisor.QemuSource(r.Qemu.GdbEndpoint, null),
+                QemuSource.SourceOneofCase.Launch => new Hypervisor.QemuSource(null, r.Qemu.Launch.Arguments.ToList()),
+                _ => throw ApiMapping.Invalid("qemu: give gdb_endpoint (a running QEMU's gdbstub) or launch (QEMU's arguments)"),
+            } : null);
         var created = await Backend.AskAsync<VmCreated>(new CreateVm(spec), call);
         log.LogInformation("VM {VmId} created from {Image} with {Vcpus} vcpus", created.Vm.VmId, created.Vm.Image, created.Vm.Vcpus);
         return await router.Api.GetVm(new GetVmRequest { VmId = created.Vm.VmId }, call);

@@ -64,6 +64,35 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
         }
     }
 
+    [Fact]
+    public void AKernelBreakpointIsHitOnAFourVcpuQemuVmAndEveryVcpuReadsBack()
+    {
+        var args = QemuLinux.Arguments(vcpus: 4, deterministic: false);
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 4, 0, HypervisorFlavour.Hv, new QemuSource(null, args))).Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        try
+        {
+            Assert.Equal(4, vm.VcpuCount);
+            Assert.Equal(1UL << 30, vm.MemorySize);
+            ulong at = QemuLinux.LocalEntry("start_kernel");
+            Ask<BreakpointChanged>(coordinator, new InsertBreakpoint(at));
+            var all = Enumerable.Range(0, 4).ToDictionary(v => v, _ => VcpuAction.Continue);
+            var hit = Ask<Stopped>(coordinator, new Resume(all));
+            Assert.True(hit.Event.Reason == StopReason.Breakpoint && hit.Event.Nip == at, $"{hit.Event}");
+            Assert.Equal(0, hit.Event.Vcpu); // the boot vcpu; the others wait for RTAS start-cpu
+            Assert.Equal([at], vm.PlantedBreakpoints);
+            var step = Ask<Stopped>(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false));
+            Assert.True(step.Event.Reason == StopReason.StepCompleted && step.Event.Nip == at + 4, $"{step.Event}");
+            Assert.Equal(0UL, step.State.Msr & Msr.SE);
+            Assert.Equal([at], vm.PlantedBreakpoints); // the step's handler breakpoint is gone, the user's stays
+        }
+        finally
+        {
+            Sys.Stop(coordinator);
+            AwaitCondition(() => vm.Stub.IsLost, TimeSpan.FromSeconds(10));
+        }
+    }
+
     private static void Compare(int n, ulong from, QemuTarget twin, VcpuState actual)
     {
         var core = twin.ReadCore();
