@@ -40,3 +40,9 @@ public enum AccessKind { Fetch, Load, Store }
 /// writes the debug word at the real address; QEMU's gdbstub is sent <c>Z0</c> at the effective address.
 /// </summary>
 public readonly record struct SoftwareBreakpoint(ulong EffectiveAddress, ulong RealAddress);
+
+/// <summary>
+/// The backend can no longer serve the VM (a QEMU that died or dropped its gdbstub connection): what was asked cannot be done,
+/// and nothing will ever run again. The message says what happened, for the user.
+/// </summary>
+public class BackendLostException(string message, Exception? inner = null) : Exception(message, inner);

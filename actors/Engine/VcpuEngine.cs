@@ -64,7 +64,7 @@ public sealed class VcpuEngine
     public bool Stepping => _step is not null;
 
     /// <summary>The register state now, guest view. The object is a snapshot the engine never changes afterwards.</summary>
-    public VcpuState Registers => _cache ??= _vcpu.GetRegisters();
+    public VcpuState Registers => _cache ??= _lastKnown = _vcpu.GetRegisters();
 
     /// <summary>Writes the registers (vcpu stopped), abandoning any step first. Returns the state now.</summary>
     public VcpuState SetRegisters(VcpuState state)
@@ -194,8 +194,30 @@ public sealed class VcpuEngine
     /// <see cref="Registers"/> is read from the backend afresh.</summary>
     public void Abandon()
     {
-        AbandonStep();
+        try { AbandonStep(); }
+        catch (BackendLostException)
+        {
+            // The backend is gone (a QEMU that died): it holds nothing of the step any more; only the table's entries go.
+            _step = null;
+            _table.RemoveAll(_owner);
+        }
+        if (_cache is not null) _lastKnown = _cache;
         _cache = null;
+    }
+
+    private VcpuState? _lastKnown;
+
+    /// <summary>The registers as last read, for reporting when the backend can no longer be asked (a QEMU that died).</summary>
+    public VcpuState LastKnownRegisters => _cache ?? _lastKnown ?? new VcpuState();
+
+    /// <summary><see cref="Registers"/>, or when the backend is gone the registers as last read.</summary>
+    public VcpuState RegistersOrLastKnown
+    {
+        get
+        {
+            try { return Registers; }
+            catch (BackendLostException) { return LastKnownRegisters; }
+        }
     }
 
     /// <summary>An exit while running freely (continue): null when it is nothing the coordinator must know.</summary>

@@ -21,29 +21,56 @@ public sealed class VcpuActor : ReceiveActor
     private readonly ulong _memorySize;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
+    private readonly IAllStopVm? _allStop;
+
     public VcpuActor(IVirtualMachine vm, int index, BreakpointTable table)
     {
         _engine = new VcpuEngine(vm, index, table);
+        _allStop = vm as IAllStopVm;
         _table = table;
         _memorySize = vm.MemorySize;
 
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop)
         {
             // The VM runs only as a whole: the engine begins the slice here, the coordinator runs the VM, the exits come back.
-            Receive<RunSlice>(m => Sender.Tell(Reply(_engine.Begin(m.Request))));
-            Receive<VcpuExited>(m => Sender.Tell(Reply(_engine.OnExit(m.Exit))));
-            Receive<EndSlice>(_ => Sender.Tell(SliceEnded.From(_engine.Index, _engine.EndSlice())));
+            Receive<RunSlice>(m => Slice(() => Reply(_engine.Begin(m.Request))));
+            Receive<VcpuExited>(m => Slice(() => Reply(_engine.OnExit(m.Exit))));
+            Receive<EndSlice>(_ => Slice(() => SliceEnded.From(_engine.Index, _engine.EndSlice())));
         }
-        else Receive<RunSlice>(m => Sender.Tell(SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
-        Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.Registers)); });
-        Receive<GetRegisters>(_ => Sender.Tell(new Registers(_engine.Index, _engine.Registers)));
-        Receive<SetRegisters>(m => Sender.Tell(new Registers(_engine.Index, _engine.SetRegisters(m.State))));
-        Receive<ReadMemory>(m => Sender.Tell(GuestMemoryRequests.Read(m, _table, _memorySize, _engine)));
-        Receive<WriteMemory>(m => Sender.Tell(GuestMemoryRequests.Write(m, _table, _memorySize, _engine)));
-        Receive<InsertBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: true, _table, _memorySize, _engine)));
-        Receive<RemoveBreakpoint>(m => Sender.Tell(GuestMemoryRequests.Breakpoint(m.Address, insert: false, _table, _memorySize, _engine)));
+        else Receive<RunSlice>(m => Slice(() => SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
+        Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.RegistersOrLastKnown)); });
+        Receive<GetRegisters>(_ => Answer(() => new Registers(_engine.Index, _engine.Registers)));
+        Receive<SetRegisters>(m => Answer(() => new Registers(_engine.Index, _engine.SetRegisters(m.State))));
+        Receive<ReadMemory>(m => Answer(() => GuestMemoryRequests.Read(m, _table, _memorySize, _engine)));
+        Receive<WriteMemory>(m => Answer(() => GuestMemoryRequests.Write(m, _table, _memorySize, _engine)));
+        Receive<InsertBreakpoint>(m => Answer(() => GuestMemoryRequests.Breakpoint(m.Address, insert: true, _table, _memorySize, _engine)));
+        Receive<RemoveBreakpoint>(m => Answer(() => GuestMemoryRequests.Breakpoint(m.Address, insert: false, _table, _memorySize, _engine)));
         Receive<ReadCode>(m => Sender.Tell(new CodeRead(_engine.Index, GuestMemoryRequests.Code(m.Bytes, _table, _memorySize, _engine))));
         Receive<CheckKeptBreakpoint>(m => Sender.Tell(new KeptBreakpointChecked(_engine.Index, m.Nip, _engine.AtUserBreakpoint(m.Nip))));
+    }
+
+    /// <summary>A request's answer; a backend that is gone (a QEMU that died) makes it a clear failure instead of a restart
+    /// and a caller left waiting.</summary>
+    private void Answer(Func<object> serve)
+    {
+        object reply;
+        try { reply = serve(); }
+        catch (BackendLostException e) { reply = new Failed(FailureCode.FailedPrecondition, $"the VM is lost: {e.Message}"); }
+        Sender.Tell(reply);
+    }
+
+    /// <summary>A slice's answer; a backend that is gone ends the slice as Faulted, saying so (the step is dropped: a backend that
+    /// is gone holds nothing of it).</summary>
+    private void Slice(Func<object> run)
+    {
+        object reply;
+        try { reply = run(); }
+        catch (BackendLostException e)
+        {
+            _engine.Abandon();
+            reply = new SliceEnded(_engine.Index, SliceOutcome.Faulted, _engine.RegistersOrLastKnown, Detail: $"the VM is lost: {e.Message}");
+        }
+        Sender.Tell(reply);
     }
 
     private object Reply(SliceResult? result) =>
@@ -59,7 +86,7 @@ public sealed class VcpuActor : ReceiveActor
         _engine.Abandon();
         // The message in flight gets an answer, so the coordinator never waits for a reply that cannot come.
         if (message is RunSlice or VcpuExited or EndSlice)
-            Sender.Tell(new SliceEnded(_engine.Index, SliceOutcome.Faulted, _engine.Registers,
+            Sender.Tell(new SliceEnded(_engine.Index, SliceOutcome.Faulted, _engine.RegistersOrLastKnown,
                 Detail: $"vcpu {_engine.Index} failed{(stepping ? " during a step (abandoned: nothing left in the guest)" : "")}: {reason.Message}"));
         if (message is ReadCode)
             Sender.Tell(new CodeRead(_engine.Index, null));
@@ -70,6 +97,9 @@ public sealed class VcpuActor : ReceiveActor
 
     protected override void PostStop()
     {
+        // The VM is going (or this vcpu's actor): a resume in progress on the VM's runner would hold the VM's stop — and with
+        // it this VM's shutdown — until the guest happens to stop; it is stopped now, so that the step can be abandoned.
+        _allStop?.RequestStop();
         _engine.Abandon();
         base.PostStop();
     }

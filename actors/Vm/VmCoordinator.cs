@@ -337,13 +337,20 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
     private void OnReadMemory(ReadMemory m)
     {
         if (m.TranslateForVcpu is int v) ToVcpu(m, m.Length, v);
-        else Sender.Tell(GuestMemoryRequests.Read(m, _table, _vm.MemorySize, vcpu: null));
+        else Sender.Tell(Lost(() => GuestMemoryRequests.Read(m, _table, _vm.MemorySize, vcpu: null)));
     }
 
     private void OnWriteMemory(WriteMemory m)
     {
         if (m.TranslateForVcpu is int v) ToVcpu(m, m.Data.Length, v);
-        else Sender.Tell(GuestMemoryRequests.Write(m, _table, _vm.MemorySize, vcpu: null));
+        else Sender.Tell(Lost(() => GuestMemoryRequests.Write(m, _table, _vm.MemorySize, vcpu: null)));
+    }
+
+    /// <summary>A backend that is gone (a QEMU that died) fails the request with a clear message.</summary>
+    private static object Lost(Func<object> serve)
+    {
+        try { return serve(); }
+        catch (BackendLostException e) { return new Failed(FailureCode.FailedPrecondition, $"the VM is lost: {e.Message}"); }
     }
 
     private void ToVcpu(object request, int length, int vcpu)

@@ -7,7 +7,7 @@ namespace ActorStep.Backends.Qemu;
 
 /// <summary>QEMU (or its gdbstub connection) is gone: the process exited or the connection closed or stopped answering.
 /// The VM cannot be driven any more.</summary>
-public sealed class QemuLostException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class QemuLostException(string message, Exception? inner = null) : Hypervisor.BackendLostException(message, inner);
 
 /// <summary>The gdbstub refused a request (an <c>E</c>nn reply, or an empty one: not supported).</summary>
 public sealed class GdbStubRefusedException(string request, string reply)

@@ -194,7 +194,7 @@ public sealed class QemuVcpu : IVcpu
 
     public void RequestExit() => _vm.RequestStop();
 
-    public bool IsStoppedForGood => StoppedForGood;
+    public bool IsStoppedForGood => StoppedForGood || _vm.Stub.IsLost;
 
     /// <summary>Not counted: QEMU does not say how many instructions ran (budgets here count traps and stops).</summary>
     public long InstructionsRetired => 0;

@@ -63,7 +63,8 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     /// vcpus and the memory size. <paramref name="process"/> is the QEMU ActorStep started, killed when the VM is disposed.</summary>
     public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null)
     {
-        var stub = GdbStubConnection.Connect(endpoint, timeout, () => process is null || !process.HasExited);
+        // A QEMU just started may not listen yet: wait for it while it lives. An endpoint to attach to listens or not.
+        var stub = GdbStubConnection.Connect(endpoint, timeout, () => process is not null && !process.HasExited);
         try
         {
             var map = QemuRegisterMap.Read(annex => ReadAnnex(stub, annex));
@@ -192,6 +193,12 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
     {
+        if (_stub.IsLost)
+        {
+            // A QEMU that is gone holds no breakpoint.
+            lock (_plantedLock) _planted.Clear();
+            return;
+        }
         string request = $"z0,{breakpoint.EffectiveAddress:x},4";
         string reply = _stub.Request(request);
         lock (_plantedLock) _planted.Remove(breakpoint.EffectiveAddress);

@@ -13,19 +13,20 @@ namespace ActorStep.Tests.Qemu;
 /// </summary>
 internal static class QemuLinux
 {
-    public static string CacheDirectory =>
-        Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
+    /// <summary>The cached vmlinux (<see cref="LinuxAssets"/>: fails, never skips, when scripts/fetch-linux has not run).</summary>
+    public static string Vmlinux => LinuxAssets.Get().Vmlinux;
 
-    /// <summary>The vmlinux; fails (never skips) when it is missing, saying how to get it.</summary>
-    public static string Vmlinux
+    /// <summary>An initramfs with busybox and the default /init (<see cref="LinuxInitramfs"/>), in a file deleted on dispose.</summary>
+    public sealed class Initramfs : IDisposable
     {
-        get
+        public Initramfs(string init = LinuxInitramfs.DefaultInit)
         {
-            string path = Path.Combine(CacheDirectory, "vmlinux");
-            if (!File.Exists(path)) throw new InvalidOperationException($"the Debian kernel is not cached at {path}: run scripts/fetch-linux (scripts/setup does)");
-            return path;
+            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"actorstep-initrd-{Guid.NewGuid():n}.cpio");
+            File.WriteAllBytes(Path, LinuxInitramfs.Build(LinuxAssets.Get().Busybox, init));
         }
+
+        public string Path { get; }
+        public void Dispose() => File.Delete(Path);
     }
 
     /// <summary>
