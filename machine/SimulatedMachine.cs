@@ -64,6 +64,10 @@ public sealed class SimulatedMachine : IVirtualMachine
 
     public SimulatedVcpu Vcpu(int index) => (SimulatedVcpu)GetVcpu(index);
 
+    /// <summary>Gives guest RAM and the decode cache back to the OS now, not when a collection finds the machine unreachable.
+    /// Nothing may run a vcpu afterwards (the memory reads as zeros; host reads and writes throw).</summary>
+    public void Dispose() => Memory.Release();
+
     public void ReadMemory(ulong realAddress, Span<byte> into) => Memory.Read(realAddress, into);
     public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => Memory.Write(realAddress, data);
 
