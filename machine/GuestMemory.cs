@@ -43,6 +43,10 @@ public sealed unsafe class GuestMemory
 
     public bool IsReleased => _region.IsReleased;
 
+    /// <summary>Bytes of guest RAM and decode cache in physical memory now (what the VM costs beyond its objects); null when
+    /// the OS cannot tell (not Linux).</summary>
+    public long? ResidentBytes() => _region.ResidentBytes();
+
     public ulong Size => _size;
 
     public bool Contains(ulong ra, ulong length) => ra < Size && length <= Size - ra;

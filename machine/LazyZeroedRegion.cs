@@ -49,6 +49,29 @@ internal sealed unsafe partial class LazyZeroedRegion
         GC.KeepAlive(this);
     }
 
+    /// <summary>Bytes of the region in physical memory now (Linux: mincore, by page); elsewhere null.</summary>
+    public long? ResidentBytes()
+    {
+        if (!_mapped) return null;
+        const int Page = 4096, Chunk = 1 << 16; // pages asked about per call
+        var vec = new byte[Chunk];
+        long resident = 0;
+        ulong pages = ((ulong)_length + Page - 1) / Page;
+        fixed (byte* v = vec)
+            for (ulong first = 0; first < pages; first += Chunk)
+            {
+                ulong n = Math.Min(Chunk, pages - first);
+                if (Mincore(Pointer + first * Page, (nuint)(n * Page), v) != 0)
+                    throw new InvalidOperationException($"mincore failed (errno {Marshal.GetLastPInvokeError()})");
+                for (ulong i = 0; i < n; i++) resident += v[i] & 1;
+            }
+        GC.KeepAlive(this);
+        return resident * Page;
+    }
+
+    [LibraryImport("libc", EntryPoint = "mincore", SetLastError = true)]
+    private static partial int Mincore(void* address, nuint length, byte* vec);
+
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);
 
