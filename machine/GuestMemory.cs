@@ -76,6 +76,27 @@ public sealed unsafe class GuestMemory
         GC.KeepAlive(this);
     }
 
+    /// <summary>Zeros [ra, ra + length) (an image's .bss), writing only the pages that are not zero already: fresh guest RAM
+    /// stays unbacked (reading an untouched page costs no memory).</summary>
+    public void Zero(ulong ra, ulong length)
+    {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
+        if (!Contains(ra, length)) throw new GuestAddressException(ra, (int)Math.Min(length, int.MaxValue));
+        for (ulong a = ra; a < ra + length;)
+        {
+            int n = (int)Math.Min(PageSize - (a & (PageSize - 1)), ra + length - a);
+            var bytes = Bytes(a, n);
+            if (bytes.ContainsAnyExcept((byte)0))
+            {
+                bytes.Clear();
+                Interlocked.MemoryBarrier(); // as Write: the store, then the look for decoded pages
+                InvalidateRange(a, (ulong)n);
+            }
+            a += (ulong)n;
+        }
+        GC.KeepAlive(this);
+    }
+
     public uint ReadUInt32(ulong ra, bool littleEndian)
     {
         Span<byte> b = stackalloc byte[4];

@@ -110,7 +110,7 @@ public sealed class SimulatedMachine : IVirtualMachine
                 throw new ElfFormatException($"segment at 0x{seg.PhysicalAddress:x} (+0x{seg.MemorySize:x}) is outside guest RAM (0x{Memory.Size:x} bytes)");
             Memory.Write(seg.PhysicalAddress, seg.Data);
             if (seg.MemorySize > (ulong)seg.Data.Length)
-                Memory.Write(seg.PhysicalAddress + (ulong)seg.Data.Length, new byte[seg.MemorySize - (ulong)seg.Data.Length]);
+                Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
         ImageIsLittleEndian = image.LittleEndian;
         // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.
