@@ -74,6 +74,12 @@ public sealed class SimulatedMachine : IVirtualMachine
     /// <summary>Planted breakpoints by real address, with the word each replaced (KVM: the debug word is written into guest memory).</summary>
     private readonly Dictionary<ulong, uint> _planted = new();
 
+    /// <summary>Breakpoints planted now (also once disposed: how many a destroyed VM's guest was left with).</summary>
+    public int PlantedBreakpoints
+    {
+        get { lock (_planted) return _planted.Count; }
+    }
+
     public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
     {
         ulong ra = breakpoint.RealAddress;
