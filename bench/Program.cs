@@ -9,6 +9,7 @@ IBenchmark[] benchmarks =
     new GrpcBenchmark(),
     new GdbBenchmark(),
     new FleetBenchmark(),
+    new ChurnBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

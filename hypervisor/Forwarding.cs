@@ -17,6 +17,7 @@ public abstract class ForwardingVirtualMachine(IVirtualMachine inner) : IVirtual
     public virtual void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
     public virtual void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
     public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+    public virtual void Dispose() => inner.Dispose();
 }
 
 /// <summary>A vcpu that passes every call to another; override what differs.</summary>

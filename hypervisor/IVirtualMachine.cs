@@ -4,7 +4,9 @@ namespace ActorStep.Hypervisor;
 /// A VM as KVM presents it: capabilities, vcpus, guest memory by real address, software breakpoints. The actors
 /// talk to a VM only through this interface and <see cref="IVcpu"/>.
 /// </summary>
-public interface IVirtualMachine
+/// <remarks><see cref="IDisposable.Dispose"/> gives back what the VM holds (guest RAM, a backend's process); its owner calls it
+/// once nothing runs or reads the VM any more (the VM manager: after the VM's coordinator and vcpu actors have stopped).</remarks>
+public interface IVirtualMachine : IDisposable
 {
     HypervisorCapabilities Capabilities { get; }
     int VcpuCount { get; }

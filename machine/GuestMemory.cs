@@ -15,22 +15,37 @@ public sealed unsafe class GuestMemory
     public const int PageShift = 12;
     public const int PageSize = 1 << PageShift;
 
-    // Native, zero-filled and lazily backed by the OS (calloc → mmap): a VM costs physical memory only for
-    // the pages its guest touches, so a fleet of idle VMs with 128 MiB each fits in a few GiB.
+    // Native, zero-filled and lazily backed by the OS (one private anonymous mapping): a VM costs physical memory only for
+    // the pages its guest touches, so a fleet of idle VMs with 128 MiB each fits in a few GiB; and it is all given back when
+    // the VM is destroyed (Release), not when a collection happens to run. The decode cache lives in the same mapping: one
+    // slot per word, backed only for pages that were executed, and a byte per page that says whether it ever was.
+    private readonly LazyZeroedRegion _region;
     private readonly byte* _ram;
+    private readonly ulong* _decoded;
+    private readonly byte* _decodedPages;
     private readonly ulong _size;
-    private readonly ulong[]?[] _decoded;
 
     public GuestMemory(ulong size)
     {
         if (size == 0 || size % PageSize != 0 || size > (1UL << 34))
             throw new ArgumentOutOfRangeException(nameof(size), size, "guest memory must be a non-zero multiple of 4 KiB, at most 16 GiB");
-        _ram = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)size);
+        // RAM, then a decode slot (8 bytes) per word (4 bytes): twice RAM, then a byte per page.
+        _region = new LazyZeroedRegion(size + 2 * size + (size >> PageShift));
+        _ram = _region.Pointer;
+        _decoded = (ulong*)(_ram + size);
+        _decodedPages = _ram + 3 * size;
         _size = size;
-        _decoded = new ulong[]?[size >> PageShift];
     }
 
-    ~GuestMemory() => System.Runtime.InteropServices.NativeMemory.Free(_ram);
+    /// <summary>Gives guest RAM and the decode cache back to the OS now. Only once nothing runs the VM (its vcpus and
+    /// debuggers are gone): afterwards the memory reads as zeros and host access throws.</summary>
+    public void Release() => _region.Release();
+
+    public bool IsReleased => _region.IsReleased;
+
+    /// <summary>Bytes of guest RAM and decode cache in physical memory now (what the VM costs beyond its objects); null when
+    /// the OS cannot tell (not Linux).</summary>
+    public long? ResidentBytes() => _region.ResidentBytes();
 
     public ulong Size => _size;
 
@@ -42,6 +57,7 @@ public sealed unsafe class GuestMemory
 
     public void Read(ulong ra, Span<byte> into)
     {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
         if (!Contains(ra, (ulong)into.Length)) throw new GuestAddressException(ra, into.Length);
         Bytes(ra, into.Length).CopyTo(into);
         GC.KeepAlive(this);
@@ -49,6 +65,7 @@ public sealed unsafe class GuestMemory
 
     public void Write(ulong ra, ReadOnlySpan<byte> data)
     {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
         if (!Contains(ra, (ulong)data.Length)) throw new GuestAddressException(ra, data.Length);
         data.CopyTo(Bytes(ra, data.Length));
         // A fence between the write and the look for decode pages: a vcpu creating the page meanwhile (compare-and-swap,
@@ -56,6 +73,28 @@ public sealed unsafe class GuestMemory
         // needs a fence on both sides). The host's writes (breakpoints) are rare; as KVM's flush after planting one.
         Interlocked.MemoryBarrier();
         InvalidateRange(ra, (ulong)data.Length);
+        GC.KeepAlive(this);
+    }
+
+    /// <summary>Zeros [ra, ra + length) (an image's .bss), writing only the pages that are not zero already: fresh guest RAM
+    /// stays unbacked (reading an untouched page costs no memory).</summary>
+    public void Zero(ulong ra, ulong length)
+    {
+        ObjectDisposedException.ThrowIf(IsReleased, this);
+        if (!Contains(ra, length)) throw new GuestAddressException(ra, (int)Math.Min(length, int.MaxValue));
+        for (ulong a = ra; a < ra + length;)
+        {
+            int n = (int)Math.Min(PageSize - (a & (PageSize - 1)), ra + length - a);
+            var bytes = Bytes(a, n);
+            if (bytes.ContainsAnyExcept((byte)0))
+            {
+                bytes.Clear();
+                Interlocked.MemoryBarrier(); // as Write: the store, then the look for decoded pages
+                InvalidateRange(a, (ulong)n);
+            }
+            a += (ulong)n;
+        }
+        GC.KeepAlive(this);
     }
 
     public uint ReadUInt32(ulong ra, bool littleEndian)
@@ -102,7 +141,7 @@ public sealed unsafe class GuestMemory
             default: { Unsafe.WriteUnaligned(ref p, le ? value : BinaryPrimitives.ReverseEndianness(value)); break; }
         }
         if ((ra & (PageSize - 1)) + (ulong)size > PageSize) InvalidateRange(ra, (ulong)size); // unaligned, into the next page
-        else if (_decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
+        else if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)size);
     }
 
     /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
@@ -120,7 +159,7 @@ public sealed unsafe class GuestMemory
             ulong nv = le ? newValue : BinaryPrimitives.ReverseEndianness(newValue);
             ok = Interlocked.CompareExchange(ref Unsafe.As<byte, ulong>(ref p), nv, expectedRaw) == expectedRaw;
         }
-        if (ok && _decoded[ra >> PageShift] is { } page) InvalidateWords(page, ra, (ulong)size);
+        if (ok && _decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)size);
         return ok;
     }
 
@@ -135,21 +174,26 @@ public sealed unsafe class GuestMemory
         : le ? raw : BinaryPrimitives.ReverseEndianness(raw);
 
     /// <summary>
-    /// The decode cache page for a real page, created on first use (compare-and-swap: a full fence before the fill reads
-    /// memory). A host write fences before it looks for pages (<see cref="Write"/>); a guest store racing another vcpu's
-    /// first fetch of the page may leave that vcpu the old word, as the ISA allows until the guest's icbi (<c>Icbi</c>).
+    /// The decode cache slots of a real page (one per word), marked as used on first use, then a full fence before the fill
+    /// reads memory. A host write fences before it looks for used pages (<see cref="Write"/>); a guest store racing another
+    /// vcpu's first fetch of the page may leave that vcpu the old word, as the ISA allows until the guest's icbi (<c>Icbi</c>).
     /// </summary>
-    internal ulong[] DecodedPage(ulong ra)
+    internal ulong* DecodedPage(ulong ra)
     {
         ulong pn = ra >> PageShift;
-        return _decoded[pn] ?? Interlocked.CompareExchange(ref _decoded[pn], new ulong[PageSize / 4], null) ?? _decoded[pn]!;
+        if (Volatile.Read(ref _decodedPages[pn]) == 0)
+        {
+            Volatile.Write(ref _decodedPages[pn], 1);
+            Interlocked.MemoryBarrier();
+        }
+        return _decoded + (pn << (PageShift - 2));
     }
 
     /// <summary>Drops the decoded instructions of [ra, ra + length), on as many pages as it spans (stores, icbi).</summary>
     internal void InvalidateRange(ulong ra, ulong length)
     {
         for (ulong a = ra & ~(ulong)(PageSize - 1); a < ra + length; a += PageSize)
-            if (_decoded[a >> PageShift] is { } page) InvalidateWords(page, Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
+            if (_decodedPages[a >> PageShift] != 0) InvalidateWords(Math.Max(a, ra), Math.Min(a + PageSize, ra + length) - Math.Max(a, ra));
     }
 
     /// <summary>Bit 63 of a decode-cache slot: the slot holds a decoded word. A slot without it is invalid and holds
@@ -165,12 +209,12 @@ public sealed unsafe class GuestMemory
     internal ulong NextInvalid() => (ulong)Interlocked.Increment(ref _invalidations);
 
     /// <summary>Invalidates the words of one page that [ra, ra + length) touches (the range stays inside the page).</summary>
-    private void InvalidateWords(ulong[] page, ulong ra, ulong length)
+    private void InvalidateWords(ulong ra, ulong length)
     {
-        int first = (int)((ra & (PageSize - 1)) >> 2);
-        int last = (int)(((ra + length - 1) & (PageSize - 1)) >> 2);
+        ulong first = ra >> 2;
+        ulong last = (ra + length - 1) >> 2;
         ulong fresh = NextInvalid();
-        for (int i = first; i <= last; i++) Volatile.Write(ref page[i], fresh);
+        for (ulong i = first; i <= last; i++) Volatile.Write(ref _decoded[i], fresh);
     }
 }
 

@@ -64,11 +64,21 @@ public sealed class SimulatedMachine : IVirtualMachine
 
     public SimulatedVcpu Vcpu(int index) => (SimulatedVcpu)GetVcpu(index);
 
+    /// <summary>Gives guest RAM and the decode cache back to the OS now, not when a collection finds the machine unreachable.
+    /// Nothing may run a vcpu afterwards (the memory reads as zeros; host reads and writes throw).</summary>
+    public void Dispose() => Memory.Release();
+
     public void ReadMemory(ulong realAddress, Span<byte> into) => Memory.Read(realAddress, into);
     public void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => Memory.Write(realAddress, data);
 
     /// <summary>Planted breakpoints by real address, with the word each replaced (KVM: the debug word is written into guest memory).</summary>
     private readonly Dictionary<ulong, uint> _planted = new();
+
+    /// <summary>Breakpoints planted now (also once disposed: how many a destroyed VM's guest was left with).</summary>
+    public int PlantedBreakpoints
+    {
+        get { lock (_planted) return _planted.Count; }
+    }
 
     public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
     {
@@ -106,7 +116,7 @@ public sealed class SimulatedMachine : IVirtualMachine
                 throw new ElfFormatException($"segment at 0x{seg.PhysicalAddress:x} (+0x{seg.MemorySize:x}) is outside guest RAM (0x{Memory.Size:x} bytes)");
             Memory.Write(seg.PhysicalAddress, seg.Data);
             if (seg.MemorySize > (ulong)seg.Data.Length)
-                Memory.Write(seg.PhysicalAddress + (ulong)seg.Data.Length, new byte[seg.MemorySize - (ulong)seg.Data.Length]);
+                Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
         ImageIsLittleEndian = image.LittleEndian;
         // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.

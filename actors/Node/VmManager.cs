@@ -176,7 +176,12 @@ public sealed partial class VmManager : ReceiveActor
             m.ReplyTo.Tell(new Status.Failure(error));
             return;
         }
-        if (_destroyedAll) { m.ReplyTo.Tell(new Failed(FailureCode.FailedPrecondition, "the server is shutting down")); return; }
+        if (_destroyedAll)
+        {
+            m.Created?.Machine.Dispose();
+            m.ReplyTo.Tell(new Failed(FailureCode.FailedPrecondition, "the server is shutting down"));
+            return;
+        }
         var created = m.Created!;
         var machine = created.Machine;
 
@@ -249,7 +254,9 @@ public sealed partial class VmManager : ReceiveActor
     {
         if (_byCoordinator.Remove(t.ActorRef, out var vmId))
         {
-            _vms.Remove(vmId);
+            // The coordinator stopped after its vcpu actors: nothing runs the machine now, so its guest RAM goes back to the OS at
+            // once (a collection may not come for a long time on an idle server, and the RAM is not on the GC's heap).
+            if (_vms.Remove(vmId, out var gone)) gone.Machine.Dispose();
             _destroying.Remove(vmId);
             _options.Directory?.Tell(new VmDirectoryProtocol.UnregisterVm(vmId));
             _log.Info("VM {0} destroyed", vmId);

@@ -54,7 +54,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     private ulong _fetchEaPage = ulong.MaxValue;
     private ulong _fetchMode;
     private ulong _fetchRaPage;
-    private ulong[] _fetchDecoded = [];
+    private unsafe ulong* _fetchDecoded; // the page's decode-cache slots, in guest memory's mapping (kept alive by _mem)
 
     [Flags]
     private enum Event : byte
@@ -173,7 +173,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     }
 
     /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace.</summary>
-    private void ExecuteBatch(ulong batchEnd)
+    private unsafe void ExecuteBatch(ulong batchEnd)
     {
         while (Tb < batchEnd)
         {
@@ -184,7 +184,7 @@ public sealed partial class SimulatedVcpu : IVcpu
             {
                 if (!RefillFetch(cia, mode)) return;
             }
-            ref ulong slot = ref _fetchDecoded[(int)((cia & 0xFFF) >> 2)];
+            ref ulong slot = ref _fetchDecoded[(cia & 0xFFF) >> 2];
             ulong entry = Volatile.Read(ref slot);
             bool le = (mode & Isa.Msr.LE) != 0;
             if ((long)entry >= 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
@@ -236,7 +236,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         return entry;
     }
 
-    private bool RefillFetch(ulong cia, ulong mode)
+    private unsafe bool RefillFetch(ulong cia, ulong mode)
     {
         if (!TryTranslate(cia, Msr_, AccessKind.Fetch, out ulong ra) || !_mem.Contains(ra & ~0xFFFUL, 4096))
         {

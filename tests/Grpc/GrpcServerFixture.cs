@@ -1,3 +1,4 @@
+using ActorStep.Machine;
 using System.Net;
 using ActorStep.Actors.Node;
 using ActorStep.Api.V1;
@@ -89,6 +90,8 @@ public sealed class GrpcServerFixture : IAsyncLifetime
     /// <summary>Number of aligned debug-instruction words in the VM's raw memory (what breakpoints leave behind).</summary>
     public static int BreakpointWords(VmInfo vm)
     {
+        // A destroyed VM's RAM is back with the OS: what its guest was left with is what the machine still had planted.
+        if (vm.Machine is SimulatedMachine { Memory.IsReleased: true } released) return released.PlantedBreakpoints;
         var mem = new byte[vm.MemorySize];
         vm.Machine.ReadMemory(0, mem);
         uint word = vm.Machine.Capabilities.DebugInstruction;

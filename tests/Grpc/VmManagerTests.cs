@@ -63,6 +63,39 @@ public class VmManagerTests : TestKit
     }
 
     [Fact]
+    public void A_destroyed_vm_gives_its_guest_memory_back_at_once_and_nothing_keeps_it()
+    {
+        var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
+        var machine = CreateStepAndDestroy(manager, "gone");
+        // Not left to a collection: the reply comes once the RAM is back with the OS.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        // Nothing of the manager, the actors or the event plumbing holds the machine (or, through it, guest memory).
+        Assert.False(machine.IsAlive, "the destroyed VM's machine is still reachable");
+    }
+
+    /// <summary>Not inlined, so that no local of the test keeps the machine reachable.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private WeakReference CreateStepAndDestroy(IActorRef manager, string id)
+    {
+        var subscriber = CreateTestProbe();
+        manager.Tell(new CreateVm(Spin(id)));
+        var machine = (SimulatedMachine)ExpectMsg<VmCreated>(Wait).Vm.Machine;
+        manager.Tell(new SubscribeEvents(id, new Dictionary<string, string>(), subscriber));
+        ExpectMsg<EventsSubscribed>(Wait);
+        manager.Tell(new StepVcpu(id, 0, SchedulerLocking.Step, StepCount: 3));
+        ExpectMsg<VmProtocol.Stopped>(Wait);
+        manager.Tell(new DestroyVm(id));
+        ExpectMsg<VmDestroyed>(Wait);
+        // The probe keeps what it received (VmAttached carries the machine): read it all, as an event pump would.
+        subscriber.FishForMessage(m => m is VmDetached, Wait);
+        Assert.True(machine.Memory.IsReleased);
+        if (OperatingSystem.IsLinux()) Assert.Equal(0, machine.Memory.ResidentBytes());
+        return new WeakReference(machine);
+    }
+
+    [Fact]
     public async Task Requests_queued_behind_a_destroy_are_answered_and_later_ones_are_refused()
     {
         var manager = Sys.ActorOf(VmManager.Props(new VmManagerOptions(Backends: [SimulatedBackend.Instance])));
