@@ -124,9 +124,6 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         _awaitingCheck?.Tell(new Failed(FailureCode.FailedPrecondition, "the VM was shut down"));
         // A stop that was waiting for its code block goes without it: the vcpus are gone.
         if (_awaitingCode is { } awaiting) foreach (var r in awaiting.To) r.Tell(awaiting.Stop);
-        // A backend VM that holds something outside this process (a QEMU: its gdbstub connection, a process) lets it go last,
-        // once nothing of the engine is left in the guest.
-        (_vm as IDisposable)?.Dispose();
         base.PostStop();
     }
 

@@ -78,7 +78,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("the VM is lost", Assert.IsType<Failed>(memory).Message);
         var again = Call(coordinator, new Resume(all));
         Assert.True(again is Stopped { Event.Reason: StopReason.Error } s && s.Event.Detail.Contains("the VM is lost"), $"{again}");
-        Sys.Stop(coordinator);
+        Release(coordinator, vm);
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         vm.Process!.Dispose();
         var stop = Assert.IsType<Stopped>(Wait(step));
         Assert.True(stop.Event.Reason is StopReason.Error or StopReason.GuestStopped or StopReason.Finished, $"{stop.Event}");
-        Sys.Stop(coordinator);
+        Release(coordinator, vm);
     }
 
     [Fact]
@@ -119,8 +119,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
             Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false)));
         // A step is planted and armed (SE in MSR, Z0 at the Trace handler) when the VM is let go mid-continue.
         var running = coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step, [1] = VcpuAction.Continue }, HoldAsyncInterrupts: false), Timeout);
-        Sys.Stop(coordinator);
-        AwaitCondition(() => vm.Stub.IsLost, TimeSpan.FromSeconds(20));
+        Release(coordinator, vm);
         Assert.Empty(vm.PlantedBreakpoints);
 
         // A gdb client of its own sees a clean VM: SE off on every vcpu, and the guest boots to userspace and powers off.
@@ -137,6 +136,16 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         }
         Assert.True(qemu.WaitForExit(TimeSpan.FromSeconds(120)) || Poweroff(console), "the guest did not power off");
         lock (console) Assert.Contains(Support.LinuxInitramfs.UpLine, console.ToString());
+    }
+
+    /// <summary>What the VM manager does when a VM is deleted: the coordinator (and its vcpus, abandoning their steps) stops,
+    /// then the machine is let go.</summary>
+    private void Release(IActorRef coordinator, IVirtualMachine vm)
+    {
+        Watch(coordinator);
+        Sys.Stop(coordinator);
+        ExpectTerminated(coordinator, TimeSpan.FromSeconds(30));
+        vm.Dispose();
     }
 
     private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;
