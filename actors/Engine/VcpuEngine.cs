@@ -447,11 +447,7 @@ public sealed class VcpuEngine
     private void SuspendUserBreakpointsInside(ActiveStep step, AtomicSequence sequence)
     {
         foreach (ulong ra in sequence.InsideRealAddresses)
-        {
-            var owners = _table.OwnersAt(ra);
-            if (owners.Count == 0 || !owners.All(o => o is BreakpointOwner.User)) continue;
-            if (_table.Suspend(ra)) (step.SuspendedInside ??= new List<ulong>(1)).Add(ra);
-        }
+            if (_table.SuspendUserOnly(ra)) (step.SuspendedInside ??= new List<ulong>(1)).Add(ra);
     }
 
     private static bool SuspendedByThisStep(ActiveStep step, ulong ra) =>
