@@ -67,7 +67,8 @@ public sealed class BreakpointTable
                 e = _free.Count > 0 ? _free.Pop() : new Entry();
                 e.Suspended = false;
                 e.Planted = new SoftwareBreakpoint(ea, ra);
-                _vm.ReadMemory(ra, e.Original);
+                // The word under it is kept to hide the breakpoint from reads, where the backend's breakpoints are in memory.
+                if (_vm.Capabilities.BreakpointsInMemory) _vm.ReadMemory(ra, e.Original);
                 _entries[ra] = e;
                 _vm.InsertSoftwareBreakpoint(e.Planted);
             }

@@ -182,19 +182,23 @@ public sealed class GdbStubConnection : IDisposable
     }
 
     /// <summary>
-    /// Sends a resume (<c>vCont;c:…</c>) and waits, with no time limit, for the stop reply. Returns null without resuming when
-    /// <paramref name="proceed"/> says no (a stop was requested before the VM started).
+    /// Sends <paramref name="before"/> and a resume (<c>vCont;c:…</c>) in one write and waits, with no time limit, for the stop
+    /// reply (the replies to <paramref name="before"/> in <paramref name="beforeReplies"/>). Returns null without sending
+    /// anything when <paramref name="proceed"/> says no (a stop was requested before the VM started).
     /// </summary>
-    public string? Resume(string payload, Func<bool> proceed)
+    public string? Resume(IReadOnlyList<string> before, string payload, Func<bool> proceed, out string[] beforeReplies)
     {
+        beforeReplies = [];
         lock (_requests)
         {
             CheckUsable();
             lock (_running)
             {
                 if (!proceed()) return null;
+                // The requests that must precede the resume go in the same write: QEMU answers them, then runs the VM.
+                foreach (var p in before) _channel.Request(p);
                 _channel.Request(payload);
-                PacketsSent++;
+                PacketsSent += before.Count + 1;
                 Write();
                 _isRunning = true;
                 _interruptSent = false;
@@ -202,6 +206,8 @@ public sealed class GdbStubConnection : IDisposable
             try
             {
                 RoundTrips++;
+                beforeReplies = new string[before.Count];
+                for (int i = 0; i < beforeReplies.Length; i++) beforeReplies[i] = ReadReply(ReplyTimeout);
                 return ReadReply(Timeout.InfiniteTimeSpan);
             }
             finally
@@ -228,6 +234,8 @@ public sealed class GdbStubConnection : IDisposable
 
     /// <summary>A request while a resume runs would wait for its stop reply forever (and the bytes would pause the VM with no
     /// reply): like gdb in all-stop, stop the VM first. The resume then returns with SIGINT.</summary>
+    public void StopIfRunning() => StopRunningVm();
+
     private void StopRunningVm()
     {
         lock (_running)
@@ -249,9 +257,12 @@ public sealed class GdbStubConnection : IDisposable
         if (_lost is not null) throw new QemuLostException(_lost);
     }
 
+    private static readonly bool Trace = Environment.GetEnvironmentVariable("ACTORSTEP_RSP_TRACE") == "1";
+
     private void Write()
     {
         var bytes = _channel.TakeOutput();
+        if (Trace) Console.Error.WriteLine($"[rsp {Environment.CurrentManagedThreadId} {DateTime.UtcNow:HH:mm:ss.fff}] -> {Encoding.Latin1.GetString(bytes)[..Math.Min(200, bytes.Length)]}");
         try { _socket.Send(bytes); }
         catch (SocketException e) { throw Lose($"the connection to QEMU's gdbstub at {Endpoint} failed: {e.Message}", e); }
     }
@@ -263,6 +274,7 @@ public sealed class GdbStubConnection : IDisposable
         {
             if (_channel.TryTakeReply(out string reply))
             {
+                if (Trace) Console.Error.WriteLine($"[rsp {Environment.CurrentManagedThreadId} {DateTime.UtcNow:HH:mm:ss.fff}] <- {reply[..Math.Min(80, reply.Length)]}");
                 if (_channel.HasOutput) Write(); // a NAK (or the ack of a reply read together with this one)
                 return reply;
             }

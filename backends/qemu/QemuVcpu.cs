@@ -16,6 +16,8 @@ public sealed class QemuVcpu : IVcpu
 
     private readonly QemuVm _vm;
     private VcpuState? _state;
+    /// <summary>What QEMU holds, when <see cref="_state"/> has writes not yet sent (<see cref="AppendWriteBack"/>).</summary>
+    private VcpuState? _synced;
     private long _stateGeneration = -1;
     private bool _littleEndian;
 
@@ -50,6 +52,7 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>The state as of this stop, read from QEMU at most once per stop.</summary>
     private VcpuState Current()
     {
+        _vm.Stub.StopIfRunning(); // all-stop: registers are read from a stopped VM
         lock (_vm.Io)
         {
             if (_state is not null && _stateGeneration == _vm.Generation) return _state;
@@ -88,48 +91,64 @@ public sealed class QemuVcpu : IVcpu
     }
 
     /// <summary>
-    /// Writes what differs from this stop's state, one <c>P</c> per register in one round trip, the MSR last: QEMU decodes each
-    /// register in the byte order of the MSR[LE] it has when the packet arrives. TB and DEC are written only when the caller
-    /// changed them (QEMU keeps the clock; a DEC written through the stub is not reloaded into its timer).
+    /// Takes the new state; QEMU gets it before anything depends on it (the VM runs, the monitor translates, the VM is let go):
+    /// only what differs, one <c>P</c> per register, all in the write that carries the resume (<see cref="AppendWriteBack"/>).
+    /// TB and DEC are written only when the caller changed them (QEMU keeps the clock; a DEC written through the stub is not
+    /// reloaded into its timer).
     /// </summary>
     public void SetRegisters(VcpuState state)
     {
         lock (_vm.Io)
         {
             var old = Current();
-            var map = _vm.Registers;
-            var requests = new List<string>(8);
-            _vm.SelectThread(requests, ThreadId);
-            int first = requests.Count;
-            void Put(int number, ulong value, int size) => requests.Add($"P{number:x}={Encode(value, size)}");
-            for (int i = 0; i < 32; i++) if (state.Gpr[i] != old.Gpr[i]) Put(i, state.Gpr[i], 8);
-            if (state.Nip != old.Nip) Put(64, state.Nip, 8);
-            if (state.Cr != old.Cr) Put(66, state.Cr, 4);
-            if (state.Lr != old.Lr) Put(67, state.Lr, 8);
-            if (state.Ctr != old.Ctr) Put(68, state.Ctr, 8);
-            if (state.Xer != old.Xer) Put(69, state.Xer, 4);
-            if (state.Srr0 != old.Srr0) Put(map["srr0"], state.Srr0, 8);
-            if (state.Srr1 != old.Srr1) Put(map["srr1"], state.Srr1, 8);
-            if (state.Lpcr != old.Lpcr) Put(map["lpcr"], state.Lpcr, 8);
-            if (state.Dec != old.Dec) Put(map["dec"], state.Dec, 8);
-            if (state.Dar != old.Dar) Put(map["dar"], state.Dar, 8);
-            if (state.Dsisr != old.Dsisr) Put(map["dsisr"], state.Dsisr, 8);
-            for (int i = 0; i < 4; i++) if (state.Sprg[i] != old.Sprg[i]) Put(map[$"sprg{i}"], state.Sprg[i], 8);
-            if (state.Tb != old.Tb) Put(map["tb"], state.Tb, 8);
-            for (int i = 0; i < 32; i++) if (state.Fpr[i] != old.Fpr[i]) Put(map[$"f{i}"], state.Fpr[i], 8);
-            if (state.Fpscr != old.Fpscr) Put(map["fpscr"], state.Fpscr, 4);
-            if (state.Msr != old.Msr) Put(65, state.Msr, 8);
-            if (requests.Count == first) { if (first == 1) _vm.ForgetSelection(); return; }
-            string[] replies;
-            try { replies = _vm.Stub.RequestAll(requests); }
-            catch { _vm.ForgetSelection(); throw; }
-            for (int i = 0; i < replies.Length; i++)
-                if (replies[i] != "OK") { _state = null; _vm.ForgetSelection(); throw new GdbStubRefusedException(requests[i], replies[i]); }
+            _synced ??= old;
             var now = state.Clone();
             now.Pir = old.Pir; now.Pvr = old.Pvr; // read-only
             _state = now;
-            _littleEndian = (now.Msr & Msr.LE) != 0;
         }
+    }
+
+    /// <summary>Appends the <c>P</c> requests that bring QEMU to this vcpu's state (the MSR last: QEMU decodes each register in
+    /// the byte order of the MSR[LE] it has when the packet arrives). Caller holds <see cref="QemuVm.Io"/> and sends them.</summary>
+    internal void AppendWriteBack(List<string> requests)
+    {
+        if (_synced is not { } old || _state is not { } state) return;
+        var map = _vm.Registers;
+        int before = requests.Count;
+        _vm.SelectThread(requests, ThreadId);
+        int first = requests.Count;
+        bool le = (old.Msr & Msr.LE) != 0;
+        void Put(int number, ulong value, int size) => requests.Add($"P{number:x}={Encode(value, size, le)}");
+        for (int i = 0; i < 32; i++) if (state.Gpr[i] != old.Gpr[i]) Put(i, state.Gpr[i], 8);
+        if (state.Nip != old.Nip) Put(64, state.Nip, 8);
+        if (state.Cr != old.Cr) Put(66, state.Cr, 4);
+        if (state.Lr != old.Lr) Put(67, state.Lr, 8);
+        if (state.Ctr != old.Ctr) Put(68, state.Ctr, 8);
+        if (state.Xer != old.Xer) Put(69, state.Xer, 4);
+        if (state.Srr0 != old.Srr0) Put(map["srr0"], state.Srr0, 8);
+        if (state.Srr1 != old.Srr1) Put(map["srr1"], state.Srr1, 8);
+        if (state.Lpcr != old.Lpcr) Put(map["lpcr"], state.Lpcr, 8);
+        if (state.Dec != old.Dec) Put(map["dec"], state.Dec, 8);
+        if (state.Dar != old.Dar) Put(map["dar"], state.Dar, 8);
+        if (state.Dsisr != old.Dsisr) Put(map["dsisr"], state.Dsisr, 8);
+        for (int i = 0; i < 4; i++) if (state.Sprg[i] != old.Sprg[i]) Put(map[$"sprg{i}"], state.Sprg[i], 8);
+        if (state.Tb != old.Tb) Put(map["tb"], state.Tb, 8);
+        for (int i = 0; i < 32; i++) if (state.Fpr[i] != old.Fpr[i]) Put(map[$"f{i}"], state.Fpr[i], 8);
+        if (state.Fpscr != old.Fpscr) Put(map["fpscr"], state.Fpscr, 4);
+        if (state.Msr != old.Msr) Put(65, state.Msr, 8);
+        if (requests.Count == first)
+        {
+            if (first > before) { requests.RemoveRange(before, first - before); _vm.ForgetSelection(); }
+        }
+        _synced = null;
+        _littleEndian = (state.Msr & Msr.LE) != 0;
+    }
+
+    /// <summary>The write-back could not be sent: what this vcpu holds is no longer known.</summary>
+    internal void ForgetState()
+    {
+        _state = null;
+        _synced = null;
     }
 
     private readonly Dictionary<int, string> _sprNames = new()
@@ -146,6 +165,7 @@ public sealed class QemuVcpu : IVcpu
         lock (_vm.Io)
         {
             Current();
+            _vm.WriteBack();
             var requests = new List<string>(2);
             _vm.SelectThread(requests, ThreadId);
             requests.Add($"p{number:x}");
@@ -199,17 +219,15 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>Not counted: QEMU does not say how many instructions ran (budgets here count traps and stops).</summary>
     public long InstructionsRetired => 0;
 
-    /// <summary>Before the VM runs: nothing is cached across it.</summary>
-    internal void FlushBeforeRun() { }
 
-    private string Encode(ulong value, int size)
+    private static string Encode(ulong value, int size, bool littleEndian)
     {
         Span<byte> b = stackalloc byte[8];
         if (size == 4)
         {
-            if (_littleEndian) BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)value); else BinaryPrimitives.WriteUInt32BigEndian(b, (uint)value);
+            if (littleEndian) BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)value); else BinaryPrimitives.WriteUInt32BigEndian(b, (uint)value);
         }
-        else if (_littleEndian) BinaryPrimitives.WriteUInt64LittleEndian(b, value);
+        else if (littleEndian) BinaryPrimitives.WriteUInt64LittleEndian(b, value);
         else BinaryPrimitives.WriteUInt64BigEndian(b, value);
         return Convert.ToHexStringLower(b[..size]);
     }

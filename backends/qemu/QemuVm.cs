@@ -26,8 +26,11 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     private readonly QemuProcess? _process;
     private readonly object _plantedLock = new();
     private readonly HashSet<ulong> _planted = [];
+    private readonly HashSet<ulong> _removals = [];
     private readonly Dictionary<(ulong Page, int Context), ulong> _stopTranslations = new();
-    private readonly Dictionary<ulong, ulong> _kernelTranslations = new();
+    private readonly Dictionary<ulong, (ulong Ra, long Generation)> _kernelTranslations = new();
+    /// <summary>How many resumes a kernel-quadrant translation is trusted for without asking QEMU again.</summary>
+    public const int KernelTranslationLifetime = 256;
     private readonly object _translationLock = new();
     private volatile bool _stopRequested;
     private int _selectedThread = -1, _monitorCpu = -1;
@@ -183,30 +186,93 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     // ---- breakpoints: Z0 at the effective address ----
 
+    /// <summary>Plants a breakpoint (<c>Z0</c>, sent at once so that a refusal reaches the caller). One taken out since the VM
+    /// last ran is simply kept: a step's Trace-handler breakpoint stays planted across consecutive steps.</summary>
     public void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
     {
-        string request = $"Z0,{breakpoint.EffectiveAddress:x},4";
+        ulong ea = breakpoint.EffectiveAddress;
+        lock (_plantedLock)
+        {
+            if (_removals.Remove(ea) || _planted.Contains(ea)) return;
+        }
+        string request = $"Z0,{ea:x},4";
         string reply = _stub.Request(request);
         if (reply != "OK") throw new GdbStubRefusedException(request, reply);
-        lock (_plantedLock) _planted.Add(breakpoint.EffectiveAddress);
+        lock (_plantedLock) _planted.Add(ea);
     }
 
+    /// <summary>Takes a breakpoint out: on TCG (breakpoints outside memory) only when the VM next runs, unless planted again
+    /// by then; on KVM (a word in guest memory, which reads would show) at once.</summary>
     public void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint)
     {
+        ulong ea = breakpoint.EffectiveAddress;
         if (_stub.IsLost)
         {
             // A QEMU that is gone holds no breakpoint.
-            lock (_plantedLock) _planted.Clear();
+            lock (_plantedLock) { _planted.Clear(); _removals.Clear(); }
             return;
         }
-        string request = $"z0,{breakpoint.EffectiveAddress:x},4";
+        lock (_plantedLock)
+        {
+            if (!_planted.Contains(ea)) return;
+            if (!Capabilities.BreakpointsInMemory) { _removals.Add(ea); return; }
+        }
+        string request = $"z0,{ea:x},4";
         string reply = _stub.Request(request);
-        lock (_plantedLock) _planted.Remove(breakpoint.EffectiveAddress);
+        lock (_plantedLock) _planted.Remove(ea);
         if (reply != "OK") throw new GdbStubRefusedException(request, reply);
     }
 
-    /// <summary>Breakpoints planted now (effective addresses), for tests and cleanup.</summary>
-    public IReadOnlyCollection<ulong> PlantedBreakpoints { get { lock (_plantedLock) return _planted.ToArray(); } }
+    /// <summary>Breakpoints planted now as the engine sees them (effective addresses), for tests and cleanup.</summary>
+    public IReadOnlyCollection<ulong> PlantedBreakpoints { get { lock (_plantedLock) return _planted.Except(_removals).ToArray(); } }
+
+    /// <summary>
+    /// The requests that bring QEMU to what ActorStep holds: breakpoints taken out since the VM last ran (<c>z0</c>) and every
+    /// vcpu's register writes (<c>P</c>). Sent before the VM runs (in the resume's own write), before the monitor is asked
+    /// something that depends on a vcpu's state, and before QEMU is let go. Caller holds <see cref="Io"/>.
+    /// </summary>
+    private List<string> PendingWrites()
+    {
+        var requests = new List<string>();
+        lock (_plantedLock)
+        {
+            foreach (ulong ea in _removals) requests.Add($"z0,{ea:x},4");
+            _planted.ExceptWith(_removals);
+            _removals.Clear();
+        }
+        foreach (var v in _vcpus) v.AppendWriteBack(requests);
+        return requests;
+    }
+
+    /// <summary>Sends what <see cref="PendingWrites"/> holds, now.</summary>
+    internal void WriteBack()
+    {
+        lock (Io)
+        {
+            var requests = PendingWrites();
+            if (requests.Count == 0) return;
+            string[] replies;
+            try { replies = _stub.RequestAll(requests); }
+            catch { ForgetWrites(); throw; }
+            Check(requests, replies);
+        }
+    }
+
+    private void Check(List<string> requests, string[] replies)
+    {
+        for (int i = 0; i < replies.Length; i++)
+            if (replies[i] != "OK")
+            {
+                ForgetWrites();
+                throw new GdbStubRefusedException(requests[i], replies[i]);
+            }
+    }
+
+    private void ForgetWrites()
+    {
+        _selectedThread = -1;
+        foreach (var v in _vcpus) v.ForgetState();
+    }
 
     // ---- run control ----
 
@@ -221,19 +287,35 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             if (first < 0) first = v;
             payload.Append(";c:").Append(vcpu.ThreadId.ToString("x", CultureInfo.InvariantCulture));
         }
-        foreach (var v in _vcpus) v.FlushBeforeRun();
-        string? reply = _stub.Resume(payload.ToString(), () =>
+        // The writes ActorStep holds go in the resume's own write. Io is not held while the VM runs: a vcpu owner that asks for
+        // something meanwhile stops the VM first (GdbStubConnection), as gdb must in all-stop.
+        List<string> pending;
+        lock (Io) pending = PendingWrites();
+        string? reply;
+        string[] written = [];
+        try
         {
-            if (_stopRequested) { _stopRequested = false; return false; }
-            Interlocked.Increment(ref _generation);
-            return true;
-        });
+            reply = _stub.Resume(pending, payload.ToString(), () =>
+            {
+                if (_stopRequested) { _stopRequested = false; return false; }
+                Interlocked.Increment(ref _generation);
+                return true;
+            }, out written);
+        }
+        catch { lock (Io) ForgetWrites(); throw; }
+        lock (Io)
+        {
+            if (reply is null && pending.Count > 0) WriteBackNow(pending);
+            else Check(pending, written);
+        }
         if (reply is null) return (first, new VcpuExit(ExitReason.BudgetExpired, _vcpus[first].GetRegisters().Nip));
         _stopRequested = false;
         _selectedThread = -1;
         InvalidateStopTranslations();
         return Stopped(reply, running, first);
     }
+
+    private void WriteBackNow(List<string> requests) => Check(requests, _stub.RequestAll(requests));
 
     private (int, VcpuExit) Stopped(string reply, IReadOnlyCollection<int> running, int first)
     {
@@ -328,6 +410,11 @@ public sealed class QemuVm : IAllStopVm, IDisposable
                 ra = known == ulong.MaxValue ? 0 : known | (ea & pageMask);
                 return known != ulong.MaxValue;
             }
+            if (kernelQuadrant && _kernelTranslations.TryGetValue(page, out var kept) && Generation - kept.Generation < KernelTranslationLifetime)
+            {
+                ra = kept.Ra | (ea & pageMask);
+                return ra < MemorySize;
+            }
             QemuVcpu? asked = null;
             ulong wanted = msr & (Msr.PR | Msr.HV);
             bool Suits(QemuVcpu v)
@@ -339,14 +426,14 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             else if (kernelQuadrant) asked = _vcpus.FirstOrDefault(Suits);
             if (asked is null)
             {
-                if (kernelQuadrant && _kernelTranslations.TryGetValue(page, out ulong kept)) { ra = kept | (ea & pageMask); return true; }
+                if (kernelQuadrant && _kernelTranslations.TryGetValue(page, out var old)) { ra = old.Ra | (ea & pageMask); return ra < MemorySize; }
                 ra = 0;
                 return false;
             }
             ulong? got = AskTranslation(asked.Index, page);
             _stopTranslations[(page, context)] = got ?? ulong.MaxValue;
             if (got is null) { ra = 0; return false; }
-            if (kernelQuadrant) _kernelTranslations[page] = got.Value;
+            if (kernelQuadrant) _kernelTranslations[page] = (got.Value, Generation);
             ra = got.Value | (ea & pageMask);
             return ra < MemorySize;
         }
@@ -354,6 +441,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     private ulong? AskTranslation(int cpu, ulong page)
     {
+        WriteBack(); // the monitor translates with the state QEMU holds
         if (_monitorCpu != cpu)
         {
             _stub.Monitor($"cpu {cpu}");
@@ -393,6 +481,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         {
             try
             {
+                WriteBack(); // the engine's last writes (SE given back) and removals
                 var z = PlantedBreakpoints.Select(ea => $"z0,{ea:x},4").ToList();
                 if (z.Count > 0) _stub.RequestAll(z);
             }

@@ -3,7 +3,8 @@ namespace ActorStep.Protocol.Rsp;
 /// <summary>
 /// The client's side of the acknowledgment layer (gdb manual, "Packet Acknowledgment"), as gdb itself speaks it to a stub
 /// that has no no-ack mode (QEMU's): each good reply is acked with <c>+</c>, sent together with the next request so that
-/// a round trip costs one write each way; a reply with a bad checksum is NAKed (<c>-</c>) and the stub resends it; a NAK
+/// a round trip costs one write each way (and never on its own: while the target runs, any byte but the interrupt would
+/// pause it — QEMU's system mode does not wait for acks); a reply with a bad checksum is NAKed (<c>-</c>) and the stub resends it; a NAK
 /// from the stub makes us resend our last packet. No I/O: requests go out through <see cref="Request"/>, received bytes
 /// come in through <see cref="Receive"/>.
 /// </summary>
@@ -14,7 +15,7 @@ public sealed class RspClientChannel
     private readonly List<byte> _output = [];
     private readonly Queue<string> _replies = new();
     private byte[]? _lastSent;
-    private bool _ackPending;
+    private int _acksOwed;
 
     /// <param name="maxReply">the largest reply payload accepted (after run-length expansion)</param>
     public RspClientChannel(int maxReply = 0x20000) => _decoder = new RspDecoder(maxReply);
@@ -41,9 +42,7 @@ public sealed class RspClientChannel
     /// <summary>Queues the ack of the last reply now (before the connection closes, or when nothing else is sent).</summary>
     public void FlushAck()
     {
-        if (!_ackPending) return;
-        _output.Add((byte)'+');
-        _ackPending = false;
+        for (; _acksOwed > 0; _acksOwed--) _output.Add((byte)'+');
     }
 
     /// <summary>Feeds bytes from the stub; complete replies become available through <see cref="TryTakeReply"/>. Acks and
@@ -57,14 +56,12 @@ public sealed class RspClientChannel
             switch (frame)
             {
                 case RspDecoder.Frame.Packet { ChecksumOk: true } p:
-                    FlushAck(); // two replies in one read: the first is acked before the second is taken
-                    _ackPending = true;
+                    _acksOwed++; // acked with the next request
                     _replies.Enqueue(RspEncoding.Latin1(p.Payload));
                     break;
                 case RspDecoder.Frame.Packet:
                     ChecksumErrors++;
-                    FlushAck();
-                    _output.Add((byte)'-');
+                    _output.Add((byte)'-'); // the stub resends it
                     break;
                 case RspDecoder.Frame.Oversized o:
                     throw new RspFormatException($"the stub sent a reply of {o.Length} bytes, more than the {_decoder.MaxPayload} accepted");
