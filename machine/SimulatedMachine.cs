@@ -6,7 +6,12 @@ using ActorStep.Hypervisor;
 namespace ActorStep.Machine;
 
 /// <summary>Options for a simulated VM.</summary>
-public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv)
+/// <param name="HostTripKeepsReservation">an idealised host that keeps a vcpu's reservation across its exits (every return
+/// from <see cref="IVcpu.Run"/>); no real host does (its own code runs meanwhile, and Linux clears the reservation on every
+/// interrupt return), so the default is false, on both flavours. For instruction-level tests that interleave vcpus one
+/// instruction at a time.</param>
+public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
+    bool HostTripKeepsReservation = false)
 {
     public const int MaxVcpus = 256;
 }

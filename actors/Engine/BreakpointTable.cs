@@ -141,6 +141,19 @@ public sealed class BreakpointTable
         }
     }
 
+    /// <summary>Takes the breakpoint out, as <see cref="Suspend"/>, only when the user is its one owner (a step's end point
+    /// must stay): in one lock, so that no step can claim the address in between. <see cref="Resume"/> plants it again.</summary>
+    public bool SuspendUserOnly(ulong ra)
+    {
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(ra, out var e) || e.Suspended || e.Owners.Count != 1 || e.Owners[0] is not BreakpointOwner.User) return false;
+            _vm.RemoveSoftwareBreakpoint(e.Planted);
+            e.Suspended = true;
+            return true;
+        }
+    }
+
     public void Resume(ulong ra)
     {
         lock (_lock)

@@ -11,7 +11,8 @@ public enum EndPointKind
     InterruptHandler,
     /// <summary>The target of rfid, before it executes.</summary>
     ReturnTarget,
-    /// <summary>A successor of the instruction (NIP+4 or a branch target) reached without a Trace.</summary>
+    /// <summary>A successor of the instruction (NIP+4 or a branch target) reached without a Trace; for an atomic sequence, the
+    /// instruction after its store-conditional or the target of a conditional branch that leaves it.</summary>
     Successor,
 }
 
@@ -19,8 +20,19 @@ public enum EndPointKind
 public sealed record EndPoint(ulong EffectiveAddress, ulong RealAddress, EndPointKind Kind, InterruptKind? Interrupt = null);
 
 /// <summary>
+/// A load-and-reserve … store-conditional sequence that one step runs whole (no Trace armed), because a trip to the host
+/// between its instructions loses the reservation and the store-conditional would never succeed.
+/// </summary>
+/// <param name="StoreConditional">the effective address of the store-conditional that closes the sequence</param>
+/// <param name="Instructions">the sequence's length, the load-and-reserve and the store-conditional included</param>
+/// <param name="InsideRealAddresses">the real addresses of the instructions after the load-and-reserve, through the
+/// store-conditional: a user breakpoint there is out of memory for the step (the step would lose the reservation)</param>
+public sealed record AtomicSequence(ulong StoreConditional, int Instructions, IReadOnlyList<ulong> InsideRealAddresses);
+
+/// <summary>
 /// The plan of one host step on the trace-interrupt backend: the end points, whether MSR[SE] is armed,
-/// and what the step will clobber (SRR0, SRR1, the guest's own SE) — step-engine.md §3 points 2–3.
+/// and what the step will clobber (SRR0, SRR1, the guest's own SE) — step-engine.md §3 points 2–3. With
+/// <see cref="Sequence"/> the step is a whole atomic sequence, on either backend (the hardware step too).
 /// </summary>
 public sealed record StepPlan(
     ulong Nip,
@@ -33,7 +45,8 @@ public sealed record StepPlan(
     ulong SavedSrr0,
     ulong SavedSrr1,
     ulong SourceValue,
-    IReadOnlyList<EndPoint> EndPoints)
+    IReadOnlyList<EndPoint> EndPoints,
+    AtomicSequence? Sequence = null)
 {
     public EndPoint? EndPointAt(ulong realAddress)
     {

@@ -24,16 +24,10 @@ public static class TraceStep
         bool guestSe = (msr & Msr.SE) != 0;
         var ends = new List<EndPoint>();
 
-        void Add(ulong ea, ulong fetchMsr, EndPointKind kind, InterruptKind? interrupt = null)
-        {
-            if (!translate(ea, fetchMsr, out ulong ra)) return;
-            foreach (var e in ends) if (e.RealAddress == ra) return;
-            ends.Add(new EndPoint(ea, ra, kind, interrupt));
-        }
+        void Add(ulong ea, ulong fetchMsr, EndPointKind kind, InterruptKind? interrupt = null) =>
+            AddEnd(ends, translate, ea, fetchMsr, kind, interrupt);
 
-        void AddHandler(InterruptKind kind, ulong msrAtInterrupt) =>
-            Add(InterruptVectors.HandlerAddress(kind, msrAtInterrupt, lpcr), InterruptVectors.NewMsr(msrAtInterrupt, lpcr),
-                kind == InterruptKind.Trace ? EndPointKind.TraceHandler : EndPointKind.InterruptHandler, kind);
+        void AddHandler(InterruptKind kind, ulong msrAtInterrupt) => AddHandlerEnd(ends, translate, kind, msrAtInterrupt, lpcr);
 
         if (!translate(s.Nip, msr, out ulong nipRa))
         {
@@ -45,6 +39,11 @@ public static class TraceStep
         bool le = (msr & Msr.LE) != 0;
         uint insn = fetch(nipRa, le);
         Op op = OpcodeTable.Decode(insn);
+        // A load-and-reserve starts an atomic sequence, which must run whole (a guest tracing itself takes its own Trace
+        // after the larx, as it would undebugged: that step is the larx alone).
+        if (!guestSe && AtomicSequences.IsLoadAndReserve(insn)
+            && AtomicSequencePlan(s, nipRa, insn, le, translate, fetch, allowAsync) is { } sequence)
+            return sequence;
         var effects = InstructionClassifier.Classify(op, insn, msr);
         ulong armed = msr | Msr.SE;
         bool armTrace;
@@ -109,6 +108,83 @@ public static class TraceStep
         return new StepPlan(s.Nip, nipRa, insn, op, effects, armTrace, guestSe, s.Srr0, s.Srr1, source, ends);
     }
 
+    /// <summary>
+    /// The plan of a step that starts at a load-and-reserve and runs the whole sequence through its store-conditional, as
+    /// gdb's <c>ppc_deal_with_atomic_sequence</c> does: a trip to the host between the two (each step of one instruction is
+    /// one) loses the reservation on QEMU and on any real host, and the store-conditional would never succeed. Null when
+    /// NIP is not a load-and-reserve, when the guest traces itself (its own Trace follows the larx), or when no
+    /// store-conditional closes the sequence within <see cref="AtomicSequences.Window"/> instructions: then the larx is
+    /// stepped alone. The hardware-step backend uses it too (<see cref="VcpuEngine"/>): a KVM-PR step is also a host trip.
+    /// </summary>
+    public static StepPlan? PlanAtomicSequence(VcpuState s, Translate translate, Func<ulong, bool, uint> fetch, bool allowAsync)
+    {
+        if ((s.Msr & Msr.SE) != 0 || !translate(s.Nip, s.Msr, out ulong nipRa)) return null;
+        bool le = (s.Msr & Msr.LE) != 0;
+        uint insn = fetch(nipRa, le);
+        return AtomicSequences.IsLoadAndReserve(insn) ? AtomicSequencePlan(s, nipRa, insn, le, translate, fetch, allowAsync) : null;
+    }
+
+    /// <summary>
+    /// The sequence's end points: the instruction after the store-conditional, the target of each conditional branch in
+    /// the sequence that leaves it (a target in [larx, stcx.] is a retry inside the step), and the handlers of the
+    /// interrupts its instructions can raise (storage, program, FP) and of the asynchronous ones when allowed — the same
+    /// interrupts a one-instruction step of each would cover. No Trace is armed: the sequence runs freely to an end point.
+    /// A sequence holding what the plan cannot follow (sc, rfid, mtmsr(d), an unconditional or indirect branch) is not
+    /// taken whole.
+    /// </summary>
+    private static StepPlan? AtomicSequencePlan(VcpuState s, ulong nipRa, uint larx, bool le, Translate translate,
+        Func<ulong, bool, uint> fetch, bool allowAsync)
+    {
+        ulong msr = s.Msr, lpcr = s.Lpcr;
+        Op larxOp = OpcodeTable.Decode(larx);
+        var effects = InstructionClassifier.Classify(larxOp, larx, msr);
+        var inside = new List<ulong>(4);
+        var exits = new List<ulong>(2);
+        ulong? closing = null;
+        const InstructionEffects cannotFollow = InstructionEffects.SystemCall | InstructionEffects.Hypercall
+                                               | InstructionEffects.ReturnFromInterrupt | InstructionEffects.WritesMsr;
+        for (int n = 1; n <= AtomicSequences.Window && closing is null; n++)
+        {
+            ulong ea = s.Nip + 4UL * (ulong)n;
+            if (!translate(ea, msr, out ulong ra)) return null;
+            uint insn = fetch(ra, le);
+            Op op = OpcodeTable.Decode(insn);
+            var e = InstructionClassifier.Classify(op, insn, msr);
+            if ((e & cannotFollow) != 0 || op is Op.B or Op.Bclr or Op.Bcctr) return null;
+            effects |= e;
+            inside.Add(ra);
+            if (op == Op.Bc) exits.Add(Branches.Target(op, insn, ea, s.Lr, s.Ctr));
+            if (AtomicSequences.IsStoreConditional(insn)) closing = ea;
+        }
+        if (closing is not ulong stcx) return null;
+
+        var ends = new List<EndPoint>();
+        AddEnd(ends, translate, stcx + 4, msr, EndPointKind.Successor);
+        foreach (ulong target in exits)
+            if (target < s.Nip || target > stcx) AddEnd(ends, translate, target, msr, EndPointKind.Successor);
+        if ((effects & InstructionEffects.Storage) != 0)
+            foreach (var k in StorageInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
+        if ((effects & InstructionEffects.Program) != 0) AddHandlerEnd(ends, translate, InterruptKind.Program, msr, lpcr);
+        if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandlerEnd(ends, translate, InterruptKind.FloatingPointUnavailable, msr, lpcr);
+        if (allowAsync && (msr & Msr.EE) != 0)
+            foreach (var k in AsyncInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
+        for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
+        return new StepPlan(s.Nip, nipRa, larx, larxOp, effects, ArmTrace: false, GuestSe: false, s.Srr0, s.Srr1, 0, ends,
+            new AtomicSequence(stcx, inside.Count + 1, inside));
+    }
+
+    private static void AddEnd(List<EndPoint> ends, Translate translate, ulong ea, ulong fetchMsr, EndPointKind kind,
+        InterruptKind? interrupt = null)
+    {
+        if (!translate(ea, fetchMsr, out ulong ra)) return;
+        foreach (var e in ends) if (e.RealAddress == ra) return;
+        ends.Add(new EndPoint(ea, ra, kind, interrupt));
+    }
+
+    private static void AddHandlerEnd(List<EndPoint> ends, Translate translate, InterruptKind kind, ulong msrAtInterrupt, ulong lpcr) =>
+        AddEnd(ends, translate, InterruptVectors.HandlerAddress(kind, msrAtInterrupt, lpcr), InterruptVectors.NewMsr(msrAtInterrupt, lpcr),
+            kind == InterruptKind.Trace ? EndPointKind.TraceHandler : EndPointKind.InterruptHandler, kind);
+
     /// <summary>Where control can go after the instruction without an interrupt: NIP+4 and any branch target.</summary>
     public static IEnumerable<ulong> Successors(Op op, uint insn, VcpuState s)
     {
@@ -170,7 +246,8 @@ public static class TraceStep
                 return Completion.Returned;
 
             default:
-                // A successor reached without a Trace: only the armed SE needs undoing.
+                // A successor reached without a Trace (an atomic sequence's end included, which armed nothing): only an
+                // armed SE needs undoing.
                 if (plan.ArmTrace) s.Msr = (s.Msr & ~Msr.SE) | (GuestSeAfter(plan) ? Msr.SE : 0);
                 return Completion.Completed;
         }

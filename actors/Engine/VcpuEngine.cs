@@ -41,6 +41,8 @@ public sealed class VcpuEngine
         public readonly bool Hardware = hardware;
         /// <summary>A breakpoint at NIP whose original word is back in memory while this vcpu steps off it.</summary>
         public ulong? Suspended = suspended;
+        /// <summary>User breakpoints inside an atomic sequence this step runs whole, out of memory until it ends.</summary>
+        public List<ulong>? SuspendedInside;
         /// <summary>The engine executed the instruction itself (an rfid whose target is its own address).</summary>
         public bool Emulated;
     }
@@ -317,7 +319,7 @@ public sealed class VcpuEngine
                 }
                 // Not one of ours: a user breakpoint ends the step there (§3 point 8); another step's parks us. But at the
                 // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
-                if (_step!.Suspended != ra || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
+                if (!SuspendedByThisStep(_step!, ra) || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
                 {
                     if (_table.HasUser(ra)) { AbandonStep(); _overThenFree = false; } // before the state is reported: SE back to the guest's own
                     if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
@@ -395,13 +397,19 @@ public sealed class VcpuEngine
         // Stepping off a breakpoint planted at NIP: the original word goes back for the duration of this step.
         ulong? suspended = nipRa != ulong.MaxValue && _table.Suspend(nipRa) ? nipRa : null;
 
+        StepPlan plan;
         if (_vm.Capabilities.HardwareSingleStep)
         {
-            _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
-            return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
+            // A hardware step is a host trip too (KVM-PR exits after each instruction): an atomic sequence is run whole with
+            // breakpoints at its end points, as on the trace backend; anything else is the hardware's one instruction.
+            if (TraceStep.PlanAtomicSequence(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts) is not { } sequence)
+            {
+                _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
+                return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
+            }
+            plan = sequence;
         }
-
-        var plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
+        else plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
         var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
         if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
         {
@@ -419,6 +427,7 @@ public sealed class VcpuEngine
         if (!plan.ArmTrace && !m.HoldAsyncInterrupts && _vm.Capabilities.HoldsAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
             _vcpu.HoldAsyncInterrupts = true;
         foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
+        if (plan.Sequence is { } atomic) SuspendUserBreakpointsInside(step, atomic);
         if (plan.ArmTrace)
         {
             s.Msr |= Msr.SE;
@@ -427,6 +436,22 @@ public sealed class VcpuEngine
         _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         return step;
     }
+
+    /// <summary>
+    /// A user breakpoint inside an atomic sequence (after its larx, through its stcx.) would end the step there, after the
+    /// larx, with the reservation lost on the way to the host: the stcx. would fail, and every later step would stop there
+    /// again, so the loop could never be stepped past. Stepping the sequence means running it whole, so such a breakpoint is
+    /// out of memory for this step only (gdb does not stop inside its atomic step either); a continue still stops there. An
+    /// address another step also owns stays planted: that step's end point must not go.
+    /// </summary>
+    private void SuspendUserBreakpointsInside(ActiveStep step, AtomicSequence sequence)
+    {
+        foreach (ulong ra in sequence.InsideRealAddresses)
+            if (_table.SuspendUserOnly(ra)) (step.SuspendedInside ??= new List<ulong>(1)).Add(ra);
+    }
+
+    private static bool SuspendedByThisStep(ActiveStep step, ulong ra) =>
+        step.Suspended == ra || step.SuspendedInside?.Contains(ra) == true;
 
     /// <summary>An rfid whose target (fetched with the MSR it installs) no breakpoint can catch: its own address (a
     /// breakpoint there traps before the instruction runs), or an address with no translation (the step must end there,
@@ -455,6 +480,8 @@ public sealed class VcpuEngine
         _table.RemoveAll(_owner);
         if (step.Suspended is ulong ra) _table.Resume(ra);
         step.Suspended = null;
+        if (step.SuspendedInside is { } inside) foreach (ulong r in inside) _table.Resume(r);
+        step.SuspendedInside = null;
         if (step.Hardware) _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
     }
 

@@ -19,8 +19,7 @@ public sealed partial class SimulatedVcpu
         Nip = entry.Nip;
         Msr_ = entry.Msr;
         // The reservation survives interrupts (Book II §1.7.3.1 lists what clears it; interrupts are not
-        // among them — Linux clears it by hand on interrupt return). So a Trace between lwarx and stwcx.
-        // does not make the stwcx. fail: stepping through a lock sequence works, and invisibly.
+        // among them — Linux clears it by hand on interrupt return). A trip to the host does not keep it (Run).
     }
 
     /// <summary>

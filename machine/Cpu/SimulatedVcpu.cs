@@ -137,8 +137,21 @@ public sealed partial class SimulatedVcpu : IVcpu
         _prodded = true;
     }
 
-    /// <summary>Runs the guest until an exit or until <paramref name="budget"/> timebase ticks have passed.</summary>
+    /// <summary>
+    /// Runs the guest until an exit or until <paramref name="budget"/> timebase ticks have passed. Returning is a trip to the
+    /// host, which loses the guest's reservation (a hypercall the host serves inside Run is not one): a real host's own code
+    /// runs on the hardware thread between the exit and the re-entry, its own larx/stcx. included. Both flavours:
+    /// a KVM-PR hardware single step exits to the host too. So a lwarx … stwcx. loop stepped one instruction at a time never
+    /// succeeds, here as on hardware and on QEMU; the step engine runs such a sequence whole (step-engine.md §3).
+    /// </summary>
     public VcpuExit Run(long budget)
+    {
+        var exit = RunGuest(budget);
+        if (!_vm.Options.HostTripKeepsReservation) _resvValid = false;
+        return exit;
+    }
+
+    private VcpuExit RunGuest(long budget)
     {
         if (_stopped) return _exit;
         ulong end = Tb + (ulong)Math.Max(budget, 0);

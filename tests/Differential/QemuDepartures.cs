@@ -20,8 +20,8 @@ internal static class QemuDepartures
     /// debug stop is delivered as a SIGTRAP through the signal path, as Linux itself would (the kernel
     /// clears the reservation on every exception exit with a dummy stdcx.). Book II §1.7.3.1 lists what
     /// clears a reservation; an interrupt is not among the events — it is the operating system's choice,
-    /// so this is not an ISA departure of the instructions but of the observation. The machine keeps the
-    /// reservation across a single step (as the ISA allows and the step engine requires).
+    /// so this is not an ISA departure of the instructions but of the observation. The machine loses it
+    /// too, on every return from Run (a host trip), and ActorStep's step engine runs such a pair whole.
     /// Handling: the generator labels each pair (<see cref="ReservationBeginLabel"/> before the
     /// load-reserve, <see cref="ReservationEndLabel"/> after the store-conditional); the comparison runs a
     /// pair through in one piece on both sides (breakpoint and continue on QEMU) and compares at its end.
@@ -39,14 +39,9 @@ internal static class QemuDepartures
         qemu.InsertBreakpoint(end);
         string stop = qemu.Continue(TimeSpan.FromSeconds(10));
         qemu.RemoveBreakpoint(end);
-        int n = 0;
-        VcpuExit exit = default;
-        while (vcpu.GetRegisters().Nip != end && n < 16)
-        {
-            exit = vcpu.Run(1);
-            n++;
-            if (exit.Reason != ExitReason.BudgetExpired) break;
-        }
+        // One Run: a return to the host loses the reservation on the machine too. The pair is straight-line code.
+        int n = (int)((end - vcpu.GetRegisters().Nip) / 4);
+        var exit = vcpu.Run(n);
         return (stop, exit, n);
     }
 }

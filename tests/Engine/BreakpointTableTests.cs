@@ -112,6 +112,23 @@ public class BreakpointTableTests
     }
 
     [Fact]
+    public void SuspendUserOnly_takes_out_a_breakpoint_only_the_user_owns()
+    {
+        _table.Insert(A, User, A);
+        _table.Insert(B, User, B);
+        _table.Insert(B, StepOf0, B);
+
+        Assert.True(_table.SuspendUserOnly(A));
+        Assert.Equal(OriginalA, InMemory(A));
+        Assert.False(_table.SuspendUserOnly(B)); // a step's end point stays planted
+        Assert.Equal(DebugWord, InMemory(B));
+        Assert.False(_table.SuspendUserOnly(0x3000)); // no breakpoint there
+
+        _table.Resume(A);
+        Assert.Equal(DebugWord, InMemory(A));
+    }
+
+    [Fact]
     public void A_breakpoint_must_be_word_aligned_and_inside_guest_memory()
     {
         Assert.Throws<ArgumentException>(() => _table.Insert(A + 2, User, A + 2));

@@ -17,7 +17,10 @@ namespace ActorStep.Tests.Engine;
 /// reference's and, when there are several backends, the first backend's (step-engine.md §6 invariants 1 and 2). On
 /// a backend without the hardware single-step capability (the trace-interrupt technique), each step must also have
 /// ended the way <see cref="TraceStep.Plan"/>, called on the state before the step, says that instruction ends
-/// (<see cref="ExpectedCompletion"/>): the stop's <see cref="StopEvent.StepCompletion"/> is compared with it.
+/// (<see cref="ExpectedCompletion"/>): the stop's <see cref="StopEvent.StepCompletion"/> is compared with it. A step that
+/// starts at a load-and-reserve runs the whole atomic sequence (<see cref="StepPlan.Sequence"/>): the reference runs on, one
+/// instruction at a time, to the first end point of that plan it reaches. The reference keeps its reservation across its
+/// single steps (they model the undebugged machine, not host trips).
 /// </summary>
 internal static class HostStepLockstep
 {
@@ -40,7 +43,7 @@ internal static class HostStepLockstep
         VcpuRunModel runModel = VcpuRunModel.IndependentVcpus)
     {
         var options = new MachineOptions(Vcpus: 1, MemorySize: memorySize);
-        var reference = SimulatedMachine.Load(image, options with { Flavour = HypervisorFlavour.Pr });
+        var reference = SimulatedMachine.Load(image, options with { Flavour = HypervisorFlavour.Pr, HostTripKeepsReservation = true });
         var refVcpu = reference.GetVcpu(0);
         refVcpu.SetGuestDebug(GuestDebug.SingleStep);
         refVcpu.HoldAsyncInterrupts = !allowInterrupts;
@@ -66,7 +69,16 @@ internal static class HostStepLockstep
             {
                 var before = refVcpu.GetRegisters();
                 var plan = TraceStep.Plan(before, translate, Fetch, allowAsync: allowInterrupts);
+                // The engine holds asynchronous interrupts for a sequence unless one is deliverable at its start (VcpuEngine.BeginStep).
+                bool deliverableNow = allowInterrupts && (before.Msr & Msr.EE) != 0 && (int)before.Dec < 0;
+                if (plan.Sequence is not null && !deliverableNow) refVcpu.HoldAsyncInterrupts = true;
                 var exit = refVcpu.Run(1);
+                for (int k = 0; plan.Sequence is not null && exit.Reason == ExitReason.SingleStep && !AtEndPoint(plan, refVcpu.GetRegisters(), translate); k++)
+                {
+                    Assert.True(k < 100_000, $"{what}, step {n}: the reference did not reach an end point of the atomic sequence at 0x{before.Nip:x}");
+                    exit = refVcpu.Run(1);
+                }
+                refVcpu.HoldAsyncInterrupts = !allowInterrupts;
                 string at = $"{what}, step {n} from 0x{before.Nip:x} (msr 0x{before.Msr:x}, {Disassembler.Format(plan.Instruction, before.Nip)})";
                 var stops = debugged.Select(d => (d, Stop: Ask(d.Coordinator, resume, $"{at}: the {d.Flavour} step"))).ToList();
                 if (exit.Reason == ExitReason.Stopped)
@@ -144,6 +156,9 @@ internal static class HostStepLockstep
             _ => TraceStep.Completion.Completed,
         };
     }
+
+    private static bool AtEndPoint(StepPlan plan, VcpuState s, TraceStep.Translate translate) =>
+        translate(s.Nip, s.Msr, out ulong ra) && plan.EndPointAt(ra) is not null;
 
     /// <summary>Runs the image with no debug facility at all (no single-step, no breakpoints, no coordinator) until the
     /// guest stops itself; returns its final registers and the memory range.</summary>

@@ -115,7 +115,11 @@ public static class RandomGuest
                     _ => $"    addi 21, 2, {off}\n    ldu {R(rng)}, 8(21)\n    stwu {R(rng)}, 4(21)",
                 };
             }
-            case < 61:
+            case < 61 when selfTracing:
+                // Each of the guest's own Trace interrupts ends a host step, a trip to the host that loses the reservation (as on
+                // any real host): the pair would fail debugged and succeed undebugged. Plain accesses instead, same random draws.
+                return $"    addi 21, 2, {rng.Next(0, 64) * 8}\n    lwz {R(rng)}, 0(21)\n    stw {R(rng)}, 0(21)\n    ld {R(rng)}, 0(21)\n    std {R(rng)}, 0(21)";
+            case < 61: // atomic sequences: each pair is one host step
                 return $"    addi 21, 2, {rng.Next(0, 64) * 8}\n    lwarx {R(rng)}, 0, 21\n    stwcx. {R(rng)}, 0, 21\n    ldarx {R(rng)}, 0, 21\n    stdcx. {R(rng)}, 0, 21";
             case < 63: // a load that faults (DSI: the handler skips it)
                 return $"    ld {R(rng)}, 0(22)";

@@ -6,10 +6,12 @@ namespace ActorStep.Tests.Support;
 /// <summary>Builds a small machine from assembly text and runs it, for instruction-level tests.</summary>
 public sealed class TestMachine
 {
-    public TestMachine(string source, bool littleEndian = true, int vcpus = 1, HypervisorFlavour flavour = HypervisorFlavour.Hv, ulong memory = 16UL << 20)
+    /// <param name="hostTripKeepsReservation">the reservation survives a return from Run (an idealised host: see MachineOptions)</param>
+    public TestMachine(string source, bool littleEndian = true, int vcpus = 1, HypervisorFlavour flavour = HypervisorFlavour.Hv, ulong memory = 16UL << 20,
+        bool hostTripKeepsReservation = false)
     {
         Image = GuestAssembler.Build(source, littleEndian);
-        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, memory, flavour));
+        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, memory, flavour, hostTripKeepsReservation));
     }
 
     public ElfImage Image { get; }

@@ -19,11 +19,15 @@ internal sealed class InstructionBench
 
     private readonly Dictionary<string, string> _labels = new(StringComparer.Ordinal);
     private readonly string _source;
+    private readonly bool _hostTripKeepsReservation;
 
     /// <param name="instructions">the instruction texts tests may run (each gets label i0, i1, …)</param>
     /// <param name="extra">more assembly appended after them (branch targets and the like)</param>
-    public InstructionBench(IEnumerable<string> instructions, string extra = "")
+    /// <param name="hostTripKeepsReservation">machines keep a vcpu's reservation across its returns from Run, so that a test can
+    /// run a load-reserve and its store-conditional one Run(1) at a time, with another vcpu's store between them</param>
+    public InstructionBench(IEnumerable<string> instructions, string extra = "", bool hostTripKeepsReservation = false)
     {
+        _hostTripKeepsReservation = hostTripKeepsReservation;
         var sb = new StringBuilder("    .globl _start\n_start:\n    b _start\n");
         foreach (string insn in instructions)
         {
@@ -41,7 +45,7 @@ internal sealed class InstructionBench
 
     /// <summary>A fresh machine (vcpu 0 at _start) built from this bench's program.</summary>
     public TestMachine NewMachine(bool littleEndian = true, int vcpus = 1) =>
-        new(_source, littleEndian, vcpus, memory: Memory);
+        new(_source, littleEndian, vcpus, memory: Memory, hostTripKeepsReservation: _hostTripKeepsReservation);
 
     /// <summary>A fresh machine with vcpu 0 stopped at <paramref name="insn"/>, after <paramref name="setup"/> changed it.</summary>
     public TestMachine Start(string insn, Action<VcpuState>? setup = null, bool littleEndian = true, int vcpus = 1)

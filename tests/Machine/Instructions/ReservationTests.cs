@@ -18,8 +18,12 @@ public class ReservationTests
 
     private static readonly byte[] Pattern = [0x81, 0x92, 0xA3, 0xB4, 0xC5, 0xD6, 0xE7, 0xF8];
 
+    /// <summary>Each instruction runs in its own Run(1): these machines keep the reservation across a return to the host
+    /// (which a real host does not: see <see cref="A_return_to_the_host_loses_the_reservation"/>).</summary>
     private static readonly InstructionBench Bench = new(
-        [WordPair, DoublewordPair, OtherStoresWord, "stwcx. 6,0,4", "stdcx. 6,0,4", "lwarx 3,0,4", "ldarx 3,0,4"]);
+        [WordPair, DoublewordPair, OtherStoresWord, "stwcx. 6,0,4", "stdcx. 6,0,4", "lwarx 3,0,4", "ldarx 3,0,4"], hostTripKeepsReservation: true);
+
+    private static readonly InstructionBench RealHost = new([WordPair, DoublewordPair]);
 
     private static ulong Value(ReadOnlySpan<byte> b, int size, bool le)
     {
@@ -28,9 +32,9 @@ public class ReservationTests
         return v;
     }
 
-    private static TestMachine Start(string insn, bool le, int vcpus = 1, bool so = false)
+    private static TestMachine Start(string insn, bool le, int vcpus = 1, bool so = false, InstructionBench? bench = null)
     {
-        var m = Bench.Start(insn, s => { s.Gpr[3] = 0x33; s.Gpr[4] = Word; s.Gpr[6] = NewValue; s.Gpr[7] = 0x77; s.Xer = so ? Arch.SO : 0; s.Cr = 0; }, le, vcpus);
+        var m = (bench ?? Bench).Start(insn, s => { s.Gpr[3] = 0x33; s.Gpr[4] = Word; s.Gpr[6] = NewValue; s.Gpr[7] = 0x77; s.Xer = so ? Arch.SO : 0; s.Cr = 0; }, le, vcpus);
         m.Vm.WriteMemory(Word, Pattern);
         return m;
     }
@@ -58,6 +62,31 @@ public class ReservationTests
         Assert.Equal(Arch.EQ, m.State.Cr >> 28);
         var b = InstructionBench.ReadBytes(m, Word, 8);
         Assert.Equal(size == 4 ? NewValue & 0xFFFFFFFF : NewValue, Value(b, size, le));
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void A_return_to_the_host_loses_the_reservation(int size)
+    {
+        var m = Start(size == 4 ? WordPair : DoublewordPair, le: true, bench: RealHost);
+        m.Run(1); // the load-reserve, then back to the host
+        m.Run(1); // the store-conditional
+
+        Assert.Equal(0u, m.State.Cr >> 28);
+        Assert.Equal(Pattern, InstructionBench.ReadBytes(m, Word, 8));
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void A_pair_run_in_one_entry_into_the_guest_succeeds_on_a_real_host(int size)
+    {
+        var m = Start(size == 4 ? WordPair : DoublewordPair, le: true, bench: RealHost);
+        m.Run(2);
+
+        Assert.Equal(Arch.EQ, m.State.Cr >> 28);
+        Assert.Equal(size == 4 ? NewValue & 0xFFFFFFFF : NewValue, Value(InstructionBench.ReadBytes(m, Word, 8), size, true));
     }
 
     [Theory]
