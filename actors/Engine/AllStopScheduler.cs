@@ -413,8 +413,13 @@ public sealed class AllStopScheduler
         _inFlightCount++;
         _status[v] = VcpuRunStatus.Running;
         var range = mode == SliceMode.Step && request.Ranges is { } ranges && ranges.TryGetValue(v, out var r) ? r : null;
+        // A re-entry executes the parked vcpu's one instruction (its atomic sequence, at a larx), whatever the count the
+        // request steps its stepping vcpu by: with that count it would step on alone, and a budget that ran out mid-count
+        // would leave the step planted, the host's SE set, for the continue that follows to trap on (parked at its own Trace
+        // handler breakpoint, SRR0/SRR1 clobbered, shown there to the debugger).
+        int count = mode == SliceMode.Reenter ? 1 : request.StepCount;
         _commands.Add(new RunCommand(RunCommandKind.RunSlice, v,
-            Slice: new RunSlice(budget, mode, request.HoldAsyncInterrupts, request.StepCount, range)));
+            Slice: new RunSlice(budget, mode, request.HoldAsyncInterrupts, count, range)));
     }
 
     /// <summary>The first reportable event stops every vcpu; later ones are kept for later resumes, never lost.</summary>

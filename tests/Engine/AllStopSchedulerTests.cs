@@ -529,6 +529,17 @@ public class AllStopSchedulerTests
     }
 
     [Fact]
+    public void A_re_entry_is_one_instruction_whatever_the_count_the_resume_steps_by()
+    {
+        var s = WithParked(3, parked: 2);
+        var commands = s.Resume(new Resume(StepActions(0, 3, SchedulerLocking.Off), StepCount: 1000)).ToArray();
+        var reentry = Assert.Single(Of(RunCommandKind.RunSlice, commands)).Slice!;
+        Assert.Equal((SliceMode.Reenter, 1), (reentry.Mode, reentry.StepCount));
+        commands = s.SliceEnded(Ended(2, SliceOutcome.StepDone, nip: 0xD04)).ToArray();
+        Assert.Equal(1000, Of(RunCommandKind.RunSlice, commands).Single(c => c.Vcpu == 0).Slice!.StepCount); // the stepper's count is the request's
+    }
+
+    [Fact]
     public void A_re_entry_that_ends_its_step_is_not_reported_and_then_every_vcpu_runs()
     {
         var s = WithParked(3, parked: 2);

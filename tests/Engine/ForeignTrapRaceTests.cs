@@ -96,6 +96,46 @@ public class ForeignTrapRaceTests : TestKit
         CheckAgainstReference(f);
     }
 
+    /// <summary>Both vcpus run the same lwarx/stwcx. loop, each on a word of its own (0x20000 + 128 × vcpu).</summary>
+    private const string SharedLoop = """
+            .org 0x1000
+            .globl _start
+        _start:
+            sldi 3, 3, 7
+            addis 3, 3, 2
+        loop:
+            lwarx 5, 0, 3
+            addi 5, 5, 1
+            stwcx. 5, 0, 3
+            bne- loop
+            addi 6, 6, 1
+            b loop
+        """;
+
+    [Fact]
+    public void A_parked_vcpu_is_re_entered_by_one_instruction_when_the_resume_steps_another_by_many()
+    {
+        // vcpu 0's step at its lwarx is the whole sequence, with an end point after the stwcx. that vcpu 1, running the same
+        // loop, meets: vcpu 1 parks. A step of vcpu 0 by many instructions then re-enters vcpu 1 first, alone. The re-entry
+        // is vcpu 1's one instruction: were it a step by the request's count, the slice's budget (7) would end it mid-count
+        // with a step planted and the host's SE set, and vcpu 1's continue would take that Trace and park on its own
+        // breakpoint at the Trace handler, SRR0/SRR1 clobbered, the breakpoint left in the guest.
+        var f = new EngineFixture(Sys, SharedLoop, vcpus: 2, new CoordinatorOptions(Quantum: 7, Deterministic: true), runModel: RunModel);
+        for (int i = 0; i < 100 && Describe(f).Parks == 0; i++) f.Step(0, SchedulerLocking.Off);
+        Assert.True(Describe(f).Parks > 0, "vcpu 1 never met vcpu 0's step breakpoint: nothing to re-enter");
+        var stop = f.Step(0, SchedulerLocking.Off, count: 50);
+        Assert.Equal((StopReason.StepCompleted, 0), (stop.Event.Reason, stop.Event.Vcpu));
+        var described = Describe(f);
+        Assert.True(described.Reentries > 0, "the parked vcpu was not re-entered");
+        Assert.Equal(0, described.BreakpointCount);
+        var initial = f.Reference().GetVcpu(1).GetRegisters();
+        var v1 = f.Registers(1);
+        Assert.InRange(v1.Nip, 0x1008UL, 0x101cUL); // in its loop, not at the Trace handler
+        Assert.Equal(0UL, v1.Msr & ActorStep.Isa.Msr.SE);
+        Assert.Equal((initial.Srr0, initial.Srr1), (v1.Srr0, v1.Srr1)); // it never took an interrupt
+        Assert.True(f.ReadU64(0x20080) > 0, "vcpu 1 never incremented its word");
+    }
+
     [Fact]
     public void On_real_threads_the_race_never_reports_the_other_vcpu_and_leaves_it_exact()
     {
