@@ -228,7 +228,7 @@ public sealed class VcpuEngine
         switch (exit.Reason)
         {
             case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-            case ExitReason.Idle: return Idle(held: false);
+            case ExitReason.Idle: return Idle(held: false, exit.Detail);
             case ExitReason.Stopped:
                 _finalExit = exit;
                 return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
@@ -314,7 +314,7 @@ public sealed class VcpuEngine
                     return FinishStep(completion, m, s) is { } done ? AfterStep(done) : null;
                 }
                 // The next slice of this step holds asynchronous interrupts as the request says (Begin).
-                return Idle(held: m.HoldAsyncInterrupts);
+                return Idle(held: m.HoldAsyncInterrupts, exit.Detail);
             }
             case ExitReason.Stopped:
                 AbandonStep();
@@ -370,14 +370,16 @@ public sealed class VcpuEngine
     /// <see cref="SliceOutcome.Ceded"/>: only another vcpu's H_PROD can wake it, which the coordinator must know rather than
     /// hand it slice after slice. A step stays planted either way.
     /// </summary>
-    private SliceResult Idle(bool held)
+    private SliceResult Idle(bool held, string? backendDetail = null)
     {
         var s = Registers;
         bool eeOff = (s.Msr & Msr.EE) == 0;
-        if ((!held && !eeOff) || _vcpu.InstructionsRetired != _sliceStart) return Ended(SliceOutcome.Idle);
+        // A backend that says why the vcpu does not run (QEMU: halted for a while) is believed: nothing in this slice woke it.
+        if (backendDetail is null && ((!held && !eeOff) || _vcpu.InstructionsRetired != _sliceStart)) return Ended(SliceOutcome.Idle);
         string why = eeOff ? "its MSR[EE] is 0" : "this step holds the decrementer and external interrupts";
-        string detail = $"vcpu {Index} is idle in H_CEDE at 0x{s.Nip:x}: an H_PROD from another vcpu, a decrementer or an external " +
-                        $"interrupt would wake it, and {why}";
+        string detail = backendDetail is not null ? $"vcpu {Index} is idle at 0x{s.Nip:x}: {backendDetail}"
+            : $"vcpu {Index} is idle in H_CEDE at 0x{s.Nip:x}: an H_PROD from another vcpu, a decrementer or an external " +
+              $"interrupt would wake it, and {why}";
         var step = _step is { Done: > 0 } done ? new StepDetail(TraceStep.Completion.Completed, done.From, s.Nip, done.Done) : null;
         return new SliceResult(SliceOutcome.Ceded, s, step, s.Nip, 0, detail);
     }

@@ -32,7 +32,11 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     /// <summary>How many resumes a kernel-quadrant translation is trusted for without asking QEMU again.</summary>
     public const int KernelTranslationLifetime = 256;
     private readonly object _translationLock = new();
-    private volatile bool _stopRequested;
+    private volatile bool _stopRequested, _idleTimedOut;
+
+    /// <summary>How long a resume in which every running vcpu is being stepped may go without a stop before it is taken for
+    /// one whose vcpus do not execute (<see cref="ExitReason.Idle"/>). A step is one instruction: QEMU runs it in microseconds.</summary>
+    public TimeSpan IdleStepTimeout { get; set; } = TimeSpan.FromSeconds(2);
     private int _selectedThread = -1, _monitorCpu = -1;
     private long _generation;
     private bool _disposed;
@@ -287,6 +291,12 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             if (first < 0) first = v;
             payload.Append(";c:").Append(vcpu.ThreadId.ToString("x", CultureInfo.InvariantCulture));
         }
+        // Every vcpu to run is being stepped (MSR[SE] armed): each stops after one instruction, unless it does not execute at
+        // all — QEMU holds it halted (a pseries secondary not yet started by RTAS start-cpu, a ceded vcpu with nothing due to
+        // wake it) and cannot say so. Such a resume is stopped after IdleStepTimeout and reported Idle.
+        bool stepsOnly = running.All(v => (_vcpus[v].GetRegisters().Msr & Msr.SE) != 0);
+        using var idleTimer = stepsOnly ? new Timer(_ => { _idleTimedOut = true; RequestStop(); }, null, IdleStepTimeout, Timeout.InfiniteTimeSpan) : null;
+        _idleTimedOut = false;
         // The writes ActorStep holds go in the resume's own write. Io is not held while the VM runs: a vcpu owner that asks for
         // something meanwhile stops the VM first (GdbStubConnection), as gdb must in all-stop.
         List<string> pending;
@@ -308,8 +318,16 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             if (reply is null && pending.Count > 0) WriteBackNow(pending);
             else Check(pending, written);
         }
+        idleTimer?.Dispose();
         if (reply is null) return (first, new VcpuExit(ExitReason.BudgetExpired, _vcpus[first].GetRegisters().Nip));
         _stopRequested = false;
+        if (_idleTimedOut && reply.StartsWith("T02", StringComparison.Ordinal))
+        {
+            _selectedThread = -1;
+            InvalidateStopTranslations();
+            return (first, new VcpuExit(ExitReason.Idle, _vcpus[first].GetRegisters().Nip, 0,
+                $"it executed nothing for {IdleStepTimeout.TotalSeconds:0.#} s: QEMU holds it halted (a secondary vcpu the guest has not started yet, or ceded with nothing due to wake it)"));
+        }
         _selectedThread = -1;
         InvalidateStopTranslations();
         return Stopped(reply, running, first);

@@ -148,6 +148,8 @@ public static class ApiMapping
         {
             vm.Running = d.Running;
             vm.BreakpointCount = (uint)d.BreakpointCount;
+            vm.ForeignTraps = (ulong)d.Parks;
+            vm.Reentries = (ulong)d.Reentries;
             vm.Vcpus.AddRange(d.VcpuStates.Select(Status));
         }
         return vm;
