@@ -10,6 +10,7 @@ IBenchmark[] benchmarks =
     new GdbBenchmark(),
     new FleetBenchmark(),
     new ChurnBenchmark(),
+    new QemuBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;
