@@ -11,8 +11,7 @@ public delegate void QemuConsoleHandler(ReadOnlySpan<byte> bytes);
 /// private directory (nothing listens on the network), paused before the first instruction (<c>-S</c>), a guest poweroff
 /// that stops the VM instead of ending QEMU (<c>-no-shutdown</c>), and — unless the arguments say otherwise — the first
 /// serial port (a pseries guest's vty, hvc0) on QEMU's stdout, which becomes the VM's console, no display, no monitor.
-/// Disposing kills it and removes the directory; a QEMU whose ActorStep dies (even by SIGKILL) is killed by the kernel
-/// (the parent-death signal, set with util-linux's setpriv).
+/// Disposing kills it and removes the directory.
 /// </summary>
 public sealed class QemuProcess : IDisposable
 {
@@ -64,19 +63,14 @@ public sealed class QemuProcess : IDisposable
                 throw new ArgumentException("the QEMU arguments must not open a gdbstub (-gdb, -s): ActorStep opens its own, on a private socket");
         string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;
         string sock = Path.Combine(dir, "gdb.sock");
-        // QEMU must not outlive ActorStep (a server killed with SIGKILL included): setpriv (util-linux) sets the parent-death
-        // signal and execs QEMU in place. That signal follows the thread that started it, so one thread that lives as long as
-        // the process starts every QEMU.
-        bool guarded = SetprivPath is not null;
-        var psi = new ProcessStartInfo(guarded ? SetprivPath! : binary)
+        var psi = new ProcessStartInfo(binary)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        if (guarded) foreach (var a in (string[])["--pdeathsig", "KILL", "--", binary]) psi.ArgumentList.Add(a);
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var a in AddedArguments(args, sock)) psi.ArgumentList.Add(a);
         Process p;
-        try { p = Spawner.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
+        try { p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
         catch (System.ComponentModel.Win32Exception e)
         {
             Directory.Delete(dir, true);
@@ -116,35 +110,6 @@ public sealed class QemuProcess : IDisposable
         }
         catch (IOException) { }
         catch (ObjectDisposedException) { }
-    }
-
-    private static readonly string? SetprivPath = new[] { "/usr/bin/setpriv", "/bin/setpriv" }.FirstOrDefault(File.Exists);
-
-    /// <summary>Starts processes from one thread that lives as long as ActorStep (the parent-death signal is the starting thread's).</summary>
-    private static class Spawner
-    {
-        private static readonly System.Collections.Concurrent.BlockingCollection<(ProcessStartInfo Start, TaskCompletionSource<Process?> Done)> Work = new();
-
-        static Spawner()
-        {
-            var thread = new Thread(() =>
-            {
-                foreach (var (start, done) in Work.GetConsumingEnumerable())
-                {
-                    try { done.SetResult(Process.Start(start)); }
-                    catch (Exception e) { done.SetException(e); }
-                }
-            }) { IsBackground = true, Name = "qemu-spawner" };
-            thread.Start();
-        }
-
-        public static Process? Start(ProcessStartInfo psi)
-        {
-            var done = new TaskCompletionSource<Process?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            Work.Add((psi, done));
-            try { return done.Task.GetAwaiter().GetResult(); }
-            catch (System.ComponentModel.Win32Exception) { throw; }
-        }
     }
 
     /// <summary>Waits up to <paramref name="timeout"/> for QEMU to exit by itself.</summary>

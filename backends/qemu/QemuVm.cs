@@ -361,8 +361,14 @@ public sealed class QemuVm : IAllStopVm, IDisposable
                         foreach (var v in _vcpus) v.StoppedForGood = true;
                         return (vcpu, new VcpuExit(ExitReason.Stopped, nip, 0, "the guest powered off"));
                     default:
+                    {
+                        // Another run state (guest-panicked, internal-error, io-error, a watchdog): QEMU's monitor names it.
+                        string status;
+                        try { status = _stub.Monitor("info status").Trim(); }
+                        catch (GdbStubRefusedException) { status = "?"; }
                         foreach (var v in _vcpus) v.StoppedForGood = true;
-                        return (vcpu, new VcpuExit(ExitReason.Checkstop, nip, 0, $"QEMU stopped the VM with signal {signal} ({reply})"));
+                        return (vcpu, new VcpuExit(ExitReason.Checkstop, nip, 0, $"QEMU stopped the VM: {status} (stop reply {reply})"));
+                    }
                 }
             }
             default:

@@ -42,6 +42,11 @@ internal sealed class QemuTarget : IDisposable
 
     public RspClient Rsp { get; }
 
+    private System.Text.StringBuilder _console = new();
+
+    /// <summary>What the guest wrote to QEMU's stdout (a pseries guest's hvc0 when started by <see cref="StartSystem"/>), by lines.</summary>
+    public string Console { get { lock (_console) return _console.ToString(); } }
+
     public static bool Available(string tool) =>
         Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, tool)));
 
@@ -91,14 +96,15 @@ internal sealed class QemuTarget : IDisposable
         var psi = new ProcessStartInfo(tool) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
         foreach (string a in args(sock)) psi.ArgumentList.Add(a);
         var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {tool}");
-        p.OutputDataReceived += (_, _) => { };
+        var console = new System.Text.StringBuilder();
+        p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (console) console.Append(line).Append('\n'); };
         p.ErrorDataReceived += (_, _) => { };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         try
         {
             var rsp = RspClient.ConnectUnix(sock, TimeSpan.FromSeconds(20), () => !p.HasExited);
-            var t = new QemuTarget(p, dir, rsp, registersLittleEndian);
+            var t = new QemuTarget(p, dir, rsp, registersLittleEndian) { _console = console };
             // QEMU 7.2 answers 'p' with an empty reply (and aborts on 'g') until gdb has read the target
             // description: reading target.xml is what tells its stub that the client knows the layout.
             rsp.Request("qSupported:swbreak+;xmlRegisters=powerpc");

@@ -169,24 +169,3 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 }
-
-/// <summary>The real executable with a QEMU of its own: killed without a chance to clean up, it takes its QEMU with it.</summary>
-[Collection(QemuCollection.Name)]
-public sealed class QemuServeProcessTests
-{
-    [Fact]
-    public async Task A_server_killed_with_SIGKILL_leaves_no_QEMU_behind()
-    {
-        using var serve = Host.ServeCommandProcess.Start(["--grpc", "127.0.0.1:0", "--qemu", "--",
-            .. QemuLinux.Arguments(vcpus: 1, deterministic: false)]);
-        await serve.GrpcAddressAsync(TimeSpan.FromSeconds(90));
-        for (int i = 0; i < 100 && !serve.Output.Contains("VM vm-1:"); i++) await Task.Delay(100);
-        var pid = System.Text.RegularExpressions.Regex.Match(serve.Output, @"VM vm-1: qemu \(pid (\d+)\), 1 vcpus, 1024 MiB");
-        Assert.True(pid.Success, serve.Output);
-        using var qemu = System.Diagnostics.Process.GetProcessById(int.Parse(pid.Groups[1].Value));
-        Assert.Contains("qemu-system-ppc64", File.ReadAllText($"/proc/{qemu.Id}/cmdline"));
-        System.Diagnostics.Process.GetProcessById(serve.Pid).Kill(); // SIGKILL: no shutdown code runs
-        Assert.True(await serve.WaitForExitAsync(TimeSpan.FromSeconds(10)));
-        Assert.True(qemu.WaitForExit(TimeSpan.FromSeconds(10)), "QEMU outlived the server that started it");
-    }
-}

@@ -40,6 +40,46 @@ public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
         Regex.Matches(output, @"^\$\d+ = (0x[0-9a-f]+)", RegexOptions.Multiline).Select(m => Convert.ToUInt64(m.Groups[1].Value, 16)).ToList();
 
     [Fact]
+    public async Task A_QEMU_VMs_console_and_stops_come_through_the_event_stream()
+    {
+        var vms = new Vms.VmsClient(_channel);
+        var launch = new QemuLaunch();
+        launch.Arguments.AddRange(QemuLinux.Arguments(vcpus: 1, deterministic: false));
+        var vm = await vms.CreateVmAsync(new CreateVmRequest { Qemu = new QemuSource { Launch = launch }, VmId = "console" },
+            deadline: DateTime.UtcNow.AddSeconds(60));
+        using var events = new Events.EventsClient(_channel).StreamEvents(new StreamEventsRequest { VmId = vm.VmId });
+        var run = new RunControl.RunControlClient(_channel);
+        // With no root file system this kernel panics once it has booted: the continue ends at a breakpoint on panic().
+        await new Breakpoints.BreakpointsClient(_channel).InsertBreakpointAsync(new BreakpointRequest { VmId = vm.VmId, Address = QemuLinux.LocalEntry("panic") });
+        var continuing = run.ContinueAsync(new ContinueRequest { VmId = vm.VmId });
+        var console = new System.Text.StringBuilder();
+        var kinds = new System.Text.StringBuilder();
+        using var within = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        try
+        {
+            while (!console.ToString().Contains("Linux version") && await events.ResponseStream.MoveNext(within.Token))
+                if (events.ResponseStream.Current is { } ev && ev.KindCase != Event.KindOneofCase.Console) kinds.Append(ev.KindCase).Append(' ');
+                else if (events.ResponseStream.Current.Console is { } c)
+                {
+                    Assert.Equal(uint.MaxValue, c.Vcpu); // QEMU's serial port: the backend cannot tell which vcpu wrote
+                    console.Append(c.Data.ToStringUtf8());
+                }
+        }
+        catch (global::Grpc.Core.RpcException e) when (e.StatusCode == global::Grpc.Core.StatusCode.Cancelled)
+        {
+            Assert.Fail($"no 'Linux version' within 90 s; the console so far:\n{console}\nother events: {kinds}");
+        }
+        Assert.Contains("Linux version 6.1.0", console.ToString());
+        var stopped = await continuing;
+        Assert.True(stopped.Event.Reason == StopReason.Breakpoint && stopped.Event.Nip == QemuLinux.LocalEntry("panic"), $"{stopped.Event}");
+        // the stop comes through the stream too, after the console
+        while (await events.ResponseStream.MoveNext(within.Token) && events.ResponseStream.Current.KindCase != Event.KindOneofCase.Stopped)
+            if (events.ResponseStream.Current.Console is { } c) console.Append(c.Data.ToStringUtf8());
+        Assert.Equal(StopReason.Breakpoint, events.ResponseStream.Current.Stopped.Event.Reason);
+        await vms.DeleteVmAsync(new DeleteVmRequest { VmId = vm.VmId });
+    }
+
+    [Fact]
     public async Task GdbWithTheVmlinuxSymbolsBreaksStepsAndSwitchesVcpusOnAFourVcpuKernelUnderQemu()
     {
         var vms = new Vms.VmsClient(_channel);

@@ -28,6 +28,8 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
         var args = QemuLinux.Arguments(vcpus: 1, deterministic: true);
         var created = new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv, new QemuSource(null, args)));
         var vm = (QemuVm)created.Machine;
+        var console = new System.Text.StringBuilder();
+        vm.ConsoleOutput += (_, bytes) => { lock (console) console.Append(System.Text.Encoding.Latin1.GetString(bytes)); };
         var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
         using var twin = QemuTarget.StartSystem(args, registersLittleEndian: true);
         try
@@ -69,6 +71,19 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
             output.WriteLine($"{steps} steps from {symbol}: {steps / seconds:0} steps/s (the twin's own steps and reads included), " +
                              $"{(vm.Stub.RoundTrips - trips) / (double)steps:0.0} round trips per ActorStep step; {sequences} atomic sequences, {interrupts} steps ended at an interrupt");
             Assert.True(sequences > 0, "the kernel's boot path takes locks: some steps start at a load-and-reserve");
+
+            // Then both run on, to the kernel's panic (no root file system: this guest has none), and print the same console.
+            ulong panic = QemuLinux.LocalEntry("panic");
+            Ask<BreakpointChanged>(coordinator, new InsertBreakpoint(panic));
+            var end = Ask<Stopped>(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue }));
+            Assert.True(end.Event.Reason == StopReason.Breakpoint && end.Event.Nip == panic, $"{end.Event}");
+            twin.InsertBreakpoint(panic);
+            Assert.StartsWith("T05", twin.Continue(Timeout));
+            Compare(steps, panic, twin, end.State);
+            string Lines(string text) => string.Join('\n', text.Replace("\r", "").Split('\n').Where(l => l.Length > 0));
+            Assert.True(SpinWait.SpinUntil(() => { lock (console) return Lines(console.ToString()) == Lines(twin.Console); }, TimeSpan.FromSeconds(10)),
+                $"consoles differ:\n--- ActorStep's VM\n{console}\n--- the twin\n{twin.Console}");
+            lock (console) Assert.Contains("Linux version", console.ToString());
         }
         finally
         {
