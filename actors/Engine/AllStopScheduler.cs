@@ -14,7 +14,8 @@ public enum VcpuRunStatus
     Stopped,
     /// <summary>A slice is in flight.</summary>
     Running,
-    /// <summary>Trapped on another vcpu's step breakpoint: unreported, re-entered alone before it next continues (§4).</summary>
+    /// <summary>Trapped on another vcpu's step breakpoint: unreported, re-entered alone (§4) — later in the same resume when it
+    /// continues in it, else before it next continues.</summary>
     Parked,
     /// <summary>Stopped for good by the guest (or a checkstop): it never runs again.</summary>
     Finished,
@@ -49,7 +50,19 @@ public readonly record struct RunCommand(RunCommandKind Kind, int Vcpu = 0, RunS
 /// must do: which slice each vcpu runs next, which step to cancel, which vcpu to make exit, what to publish, and the stop to
 /// reply. Scheduler-locking arrives as the resume's per-vcpu actions; the first reportable event stops every vcpu and later
 /// ones are kept for later resumes; a parked vcpu that will continue re-executes its instruction alone first, so that a new
-/// step's breakpoints cannot park it again forever (§4: must not starve). A vcpu ceded (H_CEDE) with nothing of its own to wake
+/// step's breakpoints cannot park it again forever (§4: must not starve).
+/// <para>A vcpu that parks during a resume in which it continues (scheduler-locking off: the others run while one is stepped) is
+/// re-entered in that resume, not only at the next one (§5: a lock holder parked after its stwcx. must release the lock while
+/// the stepped vcpu spins on it). The rule, which bounds the re-entries per step: a re-entry runs alone, since it lifts the
+/// step breakpoint at the parked NIP, and only once no other vcpu runs — on independent vcpus when every slice in flight has
+/// ended (they end by their budget, so the stepped vcpu makes a whole slice between two re-entries of the same vcpu: at most
+/// one re-entry per parked vcpu per slice of the stepper); in deterministic mode right after the slice in which it parked (at
+/// most once per vcpu per round, the stepper's slice ends each round); on an all-stop backend (<c>allStopBackend</c>) its
+/// park stopped the VM, so the next VM resume is its re-entry alone, while the slices begun meanwhile wait, and the one after
+/// runs them all. The re-entered vcpu then continues with the others. No re-entry starts once the resume is stopping; a vcpu
+/// that parks again during its own re-entry, or whose re-entry does not end in its slice (a halt), has its re-entry step
+/// cancelled and stays parked for the rest of the resume.</para>
+/// A vcpu ceded (H_CEDE) with nothing of its own to wake
 /// it gets no slice until another vcpu has run (never a spin); a step of one that no other vcpu runs to wake ends with Idle.
 /// The commands returned are valid until the next call. Not thread-safe: the coordinator calls it from its one thread.
 /// </summary>
@@ -58,6 +71,9 @@ public sealed class AllStopScheduler
     private readonly IReadOnlyList<VcpuState> _last;
     private readonly long _quantum;
     private readonly bool _deterministic;
+    /// <summary>The backend runs the VM only as a whole: a slice begun runs only when the coordinator resumes the VM, so a re-entry
+    /// may be handed out while other slices are in flight (the coordinator then resumes the VM with the re-entering vcpu alone).</summary>
+    private readonly bool _allStopBackend;
     private readonly VcpuRunStatus[] _status;
     /// <summary>Events met after the first of an all-stop, in the order met; each is reported by a later resume of its vcpu.</summary>
     private readonly List<StopEvent> _pending = new();
@@ -69,7 +85,9 @@ public sealed class AllStopScheduler
     /// <summary>The vcpu the request names first: the one a Halted or Finished event is about.</summary>
     private int _firstNamed;
     private StopEvent? _primary;
-    private bool _stopping, _reentering, _prepared, _cancelsSent;
+    private bool _stopping, _prepared, _cancelsSent;
+    /// <summary>The vcpu whose re-entry slice is in flight, or -1.</summary>
+    private int _reentry = -1;
     private readonly bool[] _inFlight, _cancelling;
     /// <summary>Vcpus ceded with nothing of their own to wake them (<see cref="SliceOutcome.Ceded"/>), each with the slice that said
     /// so: no slice for them until another vcpu has run (it may have H_PROD-ded them), so that they never spin.</summary>
@@ -83,11 +101,15 @@ public sealed class AllStopScheduler
     /// the NIP of a Halted or Finished event, which no slice reports</param>
     /// <param name="options">the slice budget, and whether one vcpu runs at a time in a fixed order</param>
     /// <param name="stoppedForGood">the vcpus the guest had already stopped for good (none when null)</param>
-    public AllStopScheduler(IReadOnlyList<VcpuState> last, CoordinatorOptions options, IReadOnlyList<bool>? stoppedForGood = null)
+    /// <param name="allStopBackend">the backend runs the VM only as a whole (<see cref="VcpuRunModel.AllStop"/>): slices handed out
+    /// run only when the coordinator resumes the VM, which it does with a re-entering vcpu alone</param>
+    public AllStopScheduler(IReadOnlyList<VcpuState> last, CoordinatorOptions options, IReadOnlyList<bool>? stoppedForGood = null,
+        bool allStopBackend = false)
     {
         _last = last;
         _quantum = options.Quantum;
         _deterministic = options.Deterministic;
+        _allStopBackend = allStopBackend;
         int n = last.Count;
         _status = new VcpuRunStatus[n];
         _actions = new VcpuAction[n];
@@ -108,8 +130,12 @@ public sealed class AllStopScheduler
     /// <summary>Times a vcpu trapped on another vcpu's step breakpoint and was parked, unreported (§4).</summary>
     public long Parks { get; private set; }
 
-    /// <summary>Times a parked vcpu was re-entered: it re-executed its instruction alone, invisibly, before continuing.</summary>
+    /// <summary>Times a parked vcpu was re-entered: it re-executed its instruction alone, invisibly, before continuing (at the
+    /// start of a resume, or during one).</summary>
     public long Reentries { get; private set; }
+
+    /// <summary>The vcpu whose re-entry slice is in flight (it must run alone), or null.</summary>
+    public int? Reentering => _reentry >= 0 ? _reentry : null;
 
     /// <summary>Events kept from earlier all-stops, not reported yet.</summary>
     public int PendingEvents => _pending.Count;
@@ -202,7 +228,8 @@ public sealed class AllStopScheduler
         _request = request;
         _firstNamed = firstNamed;
         _primary = null;
-        _stopping = _reentering = _prepared = _cancelsSent = false;
+        _stopping = _prepared = _cancelsSent = false;
+        _reentry = -1;
         Array.Clear(_inFlight);
         Array.Clear(_cancelling);
         Array.Clear(_ceded);
@@ -241,12 +268,28 @@ public sealed class AllStopScheduler
         _status[v] = VcpuRunStatus.Stopped;
         if (_request is null) return Commands();
         if (_inFlight[v]) { _inFlight[v] = false; _inFlightCount--; }
+        bool reentry = v == _reentry;
+        if (reentry) _reentry = -1;
         // Any other outcome means the vcpu may have run, and an H_PROD it made wakes a ceded vcpu: those get a slice again.
         if (m.Outcome != SliceOutcome.Ceded) Array.Clear(_ceded);
         switch (m.Outcome)
         {
-            case SliceOutcome.StepDone when _reentering:
-                break; // invisible: the parked vcpu executed its instruction and is simply stopped
+            case SliceOutcome.StepDone when reentry:
+                break; // invisible: the parked vcpu executed its instruction and is simply stopped (it runs on if it continues)
+            case SliceOutcome.Ran or SliceOutcome.Idle or SliceOutcome.Ceded or SliceOutcome.Parked when reentry:
+                // The re-entry did not end (a halt cut its slice short, it parked again, it ceded): its step is abandoned, nothing of
+                // it stays in the guest, and the vcpu stays parked for the rest of the resume (re-entered again at the next one).
+                _status[v] = VcpuRunStatus.Parked;
+                _cancelling[v] = true;
+                _cancellingCount++;
+                _commands.Add(new RunCommand(RunCommandKind.CancelStep, v));
+                if (m.Outcome == SliceOutcome.Parked)
+                {
+                    Parks++;
+                    _commands.Add(new RunCommand(RunCommandKind.Publish, v,
+                        Published: new VcpuParked(v, m.State.Nip, m.Address, m.Detail ?? $"parked at 0x{m.Address:x}")));
+                }
+                break;
             case SliceOutcome.StepDone when _actions[v] == VcpuAction.Step:
                 Report(new StopEvent(StopReason.StepCompleted, v, m.State.Nip,
                     $"stepped {m.Step!.Steps} instruction(s) from 0x{m.Step.From:x}", 0, m.Step.Completion.ToString(), m.Step.Steps));
@@ -265,12 +308,15 @@ public sealed class AllStopScheduler
             case SliceOutcome.Faulted:
                 Report(new StopEvent(StopReason.Error, v, m.State.Nip, m.Detail ?? "vcpu actor failed"));
                 break;
-            case SliceOutcome.Ceded when !_reentering:
+            case SliceOutcome.Ceded:
                 _ceded[v] = m;
                 break;
             case SliceOutcome.Parked:
                 _status[v] = VcpuRunStatus.Parked;
                 Parks++;
+                // A vcpu that continues in this resume is re-entered in it (see the class summary for when); a stepping one that
+                // parked (on another stepper's breakpoint) waits for the next resume, as does everyone once the resume is stopping.
+                if (_actions[v] == VcpuAction.Continue && !_stopping) _reentryQueue.Enqueue(v);
                 _commands.Add(new RunCommand(RunCommandKind.Publish, v,
                     Published: new VcpuParked(v, m.State.Nip, m.Address, m.Detail ?? $"parked at 0x{m.Address:x}")));
                 break;
@@ -291,15 +337,20 @@ public sealed class AllStopScheduler
     /// <summary>Hands out the next slices, or finishes the resume when it is stopping and nothing is in flight.</summary>
     private void ContinueResume()
     {
-        if (_reentryQueue.Count > 0 && !_stopping)
+        // A re-entry runs alone: nothing else starts while it is in flight.
+        if (_reentry >= 0 && !_stopping) return;
+        while (_reentryQueue.Count > 0 && !_stopping)
         {
-            if (_inFlightCount > 0) return;
-            _reentering = true;
+            // Once no other vcpu runs: every slice in flight has ended; on an all-stop backend, slices begun wait for the VM to be
+            // resumed, and the coordinator resumes it with the re-entering vcpu alone.
+            if (_inFlightCount > 0 && !_allStopBackend) return;
+            int parked = _reentryQueue.Dequeue();
+            if (_status[parked] != VcpuRunStatus.Parked) continue;
+            _reentry = parked;
             Reentries++;
-            Send(_reentryQueue.Dequeue(), SliceMode.Reenter, _quantum);
+            Send(parked, SliceMode.Reenter, _quantum);
             return;
         }
-        _reentering = false;
         if (_stopping)
         {
             if (_inFlightCount > 0 || _cancellingCount > 0) return;

@@ -127,7 +127,8 @@ public static partial class VmProtocol
 
     /// <summary>Coordinator → subscribers: a vcpu trapped on another vcpu's step breakpoint at <paramref name="Nip"/> (real address
     /// <paramref name="RealAddress"/>) and was parked: never reported as a stop, its state intact; it re-executes the
-    /// original instruction alone before it next continues (step-engine.md §4).</summary>
+    /// original instruction alone (step-engine.md §4) — later in the same resume when it continues in it (scheduler-locking
+    /// off), else before it next continues.</summary>
     public sealed record VcpuParked(int Vcpu, ulong Nip, ulong RealAddress, string Detail) : VmEvent;
 
     /// <summary>Coordinator → itself: console bytes from a vcpu thread.</summary>

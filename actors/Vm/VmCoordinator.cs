@@ -60,7 +60,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         // An all-stop backend runs the VM as a whole and cannot run one vcpu for a budget: the interleaving is the backend's
         // (the simulated one's is fixed), so the coordinator's deterministic rounds do not apply.
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop) options = options with { Deterministic = false };
-        _run = new AllStopScheduler(_last, options, stoppedForGood);
+        _run = new AllStopScheduler(_last, options, stoppedForGood, allStopBackend: vm.Capabilities.RunModel == VcpuRunModel.AllStop);
         _ready = new bool[vm.VcpuCount];
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop)
         {
@@ -203,7 +203,9 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
 
     // ---- All-stop backends ----
 
-    /// <summary>Resumes the VM once every slice handed out is begun, or ends the begun slices once the resume is stopping.</summary>
+    /// <summary>Resumes the VM once every slice handed out is begun, or ends the begun slices once the resume is stopping. A re-entry
+    /// (of a vcpu parked during the resume) runs alone: the VM is resumed with that vcpu only, the other begun slices waiting for
+    /// the next VM resume, since the re-entry lifts the step breakpoint at its NIP that another vcpu's step ends on.</summary>
     private void RunAllStop()
     {
         if (_allStop is null || _vmRunning) return;
@@ -220,7 +222,11 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         }
         if (_awaiting > 0 || !_run.Running) return;
         var running = new List<int>(_ready.Length);
-        for (int v = 0; v < _ready.Length; v++) if (_ready[v]) running.Add(v);
+        if (_run.Reentering is int reentry)
+        {
+            if (_ready[reentry]) running.Add(reentry);
+        }
+        else for (int v = 0; v < _ready.Length; v++) if (_ready[v]) running.Add(v);
         if (running.Count == 0) return;
         _vmRunning = true;
         _vmStopRequested = false;

@@ -16,12 +16,15 @@ public class AllStopSchedulerTests
     private const long Quantum = 500;
     private static readonly StepRange Line = new(0x1000, 0x1010);
 
-    private static AllStopScheduler Scheduler(int vcpus, bool deterministic = false, params int[] stoppedForGood)
+    private static AllStopScheduler Scheduler(int vcpus, bool deterministic = false, params int[] stoppedForGood) =>
+        Scheduler(vcpus, deterministic, allStopBackend: false, stoppedForGood);
+
+    private static AllStopScheduler Scheduler(int vcpus, bool deterministic, bool allStopBackend, params int[] stoppedForGood)
     {
         var last = Enumerable.Range(0, vcpus).Select(v => new VcpuState { Nip = Nip(v) }).ToArray();
         var finished = new bool[vcpus];
         foreach (int v in stoppedForGood) finished[v] = true;
-        return new AllStopScheduler(last, new CoordinatorOptions(Quantum, deterministic), finished);
+        return new AllStopScheduler(last, new CoordinatorOptions(Quantum, deterministic), finished, allStopBackend);
     }
 
     /// <summary>Where each vcpu was when the scheduler was made.</summary>
@@ -393,12 +396,18 @@ public class AllStopSchedulerTests
     }
 
     [Fact]
-    public void A_resume_whose_only_running_vcpu_parks_stops_as_Finished()
+    public void A_resume_whose_only_running_vcpu_parks_again_during_its_re_entry_stops_as_Finished()
     {
         var s = Scheduler(2);
         s.Resume(Continue(1));
-        var stop = TheStop(s.SliceEnded(Ended(1, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray());
+        Assert.Equal([(1, SliceMode.Reenter, Quantum)], Slices(s.SliceEnded(Ended(1, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray()));
+        var commands = s.SliceEnded(Ended(1, SliceOutcome.Parked, 0xD04, 0xD04)).ToArray();
+        Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, commands)); // its re-entry step goes
+        Assert.Empty(Of(RunCommandKind.Stop, commands));
+        var stop = TheStop(s.StepCancelled(1).ToArray());
         Assert.Equal(new StopEvent(StopReason.Finished, 1, Nip(1), "no resumed vcpu can run"), stop);
+        Assert.Equal(VcpuRunStatus.Parked, s.Status(1));
+        Assert.Equal((2, 1), (s.Parks, s.Reentries));
     }
 
     // ---- Ceded vcpus (H_CEDE) ----
@@ -458,8 +467,13 @@ public class AllStopSchedulerTests
         var s = Scheduler(2);
         s.Resume(Step(1, 2, SchedulerLocking.Off));
         s.SliceEnded(CededSlice(1));
+        // vcpu 0 parks: it is re-entered, and parks again during its re-entry (it stays parked for this resume).
+        Assert.Equal([(0, SliceMode.Reenter, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray()));
+        var reentered = s.SliceEnded(Ended(0, SliceOutcome.Parked, 0xD04, 0xD04)).ToArray();
+        Assert.Equal([0], Vcpus(RunCommandKind.CancelStep, reentered));
         // vcpu 0 ran before it parked (it may have prodded vcpu 1): vcpu 1 tries once more, alone.
-        Assert.Equal([(1, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Parked, 0xD00, 0xD00)).ToArray()));
+        Assert.Equal([(1, SliceMode.Step, Quantum)], Slices(reentered));
+        s.StepCancelled(0);
         var commands = s.SliceEnded(CededSlice(1)).ToArray();
         Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, commands));
         Assert.Equal(StopReason.Idle, TheStop(s.StepCancelled(1).ToArray()).Reason);
@@ -511,12 +525,91 @@ public class AllStopSchedulerTests
     }
 
     [Fact]
-    public void A_parked_vcpu_gets_no_slice_for_the_rest_of_the_resume()
+    public void A_vcpu_parked_while_another_is_stepped_with_locking_off_is_re_entered_alone_when_the_steppers_slice_ends_then_runs_on()
+    {
+        var s = Scheduler(3);
+        s.Resume(new Resume(StepActions(0, 3, SchedulerLocking.Off), StepCount: 1_000_000));
+        // vcpu 2 parks on vcpu 0's step breakpoint (after its stwcx., holding a lock): nothing until the slices in flight end.
+        var parked = s.SliceEnded(Ended(2, SliceOutcome.Parked, 0x52cc, 0x52cc)).ToArray();
+        Assert.Empty(Slices(parked));
+        Assert.Empty(Of(RunCommandKind.RequestExit, parked)); // the stepper's slice is not cut short: it ends by its budget
+        Assert.Empty(Slices(s.SliceEnded(Ended(1, SliceOutcome.Ran)).ToArray())); // vcpu 0's slice is still in flight
+        Assert.Equal([(2, SliceMode.Reenter, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()));
+        Assert.Equal((2, (int?)2, 1L), (s.Status(2) == VcpuRunStatus.Running ? 2 : -1, s.Reentering, s.Reentries));
+        // Its instruction executed, invisibly: it continues with the others, and the step goes on.
+        var after = s.SliceEnded(Ended(2, SliceOutcome.StepDone, 0x52d0)).ToArray();
+        Assert.Empty(Of(RunCommandKind.Stop, after));
+        Assert.Equal([(0, SliceMode.Step, Quantum), (1, SliceMode.Continue, Quantum), (2, SliceMode.Continue, Quantum)], Slices(after));
+        Assert.Null(s.Reentering);
+        Assert.True(s.Running);
+    }
+
+    [Theory]
+    [InlineData(SchedulerLocking.Step)]
+    [InlineData(SchedulerLocking.On)]
+    public void With_locking_step_or_on_a_parked_vcpu_gets_no_re_entry_during_the_step(SchedulerLocking locking)
+    {
+        // Only the stepped vcpu runs (gdb's step and on modes): nothing else can park, and a vcpu parked earlier stays parked.
+        var s = WithParked(3, parked: 2);
+        s.Resume(new Resume(StepActions(0, 3, locking), StepCount: 1_000_000));
+        for (int i = 0; i < 3; i++)
+            Assert.Equal([(0, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()));
+        Assert.Equal((VcpuRunStatus.Parked, 0L), (s.Status(2), s.Reentries));
+    }
+
+    [Fact]
+    public void Deterministic_a_vcpu_that_parks_is_re_entered_right_after_its_slice_and_the_round_goes_on()
+    {
+        var s = Scheduler(3, deterministic: true);
+        s.Resume(new Resume(StepActions(0, 3, SchedulerLocking.Off), StepCount: 1000));
+        Assert.Equal([(1, SliceMode.Continue, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray())); // planted
+        Assert.Equal([(1, SliceMode.Reenter, Quantum)], Slices(s.SliceEnded(Ended(1, SliceOutcome.Parked, 0x52cc, 0x52cc)).ToArray()));
+        Assert.Equal([(2, SliceMode.Continue, Quantum)], Slices(s.SliceEnded(Ended(1, SliceOutcome.StepDone, 0x52d0)).ToArray()));
+        Assert.Equal([(0, SliceMode.Step, Quantum)], Slices(s.SliceEnded(Ended(2, SliceOutcome.Ran)).ToArray()));
+        Assert.Equal([(1, SliceMode.Continue, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray())); // next round
+        Assert.Equal(1, s.Reentries);
+    }
+
+    [Fact]
+    public void On_an_all_stop_backend_a_vcpu_that_parks_is_re_entered_at_once_while_the_others_slices_stay_begun()
+    {
+        // Its park stopped the VM; the coordinator resumes it with the re-entering vcpu alone (Reentering).
+        var s = Scheduler(3, deterministic: false, allStopBackend: true);
+        s.Resume(new Resume(StepActions(0, 3, SchedulerLocking.Off), StepCount: 1000));
+        Assert.Equal([(2, SliceMode.Reenter, Quantum)], Slices(s.SliceEnded(Ended(2, SliceOutcome.Parked, 0x52cc, 0x52cc)).ToArray()));
+        Assert.Equal(2, s.Reentering);
+        Assert.Equal([(2, SliceMode.Continue, Quantum)], Slices(s.SliceEnded(Ended(2, SliceOutcome.StepDone, 0x52d0)).ToArray()));
+        Assert.Null(s.Reentering);
+    }
+
+    [Fact]
+    public void A_re_entry_cut_short_by_a_halt_has_its_step_cancelled_and_the_vcpu_stays_parked()
     {
         var s = Scheduler(2);
-        s.Resume(ContinueAll(2));
-        s.SliceEnded(Ended(1, SliceOutcome.Parked, 0xD00, 0xD00));
-        Assert.Equal([(0, SliceMode.Continue, Quantum)], Slices(s.SliceEnded(Ended(0, SliceOutcome.Ran)).ToArray()));
+        s.Resume(new Resume(StepActions(0, 2, SchedulerLocking.Off), StepCount: 1000));
+        s.SliceEnded(Ended(1, SliceOutcome.Parked, 0x52cc, 0x52cc));
+        s.SliceEnded(Ended(0, SliceOutcome.Ran));
+        Assert.Equal([1], Vcpus(RunCommandKind.RequestExit, s.Halt().ToArray())); // the re-entry is in flight
+        var ended = s.SliceEnded(Ended(1, SliceOutcome.Ran, 0x52cc)).ToArray();
+        Assert.Equal([1], Vcpus(RunCommandKind.CancelStep, ended)); // its re-entry step goes
+        Assert.Empty(Of(RunCommandKind.Stop, ended));
+        Assert.Equal([0], Vcpus(RunCommandKind.CancelStep, s.StepCancelled(1).ToArray())); // then the unfinished step
+        Assert.Equal(StopReason.Halted, TheStop(s.StepCancelled(0).ToArray()).Reason);
+        Assert.Equal(VcpuRunStatus.Parked, s.Status(1));
+        // The next resume that continues it re-enters it afresh.
+        Assert.Equal([(1, SliceMode.Reenter, Quantum)], Slices(s.Resume(ContinueAll(2)).ToArray()));
+    }
+
+    [Fact]
+    public void No_re_entry_starts_once_the_resume_is_stopping()
+    {
+        var s = Scheduler(3);
+        s.Resume(new Resume(StepActions(0, 3, SchedulerLocking.Off), StepCount: 1000));
+        s.SliceEnded(Ended(2, SliceOutcome.Parked, 0x52cc, 0x52cc));
+        var done = s.SliceEnded(Ended(0, SliceOutcome.StepDone, 0x2000)).ToArray(); // the step ends: the resume stops
+        Assert.Empty(Slices(done));
+        Assert.Equal(StopReason.StepCompleted, TheStop(s.SliceEnded(Ended(1, SliceOutcome.Ran)).ToArray()).Reason);
+        Assert.Equal((VcpuRunStatus.Parked, 0L), (s.Status(2), s.Reentries));
     }
 
     [Fact]
