@@ -14,6 +14,10 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
     bool HostTripKeepsReservation = false)
 {
     public const int MaxVcpus = 256;
+
+    /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
+    /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
+    public const ulong TimebaseFrequency = 512_000_000;
 }
 
 /// <summary>

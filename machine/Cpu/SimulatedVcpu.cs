@@ -48,6 +48,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     private volatile bool _prodded;
     private bool _ceded;
     private bool _stopped;
+    private volatile bool _held;
     private long _retired;
 
     // Fetch cache: the decoded page of the last fetched effective page under the last fetch mode.
@@ -117,8 +118,21 @@ public sealed partial class SimulatedVcpu : IVcpu
         _prodded = false;
         _ceded = false;
         _stopped = false;
+        _held = false;
         _fetchEaPage = ulong.MaxValue;
     }
+
+    /// <summary>Linux's kexec-style entry (machine/Platform/LinuxBoot.cs): r3 = the device tree, r4 = r5 = 0, real mode, SF|ME|LE.</summary>
+    internal void EnterLinux(ulong nip, ulong fdt)
+    {
+        Reset(nip, littleEndian: true);
+        Gpr[3] = fdt;
+    }
+
+    /// <summary>A secondary vcpu that has not been started (RTAS start-cpu): it runs nothing, time passes for it.</summary>
+    internal void Hold() => _held = true;
+
+    public bool IsHeld => _held;
 
     public void SetGuestDebug(GuestDebug debug)
     {
@@ -155,6 +169,11 @@ public sealed partial class SimulatedVcpu : IVcpu
     {
         if (_stopped) return _exit;
         ulong end = Tb + (ulong)Math.Max(budget, 0);
+        if (_held)
+        {
+            Tb = Math.Max(Tb, end);
+            return new VcpuExit(ExitReason.Idle, Nip);
+        }
         _exitRequested = false;
         bool hwStep = (_debug & GuestDebug.SingleStep) != 0;
         while (true)
