@@ -4,6 +4,9 @@ namespace ActorStep.Machine.Platform;
 public sealed record LinuxBootRequest(ElfImage Kernel, byte[]? Initrd = null, string Bootargs = LinuxBootRequest.DefaultBootargs)
 {
     public const string DefaultBootargs = "console=hvc0";
+
+    /// <summary>Reads an initrd file bounded as an image file is (a regular file of at most 256 MiB).</summary>
+    public static byte[] ReadInitrd(string path) => ImageFile.Read(path, ElfImage.MaxFileSize);
 }
 
 /// <summary>Where the pieces go in guest real memory (all above the kernel's end, as shared/reference/linux-pseries says).</summary>
