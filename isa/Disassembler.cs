@@ -264,8 +264,16 @@ public static class Disassembler
             // System, storage control.
             case Op.Sc:
                 return Text(name, Dec(new FormSC(insn).LEV));
-            case Op.Rfid or Op.Hrfid or Op.Isync or Op.Eieio:
+            case Op.Rfid or Op.Hrfid or Op.Isync or Op.Eieio or Op.Tlbsync:
                 return name;
+            case Op.Slbia:
+                return Text(name, Dec((insn >> 21) & 7)); // IH
+            case Op.Tlbie or Op.Tlbiel:
+            {
+                // tlbie RB,RS,RIC,PRS,R (v3.0): the RA field holds 0 || RIC || PRS || R.
+                var x = new FormX(insn);
+                return Text(name, R(x.RB), R(x.RS), Dec((x.RA >> 2) & 3), Dec((x.RA >> 1) & 1), Dec(x.RA & 1));
+            }
             case Op.Sync:
                 return Text(name, Dec((insn >> 21) & 3)); // L (bits 9:10)
             case Op.CacheHint:

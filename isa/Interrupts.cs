@@ -4,7 +4,11 @@ namespace ActorStep.Isa;
 public enum InterruptKind
 {
     DataStorage = 0x300,
+    /// <summary>Radix: an EA outside the tree or in a quadrant the guest cannot use (Book III §6.5.4).</summary>
+    DataSegment = 0x380,
     InstructionStorage = 0x400,
+    /// <summary>Radix: the instruction-side twin of <see cref="DataSegment"/> (Book III §6.5.6).</summary>
+    InstructionSegment = 0x480,
     External = 0x500,
     Alignment = 0x600,
     Program = 0x700,

@@ -30,6 +30,8 @@ public static class Srr1Bits
 {
     /// <summary>SRR1[33]: set by the Trace interrupt; "no translation" for ISI.</summary>
     public const ulong Bit33 = 0x40000000;
+    /// <summary>ISI: the access was not permitted by the radix leaf (Book III §6.5.5).</summary>
+    public const ulong Bit36 = 0x08000000;
     public const ulong ProgramFpEnabled = 0x100000;   // bit 43
     public const ulong ProgramIllegal = 0x80000;      // bit 44
     public const ulong ProgramPrivileged = 0x40000;   // bit 45
@@ -56,6 +58,16 @@ public static class Spr
     public const int PVR = 287, LPCR = 318, PIR = 1023;
     /// <summary>User read-only alias of SPRG3.</summary>
     public const int USPRG3 = 259;
+    public const int PIDR = 48, FSCR = 153, PTCR = 464;
+
+    /// <summary>
+    /// SPRs only the hypervisor may touch (Book III §4.4.4, the SPR table's hypervisor column): from guest supervisor
+    /// state mfspr/mtspr of these raise a privileged program interrupt (KVM-HV reflects the HEA interrupt as one).
+    /// HSPRG0/1, HDSISR, HDAR, HDEC, RMOR, HRMOR, HSRR0/1, LPCR, LPIDR, HMER, HMEER, PCR, HEIR, AMOR, PTCR, ASDR,
+    /// PSSCR (the hypervisor's number), HID.
+    /// </summary>
+    public static bool IsHypervisorOnly(int spr) => spr is 304 or 305 or 306 or 307 or 310 or 312 or 313 or 314 or 315
+        or 318 or 319 or 336 or 337 or 338 or 339 or 349 or 464 or 816 or 855 or 1008;
 
     /// <summary>The <c>spr</c> field of mfspr/mtspr has its two halves swapped (Book I §3.3.17).</summary>
     public static int Decode(uint insn) => (int)((((insn >> 11) & 31) << 5) | ((insn >> 16) & 31));

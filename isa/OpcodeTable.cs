@@ -33,6 +33,8 @@ public enum Op : ushort
     Tw, Td, Twi, Tdi,
     Sync, Isync, Eieio, CacheHint, Dcbz,
     Icbi,
+    // Storage control (radix)
+    Tlbie, Tlbiel, Tlbsync, Slbia,
 }
 
 /// <summary>
@@ -96,7 +98,8 @@ public static class OpcodeTable
         (Op.Or, "or", 31, 444, Plain), (Op.Divdu, "divdu", 31, 457, Plain), (Op.Divwu, "divwu", 31, 459, Plain), (Op.Mtspr, "mtspr", 31, 467, Prg),
         (Op.Nand, "nand", 31, 476, Plain), (Op.Divd, "divd", 31, 489, Plain), (Op.Divw, "divw", 31, 491, Plain), (Op.Popcntd, "popcntd", 31, 506, Plain),
         (Op.Cmpb, "cmpb", 31, 508, Plain), (Op.Ldbrx, "ldbrx", 31, 532, Sto), (Op.Lwbrx, "lwbrx", 31, 534, Sto), (Op.Srw, "srw", 31, 536, Plain),
-        (Op.Srd, "srd", 31, 539, Plain), (Op.Sync, "sync", 31, 598, Plain), (Op.Stdbrx, "stdbrx", 31, 660, Sto), (Op.Stwbrx, "stwbrx", 31, 662, Sto),
+        (Op.Srd, "srd", 31, 539, Plain), (Op.Sync, "sync", 31, 598, Plain),
+        (Op.Tlbie, "tlbie", 31, 306, Prg), (Op.Tlbiel, "tlbiel", 31, 274, Prg), (Op.Tlbsync, "tlbsync", 31, 566, Prg), (Op.Slbia, "slbia", 31, 498, Prg), (Op.Stdbrx, "stdbrx", 31, 660, Sto), (Op.Stwbrx, "stwbrx", 31, 662, Sto),
         (Op.Lhbrx, "lhbrx", 31, 790, Sto), (Op.Sraw, "sraw", 31, 792, Plain), (Op.Srad, "srad", 31, 794, Plain), (Op.Srawi, "srawi", 31, 824, Plain),
         (Op.Eieio, "eieio", 31, 854, Plain), (Op.Sthbrx, "sthbrx", 31, 918, Sto), (Op.Extsh, "extsh", 31, 922, Plain), (Op.Extsb, "extsb", 31, 954, Plain),
         (Op.Icbi, "icbi", 31, 982, Plain), (Op.Extsw, "extsw", 31, 986, Plain), (Op.Dcbz, "dcbz", 31, 1014, Sto),

@@ -62,6 +62,8 @@ public static class MachineRunner
     /// <summary>Runs one quantum; returns the outcome when this vcpu is finished.</summary>
     private static VcpuOutcome? RunQuantum(IVcpu vcpu, RunOptions options)
     {
+        // A secondary waiting for RTAS start-cpu: nothing can start it yet (no RTAS on this machine), so it is done.
+        if (vcpu is Cpu.SimulatedVcpu { IsHeld: true }) return Outcome(vcpu, "held");
         long budget = options.Quantum;
         if (options.MaxInstructions is long max)
         {

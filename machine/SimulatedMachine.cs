@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using ActorStep.Machine.Cpu;
 using ActorStep.Isa;
 using ActorStep.Hypervisor;
+using ActorStep.Machine.Mmu;
 
 namespace ActorStep.Machine;
 
@@ -14,6 +15,17 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
     bool HostTripKeepsReservation = false)
 {
     public const int MaxVcpus = 256;
+
+    /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
+    /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
+    public const ulong TimebaseFrequency = 512_000_000;
+}
+
+/// <summary>Something a guest used that the machine does not implement: <paramref name="Kind"/> "instruction" (the word),
+/// "hypercall" (its number), "spr" (an SPR with storage but no behaviour here); first met by <paramref name="Vcpu"/> at <paramref name="Nip"/>.</summary>
+public sealed record MissingFeature(string Kind, ulong Value, int Vcpu, ulong Nip)
+{
+    public override string ToString() => $"{Kind} 0x{Value:x} (vcpu {Vcpu} at 0x{Nip:x})";
 }
 
 /// <summary>
@@ -62,6 +74,24 @@ public sealed class SimulatedMachine : IVirtualMachine
     }
 
     public event ConsoleOutputHandler? ConsoleOutput;
+
+    private readonly List<MissingFeature> _missing = new();
+
+    /// <summary>What the guest asked for that this machine lacks (an illegal instruction word, an unknown hypercall or SPR),
+    /// each kind and value recorded once, in the order first met: where a kernel's boot runs into the simulator's edge.</summary>
+    public IReadOnlyList<MissingFeature> Missing
+    {
+        get { lock (_missing) return _missing.ToArray(); }
+    }
+
+    internal void NoteMissing(string kind, ulong value, int vcpu, ulong nip)
+    {
+        lock (_missing)
+        {
+            if (_missing.Count >= 256 || _missing.Exists(m => m.Kind == kind && m.Value == value)) return;
+            _missing.Add(new MissingFeature(kind, value, vcpu, nip));
+        }
+    }
 
     public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length
         ? _vcpus[index]
@@ -149,6 +179,9 @@ public sealed class SimulatedMachine : IVirtualMachine
             case Papr.H_SET_MODE:
                 status = SetMode(v.Gpr[4], v.Gpr[5], v.Gpr[6], v.Gpr[7]);
                 break;
+            case Papr.H_REGISTER_PROC_TBL:
+                status = RegisterProcessTable(v.Gpr[4], v.Gpr[5], v.Gpr[6], v.Gpr[7]);
+                break;
             case Papr.H_CEDE:
                 v.Cede();
                 break;
@@ -161,16 +194,46 @@ public sealed class SimulatedMachine : IVirtualMachine
                 v.StopForGood((long)v.Gpr[4]);
                 return;
             default:
+                NoteMissing("hypercall", nr, v.Index, v.Nip - 4);
                 status = Papr.H_FUNCTION;
                 break;
         }
         v.Gpr[3] = (ulong)status;
     }
 
-    // PAPR parameter errors for the third and fourth hcall arguments (value1/value2 of H_SET_MODE), as
-    // QEMU's h_set_mode_resource_le/_addr_trans_mode return them.
-    private const long H_P3 = -56;
-    private const long H_P4 = -57;
+    private const long H_P3 = Papr.H_P3;
+    private const long H_P4 = Papr.H_P4;
+
+    private ProcessTable _processTable;
+    private long _tlbGeneration;
+
+    /// <summary>The process table the guest registered (radix translation is on once it has one).</summary>
+    internal ProcessTable ProcessTable => _processTable;
+
+    /// <summary>Bumped by every invalidation; a vcpu whose cache is older drops it before its next translation.</summary>
+    internal long TlbGeneration => Volatile.Read(ref _tlbGeneration);
+
+    internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
+
+    /// <summary>H_REGISTER_PROC_TBL as QEMU's spapr serves it (flags: 0x10 modify, 0x08 register, 0x04 radix, 0x02 hash
+    /// process table, 0x01 GTSE). Only radix tables are accepted: this machine has no hash MMU.</summary>
+    private long RegisterProcessTable(ulong flags, ulong table, ulong pageSize, ulong tableSize)
+    {
+        const ulong Modify = 0x10, Register = 0x08, Radix = 0x04, HashTable = 0x02;
+        if ((flags & ~0x1FUL) != 0) return Papr.H_PARAMETER;
+        if ((flags & Modify) == 0) return 0;
+        if ((flags & Register) == 0) _processTable = default;
+        else
+        {
+            if ((flags & Radix) == 0 || (flags & HashTable) != 0) return Papr.H_PARAMETER;
+            if ((table & 0xFFF) != 0 || (table >> 60) != 0 || table >= Memory.Size) return Papr.H_P2;
+            if (pageSize != 0) return H_P3;
+            if (tableSize > 24) return H_P4;
+            _processTable = new ProcessTable(table, (int)tableSize + 12);
+        }
+        InvalidateTranslations();
+        return 0;
+    }
 
     private long SetMode(ulong mflags, ulong resource, ulong value1, ulong value2)
     {

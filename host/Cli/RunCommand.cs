@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ActorStep.Machine;
+using ActorStep.Machine.Platform;
 using ActorStep.Hypervisor;
 
 namespace ActorStep.Host.Cli;
@@ -11,8 +12,14 @@ public static class RunCommand
     public static Task<int> ExecuteAsync(ArgReader args)
     {
         string? imagePath = args.String("--image");
+        string? kernelPath = args.String("--kernel");
+        string? initrdPath = args.String("--initrd");
+        string? append = args.String("--append");
+        bool printState = args.Flag("--state");
+        if (kernelPath is not null && imagePath is not null) throw new UsageException("--kernel and --image exclude each other");
+        if (kernelPath is null && (initrdPath ?? append) is not null) throw new UsageException("--initrd and --append need --kernel");
         int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
-        ulong memory = (ulong)(args.Long("--memory", 1, 2047) ?? 128) << 20;
+        ulong memory = (ulong)(args.Long("--memory", 1, 2047) ?? (kernelPath is null ? 128 : 256)) << 20;
         long? max = args.Long("--max-instructions", 0, long.MaxValue);
         bool deterministic = args.Flag("--deterministic");
         var dumps = args.All("--dump-memory").Select(ParseRange).ToList();
@@ -22,10 +29,20 @@ public static class RunCommand
         SimulatedMachine vm;
         try
         {
-            image = imagePath is null ? ElfImage.BuiltIn("demo") : ElfImage.Load(imagePath);
-            vm = SimulatedMachine.Load(image, new MachineOptions(vcpus, memory));
+            if (kernelPath is not null)
+            {
+                image = ElfImage.Load(kernelPath);
+                byte[]? initrd = initrdPath is null ? null : LinuxBootRequest.ReadInitrd(initrdPath);
+                vm = new SimulatedMachine(new MachineOptions(vcpus, memory));
+                LinuxBoot.Load(vm, new LinuxBootRequest(image, initrd, append ?? LinuxBootRequest.DefaultBootargs), MachineOptions.TimebaseFrequency);
+            }
+            else
+            {
+                image = imagePath is null ? ElfImage.BuiltIn("demo") : ElfImage.Load(imagePath);
+                vm = SimulatedMachine.Load(image, new MachineOptions(vcpus, memory));
+            }
         }
-        catch (ElfFormatException e)
+        catch (Exception e) when (e is ElfFormatException or IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"actorstep: {e.Message}");
             return Task.FromResult(1);
@@ -37,9 +54,10 @@ public static class RunCommand
                 return Task.FromResult(2);
             }
 
-        var stderr = Console.OpenStandardError();
+        // A kernel's console is the output (stdout); a test guest's console is commentary beside the JSON state (stderr).
+        var consoleStream = kernelPath is not null ? Console.OpenStandardOutput() : Console.OpenStandardError();
         var consoleLock = new object();
-        vm.ConsoleOutput += (_, bytes) => { lock (consoleLock) { stderr.Write(bytes); stderr.Flush(); } };
+        vm.ConsoleOutput += (_, bytes) => { lock (consoleLock) { consoleStream.Write(bytes); consoleStream.Flush(); } };
 
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -54,8 +72,11 @@ public static class RunCommand
             Console.CancelKeyPress -= onCancel;
         }
 
-        var json = StateJson(vm, result, dumps);
-        Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (kernelPath is null || printState)
+        {
+            var json = StateJson(vm, result, dumps);
+            lock (consoleLock) Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
         return Task.FromResult(result.Vcpus.Any(v => v.Reason == "checkstop") ? 3 : 0);
     }
 

@@ -133,6 +133,10 @@ public sealed partial class SimulatedVcpu
             case Op.Sc: SystemCall(i); break;
             case Op.Tw: case Op.Td: case Op.Twi: case Op.Tdi: Trap(op, i); break;
             case Op.Sync: case Op.Isync: case Op.Eieio: case Op.CacheHint: break;
+            // Storage control (SimulatedVcpu.Mmu.cs)
+            case Op.Tlbie: TlbInvalidate(local: false); break;
+            case Op.Tlbiel: TlbInvalidate(local: true); break;
+            case Op.Tlbsync: case Op.Slbia: PrivilegedNoOp(); break;
             default: RaiseIllegal(i); break;
         }
     }

@@ -53,16 +53,19 @@ public sealed partial class SimulatedVcpu
             Exit(ExitReason.Debug, _cia);
             return;
         }
+        _vm.NoteMissing("instruction", insn, Index, _cia);
         RaiseProgram(Srr1Bits.ProgramIllegal);
     }
 
     private void RaisePrivileged() => RaiseProgram(Srr1Bits.ProgramPrivileged);
 
-    /// <summary>DSI: SRR0 = the instruction, DAR = EA, DSISR[33] no translation, DSISR[38] store (Book III §6.5.3).</summary>
-    private void RaiseDataStorage(ulong ea, bool store)
+    /// <summary>DSI: SRR0 = the instruction, DAR = EA, DSISR[33] no translation or DSISR[36] protection, DSISR[38] store
+    /// (Book III §6.5.3); a radix segment fault is a Data Segment interrupt with DAR only (§6.5.4).</summary>
+    private void RaiseDataStorage(ulong ea, bool store, Mmu.RadixFault fault = Mmu.RadixFault.NoTranslation)
     {
         Dar = ea;
-        Dsisr = 0x40000000 | (store ? 0x02000000u : 0);
+        if (fault == Mmu.RadixFault.Segment) { RaiseFault(InterruptKind.DataSegment, _cia, 0); return; }
+        Dsisr = (fault == Mmu.RadixFault.Protection ? 0x08000000u : 0x40000000u) | (store ? 0x02000000u : 0);
         RaiseFault(InterruptKind.DataStorage, _cia, 0);
     }
 

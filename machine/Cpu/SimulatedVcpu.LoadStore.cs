@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ActorStep.Isa;
 using ActorStep.Hypervisor;
+using ActorStep.Machine.Mmu;
 
 namespace ActorStep.Machine.Cpu;
 
@@ -15,9 +16,9 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TranslateData(ulong ea, int size, bool store, out ulong ra)
     {
-        if (TryTranslate(ea, Msr_, store ? AccessKind.Store : AccessKind.Load, out ra) && ra + (ulong)size <= _mem.Size)
-            return true;
-        RaiseDataStorage(ea, store);
+        var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ra);
+        if (fault == RadixFault.None && ra + (ulong)size <= _mem.Size) return true;
+        RaiseDataStorage(ea, store, fault);
         return false;
     }
 

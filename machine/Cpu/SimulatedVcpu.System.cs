@@ -36,17 +36,23 @@ public sealed partial class SimulatedVcpu
             Spr.TBU_READ => Tb >> 32,
             Spr.PVR => Pvr,
             Spr.PIR => (ulong)Index,
+            Spr.PIDR => Pidr,
             Spr.LPCR when Hypervisor => _vm.Lpcr,
             _ => null,
         };
         if (v is null)
         {
-            // A hypervisor SPR from guest supervisor state, or an SPR this machine lacks.
-            if (spr == Spr.LPCR) RaisePrivileged(); else RaiseIllegal(i);
-            return;
+            // A hypervisor SPR from guest supervisor state, or an SPR this machine does not model.
+            if (Spr.IsHypervisorOnly(spr)) { RaisePrivileged(); return; }
+            // An SPR the machine does not model reads as what was last written to it (0 at reset).
+            _vm.NoteMissing("spr", (ulong)spr, Index, _cia);
+            v = _otherSpr[spr];
         }
         Gpr[x.RT] = v.Value;
     }
+
+    /// <summary>SPRs with no behaviour here (FSCR, PIDR, AMR, PPR, PMU, …): storage only, 0 at reset.</summary>
+    private readonly ulong[] _otherSpr = new ulong[1024];
 
     private void Mtspr(uint i)
     {
@@ -69,8 +75,14 @@ public sealed partial class SimulatedVcpu
             case Spr.SPRG2: Sprg[2] = v; break;
             case Spr.SPRG3: Sprg[3] = v; break;
             case Spr.LPCR when Hypervisor: _vm.Lpcr = v; break;
+            case Spr.PIDR: Pidr = v & 0xFFFFFFFF; _fetchEaPage = ulong.MaxValue; Array.Clear(_tlbTag); break;
             case Spr.LPCR: RaisePrivileged(); break;
-            default: RaiseIllegal(i); break;
+            case Spr.PVR: case Spr.PIR: case Spr.TBL_READ: case Spr.TBU_READ: case Spr.USPRG3: RaiseIllegal(i); break;
+            default:
+                if (Spr.IsHypervisorOnly(spr)) { RaisePrivileged(); break; }
+                _vm.NoteMissing("spr", (ulong)spr, Index, _cia);
+                _otherSpr[spr] = v;
+                break;
         }
     }
 

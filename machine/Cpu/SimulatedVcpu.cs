@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using ActorStep.Isa;
 using ActorStep.Hypervisor;
+using ActorStep.Machine.Mmu;
 
 namespace ActorStep.Machine.Cpu;
 
@@ -48,6 +49,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     private volatile bool _prodded;
     private bool _ceded;
     private bool _stopped;
+    private volatile bool _held;
     private long _retired;
 
     // Fetch cache: the decoded page of the last fetched effective page under the last fetch mode.
@@ -105,6 +107,9 @@ public sealed partial class SimulatedVcpu : IVcpu
         Gpr = default;
         Gpr[3] = (ulong)Index;
         Array.Clear(Fpr);
+        Array.Clear(_otherSpr);
+        Pidr = 0;
+        Array.Clear(_tlbTag);
         Nip = entry;
         Msr_ = Isa.Msr.SF | Isa.Msr.ME | (littleEndian ? Isa.Msr.LE : 0);
         Lr = Ctr = Xer = Srr0 = Srr1 = Dar = 0;
@@ -117,8 +122,21 @@ public sealed partial class SimulatedVcpu : IVcpu
         _prodded = false;
         _ceded = false;
         _stopped = false;
+        _held = false;
         _fetchEaPage = ulong.MaxValue;
     }
+
+    /// <summary>Linux's kexec-style entry (machine/Platform/LinuxBoot.cs): r3 = the device tree, r4 = r5 = 0, real mode, SF|ME|LE.</summary>
+    internal void EnterLinux(ulong nip, ulong fdt)
+    {
+        Reset(nip, littleEndian: true);
+        Gpr[3] = fdt;
+    }
+
+    /// <summary>A secondary vcpu that has not been started (RTAS start-cpu): it runs nothing, time passes for it.</summary>
+    internal void Hold() => _held = true;
+
+    public bool IsHeld => _held;
 
     public void SetGuestDebug(GuestDebug debug)
     {
@@ -155,6 +173,11 @@ public sealed partial class SimulatedVcpu : IVcpu
     {
         if (_stopped) return _exit;
         ulong end = Tb + (ulong)Math.Max(budget, 0);
+        if (_held)
+        {
+            Tb = Math.Max(Tb, end);
+            return new VcpuExit(ExitReason.Idle, Nip);
+        }
         _exitRequested = false;
         bool hwStep = (_debug & GuestDebug.SingleStep) != 0;
         while (true)
@@ -251,10 +274,13 @@ public sealed partial class SimulatedVcpu : IVcpu
 
     private unsafe bool RefillFetch(ulong cia, ulong mode)
     {
-        if (!TryTranslate(cia, Msr_, AccessKind.Fetch, out ulong ra) || !_mem.Contains(ra & ~0xFFFUL, 4096))
+        var fault = Translate(cia, AccessKind.Fetch, out ulong ra);
+        if (fault == RadixFault.None && !_mem.Contains(ra & ~0xFFFUL, 4096)) fault = RadixFault.NoTranslation;
+        if (fault != RadixFault.None)
         {
-            // ISI: SRR0 = the address that could not be fetched; SRR1[33] = no translation (Book III §6.5.5).
-            RaiseFault(InterruptKind.InstructionStorage, cia, Srr1Bits.Bit33);
+            // ISI: SRR0 = the address that could not be fetched; SRR1[33] no translation, SRR1[36] protection (Book III §6.5.5).
+            if (fault == RadixFault.Segment) RaiseFault(InterruptKind.InstructionSegment, cia, 0);
+            else RaiseFault(InterruptKind.InstructionStorage, cia, fault == RadixFault.Protection ? Srr1Bits.Bit36 : Srr1Bits.Bit33);
             _fetchEaPage = ulong.MaxValue;
             return false;
         }
@@ -266,13 +292,21 @@ public sealed partial class SimulatedVcpu : IVcpu
     }
 
     /// <summary>
-    /// Real mode ignores EA bits 0:3; with relocation on, EA 0xC000… + x maps to x and quadrant 0 is
-    /// identity (the platform's fixed linear map: no page tables).
+    /// Real mode ignores EA bits 0:3. With relocation on: through the radix tree once the guest registered a process table
+    /// (H_REGISTER_PROC_TBL), else the platform's fixed linear map (EA 0xC000… + x maps to x, quadrant 0 is identity).
+    /// Side-effect free (no R/C update, no translation cache): what a debugger asks.
     /// </summary>
     public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra)
     {
         bool relocate = (msr & (access == AccessKind.Fetch ? Isa.Msr.IR : Isa.Msr.DR)) != 0;
         if (!relocate) ra = ea & 0x0FFFFFFFFFFFFFFF;
+        else if (_vm.ProcessTable.IsRegistered)
+        {
+            ra = 0;
+            if (RadixWalk.Walk(_mem, _vm.ProcessTable, Pidr, ea, out var leaf) != RadixFault.None
+                || !RadixWalk.Permits(leaf.Pte, access, (msr & Isa.Msr.PR) != 0)) return false;
+            ra = leaf.RealAddress;
+        }
         else
         {
             switch (ea >> 60)

@@ -40,6 +40,18 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void Run_of_a_kernel_streams_the_guest_console_to_stdout_without_the_JSON_state()
+    {
+        string vmlinux = ActorStep.Tests.Support.LinuxAssets.Get().Vmlinux;
+        var (code, stdout, stderr) = Actorstep("run", "--kernel", vmlinux, "--vcpus", "2", "--append", "console=hvc0 actorstep-test",
+            "--max-instructions", "25000000");
+        Assert.True(code == 0, $"exit code {code}:\n{stderr}");
+        Assert.Contains("Linux version ", stdout);
+        Assert.Contains("lpar: Using radix MMU under hypervisor", stdout);
+        Assert.DoesNotContain("\"vcpus\"", stdout);
+    }
+
+    [Fact]
     public void Run_is_deterministic_when_asked()
     {
         var a = Actorstep("run", "--max-instructions", "200000", "--deterministic", "--dump-memory", "0x6080:8");

@@ -264,6 +264,12 @@ fwd:
     icbi    \ra, 4
     dcbz    \ra, 31
     .endr
+    # storage control (radix): tlbie/tlbiel RB,RS,RIC,PRS,R; tlbsync; slbia
+    tlbie   4, 5, 2, 1, 1
+    tlbie   4, 0, 0, 0, 0
+    tlbiel  4, 5, 0, 1, 1
+    tlbsync
+    slbia
 # ---- last, so that every other word (and branch displacement) is the same in both byte orders
 .ifdef BIG_ENDIAN
     # lmw/stmw do not exist in little-endian mode (gas rejects them).
