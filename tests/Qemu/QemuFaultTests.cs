@@ -117,8 +117,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue, [1] = VcpuAction.Continue })));
         for (int i = 0; i < 50; i++)
             Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false)));
-        // A step is planted and armed (SE in MSR, Z0 at the Trace handler) when the VM is let go mid-continue.
-        var running = coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step, [1] = VcpuAction.Continue }, HoldAsyncInterrupts: false), Timeout);
+        // A step's Trace-handler breakpoint may still be planted (removals wait for the next resume on TCG) when the VM is let go.
         Release(coordinator, vm);
         Assert.Empty(vm.PlantedBreakpoints);
 
