@@ -48,9 +48,6 @@ public sealed class GdbStubConnection : IDisposable
     /// <summary>Round trips made (writes that waited for replies), for benchmarks.</summary>
     public long RoundTrips { get; private set; }
 
-    /// <summary>Packets sent, for benchmarks.</summary>
-    public long PacketsSent { get; private set; }
-
     /// <summary>Connects to <c>HOST:PORT</c> (loopback only) or <c>unix:PATH</c>, retrying until <paramref name="timeout"/> while
     /// nothing listens yet (a QEMU still starting), and checks that a gdbstub answers.</summary>
     public static GdbStubConnection Connect(string endpoint, TimeSpan timeout, Func<bool>? keepTrying = null)
@@ -130,7 +127,6 @@ public sealed class GdbStubConnection : IDisposable
         {
             CheckUsable();
             _channel.Request(payload);
-            PacketsSent++;
             Write();
             RoundTrips++;
             return ReadReply(ReplyTimeout);
@@ -146,7 +142,6 @@ public sealed class GdbStubConnection : IDisposable
         {
             CheckUsable();
             foreach (var p in payloads) _channel.Request(p);
-            PacketsSent += payloads.Count;
             Write();
             RoundTrips++;
             var replies = new string[payloads.Count];
@@ -163,7 +158,6 @@ public sealed class GdbStubConnection : IDisposable
         {
             CheckUsable();
             _channel.Request("qRcmd," + RspEncoding.ToHex(command));
-            PacketsSent++;
             Write();
             RoundTrips++;
             var output = new StringBuilder();
@@ -198,7 +192,6 @@ public sealed class GdbStubConnection : IDisposable
                 // The requests that must precede the resume go in the same write: QEMU answers them, then runs the VM.
                 foreach (var p in before) _channel.Request(p);
                 _channel.Request(payload);
-                PacketsSent += before.Count + 1;
                 Write();
                 _isRunning = true;
                 _interruptSent = false;
@@ -257,6 +250,7 @@ public sealed class GdbStubConnection : IDisposable
         if (_lost is not null) throw new QemuLostException(_lost);
     }
 
+    /// <summary>ACTORSTEP_RSP_TRACE=1: every write to and reply from QEMU on stderr, timestamped (diagnosing a QEMU's behaviour).</summary>
     private static readonly bool Trace = Environment.GetEnvironmentVariable("ACTORSTEP_RSP_TRACE") == "1";
 
     private void Write()

@@ -54,10 +54,7 @@ public sealed class QemuBigEndianTests : Akka.TestKit.Xunit2.TestKit
             }
             finally
             {
-                Watch(coordinator);
-                Sys.Stop(coordinator);
-                ExpectTerminated(coordinator, Timeout);
-                vm.Dispose();
+                this.Release(coordinator, vm);
             }
         }
         finally { Directory.Delete(dir, true); }

@@ -78,7 +78,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("the VM is lost", Assert.IsType<Failed>(memory).Message);
         var again = Call(coordinator, new Resume(all));
         Assert.True(again is Stopped { Event.Reason: StopReason.Error } s && s.Event.Detail.Contains("the VM is lost"), $"{again}");
-        Release(coordinator, vm);
+        this.Release(coordinator, vm);
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         vm.Process!.Dispose();
         var stop = Assert.IsType<Stopped>(Wait(step));
         Assert.True(stop.Event.Reason is StopReason.Error or StopReason.GuestStopped or StopReason.Finished, $"{stop.Event}");
-        Release(coordinator, vm);
+        this.Release(coordinator, vm);
     }
 
     [Fact]
@@ -118,7 +118,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         for (int i = 0; i < 50; i++)
             Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false)));
         // A step's Trace-handler breakpoint may still be planted (removals wait for the next resume on TCG) when the VM is let go.
-        Release(coordinator, vm);
+        this.Release(coordinator, vm);
         Assert.Empty(vm.PlantedBreakpoints);
 
         // A gdb client of its own sees a clean VM: SE off on every vcpu, and the guest boots to userspace and powers off.
@@ -135,16 +135,6 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         }
         Assert.True(qemu.WaitForExit(TimeSpan.FromSeconds(120)) || Poweroff(console), "the guest did not power off");
         lock (console) Assert.Contains(Support.LinuxInitramfs.UpLine, console.ToString());
-    }
-
-    /// <summary>What the VM manager does when a VM is deleted: the coordinator (and its vcpus, abandoning their steps) stops,
-    /// then the machine is let go.</summary>
-    private void Release(IActorRef coordinator, IVirtualMachine vm)
-    {
-        Watch(coordinator);
-        Sys.Stop(coordinator);
-        ExpectTerminated(coordinator, TimeSpan.FromSeconds(30));
-        vm.Dispose();
     }
 
     private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;

@@ -65,3 +65,17 @@ internal static class QemuLinux
     public static ulong LocalEntry(string name) => Symbols.Value.TryGetValue(name, out var s) ? s.Address + (ulong)s.LocalEntry
         : throw new KeyNotFoundException($"vmlinux has no symbol {name}");
 }
+
+/// <summary>How the QEMU tests let a VM go.</summary>
+internal static class QemuVmRelease
+{
+    /// <summary>What the VM manager does when a VM is deleted: the coordinator (and its vcpus, abandoning their steps) stops,
+    /// then the machine is let go.</summary>
+    public static void Release(this Akka.TestKit.TestKitBase kit, Akka.Actor.IActorRef coordinator, Hypervisor.IVirtualMachine vm)
+    {
+        kit.Watch(coordinator);
+        kit.Sys.Stop(coordinator);
+        kit.ExpectTerminated(coordinator, TimeSpan.FromSeconds(30));
+        vm.Dispose();
+    }
+}

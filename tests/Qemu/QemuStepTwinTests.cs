@@ -87,7 +87,7 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
         }
         finally
         {
-            Release(coordinator, vm);
+            this.Release(coordinator, vm);
         }
     }
 
@@ -115,7 +115,7 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
         }
         finally
         {
-            Release(coordinator, vm);
+            this.Release(coordinator, vm);
         }
     }
 
@@ -129,16 +129,6 @@ public sealed class QemuStepTwinTests(ITestOutputHelper output) : Akka.TestKit.X
         Check("lr", core.Lr, actual.Lr); Check("ctr", core.Ctr, actual.Ctr); Check("xer", core.Xer, actual.Xer);
         Check("srr0", twin.ReadRegister("srr0"), actual.Srr0); Check("srr1", twin.ReadRegister("srr1"), actual.Srr1);
         Assert.True(diffs.Count == 0, $"after step {n} from 0x{from:x}: " + string.Join("; ", diffs));
-    }
-
-    /// <summary>What the VM manager does when a VM is deleted: the coordinator (and its vcpus, abandoning their steps) stops,
-    /// then the machine is let go.</summary>
-    private void Release(IActorRef coordinator, IVirtualMachine vm)
-    {
-        Watch(coordinator);
-        Sys.Stop(coordinator);
-        ExpectTerminated(coordinator, TimeSpan.FromSeconds(30));
-        vm.Dispose();
     }
 
     private static T Ask<T>(IActorRef coordinator, object message)
