@@ -21,6 +21,7 @@ public static class CommandLine
                  [--log-json] [--verbose] [--label K=V]...
                  [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
                  [--qemu-gdb 127.0.0.1:PORT | unix:PATH]  [--qemu -- QEMU-ARGUMENTS...]
+                 [--token-file PATH | --no-auth] [--image-dir DIR]... [--allow-qemu-launch]
                  With no --image, serves the built-in demo guest. --qemu-gdb attaches to a running QEMU's gdbstub
                  (which halts it) and serves that VM instead; --qemu starts qemu-system-ppc64 with the arguments
                  after -- (plus a private gdbstub, -S, -no-shutdown; its first serial port is the VM's console). --grpc defaults to 127.0.0.1:50051
@@ -29,10 +30,16 @@ public static class CommandLine
                  also while it starts (exit code 0): every VM is destroyed with its breakpoints removed and every
                  call and stream ends with a status (UNAVAILABLE "the server is shutting down"); a second one ends
                  it at once. Exit codes: 0 stopped, 1 could not start, 2 usage error.
+                 Every call but health needs the server's token ('authorization: Bearer TOKEN'), made at start
+                 and written readable by you only to --token-file (default $XDG_RUNTIME_DIR/actorstep/server-PORT.token);
+                 --no-auth turns it off (tests, a single-user machine). Images a client names are read only from
+                 the --image-dir directories (default: the directory it starts in); a client's CreateVm may start
+                 a QEMU only with --allow-qemu-launch.
           gdb    serve the GDB remote protocol for one VM of a running server (talks to it over gRPC only)
-                 [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--verbose]
+                 [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--token-file PATH] [--verbose]
                  Each vcpu is a gdb thread; one gdb at a time (a second one is refused). With no --vm,
-                 the server's only VM. Connect with:
+                 the server's only VM. The token: --token-file, else the server's default file for that port if there.
+                 Connect with:
                    gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote 127.0.0.1:1234'
         """;
 

@@ -29,7 +29,14 @@ public static class ServeCommand
         var seeds = args.All("--seed");
         string? qemuGdb = args.String("--qemu-gdb");
         bool qemuLaunch = args.Flag("--qemu");
+        string? tokenFile = args.String("--token-file");
+        bool noAuth = args.Flag("--no-auth");
+        var imageDirs = args.All("--image-dir");
+        bool clientsMayLaunchQemu = args.Flag("--allow-qemu-launch");
         args.EnsureAllKnown();
+        if (noAuth && tokenFile is not null) throw new UsageException("--no-auth turns the token off: give --token-file or --no-auth, not both");
+        foreach (var dir in imageDirs)
+            if (!Directory.Exists(dir)) throw new UsageException($"--image-dir {dir}: no such directory");
         if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
         if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
         if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
@@ -51,6 +58,7 @@ public static class ServeCommand
         {
             Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
+            RequireToken = !noAuth, TokenFile = tokenFile, ImageDirectories = imageDirs, ClientsMayLaunchQemu = clientsMayLaunchQemu,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };
         RunningServer server;
@@ -74,14 +82,21 @@ public static class ServeCommand
         {
             var vm = server.InitialVm!;
             string hostPort = $"{server.Address.Host}:{server.Address.Port}";
+            string grpcurl = server.TokenFile is { } file ? $"grpcurl -plaintext -H \"authorization: Bearer $(cat {file})\"" : "grpcurl -plaintext";
+            string access = server.TokenFile is { } f
+                ? $"API token in {f} (readable by you only): every call but health sends 'authorization: Bearer TOKEN'; actorstep gdb finds it"
+                : "no API token (--no-auth): every local user can use this API";
+            var images = server.Services.GetRequiredService<Access.ApiAccess>().Images;
             Console.Out.WriteLine($"""
                 ActorStep gRPC API on {server.Address.GetLeftPart(UriPartial.Authority)} (HTTP/2 without TLS, loopback only; health and reflection on)
+                {access}
+                Images a client names are read from {string.Join(", ", images.Directories)}{(clientsMayLaunchQemu ? "; clients may start a QEMU (--allow-qemu-launch)" : "")}
                 VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.FlavourName}, halted at {(qemu is null ? "its entry " : "")}0x{vm.Entry:x}
                 Try:
-                  grpcurl -plaintext {hostPort} list
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
+                  {grpcurl} {hostPort} list
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
                 """);
             if (server.ClusterAddress is { } address)
                 Console.Out.WriteLine($"Cluster node {nodeName} at {address}; seeds: {(seeds.Count == 0 ? "none (a new cluster)" : string.Join(", ", seeds))}. Any node routes calls to any VM; Fleet/* calls act on every node's VMs.");
@@ -90,7 +105,7 @@ public static class ServeCommand
             {
                 try
                 {
-                    bridge = await GdbBridge.StartAsync(server.Address, vm.VmId, gdb,
+                    bridge = await GdbBridge.StartAsync(server.Address, server.Token, vm.VmId, gdb,
                         server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"), server.Stopping);
                     Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
                 }

@@ -3,6 +3,7 @@ using ActorStep.Machine;
 using ActorStep.Backends.Qemu;
 using ActorStep.Hypervisor;
 using ActorStep.Actors.Node;
+using ActorStep.Host.Access;
 using ActorStep.Host.Fleet;
 using ActorStep.Host.Services;
 using Akka.Actor;
@@ -118,6 +119,11 @@ public static class ServerHost
         }
 
         builder.Services.AddSingleton(options);
+        ImageDirectories images;
+        try { images = new ImageDirectories(options.ImageDirectories is { Count: > 0 } dirs ? dirs : [Environment.CurrentDirectory]); }
+        catch (ArgumentException e) { throw new ServerStartException(e.Message, e); }
+        var token = options.RequireToken ? ApiToken.Generate() : null;
+        builder.Services.AddSingleton(new ApiAccess(token, images, options.ClientsMayLaunchQemu));
         builder.Services.AddSingleton<ActorStepBackend>();
         builder.Services.AddSingleton<VmApi>();
         builder.Services.AddSingleton<VmRouter>();
@@ -125,6 +131,7 @@ public static class ServerHost
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
+            o.Interceptors.Add<TokenInterceptor>(); // inside the logging one, so that a refused call is logged
             o.Interceptors.Add<ShutdownInterceptor>();
             o.Interceptors.Add<DeadlineInterceptor>(); // inside the logging one, so that a refused late call is logged
             o.MaxReceiveMessageSize = 2 << 20;
@@ -159,6 +166,19 @@ public static class ServerHost
 
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options, signals);
+        if (token is not null)
+        {
+            string file = options.TokenFile ?? ApiToken.DefaultFile(server.Address.Port);
+            try { token.WriteTo(file); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await server.StopAsync();
+                await app.DisposeAsync();
+                throw new ServerStartException($"cannot write the API token to {file}: {e.Message}", e);
+            }
+            server.Token = token;
+            server.TokenFile = Path.GetFullPath(file);
+        }
         var backend = app.Services.GetRequiredService<ActorStepBackend>();
         server.ClusterAddress = app.Services.GetService<FleetNode>()?.SelfAddress;
         try
@@ -233,6 +253,12 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>This node's Akka address in the cluster (null without <see cref="ServerOptions.Cluster"/>).</summary>
     public string? ClusterAddress { get; internal set; }
 
+    /// <summary>The secret every call but health must carry (null with <see cref="ServerOptions.RequireToken"/> false).</summary>
+    public ApiToken? Token { get; internal set; }
+
+    /// <summary>The file the token was written to, removed when the server stops.</summary>
+    public string? TokenFile { get; internal set; }
+
     /// <summary>The node's VM manager actor.</summary>
     public IActorRef Manager => _app.Services.GetRequiredService<ActorStepBackend>().Manager;
 
@@ -257,7 +283,24 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>Stops the server (once; later calls wait for the same stop): see <see cref="ServerShutdown"/> for the order.</summary>
     public Task StopAsync()
     {
-        lock (_gate) return _stop ??= _app.StopAsync();
+        lock (_gate) return _stop ??= StopOnceAsync();
+    }
+
+    private async Task StopOnceAsync()
+    {
+        try { await _app.StopAsync(); }
+        finally { ForgetToken(); }
+    }
+
+    /// <summary>Removes the token file, if it still holds this server's token (nothing else is ours to delete).</summary>
+    private void ForgetToken()
+    {
+        if (TokenFile is not { } file || Token is not { } token) return;
+        try
+        {
+            if (File.Exists(file) && ApiToken.ReadFrom(file).Value == token.Value) File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException) { }
     }
 
     public async ValueTask DisposeAsync()

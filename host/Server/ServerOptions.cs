@@ -42,6 +42,18 @@ public sealed record ServerOptions
 
     public LogEventLevel LogLevel { get; init; } = LogEventLevel.Information;
 
+    /// <summary>Whether every call but health must carry the server's token (<c>authorization: Bearer …</c>); false: <c>--no-auth</c>.</summary>
+    public bool RequireToken { get; init; } = true;
+
+    /// <summary>Where the token is written (0600) once the server listens; null: <see cref="Access.ApiToken.DefaultFile"/> of its port.</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>The directories gRPC clients may name images in (<c>--image-dir</c>); null or empty: the current directory.</summary>
+    public IReadOnlyList<string>? ImageDirectories { get; init; }
+
+    /// <summary>Whether a client's <c>CreateVm</c> may start a QEMU with arguments it names (<c>--allow-qemu-launch</c>).</summary>
+    public bool ClientsMayLaunchQemu { get; init; }
+
     /// <summary>Stop on Ctrl-C and SIGTERM from the start of <see cref="ServerHost.StartAsync"/> on (the CLI); in-process hosts (tests) leave signals alone.</summary>
     public bool HandleSignals { get; init; } = true;
 
