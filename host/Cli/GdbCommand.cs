@@ -13,6 +13,16 @@ public static class GdbCommand
     public const string DefaultServer = "http://127.0.0.1:50051";
     public const string DefaultListen = "127.0.0.1:1234";
 
+    public static System.CommandLine.Command Definition() => CommandLine.Define("gdb",
+        "Serve the GDB remote protocol for one VM of a running server (over its gRPC API), one gdb at a time. " +
+        "Exit codes: 0 stopped, 1 cannot start, 2 usage error.",
+        ExecuteAsync,
+        CommandLine.Value("--server", "URL", $"the server's gRPC address (default {DefaultServer})"),
+        CommandLine.Value("--vm", "ID", "the VM to debug (default: the server's only VM)"),
+        CommandLine.Value("--listen", "HOST:PORT", $"where gdb connects, loopback only (default {DefaultListen}; port 0 picks one): gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote 127.0.0.1:1234'"),
+        CommandLine.Value("--token-file", "PATH", "the server's API token (default: the file a server on that port writes, if there)"),
+        CommandLine.Flag("--verbose", "log each call"));
+
     public static async Task<int> ExecuteAsync(ArgReader args)
     {
         string serverText = args.String("--server") ?? DefaultServer;
@@ -20,7 +30,6 @@ public static class GdbCommand
         var listen = ServeCommand.Endpoint("--listen", args.String("--listen") ?? DefaultListen);
         bool verbose = args.Flag("--verbose");
         string? tokenFile = args.String("--token-file");
-        args.EnsureAllKnown();
         if (!Uri.TryCreate(serverText, UriKind.Absolute, out var server) || server.Scheme is not ("http" or "https"))
             throw new UsageException($"--server wants the gRPC address as a URL (e.g. {DefaultServer}), not '{serverText}'");
         ApiToken? token;

@@ -12,6 +12,30 @@ namespace ActorStep.Host.Cli;
 /// <summary><c>actorstep serve</c>: the gRPC server with one VM, until Ctrl-C or SIGTERM.</summary>
 public static class ServeCommand
 {
+    public static System.CommandLine.Command Definition() => CommandLine.Define("serve",
+        "Serve the gRPC API (loopback only, the token required) with one VM halted at its entry; Ctrl-C or SIGTERM stops it " +
+        "cleanly. Exit codes: 0 stopped, 1 could not start, 2 usage error.",
+        ExecuteAsync,
+        CommandLine.Value("--image", "FILE", "the VM's ELF image (trusted: it need not be in an --image-dir); default: the demo guest"),
+        CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
+        CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..1024 (default 128)"),
+        CommandLine.Value("--grpc", "HOST:PORT", $"where the API listens, loopback only (default 127.0.0.1:{ServerOptions.DefaultPort}; port 0 picks one)"),
+        CommandLine.Value("--gdb", "HOST:PORT", "also start a gdb bridge for the VM there (loopback only)"),
+        CommandLine.Flag("--log-json", "log compact JSON lines (CLEF) instead of text"),
+        CommandLine.Flag("--verbose", "log at debug level"),
+        CommandLine.Many("--label", "KEY=VALUE", "a label of the VM (repeatable)"),
+        CommandLine.Flag("--cluster", "join an Akka.Cluster: any node's API serves any VM"),
+        CommandLine.Value("--node-name", "NAME", "with --cluster: this node's name (a-z, 0-9, '-')"),
+        CommandLine.Value("--cluster-port", "PORT", "with --cluster: the remoting port on 127.0.0.1 (default 0: any)"),
+        CommandLine.Many("--seed", "ADDRESS", "with --cluster: a node to join, akka.tcp://actorstep@127.0.0.1:PORT (repeatable; none: a new cluster)"),
+        CommandLine.Value("--qemu-gdb", "ENDPOINT", "attach to a running QEMU's gdbstub (127.0.0.1:PORT or unix:PATH; attaching halts it) and serve that VM"),
+        CommandLine.Flag("--qemu", "start qemu-system-ppc64 with the arguments after a bare -- (serve --qemu -- -M pseries …; ActorStep adds a private gdbstub, -S, -no-shutdown) and serve that VM"),
+        CommandLine.Value("--token-file", "PATH", "where to write the API token (default $XDG_RUNTIME_DIR/actorstep/server-PORT.token)"),
+        CommandLine.Flag("--no-auth", "no token: every local user can use the API (tests, a single-user machine)"),
+        CommandLine.Many("--image-dir", "DIR", "a directory clients may name images in (repeatable; default: the current directory)"),
+        CommandLine.Flag("--allow-qemu-launch", "let a client's CreateVm start a QEMU with arguments it names (they can read and write any file you can)"),
+        new System.CommandLine.Argument<string[]>("QEMU-ARGUMENTS") { Arity = System.CommandLine.ArgumentArity.ZeroOrMore, Hidden = true });
+
     public static async Task<int> ExecuteAsync(ArgReader args)
     {
         string? image = args.String("--image");
@@ -33,7 +57,6 @@ public static class ServeCommand
         bool noAuth = args.Flag("--no-auth");
         var imageDirs = args.All("--image-dir");
         bool clientsMayLaunchQemu = args.Flag("--allow-qemu-launch");
-        args.EnsureAllKnown();
         if (noAuth && tokenFile is not null) throw new UsageException("--no-auth turns the token off: give --token-file or --no-auth, not both");
         foreach (var dir in imageDirs)
             if (!Directory.Exists(dir)) throw new UsageException($"--image-dir {dir}: no such directory");
