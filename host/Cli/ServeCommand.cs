@@ -33,6 +33,7 @@ public static class ServeCommand
         CommandLine.Value("--token-file", "PATH", "where to write the API token (default $XDG_RUNTIME_DIR/actorstep/server-PORT.token)"),
         CommandLine.Flag("--no-auth", "no token: every local user can use the API (tests, a single-user machine)"),
         CommandLine.Many("--image-dir", "DIR", "a directory clients may name images in (repeatable; default: the current directory)"),
+        CommandLine.Value("--metrics", "HOST:PORT", "serve OpenTelemetry metrics for Prometheus on http://HOST:PORT/metrics (loopback only, the token required; default: off)"),
         CommandLine.Flag("--allow-qemu-launch", "let a client's CreateVm start a QEMU with arguments it names (they can read and write any file you can)"),
         new System.CommandLine.Argument<string[]>("QEMU-ARGUMENTS") { Arity = System.CommandLine.ArgumentArity.ZeroOrMore, Hidden = true });
 
@@ -57,6 +58,8 @@ public static class ServeCommand
         bool noAuth = args.Flag("--no-auth");
         var imageDirs = args.All("--image-dir");
         bool clientsMayLaunchQemu = args.Flag("--allow-qemu-launch");
+        var metricsText = args.String("--metrics");
+        var metrics = metricsText is null ? null : Endpoint("--metrics", metricsText);
         if (noAuth && tokenFile is not null) throw new UsageException("--no-auth turns the token off: give --token-file or --no-auth, not both");
         foreach (var dir in imageDirs)
             if (!Directory.Exists(dir)) throw new UsageException($"--image-dir {dir}: no such directory");
@@ -81,7 +84,7 @@ public static class ServeCommand
         {
             Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
-            RequireToken = !noAuth, TokenFile = tokenFile, ImageDirectories = imageDirs, ClientsMayLaunchQemu = clientsMayLaunchQemu,
+            Metrics = metrics, RequireToken = !noAuth, TokenFile = tokenFile, ImageDirectories = imageDirs, ClientsMayLaunchQemu = clientsMayLaunchQemu,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };
         RunningServer server;
@@ -121,6 +124,8 @@ public static class ServeCommand
                   {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
                   {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
                 """);
+            if (server.MetricsAddress is { } scrape)
+                Console.Out.WriteLine($"Metrics for Prometheus on {scrape}{(server.Token is null ? "" : " (the same token: authorization.credentials_file)")}");
             if (server.ClusterAddress is { } address)
                 Console.Out.WriteLine($"Cluster node {nodeName} at {address}; seeds: {(seeds.Count == 0 ? "none (a new cluster)" : string.Join(", ", seeds))}. Any node routes calls to any VM; Fleet/* calls act on every node's VMs.");
             GdbBridge? bridge = null;

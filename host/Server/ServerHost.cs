@@ -5,13 +5,16 @@ using ActorStep.Hypervisor;
 using ActorStep.Actors.Node;
 using ActorStep.Host.Access;
 using ActorStep.Host.Fleet;
+using ActorStep.Host.Metrics;
 using ActorStep.Host.Services;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -63,11 +66,16 @@ public static class ServerHost
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals?.Requested ?? CancellationToken.None);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         CancellationToken stopping = default; // the app's, once built
-        builder.WebHost.ConfigureKestrel(k => k.Listen(options.Grpc, l =>
+        builder.WebHost.ConfigureKestrel(k =>
         {
-            l.Protocols = HttpProtocols.Http2;
-            l.Use(LingeringClose.Middleware(() => stopping));
-        }));
+            k.Listen(options.Grpc, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                l.Use(LingeringClose.Middleware(() => stopping));
+            });
+            // HTTP/1.1 only, as Prometheus scrapes: the gRPC listener is HTTP/2 only, so the protocol tells the two apart.
+            if (options.Metrics is { } metrics) k.Listen(metrics, l => l.Protocols = HttpProtocols.Http1);
+        });
         // Signals are ShutdownSignals' (the console lifetime would only catch them once started, and abort the start with an exception).
         builder.Services.AddSingleton<IHostLifetime, OwnerStopsLifetime>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
@@ -128,6 +136,12 @@ public static class ServerHost
         builder.Services.AddSingleton<VmApi>();
         builder.Services.AddSingleton<VmRouter>();
         builder.Services.AddHostedService<ServerShutdown>();
+        builder.Services.AddSingleton<ServerMetrics>();
+        if (options.Metrics is not null)
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m
+                .AddMeter(ServerMetrics.MeterName)
+                .AddAspNetCoreInstrumentation() // gRPC calls: http.server.request.duration by route (service/method) and status
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
@@ -143,6 +157,7 @@ public static class ServerHost
 
         var app = builder.Build();
         stopping = app.Lifetime.ApplicationStopping;
+        if (options.Metrics is not null) UseMetricsEndpoint(app, token);
         app.MapGrpcService<VmsService>();
         app.MapGrpcService<RunControlService>();
         app.MapGrpcService<RegistersService>();
@@ -164,8 +179,9 @@ public static class ServerHost
             throw new ServerStartException(e is IOException ? $"cannot listen on {options.Grpc}: {e.Message}" : $"cannot start: {e.Message}", e);
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options, signals);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
+        var server = new RunningServer(app, new Uri(addresses[0].Replace("[::]", "127.0.0.1")), options, signals);
+        if (options.Metrics is not null) server.MetricsAddress = new Uri(new Uri(addresses[1].Replace("[::]", "127.0.0.1")), "/metrics");
         if (token is not null)
         {
             string file = options.TokenFile ?? ApiToken.DefaultFile(server.Address.Port);
@@ -205,6 +221,32 @@ public static class ServerHost
         // From now on a signal stops the server (its owner waits in WaitForShutdownAsync).
         if (signals is not null) server.StopOn(signals.Requested);
         return server;
+    }
+
+    /// <summary>
+    /// <c>/metrics</c> on the metrics listener (the only HTTP/1.1 one): the token as for the API (401 without it), then the
+    /// node's VMs described for the gauges, then OpenTelemetry's Prometheus exporter. Anything else there is 404.
+    /// </summary>
+    private static void UseMetricsEndpoint(WebApplication app, ApiToken? token)
+    {
+        static bool OnMetricsListener(HttpContext c) => HttpProtocol.IsHttp11(c.Request.Protocol);
+        app.Use(async (context, next) =>
+        {
+            if (!OnMetricsListener(context)) { await next(context); return; }
+            if (context.Request.Path != "/metrics") { context.Response.StatusCode = StatusCodes.Status404NotFound; return; }
+            if (token is not null && !token.Accepts(context.Request.Headers.Authorization.ToString() is { Length: > 0 } h ? h : null))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await context.Response.WriteAsync("the metrics need the server's token: 'Authorization: Bearer TOKEN' (Prometheus: authorization.credentials_file)\n");
+                return;
+            }
+            var services = context.RequestServices;
+            await services.GetRequiredService<ServerMetrics>().RefreshAsync(services.GetRequiredService<ActorStepBackend>(),
+                services.GetRequiredService<VmApi>(), services.GetRequiredService<ActorSystem>(), context.RequestAborted);
+            await next(context);
+        });
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(OnMetricsListener);
     }
 
     /// <summary>Stops and lets go of a host whose start failed or was cancelled part way: whatever had started stops (the actor
@@ -258,6 +300,9 @@ public sealed class RunningServer : IAsyncDisposable
 
     /// <summary>The file the token was written to, removed when the server stops.</summary>
     public string? TokenFile { get; internal set; }
+
+    /// <summary>Where Prometheus scrapes this node (<c>http://127.0.0.1:PORT/metrics</c>; null without <see cref="ServerOptions.Metrics"/>).</summary>
+    public Uri? MetricsAddress { get; internal set; }
 
     /// <summary>The node's VM manager actor.</summary>
     public IActorRef Manager => _app.Services.GetRequiredService<ActorStepBackend>().Manager;

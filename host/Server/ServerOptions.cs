@@ -16,6 +16,9 @@ public sealed record ServerOptions
     /// <summary>Where the gdb bridge listens (loopback only), started by <c>actorstep serve --gdb</c> for the initial VM.</summary>
     public IPEndPoint? Gdb { get; init; }
 
+    /// <summary>Where Prometheus scrapes the node's metrics (<c>/metrics</c>, HTTP/1.1, loopback only, the token required); null: off.</summary>
+    public IPEndPoint? Metrics { get; init; }
+
     /// <summary>Whether to create one VM at start (from <see cref="ImagePath"/>, or the demo guest).</summary>
     public bool CreateInitialVm { get; init; } = true;
 
@@ -64,6 +67,8 @@ public sealed record ServerOptions
             throw new ArgumentException($"the gRPC API listens on loopback only (127.0.0.1 or [::1]), not {Grpc.Address}: reach it from elsewhere through an SSH tunnel");
         if (Gdb is { } gdb && !IPAddress.IsLoopback(gdb.Address))
             throw new ArgumentException($"the gdb bridge listens on loopback only (127.0.0.1 or [::1]), not {gdb.Address}");
+        if (Metrics is { } metrics && !IPAddress.IsLoopback(metrics.Address))
+            throw new ArgumentException($"the metrics endpoint listens on loopback only (127.0.0.1 or [::1]), not {metrics.Address}");
         if (EventBufferCapacity < 1) throw new ArgumentException("the event buffer needs room for at least one event");
         Cluster?.Validate();
     }
