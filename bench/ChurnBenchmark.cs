@@ -69,7 +69,7 @@ public sealed class ChurnBenchmark : IBenchmark
     {
         int grpcPort = FreePort(), gdbPort = FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { dll, "serve", "--grpc", $"127.0.0.1:{grpcPort}", "--gdb", $"127.0.0.1:{gdbPort}" }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { dll, "serve", "--grpc", $"127.0.0.1:{grpcPort}", "--gdb", $"127.0.0.1:{gdbPort}", "--no-auth" }) start.ArgumentList.Add(a);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {dll}");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -96,7 +96,7 @@ public sealed class ChurnBenchmark : IBenchmark
     {
         await using var server = await ServerHost.StartAsync(new ServerOptions
         {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), HandleSignals = false, LogLevel = Serilog.Events.LogEventLevel.Warning,
+            Grpc = new IPEndPoint(IPAddress.Loopback, 0), HandleSignals = false, RequireToken = false, LogLevel = Serilog.Events.LogEventLevel.Warning,
         });
         using var channel = GrpcChannel.ForAddress(server.Address);
         var heaps = new List<long>();

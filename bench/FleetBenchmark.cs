@@ -32,7 +32,7 @@ public sealed class FleetBenchmark : IBenchmark
         foreach (var name in new[] { "a", "b", "c" })
             servers.Add(await ServerHost.StartAsync(new ServerOptions
             {
-                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false,
                 LogLevel = Serilog.Events.LogEventLevel.Warning,
                 Cluster = new ClusterOptions(name, name == "a" ? seedPort : 0, [seed]),
             }));

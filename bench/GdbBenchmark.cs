@@ -40,7 +40,7 @@ public sealed class GdbBenchmark : IBenchmark
 
             await using (var server = await ServerHost.StartAsync(new ServerOptions
             {
-                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ImageDirectories = [Path.GetTempPath()],
                 LogLevel = Serilog.Events.LogEventLevel.Warning,
             }))
             using (var channel = GrpcChannel.ForAddress(server.Address))

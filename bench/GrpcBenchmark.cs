@@ -24,7 +24,7 @@ public sealed class GrpcBenchmark : IBenchmark
         int clients = BenchArgs.Int(args, "--clients", 16);
         await using var server = await ServerHost.StartAsync(new ServerOptions
         {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false,
             LogLevel = Serilog.Events.LogEventLevel.Warning,
         });
         Console.WriteLine($"ActorStep gRPC benchmark: server {server.Address}, {Environment.ProcessorCount} cpus, {steps} steps per client, demo guest (4 vcpus), scheduler-locking step");

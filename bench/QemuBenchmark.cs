@@ -64,7 +64,7 @@ public sealed class QemuBenchmark : IBenchmark
         double actorStepRate;
         await using (var server = await ServerHost.StartAsync(new ServerOptions
         {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, LogLevel = Serilog.Events.LogEventLevel.Warning,
+            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ClientsMayLaunchQemu = true, LogLevel = Serilog.Events.LogEventLevel.Warning,
         }))
         using (var channel = GrpcChannel.ForAddress(server.Address))
         {

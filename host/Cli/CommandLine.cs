@@ -1,122 +1,117 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+
 namespace ActorStep.Host.Cli;
 
-/// <summary>The <c>actorstep</c> command: subcommands and their usage.</summary>
+/// <summary>
+/// The <c>actorstep</c> command on System.CommandLine: each subcommand declares its options (<c>Definition()</c> beside its
+/// <c>ExecuteAsync</c>); the parser gives <c>--help</c> on every command, <c>--version</c>, errors that name the bad option
+/// with the command's help, and completion (<c>actorstep completion bash</c>). Exit codes: 0, 1 bad input, 2 usage, 3 checkstop.
+/// </summary>
 public static class CommandLine
 {
-    public const string Usage = """
-        usage: actorstep <command> [options]
+    public const int BadInput = 1, UsageError = 2;
 
-        commands:
-          run    run a guest with no debugger and print its final state as JSON
-                 [--image FILE] [--vcpus N] [--memory MIB] [--max-instructions K] [--deterministic]
-                 [--dump-memory ADDR:LEN]...
-                 With no --image, runs the built-in demo guest. Console output streams to stderr;
-                 the final state (JSON) goes to stdout.
-                 --kernel VMLINUX [--initrd FILE] [--append CMDLINE] [--state]: boots a ppc64le Linux
-                 kernel as kexec enters it (a device tree built here, vcpu 0 at the entry, the others
-                 held for RTAS start-cpu; 256 MiB unless --memory). The guest console streams to stdout;
-                 the JSON state follows only with --state.
-          serve  serve the gRPC API (HTTP/2 without TLS, loopback only) with one VM halted at its entry
-                 [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
-                 [--log-json] [--verbose] [--label K=V]...
-                 [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
-                 [--qemu-gdb 127.0.0.1:PORT | unix:PATH]  [--qemu -- QEMU-ARGUMENTS...]
-                 With no --image, serves the built-in demo guest. --qemu-gdb attaches to a running QEMU's gdbstub
-                 (which halts it) and serves that VM instead; --qemu starts qemu-system-ppc64 with the arguments
-                 after -- (plus a private gdbstub, -S, -no-shutdown; its first serial port is the VM's console). --grpc defaults to 127.0.0.1:50051
-                 (port 0 picks a free one); --gdb also starts a gdb bridge for that VM. With --cluster the
-                 node joins an Akka.Cluster and any node's API serves any VM. Ctrl-C or SIGTERM stops it cleanly,
-                 also while it starts (exit code 0): every VM is destroyed with its breakpoints removed and every
-                 call and stream ends with a status (UNAVAILABLE "the server is shutting down"); a second one ends
-                 it at once. Exit codes: 0 stopped, 1 could not start, 2 usage error.
-          gdb    serve the GDB remote protocol for one VM of a running server (talks to it over gRPC only)
-                 [--server http://127.0.0.1:50051] [--vm ID] [--listen 127.0.0.1:1234] [--verbose]
-                 Each vcpu is a gdb thread; one gdb at a time (a second one is refused). With no --vm,
-                 the server's only VM. Connect with:
-                   gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote 127.0.0.1:1234'
-        """;
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("ActorStep: a debug orchestrator for POWER (ppc64) virtual machines: single-steps guests a KVM-HV " +
+                                   "style hypervisor cannot step, over gRPC and the GDB remote protocol.");
+        root.Subcommands.Add(RunCommand.Definition());
+        root.Subcommands.Add(ServeCommand.Definition());
+        root.Subcommands.Add(GdbCommand.Definition());
+        root.Subcommands.Add(CompletionCommand.Definition());
+        return root;
+    }
 
     public static async Task<int> MainAsync(string[] args)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        var root = Build();
+        var parse = root.Parse(args);
+        // The server and the bridge handle Ctrl-C and SIGTERM themselves (a clean stop, then exit 0): the parser must not.
+        var invocation = new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false };
+        if (parse.Action is ParseErrorAction)
         {
-            Console.Out.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            // The errors (with typo corrections) and the command's help, all on stderr; a usage error is exit code 2.
+            parse.Invoke(new InvocationConfiguration { Output = Console.Error, ProcessTerminationTimeout = null });
+            return UsageError;
         }
-        try
-        {
-            var rest = new ArgReader(args.AsSpan(1).ToArray());
-            return args[0] switch
-            {
-                "run" => await RunCommand.ExecuteAsync(rest),
-                "serve" => await ServeCommand.ExecuteAsync(rest),
-                "gdb" => await GdbCommand.ExecuteAsync(rest),
-                _ => throw new UsageException($"unknown command '{args[0]}'"),
-            };
-        }
-        catch (UsageException e)
-        {
-            Console.Error.WriteLine($"actorstep: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
-        }
+        return await parse.InvokeAsync(invocation);
     }
+
+    /// <summary>A subcommand whose body reads its options through an <see cref="ArgReader"/>; a <see cref="UsageException"/> it
+    /// throws is reported with the command's help (exit code 2).</summary>
+    public static Command Define(string name, string description, Func<ArgReader, Task<int>> execute, params Symbol[] symbols)
+    {
+        var command = new Command(name, description);
+        foreach (var s in symbols)
+        {
+            if (s is Option o) command.Options.Add(o);
+            else if (s is Argument a) command.Arguments.Add(a);
+        }
+        command.SetAction(async (parse, _) =>
+        {
+            try
+            {
+                return await execute(new ArgReader(parse));
+            }
+            catch (UsageException e)
+            {
+                Console.Error.WriteLine($"actorstep {name}: {e.Message}");
+                Console.Error.WriteLine();
+                Build().Parse([name, "--help"]).Invoke(new InvocationConfiguration { Output = Console.Error, ProcessTerminationTimeout = null });
+                return UsageError;
+            }
+        });
+        return command;
+    }
+
+    /// <summary><c>--name VALUE</c> (the last one counts if given twice).</summary>
+    public static Option<string> Value(string name, string valueName, string description) =>
+        new(name) { Description = description, HelpName = valueName, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ExactlyOne };
+
+    /// <summary><c>--name VALUE</c>, repeatable.</summary>
+    public static Option<string[]> Many(string name, string valueName, string description) =>
+        new(name) { Description = description, HelpName = valueName, AllowMultipleArgumentsPerToken = false };
+
+    /// <summary><c>--name</c>, no value.</summary>
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description, Arity = ArgumentArity.Zero };
 }
 
-/// <summary>A command line the user got wrong: reported with the usage text, exit code 2.</summary>
+/// <summary>A command line the user got wrong: reported with the command's help, exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Reads <c>--name value</c> options; unknown or malformed options are usage errors.</summary>
+/// <summary>
+/// A command's parsed options, read by name (<c>--image</c>) as the command bodies always have: values as strings, numbers
+/// checked against their range here, so that each message names the option and what it wants.
+/// </summary>
 public sealed class ArgReader
 {
-    private readonly List<(string Name, string? Value)> _options = new();
+    private readonly ParseResult _parse;
 
-    public ArgReader(string[] args)
+    public ArgReader(ParseResult parse)
     {
-        for (int i = 0; i < args.Length; i++)
-        {
-            string a = args[i];
-            if (a == "--")
-            {
-                // Everything after a bare "--" belongs to another program (serve --qemu -- QEMU-ARGS…).
-                Rest = args[(i + 1)..];
-                break;
-            }
-            if (!a.StartsWith("--", StringComparison.Ordinal)) throw new UsageException($"unexpected argument '{a}'");
-            int eq = a.IndexOf('=');
-            if (eq > 0) { _options.Add((a[..eq], a[(eq + 1)..])); continue; }
-            bool takesValue = i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal);
-            _options.Add((a, takesValue ? args[++i] : null));
-        }
+        _parse = parse;
+        // What follows a bare "--" belongs to another program (serve --qemu -- QEMU-ARGS…); any other argument is a mistake.
+        var tokens = parse.Tokens.ToList();
+        int dashes = tokens.FindIndex(t => t.Type == TokenType.DoubleDash);
+        Rest = dashes < 0 ? [] : tokens.Skip(dashes + 1).Select(t => t.Value).ToList();
+        foreach (var rest in parse.CommandResult.Command.Arguments.Where(a => a.ValueType == typeof(string[])))
+            if (parse.GetValue<string[]>(rest.Name) is { } values && values.Length > Rest.Count)
+                throw new UsageException(values[0].StartsWith('-') ? $"unknown option '{values[0]}'" : $"unexpected argument '{values[0]}'");
     }
-
-    private readonly HashSet<string> _known = new();
 
     /// <summary>The arguments after a bare <c>--</c> (empty when there is none).</summary>
-    public IReadOnlyList<string> Rest { get; private set; } = [];
+    public IReadOnlyList<string> Rest { get; }
 
-    public string? String(string name)
-    {
-        _known.Add(name);
-        var found = _options.LastOrDefault(o => o.Name == name);
-        if (found.Name is null) return null;
-        return found.Value ?? throw new UsageException($"{name} needs a value");
-    }
+    public string? String(string name) => _parse.GetValue<string>(name);
 
-    public IReadOnlyList<string> All(string name)
-    {
-        _known.Add(name);
-        return _options.Where(o => o.Name == name)
-            .Select(o => o.Value ?? throw new UsageException($"{name} needs a value")).ToList();
-    }
+    public IReadOnlyList<string> All(string name) => _parse.GetValue<string[]>(name) ?? [];
 
-    public bool Flag(string name)
-    {
-        _known.Add(name);
-        var found = _options.Where(o => o.Name == name).ToList();
-        if (found.Any(o => o.Value is not null)) throw new UsageException($"{name} takes no value");
-        return found.Count > 0;
-    }
+    public bool Flag(string name) => _parse.GetValue<bool>(name);
+
+    /// <summary>A positional argument's value (declared on the command by that name).</summary>
+    public string Argument(string name) => _parse.GetValue<string>(name) ?? "";
 
     public long? Long(string name, long min, long max)
     {
@@ -125,13 +120,6 @@ public sealed class ArgReader
         if (!ParseNumber(s, out ulong v) || (long)v < min || (long)v > max)
             throw new UsageException($"{name} must be a number in {min}..{max}, not '{s}'");
         return (long)v;
-    }
-
-    /// <summary>Every option was consumed by some accessor; call after reading all of them.</summary>
-    public void EnsureAllKnown()
-    {
-        var unknown = _options.Select(o => o.Name).Where(n => !_known.Contains(n)).Distinct().ToList();
-        if (unknown.Count > 0) throw new UsageException($"unknown option {string.Join(", ", unknown)}");
     }
 
     /// <summary>Decimal or 0x-prefixed hexadecimal.</summary>

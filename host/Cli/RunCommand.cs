@@ -9,6 +9,21 @@ namespace ActorStep.Host.Cli;
 /// <summary><c>actorstep run</c>: the guest with no debugger; final state as JSON on stdout.</summary>
 public static class RunCommand
 {
+    public static System.CommandLine.Command Definition() => CommandLine.Define("run",
+        "Run a guest with no debugger and print its final state as JSON (or boot a Linux kernel: --kernel). " +
+        "Exit codes: 0, 1 bad input, 2 usage error, 3 a checkstopped guest.",
+        ExecuteAsync,
+        CommandLine.Value("--image", "FILE", "an ELF guest image (a regular file of at most 256 MiB); default: the built-in demo guest. Its console streams to stderr, the JSON state to stdout"),
+        CommandLine.Value("--kernel", "VMLINUX", "a ppc64le Linux kernel (ELF) to boot as kexec enters it (a device tree built here, vcpu 0 at the entry, the others held for RTAS start-cpu); its console streams to stdout"),
+        CommandLine.Value("--initrd", "FILE", "an initramfs for --kernel"),
+        CommandLine.Value("--append", "CMDLINE", "the kernel command line for --kernel (default: console=hvc0)"),
+        CommandLine.Flag("--state", "with --kernel: print the JSON state after the run too"),
+        CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
+        CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..2047 (default 128; 256 with --kernel)"),
+        CommandLine.Value("--max-instructions", "K", "stop each vcpu after K instructions (default: until the guest stops)"),
+        CommandLine.Flag("--deterministic", "run all vcpus on one thread in a fixed interleaving"),
+        CommandLine.Many("--dump-memory", "ADDR:LEN", "add a range of guest memory (real address, 1..1048576 bytes) to the JSON, as hex"));
+
     public static Task<int> ExecuteAsync(ArgReader args)
     {
         string? imagePath = args.String("--image");
@@ -23,7 +38,6 @@ public static class RunCommand
         long? max = args.Long("--max-instructions", 0, long.MaxValue);
         bool deterministic = args.Flag("--deterministic");
         var dumps = args.All("--dump-memory").Select(ParseRange).ToList();
-        args.EnsureAllKnown();
 
         ElfImage image;
         SimulatedMachine vm;

@@ -12,6 +12,31 @@ namespace ActorStep.Host.Cli;
 /// <summary><c>actorstep serve</c>: the gRPC server with one VM, until Ctrl-C or SIGTERM.</summary>
 public static class ServeCommand
 {
+    public static System.CommandLine.Command Definition() => CommandLine.Define("serve",
+        "Serve the gRPC API (loopback only, the token required) with one VM halted at its entry; Ctrl-C or SIGTERM stops it " +
+        "cleanly. Exit codes: 0 stopped, 1 could not start, 2 usage error.",
+        ExecuteAsync,
+        CommandLine.Value("--image", "FILE", "the VM's ELF image (trusted: it need not be in an --image-dir); default: the demo guest"),
+        CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
+        CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..1024 (default 128)"),
+        CommandLine.Value("--grpc", "HOST:PORT", $"where the API listens, loopback only (default 127.0.0.1:{ServerOptions.DefaultPort}; port 0 picks one)"),
+        CommandLine.Value("--gdb", "HOST:PORT", "also start a gdb bridge for the VM there (loopback only)"),
+        CommandLine.Flag("--log-json", "log compact JSON lines (CLEF) instead of text"),
+        CommandLine.Flag("--verbose", "log at debug level"),
+        CommandLine.Many("--label", "KEY=VALUE", "a label of the VM (repeatable)"),
+        CommandLine.Flag("--cluster", "join an Akka.Cluster: any node's API serves any VM"),
+        CommandLine.Value("--node-name", "NAME", "with --cluster: this node's name (a-z, 0-9, '-')"),
+        CommandLine.Value("--cluster-port", "PORT", "with --cluster: the remoting port on 127.0.0.1 (default 0: any)"),
+        CommandLine.Many("--seed", "ADDRESS", "with --cluster: a node to join, akka.tcp://actorstep@127.0.0.1:PORT (repeatable; none: a new cluster)"),
+        CommandLine.Value("--qemu-gdb", "ENDPOINT", "attach to a running QEMU's gdbstub (127.0.0.1:PORT or unix:PATH; attaching halts it) and serve that VM"),
+        CommandLine.Flag("--qemu", "start qemu-system-ppc64 with the arguments after a bare -- (serve --qemu -- -M pseries …; ActorStep adds a private gdbstub, -S, -no-shutdown) and serve that VM"),
+        CommandLine.Value("--token-file", "PATH", "where to write the API token (default $XDG_RUNTIME_DIR/actorstep/server-PORT.token)"),
+        CommandLine.Flag("--no-auth", "no token: every local user can use the API (tests, a single-user machine)"),
+        CommandLine.Many("--image-dir", "DIR", "a directory clients may name images in (repeatable; default: the current directory)"),
+        CommandLine.Value("--metrics", "HOST:PORT", "serve OpenTelemetry metrics for Prometheus on http://HOST:PORT/metrics (loopback only, the token required; default: off)"),
+        CommandLine.Flag("--allow-qemu-launch", "let a client's CreateVm start a QEMU with arguments it names (they can read and write any file you can)"),
+        new System.CommandLine.Argument<string[]>("QEMU-ARGUMENTS") { Arity = System.CommandLine.ArgumentArity.ZeroOrMore, Hidden = true });
+
     public static async Task<int> ExecuteAsync(ArgReader args)
     {
         string? image = args.String("--image");
@@ -29,7 +54,15 @@ public static class ServeCommand
         var seeds = args.All("--seed");
         string? qemuGdb = args.String("--qemu-gdb");
         bool qemuLaunch = args.Flag("--qemu");
-        args.EnsureAllKnown();
+        string? tokenFile = args.String("--token-file");
+        bool noAuth = args.Flag("--no-auth");
+        var imageDirs = args.All("--image-dir");
+        bool clientsMayLaunchQemu = args.Flag("--allow-qemu-launch");
+        var metricsText = args.String("--metrics");
+        var metrics = metricsText is null ? null : Endpoint("--metrics", metricsText);
+        if (noAuth && tokenFile is not null) throw new UsageException("--no-auth turns the token off: give --token-file or --no-auth, not both");
+        foreach (var dir in imageDirs)
+            if (!Directory.Exists(dir)) throw new UsageException($"--image-dir {dir}: no such directory");
         if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
         if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
         if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
@@ -51,6 +84,7 @@ public static class ServeCommand
         {
             Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
+            Metrics = metrics, RequireToken = !noAuth, TokenFile = tokenFile, ImageDirectories = imageDirs, ClientsMayLaunchQemu = clientsMayLaunchQemu,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };
         RunningServer server;
@@ -74,15 +108,24 @@ public static class ServeCommand
         {
             var vm = server.InitialVm!;
             string hostPort = $"{server.Address.Host}:{server.Address.Port}";
+            string grpcurl = server.TokenFile is { } file ? $"grpcurl -plaintext -H \"authorization: Bearer $(cat {file})\"" : "grpcurl -plaintext";
+            string access = server.TokenFile is { } f
+                ? $"API token in {f} (readable by you only): every call but health sends 'authorization: Bearer TOKEN'; actorstep gdb finds it"
+                : "no API token (--no-auth): every local user can use this API";
+            var images = server.Services.GetRequiredService<Access.ApiAccess>().Images;
             Console.Out.WriteLine($"""
                 ActorStep gRPC API on {server.Address.GetLeftPart(UriPartial.Authority)} (HTTP/2 without TLS, loopback only; health and reflection on)
+                {access}
+                Images a client names are read from {string.Join(", ", images.Directories)}{(clientsMayLaunchQemu ? "; clients may start a QEMU (--allow-qemu-launch)" : "")}
                 VM {vm.VmId}: {vm.Image}, {vm.Vcpus} vcpus, {vm.MemorySize >> 20} MiB, {vm.Machine.Capabilities.FlavourName}, halted at {(qemu is null ? "its entry " : "")}0x{vm.Entry:x}
                 Try:
-                  grpcurl -plaintext {hostPort} list
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
-                  grpcurl -plaintext -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
+                  {grpcurl} {hostPort} list
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Vms/GetVm
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}","vcpu":0{"}"}' {hostPort} actorstep.v1.RunControl/Step
+                  {grpcurl} -d '{"{"}"vm_id":"{vm.VmId}"{"}"}' {hostPort} actorstep.v1.Events/StreamEvents
                 """);
+            if (server.MetricsAddress is { } scrape)
+                Console.Out.WriteLine($"Metrics for Prometheus on {scrape}{(server.Token is null ? "" : " (the same token: authorization.credentials_file)")}");
             if (server.ClusterAddress is { } address)
                 Console.Out.WriteLine($"Cluster node {nodeName} at {address}; seeds: {(seeds.Count == 0 ? "none (a new cluster)" : string.Join(", ", seeds))}. Any node routes calls to any VM; Fleet/* calls act on every node's VMs.");
             GdbBridge? bridge = null;
@@ -90,7 +133,7 @@ public static class ServeCommand
             {
                 try
                 {
-                    bridge = await GdbBridge.StartAsync(server.Address, vm.VmId, gdb,
+                    bridge = await GdbBridge.StartAsync(server.Address, server.Token, vm.VmId, gdb,
                         server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"), server.Stopping);
                     Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
                 }

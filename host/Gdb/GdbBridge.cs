@@ -60,8 +60,8 @@ public sealed class GdbBridge : IAsyncDisposable
         $"gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote {Endpoint.Address}:{Endpoint.Port}'";
 
     /// <summary>Starts a bridge for <paramref name="vmId"/> on the server at <paramref name="server"/>.</summary>
-    public static Task<GdbBridge> StartAsync(Uri server, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default) =>
-        StartAsync(GrpcChannel.ForAddress(server), ownsChannel: true, vmId, listen, logger, ct);
+    public static Task<GdbBridge> StartAsync(Uri server, Access.ApiToken? token, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default) =>
+        StartAsync(Access.ApiChannel.Create(server, token), ownsChannel: true, vmId, listen, logger, ct);
 
     /// <summary>As the other overload, over a channel the caller owns (and disposes after the bridge).</summary>
     public static Task<GdbBridge> StartAsync(GrpcChannel channel, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default) =>

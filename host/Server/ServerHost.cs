@@ -3,14 +3,18 @@ using ActorStep.Machine;
 using ActorStep.Backends.Qemu;
 using ActorStep.Hypervisor;
 using ActorStep.Actors.Node;
+using ActorStep.Host.Access;
 using ActorStep.Host.Fleet;
+using ActorStep.Host.Metrics;
 using ActorStep.Host.Services;
 using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -62,11 +66,16 @@ public static class ServerHost
         using var starting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signals?.Requested ?? CancellationToken.None);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         CancellationToken stopping = default; // the app's, once built
-        builder.WebHost.ConfigureKestrel(k => k.Listen(options.Grpc, l =>
+        builder.WebHost.ConfigureKestrel(k =>
         {
-            l.Protocols = HttpProtocols.Http2;
-            l.Use(LingeringClose.Middleware(() => stopping));
-        }));
+            k.Listen(options.Grpc, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                l.Use(LingeringClose.Middleware(() => stopping));
+            });
+            // HTTP/1.1 only, as Prometheus scrapes: the gRPC listener is HTTP/2 only, so the protocol tells the two apart.
+            if (options.Metrics is { } metrics) k.Listen(metrics, l => l.Protocols = HttpProtocols.Http1);
+        });
         // Signals are ShutdownSignals' (the console lifetime would only catch them once started, and abort the start with an exception).
         builder.Services.AddSingleton<IHostLifetime, OwnerStopsLifetime>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
@@ -118,13 +127,25 @@ public static class ServerHost
         }
 
         builder.Services.AddSingleton(options);
+        ImageDirectories images;
+        try { images = new ImageDirectories(options.ImageDirectories is { Count: > 0 } dirs ? dirs : [Environment.CurrentDirectory]); }
+        catch (ArgumentException e) { throw new ServerStartException(e.Message, e); }
+        var token = options.RequireToken ? ApiToken.Generate() : null;
+        builder.Services.AddSingleton(new ApiAccess(token, images, options.ClientsMayLaunchQemu));
         builder.Services.AddSingleton<ActorStepBackend>();
         builder.Services.AddSingleton<VmApi>();
         builder.Services.AddSingleton<VmRouter>();
         builder.Services.AddHostedService<ServerShutdown>();
+        builder.Services.AddSingleton<ServerMetrics>();
+        if (options.Metrics is not null)
+            builder.Services.AddOpenTelemetry().WithMetrics(m => m
+                .AddMeter(ServerMetrics.MeterName)
+                .AddAspNetCoreInstrumentation() // gRPC calls: http.server.request.duration by route (service/method) and status
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
+            o.Interceptors.Add<TokenInterceptor>(); // inside the logging one, so that a refused call is logged
             o.Interceptors.Add<ShutdownInterceptor>();
             o.Interceptors.Add<DeadlineInterceptor>(); // inside the logging one, so that a refused late call is logged
             o.MaxReceiveMessageSize = 2 << 20;
@@ -136,6 +157,7 @@ public static class ServerHost
 
         var app = builder.Build();
         stopping = app.Lifetime.ApplicationStopping;
+        if (options.Metrics is not null) UseMetricsEndpoint(app, token);
         app.MapGrpcService<VmsService>();
         app.MapGrpcService<RunControlService>();
         app.MapGrpcService<RegistersService>();
@@ -157,8 +179,22 @@ public static class ServerHost
             throw new ServerStartException(e is IOException ? $"cannot listen on {options.Grpc}: {e.Message}" : $"cannot start: {e.Message}", e);
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var server = new RunningServer(app, new Uri(address.Replace("[::]", "127.0.0.1")), options, signals);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
+        var server = new RunningServer(app, new Uri(addresses[0].Replace("[::]", "127.0.0.1")), options, signals);
+        if (options.Metrics is not null) server.MetricsAddress = new Uri(new Uri(addresses[1].Replace("[::]", "127.0.0.1")), "/metrics");
+        if (token is not null)
+        {
+            string file = options.TokenFile ?? ApiToken.DefaultFile(server.Address.Port);
+            try { token.WriteTo(file); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await server.StopAsync();
+                await app.DisposeAsync();
+                throw new ServerStartException($"cannot write the API token to {file}: {e.Message}", e);
+            }
+            server.Token = token;
+            server.TokenFile = Path.GetFullPath(file);
+        }
         var backend = app.Services.GetRequiredService<ActorStepBackend>();
         server.ClusterAddress = app.Services.GetService<FleetNode>()?.SelfAddress;
         try
@@ -185,6 +221,32 @@ public static class ServerHost
         // From now on a signal stops the server (its owner waits in WaitForShutdownAsync).
         if (signals is not null) server.StopOn(signals.Requested);
         return server;
+    }
+
+    /// <summary>
+    /// <c>/metrics</c> on the metrics listener (the only HTTP/1.1 one): the token as for the API (401 without it), then the
+    /// node's VMs described for the gauges, then OpenTelemetry's Prometheus exporter. Anything else there is 404.
+    /// </summary>
+    private static void UseMetricsEndpoint(WebApplication app, ApiToken? token)
+    {
+        static bool OnMetricsListener(HttpContext c) => HttpProtocol.IsHttp11(c.Request.Protocol);
+        app.Use(async (context, next) =>
+        {
+            if (!OnMetricsListener(context)) { await next(context); return; }
+            if (context.Request.Path != "/metrics") { context.Response.StatusCode = StatusCodes.Status404NotFound; return; }
+            if (token is not null && !token.Accepts(context.Request.Headers.Authorization.ToString() is { Length: > 0 } h ? h : null))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await context.Response.WriteAsync("the metrics need the server's token: 'Authorization: Bearer TOKEN' (Prometheus: authorization.credentials_file)\n");
+                return;
+            }
+            var services = context.RequestServices;
+            await services.GetRequiredService<ServerMetrics>().RefreshAsync(services.GetRequiredService<ActorStepBackend>(),
+                services.GetRequiredService<VmApi>(), services.GetRequiredService<ActorSystem>(), context.RequestAborted);
+            await next(context);
+        });
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(OnMetricsListener);
     }
 
     /// <summary>Stops and lets go of a host whose start failed or was cancelled part way: whatever had started stops (the actor
@@ -233,6 +295,15 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>This node's Akka address in the cluster (null without <see cref="ServerOptions.Cluster"/>).</summary>
     public string? ClusterAddress { get; internal set; }
 
+    /// <summary>The secret every call but health must carry (null with <see cref="ServerOptions.RequireToken"/> false).</summary>
+    public ApiToken? Token { get; internal set; }
+
+    /// <summary>The file the token was written to, removed when the server stops.</summary>
+    public string? TokenFile { get; internal set; }
+
+    /// <summary>Where Prometheus scrapes this node (<c>http://127.0.0.1:PORT/metrics</c>; null without <see cref="ServerOptions.Metrics"/>).</summary>
+    public Uri? MetricsAddress { get; internal set; }
+
     /// <summary>The node's VM manager actor.</summary>
     public IActorRef Manager => _app.Services.GetRequiredService<ActorStepBackend>().Manager;
 
@@ -257,7 +328,24 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>Stops the server (once; later calls wait for the same stop): see <see cref="ServerShutdown"/> for the order.</summary>
     public Task StopAsync()
     {
-        lock (_gate) return _stop ??= _app.StopAsync();
+        lock (_gate) return _stop ??= StopOnceAsync();
+    }
+
+    private async Task StopOnceAsync()
+    {
+        try { await _app.StopAsync(); }
+        finally { ForgetToken(); }
+    }
+
+    /// <summary>Removes the token file, if it still holds this server's token (nothing else is ours to delete).</summary>
+    private void ForgetToken()
+    {
+        if (TokenFile is not { } file || Token is not { } token) return;
+        try
+        {
+            if (File.Exists(file) && ApiToken.ReadFrom(file).Value == token.Value) File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException) { }
     }
 
     public async ValueTask DisposeAsync()

@@ -16,6 +16,9 @@ public sealed record ServerOptions
     /// <summary>Where the gdb bridge listens (loopback only), started by <c>actorstep serve --gdb</c> for the initial VM.</summary>
     public IPEndPoint? Gdb { get; init; }
 
+    /// <summary>Where Prometheus scrapes the node's metrics (<c>/metrics</c>, HTTP/1.1, loopback only, the token required); null: off.</summary>
+    public IPEndPoint? Metrics { get; init; }
+
     /// <summary>Whether to create one VM at start (from <see cref="ImagePath"/>, or the demo guest).</summary>
     public bool CreateInitialVm { get; init; } = true;
 
@@ -42,6 +45,18 @@ public sealed record ServerOptions
 
     public LogEventLevel LogLevel { get; init; } = LogEventLevel.Information;
 
+    /// <summary>Whether every call but health must carry the server's token (<c>authorization: Bearer …</c>); false: <c>--no-auth</c>.</summary>
+    public bool RequireToken { get; init; } = true;
+
+    /// <summary>Where the token is written (0600) once the server listens; null: <see cref="Access.ApiToken.DefaultFile"/> of its port.</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>The directories gRPC clients may name images in (<c>--image-dir</c>); null or empty: the current directory.</summary>
+    public IReadOnlyList<string>? ImageDirectories { get; init; }
+
+    /// <summary>Whether a client's <c>CreateVm</c> may start a QEMU with arguments it names (<c>--allow-qemu-launch</c>).</summary>
+    public bool ClientsMayLaunchQemu { get; init; }
+
     /// <summary>Stop on Ctrl-C and SIGTERM from the start of <see cref="ServerHost.StartAsync"/> on (the CLI); in-process hosts (tests) leave signals alone.</summary>
     public bool HandleSignals { get; init; } = true;
 
@@ -52,6 +67,8 @@ public sealed record ServerOptions
             throw new ArgumentException($"the gRPC API listens on loopback only (127.0.0.1 or [::1]), not {Grpc.Address}: reach it from elsewhere through an SSH tunnel");
         if (Gdb is { } gdb && !IPAddress.IsLoopback(gdb.Address))
             throw new ArgumentException($"the gdb bridge listens on loopback only (127.0.0.1 or [::1]), not {gdb.Address}");
+        if (Metrics is { } metrics && !IPAddress.IsLoopback(metrics.Address))
+            throw new ArgumentException($"the metrics endpoint listens on loopback only (127.0.0.1 or [::1]), not {metrics.Address}");
         if (EventBufferCapacity < 1) throw new ArgumentException("the event buffer needs room for at least one event");
         Cluster?.Validate();
     }

@@ -16,11 +16,13 @@ public sealed class EventBuffer
     private long _dropped;
     private ulong _sequence;
 
-    public EventBuffer(int capacity)
+    /// <param name="capacity">events kept for a slow reader</param>
+    /// <param name="dropped">told of each event dropped (the node's metrics)</param>
+    public EventBuffer(int capacity, Action<long>? dropped = null)
     {
         _channel = Channel.CreateBounded<Event>(
             new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true },
-            _ => Interlocked.Increment(ref _dropped));
+            _ => { Interlocked.Increment(ref _dropped); dropped?.Invoke(1); });
     }
 
     /// <summary>Numbers the event and queues it; never blocks.</summary>

@@ -11,7 +11,7 @@ namespace ActorStep.Host.Services;
 /// <summary>actorstep.v1.Events: an <see cref="EventPump"/> per stream, subscribed by the VM manager, feeding a bounded buffer.</summary>
 /// <remarks>In a cluster a stream for a VM of another node is relayed by that node (and ends with UNAVAILABLE if it is lost);
 /// a selector stream carries the VMs of every node that was up when it began.</remarks>
-public sealed class EventsService(ActorStepBackend backend, ActorSystem system, VmRouter router) : Events.EventsBase
+public sealed class EventsService(ActorStepBackend backend, ActorSystem system, VmRouter router, Metrics.ServerMetrics metrics) : Events.EventsBase
 {
     public override async Task StreamEvents(StreamEventsRequest r, IServerStreamWriter<Event> stream, ServerCallContext context)
     {
@@ -23,7 +23,7 @@ public sealed class EventsService(ActorStepBackend backend, ActorSystem system, 
         bool remote = owner is not null && !fleet!.IsSelf(owner.Record);
         if (remote && owner!.Lost) throw FleetNode.Lost(owner.Record);
 
-        var buffer = new EventBuffer(backend.Options.EventBufferCapacity);
+        var buffer = new EventBuffer(backend.Options.EventBufferCapacity, metrics.EventsDropped);
         var pump = system.ActorOf(EventPump.Props(buffer, single));
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, backend.Stopping);
         try

@@ -29,9 +29,12 @@ public sealed class VmApi
     private readonly string _nodeName;
     private readonly Dictionary<string, VmMethod> _methods = new(StringComparer.Ordinal);
 
-    public VmApi(ActorStepBackend backend)
+    private readonly Metrics.ServerMetrics _metrics;
+
+    public VmApi(ActorStepBackend backend, Metrics.ServerMetrics metrics)
     {
         _backend = backend;
+        _metrics = metrics;
         _nodeName = backend.Options.Cluster?.NodeName ?? "";
         Add<GetVmRequest, Vm>(VmMethods.GetVm, GetVm);
         Add<DeleteVmRequest, DeleteVmResponse>(VmMethods.DeleteVm, DeleteVm);
@@ -103,8 +106,10 @@ public sealed class VmApi
         if (r.Actions.FirstOrDefault(e => ApiMapping.Vcpu(e.Vcpu) is null) is { } far) await VcpuAsync(r.VmId, far.Vcpu, call);
         var resume = new VmProtocol.Resume(actions, r.HoldInterrupts || !r.HasHoldInterrupts, ApiMapping.StepCount(r.StepCount),
             ApiMapping.Ranges(r.Actions), (int)r.IncludeCode);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
         var response = ApiMapping.Run(stop);
+        _metrics.Resumed("resume", response, started);
         if (stop.Code is { } code) response.Code = new CodeBlock { Address = code.Address, Data = ApiMapping.Bytes(code.Data) };
         // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
         if (r.IncludeRegisters && r.ValuesOnly)
@@ -118,13 +123,19 @@ public sealed class VmApi
     {
         var step = new StepVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), ApiMapping.StepCount(r.StepCount),
             r.HoldInterrupts || !r.HasHoldInterrupts);
-        return ApiMapping.Run(await _backend.RunAsync(r.VmId, step, call));
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, step, call));
+        _metrics.Resumed("step", response, started);
+        return response;
     }
 
     public async Task<RunResponse> Continue(ContinueRequest r, CallScope call)
     {
         var resume = new ContinueVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts);
-        return ApiMapping.Run(await _backend.RunAsync(r.VmId, resume, call));
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, resume, call));
+        _metrics.Resumed("continue", response, started);
+        return response;
     }
 
     public async Task<RunResponse> Halt(HaltRequest r, CallScope call) =>

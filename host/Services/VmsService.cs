@@ -1,6 +1,7 @@
 using ActorStep.Actors.Fleet.Wire;
 using ActorStep.Actors.Node;
 using ActorStep.Api.V1;
+using ActorStep.Host.Access;
 using ActorStep.Host.Fleet;
 using Grpc.Core;
 using static ActorStep.Actors.Node.VmManagerProtocol;
@@ -9,7 +10,7 @@ using static ActorStep.Hypervisor.ClientText;
 namespace ActorStep.Host.Services;
 
 /// <summary>actorstep.v1.Vms: creates on this node, lists from the cluster-wide directory, routes the rest to the VM's node.</summary>
-public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.VmsBase
+public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsService> log) : Vms.VmsBase
 {
     private ActorStepBackend Backend => router.Api.Backend;
 
@@ -20,7 +21,7 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
             throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named {Quote(r.VmId)} exists already, on node {FleetNode.Name(elsewhere.Record)}"));
         bool qemu = r.ImageCase == CreateVmRequest.ImageOneofCase.Qemu;
         var spec = new VmSpec(
-            r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? r.ElfPath : null,
+            r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? ClientFile(r.ElfPath) : null,
             r.ImageCase == CreateVmRequest.ImageOneofCase.BuiltIn ? r.BuiltIn : null,
             r.Vcpus switch
             {
@@ -36,14 +37,32 @@ public sealed class VmsService(VmRouter router, ILogger<VmsService> log) : Vms.V
             qemu ? Hypervisor.BackendKind.Qemu : Hypervisor.BackendKind.Simulated,
             qemu ? r.Qemu.SourceCase switch
             {
-                QemuSource.SourceOneofCase.GdbEndpoint => new Hypervisor.QemuSource(r.Qemu.GdbEndpoint, null),
-                QemuSource.SourceOneofCase.Launch => new Hypervisor.QemuSource(null, r.Qemu.Launch.Arguments.ToList()),
+                QemuSource.SourceOneofCase.GdbEndpoint => new Hypervisor.QemuSource(ClientGdbEndpoint(r.Qemu.GdbEndpoint), null),
+                QemuSource.SourceOneofCase.Launch => access.ClientsMayLaunchQemu
+                    ? new Hypervisor.QemuSource(null, r.Qemu.Launch.Arguments.ToList())
+                    : throw new RpcException(new Status(StatusCode.PermissionDenied,
+                        "this server does not start a QEMU for a client (its arguments can read and write any file the server's user can): " +
+                        "the operator allows it with serve --allow-qemu-launch, or attach to a running QEMU with qemu.gdb_endpoint")),
                 _ => throw ApiMapping.Invalid("qemu: give gdb_endpoint (a running QEMU's gdbstub) or launch (QEMU's arguments)"),
             } : null);
         var created = await Backend.AskAsync<VmCreated>(new CreateVm(spec), call);
         log.LogInformation("VM {VmId} created from {Image} with {Vcpus} vcpus", created.Vm.VmId, created.Vm.Image, created.Vm.Vcpus);
         return await router.Api.GetVm(new GetVmRequest { VmId = created.Vm.VmId }, call);
     }
+
+    /// <summary>An image path a client named: a real path inside the served directories, else PERMISSION_DENIED or INVALID_ARGUMENT.</summary>
+    private string ClientFile(string path)
+    {
+        try { return access.Images.Resolve(path); }
+        catch (ImagePathException e) { throw new RpcException(new Status(e.Outside ? StatusCode.PermissionDenied : StatusCode.InvalidArgument, e.Message)); }
+    }
+
+    /// <summary>
+    /// A gdbstub a client named: a loopback TCP port as given (any local user can reach it without the server), a Unix socket
+    /// only inside the served directories (the server's user may reach sockets the client cannot).
+    /// </summary>
+    private string ClientGdbEndpoint(string endpoint) =>
+        endpoint.StartsWith("unix:", StringComparison.Ordinal) ? "unix:" + ClientFile(endpoint[5..]) : endpoint;
 
     public override async Task<ListVmsResponse> ListVms(ListVmsRequest r, ServerCallContext context)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using ActorStep.Api.V1;
+using ActorStep.Host.Access;
 using Grpc.Core;
 using Grpc.Net.Client;
 using ApiFleet = ActorStep.Api.V1.Fleet;
@@ -24,6 +25,12 @@ public sealed partial class ServeProcess : IDisposable
     [GeneratedRegex(@"^Cluster node \S+ at (akka\.tcp://\S+);")]
     private static partial Regex ClusterLine();
 
+    /// <summary>A private directory for the node's token file (each node has a secret of its own; calls routed between
+    /// nodes go over Akka remoting and need none).</summary>
+    private readonly string _tokenDir = Directory.CreateTempSubdirectory("actorstep-fleet-").FullName;
+
+    private string TokenFile => Path.Combine(_tokenDir, "api.token");
+
     private ServeProcess(string name, string? seed, string[] extra)
     {
         Name = name;
@@ -31,7 +38,7 @@ public sealed partial class ServeProcess : IDisposable
         var args = new List<string>
         {
             Path.Combine(AppContext.BaseDirectory, "actorstep.dll"), "serve", "--cluster", "--node-name", name,
-            "--grpc", "127.0.0.1:0", "--cluster-port", "0", "--vcpus", "1", "--memory", "2",
+            "--grpc", "127.0.0.1:0", "--cluster-port", "0", "--vcpus", "1", "--memory", "2", "--token-file", TokenFile,
         };
         if (seed is not null) args.AddRange(["--seed", seed]); // none: node of a new cluster
         args.AddRange(extra);
@@ -71,7 +78,7 @@ public sealed partial class ServeProcess : IDisposable
             node.Dispose();
             throw new InvalidOperationException($"node {name} did not start ({e.Message}):\n{output}");
         }
-        node.Channel = GrpcChannel.ForAddress(node._grpc.Task.Result);
+        node.Channel = ApiChannel.Create(new Uri(node._grpc.Task.Result), ApiToken.ReadFrom(node.TokenFile));
         node.ClusterAddress = node._cluster.Task.Result;
         return node;
     }
@@ -109,6 +116,7 @@ public sealed partial class ServeProcess : IDisposable
         try { if (!_process.HasExited) _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         _process.WaitForExit(10_000);
         _process.Dispose();
+        try { Directory.Delete(_tokenDir, recursive: true); } catch (IOException) { }
     }
 }
 

@@ -36,7 +36,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             var server = await ServerHost.StartAsync(new ServerOptions
             {
-                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+                Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false,
                 LogLevel = Serilog.Events.LogEventLevel.Warning,
                 Cluster = new ClusterOptions(name, 0, name == "a" ? [] : [Seed]),
             });

@@ -32,9 +32,12 @@ public sealed class GrpcServerFixture : IAsyncLifetime
     {
         Grpc = new IPEndPoint(IPAddress.Loopback, 0),
         CreateInitialVm = true,
-        HandleSignals = false,
+        HandleSignals = false, RequireToken = false,
         LogLevel = Serilog.Events.LogEventLevel.Warning,
         EventBufferCapacity = eventBuffer,
+        // The tests' guests are built in the temporary directory; /dev is served only so that the device tests reach the
+        // bounded read that refuses a device (a server serves /dev only if its operator says so).
+        ImageDirectories = [Path.GetTempPath(), "/dev"],
     };
 
     public async Task InitializeAsync()

@@ -90,7 +90,7 @@ public class VmsApiTests(GrpcServerFixture server) : IClassFixture<GrpcServerFix
     {
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { Vcpus = 1 }, deadline: Deadline));
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "no-such-guest" }, deadline: Deadline));
-        Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { ElfPath = "/no/such/file.elf" }, deadline: Deadline));
+        Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { ElfPath = Path.Combine(Path.GetTempPath(), "no-such-file.elf") }, deadline: Deadline));
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", Vcpus = 257 }, deadline: Deadline));
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", MemorySize = 12345 }, deadline: Deadline));
         Fails(StatusCode.InvalidArgument, () => server.Vms.CreateVm(new CreateVmRequest { BuiltIn = "spin", VmId = "Bad Id" }, deadline: Deadline));

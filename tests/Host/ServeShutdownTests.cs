@@ -22,7 +22,7 @@ public class ServeShutdownTests(ITestOutputHelper log)
     [Fact]
     public async Task Sigterm_with_16_clients_stepping_and_event_streams_open_exits_0_within_seconds_and_ends_every_call_with_a_status()
     {
-        using var server = ServeCommandProcess.Start("--grpc", "127.0.0.1:0", "--vcpus", "2", "--memory", "4");
+        using var server = ServeCommandProcess.Start("--grpc", "127.0.0.1:0", "--vcpus", "2", "--memory", "4", "--no-auth");
         string address = await server.GrpcAddressAsync(TimeSpan.FromSeconds(60));
         using var channel = GrpcChannel.ForAddress(address);
         var vmsClient = new Vms.VmsClient(channel);
@@ -107,7 +107,7 @@ public class ServeShutdownTests(ITestOutputHelper log)
     });
 
     private static string[] ClusterNode(string name) =>
-        ["--cluster", "--node-name", name, "--cluster-port", "0", "--grpc", "127.0.0.1:0", "--vcpus", "1", "--memory", "2"];
+        ["--cluster", "--node-name", name, "--cluster-port", "0", "--grpc", "127.0.0.1:0", "--vcpus", "1", "--memory", "2", "--no-auth"];
 
     /// <summary>A cluster node sent SIGTERM while it starts ends cleanly, within seconds: exit code 0 (with a one-line note when
     /// it had not started yet) — never an abort (134) or a stack trace. Only a signal that arrives while the .NET runtime itself

@@ -24,7 +24,7 @@ public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
     {
         _server = await ServerHost.StartAsync(new ServerOptions
         {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false,
+            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ClientsMayLaunchQemu = true,
             LogLevel = Serilog.Events.LogEventLevel.Warning,
         });
         _channel = GrpcChannel.ForAddress(_server.Address);
