@@ -12,10 +12,12 @@ public static class CommandLine
                  [--dump-memory ADDR:LEN]...
                  With no --image, runs the built-in demo guest. Console output streams to stderr;
                  the final state (JSON) goes to stdout.
-                 --kernel VMLINUX [--initrd FILE] [--append CMDLINE] [--state]: boots a ppc64le Linux
-                 kernel as kexec enters it (a device tree built here, vcpu 0 at the entry, the others
-                 held for RTAS start-cpu; 256 MiB unless --memory). The guest console streams to stdout;
-                 the JSON state follows only with --state.
+                 --kernel VMLINUX [--initrd FILE] [--append CMDLINE] [--state] [--no-vmx]: boots a ppc64le
+                 Linux kernel as kexec enters it (a device tree built here, vcpu 0 at the entry, the others
+                 started by RTAS start-cpu; 256 MiB unless --memory). The guest console streams to stdout,
+                 stdin is its input; the JSON state follows only with --state. Exit code 0 when the guest
+                 powers off, 3 on a checkstop or a kernel panic (RTAS ibm,os-term). --no-vmx leaves VMX/VSX
+                 out of the device tree.
           serve  serve the gRPC API (HTTP/2 without TLS, loopback only) with one VM halted at its entry
                  [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
                  [--log-json] [--verbose] [--label K=V]...
