@@ -25,8 +25,9 @@ public sealed record RunResult(IReadOnlyList<VcpuOutcome> Vcpus, TimeSpan Elapse
 /// more (every other vcpu is finished or held). On threads, a ceded vcpu (H_CEDE) does not spin: it blocks until it is woken
 /// (an H_PROD, an interrupt raised for it) or until the running vcpus' time has caught up with its own, so that every vcpu's
 /// timebase stays close to the others' (one clock per machine, as on hardware) and its decrementer fires when theirs says so.
-/// A vcpu that is ceded once every other vcpu has finished, a whole guest second (<see cref="MachineOptions.TimebaseFrequency"/>
-/// ticks) after the last of them, ends as <c>idle</c>: an idle Linux cpu only wakes for its own timers, for ever.
+/// Once a vcpu has finished and every other one is finished, held or ceded, a ceded vcpu whose timebase is a whole guest second
+/// (<see cref="MachineOptions.TimebaseFrequency"/> ticks) past the last finish ends as <c>idle</c>: an idle Linux cpu only
+/// wakes for its own timers, for ever.
 /// </summary>
 public static class MachineRunner
 {
@@ -41,7 +42,7 @@ public static class MachineRunner
             Volatile.Write(ref outcomes[i], outcome);
         }
         VcpuOutcome? IdleForGood(int i) =>
-            vm.GetVcpu(i) is Cpu.SimulatedVcpu { IsCeded: true } v && Volatile.Read(ref lastFinishTb) > 0 && NothingCanStart(vm, outcomes, i)
+            vm.GetVcpu(i) is Cpu.SimulatedVcpu { IsCeded: true } v && Volatile.Read(ref lastFinishTb) > 0 && EveryoneIdle(vm, outcomes)
             && v.TimeBase > (ulong)Volatile.Read(ref lastFinishTb) + MachineOptions.TimebaseFrequency
                 ? Outcome(v, "idle", null, $"ceded (H_CEDE) a guest second after every other vcpu finished") : null;
         if (options.Deterministic)
@@ -50,7 +51,7 @@ public static class MachineRunner
             while (running.Count > 0)
             {
                 // Nothing can start a held vcpu once only held vcpus are left.
-                if (running.All(i => IsHeld(vm.GetVcpu(i))))
+                if (running.All(i => IsHeld(vm.GetVcpu(i))) && !Halted(vm))
                 {
                     foreach (int i in running) Finished(i, Outcome(vm.GetVcpu(i), "held"));
                     break;
@@ -78,7 +79,7 @@ public static class MachineRunner
                     while (true)
                     {
                         if (cancel.IsCancellationRequested) { Finished(i, Outcome(vcpu, "cancelled")); return; }
-                        if (IsHeld(vcpu))
+                        if (IsHeld(vcpu) && !Halted(vm)) // a halted machine stops its held vcpus too (their Run says so)
                         {
                             if (NothingCanStart(vm, outcomes, i)) { Finished(i, Outcome(vcpu, "held")); return; }
                             machine?.WaitForWake(i, TimeSpan.FromMilliseconds(10));
@@ -111,6 +112,16 @@ public static class MachineRunner
             seen = was;
         }
     }
+
+    /// <summary>Every vcpu is finished, held or ceded: nothing runs that could give an idle vcpu work.</summary>
+    private static bool EveryoneIdle(IVirtualMachine vm, VcpuOutcome?[] outcomes)
+    {
+        for (int j = 0; j < vm.VcpuCount; j++)
+            if (Volatile.Read(ref outcomes[j]) is null && vm.GetVcpu(j) is Cpu.SimulatedVcpu { IsHeld: false, IsCeded: false }) return false;
+        return true;
+    }
+
+    private static bool Halted(IVirtualMachine vm) => vm is SimulatedMachine { Halt: not null };
 
     private static bool IsHeld(IVcpu vcpu) => vcpu is Cpu.SimulatedVcpu { IsHeld: true };
 

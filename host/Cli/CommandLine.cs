@@ -19,11 +19,13 @@ public static class CommandLine
                  powers off, 3 on a checkstop or a kernel panic (RTAS ibm,os-term). --no-vmx leaves VMX/VSX
                  out of the device tree.
           serve  serve the gRPC API (HTTP/2 without TLS, loopback only) with one VM halted at its entry
-                 [--image FILE] [--vcpus N] [--memory MIB] [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
+                 [--image FILE | --kernel VMLINUX [--initrd FILE] [--append CMDLINE]] [--vcpus N] [--memory MIB]
+                 [--grpc 127.0.0.1:PORT] [--gdb 127.0.0.1:PORT]
                  [--log-json] [--verbose] [--label K=V]...
                  [--cluster --node-name N [--cluster-port P] [--seed akka.tcp://actorstep@127.0.0.1:P]...]
                  [--qemu-gdb 127.0.0.1:PORT | unix:PATH]  [--qemu -- QEMU-ARGUMENTS...]
-                 With no --image, serves the built-in demo guest. --qemu-gdb attaches to a running QEMU's gdbstub
+                 With no --image, serves the built-in demo guest; --kernel boots a Linux kernel (vcpu 0 halted at
+                 its first instruction, the others not started until the kernel starts them; 256 MiB by default). --qemu-gdb attaches to a running QEMU's gdbstub
                  (which halts it) and serves that VM instead; --qemu starts qemu-system-ppc64 with the arguments
                  after -- (plus a private gdbstub, -S, -no-shutdown; its first serial port is the VM's console). --grpc defaults to 127.0.0.1:50051
                  (port 0 picks a free one); --gdb also starts a gdb bridge for that VM. With --cluster the

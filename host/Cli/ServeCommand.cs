@@ -15,8 +15,11 @@ public static class ServeCommand
     public static async Task<int> ExecuteAsync(ArgReader args)
     {
         string? image = args.String("--image");
+        string? kernelPath = args.String("--kernel");
+        string? initrdPath = args.String("--initrd");
+        string? append = args.String("--append");
         int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
-        ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? 128) << 20;
+        ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? (kernelPath is null ? 128 : 256)) << 20;
         var grpc = Endpoint("--grpc", args.String("--grpc") ?? $"127.0.0.1:{ServerOptions.DefaultPort}");
         var gdbText = args.String("--gdb");
         var gdb = gdbText is null ? null : Endpoint("--gdb", gdbText);
@@ -33,7 +36,9 @@ public static class ServeCommand
         if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
         if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
         if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
-        if ((qemuGdb is not null || qemuLaunch) && image is not null) throw new UsageException("--image is for the simulated machine: a QEMU VM's image is QEMU's");
+        if ((qemuGdb is not null || qemuLaunch) && (image ?? kernelPath) is not null) throw new UsageException("--image and --kernel are for the simulated machine: a QEMU VM's image is QEMU's");
+        if (kernelPath is not null && image is not null) throw new UsageException("--kernel and --image exclude each other");
+        if (kernelPath is null && (initrdPath ?? append) is not null) throw new UsageException("--initrd and --append need --kernel");
         if (qemuGdb is not null)
         {
             try { Backends.Qemu.GdbStubConnection.Parse(qemuGdb); }
@@ -49,7 +54,8 @@ public static class ServeCommand
 
         var options = new ServerOptions
         {
-            Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
+            Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu,
+            Kernel = kernelPath is null ? null : new LinuxKernelImage(kernelPath, initrdPath, append), Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,
         };

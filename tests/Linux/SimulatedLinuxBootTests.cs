@@ -52,7 +52,7 @@ public sealed class SimulatedLinuxBootTests(ITestOutputHelper output)
         Assert.Contains("lpar: Using radix MMU under hypervisor", boot.Console);
         Assert.Contains($"smp: Brought up 1 node, {vcpus} CPU{(vcpus > 1 ? "s" : "")}", boot.Console);
         Assert.Contains("clocksource: Switched to clocksource timebase", boot.Console);
-        Assert.Contains("Unpacking initramfs", boot.Console);
+        Assert.Contains("Trying to unpack rootfs image as initramfs", boot.Console);
         Assert.Contains("Run /init as init process", boot.Console);
 
         var firstInstruction = boot.Vm.Missing.First(m => m.Kind == "instruction");
@@ -63,7 +63,9 @@ public sealed class SimulatedLinuxBootTests(ITestOutputHelper output)
 
         Assert.Equal(MachineHalt.OsTerm, boot.Vm.Halt?.Status);
         Assert.All(boot.Result.Vcpus, v => Assert.Equal("stopped", v.Reason));
-        Assert.DoesNotContain(boot.Vm.Missing, m => m.Kind is "hypercall" or "rtas");
+        // Every hypercall and RTAS call of the boot is answered, but for two that QEMU's pseries answers H_FUNCTION too and the
+        // kernel does without: H_QUERY_VAS_CAPABILITIES (0x398, no accelerators) and H_GET_PERF_COUNTER_INFO (0xF080).
+        Assert.DoesNotContain(boot.Vm.Missing, m => m.Kind == "rtas" || (m.Kind == "hypercall" && m.Value is not (0x398 or 0xF080)));
     }
 
     [Fact]
@@ -81,7 +83,8 @@ public sealed class SimulatedLinuxBootTests(ITestOutputHelper output)
         Assert.Contains("Oops: Exception in kernel mode, sig: 4", boot.Console);
         Assert.Contains("NIP [c00000000009de60] memcpy_power7+0x400/0x7d0", boot.Console);
         Assert.Contains("setup_per_cpu_areas", boot.Console);
-        Assert.Equal(MachineHalt.OsTerm, boot.Vm.Halt?.Status); // the panic ends the run through ibm,os-term
+        // So early RTAS is not set up yet: the panic cannot reach ibm,os-term, and the run ends at its instruction limit.
+        Assert.Null(boot.Vm.Halt);
     }
 
     /// <summary>Two deterministic boots on 4 vcpus through the secondaries' start and their first idle periods: the same
