@@ -16,9 +16,13 @@ public sealed record QemuSource(string? GdbEndpoint, IReadOnlyList<string>? Laun
     public override string ToString() => GdbEndpoint is { } e ? $"the gdbstub at {e}" : $"qemu-system-ppc64 {string.Join(' ', LaunchArguments ?? [])}";
 }
 
-/// <summary>What a backend is asked to create: a guest image (a file or a built-in guest), its vcpus, memory and flavour.</summary>
+/// <summary>A Linux kernel to enter as kexec does (a device tree built by the backend, no firmware): the vmlinux, an optional
+/// initrd (both regular files of at most 256 MiB) and the kernel command line (null: the backend's default, <c>console=hvc0</c>).</summary>
+public sealed record LinuxKernelImage(string KernelPath, string? InitrdPath = null, string? CommandLine = null);
+
+/// <summary>What a backend is asked to create: a guest image (a file, a built-in guest or a Linux kernel), its vcpus, memory and flavour.</summary>
 public sealed record VmImageRequest(string? ElfPath, string? BuiltIn, int Vcpus, ulong MemorySize, HypervisorFlavour Flavour,
-    QemuSource? Qemu = null);
+    QemuSource? Qemu = null, LinuxKernelImage? Linux = null);
 
 /// <summary>A VM a backend created, loaded and halted at its entry.</summary>
 public sealed record CreatedVm(IVirtualMachine Machine, string ImageName, ulong Entry);

@@ -14,6 +14,7 @@ public sealed class SimulatedBackend : IBackendFactory
     {
         try
         {
+            if (request.Linux is { } linux) return CreateLinux(request, linux);
             var image = request.ElfPath is { Length: > 0 } path ? ElfImage.Load(path) : ElfImage.BuiltIn(request.BuiltIn ?? "");
             var machine = SimulatedMachine.Load(image, new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour));
             return new CreatedVm(machine, image.Name, image.Entry);
@@ -22,5 +23,25 @@ public sealed class SimulatedBackend : IBackendFactory
         {
             throw new InvalidVmRequestException(e.Message);
         }
+    }
+
+    /// <summary>A pseries machine with the kernel entered as kexec enters it: vcpu 0 at the real-mode entry (the VM's entry), the
+    /// others held until RTAS start-cpu.</summary>
+    private static CreatedVm CreateLinux(VmImageRequest request, LinuxKernelImage linux)
+    {
+        var kernel = ElfImage.Load(linux.KernelPath);
+        byte[]? initrd = linux.InitrdPath is { Length: > 0 } initrdPath ? Platform.LinuxBootRequest.ReadInitrd(initrdPath) : null;
+        var machine = new SimulatedMachine(new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour));
+        try
+        {
+            Platform.LinuxBoot.Load(machine, new Platform.LinuxBootRequest(kernel, initrd, linux.CommandLine ?? Platform.LinuxBootRequest.DefaultBootargs),
+                MachineOptions.TimebaseFrequency);
+        }
+        catch
+        {
+            machine.Dispose();
+            throw;
+        }
+        return new CreatedVm(machine, kernel.Name, machine.Vcpu(0).GetRegisters().Nip);
     }
 }

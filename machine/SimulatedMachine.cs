@@ -11,8 +11,11 @@ namespace ActorStep.Machine;
 /// from <see cref="IVcpu.Run"/>); no real host does (its own code runs meanwhile, and Linux clears the reservation on every
 /// interrupt return), so the default is false, on both flavours. For instruction-level tests that interleave vcpus one
 /// instruction at a time.</param>
+/// <param name="RealTimeClock">what RTAS get-time-of-day reports at timebase 0 (the clock then advances with the timebase at
+/// <see cref="TimebaseFrequency"/>); null: the host's clock when the machine is created. A fixed value makes a guest that
+/// prints the date print the same thing every run (the deterministic mode).</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    bool HostTripKeepsReservation = false)
+    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null)
 {
     public const int MaxVcpus = 256;
 
@@ -32,7 +35,7 @@ public sealed record MissingFeature(string Kind, ulong Value, int Vcpu, ulong Ni
 /// The simulated POWER SMP machine: shared guest memory, vcpus, the partition's LPCR and the PAPR
 /// hypercalls a KVM host would serve. Implements the KVM-shaped <see cref="IVirtualMachine"/>.
 /// </summary>
-public sealed class SimulatedMachine : IVirtualMachine
+public sealed partial class SimulatedMachine : IVirtualMachine
 {
     private readonly SimulatedVcpu[] _vcpus;
     private long _lpcr;
@@ -49,6 +52,9 @@ public sealed class SimulatedMachine : IVirtualMachine
             Flavour: options.Flavour);
         _vcpus = new SimulatedVcpu[options.Vcpus];
         for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
+        _wake = Enumerable.Range(0, options.Vcpus).Select(_ => new WakeSignal()).ToArray();
+        Xics = new Platform.Xics(options.Vcpus, (server, raised) => _vcpus[server].SetExternal(raised));
+        RealTimeClockAtZero = options.RealTimeClock ?? DateTimeOffset.UtcNow;
     }
 
     /// <summary>Creates a machine and loads an ELF image into it; every vcpu starts at the entry.</summary>
@@ -154,55 +160,12 @@ public sealed class SimulatedMachine : IVirtualMachine
                 Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
         ImageIsLittleEndian = image.LittleEndian;
+        _halt = null;
+        IsPseriesPlatform = false;
         // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.
         Lpcr = image.LittleEndian ? Isa.Lpcr.ILE : 0;
         foreach (var v in _vcpus) v.Reset(image.Entry, image.LittleEndian);
     }
-
-    /// <summary>The PAPR hypercalls served by this host: r3 = number, r4.. = arguments, r3 ← status.</summary>
-    internal void Hypercall(SimulatedVcpu v)
-    {
-        ulong nr = v.Gpr[3];
-        long status = 0;
-        switch (nr)
-        {
-            case Papr.H_PUT_TERM_CHAR:
-            {
-                ulong len = v.Gpr[5];
-                if (len > 16) { status = Papr.H_PARAMETER; break; }
-                Span<byte> chars = stackalloc byte[16];
-                BinaryPrimitives.WriteUInt64BigEndian(chars, v.Gpr[6]);
-                BinaryPrimitives.WriteUInt64BigEndian(chars[8..], v.Gpr[7]);
-                ConsoleOutput?.Invoke(v.Index, chars[..(int)len]);
-                break;
-            }
-            case Papr.H_SET_MODE:
-                status = SetMode(v.Gpr[4], v.Gpr[5], v.Gpr[6], v.Gpr[7]);
-                break;
-            case Papr.H_REGISTER_PROC_TBL:
-                status = RegisterProcessTable(v.Gpr[4], v.Gpr[5], v.Gpr[6], v.Gpr[7]);
-                break;
-            case Papr.H_CEDE:
-                v.Cede();
-                break;
-            case Papr.H_PROD:
-                if (v.Gpr[4] >= (ulong)_vcpus.Length) { status = Papr.H_PARAMETER; break; }
-                _vcpus[v.Gpr[4]].Prod();
-                break;
-            case Papr.H_ACTORSTEP_STOP:
-                v.Gpr[3] = 0;
-                v.StopForGood((long)v.Gpr[4]);
-                return;
-            default:
-                NoteMissing("hypercall", nr, v.Index, v.Nip - 4);
-                status = Papr.H_FUNCTION;
-                break;
-        }
-        v.Gpr[3] = (ulong)status;
-    }
-
-    private const long H_P3 = Papr.H_P3;
-    private const long H_P4 = Papr.H_P4;
 
     private ProcessTable _processTable;
     private long _tlbGeneration;
@@ -214,45 +177,4 @@ public sealed class SimulatedMachine : IVirtualMachine
     internal long TlbGeneration => Volatile.Read(ref _tlbGeneration);
 
     internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
-
-    /// <summary>H_REGISTER_PROC_TBL as QEMU's spapr serves it (flags: 0x10 modify, 0x08 register, 0x04 radix, 0x02 hash
-    /// process table, 0x01 GTSE). Only radix tables are accepted: this machine has no hash MMU.</summary>
-    private long RegisterProcessTable(ulong flags, ulong table, ulong pageSize, ulong tableSize)
-    {
-        const ulong Modify = 0x10, Register = 0x08, Radix = 0x04, HashTable = 0x02;
-        if ((flags & ~0x1FUL) != 0) return Papr.H_PARAMETER;
-        if ((flags & Modify) == 0) return 0;
-        if ((flags & Register) == 0) _processTable = default;
-        else
-        {
-            if ((flags & Radix) == 0 || (flags & HashTable) != 0) return Papr.H_PARAMETER;
-            if ((table & 0xFFF) != 0 || (table >> 60) != 0 || table >= Memory.Size) return Papr.H_P2;
-            if (pageSize != 0) return H_P3;
-            if (tableSize > 24) return H_P4;
-            _processTable = new ProcessTable(table, (int)tableSize + 12);
-        }
-        InvalidateTranslations();
-        return 0;
-    }
-
-    private long SetMode(ulong mflags, ulong resource, ulong value1, ulong value2)
-    {
-        switch (resource)
-        {
-            case Papr.H_SET_MODE_RESOURCE_ADDR_TRANS_MODE:
-                if (value1 != 0) return H_P3;
-                if (value2 != 0) return H_P4;
-                if (mflags is not (0 or 2 or 3)) return Papr.H_UNSUPPORTED_FLAG;
-                Lpcr = Isa.Lpcr.WithAil(Lpcr, (int)mflags);
-                return 0;
-            case Papr.H_SET_MODE_RESOURCE_LE:
-                if (value1 != 0) return H_P3;
-                if (value2 != 0) return H_P4;
-                if (mflags > 1) return Papr.H_UNSUPPORTED_FLAG;
-                Lpcr = mflags == 1 ? Lpcr | Isa.Lpcr.ILE : Lpcr & ~Isa.Lpcr.ILE;
-                return 0;
-            default:
-                return Papr.H_P2;
-        }
-    }
 }

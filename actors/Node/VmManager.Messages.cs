@@ -14,7 +14,8 @@ public sealed record VmSpec(
     HypervisorFlavour Flavour = HypervisorFlavour.Hv,
     string? VmId = null,
     BackendKind Backend = BackendKind.Simulated,
-    QemuSource? Qemu = null);
+    QemuSource? Qemu = null,
+    LinuxKernelImage? Linux = null);
 
 /// <summary>One VM of this node: its identity and the actors and machine behind it.</summary>
 public sealed record VmInfo(

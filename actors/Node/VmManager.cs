@@ -134,6 +134,9 @@ public sealed partial class VmManager : ReceiveActor
             ? (spec.Qemu is null || (string.IsNullOrEmpty(spec.Qemu.GdbEndpoint) == (spec.Qemu.LaunchArguments is not { Count: > 0 }))
                 ? "a QEMU VM needs either a gdbstub endpoint to attach to or the arguments of a qemu-system-ppc64 to start (not both)"
                 : !string.IsNullOrEmpty(spec.ElfPath) || !string.IsNullOrEmpty(spec.BuiltIn) ? "a QEMU VM's image is QEMU's: give no ELF path or built-in guest" : null)
+            : spec.Linux is { } linux
+            ? string.IsNullOrEmpty(linux.KernelPath) ? "a Linux VM needs the kernel's path (a ppc64le vmlinux)"
+                : !string.IsNullOrEmpty(spec.ElfPath) || !string.IsNullOrEmpty(spec.BuiltIn) ? "give either a Linux kernel or an ELF path or a built-in guest, not both" : null
             : (spec.ElfPath, spec.BuiltIn) switch
             {
                 (null or "", null or "") => "no image: give an ELF path or a built-in guest name (e.g. \"demo\")",
@@ -154,7 +157,7 @@ public sealed partial class VmManager : ReceiveActor
 
         // The backend reads the image (up to 256 MiB) and builds the machine on a task: this actor is on every call's path.
         var factory = backend!;
-        var request = new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour, spec.Qemu);
+        var request = new VmImageRequest(spec.ElfPath, spec.BuiltIn, spec.Vcpus, spec.MemorySize, spec.Flavour, spec.Qemu, spec.Linux);
         var replyTo = Sender;
         Task.Run(() => factory.Create(request)).PipeTo(Self,
             success: created => new Loaded(spec, labels, created, null, replyTo), failure: e => new Loaded(spec, labels, null, e, replyTo));
@@ -172,7 +175,7 @@ public sealed partial class VmManager : ReceiveActor
         if (error is InvalidVmRequestException) { m.ReplyTo.Tell(new Failed(FailureCode.InvalidArgument, error.Message)); return; }
         if (error is not null)
         {
-            _log.Error(error, "creating a VM from {0} failed", spec.ElfPath is { Length: > 0 } path ? Quote(path) : spec.BuiltIn);
+            _log.Error(error, "creating a VM from {0} failed", spec.Linux is { } linux ? Quote(linux.KernelPath) : spec.ElfPath is { Length: > 0 } path ? Quote(path) : spec.BuiltIn);
             m.ReplyTo.Tell(new Status.Failure(error));
             return;
         }

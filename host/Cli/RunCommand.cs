@@ -18,6 +18,7 @@ public static class RunCommand
         CommandLine.Value("--initrd", "FILE", "an initramfs for --kernel"),
         CommandLine.Value("--append", "CMDLINE", "the kernel command line for --kernel (default: console=hvc0)"),
         CommandLine.Flag("--state", "with --kernel: print the JSON state after the run too"),
+        CommandLine.Flag("--no-vmx", "with --kernel: leave VMX/VSX out of the device tree"),
         CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
         CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..2047 (default 128; 256 with --kernel)"),
         CommandLine.Value("--max-instructions", "K", "stop each vcpu after K instructions (default: until the guest stops)"),
@@ -31,8 +32,9 @@ public static class RunCommand
         string? initrdPath = args.String("--initrd");
         string? append = args.String("--append");
         bool printState = args.Flag("--state");
+        bool noVector = args.Flag("--no-vmx");
         if (kernelPath is not null && imagePath is not null) throw new UsageException("--kernel and --image exclude each other");
-        if (kernelPath is null && (initrdPath ?? append) is not null) throw new UsageException("--initrd and --append need --kernel");
+        if (kernelPath is null && ((initrdPath ?? append) is not null || noVector)) throw new UsageException("--initrd, --append and --no-vmx need --kernel");
         int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
         ulong memory = (ulong)(args.Long("--memory", 1, 2047) ?? (kernelPath is null ? 128 : 256)) << 20;
         long? max = args.Long("--max-instructions", 0, long.MaxValue);
@@ -47,8 +49,10 @@ public static class RunCommand
             {
                 image = ElfImage.Load(kernelPath);
                 byte[]? initrd = initrdPath is null ? null : LinuxBootRequest.ReadInitrd(initrdPath);
-                vm = new SimulatedMachine(new MachineOptions(vcpus, memory));
-                LinuxBoot.Load(vm, new LinuxBootRequest(image, initrd, append ?? LinuxBootRequest.DefaultBootargs), MachineOptions.TimebaseFrequency);
+                // The deterministic mode fixes the real-time clock too: the kernel prints the date it reads.
+                vm = new SimulatedMachine(new MachineOptions(vcpus, memory, RealTimeClock: deterministic ? DeterministicClock : null));
+                LinuxBoot.Load(vm, new LinuxBootRequest(image, initrd, append ?? LinuxBootRequest.DefaultBootargs, AdvertiseVector: !noVector),
+                    MachineOptions.TimebaseFrequency);
             }
             else
             {
@@ -73,6 +77,8 @@ public static class RunCommand
         var consoleLock = new object();
         vm.ConsoleOutput += (_, bytes) => { lock (consoleLock) { consoleStream.Write(bytes); consoleStream.Flush(); } };
 
+        if (kernelPath is not null) FeedConsoleInput(vm);
+
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
@@ -91,7 +97,31 @@ public static class RunCommand
             var json = StateJson(vm, result, dumps);
             lock (consoleLock) Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
-        return Task.FromResult(result.Vcpus.Any(v => v.Reason == "checkstop") ? 3 : 0);
+        if (kernelPath is not null && vm.Halt is { } halt) Console.Error.WriteLine($"actorstep: {halt.Detail}");
+        // 3: the guest cannot go on (a checkstop, or a kernel that panicked and said so through RTAS ibm,os-term).
+        bool failed = result.Vcpus.Any(v => v.Reason == "checkstop") || vm.Halt?.Status == MachineHalt.OsTerm;
+        return Task.FromResult(failed ? 3 : 0);
+    }
+
+    /// <summary>The date RTAS get-time-of-day starts from in the deterministic mode.</summary>
+    public static readonly DateTimeOffset DeterministicClock = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>stdin becomes the guest console's input (H_GET_TERM_CHAR), read on a background thread until it ends.</summary>
+    private static void FeedConsoleInput(SimulatedMachine vm)
+    {
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var stdin = Console.OpenStandardInput();
+                var buffer = new byte[256];
+                int n;
+                while ((n = stdin.Read(buffer)) > 0) vm.WriteConsoleInput(buffer.AsSpan(0, n));
+            }
+            catch (IOException) { }
+            catch (ObjectDisposedException) { }
+        }) { IsBackground = true, Name = "console-input" };
+        thread.Start();
     }
 
     private static (ulong Address, ulong Length) ParseRange(string s)

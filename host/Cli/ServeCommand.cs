@@ -17,8 +17,11 @@ public static class ServeCommand
         "cleanly. Exit codes: 0 stopped, 1 could not start, 2 usage error.",
         ExecuteAsync,
         CommandLine.Value("--image", "FILE", "the VM's ELF image (trusted: it need not be in an --image-dir); default: the demo guest"),
+        CommandLine.Value("--kernel", "VMLINUX", "boot a ppc64le Linux kernel instead (vcpu 0 halted at its first instruction, the others held for RTAS start-cpu; trusted path)"),
+        CommandLine.Value("--initrd", "FILE", "an initramfs for --kernel"),
+        CommandLine.Value("--append", "CMDLINE", "the kernel command line for --kernel (default: console=hvc0)"),
         CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
-        CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..1024 (default 128)"),
+        CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..1024 (default 128; 256 with --kernel)"),
         CommandLine.Value("--grpc", "HOST:PORT", $"where the API listens, loopback only (default 127.0.0.1:{ServerOptions.DefaultPort}; port 0 picks one)"),
         CommandLine.Value("--gdb", "HOST:PORT", "also start a gdb bridge for the VM there (loopback only)"),
         CommandLine.Flag("--log-json", "log compact JSON lines (CLEF) instead of text"),
@@ -40,8 +43,11 @@ public static class ServeCommand
     public static async Task<int> ExecuteAsync(ArgReader args)
     {
         string? image = args.String("--image");
+        string? kernelPath = args.String("--kernel");
+        string? initrdPath = args.String("--initrd");
+        string? append = args.String("--append");
         int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
-        ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? 128) << 20;
+        ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? (kernelPath is null ? 128 : 256)) << 20;
         var grpc = Endpoint("--grpc", args.String("--grpc") ?? $"127.0.0.1:{ServerOptions.DefaultPort}");
         var gdbText = args.String("--gdb");
         var gdb = gdbText is null ? null : Endpoint("--gdb", gdbText);
@@ -66,7 +72,9 @@ public static class ServeCommand
         if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
         if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
         if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
-        if ((qemuGdb is not null || qemuLaunch) && image is not null) throw new UsageException("--image is for the simulated machine: a QEMU VM's image is QEMU's");
+        if ((qemuGdb is not null || qemuLaunch) && (image ?? kernelPath) is not null) throw new UsageException("--image and --kernel are for the simulated machine: a QEMU VM's image is QEMU's");
+        if (kernelPath is not null && image is not null) throw new UsageException("--kernel and --image exclude each other");
+        if (kernelPath is null && (initrdPath ?? append) is not null) throw new UsageException("--initrd and --append need --kernel");
         if (qemuGdb is not null)
         {
             try { Backends.Qemu.GdbStubConnection.Parse(qemuGdb); }
@@ -82,7 +90,8 @@ public static class ServeCommand
 
         var options = new ServerOptions
         {
-            Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu, Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
+            Grpc = grpc, Gdb = gdb, ImagePath = image, Qemu = qemu,
+            Kernel = kernelPath is null ? null : new LinuxKernelImage(kernelPath, initrdPath, append), Vcpus = vcpus, MemorySize = memory, JsonLogs = json,
             InitialVmLabels = labels, Cluster = clusterOptions,
             Metrics = metrics, RequireToken = !noAuth, TokenFile = tokenFile, ImageDirectories = imageDirs, ClientsMayLaunchQemu = clientsMayLaunchQemu,
             LogLevel = verbose ? LogEventLevel.Debug : LogEventLevel.Information,

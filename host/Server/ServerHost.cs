@@ -203,6 +203,8 @@ public static class ServerHost
             {
                 var spec = options.Qemu is { } qemu
                     ? new VmSpec(null, null, Labels: options.InitialVmLabels, Backend: BackendKind.Qemu, Qemu: qemu)
+                    : options.Kernel is { } kernel
+                    ? new VmSpec(null, null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels, Linux: kernel)
                     : new VmSpec(options.ImagePath, options.ImagePath is null ? "demo" : null, options.Vcpus, options.MemorySize, Labels: options.InitialVmLabels);
                 var reply = await (await backend.ManagerAsync(starting.Token)).Ask<object>(new VmManagerProtocol.CreateVm(spec),
                     TimeSpan.FromSeconds(60), starting.Token);

@@ -24,6 +24,9 @@ public sealed record ServerOptions
 
     public string? ImagePath { get; init; }
 
+    /// <summary>The initial VM boots this Linux kernel (<c>serve --kernel</c>) instead of an ELF image.</summary>
+    public Hypervisor.LinuxKernelImage? Kernel { get; init; }
+
     /// <summary>The initial VM is a QEMU's (<c>--qemu-gdb</c>, <c>--qemu -- ARGS</c>) instead of a simulated one.</summary>
     public Hypervisor.QemuSource? Qemu { get; init; }
     public int Vcpus { get; init; } = 4;

@@ -20,6 +20,7 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
         if (router.Fleet is { } fleet && r.VmId.Length > 0 && await fleet.LocateAsync(r.VmId, call) is { } elsewhere && !fleet.IsSelf(elsewhere.Record))
             throw new RpcException(new Status(StatusCode.AlreadyExists, $"a VM named {Quote(r.VmId)} exists already, on node {FleetNode.Name(elsewhere.Record)}"));
         bool qemu = r.ImageCase == CreateVmRequest.ImageOneofCase.Qemu;
+        bool linux = r.ImageCase == CreateVmRequest.ImageOneofCase.Linux;
         var spec = new VmSpec(
             r.ImageCase == CreateVmRequest.ImageOneofCase.ElfPath ? ClientFile(r.ElfPath) : null,
             r.ImageCase == CreateVmRequest.ImageOneofCase.BuiltIn ? r.BuiltIn : null,
@@ -30,7 +31,7 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
                 // The API's VMs run on the simulator (VmSpec.Backend's default); the manager checks the rest.
                 _ => throw ApiMapping.Invalid($"vcpus must be 1..{Machine.SimulatedBackend.Instance.MaxVcpus}, not {r.Vcpus}"),
             },
-            r.MemorySize == 0 ? 128UL << 20 : r.MemorySize,
+            r.MemorySize != 0 ? r.MemorySize : linux ? 256UL << 20 : 128UL << 20,
             new Dictionary<string, string>(r.Labels),
             ApiMapping.Flavour(r.Flavour),
             r.VmId,
@@ -44,7 +45,9 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
                         "this server does not start a QEMU for a client (its arguments can read and write any file the server's user can): " +
                         "the operator allows it with serve --allow-qemu-launch, or attach to a running QEMU with qemu.gdb_endpoint")),
                 _ => throw ApiMapping.Invalid("qemu: give gdb_endpoint (a running QEMU's gdbstub) or launch (QEMU's arguments)"),
-            } : null);
+            } : null,
+            linux ? new Hypervisor.LinuxKernelImage(ClientFile(r.Linux.KernelPath),
+                r.Linux.InitrdPath.Length == 0 ? null : ClientFile(r.Linux.InitrdPath), NullIfEmpty(r.Linux.CommandLine)) : null);
         var created = await Backend.AskAsync<VmCreated>(new CreateVm(spec), call);
         log.LogInformation("VM {VmId} created from {Image} with {Vcpus} vcpus", created.Vm.VmId, created.Vm.Image, created.Vm.Vcpus);
         return await router.Api.GetVm(new GetVmRequest { VmId = created.Vm.VmId }, call);
@@ -63,6 +66,8 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
     /// </summary>
     private string ClientGdbEndpoint(string endpoint) =>
         endpoint.StartsWith("unix:", StringComparison.Ordinal) ? "unix:" + ClientFile(endpoint[5..]) : endpoint;
+
+    private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 
     public override async Task<ListVmsResponse> ListVms(ListVmsRequest r, ServerCallContext context)
     {

@@ -123,6 +123,8 @@ public sealed partial class SimulatedVcpu : IVcpu
         _ceded = false;
         _stopped = false;
         _held = false;
+        _startRequest = null;
+        _externalPending = false;
         _fetchEaPage = ulong.MaxValue;
     }
 
@@ -133,10 +135,9 @@ public sealed partial class SimulatedVcpu : IVcpu
         Gpr[3] = fdt;
     }
 
-    /// <summary>A secondary vcpu that has not been started (RTAS start-cpu): it runs nothing, time passes for it.</summary>
-    internal void Hold() => _held = true;
-
-    public bool IsHeld => _held;
+    /// <summary>A secondary vcpu that has not been started (a pseries cpu waiting for RTAS start-cpu): it runs nothing, time
+    /// passes for it. Only while nothing runs it (before the machine is handed to a runner).</summary>
+    public void Hold() => _held = true;
 
     public void SetGuestDebug(GuestDebug debug)
     {
@@ -153,6 +154,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     internal void Prod()
     {
         _prodded = true;
+        _vm.SignalWake(Index);
     }
 
     /// <summary>
@@ -172,20 +174,32 @@ public sealed partial class SimulatedVcpu : IVcpu
     private VcpuExit RunGuest(long budget)
     {
         if (_stopped) return _exit;
+        if (_vm.Halt is { } halted) return HaltWithMachine(halted);
+        if (_held && _startRequest is { } start) ApplyStart(start);
         ulong end = Tb + (ulong)Math.Max(budget, 0);
         if (_held)
         {
             Tb = Math.Max(Tb, end);
-            return new VcpuExit(ExitReason.Idle, Nip);
+            return new VcpuExit(ExitReason.Idle, Nip, 0, HeldDetail);
         }
         _exitRequested = false;
         bool hwStep = (_debug & GuestDebug.SingleStep) != 0;
         while (true)
         {
+            if (_vm.Halt is { } halt) return HaltWithMachine(halt);
+            if (_held) return new VcpuExit(ExitReason.Idle, Nip, 0, HeldDetail); // RTAS stop-self
             if (_ceded && !Wake(end)) return new VcpuExit(ExitReason.Idle, Nip);
             if (Tb >= end || _exitRequested) return new VcpuExit(ExitReason.BudgetExpired, Nip);
 
             bool asyncAllowed = (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts;
+            // Direct external before decrementer (Book III §6.8 interrupt priorities).
+            if (asyncAllowed && _externalPending)
+            {
+                _cia = Nip;
+                Deliver(InterruptKind.External, Nip, 0);
+                if (hwStep) return new VcpuExit(ExitReason.SingleStep, Nip);
+                continue;
+            }
             if (asyncAllowed && DecPending)
             {
                 _cia = Nip;
@@ -319,6 +333,14 @@ public sealed partial class SimulatedVcpu : IVcpu
         return ra < _mem.Size;
     }
 
+    /// <summary>The machine was powered off, rebooted or terminated by the guest (RTAS): every vcpu stops for good.</summary>
+    private VcpuExit HaltWithMachine(MachineHalt halt)
+    {
+        _stopped = true;
+        _exit = new VcpuExit(ExitReason.Stopped, Nip, halt.Status, halt.Detail);
+        return _exit;
+    }
+
     private void Exit(ExitReason reason, ulong address, long status = 0, string? detail = null)
     {
         _exit = new VcpuExit(reason, address, status, detail);
@@ -331,6 +353,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         if (_prodded) { _prodded = false; _ceded = false; return true; }
         if ((Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts)
         {
+            if (_externalPending) { _ceded = false; return true; }
             ulong until = DecPending ? 0 : (ulong)Dec + 1;
             if (Tb + until <= end) { Tb += until; _ceded = false; return true; }
         }

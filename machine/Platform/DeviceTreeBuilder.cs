@@ -4,6 +4,8 @@ namespace ActorStep.Machine.Platform;
 /// <param name="Vcpus">one thread per core (no doorbells), interrupt server number = the vcpu index</param>
 /// <param name="InitrdStart">0 with <paramref name="InitrdEnd"/> 0: no initrd</param>
 /// <param name="RtasBase">the RTAS area, reserved in the memory reservation map</param>
+/// <param name="AdvertiseVector">the cpus say <c>ibm,vmx = 2</c> (VMX and VSX); false leaves the property out, so that the kernel
+/// and userspace keep to their scalar code (for a machine without the vector instructions)</param>
 public sealed record PseriesTreeOptions(
     int Vcpus,
     ulong MemorySize,
@@ -13,7 +15,8 @@ public sealed record PseriesTreeOptions(
     ulong RtasBase,
     uint RtasSize,
     ulong TimebaseFrequency,
-    int BootCpu = 0);
+    int BootCpu = 0,
+    bool AdvertiseVector = true);
 
 /// <summary>
 /// Builds the flattened device tree with which a pseries Linux is entered without firmware (kexec style, r3 = the
@@ -121,7 +124,7 @@ public static class DeviceTreeBuilder
             w.Cells("i-cache-size", 0x8000);
             w.Property("64-bit");
             w.Property("status", "okay");
-            w.Cells("ibm,vmx", 2);
+            if (o.AdvertiseVector) w.Cells("ibm,vmx", 2);
             w.Property("ibm,pa-features", PaFeatures);
             w.Cells("ibm,processor-radix-AP-encodings", RadixApEncodings);
             w.EndNode();
@@ -143,6 +146,8 @@ public static class DeviceTreeBuilder
         w.Cells("linux,rtas-entry", (uint)o.RtasBase);
         w.Cells("rtas-size", o.RtasSize);
         foreach (var (name, token) in RtasTokens) w.Cells(name, token);
+        // ibm,os-term returns here (the kernel calls it on panic only when this says so); the machine stops at it.
+        w.Property("ibm,extended-os-term");
         w.EndNode();
 
         w.BeginNode("vdevice");

@@ -1,7 +1,9 @@
 namespace ActorStep.Machine.Platform;
 
 /// <summary>What a Linux boot brings: the kernel, an optional initrd, the command line.</summary>
-public sealed record LinuxBootRequest(ElfImage Kernel, byte[]? Initrd = null, string Bootargs = LinuxBootRequest.DefaultBootargs)
+/// <param name="AdvertiseVector">the device tree offers VMX and VSX (<c>ibm,vmx</c>); false boots the kernel on its scalar paths</param>
+public sealed record LinuxBootRequest(ElfImage Kernel, byte[]? Initrd = null, string Bootargs = LinuxBootRequest.DefaultBootargs,
+    bool AdvertiseVector = true)
 {
     public const string DefaultBootargs = "console=hvc0";
 
@@ -39,8 +41,9 @@ public sealed record LinuxLayout(ulong KernelEnd, ulong RtasBase, uint RtasSize,
 /// </summary>
 public static class LinuxBoot
 {
-    /// <summary>The 32-bit big-endian RTAS entry stub (QEMU's spapr_rtas.c): <c>mr r4,r3; li r3,H_RTAS; sc 1; blr</c>.</summary>
-    internal static readonly uint[] RtasStub = [0x7c641b78, 0x3860f000, 0x44000022, 0x4e800020];
+    /// <summary>The 32-bit big-endian RTAS entry stub (QEMU's spapr_rtas.c): <c>mr r4,r3; lis r3,0; ori r3,r3,H_RTAS; sc 1; blr</c>
+    /// (H_RTAS = 0xF000 does not fit <c>li</c>'s signed immediate).</summary>
+    internal static readonly uint[] RtasStub = [0x7c641b78, 0x3c600000, 0x6063f000, 0x44000022, 0x4e800020];
 
     public static LinuxLayout Load(SimulatedMachine vm, LinuxBootRequest request, ulong timebaseFrequency)
     {
@@ -49,13 +52,14 @@ public static class LinuxBoot
         ulong initrdLength = (ulong)(request.Initrd?.Length ?? 0);
         // The tree's size does not depend on where things go: build it once to measure, once for real.
         byte[] Tree(LinuxLayout l) => DeviceTreeBuilder.Build(new PseriesTreeOptions(vm.VcpuCount, vm.MemorySize, request.Bootargs,
-            l.InitrdStart, l.InitrdEnd, l.RtasBase, l.RtasSize, timebaseFrequency));
+            l.InitrdStart, l.InitrdEnd, l.RtasBase, l.RtasSize, timebaseFrequency, AdvertiseVector: request.AdvertiseVector));
         var probe = LinuxLayout.Plan(kernel, initrdLength, 0, vm.MemorySize);
         byte[] fdt = Tree(probe);
         var layout = LinuxLayout.Plan(kernel, initrdLength, (ulong)fdt.Length, vm.MemorySize);
         fdt = Tree(layout);
 
         vm.LoadImage(kernel);
+        vm.IsPseriesPlatform = true;
         Span<byte> word = stackalloc byte[4];
         for (int i = 0; i < RtasStub.Length; i++)
         {

@@ -51,6 +51,42 @@ public class RunCommandTests
         Assert.DoesNotContain("\"vcpus\"", stdout);
     }
 
+    /// <summary>A stand-in "kernel" (a little-endian ELF at 0, entered as Linux is) that makes one RTAS call through H_RTAS with
+    /// a ready-made big-endian argument block, or faults at its own Program handler.</summary>
+    private static string FakeKernel(string ending) => ActorStep.Tests.Support.GuestAssembler.BuildElf($$"""
+            .globl _start
+        _start:
+            {{ending}}
+            b .
+            .org 0x100
+            .asciz "a test panic"
+            .org 0x200
+        poweroff:  # token 0x2003, nargs 0, nret 1
+            .byte 0,0,0x20,0x03, 0,0,0,0, 0,0,0,1, 0,0,0,0
+            .org 0x300
+        osterm:    # token 0x201f, nargs 1 (the message at 0x100), nret 1
+            .byte 0,0,0x20,0x1f, 0,0,0,1, 0,0,0,1, 0,0,1,0, 0,0,0,0
+            .org 0x700
+            .long 0  # an illegal instruction at the Program vector: a fault loop, so a checkstop
+        """, littleEndian: true, textAddress: 0);
+
+    [Theory]
+    [InlineData("li 4, 0x200\n    li 3, 0\n    ori 3, 3, 0xf000\n    sc 1", 0, "powered the machine off")]
+    [InlineData("li 4, 0x300\n    li 3, 0\n    ori 3, 3, 0xf000\n    sc 1", 3, "ibm,os-term from vcpu 0): a test panic")]
+    [InlineData(".long 0", 3, null)]
+    public void Run_of_a_kernel_exits_0_when_the_guest_powers_off_and_3_on_a_panic_or_a_checkstop(string ending, int expected, string? says)
+    {
+        var (code, stdout, stderr) = Actorstep("run", "--kernel", FakeKernel(ending), "--vcpus", "2", "--max-instructions", "1000000", "--state");
+
+        Assert.True(code == expected, $"exit code {code}:\n{stderr}");
+        if (says is not null) Assert.Contains(says, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var vcpus = json.RootElement.GetProperty("vcpus");
+        Assert.Equal(expected == 0 || says is not null ? "stopped" : "checkstop", vcpus[0].GetProperty("state").GetString());
+        // The secondary was never started: it ends with the machine (powered off) or, when vcpu 0 checkstopped, as held.
+        Assert.Equal(says is not null ? "stopped" : "held", vcpus[1].GetProperty("state").GetString());
+    }
+
     [Fact]
     public void Run_is_deterministic_when_asked()
     {

@@ -25,10 +25,11 @@ internal sealed class Guest
     public const ulong Be = 0x8000000000001000; // SF|ME: entry MSR of a big-endian image
 
     public Guest(string body, bool littleEndian = true, IReadOnlyDictionary<ulong, string>? handlers = null,
-        int vcpus = 1, HypervisorFlavour flavour = HypervisorFlavour.Hv, bool breakpoints = true, ulong memory = 1UL << 20)
+        int vcpus = 1, HypervisorFlavour flavour = HypervisorFlavour.Hv, bool breakpoints = true, ulong memory = 1UL << 20,
+        DateTimeOffset? clock = null)
     {
         Image = GuestAssembler.Build(Source(body, handlers), littleEndian, textAddress: 0);
-        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, memory, flavour));
+        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, memory, flavour, RealTimeClock: clock));
         if (breakpoints)
             for (int i = 0; i < vcpus; i++) Vm.GetVcpu(i).SetGuestDebug(GuestDebug.SoftwareBreakpoints);
     }

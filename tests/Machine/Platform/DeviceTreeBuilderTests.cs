@@ -73,6 +73,26 @@ public sealed class DeviceTreeBuilderTests
         Assert.Contains("// boot_cpuid_phys:\t0x1\n", FdtDump(blob));
     }
 
+    [Fact]
+    public void EveryCpuAdvertisesVmxAndVsxUnlessTheOptionLeavesThemOut()
+    {
+        string with = Dts(DeviceTreeBuilder.Build(Options));
+        string without = Dts(DeviceTreeBuilder.Build(Options with { AdvertiseVector = false }));
+
+        Assert.Equal(2, with.Split("ibm,vmx = <0x02>;").Length - 1);
+        Assert.DoesNotContain("ibm,vmx", without);
+        Assert.Contains("ibm,pa-features = [42 00 f6 3f", without); // the rest of the cpu node stays
+    }
+
+    [Fact]
+    public void RtasSaysOsTermReturnsSoThatThePanickingKernelCallsIt()
+    {
+        string dts = Dts(DeviceTreeBuilder.Build(Options));
+
+        Assert.Contains("ibm,os-term = <0x201f>;", dts);
+        Assert.Contains("ibm,extended-os-term;", dts);
+    }
+
     private static string FdtDump(byte[] blob)
     {
         string file = Path.Combine(Path.GetTempPath(), $"actorstep-fdt-{Environment.ProcessId}-{Guid.NewGuid():N}.dtb");

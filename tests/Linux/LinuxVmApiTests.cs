@@ -1,0 +1,55 @@
+using ActorStep.Api.V1;
+using ActorStep.Machine;
+using ActorStep.Tests.Grpc;
+using ActorStep.Tests.Support;
+using Grpc.Core;
+
+namespace ActorStep.Tests.Linux;
+
+/// <summary>gRPC CreateVm with a Linux kernel (issue 13 point 1): the VM is halted at the kernel's first instruction, the
+/// secondaries exist but are not started, and the kernel runs under the debugger to a breakpoint on its symbols.</summary>
+[Collection("linux")]
+public sealed class LinuxVmApiTests(GrpcServerFixture server) : IClassFixture<GrpcServerFixture>
+{
+    [Fact]
+    public void A_kernel_VM_halts_at_its_first_instruction_and_continues_to_a_breakpoint_at_start_kernel()
+    {
+        var assets = LinuxAssets.Get();
+        var vm = server.Vms.CreateVm(new CreateVmRequest
+        {
+            Linux = new LinuxKernel { KernelPath = assets.Vmlinux, CommandLine = "console=hvc0 actorstep-api" },
+            Vcpus = 2,
+            VmId = "linux-api",
+        }, deadline: GrpcServerFixture.Deadline);
+        try
+        {
+            Assert.Equal(256UL << 20, vm.MemorySize);
+            Assert.Equal(0UL, vm.Entry); // the real-mode entry: vmlinux's 0xc000000000000000 with translation off
+            var regs = server.Registers.GetVcpuRegisters(new GetVcpuRegistersRequest { VmId = vm.VmId, Vcpu = 0 }, deadline: GrpcServerFixture.Deadline);
+            Assert.Equal(0UL, regs.Registers.Single(r => r.Name == "nip").Value);
+
+            // The ELFv2 local entry point (after the two TOC-setup instructions): start_here_common calls start_kernel+8, as
+            // gdb's `break start_kernel` knows.
+            ulong startKernel = ElfImage.Load(assets.Vmlinux).Symbol("start_kernel") + 8;
+            server.Breakpoints.InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = startKernel }, deadline: GrpcServerFixture.Deadline);
+            var stop = server.Run.Continue(new ContinueRequest { VmId = vm.VmId }, deadline: DateTime.UtcNow.AddSeconds(120));
+
+            Assert.Equal(StopReason.Breakpoint, stop.Event.Reason);
+            Assert.Equal((0u, startKernel), (stop.Event.Vcpu, stop.Event.Nip));
+        }
+        finally
+        {
+            server.Vms.DeleteVm(new DeleteVmRequest { VmId = vm.VmId }, deadline: GrpcServerFixture.Deadline);
+        }
+    }
+
+    [Fact]
+    public void A_kernel_VM_whose_kernel_file_is_missing_is_refused_with_INVALID_ARGUMENT()
+    {
+        var e = Assert.Throws<RpcException>(() => server.Vms.CreateVm(new CreateVmRequest
+        {
+            Linux = new LinuxKernel { KernelPath = "/nonexistent/vmlinux" },
+        }, deadline: GrpcServerFixture.Deadline));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+    }
+}
