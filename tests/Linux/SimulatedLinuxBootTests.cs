@@ -58,9 +58,11 @@ public sealed class SimulatedLinuxBootTests(ITestOutputHelper output)
         using var _vm = vm;
         string text = console.ToString();
 
+        output.WriteLine(text);
+        output.WriteLine(string.Join("\n", vm.Missing));
+        output.WriteLine($"retired {vm.Vcpu(0).InstructionsRetired} nip {vm.Vcpu(0).GetRegisters().Nip:x}");
         // The first instruction the machine lacks: lvx v7,0,r4 (0x7ce020ce) in memcpy_power7, from setup_per_cpu_areas.
         var firstInstruction = vm.Missing.First(m => m.Kind == "instruction");
-        output.WriteLine(string.Join("\n", vm.Missing));
         Assert.Equal(0x7ce020ceUL, firstInstruction.Value);
         Assert.Equal(GuestAssembler.Words("lvx 7, 0, 4")[0], (uint)firstInstruction.Value);
         ulong memcpy = kernel.Symbol("memcpy_power7");
