@@ -13,6 +13,7 @@ public sealed partial class SimulatedVcpu
         VXVC = 0x00080000, FR = 0x00040000, FI = 0x00020000, FPRF = 0x0001F000, VXSOFT = 0x400, VXSQRT = 0x200, VXCVI = 0x100;
     private const uint VxAll = VXSNAN | VXISI | VXIDI | VXZDZ | VXIMZ | VXVC | VXSOFT | VXSQRT | VXCVI;
     private const ulong DefaultQNaN = 0x7FF8000000000000;
+    private const double Scale100 = 1.2676506002282294E+30; // 2^100
     private const double MinNormalDouble = 2.2250738585072014E-308, MinNormalSingle = 1.1754943508222875E-38;
 
     private bool FloatAvailable()
@@ -188,13 +189,17 @@ public sealed partial class SimulatedVcpu
                 break;
             default: // sqrt
                 if (a < 0) return Invalid(VXSQRT);
-                r = Math.Sqrt(a); err = double.IsFinite(r) ? Sign(Math.FusedMultiplyAdd(-r, r, a)) : 0;
+                r = Math.Sqrt(a);
+                // The residue r·r − a underflows for tiny a: compute it scaled by 2^200 (r by 2^100), exactly.
+                err = !double.IsFinite(r) ? 0 : a < 1e-280
+                    ? Sign(Math.FusedMultiplyAdd(-r * Scale100, r * Scale100, a * Scale100 * Scale100))
+                    : Sign(Math.FusedMultiplyAdd(-r, r, a));
                 break;
         }
         return Round(r, err, single, double.IsFinite(a) && double.IsFinite(b));
     }
 
-    private static ulong SingleNan(ulong d) => d; // a quiet double NaN is already representable as a single's payload (top bits)
+    private static ulong SingleNan(ulong d) => d & 0xFFFFFFFFE0000000; // a single keeps the top 23 fraction bits of the payload
 
     /// <summary>fmadd family: A×C ± B, negated for fnm…; the residue sign by an error-free transformation (ErrFma).</summary>
     private ulong MultiplyAdd(ulong ab, ulong cb, ulong bb, bool subtract, bool negate, bool single)
@@ -219,6 +224,10 @@ public sealed partial class SimulatedVcpu
             double b1 = u1 + a1, w = b1 - u1, b2 = (u1 - (b1 - w)) + (a1 - w);
             double gamma = (b1 - r) + b2;
             err = Sign(gamma + a2);
+            // A product too small for its error term to be representable: beside a larger addend that absorbs it, the
+            // exact value lies on the product's side of the result.
+            if (a != 0 && c != 0 && Math.Abs(p) < 1e-290 && b != 0 && Math.Abs(b) > 1e-250 && r == b)
+                err = Math.Sign(a) * Math.Sign(c);
         }
         ulong res = Round(r, err, single, double.IsFinite(a) && double.IsFinite(b) && double.IsFinite(c));
         if (negate && !IsNan(res)) res ^= 1UL << 63;
@@ -231,12 +240,13 @@ public sealed partial class SimulatedVcpu
         double b = BitConverter.UInt64BitsToDouble(bb);
         invalid = false;
         ulong Saturated(bool high) => word
-            ? unsigned ? (high ? 0xFFFFFFFFUL : 0) : (high ? 0x7FFFFFFFUL : 0xFFFFFFFF80000000UL)
+            ? unsigned ? (high ? 0xFFFFFFFFUL : 0) : (high ? 0x7FFFFFFFUL : 0x80000000UL) // the saturated word zero-extended, as QEMU
             : unsigned ? (high ? ulong.MaxValue : 0) : (high ? 0x7FFFFFFFFFFFFFFFUL : 0x8000000000000000UL);
         if (double.IsNaN(b))
         {
             Fpscr &= ~(FR | FI);
             FpException(VXCVI | (IsSnan(bb) ? VXSNAN : 0));
+            Fpscr = (Fpscr & ~FPRF) | 0x11000; // FPRF undefined in the ISA; QEMU (and this machine) show a quiet NaN's class
             invalid = true;
             return unsigned ? 0 : Saturated(false);
         }
@@ -247,6 +257,7 @@ public sealed partial class SimulatedVcpu
         {
             Fpscr &= ~(FR | FI);
             FpException(VXCVI);
+            Fpscr = (Fpscr & ~FPRF) | 0x11000;
             invalid = true;
             return Saturated(t > 0);
         }
@@ -314,6 +325,13 @@ public sealed partial class SimulatedVcpu
         else if (ordered && c == 1) FpException(VXVC);
     }
 
+    /// <summary>An FP instruction's target: doubleword 1 of the VSR becomes 0 (undefined in the ISA; POWER9 and QEMU zero it).</summary>
+    private void SetFpr(int n, ulong v)
+    {
+        Vsr[2 * n + 1] = v;
+        Vsr[2 * n] = 0;
+    }
+
     private void SetCr1FromFpscr() => SetCrField(1, Fpscr >> 28);
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -338,18 +356,18 @@ public sealed partial class SimulatedVcpu
                 or Op.Lfiwax or Op.Lfiwzx or Op.Stfiwx:
                 FloatLoadStore(op, t, a, RA0(a) + Gpr[b]);
                 return;
-            case Op.Fmr: Fpr(t) = Fpr(b); break;
-            case Op.Fneg: Fpr(t) = Fpr(b) ^ (1UL << 63); break;
-            case Op.Fabs: Fpr(t) = Fpr(b) & ~(1UL << 63); break;
-            case Op.Fnabs: Fpr(t) = Fpr(b) | (1UL << 63); break;
-            case Op.Fcpsgn: Fpr(t) = (Fpr(a) & (1UL << 63)) | (Fpr(b) & ~(1UL << 63)); break;
-            case Op.Fmrgew: Fpr(t) = (Fpr(a) & 0xFFFFFFFF00000000) | (Fpr(b) >> 32); break;
-            case Op.Fmrgow: Fpr(t) = (Fpr(a) << 32) | (Fpr(b) & 0xFFFFFFFF); break;
-            case Op.Fadd or Op.Fadds: Fpr(t) = Result(Arithmetic('+', Fpr(a), Fpr(b), op == Op.Fadds), op == Op.Fadds); break;
-            case Op.Fsub or Op.Fsubs: Fpr(t) = Result(Arithmetic('-', Fpr(a), Fpr(b), op == Op.Fsubs), op == Op.Fsubs); break;
-            case Op.Fmul or Op.Fmuls: Fpr(t) = Result(Arithmetic('*', Fpr(a), Fpr(c), op == Op.Fmuls), op == Op.Fmuls); break;
-            case Op.Fdiv or Op.Fdivs: Fpr(t) = Result(Arithmetic('/', Fpr(a), Fpr(b), op == Op.Fdivs), op == Op.Fdivs); break;
-            case Op.Fsqrt or Op.Fsqrts: Fpr(t) = Result(Arithmetic('s', Fpr(b), 0, op == Op.Fsqrts), op == Op.Fsqrts); break;
+            case Op.Fmr: SetFpr(t, Fpr(b)); break;
+            case Op.Fneg: SetFpr(t, Fpr(b) ^ (1UL << 63)); break;
+            case Op.Fabs: SetFpr(t, Fpr(b) & ~(1UL << 63)); break;
+            case Op.Fnabs: SetFpr(t, Fpr(b) | (1UL << 63)); break;
+            case Op.Fcpsgn: SetFpr(t, (Fpr(a) & (1UL << 63)) | (Fpr(b) & ~(1UL << 63))); break;
+            case Op.Fmrgew: SetFpr(t, (Fpr(a) & 0xFFFFFFFF00000000) | (Fpr(b) >> 32)); break;
+            case Op.Fmrgow: SetFpr(t, (Fpr(a) << 32) | (Fpr(b) & 0xFFFFFFFF)); break;
+            case Op.Fadd or Op.Fadds: SetFpr(t, Result(Arithmetic('+', Fpr(a), Fpr(b), op == Op.Fadds), op == Op.Fadds)); break;
+            case Op.Fsub or Op.Fsubs: SetFpr(t, Result(Arithmetic('-', Fpr(a), Fpr(b), op == Op.Fsubs), op == Op.Fsubs)); break;
+            case Op.Fmul or Op.Fmuls: SetFpr(t, Result(Arithmetic('*', Fpr(a), Fpr(c), op == Op.Fmuls), op == Op.Fmuls)); break;
+            case Op.Fdiv or Op.Fdivs: SetFpr(t, Result(Arithmetic('/', Fpr(a), Fpr(b), op == Op.Fdivs), op == Op.Fdivs)); break;
+            case Op.Fsqrt or Op.Fsqrts: SetFpr(t, Result(Arithmetic('s', Fpr(b), 0, op == Op.Fsqrts), op == Op.Fsqrts)); break;
             case Op.Fmadd or Op.Fmadds or Op.Fmsub or Op.Fmsubs or Op.Fnmadd or Op.Fnmadds or Op.Fnmsub or Op.Fnmsubs:
             {
                 bool single = op is Op.Fmadds or Op.Fmsubs or Op.Fnmadds or Op.Fnmsubs;
@@ -357,13 +375,13 @@ public sealed partial class SimulatedVcpu
                 bool neg = op is Op.Fnmadd or Op.Fnmadds or Op.Fnmsub or Op.Fnmsubs;
                 ulong r = MultiplyAdd(Fpr(a), Fpr(c), Fpr(b), sub, neg, single);
                 SetFprf(r);
-                Fpr(t) = r;
+                SetFpr(t, r);
                 break;
             }
             case Op.Fsel:
             {
                 double fa = BitConverter.UInt64BitsToDouble(Fpr(a));
-                Fpr(t) = fa >= 0 ? Fpr(c) : Fpr(b); // a NaN selects FRB
+                SetFpr(t, fa >= 0 ? Fpr(c) : Fpr(b)); // a NaN selects FRB
                 break;
             }
             case Op.Fre or Op.Fres or Op.Frsqrte or Op.Frsqrtes:
@@ -382,22 +400,22 @@ public sealed partial class SimulatedVcpu
                     if (single && !IsNan(r)) r = BitConverter.DoubleToUInt64Bits((float)BitConverter.UInt64BitsToDouble(r));
                 }
                 SetFprf(r);
-                Fpr(t) = r;
+                SetFpr(t, r);
                 break;
             }
-            case Op.Frsp: Fpr(t) = Result(RoundToSingle(Fpr(b)), true); break;
+            case Op.Frsp: SetFpr(t, Result(RoundToSingle(Fpr(b)), true)); break;
             case Op.Fctiw or Op.Fctiwz or Op.Fctiwu or Op.Fctiwuz or Op.Fctid or Op.Fctidz or Op.Fctidu or Op.Fctiduz:
             {
                 bool word = op is Op.Fctiw or Op.Fctiwz or Op.Fctiwu or Op.Fctiwuz;
                 bool unsigned = op is Op.Fctiwu or Op.Fctiwuz or Op.Fctidu or Op.Fctiduz;
                 bool trunc = op is Op.Fctiwz or Op.Fctiwuz or Op.Fctidz or Op.Fctiduz;
-                Fpr(t) = ToInteger(Fpr(b), word, unsigned, trunc, out _);
+                SetFpr(t, ToInteger(Fpr(b), word, unsigned, trunc, out _));
                 break; // FPRF undefined: left as it was
             }
-            case Op.Fcfid: Fpr(t) = Result(FromInteger(Fpr(b), false, false), false); break;
-            case Op.Fcfidu: Fpr(t) = Result(FromInteger(Fpr(b), true, false), false); break;
-            case Op.Fcfids: Fpr(t) = Result(FromInteger(Fpr(b), false, true), true); break;
-            case Op.Fcfidus: Fpr(t) = Result(FromInteger(Fpr(b), true, true), true); break;
+            case Op.Fcfid: SetFpr(t, Result(FromInteger(Fpr(b), false, false), false)); break;
+            case Op.Fcfidu: SetFpr(t, Result(FromInteger(Fpr(b), true, false), false)); break;
+            case Op.Fcfids: SetFpr(t, Result(FromInteger(Fpr(b), false, true), true)); break;
+            case Op.Fcfidus: SetFpr(t, Result(FromInteger(Fpr(b), true, true), true)); break;
             case Op.Frin or Op.Friz or Op.Frip or Op.Frim:
             {
                 ulong fb = Fpr(b);
@@ -418,15 +436,15 @@ public sealed partial class SimulatedVcpu
                 }
                 Fpscr &= ~(FR | FI); // fri* never set XX, FR or FI (Book I §4.6.7)
                 SetFprf(r);
-                Fpr(t) = r;
+                SetFpr(t, r);
                 break;
             }
             case Op.Fcmpu or Op.Fcmpo: FloatCompare((int)(i >> 23) & 7, Fpr(a), Fpr(b), op == Op.Fcmpo); return;
-            case Op.Mffs: Fpr(t) = Fpscr; break;
-            case Op.Mffsl: Fpr(t) = Fpscr & 0x0007F0FF; return; // the control and status fields only (DRN, VE…XE, NI, RN, FPRF, FI, FR)
-            case Op.Mffsce: Fpr(t) = Fpscr; Fpscr &= ~0xF8u; FpSummaries(); return;
+            case Op.Mffs: SetFpr(t, Fpscr); break;
+            case Op.Mffsl: SetFpr(t, Fpscr & 0x0007F0FF); return; // the control and status fields only (DRN, VE…XE, NI, RN, FPRF, FI, FR)
+            case Op.Mffsce: SetFpr(t, Fpscr); Fpscr &= ~0xF8u; FpSummaries(); return;
             case Op.Mffscrn or Op.Mffscrni:
-                Fpr(t) = Fpscr & 0x0007F0FF;
+                SetFpr(t, Fpscr & 3); // DRN and RN (DRN not modelled)
                 Fpscr = (Fpscr & ~3u) | (uint)(op == Op.Mffscrn ? Fpr(b) & 3 : (i >> 11) & 3);
                 return;
             case Op.Mtfsf:
@@ -499,19 +517,19 @@ public sealed partial class SimulatedVcpu
             case Op.Lfs or Op.Lfsu or Op.Lfsx or Op.Lfsux:
             {
                 if (!LoadScalar(ea, 4, out ulong v)) return;
-                Fpr(t) = SingleToDouble((uint)v);
+                SetFpr(t, SingleToDouble((uint)v));
                 break;
             }
             case Op.Lfd or Op.Lfdu or Op.Lfdx or Op.Lfdux:
             {
                 if (!LoadScalar(ea, 8, out ulong v)) return;
-                Fpr(t) = v;
+                SetFpr(t, v);
                 break;
             }
             case Op.Lfiwax or Op.Lfiwzx:
             {
                 if (!LoadScalar(ea, 4, out ulong v)) return;
-                Fpr(t) = op == Op.Lfiwax ? (ulong)(int)v : v;
+                SetFpr(t, op == Op.Lfiwax ? (ulong)(int)v : v);
                 break;
             }
             case Op.Stfs or Op.Stfsu or Op.Stfsx or Op.Stfsux:
@@ -600,7 +618,7 @@ public sealed partial class SimulatedVcpu
             case Op.Xscvspdpn: r = SingleToDouble((uint)(b >> 32)); break;
             case Op.Xsrdpi or Op.Xsrdpiz or Op.Xsrdpip or Op.Xsrdpim:
             {
-                if (IsNan(b)) { if (IsSnan(b)) FpException(VXSNAN); r = Quiet(b); break; }
+                if (IsNan(b)) { if (IsSnan(b)) FpException(VXSNAN); r = Quiet(b); Fpscr &= ~(FR | FI); SetFprf(r); break; }
                 double x = BitConverter.UInt64BitsToDouble(b);
                 double y = op switch
                 {
@@ -610,12 +628,16 @@ public sealed partial class SimulatedVcpu
                     _ => Math.Floor(x),
                 };
                 r = BitConverter.DoubleToUInt64Bits(y) | (y == 0 ? b & (1UL << 63) : 0);
+                Fpscr &= ~(FR | FI); // as fri*: FPRF set, FR and FI cleared, XX untouched
+                SetFprf(r);
                 break;
             }
             case Op.Xvadddp or Op.Xvsubdp or Op.Xvmuldp or Op.Xvdivdp:
             {
                 char k = op switch { Op.Xvadddp => '+', Op.Xvsubdp => '-', Op.Xvmuldp => '*', _ => '/' };
+                uint kept = Fpscr & (FR | FI | FPRF); // vector forms leave FR, FI and FPRF alone (Book I §7.6)
                 ulong r0 = Arithmetic(k, a, b, false), r1 = Arithmetic(k, Dw1(xa), Dw1(xb), false);
+                Fpscr = (Fpscr & ~(FR | FI | FPRF)) | kept;
                 Dw0(xt) = r0; Dw1(xt) = r1;
                 return;
             }

@@ -278,7 +278,6 @@ public sealed partial class SimulatedVcpu
                     Op.Lxsspx => SingleToDouble((uint)v),
                     _ => v,
                 };
-                if (op is Op.Lxsibzx or Op.Lxsihzx) Dw1(t) = 0;
                 return;
             }
             case Op.Stxsdx: StoreScalar(ea, 8, Dw0(t)); return;
@@ -454,7 +453,7 @@ public sealed partial class SimulatedVcpu
             case Op.Vclzw: r = PerElement<uint>(b, b, static (x, _) => (uint)BitOperations.LeadingZeroCount(x)); break;
             case Op.Vclzd: r = PerElement<ulong>(b, b, static (x, _) => (ulong)BitOperations.LeadingZeroCount(x)); break;
             case Op.Mfvscr: r = Vector128.Create(Vscr, 0u, 0u, 0u).AsByte(); break;
-            case Op.Mtvscr: Vscr = b.AsUInt32().GetElement(0) & 0x00010001; return;
+            case Op.Mtvscr: Vscr = b.AsUInt32().GetElement(0); return; // word 3; reserved bits kept, as QEMU
             case Op.Vsumsws:
             {
                 long sum = b.AsInt32().GetElement(0);
