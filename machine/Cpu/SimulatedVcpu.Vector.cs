@@ -323,7 +323,7 @@ public sealed partial class SimulatedVcpu
     private static uint DoubleToSingleBits(ulong d)
     {
         int exp = (int)((d >> 52) & 0x7FF);
-        if (exp > 896 || exp == 0)
+        if (exp > 896 || (d & 0x7FFFFFFFFFFFFFFF) == 0)
             return (uint)(((d >> 32) & 0xC0000000) | ((d >> 29) & 0x3FFFFFFF));
         if (exp >= 874)
         {
@@ -332,7 +332,7 @@ public sealed partial class SimulatedVcpu
             int shift = 897 - exp;
             return (uint)(((d >> 63) << 31) | ((frac >> (29 + shift)) & 0x7FFFFF));
         }
-        return (uint)((d >> 32) & 0x80000000);
+        return (uint)((d >> 32) & 0x80000000); // below the single denormal range: undefined; ±0 as QEMU
     }
 
     // ---------------------------------------------------------------------------------------------------------------
