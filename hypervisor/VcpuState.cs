@@ -8,6 +8,12 @@ public sealed class VcpuState : IEquatable<VcpuState>
 {
     public ulong[] Gpr { get; init; } = new ulong[32];
     public ulong[] Fpr { get; init; } = new ulong[32];
+    /// <summary>Doubleword 1 of VSR0–31 (doubleword 0 is the FPR): the VSX half no FPR shows (Book I §7.2).</summary>
+    public ulong[] VsrLow { get; init; } = new ulong[32];
+    /// <summary>VR0–31 (= VSR32–63) as doubleword pairs: <c>Vr[2n]</c> is VRn's doubleword 0 (bits 0:63), <c>Vr[2n+1]</c> doubleword 1.</summary>
+    public ulong[] Vr { get; init; } = new ulong[64];
+    public uint Vscr { get; set; }
+    public uint Vrsave { get; set; }
     public ulong Nip { get; set; }
     public ulong Msr { get; set; }
     public uint Cr { get; set; }
@@ -34,6 +40,7 @@ public sealed class VcpuState : IEquatable<VcpuState>
         Gpr = (ulong[])Gpr.Clone(), Fpr = (ulong[])Fpr.Clone(), Nip = Nip, Msr = Msr, Cr = Cr, Lr = Lr,
         Ctr = Ctr, Xer = Xer, Fpscr = Fpscr, Srr0 = Srr0, Srr1 = Srr1, Sprg = (ulong[])Sprg.Clone(),
         Dar = Dar, Dsisr = Dsisr, Dec = Dec, Tb = Tb, Pir = Pir, Pvr = Pvr, Lpcr = Lpcr,
+        VsrLow = (ulong[])VsrLow.Clone(), Vr = (ulong[])Vr.Clone(), Vscr = Vscr, Vrsave = Vrsave,
     };
 
     public bool Equals(VcpuState? o) => o is not null && Differences(o).Count == 0;
@@ -47,6 +54,9 @@ public sealed class VcpuState : IEquatable<VcpuState>
         void Check(string name, ulong a, ulong b) { if (a != b) d.Add($"{name}: 0x{a:x} != 0x{b:x}"); }
         for (int i = 0; i < 32; i++) Check($"r{i}", Gpr[i], o.Gpr[i]);
         for (int i = 0; i < 32; i++) Check($"f{i}", Fpr[i], o.Fpr[i]);
+        for (int i = 0; i < 32; i++) Check($"vs{i}.dw1", VsrLow[i], o.VsrLow[i]);
+        for (int i = 0; i < 64; i++) Check($"v{i / 2}.dw{i % 2}", Vr[i], o.Vr[i]);
+        Check("vscr", Vscr, o.Vscr); Check("vrsave", Vrsave, o.Vrsave);
         Check("nip", Nip, o.Nip); Check("msr", Msr, o.Msr); Check("cr", Cr, o.Cr); Check("lr", Lr, o.Lr);
         Check("ctr", Ctr, o.Ctr); Check("xer", Xer, o.Xer); Check("fpscr", Fpscr, o.Fpscr);
         Check("srr0", Srr0, o.Srr0); Check("srr1", Srr1, o.Srr1);

@@ -9,7 +9,7 @@ namespace ActorStep.Isa;
 /// bits <c>eq</c> or <c>4*cr1+eq</c>, an RA that reads as zero when 0 as <c>0</c>, branch targets as bare
 /// lower-case hex, and never uses extended mnemonics. Words that do not decode print <c>.long 0x…</c>.
 /// </summary>
-public static class Disassembler
+public static partial class Disassembler
 {
     private static readonly string[] CrBitNames = ["lt", "gt", "eq", "so"];
 
@@ -18,6 +18,7 @@ public static class Disassembler
         Op op = OpcodeTable.Decode(insn);
         if (op == Op.Illegal) return Long(insn);
 
+        if (OpcodePatterns.TryGet(op, out var row)) return FormatPattern(row, insn);
         string name = OpcodeTable.Mnemonic(op);
         bool rc = (insn & 1) != 0;
         string dot = rc ? "." : "";

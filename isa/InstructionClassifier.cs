@@ -24,6 +24,10 @@ public enum InstructionEffects
     Branch = 128,
     /// <summary>lwarx/ldarx/stwcx./stdcx.: takes or needs a reservation, which a trip to a real host loses.</summary>
     Reservation = 256,
+    /// <summary>May take a Vector Unavailable interrupt (VMX with MSR[VEC]=0).</summary>
+    Vector = 512,
+    /// <summary>May take a VSX Unavailable interrupt (VSX with MSR[VSX]=0).</summary>
+    Vsx = 1024,
 }
 
 public static class InstructionClassifier

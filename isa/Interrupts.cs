@@ -16,6 +16,10 @@ public enum InterruptKind
     Decrementer = 0x900,
     SystemCall = 0xC00,
     Trace = 0xD00,
+    /// <summary>A VMX instruction with MSR[VEC]=0 (Book III §6.5.14).</summary>
+    VectorUnavailable = 0xF20,
+    /// <summary>A VSX instruction with MSR[VSX]=0 (Book III §6.5.15).</summary>
+    VsxUnavailable = 0xF40,
 }
 
 public static class InterruptVectors

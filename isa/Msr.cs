@@ -5,6 +5,10 @@ public static class Msr
 {
     public const ulong SF = 0x8000000000000000;
     public const ulong HV = 0x1000000000000000;
+    /// <summary>Bit 38: VMX available.</summary>
+    public const ulong VEC = 0x0200_0000;
+    /// <summary>Bit 40: VSX available.</summary>
+    public const ulong VSX = 0x0080_0000;
     public const ulong EE = 0x8000;
     public const ulong PR = 0x4000;
     public const ulong FP = 0x2000;
@@ -59,6 +63,8 @@ public static class Spr
     /// <summary>User read-only alias of SPRG3.</summary>
     public const int USPRG3 = 259;
     public const int PIDR = 48, FSCR = 153, PTCR = 464;
+    /// <summary>VRSAVE: a 32-bit software convention register, user-accessible (Book I §6.3).</summary>
+    public const int VRSAVE = 256;
 
     /// <summary>
     /// SPRs only the hypervisor may touch (Book III §4.4.4, the SPR table's hypervisor column): from guest supervisor

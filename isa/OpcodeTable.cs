@@ -35,6 +35,34 @@ public enum Op : ushort
     Icbi,
     // Storage control (radix)
     Tlbie, Tlbiel, Tlbsync, Slbia,
+    // Floating point, VMX and VSX beyond the first FP rows: decoded by pattern (OpcodePatterns), executed in
+    // SimulatedVcpu.Float.cs / SimulatedVcpu.Vector.cs.
+    Fdiv, Fsub, Fadd, Fsqrt, Fsel, Fre, Fmul, Frsqrte, Fmsub, Fmadd, Fnmsub, Fnmadd,
+    Fdivs, Fsubs, Fadds, Fsqrts, Fres, Fmuls, Frsqrtes, Fmsubs, Fmadds, Fnmsubs, Fnmadds, Fcmpu,
+    Fcpsgn, Frsp, Fctiw, Fctiwz, Fcmpo, Mtfsb1, Fneg, Mcrfs, Mtfsb0, Mtfsfi, Fnabs, Fctiwu,
+    Fctiwuz, Fabs, Frin, Friz, Frip, Frim, Mffs, Mffsce, Mffscrn, Mffscrni, Mffsl, Mtfsf,
+    Fctid, Fctidz, Fmrgow, Fcfid, Fctidu, Fctiduz, Fmrgew, Fcfidu, Fcfids, Fcfidus, Lfsx, Lfsux,
+    Lfdx, Lfdux, Stfsx, Stfsux, Stfdx, Stfdux, Lfiwax, Lfiwzx, Stfiwx, Lvsl, Lvebx, Lvsr,
+    Lvehx, Lvewx, Lvx, Stvebx, Stvehx, Stvewx, Stvx, Lvxl, Stvxl, Lxsiwzx, Lxsiwax, Stxsiwx,
+    Lxvx, Lxvl, Lxvll, Lxvdsx, Lxvwsx, Stxvx, Stxvl, Stxvll, Lxsspx, Lxsdx, Stxsspx, Stxsdx,
+    Lxvw4x, Lxsibzx, Lxvh8x, Lxsihzx, Lxvd2x, Lxvb16x, Stxvw4x, Stxsibx, Stxvh8x, Stxsihx, Stxvd2x, Stxvb16x,
+    Mfvsrd, Mfvsrwz, Mtvsrd, Mtvsrwa, Mtvsrwz, Mfvsrld, Mtvsrws, Mtvsrdd, Vaddubm, Vadduhm, Vadduwm, Vaddudm,
+    Vadduqm, Vaddcuw, Vaddubs, Vadduhs, Vadduws, Vsububm, Vsubuhm, Vsubuwm, Vsubudm, Vsubuqm, Vsububs, Vsubuhs,
+    Vsubuws, Vmaxub, Vmaxuh, Vmaxuw, Vmaxud, Vmaxsb, Vmaxsh, Vmaxsw, Vmaxsd, Vminub, Vminuh, Vminuw,
+    Vminud, Vminsb, Vminsh, Vminsw, Vminsd, Vrlb, Vrlh, Vrlw, Vrld, Vslb, Vslh, Vslw,
+    Vsl, Vsrb, Vsrh, Vsrw, Vsr, Vsrab, Vsrah, Vsraw, Vsrad, Vsld, Vsrd, Vslo,
+    Vsro, Vand, Vandc, Vor, Vxor, Vnor, Vorc, Vnand, Veqv, Vmrghb, Vmrghh, Vmrghw,
+    Vmrglb, Vmrglh, Vmrglw, Vmrgew, Vmrgow, Vspltb, Vsplth, Vspltw, Vspltisb, Vspltish, Vspltisw, Vpkuhum,
+    Vpkuwum, Vpkudum, Vgbbd, Vbpermq, Vpopcntb, Vpopcnth, Vpopcntw, Vpopcntd, Vclzb, Vclzh, Vclzw, Vclzd,
+    Mfvscr, Mtvscr, Vsumsws, Vextublx, Vextubrx, Vextuhlx, Vextuhrx, Vextuwlx, Vextuwrx, Vclzlsbb, Vctzlsbb, Vcmpequb,
+    Vcmpequh, Vcmpequw, Vcmpequd, Vcmpgtub, Vcmpgtuh, Vcmpgtuw, Vcmpgtud, Vcmpgtsb, Vcmpgtsh, Vcmpgtsw, Vcmpgtsd, Vcmpneb,
+    Vcmpneh, Vcmpnew, Vcmpnezb, Vcmpnezh, Vcmpnezw, Vsel, Vperm, Vsldoi, Vpermr, Xxland, Xxlandc, Xxlor,
+    Xxlxor, Xxlnor, Xxlorc, Xxlnand, Xxleqv, Xxmrghw, Xxmrglw, Xxpermdi, Xxsldwi, Xxperm, Xxpermr, Xsaddsp,
+    Xssubsp, Xsmulsp, Xsdivsp, Xsadddp, Xssubdp, Xsmuldp, Xsdivdp, Xsmaddadp, Xsmaddmdp, Xsmsubadp, Xsmsubmdp, Xsnmaddadp,
+    Xsnmsubadp, Xscmpudp, Xscmpodp, Xsmaxdp, Xsmindp, Xscpsgndp, Xscmpeqdp, Xscmpgtdp, Xscmpgedp, Xvadddp, Xvsubdp, Xvmuldp,
+    Xvdivdp, Xvcpsgndp, Xscvdpsxds, Xscvdpsxws, Xscvdpuxds, Xscvdpuxws, Xscvsxddp, Xscvuxddp, Xscvsxdsp, Xscvuxdsp, Xscvdpsp, Xscvspdp,
+    Xscvdpspn, Xscvspdpn, Xsabsdp, Xsnabsdp, Xsnegdp, Xssqrtdp, Xsrdpi, Xsrdpiz, Xsrdpip, Xsrdpim, Xsrsp, Xxspltw,
+    Xxbrh, Xxbrw, Xxbrd, Xxbrq, Xxspltib, Xxsel, Lxsd, Lxssp, Stxsd, Stxssp, Lxv, Stxv,
 }
 
 /// <summary>
@@ -151,6 +179,11 @@ public static class OpcodeTable
             }
         }
         Names[Op.CacheHint] = "dcbt";
+        foreach (var row in OpcodePatterns.Rows)
+        {
+            Names.TryAdd(row.Op, row.Mnemonic);
+            EffectsByOp[(int)row.Op] = row.Effects;
+        }
     }
 
     /// <summary>The class of <paramref name="op"/> from its row (sc as a system call: <see cref="InstructionClassifier"/> tells a hypercall).</summary>
@@ -174,6 +207,7 @@ public static class OpcodeTable
         };
         // sc must have bit 30 set; other reserved encodings are illegal.
         if (op == Op.Sc && (insn & 2) == 0) return Op.Illegal;
+        if (op == Op.Illegal && OpcodePatterns.HasPatterns(primary)) return OpcodePatterns.Decode(insn);
         return op;
     }
 }

@@ -98,6 +98,8 @@ public static class TraceStep
             foreach (var k in StorageInterrupts) AddHandler(k, msr);
         if ((effects & InstructionEffects.Program) != 0) AddHandler(InterruptKind.Program, msr);
         if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandler(InterruptKind.FloatingPointUnavailable, msr);
+        if ((effects & InstructionEffects.Vector) != 0) AddHandler(InterruptKind.VectorUnavailable, msr);
+        if ((effects & InstructionEffects.Vsx) != 0) AddHandler(InterruptKind.VsxUnavailable, msr);
         if (allowAsync && (msr & Msr.EE) != 0)
             foreach (var k in AsyncInterrupts) AddHandler(k, msr);
 
@@ -166,6 +168,8 @@ public static class TraceStep
             foreach (var k in StorageInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
         if ((effects & InstructionEffects.Program) != 0) AddHandlerEnd(ends, translate, InterruptKind.Program, msr, lpcr);
         if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandlerEnd(ends, translate, InterruptKind.FloatingPointUnavailable, msr, lpcr);
+        if ((effects & InstructionEffects.Vector) != 0) AddHandlerEnd(ends, translate, InterruptKind.VectorUnavailable, msr, lpcr);
+        if ((effects & InstructionEffects.Vsx) != 0) AddHandlerEnd(ends, translate, InterruptKind.VsxUnavailable, msr, lpcr);
         if (allowAsync && (msr & Msr.EE) != 0)
             foreach (var k in AsyncInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
         for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);

@@ -137,7 +137,10 @@ public sealed partial class SimulatedVcpu
             case Op.Tlbie: TlbInvalidate(local: false); break;
             case Op.Tlbiel: TlbInvalidate(local: true); break;
             case Op.Tlbsync: case Op.Slbia: PrivilegedNoOp(); break;
-            default: RaiseIllegal(i); break;
+            default:
+                if (op > Op.Slbia) FloatVector(op, i); // FP, VMX, VSX (SimulatedVcpu.Vector.cs)
+                else RaiseIllegal(i);
+                break;
         }
     }
 }

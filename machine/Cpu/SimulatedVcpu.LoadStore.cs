@@ -177,47 +177,4 @@ public sealed partial class SimulatedVcpu
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
         if (TryTranslate(ea, Msr_, AccessKind.Load, out ulong real) && real + 128 <= _mem.Size) _mem.InvalidateRange(real, 128);
     }
-
-    /// <summary>The FP subset: data movement only; MSR[FP]=0 raises FP unavailable (Book III §6.5.10).</summary>
-    private void FloatingPoint(Op op, uint i)
-    {
-        if ((Msr_ & Isa.Msr.FP) == 0) { RaiseFault(InterruptKind.FloatingPointUnavailable, _cia, 0); return; }
-        var d = new FormD(i);
-        bool update = op is Op.Lfsu or Op.Lfdu or Op.Stfsu or Op.Stfdu;
-        ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
-        switch (op)
-        {
-            case Op.Fmr:
-                var a = new FormA(i);
-                Fpr[a.FRT] = Fpr[a.FRB];
-                return;
-            case Op.Lfs or Op.Lfsu:
-            {
-                if (!TranslateData(ea, 4, false, out ulong real)) return;
-                float f = BitConverter.UInt32BitsToSingle((uint)_mem.Load(real, 4, LittleEndian));
-                Fpr[d.RT] = BitConverter.DoubleToUInt64Bits(f);
-                break;
-            }
-            case Op.Lfd or Op.Lfdu:
-            {
-                if (!TranslateData(ea, 8, false, out ulong real)) return;
-                Fpr[d.RT] = _mem.Load(real, 8, LittleEndian);
-                break;
-            }
-            case Op.Stfs or Op.Stfsu:
-            {
-                if (!TranslateData(ea, 4, true, out ulong real)) return;
-                float f = (float)BitConverter.UInt64BitsToDouble(Fpr[d.RS]);
-                _mem.Store(real, 4, BitConverter.SingleToUInt32Bits(f), LittleEndian);
-                break;
-            }
-            default:
-            {
-                if (!TranslateData(ea, 8, true, out ulong real)) return;
-                _mem.Store(real, 8, Fpr[d.RS], LittleEndian);
-                break;
-            }
-        }
-        if (update) Gpr[d.RA] = ea;
-    }
 }

@@ -37,6 +37,7 @@ public sealed partial class SimulatedVcpu
             Spr.PVR => Pvr,
             Spr.PIR => (ulong)Index,
             Spr.PIDR => Pidr,
+            Spr.VRSAVE => Vrsave,
             Spr.LPCR when Hypervisor => _vm.Lpcr,
             _ => null,
         };
@@ -74,6 +75,7 @@ public sealed partial class SimulatedVcpu
             case Spr.SPRG1: Sprg[1] = v; break;
             case Spr.SPRG2: Sprg[2] = v; break;
             case Spr.SPRG3: Sprg[3] = v; break;
+            case Spr.VRSAVE: Vrsave = (uint)v; break;
             case Spr.LPCR when Hypervisor: _vm.Lpcr = v; break;
             case Spr.PIDR: Pidr = v & 0xFFFFFFFF; _fetchEaPage = ulong.MaxValue; Array.Clear(_tlbTag); break;
             case Spr.LPCR: RaisePrivileged(); break;

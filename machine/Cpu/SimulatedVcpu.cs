@@ -8,6 +8,11 @@ namespace ActorStep.Machine.Cpu;
 [InlineArray(32)]
 internal struct RegisterFile32 { private ulong _e; }
 
+/// <summary>VSR0–63 as doubleword pairs in host order: VSR n is <c>[2n+1]</c> (doubleword 0, the FPR for n &lt; 32) and
+/// <c>[2n]</c> (doubleword 1), so that <c>[2n..2n+1]</c> read as one little-endian 128-bit value is the register.</summary>
+[InlineArray(128)]
+internal struct VsrFile { private ulong _e; }
+
 [InlineArray(4)]
 internal struct RegisterFile4 { private ulong _e; }
 
@@ -24,7 +29,8 @@ public sealed partial class SimulatedVcpu : IVcpu
 
     // Architected state.
     internal RegisterFile32 Gpr;
-    internal readonly ulong[] Fpr = new ulong[32];
+    internal VsrFile Vsr; // FPRs, VRs and VSRs overlaid as the ISA defines (SimulatedVcpu.Vector.cs)
+    internal uint Vscr, Vrsave;
     internal ulong Nip, Msr_, Lr, Ctr, Xer, Srr0, Srr1, Dar;
     internal uint Cr, Fpscr, Dsisr;
     internal RegisterFile4 Sprg;
@@ -106,7 +112,9 @@ public sealed partial class SimulatedVcpu : IVcpu
     {
         Gpr = default;
         Gpr[3] = (ulong)Index;
-        Array.Clear(Fpr);
+        Vsr = default;
+        Vscr = 0x00010000; // VSCR[NJ] = 1 at reset (Book I §6.3)
+        Vrsave = 0;
         Array.Clear(_otherSpr);
         Pidr = 0;
         Array.Clear(_tlbTag);
@@ -376,14 +384,14 @@ public sealed partial class SimulatedVcpu : IVcpu
         s.Srr0 = Srr0; s.Srr1 = Srr1; s.Dar = Dar; s.Dsisr = Dsisr; s.Dec = Dec; s.Tb = Tb;
         s.Pir = (ulong)Index; s.Pvr = Pvr; s.Lpcr = _vm.Lpcr;
         ((ReadOnlySpan<ulong>)Gpr).CopyTo(s.Gpr);
-        Fpr.CopyTo(s.Fpr, 0);
+        GetVectorRegisters(s);
         ((ReadOnlySpan<ulong>)Sprg).CopyTo(s.Sprg);
     }
 
     public void SetRegisters(VcpuState s)
     {
         s.Gpr.AsSpan(0, 32).CopyTo(Gpr);
-        s.Fpr.AsSpan(0, 32).CopyTo(Fpr);
+        SetVectorRegisters(s);
         Nip = s.Nip; Msr_ = s.Msr; Cr = s.Cr; Lr = s.Lr; Ctr = s.Ctr; Xer = s.Xer; Fpscr = s.Fpscr;
         Srr0 = s.Srr0; Srr1 = s.Srr1; Dar = s.Dar; Dsisr = s.Dsisr;
         s.Sprg.AsSpan(0, 4).CopyTo(Sprg);

@@ -175,3 +175,23 @@ internal static class PowerNvDepartures
     /// </summary>
     public const ulong UnmappedQuadrant0 = 0x0ABCD008, UnmappedQuadrant4 = 0x4000000000000010;
 }
+
+/// <summary>qemu-user departures from the ISA that the FP/vector comparison maps.</summary>
+internal static class UserModeDepartures
+{
+    /// <summary>
+    /// QEMU never sets FPSCR[FR] (fraction rounded, Book I §4.2.2): softfloat has no "rounded up in magnitude" flag, so
+    /// target/ppc only clears it. Measured on 10.0.2: fdivs 2.5/−3.5 rounded toward −∞ leaves FR = 0, where the ISA and the
+    /// machine set it. The comparison drops FR from the machine's FPSCR; unit tests check FR against the ISA.
+    /// </summary>
+    public static uint FpscrWithoutFr(uint machineFpscr) => machineFpscr & ~0x00040000u;
+
+    /// <summary>
+    /// QEMU sets FPSCR[FX] on every exception an instruction raises, also when the exception bit was 1 already; the ISA sets
+    /// FX only on a 0 → 1 transition (Book I §4.2.2: "every floating-point instruction … implicitly sets FX if it causes any
+    /// of the exception bits to change from 0 to 1"). Measured on 10.0.2: fadds inexact with XX = 1 and FX = 0 (cleared by
+    /// mtfsb0) sets FX. The comparison accepts QEMU's FX = 1 where the machine's is 0 and nothing else differs.
+    /// </summary>
+    public static uint FxOnRepeatedException(uint qemuFpscr, uint machineFpscr) =>
+        (qemuFpscr ^ machineFpscr) == 0x80000000u && (qemuFpscr & 0x80000000u) != 0 ? qemuFpscr : machineFpscr;
+}

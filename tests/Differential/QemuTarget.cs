@@ -21,6 +21,17 @@ internal sealed record CoreRegisters(ulong[] Gpr, ulong Pc, ulong Msr, uint Cr, 
     }
 }
 
+/// <summary>FP, VMX and VSX registers as QEMU's gdbstub shows them (the machine's VcpuState has the same fields).</summary>
+internal sealed class VectorRegisters
+{
+    public ulong[] Fpr { get; } = new ulong[32];
+    public ulong[] VsrLow { get; } = new ulong[32];
+    public ulong[] Vr { get; } = new ulong[64];
+    public uint Fpscr { get; set; }
+    public uint Vscr { get; set; }
+    public uint Vrsave { get; set; }
+}
+
 /// <summary>
 /// One QEMU process under gdbstub control: user mode (<c>qemu-ppc64le</c>/<c>qemu-ppc64</c>) or bare metal
 /// (<c>qemu-system-ppc64 -M powernv9</c>). The stub listens on a Unix-domain socket in a private temporary
@@ -180,6 +191,43 @@ internal sealed class QemuTarget : IDisposable
     }
 
     public ulong ReadRegister(string name) => ReadRegister(RegisterNumber(name));
+
+    /// <summary>A register's raw bytes as <c>p</c> returns them (vr0–vr31 are 16 bytes).</summary>
+    public byte[] ReadRegisterBytes(string name) => Convert.FromHexString(Expect(Rsp.Request($"p{RegisterNumber(name):x}")));
+
+    /// <summary>A 4- or 8-byte register in the stub's register byte order.</summary>
+    public ulong ReadSized(string name)
+    {
+        byte[] b = ReadRegisterBytes(name);
+        return b.Length switch
+        {
+            4 => _registersLittleEndian ? BinaryPrimitives.ReadUInt32LittleEndian(b) : BinaryPrimitives.ReadUInt32BigEndian(b),
+            8 => _registersLittleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(b) : BinaryPrimitives.ReadUInt64BigEndian(b),
+            _ => throw new InvalidDataException($"register {name}: {b.Length} bytes"),
+        };
+    }
+
+    /// <summary>
+    /// The FP, VMX and VSX state from QEMU's power-fpu, power-altivec and power-vsx features: f0–f31 (VSR0–31 doubleword 0),
+    /// vs0h–vs31h (their doubleword 1), vr0–vr31 as (doubleword 0, doubleword 1), fpscr, vscr, vrsave.
+    /// </summary>
+    public VectorRegisters ReadVector()
+    {
+        var s = new VectorRegisters();
+        for (int n = 0; n < 32; n++)
+        {
+            s.Fpr[n] = ReadSized($"f{n}");
+            s.VsrLow[n] = ReadSized($"vs{n}h");
+            byte[] v = ReadRegisterBytes($"vr{n}");
+            // A 128-bit value in the register byte order: little-endian puts doubleword 1 first.
+            s.Vr[2 * n] = _registersLittleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(v.AsSpan(8)) : BinaryPrimitives.ReadUInt64BigEndian(v);
+            s.Vr[2 * n + 1] = _registersLittleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(v) : BinaryPrimitives.ReadUInt64BigEndian(v.AsSpan(8));
+        }
+        s.Fpscr = (uint)ReadSized("fpscr");
+        s.Vscr = (uint)ReadSized("vscr");
+        s.Vrsave = (uint)ReadSized("vrsave");
+        return s;
+    }
 
     /// <summary>Writes one register by its gdb number (<c>P</c>).</summary>
     public void WriteRegister(string name, ulong value)

@@ -32,7 +32,7 @@ internal static class UserModeComparison
     public const ulong Memory = 4UL << 20;
     private static readonly string CacheDir = Path.Combine(Path.GetTempPath(), "actorstep-differential");
 
-    public static ComparisonResult Run(UserProgram program, int maxSteps = 100_000)
+    public static ComparisonResult Run(UserProgram program, int maxSteps = 100_000, bool compareVector = false)
     {
         string elf = BuildElf(program.Source(), program.LittleEndian);
         var image = ElfImage.Load(elf);
@@ -54,6 +54,14 @@ internal static class UserModeComparison
         q.Gpr.CopyTo(s.Gpr, 0);
         s.Cr = q.Cr; s.Xer = q.Xer; s.Lr = q.Lr; s.Ctr = q.Ctr; s.Nip = q.Pc;
         s.Msr = Msr.SF | Msr.ME | (le ? Msr.LE : 0);
+        if (compareVector)
+        {
+            // qemu-user runs a process with FP, VMX and VSX on, as Linux does once it has used them.
+            s.Msr |= Msr.FP | Msr.VEC | Msr.VSX;
+            var v = qemu.ReadVector();
+            v.Fpr.CopyTo(s.Fpr, 0); v.VsrLow.CopyTo(s.VsrLow, 0); v.Vr.CopyTo(s.Vr, 0);
+            s.Fpscr = v.Fpscr; s.Vscr = v.Vscr; s.Vrsave = v.Vrsave;
+        }
         vcpu.SetRegisters(s);
 
         var ours = new byte[UserProgram.ScratchSize];
@@ -83,6 +91,7 @@ internal static class UserModeComparison
             if (exit.Reason != ExitReason.BudgetExpired)
                 return new ComparisonResult(step, new Mismatch(step, pc, insn, [$"machine exited with {exit}"]));
 
+            var before = s;
             q = qemu.ReadCore();
             s = vcpu.GetRegisters();
             byte[] theirs = qemu.ReadMemory(scratch, UserProgram.ScratchSize);
@@ -101,9 +110,36 @@ internal static class UserModeComparison
             Check("xer", q.Xer, s.Xer);
             Check("lr", q.Lr, s.Lr);
             Check("ctr", q.Ctr, s.Ctr);
+            if (compareVector)
+            {
+                var v = qemu.ReadVector();
+                for (int i = 0; i < 32; i++)
+                {
+                    Check($"f{i}", v.Fpr[i], s.Fpr[i]);
+                    Check($"vs{i}.dw1", v.VsrLow[i], s.VsrLow[i]);
+                    Check($"v{i}.dw0", v.Vr[2 * i], s.Vr[2 * i]);
+                    Check($"v{i}.dw1", v.Vr[2 * i + 1], s.Vr[2 * i + 1]);
+                }
+                Check("fpscr", v.Fpscr, UserModeDepartures.FxOnRepeatedException(v.Fpscr, UserModeDepartures.FpscrWithoutFr(s.Fpscr)));
+                Check("vscr", v.Vscr, s.Vscr);
+                Check("vrsave", v.Vrsave, s.Vrsave);
+            }
             for (int i = 0; i < theirs.Length; i++)
                 if (theirs[i] != ours[i])
                     d.Add($"scratch+0x{i:x2} (0x{scratch + (ulong)i:x}): qemu 0x{theirs[i]:x2} machine 0x{ours[i]:x2}");
+            if (d.Count > 0 && compareVector)
+            {
+                // The operands as they were before the instruction, for reading the failure.
+                foreach (System.Text.RegularExpressions.Match reg in System.Text.RegularExpressions.Regex.Matches(insn, @"\b(f|vs|v)(\d+)\b"))
+                {
+                    int n = int.Parse(reg.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+                    string k = reg.Groups[1].Value;
+                    int vsr = k == "v" ? n + 32 : n;
+                    ulong hi = vsr < 32 ? before.Fpr[vsr] : before.Vr[2 * (vsr - 32)], lo = vsr < 32 ? before.VsrLow[vsr] : before.Vr[2 * (vsr - 32) + 1];
+                    d.Add($"before: {reg.Value} = 0x{hi:x16}_{lo:x16}");
+                }
+                d.Add($"before: fpscr = 0x{before.Fpscr:x8}");
+            }
             if (d.Count > 0) return new ComparisonResult(step, new Mismatch(step, pc, insn, d));
         }
     }

@@ -78,7 +78,7 @@ internal static class UserSequenceGenerator
 {
     // r14 = scratch + 128 (base), r15 = copy of it for update forms, r16 = index/address/branch-target register.
     private const string Base = "r14", Upd = "r15", Idx = "r16";
-    private static readonly string[] Pool =
+    internal static readonly string[] Pool =
         ["r0", "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "r12", "r13",
          "r17", "r18", "r19", "r20", "r21", "r22", "r23", "r24", "r25", "r26", "r27", "r28", "r29", "r30", "r31"];
 
@@ -124,7 +124,7 @@ internal static class UserSequenceGenerator
     private static ulong XerValue(Random r) =>
         (ulong)(r.Next(2) << 31 | r.Next(2) << 30 | r.Next(2) << 29 | r.Next(2) << 19 | r.Next(2) << 18 | r.Next(128));
 
-    private static IEnumerable<string> LoadConstant(string reg, ulong v)
+    internal static IEnumerable<string> LoadConstant(string reg, ulong v)
     {
         yield return $"lis {reg}, {(short)(v >> 48)}";
         yield return $"ori {reg}, {reg}, {(v >> 32) & 0xFFFF}";

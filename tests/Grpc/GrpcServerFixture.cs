@@ -36,8 +36,9 @@ public sealed class GrpcServerFixture : IAsyncLifetime
         LogLevel = Serilog.Events.LogEventLevel.Warning,
         EventBufferCapacity = eventBuffer,
         // The tests' guests are built in the temporary directory; /dev is served only so that the device tests reach the
-        // bounded read that refuses a device (a server serves /dev only if its operator says so).
-        ImageDirectories = [Path.GetTempPath(), "/dev"],
+        // bounded read that refuses a device (a server serves /dev only if its operator says so); the Linux assets' cache
+        // for the kernel VM tests.
+        ImageDirectories = [Path.GetTempPath(), "/dev", Support.LinuxAssets.CacheDirectory],
     };
 
     public async Task InitializeAsync()

@@ -70,6 +70,9 @@ public sealed partial class DecoderCoverageFixture
                 };
             }
         }
+        foreach (var row in OpcodePatterns.Rows)
+            for (int i = 0; i < 24; i++)
+                yield return (Next() & ~row.Mask) | row.Match;
         for (int i = 0; i < 2000; i++) yield return Next();
     }
 
@@ -208,7 +211,7 @@ public class DecoderTests(DecoderCoverageFixture fixture) : IClassFixture<Decode
         Assert.True(missingLittle.Count == 0, "ops not in the little-endian coverage: " + string.Join(", ", missingLittle));
 
         var mnemonics = lines.Select(l => l.Mnemonic).ToHashSet();
-        var required = OpcodeTable.Rows.Select(r => r.Mnemonic)
+        var required = OpcodeTable.Rows.Select(r => r.Mnemonic).Concat(OpcodePatterns.Rows.Select(r => r.Mnemonic))
             .Concat(["mfocrf", "mtocrf"])
             .Concat(OverflowForms.SelectMany(m => new[] { m, m + ".", m + "o", m + "o." }))
             .Concat(RecordForms.SelectMany(m => new[] { m, m + "." }))
@@ -222,7 +225,8 @@ public class DecoderTests(DecoderCoverageFixture fixture) : IClassFixture<Decode
 
         // Every row's (primary, XO) is hit by some word, so CacheHint's five encodings are each covered.
         var words = lines.Select(l => l.Word).ToList();
-        var unhit = OpcodeTable.Rows.Where(r => !words.Any(w => RowMatches(r.Primary, r.Xo, w))).Select(r => r.Mnemonic).ToList();
+        var unhit = OpcodeTable.Rows.Where(r => !words.Any(w => RowMatches(r.Primary, r.Xo, w))).Select(r => r.Mnemonic)
+            .Concat(OpcodePatterns.Rows.Where(r => !words.Any(w => (w & r.Mask) == r.Match)).Select(r => r.Mnemonic)).ToList();
         Assert.True(unhit.Count == 0, "table rows no coverage word encodes: " + string.Join(", ", unhit));
     }
 

@@ -19,7 +19,7 @@ internal sealed class Guest
     public const ulong Start = 0x20000;
     public const ulong Ail3Base = 0xC000000000004000;
     public const ulong Ail2Base = 0x18000;
-    public static readonly int[] Vectors = [0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x900, 0xC00, 0xD00];
+    public static readonly int[] Vectors = [0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x900, 0xC00, 0xD00, 0xF20, 0xF40];
 
     public const ulong Le = 0x8000000000001001; // SF|ME|LE: entry MSR of a little-endian image
     public const ulong Be = 0x8000000000001000; // SF|ME: entry MSR of a big-endian image

@@ -250,3 +250,45 @@ public class FloatingPointUnavailableTests
         Assert.Equal(Msr.FP, g.State.Srr1 & Msr.FP);
     }
 }
+
+/// <summary>Vector Unavailable (0xF20, Book III §6.5.14) and VSX Unavailable (0xF40, §6.5.15): what Linux's lazy VMX/VSX state relies on.</summary>
+public class VectorUnavailableTests
+{
+    private static string Program(string insn) => $"""
+            lis 4, data@h
+            ori 4, 4, data@l
+        faulting:
+            {insn}
+            .long 0x00dddd00
+            .balign 16
+        data: .quad 0x0123456789abcdef, 0xfedcba9876543210
+        """;
+
+    [Theory]
+    [InlineData("lvx 2, 0, 4", 0xF20UL)]
+    [InlineData("vaddubm 2, 3, 4", 0xF20UL)]
+    [InlineData("lxvd2x 34, 0, 4", 0xF40UL)]
+    [InlineData("xxlxor 1, 2, 3", 0xF40UL)]
+    public void A_VMX_or_VSX_instruction_with_its_MSR_bit_0_enters_its_unavailable_vector_with_SRR0_at_it(string insn, ulong vector)
+    {
+        var g = new Guest(Program(insn));
+        Assert.Equal(vector, g.RunToBreak());
+        Assert.Equal(g.Sym("faulting"), g.State.Srr0);
+        Assert.Equal(Guest.Le, g.State.Srr1);
+    }
+
+    [Fact]
+    public void Lvx_with_MSR_VEC_1_loads_the_quadword_into_the_VR()
+    {
+        const string VecOn = """
+                mfmsr 9
+                oris 9, 9, 0x0200
+                mtmsrd 9
+            """;
+        var g = new Guest(VecOn + "\n" + Program("lvx 2, 0, 4"));
+        Assert.Equal(g.Sym("faulting") + 4, g.RunToBreak());
+        // Little-endian lvx: byte 15 of the register is the byte at EA, so doubleword 0 is the second .quad.
+        Assert.Equal(0xfedcba9876543210UL, g.State.Vr[4]);
+        Assert.Equal(0x0123456789abcdefUL, g.State.Vr[5]);
+    }
+}
