@@ -54,6 +54,8 @@ public static class FleetConfig
               stable-after = 4s
             }
             distributed-data.gossip-interval = 300ms
+            # At most this many directory buckets in one Gossip message: the bound on its size (VmDirectoryBuckets).
+            distributed-data.max-delta-elements = {{VmDirectoryBuckets.MaxBucketsPerGossip}}
             log-info = off
           }
         }
