@@ -30,6 +30,8 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         Register(Wire.FleetReply.Descriptor);
         Register(Wire.FleetSubscribe.Descriptor);
         Register(Wire.VmDirectoryBucket.Descriptor);
+        Register(Wire.FleetFanOut.Descriptor);
+        Register(Wire.FleetBatch.Descriptor);
         Register(Wire.VmDirectoryPart.Descriptor);
     }
 
