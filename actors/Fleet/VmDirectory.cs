@@ -78,7 +78,14 @@ public sealed class VmDirectory : ReceiveActor, IWithTimers
         });
         Receive<ClusterEvent.MemberUp>(e => _up.Add(e.Member.Address.ToString()));
         Receive<ClusterEvent.MemberWeaklyUp>(e => _up.Add(e.Member.Address.ToString()));
-        Receive<ClusterEvent.MemberRemoved>(e => { _up.Remove(e.Member.Address.ToString()); _log.Warning("node {0} removed: its {1} VMs are lost", e.Member.Address, CountOn(e.Member.Address)); });
+        Receive<ClusterEvent.MemberRemoved>(e =>
+        {
+            _up.Remove(e.Member.Address.ToString());
+            if (e.Member.Address == _cluster.SelfAddress)
+                _log.Error("this node was removed from the cluster (downed by the others): it keeps its {0} VMs and serves them through its own API only; " +
+                           "to rejoin, the node must restart, and its VMs end then", _local.Count);
+            else _log.Warning("node {0} removed: its {1} VMs are lost", e.Member.Address, CountOn(e.Member.Address));
+        });
         Receive<ClusterEvent.MemberExited>(e => _up.Remove(e.Member.Address.ToString()));
         Receive<ClusterEvent.UnreachableMember>(e => { _unreachable.Add(e.Member.Address.ToString()); _log.Warning("node {0} unreachable: its {1} VMs are lost while it is", e.Member.Address, CountOn(e.Member.Address)); });
         Receive<ClusterEvent.ReachableMember>(e => { _unreachable.Remove(e.Member.Address.ToString()); _log.Warning("node {0} reachable again: its {1} VMs are served again", e.Member.Address, CountOn(e.Member.Address)); });

@@ -134,12 +134,16 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         string self = fleet?.SelfAddress ?? "";
         var receivers = new List<IActorRef>();
+        var asked = new List<string>();
         lock (gate)
         {
             waiting.Add(self);
             if (fleet is not null)
             {
-                foreach (var node in fleet.OtherNodes()) waiting.Add(node);
+                // Every reachable node is asked; the call waits for those the directory says have selected VMs (a member that
+                // runs no ActorStep API, or whose VMs are too new to be listed here, would otherwise hold it to its deadline).
+                asked.AddRange(fleet.OtherNodes());
+                foreach (var node in asked) if (expected.ContainsKey(node)) waiting.Add(node);
                 foreach (var (node, entries) in expected)
                     if (!waiting.Contains(node))
                         foreach (var t in entries.Where(t => t.Lost))
@@ -148,7 +152,7 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
         }
         _ = NodeFanOut.RunAsync(router.Api, fleet?.NodeName ?? VmRouter.LocalNodeName, fanOut, batch => OnBatch(self, batch), cts.Token);
         if (fleet is not null)
-            foreach (var node in waiting.Where(n => n != self).ToList())
+            foreach (var node in asked)
             {
                 Action<FleetBatch> onBatch = batch => OnBatch(node, batch);
                 var receiver = fleet.System.ActorOf(Props.Create(() => new BatchReceiver(onBatch)));
