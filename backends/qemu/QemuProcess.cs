@@ -37,6 +37,39 @@ public sealed class QemuProcess : IDisposable
     public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
 
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for the gdbstub's socket to listen, without connecting to it (a probe would be
+    /// QEMU's one gdb client, and its leaving would let the VM run): the socket file exists from bind(), but a connect before
+    /// listen() is refused. Linux's /proc/net/unix marks a listening socket with __SO_ACCEPTCON (0x10000).
+    /// </summary>
+    public bool WaitForGdbStub(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!HasExited)
+        {
+            if (Listening(GdbEndpoint[5..])) return true;
+            if (DateTime.UtcNow > deadline) return false;
+            Thread.Sleep(10);
+        }
+        return false;
+    }
+
+    private static bool Listening(string path)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/net/unix"))
+            {
+                // Num RefCount Protocol Flags Type St Inode Path
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length >= 8 && f[7] == path && int.TryParse(f[3], System.Globalization.NumberStyles.HexNumber, null, out int flags) && (flags & 0x10000) != 0)
+                    return true;
+            }
+        }
+        catch (IOException) { }
+        return false;
+    }
+
     /// <summary>The guest's console output, as QEMU writes it.</summary>
     public event QemuConsoleHandler? ConsoleOutput;
 

@@ -106,7 +106,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         using var initrd = new QemuLinux.Initramfs();
         var args = QemuLinux.Arguments(vcpus: 2, deterministic: false, append: "console=hvc0 panic=-1", initrd: initrd.Path);
         using var qemu = QemuProcess.Start(args);
-        Assert.True(SpinWait.SpinUntil(() => File.Exists(qemu.GdbEndpoint[5..]), Timeout), "QEMU opened no gdbstub");
+        Assert.True(qemu.WaitForGdbStub(Timeout), "QEMU opened no gdbstub");
         var console = new System.Text.StringBuilder();
         qemu.ConsoleOutput += bytes => { lock (console) console.Append(System.Text.Encoding.Latin1.GetString(bytes)); };
         // Attached, not launched: letting go detaches and QEMU runs on.
