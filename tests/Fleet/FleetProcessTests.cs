@@ -355,10 +355,10 @@ public class FleetProcessTests
                 deadline: Deadline()).Vms.Count == ManyVms, $"node a lists all {ManyVms} VMs", 60);
 
             var resumed = await ReadAll(fleet.ContinueAll(request, deadline: Deadline(90)));
-            // Every VM has its entry; on a loaded machine a few describe-after-continue answers time out (UNAVAILABLE) while
+            // Every VM has its entry; on a loaded machine a few describe-after-continue answers time out while
             // the continue itself went through: the halt below is what must reach every VM.
             Assert.Equal(ManyVms, resumed.Select(r => r.VmId).Distinct().Count());
-            Assert.All(resumed.Where(r => r.Error is not null), r => Assert.Equal((int)StatusCode.Unavailable, r.Error.Code));
+            Assert.All(resumed.Where(r => r.Error is not null), r => Assert.Matches("Timeout after|did not answer in time", r.Error.Message));
             await Task.Delay(TimeSpan.FromSeconds(3)); // every vcpu of every VM runs
 
             var halted = await ReadAll(fleet.HaltAll(request, deadline: Deadline(90)));
