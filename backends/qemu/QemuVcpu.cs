@@ -53,6 +53,8 @@ public sealed class QemuVcpu : IVcpu
     private VcpuState Current()
     {
         _vm.Stub.StopIfRunning(); // all-stop: registers are read from a stopped VM
+        // A lost VM says so to every call, even one this stop's registers could answer.
+        if (_vm.Stub.LostReason is { } lost) throw new QemuLostException(lost);
         lock (_vm.Io)
         {
             if (_state is not null && _stateGeneration == _vm.Generation) return _state;

@@ -20,15 +20,10 @@ public sealed class QemuBigEndianTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void ABigEndianGuestOnQemuReadsAndStepsInstructionByInstruction()
     {
-        string dir = Directory.CreateTempSubdirectory("actorstep-be-").FullName;
-        try
+        using var guest = new PowerNvGuest("count-be.s");
         {
-            string source = Path.Combine(AppContext.BaseDirectory, "Qemu", "guests", "count-be.s");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {dir}/g.o {source}");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {dir}/g.elf {dir}/g.o");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "objcopy"), $"-O binary {dir}/g.elf {dir}/g.bin");
             var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
-                new QemuSource(null, ["-M", "powernv9", "-bios", $"{dir}/g.bin", "-nodefaults"]))).Machine;
+                new QemuSource(null, guest.Arguments()))).Machine;
             var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
             try
             {
@@ -57,6 +52,5 @@ public sealed class QemuBigEndianTests : Akka.TestKit.Xunit2.TestKit
                 this.Release(coordinator, vm);
             }
         }
-        finally { Directory.Delete(dir, true); }
     }
 }

@@ -25,14 +25,9 @@ public sealed class QemuDroppedConnectionTests(ITestOutputHelper output) : Akka.
     [Fact]
     public void ADroppedConnectionEndsTheResumeInFlightWithAnErrorAndLaterCallsSayTheVmIsLost()
     {
-        string dir = Directory.CreateTempSubdirectory("actorstep-drop-").FullName;
-        try
+        using var guest = new PowerNvGuest("lock-be.s");
         {
-            string source = Path.Combine(AppContext.BaseDirectory, "Qemu", "guests", "lock-be.s");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {dir}/g.o {source}");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {dir}/g.elf {dir}/g.o");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "objcopy"), $"-O binary {dir}/g.elf {dir}/g.bin");
-            using var qemu = QemuProcess.Start(["-M", "powernv9", "-smp", "2", "-bios", $"{dir}/g.bin", "-nodefaults", "-display", "none"]);
+            using var qemu = QemuProcess.Start(guest.Arguments(threads: 2));
             Assert.True(qemu.WaitForGdbStub(Timeout), "QEMU opened no gdbstub");
             using var relay = new Relay(qemu.GdbEndpoint[5..]);
             var vm = QemuVm.Attach($"127.0.0.1:{relay.Port}", Timeout);
@@ -67,7 +62,6 @@ public sealed class QemuDroppedConnectionTests(ITestOutputHelper output) : Akka.
             using var check = RspClient.ConnectUnix(qemu.GdbEndpoint[5..], TimeSpan.FromSeconds(10), () => !qemu.HasExited);
             Assert.Matches("^T0[25]", check.Request("?")); // stopped (by the new client)
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     /// <summary>A TCP relay on loopback in front of QEMU's unix socket, whose connections can be cut.</summary>

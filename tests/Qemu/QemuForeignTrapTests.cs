@@ -25,15 +25,10 @@ public sealed class QemuForeignTrapTests(ITestOutputHelper output) : Akka.TestKi
     [Fact]
     public void OtherVcpusTrappingOnAStepsEndPointAreReenteredAndNeverReported()
     {
-        string dir = Directory.CreateTempSubdirectory("actorstep-lock-").FullName;
-        try
+        using var guest = new PowerNvGuest("lock-be.s");
         {
-            string source = Path.Combine(AppContext.BaseDirectory, "Qemu", "guests", "lock-be.s");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {dir}/g.o {source}");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {dir}/g.elf {dir}/g.o");
-            GuestAssembler.Run(GuestAssembler.Tool(false, "objcopy"), $"-O binary {dir}/g.elf {dir}/g.bin");
             var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 4, 0, HypervisorFlavour.Hv,
-                new QemuSource(null, ["-M", "powernv9", "-smp", "4", "-bios", $"{dir}/g.bin", "-nodefaults", "-display", "none"]))).Machine;
+                new QemuSource(null, guest.Arguments(threads: 4)))).Machine;
             var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
             try
             {
@@ -80,7 +75,6 @@ public sealed class QemuForeignTrapTests(ITestOutputHelper output) : Akka.TestKi
                 this.Release(coordinator, vm);
             }
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     private static uint Counter(IActorRef coordinator) =>
