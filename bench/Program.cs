@@ -9,6 +9,7 @@ IBenchmark[] benchmarks =
     new GrpcBenchmark(),
     new GdbBenchmark(),
     new FleetBenchmark(),
+    new FleetProcessBenchmark(),
     new ChurnBenchmark(),
     new QemuBenchmark(),
 ];

@@ -29,6 +29,10 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         Register(Wire.FleetCall.Descriptor);
         Register(Wire.FleetReply.Descriptor);
         Register(Wire.FleetSubscribe.Descriptor);
+        Register(Wire.VmDirectoryBucket.Descriptor);
+        Register(Wire.FleetFanOut.Descriptor);
+        Register(Wire.FleetBatch.Descriptor);
+        Register(Wire.VmDirectoryPart.Descriptor);
     }
 
     public override byte[] ToBinary(object obj) => obj is IMessage m

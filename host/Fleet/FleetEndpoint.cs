@@ -21,6 +21,12 @@ public sealed class FleetEndpoint : ReceiveActor
     {
         // Sender: another node's VmRouter (an Ask). Reply: FleetReply, when the call ends.
         Receive<FleetCall>(call => ServeAsync(api, call).PipeTo(Sender));
+        // Sender: another node's FleetService (a receiver of that call). Replies: FleetBatch messages, the last one done.
+        Receive<FleetFanOut>(m =>
+        {
+            var replyTo = Sender;
+            _ = NodeFanOut.RunAsync(api, api.Backend.Options.Cluster?.NodeName ?? "", m, batch => replyTo.Tell(batch), CancellationToken.None);
+        });
         // Sender: another node's EventPump. A relay here subscribes to this node's VMs and sends it their events.
         Receive<FleetSubscribe>(m =>
         {

@@ -104,6 +104,9 @@ public sealed class FleetNode(ActorSystem system, IRequiredActor<VmDirectory> di
 
     private ActorSelection Endpoint(string node) => system.ActorSelection($"{node}/user/{FleetEndpoint.Name}");
 
+    /// <summary>Sends this node's share of a fleet-wide call to the node at <paramref name="node"/>; its batches go to <paramref name="receiver"/>.</summary>
+    public void FanOut(string node, FleetFanOut request, IActorRef receiver) => Endpoint(node).Tell(request, receiver);
+
     /// <summary>Asks the node at <paramref name="node"/> to relay the events <paramref name="request"/> names to <paramref name="pump"/>.</summary>
     public void Subscribe(string node, FleetSubscribe request, IActorRef pump) => Endpoint(node).Tell(request, pump);
 

@@ -1,7 +1,8 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
 using ActorStep.Actors.Fleet;
+using ActorStep.Actors.Fleet.Wire;
+using Akka.Actor;
 using ActorStep.Api.V1;
 using ActorStep.Host.Services;
 using Google.Protobuf;
@@ -67,55 +68,115 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
         return deadline;
     }
 
+    /// <summary>
+    /// One <see cref="FleetFanOut"/> per node (this node's share runs here), each carrying the selector: the node picks its own VMs
+    /// and streams their replies back in batches. The directory says which VMs to expect from which node: a lost node's VMs get
+    /// UNAVAILABLE entries (at once, or when it is lost mid-call), a VM its node no longer has NOT_FOUND, and every VM still
+    /// without an entry at the deadline DEADLINE_EXCEEDED. A VM a node reports that the directory did not know yet is streamed too.
+    /// </summary>
     private async Task FanOutAsync(FleetRequest r, IServerStreamWriter<FleetResult> stream, ServerCallContext context, string methodName,
         Func<string, IMessage> request, Action<FleetResult, IMessage> setResult)
     {
         var started = Stopwatch.StartNew();
         var deadline = Deadline(r, context.Deadline, DateTime.UtcNow);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        cts.CancelAfter(TimeSpan.FromTicks(Math.Max(0, (deadline - DateTime.UtcNow).Ticks)));
-        var call = new CallScope(deadline, cts.Token);
         var method = router.Api.Get(methodName);
-        var targets = await router.SelectAsync(new Dictionary<string, string>(r.LabelSelector), CallScope.From(context));
+        var selector = new Dictionary<string, string>(r.LabelSelector);
+        var fleet = router.Fleet;
+        var targets = await router.SelectAsync(selector, CallScope.From(context));
 
         var results = Channel.CreateUnbounded<FleetResult>(new UnboundedChannelOptions { SingleReader = true });
-        var pending = new ConcurrentDictionary<string, DirectoryEntry>(targets.Select(t => KeyValuePair.Create(t.Record.VmId, t)));
-        int left = pending.Count;
-        if (left == 0) results.Writer.TryComplete();
+        var gate = new object();
+        var reported = new HashSet<string>(StringComparer.Ordinal);
+        var expected = targets.GroupBy(t => t.Record.Node).ToDictionary(g => g.Key, g => g.ToList());
+        var waiting = new HashSet<string>(StringComparer.Ordinal); // nodes whose last batch has not come
+        bool over = false;
 
-        // Exactly one result per VM: whichever comes first of its answer, its error, and the deadline.
-        void Complete(DirectoryEntry target, Action<FleetResult> fill)
+        void Write(string vmId, string node, Action<FleetResult> fill)
         {
-            if (!pending.TryRemove(target.Record.VmId, out _)) return;
-            var result = new FleetResult { VmId = target.Record.VmId, Node = target.Record.NodeName, ElapsedMs = (uint)started.ElapsedMilliseconds };
+            if (over || !reported.Add(vmId)) return;
+            var result = new FleetResult { VmId = vmId, Node = node, ElapsedMs = (uint)started.ElapsedMilliseconds };
             fill(result);
             results.Writer.TryWrite(result);
-            if (Interlocked.Decrement(ref left) == 0) results.Writer.TryComplete();
         }
 
-        async Task RunOne(DirectoryEntry target)
+        void EndIfDone()
         {
-            try
+            if (waiting.Count > 0 || over) return;
+            over = true;
+            results.Writer.TryComplete();
+        }
+
+        // The rest of a node's expected VMs, once it has answered for all it has, or is lost.
+        void Settle(string node, StatusCode code, Func<DirectoryEntry, string> message)
+        {
+            foreach (var t in expected.GetValueOrDefault(node) ?? [])
+                Write(t.Record.VmId, t.Record.NodeName, x => x.Error = new FleetError { Code = (int)code, Message = message(t) });
+        }
+
+        void OnBatch(string node, FleetBatch batch)
+        {
+            lock (gate)
             {
-                var response = await router.CallAtAsync(method, target, request(target.Record.VmId), call);
-                Complete(target, result => setResult(result, response));
-            }
-            catch (RpcException e)
-            {
-                var code = e.StatusCode == StatusCode.Cancelled && !context.CancellationToken.IsCancellationRequested ? StatusCode.DeadlineExceeded : e.StatusCode;
-                Complete(target, result => result.Error = Error(target, code, e.Status.Detail));
-            }
-            catch (Exception e)
-            {
-                Complete(target, result => result.Error = new FleetError { Code = (int)StatusCode.Internal, Message = e.Message });
+                foreach (var reply in batch.Replies)
+                    Write(reply.VmId, batch.NodeName, result =>
+                    {
+                        if (reply.StatusCode == 0) setResult(result, method.ResponseParser.ParseFrom(reply.Response));
+                        else result.Error = new FleetError { Code = reply.StatusCode, Message = reply.StatusMessage };
+                    });
+                if (!batch.Done || !waiting.Remove(node)) return;
+                Settle(node, StatusCode.NotFound, t => $"node {FleetNode.Name(t.Record)} no longer has VM {t.Record.VmId}");
+                EndIfDone();
             }
         }
 
-        foreach (var target in targets) _ = RunOne(target);
+        var template = request("").ToByteString();
+        var fanOut = new FleetFanOut { Method = methodName, LabelSelector = { selector }, Request = template, DeadlineUnixMs = new DateTimeOffset(deadline).ToUnixTimeMilliseconds() };
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        string self = fleet?.SelfAddress ?? "";
+        var receivers = new List<IActorRef>();
+        var asked = new List<string>();
+        lock (gate)
+        {
+            waiting.Add(self);
+            if (fleet is not null)
+            {
+                // Every reachable node is asked; the call waits for those the directory says have selected VMs (a member that
+                // runs no ActorStep API, or whose VMs are too new to be listed here, would otherwise hold it to its deadline).
+                asked.AddRange(fleet.OtherNodes());
+                foreach (var node in asked) if (expected.ContainsKey(node)) waiting.Add(node);
+                foreach (var (node, entries) in expected)
+                    if (!waiting.Contains(node))
+                        foreach (var t in entries.Where(t => t.Lost))
+                            Write(t.Record.VmId, t.Record.NodeName, x => x.Error = new FleetError { Code = (int)StatusCode.Unavailable, Message = FleetNode.Lost(t.Record).Status.Detail });
+            }
+        }
+        _ = NodeFanOut.RunAsync(router.Api, fleet?.NodeName ?? VmRouter.LocalNodeName, fanOut, batch => OnBatch(self, batch), cts.Token);
+        if (fleet is not null)
+            foreach (var node in asked)
+            {
+                Action<FleetBatch> onBatch = batch => OnBatch(node, batch);
+                var receiver = fleet.System.ActorOf(Props.Create(() => new BatchReceiver(onBatch)));
+                receivers.Add(receiver);
+                fleet.FanOut(node, fanOut, receiver);
+                _ = fleet.WhenLost(node).ContinueWith(_ =>
+                {
+                    lock (gate)
+                    {
+                        if (!waiting.Remove(node)) return;
+                        Settle(node, StatusCode.Unavailable, t => FleetNode.Lost(t.Record).Status.Detail);
+                        EndIfDone();
+                    }
+                }, TaskScheduler.Default);
+            }
+
         using var timer = new Timer(_ =>
         {
-            foreach (var target in pending.Values)
-                Complete(target, result => result.Error = Error(target, StatusCode.DeadlineExceeded, "no answer by the deadline"));
+            lock (gate)
+            {
+                foreach (var node in waiting) Settle(node, StatusCode.DeadlineExceeded, t => Error(t, StatusCode.DeadlineExceeded, "no answer by the deadline").Message);
+                waiting.Clear();
+                EndIfDone();
+            }
         }, null, TimeSpan.FromTicks(Math.Max(0, (deadline - DateTime.UtcNow).Ticks)), Timeout.InfiniteTimeSpan);
 
         try
@@ -127,6 +188,17 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
         {
             throw CallScope.From(context).Cancelled();
         }
+        finally
+        {
+            cts.Cancel();
+            foreach (var receiver in receivers) receiver.Tell(PoisonPill.Instance);
+        }
+    }
+
+    /// <summary>Where another node's <see cref="FleetBatch"/>es of one fleet-wide call arrive.</summary>
+    private sealed class BatchReceiver : ReceiveActor
+    {
+        public BatchReceiver(Action<FleetBatch> onBatch) => Receive<FleetBatch>(onBatch);
     }
 
     private FleetError Error(DirectoryEntry target, StatusCode code, string detail) => new()

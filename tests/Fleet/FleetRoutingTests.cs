@@ -331,6 +331,19 @@ public class FleetRoutingTests(ClusterFixture cluster) : IClassFixture<ClusterFi
     }
 
     [Fact]
+    public async Task A_fleet_call_ends_once_the_nodes_with_selected_VMs_have_answered_not_at_the_deadline_of_a_member_that_runs_no_API()
+    {
+        var vms = await cluster.CreateVms(2, 3, "per-node");
+        var sw = Stopwatch.StartNew();
+        var halted = await ClusterFixture.ReadAll(cluster.Fleet(0).HaltAll(new FleetRequest { LabelSelector = { ["test"] = "per-node" }, TimeoutMs = 10_000 },
+            deadline: Deadline));
+        Assert.Equal(vms.Select(v => v.VmId).Order(), halted.Select(r => r.VmId).Order());
+        Assert.All(halted, r => Assert.NotNull(r.Halted));
+        // The mute member is asked too (one request per node) but has none of these VMs: the call does not wait for it.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"the call took {sw.Elapsed} (its fleet deadline is 10 s)");
+    }
+
+    [Fact]
     public async Task Every_node_sees_every_member_by_name()
     {
         var status = await cluster.Fleet(2).GetClusterStatusAsync(new GetClusterStatusRequest(), deadline: Deadline);
@@ -343,7 +356,12 @@ public class FleetRoutingTests(ClusterFixture cluster) : IClassFixture<ClusterFi
     {
         var system = cluster.Servers[0].Services.GetService(typeof(ActorSystem)) as ActorSystem;
         var serialization = system!.Serialization;
-        foreach (object message in new object[] { new FleetCall { VmId = "a-vm-1", Method = "/actorstep.v1.RunControl/Halt" }, new RunResponse(), new RegisterSnapshot() })
+        foreach (object message in new object[]
+                 {
+                     new FleetCall { VmId = "a-vm-1", Method = "/actorstep.v1.RunControl/Halt" }, new RunResponse(), new RegisterSnapshot(),
+                     new FleetFanOut { Method = "/actorstep.v1.RunControl/Halt", LabelSelector = { ["env"] = "ci" }, DeadlineUnixMs = 1 },
+                     new FleetBatch { NodeName = "a", Done = true, Replies = { new FleetReply { VmId = "a-vm-1", StatusCode = 4, StatusMessage = "late" } } },
+                 })
         {
             var serializer = serialization.FindSerializerFor(message);
             Assert.IsType<FleetSerializer>(serializer);
