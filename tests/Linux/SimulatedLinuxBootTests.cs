@@ -72,8 +72,7 @@ public sealed class SimulatedLinuxBootTests(ITestOutputHelper output)
     {
         using var boot = Boot(1, vector: true, initramfs: false, maxInstructions: 80_000_000);
         output.WriteLine(boot.Console);
-        output.WriteLine(string.Join("
-", boot.Vm.Missing));
+        output.WriteLine(string.Join("\n", boot.Vm.Missing));
 
         // setup_per_cpu_areas copies through memcpy_power7 (lvx/vperm/stvx under enter_vmx_ops), where the machine stopped
         // before FP/VMX/VSX; now the boot goes on past the per-cpu areas to RCU's set-up without an unknown instruction.
