@@ -46,10 +46,16 @@ public sealed class LinuxVmApiTests(GrpcServerFixture server) : IClassFixture<Gr
     [Fact]
     public void A_kernel_VM_whose_kernel_file_is_missing_is_refused_with_INVALID_ARGUMENT()
     {
+        // Inside a served directory (the temporary one): missing is INVALID_ARGUMENT; outside any, PERMISSION_DENIED.
         var e = Assert.Throws<RpcException>(() => server.Vms.CreateVm(new CreateVmRequest
+        {
+            Linux = new LinuxKernel { KernelPath = Path.Combine(Path.GetTempPath(), $"no-such-vmlinux-{Guid.NewGuid():n}") },
+        }, deadline: GrpcServerFixture.Deadline));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        var outside = Assert.Throws<RpcException>(() => server.Vms.CreateVm(new CreateVmRequest
         {
             Linux = new LinuxKernel { KernelPath = "/nonexistent/vmlinux" },
         }, deadline: GrpcServerFixture.Deadline));
-        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, outside.StatusCode);
     }
 }

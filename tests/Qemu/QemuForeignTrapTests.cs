@@ -77,6 +77,37 @@ public sealed class QemuForeignTrapTests(ITestOutputHelper output) : Akka.TestKi
         }
     }
 
+    [Fact]
+    public void AHaltStopsAContinueThatStartsAtABreakpointJustRemoved()
+    {
+        using var guest = new PowerNvGuest("lock-be.s");
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 4, 0, HypervisorFlavour.Hv, new QemuSource(null, guest.Arguments(threads: 4)))).Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        try
+        {
+            var all = Enumerable.Range(0, 4).ToDictionary(v => v, _ => VcpuAction.Continue);
+            for (int round = 0; round < 5; round++)
+            {
+                Assert.IsType<BreakpointChanged>(Call(coordinator, new InsertBreakpoint(0x20)));
+                var hit = Assert.IsType<Stopped>(Call(coordinator, new Resume(all)));
+                Assert.True(hit.Event is { Reason: StopReason.Breakpoint, Nip: 0x20 }, $"round {round}: {hit.Event}");
+                Assert.IsType<BreakpointChanged>(Call(coordinator, new RemoveBreakpoint(0x20)));
+                var running = coordinator.Ask<object>(new Resume(all), Timeout);
+                Thread.Sleep(200);
+                var halted = Call(coordinator, new Halt());
+                output.WriteLine($"round {round}: halt answered {halted}");
+                Assert.True(halted is Stopped { Event.Reason: StopReason.Halted }, $"round {round}: {halted}");
+                Assert.True(Ended(running), "the continue never ended");
+            }
+        }
+        finally
+        {
+            this.Release(coordinator, vm);
+        }
+    }
+
+    private static bool Ended(Task<object> reply) => reply.Wait(Timeout);
+
     private static uint Counter(IActorRef coordinator) =>
         System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(Assert.IsType<MemoryRead>(Call(coordinator, new ReadMemory(0x2000, 4, null))).Data);
 }
