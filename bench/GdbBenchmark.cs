@@ -22,7 +22,9 @@ namespace ActorStep.Bench;
 public sealed class GdbBenchmark : IBenchmark
 {
     public string Name => "gdb";
-    public string Description => "gdb bridge vs QEMU powernv9 gdbstub: raw vCont;s round trips/s (± g), gdb stepi N wall time  [--steps N] [--stepi N]";
+    public string Description =>
+        "gdb bridge (in the server, as serve --gdb; and over gRPC, as actorstep gdb) vs QEMU powernv9 gdbstub: raw vCont;s round trips/s " +
+        "(± g, each mode, leanest client), cold start of a fresh actorstep serve, gdb stepi/next wall time  [--steps N] [--stepi N] [--actorstep CMD]";
 
     public async Task<int> RunAsync(string[] args)
     {
@@ -34,9 +36,9 @@ public sealed class GdbBenchmark : IBenchmark
             var (elf, raw) = BuildGuest(dir);
             Console.WriteLine($"gdb benchmark: {Environment.ProcessorCount} cpus, guest loop-be (BE, entry 0x10), {steps} raw steps, gdb stepi {stepi}");
 
-            Result qemu, actorStep;
+            Result qemu, inProcess, remote;
             using (var q = Qemu.Start(raw))
-                qemu = await MeasureAsync($"QEMU {QemuVersion()} powernv9 (TCG) gdbstub", q.Endpoint, steps, stepi, elf);
+                qemu = await MeasureAsync($"QEMU {QemuVersion()} powernv9 (TCG) gdbstub", q.Endpoint, steps, stepi, elf, gdb: true);
 
             await using (var server = await ServerHost.StartAsync(new ServerOptions
             {
@@ -45,18 +47,26 @@ public sealed class GdbBenchmark : IBenchmark
             }))
             using (var channel = GrpcChannel.ForAddress(server.Address))
             {
-                var vm = await new Vms.VmsClient(channel).CreateVmAsync(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "gdb-bench" });
-                await using var bridge = await GdbBridge.StartAsync(channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
-                actorStep = await MeasureAsync("ActorStep bridge (gRPC, 1 vcpu)", bridge.Endpoint, steps, stepi, elf);
+                var vms = new Vms.VmsClient(channel);
+                var vm = await vms.CreateVmAsync(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "gdb-bench" });
+                await using (var bridge = await server.StartGdbBridgeAsync(vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance))
+                    inProcess = await MeasureAsync("ActorStep bridge in the server (serve --gdb; 1 vcpu)", bridge.Endpoint, steps, stepi, elf, gdb: true);
+                await using (var bridge = await GdbBridge.StartAsync(channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance))
+                    remote = await MeasureAsync("ActorStep bridge over gRPC (actorstep gdb --server; 1 vcpu)", bridge.Endpoint, steps, stepi, elf, gdb: false);
             }
+            var cold = await ColdAsync(ActorStepCommand(args), elf, dir);
 
             Console.WriteLine();
-            Console.WriteLine("ratios (ActorStep / QEMU; > 1 means ActorStep is faster):");
-            Console.WriteLine($"  vCont;s round trips/s      {actorStep.StepsPerSecond / qemu.StepsPerSecond,6:0.00}x   (goal ≥ 2x)");
-            Console.WriteLine($"  vCont;s + g round trips/s  {actorStep.StepsWithGPerSecond / qemu.StepsWithGPerSecond,6:0.00}x");
-            Console.WriteLine($"  gdb stepi {stepi} (net)     {qemu.GdbStepiNet.TotalSeconds / actorStep.GdbStepiNet.TotalSeconds,6:0.00}x   (goal ≥ 1x)");
-            Console.WriteLine($"  gdb stepi, 4 breakpoints   {qemu.GdbStepiBreakpointsNet.TotalSeconds / actorStep.GdbStepiBreakpointsNet.TotalSeconds,6:0.00}x");
-            Console.WriteLine($"  gdb next, 2002-instr line  {qemu.GdbNextNet.TotalSeconds / actorStep.GdbNextNet.TotalSeconds,6:0.00}x   (range stepping: vCont;r)");
+            Console.WriteLine("ratios (ActorStep in the server / QEMU; > 1 means ActorStep is faster; each stub in the mode gdb negotiates unless said):");
+            Console.WriteLine($"  vCont;s:THREAD round trips/s        {inProcess.Negotiated.Thread / qemu.Negotiated.Thread,6:0.00}x   (goal ≥ 2x)");
+            Console.WriteLine($"  vCont;s:THREAD + g round trips/s    {inProcess.Negotiated.ThreadG / qemu.Negotiated.ThreadG,6:0.00}x   (goal ≥ 2x)");
+            Console.WriteLine($"  vCont;s, ack mode, both stubs       {inProcess.Ack.Bare / qemu.Ack.Bare,6:0.00}x   (goal ≥ 1.5x)");
+            Console.WriteLine($"  vCont;s:THREAD, ack mode, both      {inProcess.Ack.Thread / qemu.Ack.Thread,6:0.00}x");
+            Console.WriteLine($"  cold: first {ColdSteps} steps of a fresh serve {cold.First / qemu.Negotiated.Thread,6:0.00}x   (its first {ColdChunk}: {cold.FirstChunk / qemu.Negotiated.Thread:0.00}x)");
+            Console.WriteLine($"  gdb stepi {stepi} (net)              {qemu.GdbStepiNet.TotalSeconds / inProcess.GdbStepiNet.TotalSeconds,6:0.00}x   (goal ≥ 1x)");
+            Console.WriteLine($"  gdb stepi, 4 breakpoints            {qemu.GdbStepiBreakpointsNet.TotalSeconds / inProcess.GdbStepiBreakpointsNet.TotalSeconds,6:0.00}x");
+            Console.WriteLine($"  gdb next, 2002-instr line           {qemu.GdbNextNet.TotalSeconds / inProcess.GdbNextNet.TotalSeconds,6:0.00}x   (range stepping: vCont;r)");
+            Console.WriteLine($"  over gRPC instead: vCont;s:THREAD   {remote.Negotiated.Thread / qemu.Negotiated.Thread,6:0.00}x, + g {remote.Negotiated.ThreadG / qemu.Negotiated.ThreadG:0.00}x");
             return 0;
         }
         finally
@@ -65,35 +75,44 @@ public sealed class GdbBenchmark : IBenchmark
         }
     }
 
-    private sealed record Result(double StepsPerSecond, double StepsWithGPerSecond, TimeSpan GdbStepi, TimeSpan GdbStepiNet, TimeSpan GdbNextNet,
-        TimeSpan GdbStepiBreakpointsNet);
+    /// <summary>Round trips per second of one client mode: vCont;s:THREAD, the same followed by g, and vCont;s with no thread.</summary>
+    private sealed record Rates(double Thread, double ThreadG, double Bare);
 
-    private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi, string elf)
+    private sealed record Result(Rates Negotiated, Rates Ack, TimeSpan GdbStepiNet, TimeSpan GdbNextNet, TimeSpan GdbStepiBreakpointsNet);
+
+    private static async Task<Rates> RawAsync(IPEndPoint endpoint, int steps, bool offerNoAck, string label)
+    {
+        using var c = await RspClient.ConnectAsync(endpoint);
+        string thread = await c.HandshakeAsync(offerNoAck);
+        // Warm-up (TCG translation; .NET's tiered JIT and dynamic PGO settle only after seconds of the same calls).
+        var warmup = Stopwatch.StartNew();
+        while (warmup.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            await c.StepLoopAsync(thread, 500, withG: false);
+            await c.StepLoopAsync(thread, 500, withG: true);
+        }
+        var floor = await c.PacketLoopAsync("vCont?", steps);
+        var plain = await c.StepLoopAsync(thread, steps, withG: false);
+        var withG = await c.StepLoopAsync(thread, steps, withG: true);
+        var bare = await c.StepLoopAsync(null, steps, withG: false);
+        var gAlone = await c.PacketLoopAsync("g", steps); // stopped: each stub answers from what it holds
+        string mode = c.NoAck ? "no-ack" : "ack (each + sent with the next packet)";
+        Console.WriteLine($"  {label}: {mode}");
+        Console.WriteLine($"    vCont? (the stub's own) {floor.Latencies.Summary(floor.Elapsed, "packets")}");
+        Console.WriteLine($"    vCont;s:{thread,-14} {plain.Latencies.Summary(plain.Elapsed, "steps")}");
+        Console.WriteLine($"    vCont;s:{thread} + g{new string(' ', Math.Max(0, 10 - thread.Length))} {withG.Latencies.Summary(withG.Elapsed, "steps")}");
+        Console.WriteLine($"    vCont;s                {bare.Latencies.Summary(bare.Elapsed, "steps")}");
+        Console.WriteLine($"    g alone (stopped)      {gAlone.Latencies.Summary(gAlone.Elapsed, "packets")}");
+        await c.DetachAsync();
+        return new Rates(plain.PerSecond, withG.PerSecond, bare.PerSecond);
+    }
+
+    private static async Task<Result> MeasureAsync(string label, IPEndPoint endpoint, int steps, int stepi, string elf, bool gdb)
     {
         Console.WriteLine($"\n{label} on {endpoint}");
-        double plain, withG;
-        using (var c = await RspClient.ConnectAsync(endpoint))
-        {
-            string thread = await c.HandshakeAsync();
-            // Warm-up (TCG translation; .NET's tiered JIT and dynamic PGO settle only after seconds of the same calls).
-            var warmup = Stopwatch.StartNew();
-            while (warmup.Elapsed < TimeSpan.FromSeconds(3))
-            {
-                await c.StepLoopAsync(thread, 500, withG: false);
-                await c.StepLoopAsync(thread, 500, withG: true);
-            }
-            var floor = await c.PacketLoopAsync("vCont?", steps);
-            var plainLat = await c.StepLoopAsync(thread, steps, withG: false);
-            var gLat = await c.StepLoopAsync(thread, steps, withG: true);
-            var gAlone = await c.PacketLoopAsync("g", steps); // stopped: each stub answers from what it holds
-            plain = plainLat.PerSecond;
-            withG = gLat.PerSecond;
-            Console.WriteLine($"  vCont? (the stub's own) {floor.Latencies.Summary(floor.Elapsed, "packets")}");
-            Console.WriteLine($"  vCont;s:{thread}          {plainLat.Latencies.Summary(plainLat.Elapsed, "steps")}");
-            Console.WriteLine($"  vCont;s:{thread} + g      {gLat.Latencies.Summary(gLat.Elapsed, "steps")}");
-            Console.WriteLine($"  g alone (stopped)       {gAlone.Latencies.Summary(gAlone.Elapsed, "packets")}");
-            await c.DetachAsync();
-        }
+        var negotiated = await RawAsync(endpoint, steps, offerNoAck: true, "the mode gdb negotiates");
+        var ack = await RawAsync(endpoint, steps, offerNoAck: false, "ack mode");
+        if (!gdb) return new Result(negotiated, ack, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
         var baseline = await GdbAsync(endpoint, null, "stepi 1");
         var full = await GdbAsync(endpoint, null, $"stepi {stepi}");
         var net = full - baseline;
@@ -113,7 +132,64 @@ public sealed class GdbBenchmark : IBenchmark
         var nextNet = (next - baseline) / nexts;
         Console.WriteLine($"  gdb next over a 2002-instruction line ({nexts}x): {next.TotalSeconds:0.000} s wall; {nextNet.TotalMilliseconds:0.0} ms per next " +
                           "(less starting gdb and connecting)");
-        return new Result(plain, withG, full, net, nextNet, bpNet);
+        return new Result(negotiated, ack, net, nextNet, bpNet);
+    }
+
+    private const int ColdSteps = 2000, ColdChunk = 250;
+
+    /// <summary>The command that runs the installed ActorStep: --actorstep CMD, else `actorstep` on the PATH, else this build's.</summary>
+    private static string[] ActorStepCommand(string[] args)
+    {
+        int i = Array.IndexOf(args, "--actorstep");
+        if (i >= 0 && i + 1 < args.Length) return args[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var d in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
+            if (d.Length > 0 && File.Exists(Path.Combine(d, "actorstep"))) return [Path.Combine(d, "actorstep")];
+        return ["dotnet", typeof(ServerHost).Assembly.Location];
+    }
+
+    /// <summary>
+    /// What a gdb user meets at the start of a session: a fresh <c>actorstep serve --gdb</c> process, the first steps after
+    /// the bridge is up (in chunks of <see cref="ColdChunk"/>), as round trips per second.
+    /// </summary>
+    private static async Task<(double FirstChunk, double First)> ColdAsync(string[] command, string elf, string dir)
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
+        foreach (var a in command.Skip(1).Concat(["serve", "--no-auth", "--image", elf, "--vcpus", "1", "--memory", "16", "--grpc", "127.0.0.1:0",
+                     "--gdb", $"127.0.0.1:{port}"]))
+            psi.ArgumentList.Add(a);
+        var started = Stopwatch.StartNew();
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {command[0]}");
+        _ = p.StandardError.ReadToEndAsync();
+        try
+        {
+            while (await p.StandardOutput.ReadLineAsync() is { } line)
+                if (line.StartsWith("gdb bridge for VM", StringComparison.Ordinal)) break;
+            _ = p.StandardOutput.ReadToEndAsync();
+            var ready = started.Elapsed;
+            using var c = await RspClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+            string thread = await c.HandshakeAsync(offerNoAck: true);
+            var chunks = new List<double>();
+            var all = Stopwatch.StartNew();
+            for (int done = 0; done < ColdSteps; done += ColdChunk)
+            {
+                var r = await c.StepLoopAsync(thread, ColdChunk, withG: false);
+                chunks.Add(r.PerSecond);
+            }
+            double first = ColdSteps / all.Elapsed.TotalSeconds;
+            Console.WriteLine($"\nActorStep cold: a fresh `{string.Join(' ', command)} serve --gdb` (bridge up {ready.TotalSeconds:0.00} s after start)");
+            Console.WriteLine($"  first {ColdSteps} vCont;s:{thread} steps: {first:0}/s; by chunks of {ColdChunk}: {string.Join(", ", chunks.Select(x => x.ToString("0")))}");
+            await c.DetachAsync();
+            return (chunks[0], first);
+        }
+        finally
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            await p.WaitForExitAsync();
+        }
     }
 
     /// <summary>Wall time of one gdb-multiarch run (start, connect, the command, detach, exit).</summary>
@@ -219,14 +295,17 @@ public sealed class GdbBenchmark : IBenchmark
         }
     }
 
-    /// <summary>A minimal RSP client: no-ack mode after the handshake, one write per packet, TCP_NODELAY.</summary>
+    /// <summary>The leanest RSP client: TCP_NODELAY, one write per packet; no-ack mode when asked for and offered, else each
+    /// <c>+</c> goes out with the next packet (one write, as a careful client does: QEMU offers no no-ack mode).</summary>
     private sealed class RspClient : IDisposable
     {
         private readonly TcpClient _tcp = new() { NoDelay = true };
         private NetworkStream _stream = null!;
         private readonly byte[] _buffer = new byte[1 << 16];
         private int _start, _end;
-        private bool _noAck;
+        private bool _noAck, _ackOwed;
+
+        public bool NoAck => _noAck;
 
         public static async Task<RspClient> ConnectAsync(IPEndPoint endpoint)
         {
@@ -236,11 +315,11 @@ public sealed class GdbBenchmark : IBenchmark
             return c;
         }
 
-        /// <summary>qSupported, no-ack mode, the first thread of qfThreadInfo; returns its id as vCont wants it.</summary>
-        public async Task<string> HandshakeAsync()
+        /// <summary>qSupported, no-ack mode (if <paramref name="offerNoAck"/>), the first thread of qfThreadInfo; returns its id as vCont wants it.</summary>
+        public async Task<string> HandshakeAsync(bool offerNoAck)
         {
             await RequestAsync("qSupported:swbreak+;vContSupported+");
-            if (await RequestAsync("QStartNoAckMode") == "OK") _noAck = true;
+            if (offerNoAck && await RequestAsync("QStartNoAckMode") == "OK") _noAck = true;
             // As gdb does: the target description before any g (QEMU 7.2 aborts on a g before it).
             await RequestAsync("qXfer:features:read:target.xml:0,ffb");
             await RequestAsync("?");
@@ -251,9 +330,10 @@ public sealed class GdbBenchmark : IBenchmark
             return first;
         }
 
-        public async Task<(Latencies Latencies, TimeSpan Elapsed, double PerSecond)> StepLoopAsync(string thread, int steps, bool withG)
+        /// <summary><paramref name="steps"/> single steps of <paramref name="thread"/> (null: vCont;s, the current thread).</summary>
+        public async Task<(Latencies Latencies, TimeSpan Elapsed, double PerSecond)> StepLoopAsync(string? thread, int steps, bool withG)
         {
-            string step = $"vCont;s:{thread}";
+            string step = thread is null ? "vCont;s" : $"vCont;s:{thread}";
             var (lat, elapsed) = await Latencies.MeasureAsync(steps, async i =>
             {
                 string stop = await RequestAsync(step);
@@ -279,7 +359,8 @@ public sealed class GdbBenchmark : IBenchmark
         {
             int sum = 0;
             foreach (char ch in payload) sum += ch;
-            await _stream.WriteAsync(Encoding.Latin1.GetBytes($"${payload}#{sum & 0xff:x2}"));
+            await _stream.WriteAsync(Encoding.Latin1.GetBytes($"{(_ackOwed ? "+" : "")}${payload}#{sum & 0xff:x2}"));
+            _ackOwed = false;
             return await ReadPacketAsync();
         }
 
@@ -295,7 +376,7 @@ public sealed class GdbBenchmark : IBenchmark
                     {
                         string payload = Encoding.Latin1.GetString(_buffer, dollar + 1, hash - dollar - 1);
                         _start = hash + 3;
-                        if (!_noAck) await _stream.WriteAsync("+"u8.ToArray());
+                        if (!_noAck) _ackOwed = true; // sent with the next packet
                         if (payload.StartsWith('O') && payload != "OK") continue; // console output
                         return payload;
                     }

@@ -142,7 +142,8 @@ public static class ServeCommand
             {
                 try
                 {
-                    bridge = await GdbBridge.StartAsync(server.Address, server.Token, vm.VmId, gdb,
+                    // In-process: the bridge calls the server's router directly (no HTTP/2 per step); `actorstep gdb` is the remote one.
+                    bridge = await server.StartGdbBridgeAsync(vm.VmId, gdb,
                         server.Services.GetRequiredService<ILoggerFactory>().CreateLogger("gdb"), server.Stopping);
                     Console.Out.WriteLine($"gdb bridge for VM {vm.VmId} on {bridge.Endpoint}; connect with:\n  {bridge.ConnectHint}");
                 }

@@ -13,7 +13,9 @@ public sealed class GdbBridgeException(string message, Exception? inner = null) 
 
 /// <summary>
 /// Serves the GDB Remote Serial Protocol for one VM on one loopback TCP port, each vcpu a gdb thread, and talks to the
-/// ActorStep server only through its gRPC API (<see cref="GrpcGdbTarget"/>), so it can run next to gdb against any node.
+/// ActorStep server only through its gRPC API (<see cref="GrpcGdbTarget"/>): over the network, so it can run next to gdb
+/// against any node (<c>actorstep gdb --server …</c>), or in the server's own process (<c>actorstep serve --gdb</c>,
+/// <see cref="InProcessCallInvoker"/>: the same calls without HTTP/2, so a step costs what the engine's step costs).
 /// <para><b>One gdb at a time.</b> While a gdb is attached, a second connection is refused: its first packet is
 /// answered <c>E.another gdb is attached …</c> (gdb prints it as "Remote failure reply") and the connection is closed.
 /// The VM is untouched by the refused client. When the attached gdb leaves (detach, kill, or a vanished connection)
@@ -25,8 +27,8 @@ public sealed class GdbBridge : IAsyncDisposable
     private static readonly TimeSpan HandOver = TimeSpan.FromSeconds(2);
 
     private readonly TcpListener _listener;
-    private readonly GrpcChannel _channel;
-    private readonly bool _ownsChannel;
+    private readonly CallInvoker _calls;
+    private readonly IDisposable? _owned;
     private readonly bool _littleEndian;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
@@ -35,11 +37,11 @@ public sealed class GdbBridge : IAsyncDisposable
     private Task _active = Task.CompletedTask;
     private int _sessions;
 
-    private GdbBridge(TcpListener listener, GrpcChannel channel, bool ownsChannel, Vm vm, ILogger log)
+    private GdbBridge(TcpListener listener, CallInvoker calls, IDisposable? owned, Vm vm, ILogger log)
     {
         _listener = listener;
-        _channel = channel;
-        _ownsChannel = ownsChannel;
+        _calls = calls;
+        _owned = owned;
         VmId = vm.VmId;
         _littleEndian = vm.ImageLittleEndian;
         _log = log;
@@ -60,15 +62,27 @@ public sealed class GdbBridge : IAsyncDisposable
         $"gdb-multiarch -ex 'set architecture powerpc:common64' -ex 'target remote {Endpoint.Address}:{Endpoint.Port}'";
 
     /// <summary>Starts a bridge for <paramref name="vmId"/> on the server at <paramref name="server"/>.</summary>
-    public static Task<GdbBridge> StartAsync(Uri server, Access.ApiToken? token, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default) =>
-        StartAsync(Access.ApiChannel.Create(server, token), ownsChannel: true, vmId, listen, logger, ct);
+    public static Task<GdbBridge> StartAsync(Uri server, Access.ApiToken? token, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default)
+    {
+        var channel = Access.ApiChannel.Create(server, token);
+        return StartAsync(channel.CreateCallInvoker(), channel.Target, channel, vmId, listen, logger, ct);
+    }
 
     /// <summary>As the other overload, over a channel the caller owns (and disposes after the bridge).</summary>
     public static Task<GdbBridge> StartAsync(GrpcChannel channel, string vmId, IPEndPoint listen, ILogger logger, CancellationToken ct = default) =>
-        StartAsync(channel, ownsChannel: false, vmId, listen, logger, ct);
+        StartAsync(channel.CreateCallInvoker(), channel.Target, owned: null, vmId, listen, logger, ct);
 
-    private static async Task<GdbBridge> StartAsync(GrpcChannel channel, bool ownsChannel, string vmId, IPEndPoint listen, ILogger logger,
-        CancellationToken ct)
+    /// <summary>A bridge inside the server at <paramref name="server"/> itself: the calls that name its VM go straight to the
+    /// server's <see cref="Fleet.VmRouter"/>; any other goes over gRPC to <paramref name="server"/>.</summary>
+    public static Task<GdbBridge> StartInProcessAsync(Fleet.VmRouter router, Uri server, Access.ApiToken? token, string vmId, IPEndPoint listen,
+        ILogger logger, CancellationToken ct = default)
+    {
+        var channel = Access.ApiChannel.Create(server, token);
+        return StartAsync(new InProcessCallInvoker(router, channel.CreateCallInvoker()), "this server", channel, vmId, listen, logger, ct);
+    }
+
+    private static async Task<GdbBridge> StartAsync(CallInvoker calls, string serverName, IDisposable? owned, string vmId, IPEndPoint listen,
+        ILogger logger, CancellationToken ct)
     {
         try
         {
@@ -79,16 +93,16 @@ public sealed class GdbBridge : IAsyncDisposable
             Vm vm;
             try
             {
-                vm = await new Vms.VmsClient(channel).GetVmAsync(new GetVmRequest { VmId = vmId },
+                vm = await new Vms.VmsClient(calls).GetVmAsync(new GetVmRequest { VmId = vmId },
                     deadline: DateTime.UtcNow.AddSeconds(15), cancellationToken: ct);
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
             {
-                throw new GdbBridgeException($"the server at {channel.Target} has no VM '{vmId}'", e);
+                throw new GdbBridgeException($"the server at {serverName} has no VM '{vmId}'", e);
             }
             catch (RpcException e)
             {
-                throw new GdbBridgeException($"cannot reach the ActorStep server at {channel.Target}: {e.StatusCode} {e.Status.Detail}", e);
+                throw new GdbBridgeException($"cannot reach the ActorStep server at {serverName}: {e.StatusCode} {e.Status.Detail}", e);
             }
 
             var listener = new TcpListener(listen);
@@ -102,11 +116,11 @@ public sealed class GdbBridge : IAsyncDisposable
             }
             logger.LogInformation("gdb bridge for VM {VmId} on {Endpoint} ({Order} image)", vm.VmId, listener.LocalEndpoint,
                 vm.ImageLittleEndian ? "little-endian" : "big-endian");
-            return new GdbBridge(listener, channel, ownsChannel, vm, logger);
+            return new GdbBridge(listener, calls, owned, vm, logger);
         }
         catch
         {
-            if (ownsChannel) channel.Dispose();
+            owned?.Dispose();
             throw;
         }
     }
@@ -146,7 +160,7 @@ public sealed class GdbBridge : IAsyncDisposable
     {
         var peer = client.Client.RemoteEndPoint;
         _log.LogInformation("gdb attached from {Peer} to VM {VmId}", peer, VmId);
-        using var target = new GrpcGdbTarget(_channel, VmId);
+        using var target = new GrpcGdbTarget(_calls, VmId);
         var session = new GdbSession(target, _littleEndian);
         try
         {
@@ -214,7 +228,7 @@ public sealed class GdbBridge : IAsyncDisposable
         Task[] refusals;
         lock (_refusals) refusals = [.. _refusals];
         try { await Task.WhenAll(refusals.Append(_active)).WaitAsync(TimeSpan.FromSeconds(20)); } catch (TimeoutException) { }
-        if (_ownsChannel) _channel.Dispose();
+        _owned?.Dispose();
         _stop.Dispose();
     }
 }

@@ -51,14 +51,19 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
     // carries the values only (ResumeRequest.values_only), a few bytes per register instead of a named entry.
     private (int GdbNumber, int Bytes)[]? _catalogue;
 
-    public GrpcGdbTarget(GrpcChannel channel, string vmId)
+    public GrpcGdbTarget(GrpcChannel channel, string vmId) : this(channel.CreateCallInvoker(), vmId)
+    {
+    }
+
+    /// <summary>Over any call invoker: a channel's, or the server's own in-process one (<see cref="InProcessCallInvoker"/>).</summary>
+    public GrpcGdbTarget(CallInvoker calls, string vmId)
     {
         _vmId = vmId;
-        _vms = new Vms.VmsClient(channel);
-        _run = new RunControl.RunControlClient(channel);
-        _registers = new Api.V1.Registers.RegistersClient(channel);
-        _memory = new Api.V1.Memory.MemoryClient(channel);
-        _breakpoints = new Breakpoints.BreakpointsClient(channel);
+        _vms = new Vms.VmsClient(calls);
+        _run = new RunControl.RunControlClient(calls);
+        _registers = new Api.V1.Registers.RegistersClient(calls);
+        _memory = new Api.V1.Memory.MemoryClient(calls);
+        _breakpoints = new Breakpoints.BreakpointsClient(calls);
     }
 
     public string VmId => _vmId;

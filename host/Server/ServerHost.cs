@@ -312,6 +312,12 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>Cancelled once the server begins to stop (a signal, <see cref="StopAsync"/>, the actor system's end).</summary>
     public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
+    /// <summary>A gdb bridge for <paramref name="vmId"/> inside this server (what <c>serve --gdb</c> starts): the calls that name
+    /// the VM go straight to the router, with no HTTP/2 per step; the session and its policies are the remote bridge's.</summary>
+    public Task<Gdb.GdbBridge> StartGdbBridgeAsync(string vmId, System.Net.IPEndPoint listen, Microsoft.Extensions.Logging.ILogger logger,
+        CancellationToken ct = default) =>
+        Gdb.GdbBridge.StartInProcessAsync(_app.Services.GetRequiredService<VmRouter>(), Address, Token, vmId, listen, logger, ct);
+
     /// <summary>Asks the server to stop when <paramref name="token"/> is cancelled; <see cref="WaitForShutdownAsync"/> carries it out.</summary>
     internal void StopOn(CancellationToken token) => _stopOn = token.Register(() => _app.Lifetime.StopApplication());
 

@@ -83,15 +83,17 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
         return Convert.ToHexString(seg.Data, (int)(image.Entry - seg.PhysicalAddress), 4).ToLowerInvariant();
     }
 
-    [Fact]
-    public async Task A_client_vanishing_mid_step_leaves_the_vm_halted_and_clean()
+    [Theory]
+    [InlineData(false)] // the bridge inside the server (serve --gdb)
+    [InlineData(true)]  // the bridge as a gRPC client (actorstep gdb --server)
+    public async Task A_client_vanishing_mid_step_leaves_the_vm_halted_and_clean(bool remote)
     {
         // Thread 2 (vcpu 1) range-steps from the entry to go_virtual: its wait for vcpu 0 (secondary_wait), which stays
         // stopped, never leaves that range, so the step is still in progress whenever the client goes.
         var vm = fx.NewVm("demo");
         var demo = ActorStep.Machine.ElfImage.BuiltIn("demo");
         ulong wait = demo.Symbol("secondary_wait"), leave = demo.Symbol("go_virtual");
-        await using var bridge = await fx.StartBridgeAsync(vm.VmId);
+        await using var bridge = await fx.StartBridgeAsync(vm.VmId, remote);
         using (var c = await RawClient.ConnectAsync(bridge.Endpoint))
         {
             await c.SendRawAsync(RawClient.Frame("Z0,c0000000000051b8,4"));
@@ -115,11 +117,13 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
         fx.Registers.GetVcpuRegisters(new Api.V1.GetVcpuRegistersRequest { VmId = vmId, Vcpu = vcpu, Registers = { new Api.V1.RegisterRef { Name = name } } },
             deadline: GdbFixture.Deadline).Registers.Single().Value;
 
-    [Fact]
-    public async Task Gdb_killed_mid_continue_leaves_the_vm_halted_and_clean_and_a_second_gdb_is_refused_meanwhile()
+    [Theory]
+    [InlineData(false)] // the bridge inside the server (serve --gdb)
+    [InlineData(true)]  // the bridge as a gRPC client (actorstep gdb --server)
+    public async Task Gdb_killed_mid_continue_leaves_the_vm_halted_and_clean_and_a_second_gdb_is_refused_meanwhile(bool remote)
     {
         var vm = fx.NewVm("demo");
-        await using var bridge = await fx.StartBridgeAsync(vm.VmId);
+        await using var bridge = await fx.StartBridgeAsync(vm.VmId, remote);
         // Breakpoints nothing reaches (unexpected_interrupt): continue runs until gdb is killed.
         using var first = new GdbProcess(bridge.Endpoint, null, littleEndian: true, ["break *0x1000", "break *0x1004", "continue"]);
         await WaitAsync(() => fx.GetVm(vm.VmId).Running, "the first gdb's continue to start");

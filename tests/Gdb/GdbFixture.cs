@@ -50,7 +50,15 @@ public sealed class GdbFixture : IAsyncLifetime
 
     public Vm GetVm(string vmId) => Vms.GetVm(new GetVmRequest { VmId = vmId }, deadline: Deadline);
 
+    /// <summary>The bridge `actorstep serve --gdb` starts: inside the server, its calls straight to the server's router.</summary>
     public Task<GdbBridge> StartBridgeAsync(string vmId) =>
+        Server.StartGdbBridgeAsync(vmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
+
+    /// <summary>The remote bridge (<paramref name="remote"/>) or the in-process one.</summary>
+    public Task<GdbBridge> StartBridgeAsync(string vmId, bool remote) => remote ? StartRemoteBridgeAsync(vmId) : StartBridgeAsync(vmId);
+
+    /// <summary>The bridge `actorstep gdb --server …` starts: a gRPC client of the server.</summary>
+    public Task<GdbBridge> StartRemoteBridgeAsync(string vmId) =>
         GdbBridge.StartAsync(Channel, vmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
 
     /// <summary>Path of a committed guest image (machine/guests/NAME.elf).</summary>

@@ -15,12 +15,12 @@ public sealed class GdbSteppingTests(GdbFixture fx)
     private sealed record Stop(ulong Pc, string Text, ulong Lr, ulong Ctr, uint Cr, ulong Srr0);
 
     /// <summary>Steps <paramref name="steps"/> instructions of thread 1; at each stop shows the instruction and the registers.</summary>
-    private Task<List<Stop>> StepAsync(string guest, uint vcpus, bool littleEndian, int steps) =>
-        StepAsync(fx.NewVm(guest, vcpus), GdbFixture.GuestElf(guest), littleEndian, steps);
+    private Task<List<Stop>> StepAsync(string guest, uint vcpus, bool littleEndian, int steps, bool remote = false) =>
+        StepAsync(fx.NewVm(guest, vcpus), GdbFixture.GuestElf(guest), littleEndian, steps, remote);
 
-    private async Task<List<Stop>> StepAsync(Vm vm, string elf, bool littleEndian, int steps)
+    private async Task<List<Stop>> StepAsync(Vm vm, string elf, bool littleEndian, int steps, bool remote = false)
     {
-        await using var bridge = await fx.StartBridgeAsync(vm.VmId);
+        await using var bridge = await fx.StartBridgeAsync(vm.VmId, remote);
         string[] show = ["x/i $pc", "printf \"regs lr=%lx ctr=%lx cr=%x srr0=%lx\\n\", $lr, $ctr, $cr, $srr0"];
         var commands = new List<string> { "set scheduler-locking step" };
         commands.AddRange(show);
@@ -92,10 +92,12 @@ public sealed class GdbSteppingTests(GdbFixture fx)
         }
     }
 
-    [Fact]
-    public async Task Stepi_over_the_demo_guest_follows_its_disassembly()
+    [Theory]
+    [InlineData(false)] // the bridge inside the server (serve --gdb)
+    [InlineData(true)]  // the bridge as a gRPC client (actorstep gdb --server)
+    public async Task Stepi_over_the_demo_guest_follows_its_disassembly(bool remote)
     {
-        var shown = await StepAsync("demo", 4, littleEndian: true, steps: 28);
+        var shown = await StepAsync("demo", 4, littleEndian: true, steps: 28, remote);
         var dis = Disassembly.Of(GdbFixture.GuestElf("demo"), littleEndian: true);
         Assert.Equal(dis.Symbols["_start"], shown[0].Pc);
         AssertFollowsDisassembly(dis, shown, systemCallVector: 0xc00);
