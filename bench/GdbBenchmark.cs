@@ -24,7 +24,7 @@ public sealed class GdbBenchmark : IBenchmark
     public string Name => "gdb";
     public string Description =>
         "gdb bridge (in the server, as serve --gdb; and over gRPC, as actorstep gdb) vs QEMU powernv9 gdbstub: raw vCont;s round trips/s " +
-        "(± g, each mode, leanest client), cold start of a fresh actorstep serve, gdb stepi/next wall time  [--steps N] [--stepi N] [--actorstep CMD]";
+        "(± g, each mode, leanest client), cold start of a fresh actorstep serve, gdb stepi/next wall time  [--steps N] [--stepi N] [--actorstep CMD] [--cold-only [--runs N]]";
 
     public async Task<int> RunAsync(string[] args)
     {
@@ -34,6 +34,11 @@ public sealed class GdbBenchmark : IBenchmark
         try
         {
             var (elf, raw) = BuildGuest(dir);
+            if (args.Contains("--cold-only"))
+            {
+                for (int run = 0; run < BenchArgs.Int(args, "--runs", 1); run++) await ColdAsync(ActorStepCommand(args), elf, dir);
+                return 0;
+            }
             Console.WriteLine($"gdb benchmark: {Environment.ProcessorCount} cpus, guest loop-be (BE, entry 0x10), {steps} raw steps, gdb stepi {stepi}");
 
             Result qemu, inProcess, remote;

@@ -8,6 +8,7 @@ IBenchmark[] benchmarks =
     new StepBenchmark(),
     new GrpcBenchmark(),
     new GdbBenchmark(),
+    new GdbPathBenchmark(),
     new FleetBenchmark(),
     new FleetProcessBenchmark(),
     new ChurnBenchmark(),

@@ -27,7 +27,24 @@ public static class VcpuDispatcher
             parallelism-max = {{Environment.ProcessorCount}}
           }
         }
+        actorstep.vm-runner-dispatcher {
+          type = PinnedDispatcher
+        }
         """;
+
+    /// <summary>
+    /// Where an all-stop VM's runner (<see cref="Vm.VmRunner"/>) waits: a thread of its own. Its resume blocks for as long as
+    /// the VM runs (a continue: until a breakpoint or a halt, maybe hours), waiting on QEMU's socket, not computing; on the
+    /// vcpu dispatcher each running QEMU VM held one of its few workers, and with as many running as there are workers every
+    /// vcpu actor of the node waited (measured: two QEMU VMs continued by Fleet.ContinueAll, and the second VM's halt was
+    /// never answered).
+    /// </summary>
+    public const string RunnerId = "actorstep.vm-runner-dispatcher";
+
+    /// <summary>Runs the actor on a thread of its own when the actor system defines the runner dispatcher (hosts do; bare test
+    /// systems keep the default).</summary>
+    public static Props OnRunnerDispatcher(this Props props, ActorSystem system) =>
+        system.Dispatchers.HasDispatcher(RunnerId) ? props.WithDispatcher(RunnerId) : props;
 
     /// <summary>Runs the actor on the vcpu dispatcher when the actor system defines them (hosts do; bare test systems keep the default).</summary>
     public static Props OnVcpuDispatcher(this Props props, ActorSystem system) =>

@@ -66,7 +66,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         {
             _allStop = vm as IAllStopVm
                 ?? throw new ArgumentException("a backend that runs only in all-stop must implement IAllStopVm", nameof(vm));
-            _runner = Context.ActorOf(VmRunner.Props(_allStop).OnVcpuDispatcher(Context.System), "runner");
+            _runner = Context.ActorOf(VmRunner.Props(_allStop).OnRunnerDispatcher(Context.System), "runner");
         }
         var self = Self;
         _console = (vcpu, bytes) => self.Tell(new ConsoleBytes(vcpu, bytes.ToArray()));

@@ -5,7 +5,8 @@ namespace ActorStep.Actors.Vm;
 
 /// <summary>
 /// Runs an all-stop VM (<see cref="IAllStopVm"/>, QEMU's gdbstub) for its coordinator: one <see cref="IAllStopVm.Resume"/>
-/// at a time, which blocks until the VM stops, on the vcpu dispatcher (a vcpu actor's slice blocks the same way).
+/// at a time, which blocks until the VM stops, on a thread of its own (<see cref="Vcpu.VcpuDispatcher.RunnerId"/>: a continue
+/// blocks for as long as the guest runs, and must not hold a worker the node's vcpu actors share).
 /// </summary>
 public sealed class VmRunner : ReceiveActor
 {

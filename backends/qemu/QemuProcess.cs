@@ -96,14 +96,27 @@ public sealed class QemuProcess : IDisposable
                 throw new ArgumentException("the QEMU arguments must not open a gdbstub (-gdb, -s): ActorStep opens its own, on a private socket");
         string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;
         string sock = Path.Combine(dir, "gdb.sock");
-        var psi = new ProcessStartInfo(binary)
+        // QEMU dies with this process, however it ends (SIGKILL included): setpriv (util-linux) sets PR_SET_PDEATHSIG=SIGKILL
+        // and execs QEMU (same pid). The signal follows the *thread* that forked, so every launch forks from one thread that
+        // lives as long as the process.
+        string? setpriv = Setpriv.Value;
+        var psi = new ProcessStartInfo(setpriv ?? binary)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        if (setpriv is not null)
+        {
+            if (OnPath(binary) is null)
+            {
+                Directory.Delete(dir, true);
+                throw new InvalidOperationException($"cannot start {binary}: not found (is QEMU installed? scripts/setup installs it)");
+            }
+            foreach (var a in new[] { "--pdeathsig", "KILL", "--", binary }) psi.ArgumentList.Add(a);
+        }
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var a in AddedArguments(args, sock)) psi.ArgumentList.Add(a);
         Process p;
-        try { p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
+        try { p = Launcher.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
         catch (System.ComponentModel.Win32Exception e)
         {
             Directory.Delete(dir, true);
@@ -114,6 +127,40 @@ public sealed class QemuProcess : IDisposable
         _ = Task.Run(q.PumpConsole);
         _ = Task.Run(q.PumpErrors);
         return q;
+    }
+
+    private static readonly Lazy<string?> Setpriv = new(() => OnPath("setpriv"));
+
+    /// <summary>Where <paramref name="file"/> is: itself when it names a path, else the first match on PATH; null when nowhere.</summary>
+    private static string? OnPath(string file)
+    {
+        if (file.Contains('/')) return File.Exists(file) ? file : null;
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
+            if (File.Exists(Path.Combine(dir, file))) return Path.Combine(dir, file);
+        return null;
+    }
+
+    /// <summary>The one thread every QEMU is forked from: it never ends, so a child's parent-death signal fires only when
+    /// this process ends.</summary>
+    private static class Launcher
+    {
+        private static readonly System.Collections.Concurrent.BlockingCollection<Action> Work = [];
+
+        static Launcher()
+        {
+            new Thread(() => { foreach (var launch in Work.GetConsumingEnumerable()) launch(); }) { IsBackground = true, Name = "qemu-launcher" }.Start();
+        }
+
+        public static Process? Start(ProcessStartInfo psi)
+        {
+            var started = new TaskCompletionSource<Process?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Work.Add(() =>
+            {
+                try { started.SetResult(Process.Start(psi)); }
+                catch (Exception e) { started.SetException(e); }
+            });
+            return started.Task.GetAwaiter().GetResult();
+        }
     }
 
     private async Task PumpConsole()

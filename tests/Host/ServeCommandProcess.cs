@@ -86,6 +86,9 @@ public sealed partial class ServeCommandProcess : IDisposable
         catch (TimeoutException) { return false; }
     }
 
+    /// <summary>SIGKILL of the server alone (not its children): it ends with no cleanup of its own.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: false);
+
     public void Dispose()
     {
         try { if (!_process.HasExited) _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
