@@ -49,7 +49,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         Capabilities = new HypervisorCapabilities(
             HardwareSingleStep: options.Flavour == HypervisorFlavour.Pr,
             DebugInstruction: SimulatedVcpu.DebugInstruction,
-            Flavour: options.Flavour);
+            Flavour: options.Flavour,
+            Watchpoints: true);
         _vcpus = new SimulatedVcpu[options.Vcpus];
         for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
         _wake = Enumerable.Range(0, options.Vcpus).Select(_ => new WakeSignal()).ToArray();
@@ -146,6 +147,31 @@ public sealed partial class SimulatedMachine : IVirtualMachine
             if (!_planted.Remove(breakpoint.RealAddress, out uint original)) return;
             BinaryPrimitives.WriteUInt32BigEndian(word, original);
             Memory.Write(breakpoint.RealAddress, word);
+        }
+    }
+
+    private readonly List<Watchpoint> _watchpoints = new();
+    /// <summary>The watchpoints set, or null when none is: the one field a data access reads when there is nothing to watch.
+    /// Replaced whole on every change, so a vcpu reads a consistent list without a lock.</summary>
+    internal Watchpoint[]? Watchpoints;
+
+    public void InsertWatchpoint(Watchpoint watchpoint)
+    {
+        if (watchpoint.Invalid() is { } why) throw new ArgumentOutOfRangeException(nameof(watchpoint), why);
+        lock (_watchpoints)
+        {
+            _watchpoints.Add(watchpoint);
+            Volatile.Write(ref Watchpoints, _watchpoints.ToArray());
+        }
+    }
+
+    public bool RemoveWatchpoint(Watchpoint watchpoint)
+    {
+        lock (_watchpoints)
+        {
+            if (!_watchpoints.Remove(watchpoint)) return false;
+            Volatile.Write(ref Watchpoints, _watchpoints.Count == 0 ? null : _watchpoints.ToArray());
+            return true;
         }
     }
 
