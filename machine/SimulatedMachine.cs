@@ -152,8 +152,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
 
     private readonly List<Watchpoint> _watchpoints = new();
     /// <summary>The watchpoints set, or null when none is: the one field a data access reads when there is nothing to watch.
-    /// Replaced whole on every change, so a vcpu reads a consistent list without a lock.</summary>
-    internal Watchpoint[]? Watchpoints;
+    /// Replaced whole on every change, so a vcpu reads a consistent set without a lock.</summary>
+    internal WatchSet? Watchpoints;
 
     public void InsertWatchpoint(Watchpoint watchpoint)
     {
@@ -161,7 +161,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         lock (_watchpoints)
         {
             _watchpoints.Add(watchpoint);
-            Volatile.Write(ref Watchpoints, _watchpoints.ToArray());
+            Volatile.Write(ref Watchpoints, new WatchSet(_watchpoints.ToArray()));
         }
     }
 
@@ -170,7 +170,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         lock (_watchpoints)
         {
             if (!_watchpoints.Remove(watchpoint)) return false;
-            Volatile.Write(ref Watchpoints, _watchpoints.Count == 0 ? null : _watchpoints.ToArray());
+            Volatile.Write(ref Watchpoints, _watchpoints.Count == 0 ? null : new WatchSet(_watchpoints.ToArray()));
             return true;
         }
     }
@@ -203,4 +203,20 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     internal long TlbGeneration => Volatile.Read(ref _tlbGeneration);
 
     internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
+}
+
+/// <summary>The watchpoints set at one moment, with the lowest and highest byte any of them covers: an access outside
+/// [<see cref="First"/>, <see cref="Last"/>] is rejected without looking at each one.</summary>
+internal sealed class WatchSet(Watchpoint[] list)
+{
+    public readonly Watchpoint[] List = list;
+    public readonly ulong First = list.Min(w => w.Address);
+    public readonly ulong Last = list.Max(w => w.Address + w.Length - 1);
+
+    /// <summary>The access [ea, ea + size) may touch a watched byte (an access that wraps the address space always may).</summary>
+    public bool MayHit(ulong ea, ulong size)
+    {
+        ulong end = ea + size - 1;
+        return end < ea || (ea <= Last && end >= First);
+    }
 }

@@ -18,8 +18,9 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TranslateData(ulong ea, int size, bool store, out ulong ra)
     {
-        // With no watchpoint set this is the whole cost: one field read.
-        if (_vm.Watchpoints is not null && WatchpointHit(ea, (ulong)size, store)) { ra = 0; return false; }
+        // With no watchpoint set this is the whole cost: one field read; with some, an access outside all of them costs a
+        // range compare.
+        if (_vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store)) { ra = 0; return false; }
         var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ra);
         if (fault == RadixFault.None && ra + (ulong)size <= _mem.Size) return true;
         RaiseDataStorage(ea, store, fault);
@@ -202,7 +203,7 @@ public sealed partial class SimulatedVcpu
     {
         var watched = Volatile.Read(ref _vm.Watchpoints);
         if (watched is null || (_cia == _watchPassCia && _retired == _watchPassRetired)) return false;
-        foreach (var w in watched)
+        foreach (var w in watched.List)
         {
             if (!w.Matches(ea, size, store)) continue;
             _watchPassCia = _cia;

@@ -162,6 +162,21 @@ public class WatchpointTests
         Assert.Equal(ExitReason.Watchpoint, m.Run(1).Reason);
     }
 
+    [Fact]
+    public void An_access_that_wraps_the_address_space_hits_a_watchpoint_on_its_wrapped_bytes()
+    {
+        var a = Find("std 6,8(4)");
+        var m = Start(a, le: true);
+        m.Update(s => s.Gpr[4] = 0xFFFFFFFFFFFFFFF4); // EA 0xFFFFFFFFFFFFFFFC: four bytes at the top, four from 0
+        m.Vm.InsertWatchpoint(new Watchpoint(0x2, 1, WatchKind.Write));
+        m.Vm.InsertWatchpoint(new Watchpoint(0x40000, 8, WatchKind.Write));
+
+        var exit = m.Run(1);
+
+        Assert.Equal(ExitReason.Watchpoint, exit.Reason);
+        Assert.Equal(0x2UL, exit.Watch!.Watchpoint.Address);
+    }
+
     [Theory]
     [InlineData(0x100UL, 8UL, 0x0F8UL, 8UL, false)]  // the access ends just before
     [InlineData(0x100UL, 8UL, 0x0F9UL, 8UL, true)]   // its last byte is the first watched
