@@ -131,6 +131,55 @@ public sealed partial class SimulatedVcpu
         }
     }
 
+    /// <summary>
+    /// lswi/lswx: n bytes from EA into the low words of RT, RT+1, … (r31 wraps to r0), each register zeroed first and filled
+    /// from its bits 32:39 on (Book I §3.3.7); lswi's n is NB (0 means 32), lswx's XER[57:63] (0: nothing happens). Every byte
+    /// is translated before any register changes. Big-endian mode only: little-endian mode takes an alignment interrupt, as on
+    /// POWER8 and POWER9.
+    /// </summary>
+    private void LoadString(uint i, bool immediate)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + (immediate ? 0 : Gpr[x.RB]));
+        int n = immediate ? (x.NB == 0 ? 32 : x.NB) : (int)(Xer & 0x7F);
+        if (LittleEndian) { RaiseAlignment(ea); return; }
+        if (n == 0) return;
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, (ulong)n, store: false)) return;
+        Span<byte> bytes = stackalloc byte[128];
+        for (int k = 0; k < n; k++)
+        {
+            if (!TranslateData(EffectiveAddress(ea + (ulong)k), 1, false, out ulong real)) return;
+            bytes[k] = (byte)_mem.Load(real, 1, false);
+        }
+        int r = x.RT;
+        for (int k = 0; k < n; k += 4, r = (r + 1) & 31)
+        {
+            ulong word = 0;
+            for (int b = 0; b < 4; b++) word = word << 8 | (k + b < n ? bytes[k + b] : 0u);
+            Gpr[r] = word;
+        }
+    }
+
+    /// <summary>stswi/stswx: n bytes from the low words of RS, RS+1, … (r31 wraps to r0) to EA, each word from its bits 32:39 on;
+    /// every byte translated before any is stored. Big-endian mode only (see <see cref="LoadString"/>).</summary>
+    private void StoreString(uint i, bool immediate)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + (immediate ? 0 : Gpr[x.RB]));
+        int n = immediate ? (x.NB == 0 ? 32 : x.NB) : (int)(Xer & 0x7F);
+        if (LittleEndian) { RaiseAlignment(ea); return; }
+        if (n == 0) return;
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, (ulong)n, store: true)) return;
+        Span<ulong> reals = stackalloc ulong[128];
+        for (int k = 0; k < n; k++)
+            if (!TranslateData(EffectiveAddress(ea + (ulong)k), 1, true, out reals[k])) return;
+        for (int k = 0; k < n; k++)
+        {
+            ulong word = Gpr[(x.RS + k / 4) & 31];
+            _mem.Store(reals[k], 1, (byte)(word >> (24 - 8 * (k & 3))), false);
+        }
+    }
+
     /// <summary>lwarx/ldarx: an aligned load that sets a reservation on the real address (Book II §1.7.3.1).</summary>
     private void LoadReserve(uint i, int size)
     {

@@ -31,6 +31,11 @@ public class WatchpointTests
         new("dcbz 4,5", 0, 128, true),
         new(".long 0xBBA40008 # lmw 29,8(4)", 8, 12, false, BigEndianOnly: true),
         new(".long 0xBFA40008 # stmw 29,8(4)", 8, 12, true, BigEndianOnly: true),
+        // The string instructions too (big-endian only, like lmw/stmw): lswi/stswi at RA, lswx/stswx at RA+RB for XER's count.
+        new(".long 0x7E846CAA # lswi 20,4,13", 0, 13, false, BigEndianOnly: true),
+        new(".long 0x7E846DAA # stswi 20,4,13", 0, 13, true, BigEndianOnly: true),
+        new(".long 0x7E842C2A # lswx 20,4,5", 8, 10, false, BigEndianOnly: true),
+        new(".long 0x7E842D2A # stswx 20,4,5", 8, 10, true, BigEndianOnly: true),
         new("lfd 1,8(4)", 8, 8, false, Msr: IsaMsr.FP), new("stfd 1,8(4)", 8, 8, true, Msr: IsaMsr.FP),
         new("lvx 0,4,5", 0, 16, false, Msr: IsaMsr.VEC), new("stvx 0,4,5", 0, 16, true, Msr: IsaMsr.VEC),
         new("lxvd2x 0,4,5", 8, 16, false, Msr: IsaMsr.VSX), new("stxvd2x 0,4,5", 8, 16, true, Msr: IsaMsr.VSX),
@@ -49,7 +54,8 @@ public class WatchpointTests
         s.Gpr[4] = Base;
         s.Gpr[5] = 8;
         s.Gpr[6] = 0x1122334455667788;
-        for (int r = 29; r < 32; r++) s.Gpr[r] = 0xA0A0A0A0_00000000UL | (uint)r;
+        for (int r = 20; r < 32; r++) s.Gpr[r] = 0xA0A0A0A0_00000000UL | (uint)r * 0x01010101;
+        s.Xer = 10; // lswx/stswx: 10 bytes
         s.Fpr[1] = 0x400921FB54442D18;
         s.Vr[0] = 0x0102030405060708; s.Vr[1] = 0x1112131415161718;
         s.VsrLow[0] = 0x2122232425262728;
