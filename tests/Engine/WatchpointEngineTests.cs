@@ -16,6 +16,9 @@ public class WatchpointEngineTests : TestKit
     /// <summary>How the backend runs its vcpus; the all-stop variant runs every test on a VM that runs only as a whole.</summary>
     protected virtual VcpuRunModel RunModel => VcpuRunModel.IndependentVcpus;
 
+    /// <summary>The kind of KVM; the PR variant steps with the hardware single-step.</summary>
+    protected virtual HypervisorFlavour Flavour => HypervisorFlavour.Hv;
+
     // vcpu 1 counts in r9 and stores the count to `counter`; the others spin on registers only.
     private const string Guest = """
             .org 0x1000
@@ -37,7 +40,7 @@ public class WatchpointEngineTests : TestKit
             .long 0
         """;
 
-    private EngineFixture Fixture() => new(Sys, Guest, vcpus: 3, new CoordinatorOptions(Quantum: 500), runModel: RunModel);
+    private EngineFixture Fixture() => new(Sys, Guest, vcpus: 3, new CoordinatorOptions(Quantum: 500), Flavour, runModel: RunModel);
 
     private static uint Counter(EngineFixture f) => (uint)f.ReadU64(f.Image.Symbol("counter"));
 
@@ -123,4 +126,10 @@ public class WatchpointEngineTests : TestKit
 public sealed class AllStopWatchpointEngineTests : WatchpointEngineTests
 {
     protected override VcpuRunModel RunModel => VcpuRunModel.AllStop;
+}
+
+/// <summary>The same on the PR flavour, whose steps are the hardware's single step.</summary>
+public sealed class PrWatchpointEngineTests : WatchpointEngineTests
+{
+    protected override HypervisorFlavour Flavour => HypervisorFlavour.Pr;
 }
