@@ -33,13 +33,16 @@ public enum VcpuRunModel
 /// <param name="BreakpointsInMemory">a planted software breakpoint is a word in guest memory (the simulator, KVM), which reads
 /// show and guest stores overwrite; false where the backend keeps breakpoints outside memory (QEMU's TCG matches them against
 /// the fetch address), so that memory reads need no hiding</param>
+/// <param name="Watchpoints">data watchpoints can be set (<see cref="IVirtualMachine.InsertWatchpoint"/>): DAWR-style, by
+/// effective address, stopping before the access</param>
 public sealed record HypervisorCapabilities(
     bool HardwareSingleStep,
     uint DebugInstruction,
     HypervisorFlavour Flavour,
     bool HoldsAsyncInterrupts = true,
     VcpuRunModel RunModel = VcpuRunModel.IndependentVcpus,
-    bool BreakpointsInMemory = true)
+    bool BreakpointsInMemory = true,
+    bool Watchpoints = false)
 {
     /// <summary>The flavour as the API names it ("kvm-hv", "kvm-pr").</summary>
     public string FlavourName => Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv";

@@ -16,6 +16,8 @@ public abstract class ForwardingVirtualMachine(IVirtualMachine inner) : IVirtual
     public virtual void WriteMemory(ulong realAddress, ReadOnlySpan<byte> data) => inner.WriteMemory(realAddress, data);
     public virtual void InsertSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.InsertSoftwareBreakpoint(breakpoint);
     public virtual void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint) => inner.RemoveSoftwareBreakpoint(breakpoint);
+    public virtual void InsertWatchpoint(Watchpoint watchpoint) => inner.InsertWatchpoint(watchpoint);
+    public virtual bool RemoveWatchpoint(Watchpoint watchpoint) => inner.RemoveWatchpoint(watchpoint);
     public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
     public virtual void Dispose() => inner.Dispose();
 }

@@ -27,6 +27,17 @@ public interface IVirtualMachine : IDisposable
     void RemoveSoftwareBreakpoint(SoftwareBreakpoint breakpoint);
     /// <summary>The VM's console (H_PUT_TERM_CHAR, a vty), in the order written.</summary>
     event ConsoleOutputHandler? ConsoleOutput;
+
+    /// <summary>
+    /// Sets a data watchpoint for every vcpu (only where <see cref="HypervisorCapabilities.Watchpoints"/> says so): from now on a
+    /// vcpu whose access matches it exits with <see cref="ExitReason.Watchpoint"/>. Setting the same one twice needs two
+    /// removals (one per owner).
+    /// </summary>
+    void InsertWatchpoint(Watchpoint watchpoint) =>
+        throw new NotSupportedException("this backend has no watchpoints");
+
+    /// <summary>Takes out one <see cref="InsertWatchpoint"/> of an equal watchpoint; false when none was set.</summary>
+    bool RemoveWatchpoint(Watchpoint watchpoint) => false;
 }
 
 /// <summary>Bytes written to a VM's console; <paramref name="vcpu"/> is the vcpu that wrote them, or -1 when the backend cannot tell.</summary>
@@ -41,7 +52,7 @@ public interface IAllStopVm : IVirtualMachine
 {
     /// <summary>
     /// Runs the vcpus <paramref name="running"/> names (the others stay) until one of them exits with something to tell
-    /// (<see cref="ExitReason.Debug"/>, <see cref="ExitReason.SingleStep"/>, <see cref="ExitReason.Stopped"/>,
+    /// (<see cref="ExitReason.Debug"/>, <see cref="ExitReason.SingleStep"/>, <see cref="ExitReason.Watchpoint"/>, <see cref="ExitReason.Stopped"/>,
     /// <see cref="ExitReason.Checkstop"/>) or <see cref="RequestStop"/> is called; then every vcpu is stopped. Returns
     /// the vcpu that stopped the VM and its exit; a requested stop returns the first running vcpu with
     /// <see cref="ExitReason.BudgetExpired"/>. A backend that can tell that every running vcpu is ceded with nothing able to

@@ -15,10 +15,14 @@ public enum ExitReason
     Stopped,
     /// <summary>The guest cannot continue (an interrupt at its own handler's first instruction: a fault loop).</summary>
     Checkstop,
+    /// <summary>A data access hit a watchpoint (<see cref="IVirtualMachine.InsertWatchpoint"/>): NIP is the accessing
+    /// instruction, not executed (as POWER's DAWR stops it); <see cref="VcpuExit.Watch"/> says which watchpoint and access.
+    /// Running the vcpu again from that instruction performs the access without stopping for it again.</summary>
+    Watchpoint,
 }
 
-/// <summary>One exit from running a vcpu.</summary>
-public readonly record struct VcpuExit(ExitReason Reason, ulong Address, long Status = 0, string? Detail = null);
+/// <summary>One exit from running a vcpu; <paramref name="Watch"/> only with <see cref="ExitReason.Watchpoint"/>.</summary>
+public readonly record struct VcpuExit(ExitReason Reason, ulong Address, long Status = 0, string? Detail = null, WatchpointHit? Watch = null);
 
 /// <summary>Guest-debug settings (KVM_SET_GUEST_DEBUG).</summary>
 [Flags]

@@ -103,6 +103,16 @@ public static partial class Disassembler
                 var x = new FormX(insn);
                 return Text(name, R(x.RT), R(x.RA), R(x.RB));
             }
+            case Op.Lswx or Op.Stswx:
+            {
+                var x = new FormX(insn);
+                return Text(name, R(x.RT), Ra0(x.RA), R(x.RB));
+            }
+            case Op.Lswi or Op.Stswi:
+            {
+                var x = new FormX(insn);
+                return Text(name, R(x.RT), Ra0(x.RA), Dec(x.NB == 0 ? 32 : x.NB)); // NB = 0 means 32 bytes
+            }
             case Op.Lwarx or Op.Ldarx:
             {
                 var x = new FormX(insn);

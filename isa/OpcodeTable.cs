@@ -20,7 +20,7 @@ public enum Op : ushort
     Lbz, Lbzu, Lbzx, Lbzux, Lhz, Lhzu, Lhzx, Lhzux, Lha, Lhau, Lhax, Lhaux,
     Lwz, Lwzu, Lwzx, Lwzux, Lwa, Lwax, Lwaux, Ld, Ldu, Ldx, Ldux,
     Stb, Stbu, Stbx, Stbux, Sth, Sthu, Sthx, Sthux, Stw, Stwu, Stwx, Stwux, Std, Stdu, Stdx, Stdux,
-    Lhbrx, Lwbrx, Ldbrx, Sthbrx, Stwbrx, Stdbrx, Lmw, Stmw,
+    Lhbrx, Lwbrx, Ldbrx, Sthbrx, Stwbrx, Stdbrx, Lmw, Stmw, Lswi, Lswx, Stswi, Stswx,
     Lwarx, Ldarx, Stwcx, Stdcx,
     // Floating point (only what is needed to move data and to raise FP unavailable)
     Lfs, Lfsu, Lfd, Lfdu, Stfs, Stfsu, Stfd, Stfdu, Fmr,
@@ -127,6 +127,7 @@ public static class OpcodeTable
         (Op.Nand, "nand", 31, 476, Plain), (Op.Divd, "divd", 31, 489, Plain), (Op.Divw, "divw", 31, 491, Plain), (Op.Popcntd, "popcntd", 31, 506, Plain),
         (Op.Cmpb, "cmpb", 31, 508, Plain), (Op.Ldbrx, "ldbrx", 31, 532, Sto), (Op.Lwbrx, "lwbrx", 31, 534, Sto), (Op.Srw, "srw", 31, 536, Plain),
         (Op.Srd, "srd", 31, 539, Plain), (Op.Sync, "sync", 31, 598, Plain),
+        (Op.Lswx, "lswx", 31, 533, Sto), (Op.Lswi, "lswi", 31, 597, Sto), (Op.Stswx, "stswx", 31, 661, Sto), (Op.Stswi, "stswi", 31, 725, Sto),
         (Op.Tlbie, "tlbie", 31, 306, Prg), (Op.Tlbiel, "tlbiel", 31, 274, Prg), (Op.Tlbsync, "tlbsync", 31, 566, Prg), (Op.Slbia, "slbia", 31, 498, Prg), (Op.Stdbrx, "stdbrx", 31, 660, Sto), (Op.Stwbrx, "stwbrx", 31, 662, Sto),
         (Op.Lhbrx, "lhbrx", 31, 790, Sto), (Op.Sraw, "sraw", 31, 792, Plain), (Op.Srad, "srad", 31, 794, Plain), (Op.Srawi, "srawi", 31, 824, Plain),
         (Op.Eieio, "eieio", 31, 854, Plain), (Op.Sthbrx, "sthbrx", 31, 918, Sto), (Op.Extsh, "extsh", 31, 922, Plain), (Op.Extsb, "extsb", 31, 954, Plain),

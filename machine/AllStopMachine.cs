@@ -55,7 +55,7 @@ public sealed class AllStopMachine : ForwardingVirtualMachine, IAllStopVm
                 var vcpu = _inner.GetVcpu(v);
                 long retired = vcpu.InstructionsRetired;
                 var exit = vcpu.Run(Quantum);
-                if (exit.Reason is ExitReason.Debug or ExitReason.SingleStep or ExitReason.Stopped or ExitReason.Checkstop)
+                if (exit.Reason is ExitReason.Debug or ExitReason.SingleStep or ExitReason.Stopped or ExitReason.Checkstop or ExitReason.Watchpoint)
                 {
                     _next = (v + 1) % _vcpus.Length;
                     return (v, exit);

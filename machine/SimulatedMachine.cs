@@ -49,7 +49,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         Capabilities = new HypervisorCapabilities(
             HardwareSingleStep: options.Flavour == HypervisorFlavour.Pr,
             DebugInstruction: SimulatedVcpu.DebugInstruction,
-            Flavour: options.Flavour);
+            Flavour: options.Flavour,
+            Watchpoints: true);
         _vcpus = new SimulatedVcpu[options.Vcpus];
         for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
         _wake = Enumerable.Range(0, options.Vcpus).Select(_ => new WakeSignal()).ToArray();
@@ -149,6 +150,31 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         }
     }
 
+    private readonly List<Watchpoint> _watchpoints = new();
+    /// <summary>The watchpoints set, or null when none is: the one field a data access reads when there is nothing to watch.
+    /// Replaced whole on every change, so a vcpu reads a consistent set without a lock.</summary>
+    internal WatchSet? Watchpoints;
+
+    public void InsertWatchpoint(Watchpoint watchpoint)
+    {
+        if (watchpoint.Invalid() is { } why) throw new ArgumentOutOfRangeException(nameof(watchpoint), why);
+        lock (_watchpoints)
+        {
+            _watchpoints.Add(watchpoint);
+            Volatile.Write(ref Watchpoints, new WatchSet(_watchpoints.ToArray()));
+        }
+    }
+
+    public bool RemoveWatchpoint(Watchpoint watchpoint)
+    {
+        lock (_watchpoints)
+        {
+            if (!_watchpoints.Remove(watchpoint)) return false;
+            Volatile.Write(ref Watchpoints, _watchpoints.Count == 0 ? null : new WatchSet(_watchpoints.ToArray()));
+            return true;
+        }
+    }
+
     public void LoadImage(ElfImage image)
     {
         foreach (var seg in image.Segments)
@@ -177,4 +203,20 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     internal long TlbGeneration => Volatile.Read(ref _tlbGeneration);
 
     internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
+}
+
+/// <summary>The watchpoints set at one moment, with the lowest and highest byte any of them covers: an access outside
+/// [<see cref="First"/>, <see cref="Last"/>] is rejected without looking at each one.</summary>
+internal sealed class WatchSet(Watchpoint[] list)
+{
+    public readonly Watchpoint[] List = list;
+    public readonly ulong First = list.Min(w => w.Address);
+    public readonly ulong Last = list.Max(w => w.Address + w.Length - 1);
+
+    /// <summary>The access [ea, ea + size) may touch a watched byte (an access that wraps the address space always may).</summary>
+    public bool MayHit(ulong ea, ulong size)
+    {
+        ulong end = ea + size - 1;
+        return end < ea || (ea <= Last && end >= First);
+    }
 }

@@ -297,6 +297,10 @@ public sealed class AllStopScheduler
             case SliceOutcome.BreakpointHit:
                 Report(new StopEvent(StopReason.Breakpoint, v, m.State.Nip, $"breakpoint at 0x{m.State.Nip:x}"));
                 break;
+            case SliceOutcome.WatchpointHit:
+                // Also from a re-entry: the parked vcpu's own instruction made the access, which the user asked to see.
+                Report(new StopEvent(StopReason.Watchpoint, v, m.State.Nip, m.Detail ?? $"watchpoint hit at 0x{m.State.Nip:x}", Watch: m.Watch));
+                break;
             case SliceOutcome.GuestStopped:
                 _status[v] = VcpuRunStatus.Finished;
                 Report(new StopEvent(StopReason.GuestStopped, v, m.State.Nip, m.Detail ?? "stopped by the guest", m.Status));

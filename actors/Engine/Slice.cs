@@ -33,6 +33,9 @@ public enum SliceOutcome
     BreakpointHit,
     /// <summary>The vcpu trapped on another vcpu's step breakpoint: parked, unreported, state intact (§4).</summary>
     Parked,
+    /// <summary>A data access hit a watchpoint: NIP is the accessing instruction, not executed (<see cref="SliceResult.Watch"/>).
+    /// A step in progress was abandoned (nothing of it left); resuming the vcpu performs that access.</summary>
+    WatchpointHit,
     /// <summary>The guest stopped this vcpu for good (H_ACTORSTEP_STOP).</summary>
     GuestStopped,
     /// <summary>The guest cannot continue (a fault loop).</summary>
@@ -52,10 +55,11 @@ public readonly record struct SliceRequest(long Budget, SliceMode Mode, bool Hol
 /// <summary>
 /// How a slice ended: <paramref name="State"/> is the register state now (guest view; the engine never changes that object
 /// again); <paramref name="Step"/> says where and how a finished host step went; <paramref name="Address"/>,
-/// <paramref name="Status"/> and <paramref name="Detail"/> are the exit's (a parked vcpu's breakpoint, the guest's stop code).
+/// <paramref name="Status"/> and <paramref name="Detail"/> are the exit's (a parked vcpu's breakpoint, the guest's stop code);
+/// <paramref name="Watch"/> the watchpoint and access of a <see cref="SliceOutcome.WatchpointHit"/>.
 /// </summary>
 public readonly record struct SliceResult(SliceOutcome Outcome, VcpuState State, StepDetail? Step = null,
-    ulong Address = 0, long Status = 0, string? Detail = null);
+    ulong Address = 0, long Status = 0, string? Detail = null, WatchpointHit? Watch = null);
 
 /// <summary>Where and how a host step ended.</summary>
 public sealed record StepDetail(TraceStep.Completion Completion, ulong From, ulong To, int Steps);

@@ -235,6 +235,7 @@ public sealed class VcpuEngine
             case ExitReason.Checkstop:
                 _finalExit = exit;
                 return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
+            case ExitReason.Watchpoint: return WatchpointHit(exit);
             case ExitReason.Debug:
             {
                 ulong ra = Real(exit.Address, Scratch().Msr);
@@ -328,6 +329,12 @@ public sealed class VcpuEngine
                 return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
             case ExitReason.SingleStep:
                 return FinishStep(TraceStep.Completion.Completed, m) is { } hwDone ? AfterStep(hwDone) : null;
+            case ExitReason.Watchpoint:
+                // The access stopped before the instruction completed: no end point was reached, the step ends here
+                // (its breakpoints out, SE the guest's own) and the watchpoint is what gets reported.
+                AbandonStep();
+                _overThenFree = false;
+                return WatchpointHit(exit);
             case ExitReason.Debug:
             {
                 var s = _vcpu.GetRegisters();
@@ -534,6 +541,14 @@ public sealed class VcpuEngine
             _vcpu.SetRegisters(s);
         }
         _cache = null;
+    }
+
+    /// <summary>A data access hit a watchpoint, NIP at the instruction (not executed): reported as the hit; the vcpu's next run
+    /// performs the access (the backend lets that one through).</summary>
+    private SliceResult WatchpointHit(VcpuExit exit)
+    {
+        _cache = null;
+        return new SliceResult(SliceOutcome.WatchpointHit, Registers, null, exit.Address, 0, exit.Detail, exit.Watch);
     }
 
     private SliceResult Ended(SliceOutcome outcome, ulong address = 0, long status = 0, string? detail = null)

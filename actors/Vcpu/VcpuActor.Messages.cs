@@ -23,9 +23,9 @@ public static partial class VcpuProtocol
 
     /// <summary>VcpuActor → coordinator: the slice is over; <paramref name="State"/> is the register state now (guest view).</summary>
     public sealed record SliceEnded(int Vcpu, SliceOutcome Outcome, VcpuState State, StepDetail? Step = null,
-        ulong Address = 0, long Status = 0, string? Detail = null)
+        ulong Address = 0, long Status = 0, string? Detail = null, WatchpointHit? Watch = null)
     {
-        public static SliceEnded From(int vcpu, in SliceResult r) => new(vcpu, r.Outcome, r.State, r.Step, r.Address, r.Status, r.Detail);
+        public static SliceEnded From(int vcpu, in SliceResult r) => new(vcpu, r.Outcome, r.State, r.Step, r.Address, r.Status, r.Detail, r.Watch);
     }
 
     /// <summary>Coordinator → VcpuActor: abandon a step in progress (a halt or another vcpu's event). Reply: <see cref="StepCancelled"/>.</summary>

@@ -24,6 +24,9 @@ public enum StopReason
     Finished,
     /// <summary>A vcpu's actor failed (and was restarted): its step was abandoned, nothing of it left in the guest.</summary>
     Error,
+    /// <summary>A vcpu's data access hit a watchpoint (<see cref="StopEvent.Watch"/> says which, and the access); NIP is the
+    /// accessing instruction, not executed. Resuming the vcpu performs the access without stopping for it again.</summary>
+    Watchpoint,
     /// <summary>The stepped vcpu is idle — ceded (H_CEDE) — and nothing the step may take can wake it: the step holds the
     /// decrementer and external interrupts (or MSR[EE] is 0) and no other vcpu runs to H_PROD it. The step ends at once
     /// (nothing of it left in the guest); NIP is where the vcpu waits; <see cref="StopEvent.Steps"/> counts what a counted or
@@ -31,9 +34,10 @@ public enum StopReason
     Idle,
 }
 
-/// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended.</summary>
+/// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended; for a watchpoint, which one
+/// and the access that hit it.</summary>
 public sealed record StopEvent(StopReason Reason, int Vcpu, ulong Nip, string Detail, long Status = 0,
-    string? StepCompletion = null, int Steps = 0);
+    string? StepCompletion = null, int Steps = 0, WatchpointHit? Watch = null);
 
 /// <summary>
 /// Effective addresses [<paramref name="Start"/>, <paramref name="End"/>) a stepping vcpu keeps stepping in (gdb's
@@ -103,6 +107,17 @@ public static partial class VmProtocol
     public sealed record RemoveBreakpoint(ulong Address, int TranslateForVcpu = 0);
 
     public sealed record BreakpointChanged(ulong Address, ulong RealAddress, bool Changed);
+
+    /// <summary>Client → coordinator: a data watchpoint for every vcpu, by effective address (as DAWR matches). Reply:
+    /// <see cref="WatchpointChanged"/> or <see cref="Failed"/> (InvalidArgument: an empty, oversized or wrapping range;
+    /// FailedPrecondition: the backend has no watchpoints). Set twice, it needs two removals.</summary>
+    public sealed record InsertWatchpoint(Watchpoint Watchpoint);
+
+    /// <summary>Client → coordinator: takes out one <see cref="InsertWatchpoint"/> of an equal watchpoint. Reply:
+    /// <see cref="WatchpointChanged"/> (Changed = false: none was set) or <see cref="Failed"/>.</summary>
+    public sealed record RemoveWatchpoint(Watchpoint Watchpoint);
+
+    public sealed record WatchpointChanged(Watchpoint Watchpoint, bool Changed);
 
     /// <summary>Client → coordinator: describe the VM. Reply: <see cref="VmDescription"/>.</summary>
     public sealed record Describe;

@@ -101,11 +101,39 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         // A breakpoint is planted by EA, translated by the vcpu's owner with its current state.
         Receive<InsertBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
         Receive<RemoveBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
+        // Watchpoints are VM-wide and by effective address (as DAWR matches): no vcpu translates them.
+        Receive<InsertWatchpoint>(m => ChangeWatchpoint(m.Watchpoint, insert: true));
+        Receive<RemoveWatchpoint>(m => ChangeWatchpoint(m.Watchpoint, insert: false));
         Receive<Describe>(_ => Sender.Tell(new VmDescription(_vm.VcpuCount, _vm.MemorySize, _vm.Capabilities, _run.Running,
             Positions(), _vm.ImageIsLittleEndian, _table.Count, _run.Parks, _run.Reentries)));
         Receive<Subscribe>(m => { _subscribers.Add(m.Subscriber); Context.Watch(m.Subscriber); });
         Receive<Terminated>(m => _subscribers.Remove(m.ActorRef));
         Receive<ConsoleBytes>(m => Publish(new ConsoleObserved(m.Vcpu, m.Bytes)));
+    }
+
+    private void ChangeWatchpoint(Hypervisor.Watchpoint w, bool insert)
+    {
+        if (!_vm.Capabilities.Watchpoints)
+        {
+            Sender.Tell(new Failed(FailureCode.FailedPrecondition, "this VM's backend has no watchpoints"));
+            return;
+        }
+        if (w.Invalid() is { } why)
+        {
+            Sender.Tell(new Failed(FailureCode.InvalidArgument, why));
+            return;
+        }
+        try
+        {
+            bool changed = true;
+            if (insert) _vm.InsertWatchpoint(w);
+            else changed = _vm.RemoveWatchpoint(w);
+            Sender.Tell(new WatchpointChanged(w, changed));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException or BackendLostException)
+        {
+            Sender.Tell(new Failed(e is BackendLostException ? FailureCode.FailedPrecondition : FailureCode.InvalidArgument, e.Message));
+        }
     }
 
     public static Props Props(IVirtualMachine vm, CoordinatorOptions? options = null) =>

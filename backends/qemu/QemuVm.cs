@@ -61,7 +61,9 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             // With a continue QEMU delivers every interrupt; only its own (never used) step can hold them.
             HoldsAsyncInterrupts: false, RunModel: VcpuRunModel.AllStop,
             // Z0 on TCG is matched against the fetch address; on KVM it writes the debug word into guest memory.
-            BreakpointsInMemory: kvm);
+            BreakpointsInMemory: kvm,
+            // Z2–Z4: QEMU's own watchpoints on TCG, DAWR under KVM (one per vcpu on POWER9, so QEMU may refuse a second).
+            Watchpoints: true);
         ImageIsLittleEndian = KernelByteOrder(process) ?? (_vcpus[0].GetRegisters().Msr & Msr.LE) != 0;
         if (process is not null) process.ConsoleOutput += OnConsole;
     }
@@ -352,6 +354,9 @@ public sealed class QemuVm : IAllStopVm, IDisposable
                 ulong nip = _vcpus[vcpu].GetRegisters().Nip;
                 switch (signal)
                 {
+                    case 5 when (WatchHit(reply) ?? UnnamedWatchHit(nip)) is { } hit: // SIGTRAP with watch:/rwatch:/awatch:, or none
+                        return (vcpu, new VcpuExit(ExitReason.Watchpoint, nip, 0,
+                            $"{hit.Watchpoint} hit by an access at 0x{hit.DataAddress:x} (QEMU's stop reply {reply})", hit));
                     case 5: // SIGTRAP: a breakpoint (ours or the guest's debug word under KVM)
                         return (vcpu, new VcpuExit(ExitReason.Debug, nip));
                     case 2: // SIGINT: our interrupt
@@ -373,6 +378,74 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             }
             default:
                 throw new QemuLostException($"QEMU's gdbstub answered a resume with '{reply}'");
+        }
+    }
+
+    // ---- watchpoints: Z2 (write), Z3 (read), Z4 (access) at the effective address ----
+
+    private readonly Dictionary<Watchpoint, int> _watchpoints = new();
+
+    private static int WatchType(WatchKind kind) => kind switch { WatchKind.Write => 2, WatchKind.Read => 3, _ => 4 };
+
+    /// <summary>Sets a watchpoint in QEMU (<c>Z2</c>–<c>Z4</c>, sent at once so that a refusal reaches the caller); an equal one set
+    /// again is counted, not sent twice.</summary>
+    public void InsertWatchpoint(Watchpoint watchpoint)
+    {
+        if (watchpoint.Invalid() is { } why) throw new ArgumentOutOfRangeException(nameof(watchpoint), why);
+        lock (_plantedLock)
+            if (_watchpoints.TryGetValue(watchpoint, out int n)) { _watchpoints[watchpoint] = n + 1; return; }
+        string request = $"Z{WatchType(watchpoint.Kind)},{watchpoint.Address:x},{watchpoint.Length:x}";
+        string reply = _stub.Request(request);
+        if (reply != "OK") throw new GdbStubRefusedException(request, reply);
+        lock (_plantedLock) _watchpoints[watchpoint] = 1;
+    }
+
+    public bool RemoveWatchpoint(Watchpoint watchpoint)
+    {
+        lock (_plantedLock)
+        {
+            if (!_watchpoints.TryGetValue(watchpoint, out int n)) return false;
+            if (n > 1 || _stub.IsLost) { if (n > 1) _watchpoints[watchpoint] = n - 1; else _watchpoints.Remove(watchpoint); return true; }
+            _watchpoints.Remove(watchpoint);
+        }
+        string request = $"z{WatchType(watchpoint.Kind)},{watchpoint.Address:x},{watchpoint.Length:x}";
+        string reply = _stub.Request(request);
+        if (reply != "OK") throw new GdbStubRefusedException(request, reply);
+        return true;
+    }
+
+    /// <summary>The watchpoint a stop reply names (<c>watch:ADDR</c>, <c>rwatch:</c>, <c>awatch:</c>): the first set one of that
+    /// kind that covers the data address. QEMU does not say the access's size or direction: 1 byte, a store for <c>watch</c>.</summary>
+    private WatchpointHit? WatchHit(string reply)
+    {
+        foreach (var (name, kind) in new[] { ("rwatch:", WatchKind.Read), ("awatch:", WatchKind.Access), ("watch:", WatchKind.Write) })
+        {
+            int i = reply.IndexOf(name, StringComparison.Ordinal);
+            if (i < 0 || (name == "watch:" && i > 0 && reply[i - 1] is 'r' or 'a')) continue;
+            int end = reply.IndexOf(';', i);
+            if (!ulong.TryParse(reply.AsSpan(i + name.Length, (end < 0 ? reply.Length : end) - i - name.Length), NumberStyles.HexNumber,
+                    CultureInfo.InvariantCulture, out ulong address)) return null;
+            Watchpoint? found = null;
+            lock (_plantedLock)
+                foreach (var w in _watchpoints.Keys)
+                    if (w.Kind == kind && w.Matches(address, 1, kind == WatchKind.Write)) { found = w; break; }
+            return new WatchpointHit(found ?? new Watchpoint(address, 1, kind), address, 1, kind == WatchKind.Write);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// QEMU 10's TCG reports a watchpoint as a bare <c>T05</c> (measured: no <c>watch:</c>, the pc after the access). A SIGTRAP
+    /// while watchpoints are set, at an address with no breakpoint of ours, is taken for one: the first one set, its own
+    /// address as the data address (QEMU does not say which, or where).
+    /// </summary>
+    private WatchpointHit? UnnamedWatchHit(ulong nip)
+    {
+        lock (_plantedLock)
+        {
+            if (_watchpoints.Count == 0 || _planted.Contains(nip)) return null;
+            var w = _watchpoints.Keys.First();
+            return new WatchpointHit(w, w.Address, 1, w.Kind != WatchKind.Read);
         }
     }
 
@@ -493,7 +566,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     }
 
     /// <summary>
-    /// Leaves QEMU as ActorStep found it: every <c>Z0</c> removed, then detached (<c>D</c>: QEMU resumes the VM); a QEMU that
+    /// Leaves QEMU as ActorStep found it: every <c>Z0</c> and watchpoint removed, then detached (<c>D</c>: QEMU resumes the VM); a QEMU that
     /// ActorStep started is stopped. The engine has already taken its step breakpoints and SE out (abandoned steps).
     /// </summary>
     public void Dispose()
@@ -507,6 +580,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             {
                 WriteBack(); // the engine's last writes (SE given back) and removals
                 var z = PlantedBreakpoints.Select(ea => $"z0,{ea:x},4").ToList();
+                lock (_plantedLock) z.AddRange(_watchpoints.Keys.Select(w => $"z{WatchType(w.Kind)},{w.Address:x},{w.Length:x}"));
                 if (z.Count > 0) _stub.RequestAll(z);
             }
             catch (QemuLostException) { }

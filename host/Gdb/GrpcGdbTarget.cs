@@ -20,7 +20,7 @@ public sealed class GdbTargetException(string message, Exception? inner = null) 
 /// <para>Detach and kill leave the VM halted: the API runs a VM only while a Resume call is open, and a bridge that
 /// kept one open after gdb left would hold the VM hostage. Another gdb (or any gRPC client) can pick it up.</para>
 /// </summary>
-public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
+public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, IDisposable
 {
     /// <summary>Bounds every call that does not run the guest, so a lost server shows as an error, not a hang.</summary>
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
@@ -69,6 +69,8 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
     public string VmId => _vmId;
 
     public IGdbMonitor Monitor => this;
+
+    public IGdbWatchpoints Watchpoints => this;
 
     /// <summary>gdb's <c>monitor help</c> and <c>monitor vm</c> (the VM as the server describes it).</summary>
     public async Task<string> RunAsync(string command, CancellationToken ct)
@@ -230,9 +232,47 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
         Call(() => _breakpoints.RemoveBreakpointAsync(
             new BreakpointRequest { VmId = _vmId, Address = address, Vcpu = (uint)vcpu }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
 
+    // Watchpoints are taken out and put back by gdb at each stop, like breakpoints: the same noting of removals saves two
+    // calls per watchpoint per stop. A removal gdb means before it steps over the access that hit (powerpc watchpoints are
+    // non-steppable) is made before that step, as every noted removal is.
+    private readonly HashSet<Api.V1.Watchpoint> _watching = [];
+    private readonly HashSet<Api.V1.Watchpoint> _unwatching = [];
+
+    private static Api.V1.Watchpoint Watch(GdbWatchKind kind, ulong address, ulong length) => new()
+    {
+        Address = address, Length = length,
+        Kind = kind switch { GdbWatchKind.Read => WatchpointKind.Read, GdbWatchKind.Access => WatchpointKind.Access, _ => WatchpointKind.Write },
+    };
+
+    public async Task InsertWatchpointAsync(GdbWatchKind kind, ulong address, ulong length, CancellationToken ct)
+    {
+        var w = Watch(kind, address, length);
+        if (_unwatching.Remove(w)) return; // still set at the server
+        await Call(() => _breakpoints.InsertWatchpointAsync(
+            new WatchpointRequest { VmId = _vmId, Watchpoint = w }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        _watching.Add(w);
+    }
+
+    public async Task RemoveWatchpointAsync(GdbWatchKind kind, ulong address, ulong length, CancellationToken ct)
+    {
+        var w = Watch(kind, address, length);
+        if (_watching.Contains(w)) _unwatching.Add(w);
+        else await UnwatchAtServerAsync(w, ct);
+    }
+
+    private Task<WatchpointResponse> UnwatchAtServerAsync(Api.V1.Watchpoint w, CancellationToken ct) =>
+        Call(() => _breakpoints.RemoveWatchpointAsync(
+            new WatchpointRequest { VmId = _vmId, Watchpoint = w }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+
     /// <summary>Makes the removals gdb asked for since the last resume.</summary>
     private async Task RemoveNotedAsync(CancellationToken ct)
     {
+        foreach (var w in _unwatching.ToList())
+        {
+            await UnwatchAtServerAsync(w, ct);
+            _unwatching.Remove(w);
+            _watching.Remove(w);
+        }
         foreach (var address in _removing.ToList())
         {
             await RemoveAtServerAsync(address, _planted[address], ct);
@@ -338,6 +378,13 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
             ApiStopReason.GuestStopped => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, allGone, e.Detail, registers),
             ApiStopReason.Finished => new GdbStopEvent(vcpu, GdbStopReason.GuestStopped, e.Status, AllVcpusGone: true, e.Detail, registers),
             ApiStopReason.Idle => new GdbStopEvent(vcpu, GdbStopReason.Idle, Detail: e.Detail, Registers: registers),
+            ApiStopReason.Watchpoint when e.Watchpoint is { } hit => new GdbStopEvent(vcpu, GdbStopReason.Watchpoint, Detail: e.Detail,
+                Registers: registers, Watch: new GdbWatchHit(hit.Watchpoint.Kind switch
+                {
+                    WatchpointKind.Read => GdbWatchKind.Read,
+                    WatchpointKind.Access => GdbWatchKind.Access,
+                    _ => GdbWatchKind.Write,
+                }, hit.WatchedAddress)),
             _ => new GdbStopEvent(vcpu, GdbStopReason.Error, Detail: e.Detail, Registers: registers), // checkstop, a failed vcpu actor
         };
     }

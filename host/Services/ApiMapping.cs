@@ -102,6 +102,7 @@ public static class ApiMapping
         Actors.Vm.StopReason.Finished => ApiStopReason.Finished,
         Actors.Vm.StopReason.Error => ApiStopReason.Error,
         Actors.Vm.StopReason.Idle => ApiStopReason.Idle,
+        Actors.Vm.StopReason.Watchpoint => ApiStopReason.Watchpoint,
         _ => ApiStopReason.Unspecified,
     };
 
@@ -114,6 +115,36 @@ public static class ApiMapping
         Status = e.Status,
         StepCompletion = e.StepCompletion ?? "",
         Steps = (uint)e.Steps,
+        Watchpoint = e.Watch is { } w ? Hit(w) : null,
+    };
+
+    public static Api.V1.Watchpoint Watchpoint(Hypervisor.Watchpoint w) => new()
+    {
+        Address = w.Address, Length = w.Length,
+        Kind = w.Kind switch
+        {
+            Hypervisor.WatchKind.Write => WatchpointKind.Write,
+            Hypervisor.WatchKind.Read => WatchpointKind.Read,
+            Hypervisor.WatchKind.Access => WatchpointKind.Access,
+            _ => WatchpointKind.Unspecified,
+        },
+    };
+
+    /// <summary>A watchpoint as a client gave it; an unspecified kind (or none given) is INVALID_ARGUMENT.</summary>
+    public static Hypervisor.Watchpoint Watchpoint(Api.V1.Watchpoint? w) =>
+        w is null ? throw Invalid("a watchpoint is required (address, length, kind)")
+        : new(w.Address, w.Length, w.Kind switch
+        {
+            WatchpointKind.Write => Hypervisor.WatchKind.Write,
+            WatchpointKind.Read => Hypervisor.WatchKind.Read,
+            WatchpointKind.Access => Hypervisor.WatchKind.Access,
+            _ => throw Invalid($"watchpoint kind {w.Kind} is not WRITE, READ or ACCESS"),
+        });
+
+    public static Api.V1.WatchpointHit Hit(Hypervisor.WatchpointHit h) => new()
+    {
+        Watchpoint = Watchpoint(h.Watchpoint), DataAddress = h.DataAddress, WatchedAddress = h.WatchedAddress,
+        Size = (uint)h.Size, Store = h.Store,
     };
 
     public static RunResponse Run(VmProtocol.Stopped s)

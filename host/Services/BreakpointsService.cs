@@ -12,4 +12,10 @@ public sealed class BreakpointsService(VmRouter router) : Api.V1.Breakpoints.Bre
 
     public override Task<BreakpointResponse> RemoveBreakpoint(BreakpointRequest r, ServerCallContext context) =>
         router.CallAsync<BreakpointResponse>(VmMethods.RemoveBreakpoint, r.VmId, r, context);
+
+    public override Task<WatchpointResponse> InsertWatchpoint(WatchpointRequest r, ServerCallContext context) =>
+        router.CallAsync<WatchpointResponse>(VmMethods.InsertWatchpoint, r.VmId, r, context);
+
+    public override Task<WatchpointResponse> RemoveWatchpoint(WatchpointRequest r, ServerCallContext context) =>
+        router.CallAsync<WatchpointResponse>(VmMethods.RemoveWatchpoint, r.VmId, r, context);
 }

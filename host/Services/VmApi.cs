@@ -48,6 +48,8 @@ public sealed class VmApi
         Add<WriteMemoryRequest, WriteMemoryResponse>(VmMethods.WriteMemory, WriteMemory);
         Add<BreakpointRequest, BreakpointResponse>(VmMethods.InsertBreakpoint, InsertBreakpoint);
         Add<BreakpointRequest, BreakpointResponse>(VmMethods.RemoveBreakpoint, RemoveBreakpoint);
+        Add<WatchpointRequest, WatchpointResponse>(VmMethods.InsertWatchpoint, InsertWatchpoint);
+        Add<WatchpointRequest, WatchpointResponse>(VmMethods.RemoveWatchpoint, RemoveWatchpoint);
         Add<SnapshotVmRequest, RegisterSnapshot>(VmMethods.SnapshotVm, SnapshotVm);
         Add<ContinueRequest, Vm>(VmMethods.ContinueVm, ContinueVm);
     }
@@ -240,6 +242,17 @@ public sealed class VmApi
 
     private static BreakpointResponse Map(VmProtocol.BreakpointChanged c) =>
         new() { Address = c.Address, RealAddress = c.RealAddress, Changed = c.Changed };
+
+    // Watchpoints: VM-wide, by effective address (no vcpu translates them)
+
+    public async Task<WatchpointResponse> InsertWatchpoint(WatchpointRequest r, CallScope call) =>
+        Map(await _backend.AskAsync<VmProtocol.WatchpointChanged>(new ToVm(r.VmId, new VmProtocol.InsertWatchpoint(ApiMapping.Watchpoint(r.Watchpoint))), call));
+
+    public async Task<WatchpointResponse> RemoveWatchpoint(WatchpointRequest r, CallScope call) =>
+        Map(await _backend.AskAsync<VmProtocol.WatchpointChanged>(new ToVm(r.VmId, new VmProtocol.RemoveWatchpoint(ApiMapping.Watchpoint(r.Watchpoint))), call));
+
+    private static WatchpointResponse Map(VmProtocol.WatchpointChanged c) =>
+        new() { Watchpoint = ApiMapping.Watchpoint(c.Watchpoint), Changed = c.Changed };
 }
 
 /// <summary>Full names of the calls that name a VM (what a FleetCall carries).</summary>
@@ -257,6 +270,8 @@ public static class VmMethods
     public static readonly string WriteMemory = Name(Memory.Descriptor, "WriteMemory");
     public static readonly string InsertBreakpoint = Name(Breakpoints.Descriptor, "InsertBreakpoint");
     public static readonly string RemoveBreakpoint = Name(Breakpoints.Descriptor, "RemoveBreakpoint");
+    public static readonly string InsertWatchpoint = Name(Breakpoints.Descriptor, "InsertWatchpoint");
+    public static readonly string RemoveWatchpoint = Name(Breakpoints.Descriptor, "RemoveWatchpoint");
 
     /// <summary>The per-VM operations of Fleet.SnapshotRegisters and Fleet.ContinueAll (not RPCs of their own).</summary>
     public static readonly string SnapshotVm = $"/{Api.V1.Fleet.Descriptor.FullName}/SnapshotVm";

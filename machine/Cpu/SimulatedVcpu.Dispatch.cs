@@ -101,6 +101,10 @@ public sealed partial class SimulatedVcpu
             case Op.Stdbrx: StoreByteReversed(i, 8); break;
             case Op.Lmw: Lmw(i); break;
             case Op.Stmw: Stmw(i); break;
+            case Op.Lswi: LoadString(i, immediate: true); break;
+            case Op.Lswx: LoadString(i, immediate: false); break;
+            case Op.Stswi: StoreString(i, immediate: true); break;
+            case Op.Stswx: StoreString(i, immediate: false); break;
             case Op.Lwarx: LoadReserve(i, 4); break;
             case Op.Ldarx: LoadReserve(i, 8); break;
             case Op.Stwcx: StoreConditional(i, 4); break;

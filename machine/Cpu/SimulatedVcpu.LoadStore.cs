@@ -12,10 +12,15 @@ public sealed partial class SimulatedVcpu
 
     private ulong EffectiveAddress(ulong ea) => Mode64 ? ea : ea & 0xFFFFFFFF;
 
-    /// <summary>Translates a data access, raising DSI when EA has no translation or leaves guest RAM.</summary>
+    /// <summary>Translates a data access, raising DSI when EA has no translation or leaves guest RAM; false too when the
+    /// access hits a watchpoint (the vcpu exits before the instruction completes). Every data access of an instruction
+    /// comes through here (or through <see cref="WatchpointHit"/> for its whole extent first).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TranslateData(ulong ea, int size, bool store, out ulong ra)
     {
+        // With no watchpoint set this is the whole cost: one field read; with some, an access outside all of them costs a
+        // range compare.
+        if (_vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store)) { ra = 0; return false; }
         var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ra);
         if (fault == RadixFault.None && ra + (ulong)size <= _mem.Size) return true;
         RaiseDataStorage(ea, store, fault);
@@ -104,6 +109,8 @@ public sealed partial class SimulatedVcpu
         var d = new FormD(i);
         ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
         if (LittleEndian || (ea & 3) != 0) { RaiseAlignment(ea); return; }
+        // The whole extent first: no register is loaded when any word of it is watched.
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, 4 * (32 - (ulong)d.RT), store: false)) return;
         for (int r = d.RT; r < 32; r++, ea += 4)
         {
             if (!TranslateData(ea, 4, false, out ulong real)) return;
@@ -116,10 +123,60 @@ public sealed partial class SimulatedVcpu
         var d = new FormD(i);
         ulong ea = EffectiveAddress(RA0(d.RA) + (ulong)d.D);
         if (LittleEndian || (ea & 3) != 0) { RaiseAlignment(ea); return; }
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, 4 * (32 - (ulong)d.RS), store: true)) return;
         for (int r = d.RS; r < 32; r++, ea += 4)
         {
             if (!TranslateData(ea, 4, true, out ulong real)) return;
             _mem.Store(real, 4, Gpr[r], false);
+        }
+    }
+
+    /// <summary>
+    /// lswi/lswx: n bytes from EA into the low words of RT, RT+1, … (r31 wraps to r0), each register zeroed first and filled
+    /// from its bits 32:39 on (Book I §3.3.7); lswi's n is NB (0 means 32), lswx's XER[57:63] (0: nothing happens). Every byte
+    /// is translated before any register changes. Big-endian mode only: little-endian mode takes an alignment interrupt, as on
+    /// POWER8 and POWER9.
+    /// </summary>
+    private void LoadString(uint i, bool immediate)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + (immediate ? 0 : Gpr[x.RB]));
+        int n = immediate ? (x.NB == 0 ? 32 : x.NB) : (int)(Xer & 0x7F);
+        if (LittleEndian) { RaiseAlignment(ea); return; }
+        if (n == 0) return;
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, (ulong)n, store: false)) return;
+        Span<byte> bytes = stackalloc byte[128];
+        for (int k = 0; k < n; k++)
+        {
+            if (!TranslateData(EffectiveAddress(ea + (ulong)k), 1, false, out ulong real)) return;
+            bytes[k] = (byte)_mem.Load(real, 1, false);
+        }
+        int r = x.RT;
+        for (int k = 0; k < n; k += 4, r = (r + 1) & 31)
+        {
+            ulong word = 0;
+            for (int b = 0; b < 4; b++) word = word << 8 | (k + b < n ? bytes[k + b] : 0u);
+            Gpr[r] = word;
+        }
+    }
+
+    /// <summary>stswi/stswx: n bytes from the low words of RS, RS+1, … (r31 wraps to r0) to EA, each word from its bits 32:39 on;
+    /// every byte translated before any is stored. Big-endian mode only (see <see cref="LoadString"/>).</summary>
+    private void StoreString(uint i, bool immediate)
+    {
+        var x = new FormX(i);
+        ulong ea = EffectiveAddress(RA0(x.RA) + (immediate ? 0 : Gpr[x.RB]));
+        int n = immediate ? (x.NB == 0 ? 32 : x.NB) : (int)(Xer & 0x7F);
+        if (LittleEndian) { RaiseAlignment(ea); return; }
+        if (n == 0) return;
+        if (_vm.Watchpoints is not null && WatchpointHit(ea, (ulong)n, store: true)) return;
+        Span<ulong> reals = stackalloc ulong[128];
+        for (int k = 0; k < n; k++)
+            if (!TranslateData(EffectiveAddress(ea + (ulong)k), 1, true, out reals[k])) return;
+        for (int k = 0; k < n; k++)
+        {
+            ulong word = Gpr[(x.RS + k / 4) & 31];
+            _mem.Store(reals[k], 1, (byte)(word >> (24 - 8 * (k & 3))), false);
         }
     }
 
@@ -176,5 +233,35 @@ public sealed partial class SimulatedVcpu
         var x = new FormX(i);
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
         if (TryTranslate(ea, Msr_, AccessKind.Load, out ulong real) && real + 128 <= _mem.Size) _mem.InvalidateRange(real, 128);
+    }
+
+    // --- Watchpoints (DAWR-style: Power ISA v3.0 Book III §9.4; the machine's are VM-wide and any number). ---
+
+    /// <summary>The instruction (its address and the retired count when its access hit) that a resume performs without stopping
+    /// for its watchpoint again: a debugger that resumes a vcpu stopped at a watchpoint means to complete the access.</summary>
+    private ulong _watchPassCia = ulong.MaxValue;
+    private long _watchPassRetired = -1;
+
+    /// <summary>
+    /// Whether an access of <paramref name="size"/> bytes at <paramref name="ea"/> hits a watchpoint: then NIP is put back at the
+    /// instruction, which has not completed, and the vcpu exits with <see cref="ExitReason.Watchpoint"/>. The instruction that
+    /// last stopped this way, resumed before anything else retired, goes through: it is the access the debugger steps over.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WatchpointHit(ulong ea, ulong size, bool store)
+    {
+        var watched = Volatile.Read(ref _vm.Watchpoints);
+        if (watched is null || (_cia == _watchPassCia && _retired == _watchPassRetired)) return false;
+        foreach (var w in watched.List)
+        {
+            if (!w.Matches(ea, size, store)) continue;
+            _watchPassCia = _cia;
+            _watchPassRetired = _retired;
+            Nip = _cia;
+            var hit = new WatchpointHit(w, ea, (int)Math.Min(size, int.MaxValue), store);
+            Exit(ExitReason.Watchpoint, _cia, 0, $"{w} hit by a {size}-byte {(store ? "store" : "load")} at 0x{ea:x}", hit);
+            return true;
+        }
+        return false;
     }
 }

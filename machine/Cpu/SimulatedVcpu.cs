@@ -134,6 +134,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         _startRequest = null;
         _externalPending = false;
         _fetchEaPage = ulong.MaxValue;
+        _watchPassCia = ulong.MaxValue;
     }
 
     /// <summary>Linux's kexec-style entry (machine/Platform/LinuxBoot.cs): r3 = the device tree, r4 = r5 = 0, real mode, SF|ME|LE.</summary>
@@ -349,9 +350,9 @@ public sealed partial class SimulatedVcpu : IVcpu
         return _exit;
     }
 
-    private void Exit(ExitReason reason, ulong address, long status = 0, string? detail = null)
+    private void Exit(ExitReason reason, ulong address, long status = 0, string? detail = null, WatchpointHit? watch = null)
     {
-        _exit = new VcpuExit(reason, address, status, detail);
+        _exit = new VcpuExit(reason, address, status, detail, watch);
         _event |= Event.Exit;
     }
 

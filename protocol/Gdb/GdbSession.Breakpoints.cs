@@ -3,7 +3,8 @@ using ActorStep.Protocol.Rsp;
 namespace ActorStep.Protocol.Gdb;
 
 // gdb manual, "Packets": Z/z type,addr,kind. Z0 is gdb's software breakpoint (kind 4: one instruction word);
-// Z1 a hardware breakpoint when the target has them; watchpoints (Z2–Z4) are not supported: empty reply.
+// Z1 a hardware breakpoint when the target has them; Z2–Z4 watchpoints (kind = length in bytes) when it has them. What the
+// target lacks is an empty reply (gdb then knows the packet is unsupported).
 public sealed partial class GdbSession
 {
     private const int PowerBreakpointKind = 4;
@@ -37,6 +38,11 @@ public sealed partial class GdbSession
                 if (kind != PowerBreakpointKind) return new GdbReply(RspErrors.Invalid);
                 if (insert) await hw.InsertHwBreakpointAsync(address, ct);
                 else await hw.RemoveHwBreakpointAsync(address, ct);
+                return GdbReply.Ok;
+            case 2 or 3 or 4 when _target.Watchpoints is { } watch:
+                if (kind <= 0) return new GdbReply(RspErrors.Invalid);
+                if (insert) await watch.InsertWatchpointAsync((GdbWatchKind)type, address, (ulong)kind, ct);
+                else await watch.RemoveWatchpointAsync((GdbWatchKind)type, address, (ulong)kind, ct);
                 return GdbReply.Ok;
             default:
                 return GdbReply.Empty;

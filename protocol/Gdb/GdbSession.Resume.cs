@@ -161,7 +161,7 @@ public sealed partial class GdbSession
         return new GdbReply(await StopReplyAsync(new GdbStopEvent(_generalVcpu, GdbStopReason.StepDone), ct));
     }
 
-    /// <summary>"Stop Reply Packets": <c>TAAthread:id;[swbreak:;]40:pc;41:msr;01:r1;</c>, or <c>W</c> when the guest
+    /// <summary>"Stop Reply Packets": <c>TAAthread:id;[swbreak:;|watch:addr;]40:pc;41:msr;01:r1;</c>, or <c>W</c> when the guest
     /// stopped its last vcpu. Expediting pc, msr and r1 saves gdb a <c>g</c> round trip after each step.</summary>
     private async Task<string> StopReplyAsync(GdbStopEvent stop, CancellationToken ct)
     {
@@ -175,6 +175,8 @@ public sealed partial class GdbSession
         _generalVcpu = stop.Vcpu;
         var sb = new StringBuilder($"T{signal:x2}thread:{Tid(stop.Vcpu)};");
         if (stop.Reason == GdbStopReason.Breakpoint && _swbreak) sb.Append("swbreak:;");
+        if (stop.Reason == GdbStopReason.Watchpoint && stop.Watch is { } w)
+            sb.Append($"{w.Kind switch { GdbWatchKind.Read => "rwatch", GdbWatchKind.Access => "awatch", _ => "watch" }}:{w.DataAddress:x};");
         try
         {
             var regs = await RegistersAsync(stop.Vcpu, ct);

@@ -54,7 +54,26 @@ public interface IGdbTarget
 
     /// <summary>gdb's <c>monitor …</c> (<c>qRcmd</c>).</summary>
     IGdbMonitor? Monitor => null;
+
+    /// <summary>Watchpoints (<c>Z2</c>–<c>Z4</c>); without them gdb is told they are unsupported (empty reply) and falls back to
+    /// software watchpoints.</summary>
+    IGdbWatchpoints? Watchpoints => null;
 }
+
+/// <summary>What a watchpoint stops: the <c>Z</c> packet's type (2 write, 3 read, 4 access).</summary>
+public enum GdbWatchKind { Write = 2, Read = 3, Access = 4 }
+
+/// <summary>Optional: watchpoints (gdb manual, "Packets", <c>Z2</c>/<c>Z3</c>/<c>Z4</c>): <paramref name="length"/> bytes from
+/// <paramref name="address"/>, for every vcpu. A hit is reported as <see cref="GdbStopReason.Watchpoint"/>.</summary>
+public interface IGdbWatchpoints
+{
+    Task InsertWatchpointAsync(GdbWatchKind kind, ulong address, ulong length, CancellationToken ct);
+    Task RemoveWatchpointAsync(GdbWatchKind kind, ulong address, ulong length, CancellationToken ct);
+}
+
+/// <summary>A watchpoint hit as a stop reply names it: <c>watch:ADDR</c>, <c>rwatch:</c> or <c>awatch:</c> by the
+/// watchpoint's kind, with the data address (a watched byte the access touched).</summary>
+public readonly record struct GdbWatchHit(GdbWatchKind Kind, ulong DataAddress);
 
 /// <summary>Optional: hardware breakpoints (gdb manual, "Packets", <c>Z1</c>).</summary>
 public interface IGdbHwBreakpoints
@@ -109,6 +128,9 @@ public enum GdbStopReason
     /// running it: <c>T05</c> with the pc where it waits (gdb's <c>stepi</c> comes back), preceded by an <c>O</c> packet that
     /// prints <see cref="GdbStopEvent.Detail"/> (why, and what would wake it).</summary>
     Idle,
+    /// <summary>A vcpu's access hit a watchpoint, its pc at the accessing instruction (not executed, as POWER's DAWR stops it;
+    /// gdb's powerpc support steps over it itself): <c>T05 … watch:ADDR;</c> (<see cref="GdbStopEvent.Watch"/>).</summary>
+    Watchpoint,
 }
 
 /// <summary>The stop a resume reports.</summary>
@@ -118,8 +140,9 @@ public enum GdbStopReason
 /// <param name="Detail">Free text for logs.</param>
 /// <param name="Registers">The registers of <paramref name="Vcpu"/> after the stop, when the target got them with the
 /// stop (as <see cref="IGdbTarget.ReadRegistersAsync"/> returns them): the stop reply and gdb's next <c>g</c> use them.</param>
+/// <param name="Watch">For <see cref="GdbStopReason.Watchpoint"/>: which kind and the data address.</param>
 public sealed record GdbStopEvent(int Vcpu, GdbStopReason Reason, long ExitCode = 0, bool AllVcpusGone = false,
-    string? Detail = null, IReadOnlyDictionary<int, byte[]>? Registers = null);
+    string? Detail = null, IReadOnlyDictionary<int, byte[]>? Registers = null, GdbWatchHit? Watch = null);
 
 /// <summary>Builds the MSB-first register values <see cref="IGdbTarget"/> exchanges.</summary>
 public static class GdbRegisterValue

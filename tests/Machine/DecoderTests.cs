@@ -191,8 +191,9 @@ public class DecoderTests(DecoderCoverageFixture fixture) : IClassFixture<Decode
     [Fact]
     public void Both_byte_orders_assemble_the_same_instruction_words()
     {
-        // BE has lmw/stmw in addition (gas rejects them little-endian); otherwise the words are identical.
-        var big = fixture.Big.Coverage.Select(l => l.Word).Where(w => w >> 26 is not (46 or 47)).ToArray();
+        // BE has lmw/stmw and the string instructions in addition (gas rejects them little-endian); otherwise the words are identical.
+        var big = fixture.Big.Coverage.Select(l => l.Word)
+            .Where(w => w >> 26 is not (46 or 47) && OpcodeTable.Decode(w) is not (Op.Lswi or Op.Lswx or Op.Stswi or Op.Stswx)).ToArray();
         var little = fixture.Little.Coverage.Select(l => l.Word).ToArray();
         // Relative branches encode the same displacement, so the words match even though the listing addresses differ.
         Assert.Equal(little, big);
@@ -207,7 +208,7 @@ public class DecoderTests(DecoderCoverageFixture fixture) : IClassFixture<Decode
         Assert.True(missingOps.Count == 0, "ops not in the coverage source: " + string.Join(", ", missingOps));
 
         var littleOps = fixture.Little.Coverage.Select(l => OpcodeTable.Decode(l.Word)).ToHashSet();
-        var missingLittle = Enum.GetValues<Op>().Where(op => op is not (Op.Illegal or Op.Lmw or Op.Stmw) && !littleOps.Contains(op)).ToList();
+        var missingLittle = Enum.GetValues<Op>().Where(op => op is not (Op.Illegal or Op.Lmw or Op.Stmw or Op.Lswi or Op.Lswx or Op.Stswi or Op.Stswx) && !littleOps.Contains(op)).ToList();
         Assert.True(missingLittle.Count == 0, "ops not in the little-endian coverage: " + string.Join(", ", missingLittle));
 
         var mnemonics = lines.Select(l => l.Mnemonic).ToHashSet();

@@ -1026,4 +1026,13 @@ fwd:
     lmw     28, 0(0)
     stmw    30, 32767(31)
     stmw    3, -32768(4)
+    # Nor do the string instructions (gas: "invalid when little-endian").
+    lswi    3, 10, 8
+    lswi    31, 10, 4
+    lswx    5, 6, 7
+    lswx    28, 0, 1
+    stswi   3, 4, 0
+    stswi   30, 31, 31
+    stswx   5, 0, 7
+    stswx   0, 31, 1
 .endif
