@@ -22,6 +22,7 @@ public sealed class FakeGdbTarget : IGdbTarget
     public int RegisterReads { get; private set; }
     public IGdbHwBreakpoints? HwBreakpointsCapability { get; set; }
     public IGdbMonitor? MonitorCapability { get; set; }
+    public IGdbNonStop? NonStopCapability { get; set; }
     public bool FailEverything { get; set; }
 
     private TaskCompletionSource<GdbStopEvent>? _running;
@@ -47,6 +48,7 @@ public sealed class FakeGdbTarget : IGdbTarget
 
     public IGdbHwBreakpoints? HwBreakpoints => HwBreakpointsCapability;
     public IGdbMonitor? Monitor => MonitorCapability;
+    public IGdbNonStop? NonStop => NonStopCapability;
 
     private void Check(string call)
     {
