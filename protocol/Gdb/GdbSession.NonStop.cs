@@ -21,6 +21,10 @@ public sealed partial class GdbSession
     /// <summary>Vcpus gdb asked to stop, with the signal their stop reports: 0 for vCont;t ("Packets", vCont), SIGINT for vCtrlC.</summary>
     private readonly Dictionary<int, int> _stopSignals = [];
     private Task<GdbStopEvent>? _nextStop;
+    /// <summary>No vCont yet in this non-stop session: gdb is still connecting (see <see cref="NonStopStatusAsync"/>).</summary>
+    private bool _connecting = true;
+    /// <summary>Stop replies of stopped threads held back from a connection-time '?', sent as notifications once its sequence ends.</summary>
+    private readonly Queue<string> _deferred = new();
 
     /// <summary>gdb turned non-stop mode on (<c>QNonStop:1</c>): packets are served while vcpus run, stops are notifications.</summary>
     public bool NonStopMode => _nonStop;
@@ -31,6 +35,7 @@ public sealed partial class GdbSession
         get
         {
             if (!_nonStop || _target.NonStop is not { } nonStop) return Task.Delay(Timeout.Infinite);
+            if (_deferred.Count > 0 && !_sequenceOpen) return Task.CompletedTask;
             return _nextStop ??= nonStop.NextStopAsync(CancellationToken.None);
         }
     }
@@ -39,6 +44,12 @@ public sealed partial class GdbSession
     /// payload to send now (gdb is not in a sequence), or null (it will be the reply to a later vStopped).</summary>
     public async Task<byte[]?> TakeNotificationAsync(CancellationToken ct = default)
     {
+        if (_nonStop && _deferred.Count > 0 && !_sequenceOpen)
+        {
+            while (_deferred.TryDequeue(out var held)) _stopReplies.Enqueue(held);
+            _sequenceOpen = true;
+            return RspEncoding.Latin1("Stop:" + _stopReplies.Peek());
+        }
         if (_nextStop is not { IsCompleted: true } next) return null;
         _nextStop = null;
         GdbStopEvent stop;
@@ -86,6 +97,8 @@ public sealed partial class GdbSession
         _stopSignals.Clear();
         _lastStops.Clear();
         _sequenceOpen = false;
+        _deferred.Clear();
+        _connecting = true;
         _registers.Clear();
     }
 
@@ -94,6 +107,7 @@ public sealed partial class GdbSession
     private async Task<GdbReply> NonStopResumeAsync(GdbResumeAction?[] actions, IReadOnlyDictionary<int, GdbStepRange>? ranges, CancellationToken ct)
     {
         var nonStop = _target.NonStop!;
+        _connecting = false;
         var threads = await ThreadsAsync(ct);
         var start = new GdbResumeAction[actions.Length];
         bool any = false;
@@ -154,19 +168,28 @@ public sealed partial class GdbSession
         return GdbReply.Ok;
     }
 
-    /// <summary>'?' in non-stop ("Remote Non-Stop"): the sequence in progress is abandoned and a new one reports every stopped thread,
-    /// reported before or not; the first is the reply, the rest follow vStopped. OK when every thread runs.</summary>
+    /// <summary>
+    /// '?' in non-stop ("Remote Non-Stop"): the sequence in progress is abandoned and a new one reports every stopped thread,
+    /// reported before or not; the first is the reply, the rest follow vStopped. OK when every thread runs.
+    /// <para>While gdb connects (no vCont yet) the sequence holds one thread, gdb's current one, and the other stopped threads follow
+    /// as <c>%Stop</c> notifications once it has ended: gdb 13.1 (Debian's gdb-multiarch) fails an assertion in
+    /// <c>remote_target::wait</c> when the '?' of its connection reports more than one stop in non-stop mode (its
+    /// <c>queued_stop_reply</c> marks the event token before the target is asynchronous). gdb sees every thread stopped either way.</para>
+    /// </summary>
     private async Task<GdbReply> NonStopStatusAsync(CancellationToken ct)
     {
         _stopReplies.Clear();
+        _deferred.Clear();
         _sequenceOpen = false;
         var threads = await ThreadsAsync(ct, refresh: true);
-        foreach (var t in threads)
+        var stopped = threads.Where(t => t.Alive && !_running.Contains(t.Vcpu)).OrderBy(t => t.Vcpu == _generalVcpu ? 0 : 1).ToList();
+        foreach (var t in stopped)
         {
-            if (!t.Alive || _running.Contains(t.Vcpu)) continue;
             // A thread gdb never saw stop reports signal 0, as gdbserver does for threads with no stop of their own.
             var (stop, signal) = _lastStops.TryGetValue(t.Vcpu, out var last) ? last : (new GdbStopEvent(t.Vcpu, GdbStopReason.Halted), SigNone);
-            _stopReplies.Enqueue(await StopReplyAsync(stop, ct, signal, selectThread: false));
+            var reply = await StopReplyAsync(stop, ct, signal, selectThread: false);
+            if (_connecting && _stopReplies.Count > 0) _deferred.Enqueue(reply);
+            else _stopReplies.Enqueue(reply);
         }
         if (_stopReplies.Count == 0) return GdbReply.Ok;
         _sequenceOpen = true;

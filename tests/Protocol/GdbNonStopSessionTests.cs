@@ -117,6 +117,18 @@ public class GdbNonStopSessionTests
     }
 
     [Fact]
+    public async Task While_gdb_connects_question_mark_reports_the_current_thread_and_the_others_follow_as_notifications()
+    {
+        await ConnectNonStop();
+        Assert.Equal("OK", await Ask("Hgp1.2"));
+        Assert.Equal(StopReply("00", 1), await Ask("?"));
+        Assert.Equal("OK", await Ask("vStopped"));
+        Assert.Equal("Stop:" + StopReply("00", 0), await Notification());
+        Assert.Equal(StopReply("00", 2), await Ask("vStopped"));
+        Assert.Equal("OK", await Ask("vStopped"));
+    }
+
+    [Fact]
     public async Task Question_mark_is_OK_when_every_thread_runs()
     {
         await ConnectNonStop();
