@@ -264,6 +264,14 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
     /// the guest; the next resume opens a new stream.</summary>
     public async Task<GdbStopEvent> ResumeAsync(GdbResume resume, CancellationToken ct)
     {
+        var resuming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _resuming = resuming.Task;
+        try { return await ResumeAndCacheAsync(resume, ct); }
+        finally { resuming.SetResult(); }
+    }
+
+    private async Task<GdbStopEvent> ResumeAndCacheAsync(GdbResume resume, CancellationToken ct)
+    {
         _catalogue ??= await CatalogueAsync(ct);
         var request = Request(resume);
         request.IncludeCode = BlockSize;
@@ -343,8 +351,20 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IDisposable
         CloseStream();
     }
 
-    public async Task InterruptAsync(CancellationToken ct) =>
-        await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+    /// <summary>An all-stop resume of this gdb's from its start (before its request reaches the server) to its stop.</summary>
+    private volatile Task? _resuming;
+
+    /// <summary>How long a halt is given to end the resume in flight before it is sent again.</summary>
+    internal static readonly TimeSpan HaltRetry = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Halts the VM. A Ctrl-C that comes right after the vCont may reach the server before the resume does (which then
+    /// runs on): the halt is repeated until the resume in flight has ended.</summary>
+    public async Task InterruptAsync(CancellationToken ct)
+    {
+        var resuming = _resuming;
+        do await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        while (resuming is { IsCompleted: false } && await Task.WhenAny(resuming, Task.Delay(HaltRetry, ct)) != resuming);
+    }
 
     /// <summary>The VM stays halted (see the class comment), without the breakpoints gdb removed.</summary>
     public Task DetachAsync(CancellationToken ct) => RemoveNotedAsync(ct);

@@ -13,9 +13,6 @@ namespace ActorStep.Host.Gdb;
 /// </summary>
 internal sealed class GrpcNonStop(GrpcGdbTarget target) : IGdbNonStop, IDisposable
 {
-    /// <summary>How long a halt is given to end the resume before it is sent again (it may reach the server before the resume).</summary>
-    private static readonly TimeSpan HaltRetry = TimeSpan.FromMilliseconds(50);
-
     private readonly object _lock = new();
     private readonly Channel<GdbStopEvent> _stops = Channel.CreateUnbounded<GdbStopEvent>();
     private readonly CancellationTokenSource _cts = new();
@@ -121,7 +118,7 @@ internal sealed class GrpcNonStop(GrpcGdbTarget target) : IGdbNonStop, IDisposab
                     while (!running.IsCompleted)
                     {
                         try { await target.InterruptAsync(ct); } catch (GdbTargetException) { }
-                        await Task.WhenAny(running, Task.Delay(HaltRetry, ct));
+                        await Task.WhenAny(running, Task.Delay(GrpcGdbTarget.HaltRetry, ct));
                     }
                 }
                 var stop = await running;

@@ -72,6 +72,10 @@ public sealed partial class GdbSession
         return RspEncoding.Latin1("Stop:" + _stopReplies.Peek());
     }
 
+    /// <summary>The state <c>info threads</c> shows: in non-stop a thread gdb resumed is "running" until its stop is reported (the
+    /// target's own text may lag behind, or show a moment when the target reshuffles which vcpus run).</summary>
+    private string StateText(GdbThreadInfo t) => _nonStop && _running.Contains(t.Vcpu) ? "running" : t.State;
+
     private async Task<GdbReply> SetNonStopAsync(RspReader r, CancellationToken ct)
     {
         bool on = r.HexInt() != 0;
