@@ -211,4 +211,27 @@ public sealed class GdbNonStopTests(GdbFixture fx, ITestOutputHelper log)
         }
         finally { log.WriteLine(gdb.Transcript); }
     }
+
+    [Fact]
+    public async Task Detach_while_threads_run_leaves_the_VM_halted_as_in_all_stop()
+    {
+        var vm = NewVm();
+        await using var bridge = await fx.StartBridgeAsync(vm.VmId);
+        using var gdb = await ConnectNonStopAsync(bridge, threads: 3);
+        try
+        {
+            await gdb.RunAsync($"break *0x{Spin:x}");
+            await gdb.RunAsync("thread 2");
+            await gdb.RunAsync("continue &");
+            await gdb.RunAsync("thread 3");
+            await gdb.RunAsync("continue &");
+            Assert.Equal(2, Running(await gdb.RunAsync("info threads")));
+            await gdb.RunAsync("detach");
+            var after = fx.GetVm(vm.VmId);
+            Assert.False(after.Running);
+            Assert.All(after.Vcpus, v => Assert.Equal(VcpuState.Stopped, v.State));
+            Assert.Equal(0u, after.BreakpointCount); // gdb's breakpoint went with it
+        }
+        finally { log.WriteLine(gdb.Transcript); }
+    }
 }
