@@ -30,6 +30,8 @@ public sealed class GdbBridge : IAsyncDisposable
     private readonly CallInvoker _calls;
     private readonly IDisposable? _owned;
     private readonly bool _littleEndian;
+    /// <summary>The VM's vcpus run independently (not <c>Capabilities.all_stop</c>): gdb's non-stop mode is offered.</summary>
+    private readonly bool _nonStop;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
@@ -44,6 +46,7 @@ public sealed class GdbBridge : IAsyncDisposable
         _owned = owned;
         VmId = vm.VmId;
         _littleEndian = vm.ImageLittleEndian;
+        _nonStop = vm.Capabilities is not { AllStop: true };
         _log = log;
         Endpoint = (IPEndPoint)listener.LocalEndpoint;
         _accepting = AcceptLoopAsync();
@@ -160,7 +163,7 @@ public sealed class GdbBridge : IAsyncDisposable
     {
         var peer = client.Client.RemoteEndPoint;
         _log.LogInformation("gdb attached from {Peer} to VM {VmId}", peer, VmId);
-        using var target = new GrpcGdbTarget(_calls, VmId);
+        using var target = new GrpcGdbTarget(_calls, VmId, _nonStop);
         var session = new GdbSession(target, _littleEndian);
         try
         {

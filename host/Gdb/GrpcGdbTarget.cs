@@ -51,14 +51,21 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
     // carries the values only (ResumeRequest.values_only), a few bytes per register instead of a named entry.
     private (int GdbNumber, int Bytes)[]? _catalogue;
 
-    public GrpcGdbTarget(GrpcChannel channel, string vmId) : this(channel.CreateCallInvoker(), vmId)
+    // Non-stop (null for a VM that runs only as a whole). While it is on, vcpus run while gdb reads: no memory is cached and a
+    // breakpoint gdb removes is removed at once (a running vcpu would otherwise still hit it).
+    private readonly GrpcNonStop? _nonStop;
+    private volatile bool _nonStopActive;
+
+    /// <param name="nonStop">offer gdb's non-stop mode: the VM's vcpus run independently (not <c>Capabilities.all_stop</c>)</param>
+    public GrpcGdbTarget(GrpcChannel channel, string vmId, bool nonStop = false) : this(channel.CreateCallInvoker(), vmId, nonStop)
     {
     }
 
     /// <summary>Over any call invoker: a channel's, or the server's own in-process one (<see cref="InProcessCallInvoker"/>).</summary>
-    public GrpcGdbTarget(CallInvoker calls, string vmId)
+    public GrpcGdbTarget(CallInvoker calls, string vmId, bool nonStop = false)
     {
         _vmId = vmId;
+        if (nonStop) _nonStop = new GrpcNonStop(this);
         _vms = new Vms.VmsClient(calls);
         _run = new RunControl.RunControlClient(calls);
         _registers = new Api.V1.Registers.RegistersClient(calls);
@@ -72,6 +79,16 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
 
     public IGdbWatchpoints Watchpoints => this;
 
+    public IGdbNonStop? NonStop => _nonStop;
+
+    /// <summary>Non-stop begins or ends: memory is no longer cached, removals are no longer deferred (or both again).</summary>
+    internal async Task SetNonStopAsync(bool on, CancellationToken ct)
+    {
+        _blocks.Clear();
+        _stoppedByUs = false;
+        if (on) await RemoveNotedAsync(ct);
+        _nonStopActive = on;
+    }
     /// <summary>gdb's <c>monitor help</c> and <c>monitor vm</c> (the VM as the server describes it).</summary>
     public async Task<string> RunAsync(string command, CancellationToken ct)
     {
@@ -220,6 +237,12 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
 
     public async Task RemoveSwBreakpointAsync(ulong address, CancellationToken ct)
     {
+        if (_nonStopActive)
+        {
+            int vcpu = _planted.Remove(address, out var planter) ? planter : _translationVcpu;
+            await RemoveAtServerAsync(address, vcpu, ct);
+            return;
+        }
         if (_planted.ContainsKey(address))
         {
             _removing.Add(address);
@@ -286,34 +309,54 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
     /// the guest; the next resume opens a new stream.</summary>
     public async Task<GdbStopEvent> ResumeAsync(GdbResume resume, CancellationToken ct)
     {
-        var (actions, ranges) = (resume.Actions, resume.Ranges);
+        var resuming = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _resuming = resuming.Task;
+        try { return await ResumeAndCacheAsync(resume, ct); }
+        finally { resuming.SetResult(); }
+    }
+
+    private async Task<GdbStopEvent> ResumeAndCacheAsync(GdbResume resume, CancellationToken ct)
+    {
         _catalogue ??= await CatalogueAsync(ct);
-        var request = new ResumeRequest
-        {
-            VmId = _vmId, StepCount = 1, HoldInterrupts = resume.HoldInterrupts, IncludeRegisters = true, ValuesOnly = true, IncludeCode = BlockSize,
-        };
-        for (int vcpu = 0; vcpu < actions.Count; vcpu++)
-        {
-            if (actions[vcpu] == GdbResumeAction.Stay) continue;
-            var entry = new VcpuActionEntry
-            {
-                Vcpu = (uint)vcpu,
-                Action = actions[vcpu] == GdbResumeAction.Step ? ApiVcpuAction.Step : ApiVcpuAction.Continue,
-            };
-            if (actions[vcpu] == GdbResumeAction.Step && ranges is not null && ranges.TryGetValue(vcpu, out var range))
-                entry.StepRange = new StepRange { Start = range.Start, End = range.End };
-            request.Actions.Add(entry);
-        }
+        var request = Request(resume);
+        request.IncludeCode = BlockSize;
         await RemoveNotedAsync(ct);
         _stoppedByUs = false;
         _blocks.Clear();
         var reply = await ResumeOnStreamAsync(request, ct);
+        if (_nonStopActive) return StopEvent(reply); // a resume racing a switch to non-stop: nothing may be cached
         _stoppedByUs = true;
         // The memory around the stopped pc came with the stop: gdb's reads there (about ten per stepi) cost no call.
         if (reply.Code is { } code && code.Address % BlockSize == 0)
             for (int offset = 0; offset + BlockSize <= code.Data.Length; offset += BlockSize)
                 _blocks[((int)reply.Event.Vcpu, code.Address + (ulong)offset)] = code.Data.Span.Slice(offset, BlockSize).ToArray();
         return StopEvent(reply);
+    }
+
+    /// <summary>One all-stop resume for <see cref="GrpcNonStop"/>: no breakpoint removals, no memory cache (vcpus run while gdb reads).</summary>
+    internal async Task<GdbStopEvent> ResumeOnceAsync(GdbResume resume, CancellationToken ct)
+    {
+        _catalogue ??= await CatalogueAsync(ct);
+        return StopEvent(await ResumeOnStreamAsync(Request(resume), ct));
+    }
+
+    /// <summary>The Resume for gdb's per-vcpu actions exactly as it sent them, asking for the stopped vcpu's register values.</summary>
+    private ResumeRequest Request(GdbResume resume)
+    {
+        var request = new ResumeRequest { VmId = _vmId, StepCount = 1, HoldInterrupts = resume.HoldInterrupts, IncludeRegisters = true, ValuesOnly = true };
+        for (int vcpu = 0; vcpu < resume.Actions.Count; vcpu++)
+        {
+            if (resume.Actions[vcpu] == GdbResumeAction.Stay) continue;
+            var entry = new VcpuActionEntry
+            {
+                Vcpu = (uint)vcpu,
+                Action = resume.Actions[vcpu] == GdbResumeAction.Step ? ApiVcpuAction.Step : ApiVcpuAction.Continue,
+            };
+            if (resume.Actions[vcpu] == GdbResumeAction.Step && resume.Ranges is { } ranges && ranges.TryGetValue(vcpu, out var range))
+                entry.StepRange = new StepRange { Start = range.Start, End = range.End };
+            request.Actions.Add(entry);
+        }
+        return request;
     }
 
     private async Task<RunResponse> ResumeOnStreamAsync(ResumeRequest request, CancellationToken ct)
@@ -347,10 +390,26 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
     }
 
     /// <summary>Ends the session's resume stream (the VM stays as it is: halted unless a resume was in flight, which this cancels).</summary>
-    public void Dispose() => CloseStream();
+    public void Dispose()
+    {
+        _nonStop?.Dispose();
+        CloseStream();
+    }
 
-    public async Task InterruptAsync(CancellationToken ct) =>
-        await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+    /// <summary>An all-stop resume of this gdb's from its start (before its request reaches the server) to its stop.</summary>
+    private volatile Task? _resuming;
+
+    /// <summary>How long a halt is given to end the resume in flight before it is sent again.</summary>
+    internal static readonly TimeSpan HaltRetry = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Halts the VM. A Ctrl-C that comes right after the vCont may reach the server before the resume does (which then
+    /// runs on): the halt is repeated until the resume in flight has ended.</summary>
+    public async Task InterruptAsync(CancellationToken ct)
+    {
+        var resuming = _resuming;
+        do await Call(() => _run.HaltAsync(new HaltRequest { VmId = _vmId }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
+        while (resuming is { IsCompleted: false } && await Task.WhenAny(resuming, Task.Delay(HaltRetry, ct)) != resuming);
+    }
 
     /// <summary>The VM stays halted (see the class comment), without the breakpoints gdb removed.</summary>
     public Task DetachAsync(CancellationToken ct) => RemoveNotedAsync(ct);

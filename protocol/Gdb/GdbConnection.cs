@@ -6,7 +6,8 @@ namespace ActorStep.Protocol.Gdb;
 /// Pumps one gdb connection: bytes from a stream (a NetworkStream with TCP_NODELAY, or a pipe in tests) through
 /// <see cref="RspChannel"/> into <see cref="GdbSession"/>, replies back with one write per batch (an ack and its
 /// reply together). While a resume runs it waits for either the stop or more bytes, so a Ctrl-C reaches the
-/// target at once; packets that arrive meanwhile are served after the stop reply, in order.
+/// target at once; packets that arrive meanwhile are served after the stop reply, in order. In non-stop mode packets are served
+/// while vcpus run, and each stop the target reports is written between two replies as a <c>%Stop</c> notification.
 /// Returns when gdb detaches, kills, or closes the connection (then <see cref="GdbSession.ConnectionLostAsync"/>).
 /// </summary>
 public sealed class GdbConnection(Stream stream, GdbSession session, RspChannel channel)
@@ -37,6 +38,21 @@ public sealed class GdbConnection(Stream stream, GdbSession session, RspChannel 
                     {
                         var stop = await session.WaitForStopAsync(ct);
                         await WriteAsync(stop, ct);
+                        continue;
+                    }
+                }
+                else if (session.NonStopMode)
+                {
+                    // Non-stop: packets are served while vcpus run, and a stop goes out as a %Stop notification between replies
+                    // (this one loop writes both, so a notification never lands inside a reply).
+                    var stopped = session.NonStopEventReady;
+                    if (await Task.WhenAny(read, stopped) == stopped)
+                    {
+                        if (await session.TakeNotificationAsync(ct) is { } notification)
+                        {
+                            channel.SendNotification(notification);
+                            await FlushAsync(ct);
+                        }
                         continue;
                     }
                 }

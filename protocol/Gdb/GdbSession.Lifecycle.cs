@@ -5,6 +5,7 @@ public sealed partial class GdbSession
 {
     private async Task<GdbReply> DetachAsync(CancellationToken ct)
     {
+        await LeaveNonStopAsync(ct); // non-stop: every vcpu stops, as the VM is left after an all-stop detach
         await _target.DetachAsync(ct);
         State = GdbSessionState.Disconnected;
         return GdbReply.Ok;
@@ -13,6 +14,7 @@ public sealed partial class GdbSession
     /// <summary><c>k</c> gets no reply (gdb does not wait for one); <c>vKill;pid</c> gets OK.</summary>
     private async Task<GdbReply> KillAsync(bool reply, CancellationToken ct)
     {
+        await LeaveNonStopAsync(ct);
         await _target.KillAsync(ct);
         State = GdbSessionState.Disconnected;
         return reply ? GdbReply.Ok : GdbReply.None;
@@ -25,6 +27,7 @@ public sealed partial class GdbSession
         if (State == GdbSessionState.Disconnected) return;
         try
         {
+            try { await LeaveNonStopAsync(ct); } catch (Exception e) when (e is not OperationCanceledException) { }
             if (State is GdbSessionState.Running or GdbSessionState.Interrupting && _resume is not null)
             {
                 if (State == GdbSessionState.Running) await _target.InterruptAsync(ct);

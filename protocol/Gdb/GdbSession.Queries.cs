@@ -58,6 +58,7 @@ public sealed partial class GdbSession
         if (_multiprocess) features.Add("multiprocess+");
         if (_swbreak) features.Add("swbreak+");
         if (_target.HwBreakpoints is not null && offered.Contains("hwbreak+")) features.Add("hwbreak+");
+        if (_target.NonStop is not null) features.Add("QNonStop+");
         return new GdbReply(string.Join(';', features));
     }
 

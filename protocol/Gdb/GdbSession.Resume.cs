@@ -18,6 +18,8 @@ public sealed partial class GdbSession
         if (r.TrySkip("Cont?")) return new GdbReply(VContActions);
         if (r.TrySkip("Cont;")) return await VContAsync(r, ct);
         if (r.TrySkip("Kill")) return await KillAsync(reply: true, ct);
+        if (r.TrySkip("Stopped") && r.AtEnd) return StoppedAck();
+        if (r.TrySkip("CtrlC") && r.AtEnd) return await CtrlCAsync(ct);
         return GdbReply.Empty; // vMustReplyEmpty, vFile, vRun, …: "an empty response" is the required answer
     }
 
@@ -54,7 +56,7 @@ public sealed partial class GdbSession
         }
 
         var threads = await ThreadsAsync(ct);
-        var actions = new GdbResumeAction[threads.Count];
+        var actions = new GdbResumeAction?[threads.Count]; // null: no action names the vcpu
         Dictionary<int, GdbStepRange>? ranges = null;
         for (int vcpu = 0; vcpu < threads.Count; vcpu++)
         {
@@ -66,7 +68,8 @@ public sealed partial class GdbSession
                 break; // the leftmost matching action wins
             }
         }
-        return Resume(actions, ct, ranges);
+        if (_nonStop) return await NonStopResumeAsync(actions, ranges, ct);
+        return Resume([.. actions.Select(a => a ?? GdbResumeAction.Stay)], ct, ranges);
     }
 
     /// <summary>The old c/s packets ("Packets"), with gdbserver's reading of Hc: a specific Hc thread moves alone;
@@ -94,6 +97,7 @@ public sealed partial class GdbSession
             if (vcpu == target) actions[vcpu] = step ? GdbResumeAction.Step : GdbResumeAction.Continue;
             else if (_continueVcpu is null) actions[vcpu] = GdbResumeAction.Continue;
         }
+        if (_nonStop) return await NonStopResumeAsync([.. actions.Select(a => a == GdbResumeAction.Stay ? (GdbResumeAction?)null : a)], null, ct);
         return Resume(actions, ct);
     }
 
@@ -112,6 +116,11 @@ public sealed partial class GdbSession
     /// with <c>T02</c>. Ignored while stopped (gdb only sends it while it waits for a stop).</summary>
     public async Task InterruptAsync(CancellationToken ct = default)
     {
+        if (_nonStop)
+        {
+            await CtrlCAsync(ct); // in non-stop gdb sends vCtrlC; the byte means the same
+            return;
+        }
         if (State != GdbSessionState.Running || _resume is null || _resume.IsCompleted) return;
         State = GdbSessionState.Interrupting;
         await _target.InterruptAsync(ct);
@@ -163,17 +172,19 @@ public sealed partial class GdbSession
 
     /// <summary>"Stop Reply Packets": <c>TAAthread:id;[swbreak:;|watch:addr;]40:pc;41:msr;01:r1;</c>, or <c>W</c> when the guest
     /// stopped its last vcpu. Expediting pc, msr and r1 saves gdb a <c>g</c> round trip after each step.</summary>
-    private async Task<string> StopReplyAsync(GdbStopEvent stop, CancellationToken ct)
+    /// <param name="signal">the signal to report instead of the reason's (non-stop: 0 for a vCont;t stop)</param>
+    /// <param name="selectThread">the stopped vcpu becomes the current one (all-stop; in non-stop gdb selects threads itself)</param>
+    private async Task<string> StopReplyAsync(GdbStopEvent stop, CancellationToken ct, int? signal = null, bool selectThread = true)
     {
         if (stop.Reason == GdbStopReason.GuestStopped && stop.AllVcpusGone) return Exited(stop.ExitCode);
-        int signal = stop.Reason switch
+        signal ??= stop.Reason switch
         {
             GdbStopReason.Halted => SigInt,
             GdbStopReason.Error => SigAbrt,
             _ => SigTrap,
         };
-        _generalVcpu = stop.Vcpu;
-        var sb = new StringBuilder($"T{signal:x2}thread:{Tid(stop.Vcpu)};");
+        if (selectThread) _generalVcpu = stop.Vcpu;
+        var sb = new StringBuilder($"T{signal.Value:x2}thread:{Tid(stop.Vcpu)};");
         if (stop.Reason == GdbStopReason.Breakpoint && _swbreak) sb.Append("swbreak:;");
         if (stop.Reason == GdbStopReason.Watchpoint && stop.Watch is { } w)
             sb.Append($"{w.Kind switch { GdbWatchKind.Read => "rwatch", GdbWatchKind.Access => "awatch", _ => "watch" }}:{w.DataAddress:x};");

@@ -57,7 +57,7 @@ public sealed partial class GdbSession
         r.ExpectEnd();
         var threads = await ThreadsAsync(ct, refresh: true);
         if (id.Vcpu is not { } vcpu || vcpu >= threads.Count) return new GdbReply(RspErrors.Invalid);
-        return new GdbReply(RspEncoding.ToHex(threads[vcpu].State));
+        return new GdbReply(RspEncoding.ToHex(StateText(threads[vcpu])));
     }
 
     /// <summary>The qXfer:threads:read document: every live vcpu named <c>vcpuN</c> with its state.</summary>
@@ -66,7 +66,7 @@ public sealed partial class GdbSession
         var threads = await ThreadsAsync(ct, refresh: true);
         var sb = new StringBuilder("<?xml version=\"1.0\"?>\n<threads>\n");
         foreach (var t in threads.Where(t => t.Alive))
-            sb.Append($"<thread id=\"{Tid(t.Vcpu)}\" core=\"{t.Vcpu}\" name=\"vcpu{t.Vcpu}\">{SecurityElement.Escape(t.State)}</thread>\n");
+            sb.Append($"<thread id=\"{Tid(t.Vcpu)}\" core=\"{t.Vcpu}\" name=\"vcpu{t.Vcpu}\">{SecurityElement.Escape(StateText(t))}</thread>\n");
         sb.Append("</threads>\n");
         return Encoding.UTF8.GetBytes(sb.ToString());
     }

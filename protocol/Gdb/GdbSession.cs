@@ -128,7 +128,7 @@ public sealed partial class GdbSession
         var r = new RspReader(p, 1);
         return (char)p[0] switch
         {
-            '?' => StopStatusAsync(ct),
+            '?' => _nonStop ? NonStopStatusAsync(ct) : StopStatusAsync(ct),
             'g' => ReadAllRegistersAsync(r, ct),
             'G' => WriteAllRegistersAsync(r, ct),
             'p' => ReadRegisterAsync(r, ct),
@@ -144,6 +144,7 @@ public sealed partial class GdbSession
             'D' => DetachAsync(ct),
             'k' => KillAsync(reply: false, ct),
             'q' => QueryAsync(r, ct),
+            'Q' when r.TrySkip("NonStop:") => SetNonStopAsync(r, ct),
             'Q' => Task.FromResult(Set(r)),
             'v' => VPacketAsync(r, ct),
             _ => Task.FromResult(GdbReply.Empty), // "Packets": an unsupported packet gets an empty reply

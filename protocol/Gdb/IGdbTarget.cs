@@ -58,6 +58,9 @@ public interface IGdbTarget
     /// <summary>Watchpoints (<c>Z2</c>–<c>Z4</c>); without them gdb is told they are unsupported (empty reply) and falls back to
     /// software watchpoints.</summary>
     IGdbWatchpoints? Watchpoints => null;
+    /// <summary>Non-stop mode (<c>set non-stop on</c>); when present qSupported says <c>QNonStop+</c> and <c>QNonStop:1</c> is
+    /// accepted. Null for a VM that runs only as a whole (QEMU's gdbstub): <c>QNonStop:1</c> then gets the empty reply.</summary>
+    IGdbNonStop? NonStop => null;
 }
 
 /// <summary>What a watchpoint stops: the <c>Z</c> packet's type (2 write, 3 read, 4 access).</summary>
@@ -80,6 +83,32 @@ public interface IGdbHwBreakpoints
 {
     Task InsertHwBreakpointAsync(ulong address, CancellationToken ct);
     Task RemoveHwBreakpointAsync(ulong address, CancellationToken ct);
+}
+
+/// <summary>
+/// Optional: non-stop mode (gdb manual, "Remote Non-Stop"): each vcpu runs and stops on its own while gdb works with the
+/// stopped ones. The session calls these from its one thread; stops arrive through <see cref="NextStopAsync"/>, one event
+/// per vcpu that stopped (the session turns them into <c>%Stop</c> notifications).
+/// </summary>
+public interface IGdbNonStop
+{
+    /// <summary><c>QNonStop:1</c>: from now on vcpus are resumed and stopped one by one. Every vcpu is stopped when it is called.</summary>
+    Task EnterAsync(CancellationToken ct);
+
+    /// <summary><c>QNonStop:0</c>, detach, kill or a lost connection: stop every running vcpu and return once none runs. Their stops
+    /// are not reported (gdb asks with <c>?</c> when it wants them).</summary>
+    Task LeaveAsync(CancellationToken ct);
+
+    /// <summary>Starts the vcpus whose action is not <see cref="GdbResumeAction.Stay"/> (each is stopped); the others go on as
+    /// they are (running or stopped). Returns once they are started; each stop comes later through <see cref="NextStopAsync"/>.</summary>
+    Task ResumeAsync(GdbResume resume, CancellationToken ct);
+
+    /// <summary>Stops one running vcpu (<c>vCont;t</c>, <c>vCtrlC</c>): its stop comes through <see cref="NextStopAsync"/>, as
+    /// <see cref="GdbStopReason.Halted"/> unless something else stopped it first.</summary>
+    Task StopAsync(int vcpu, CancellationToken ct);
+
+    /// <summary>The next stop of a vcpu that was running. The session keeps one such task pending at a time.</summary>
+    Task<GdbStopEvent> NextStopAsync(CancellationToken ct);
 }
 
 /// <summary>Optional: <c>monitor</c> commands (gdb manual, "General Query Packets", <c>qRcmd</c>).</summary>

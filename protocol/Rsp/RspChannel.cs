@@ -87,6 +87,14 @@ public sealed class RspChannel
 
     public void Send(string payload) => Send(RspEncoding.Latin1(payload));
 
+    /// <summary>Queues a notification (<c>%name:payload#xx</c>, "Notification Packets"): never acknowledged, never retransmitted.</summary>
+    public void SendNotification(ReadOnlySpan<byte> payload)
+    {
+        var frame = RspEncoding.Frame(RunLengthEncodeOutput ? RspEncoding.EncodeRunLength(payload) : payload);
+        frame[0] = (byte)'%';
+        _output.AddRange(frame);
+    }
+
     /// <summary>Everything queued since the last call, to be written in one socket write.</summary>
     public byte[] TakeOutput()
     {

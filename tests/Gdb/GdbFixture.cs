@@ -79,7 +79,8 @@ public sealed class GdbProcess : IDisposable
     private readonly Process _process;
     private readonly Task<string> _stdout, _stderr;
 
-    public GdbProcess(IPEndPoint bridge, string? elf, bool littleEndian, IEnumerable<string> commands)
+    /// <param name="beforeConnect">settings gdb needs before <c>target remote</c> (<c>set non-stop on</c>)</param>
+    public GdbProcess(IPEndPoint bridge, string? elf, bool littleEndian, IEnumerable<string> commands, IEnumerable<string>? beforeConnect = null)
     {
         var psi = new ProcessStartInfo("gdb-multiarch") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         var args = new List<string> { "-nx", "-batch" };
@@ -88,7 +89,9 @@ public sealed class GdbProcess : IDisposable
             "-ex", "set pagination off", "-ex", "set confirm off",
             // gdb waits 2 s for a reply by default, as long as the bridge holds a second gdb before refusing it: on a loaded
             // machine the refusal then comes too late and gdb reports a timeout instead of the bridge's reason.
-            "-ex", "set remotetimeout 10", "-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
+            "-ex", "set remotetimeout 10"]);
+        foreach (var c in beforeConnect ?? []) { args.Add("-ex"); args.Add(c); }
+        args.AddRange(["-ex", $"target remote {bridge.Address}:{bridge.Port}"]);
         foreach (var c in commands) { args.Add("-ex"); args.Add(c); }
         foreach (var a in args) psi.ArgumentList.Add(a);
         _process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start gdb-multiarch");

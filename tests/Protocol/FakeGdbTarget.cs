@@ -23,6 +23,7 @@ public sealed class FakeGdbTarget : IGdbTarget
     public IGdbHwBreakpoints? HwBreakpointsCapability { get; set; }
     public IGdbMonitor? MonitorCapability { get; set; }
     public IGdbWatchpoints? WatchpointsCapability { get; set; }
+    public IGdbNonStop? NonStopCapability { get; set; }
     public bool FailEverything { get; set; }
 
     private TaskCompletionSource<GdbStopEvent>? _running;
@@ -49,6 +50,7 @@ public sealed class FakeGdbTarget : IGdbTarget
     public IGdbHwBreakpoints? HwBreakpoints => HwBreakpointsCapability;
     public IGdbMonitor? Monitor => MonitorCapability;
     public IGdbWatchpoints? Watchpoints => WatchpointsCapability;
+    public IGdbNonStop? NonStop => NonStopCapability;
 
     private void Check(string call)
     {
