@@ -90,13 +90,18 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         get { lock (_missing) return _missing.ToArray(); }
     }
 
+    /// <summary>Raised on the vcpu's thread when <see cref="Missing"/> gains an entry (so a run can name it as it happens).</summary>
+    public event Action<MissingFeature>? MissingFeatureMet;
+
     internal void NoteMissing(string kind, ulong value, int vcpu, ulong nip)
     {
+        MissingFeature added;
         lock (_missing)
         {
             if (_missing.Count >= 256 || _missing.Exists(m => m.Kind == kind && m.Value == value)) return;
-            _missing.Add(new MissingFeature(kind, value, vcpu, nip));
+            _missing.Add(added = new MissingFeature(kind, value, vcpu, nip));
         }
+        MissingFeatureMet?.Invoke(added);
     }
 
     public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length
