@@ -14,8 +14,11 @@ namespace ActorStep.Machine;
 /// <param name="RealTimeClock">what RTAS get-time-of-day reports at timebase 0 (the clock then advances with the timebase at
 /// <see cref="TimebaseFrequency"/>); null: the host's clock when the machine is created. A fixed value makes a guest that
 /// prints the date print the same thing every run (the deterministic mode).</param>
+/// <param name="IdleWaitsForWallClock">a ceded vcpu's <c>Run</c> that skips guest time (nothing wakes it within the budget) waits
+/// that long on the wall clock unless woken: for a debugger's engine, which hands an idle vcpu slice after slice (MachineRunner
+/// blocks idle vcpus itself)</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null)
+    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleWaitsForWallClock = false)
 {
     public const int MaxVcpus = 256;
 

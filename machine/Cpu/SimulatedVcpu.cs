@@ -154,7 +154,11 @@ public sealed partial class SimulatedVcpu : IVcpu
         _debug = debug;
     }
 
-    public void RequestExit() => _exitRequested = true;
+    public void RequestExit()
+    {
+        _exitRequested = true;
+        _vm.SignalWake(Index); // ends an idle wait (MachineOptions.IdleWaitsForWallClock)
+    }
 
     /// <summary>One timebase tick per instruction, as if the vcpu had run it (DEC follows TB).</summary>
     public void RetireEmulatedInstruction() => Tb++;
@@ -196,7 +200,18 @@ public sealed partial class SimulatedVcpu : IVcpu
         {
             if (_vm.Halt is { } halt) return HaltWithMachine(halt);
             if (_held) return new VcpuExit(ExitReason.Idle, Nip, 0, HeldDetail); // RTAS stop-self
-            if (_ceded && !Wake(end)) return new VcpuExit(ExitReason.Idle, Nip);
+            if (_ceded)
+            {
+                ulong before = Tb;
+                if (!Wake(end))
+                {
+                    // The guest time skipped passes on the wall clock too, unless something wakes the vcpu (an H_PROD, an
+                    // interrupt for it, the machine's halt, the host's RequestExit): an idle vcpu under serve does not spin.
+                    if (_vm.Options.IdleWaitsForWallClock && Tb > before)
+                        _vm.WaitForWake(Index, TimeSpan.FromSeconds((Tb - before) / (double)MachineOptions.TimebaseFrequency));
+                    return new VcpuExit(ExitReason.Idle, Nip);
+                }
+            }
             if (Tb >= end || _exitRequested) return new VcpuExit(ExitReason.BudgetExpired, Nip);
 
             bool asyncAllowed = (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts;
