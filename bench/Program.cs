@@ -13,6 +13,7 @@ IBenchmark[] benchmarks =
     new FleetProcessBenchmark(),
     new ChurnBenchmark(),
     new QemuBenchmark(),
+    new LinuxBootBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

@@ -273,9 +273,9 @@ public static partial class Disassembler
             }
 
             // System, storage control.
-            case Op.Sc:
+            case Op.Sc or Op.Scv:
                 return Text(name, Dec(new FormSC(insn).LEV));
-            case Op.Rfid or Op.Hrfid or Op.Isync or Op.Eieio or Op.Tlbsync:
+            case Op.Rfid or Op.Rfscv or Op.Hrfid or Op.Isync or Op.Eieio or Op.Tlbsync:
                 return name;
             case Op.Slbia:
                 return Text(name, Dec((insn >> 21) & 7)); // IH
@@ -296,6 +296,10 @@ public static partial class Disassembler
                     246 => Text("dcbtst", Ra0(x.RA), R(x.RB), Dec(x.RT)),      // TH
                     86 => Text("dcbf", Ra0(x.RA), R(x.RB), Dec(x.RT & 3)),     // L
                     54 => Text("dcbst", Ra0(x.RA), R(x.RB)),
+                    // The T (or A) bit is bit 6; STRM bits 9:10.
+                    342 => Text((insn & 0x02000000) != 0 ? "dstt" : "dst", R(x.RA), R(x.RB), Dec((insn >> 21) & 3)),
+                    374 => Text((insn & 0x02000000) != 0 ? "dststt" : "dstst", R(x.RA), R(x.RB), Dec((insn >> 21) & 3)),
+                    822 => (insn & 0x02000000) != 0 ? "dssall" : Text("dss", Dec((insn >> 21) & 3)),
                     _ => throw new InvalidOperationException($"cache hint with XO {x.XO}"),
                 };
             }

@@ -20,6 +20,8 @@ public enum InterruptKind
     VectorUnavailable = 0xF20,
     /// <summary>A VSX instruction with MSR[VSX]=0 (Book III §6.5.15).</summary>
     VsxUnavailable = 0xF40,
+    /// <summary>A facility FSCR disables (here: scv with FSCR[SCV]=0); FSCR[IC] names it (Book III, "Facility Unavailable Interrupt").</summary>
+    FacilityUnavailable = 0xF60,
 }
 
 public static class InterruptVectors
@@ -69,4 +71,33 @@ public readonly record struct InterruptEntry(ulong Nip, ulong Msr, ulong Srr0, u
         InterruptVectors.NewMsr(msr, lpcr),
         srr0,
         (msr & ~ActorStep.Isa.Msr.PartialFunctionBits) | srr1Bits);
+}
+
+/// <summary>
+/// What <c>scv LEV</c> does (Power ISA v3.0 Book III, "System Call Vectored Interrupt"; QEMU's powerpc_excp_books): SRR0/SRR1 are
+/// left alone; LR = the next instruction, CTR = the MSR with bits 33:36 and 42:47 cleared; the new MSR is an interrupt's with
+/// EE and RI kept; the handler is at 0x17000 + LEV×0x20, or 0xC000000000003000 + LEV×0x20 when AIL=3 applies (AIL=2 sets
+/// IR/DR but keeps the address). <c>rfscv</c> returns: NIP = LR &amp; ~3, MSR ← CTR as <c>rfid</c> installs SRR1.
+/// </summary>
+public readonly record struct SystemCallVectoredEntry(ulong Nip, ulong Msr, ulong Lr, ulong Ctr)
+{
+    public const ulong Vector = 0x17000, Ail3Vector = 0xC000000000003000;
+
+    public static SystemCallVectoredEntry Of(int lev, ulong msr, ulong lpcr, ulong nextInstruction)
+    {
+        int ail = Lpcr.Ail(lpcr);
+        ulong vector = (ail == 3 && InterruptVectors.AilApplies(msr, ail) ? Ail3Vector : Vector) + 0x20UL * (ulong)lev;
+        ulong newMsr = InterruptVectors.NewMsr(msr, lpcr) | (msr & (ActorStep.Isa.Msr.EE | ActorStep.Isa.Msr.RI));
+        return new(vector, newMsr, nextInstruction, msr & ~ActorStep.Isa.Msr.PartialFunctionBits);
+    }
+}
+
+/// <summary>FSCR (SPR 153, Book III "Facility Status and Control Register"): the facility enables and IC, bits 0:7, the cause of a Facility Unavailable interrupt.</summary>
+public static class Fscr
+{
+    /// <summary>FSCR[SCV] (bit 51): scv is allowed.</summary>
+    public const ulong SCV = 1UL << 12;
+    /// <summary>The IC value of a disabled scv (the facility's bit number from the right, as Linux's FSCR_SCV_LG).</summary>
+    public const ulong CauseScv = 12;
+    public static ulong WithCause(ulong fscr, ulong cause) => (fscr & ~(0xFFUL << 56)) | (cause << 56);
 }

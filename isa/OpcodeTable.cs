@@ -29,7 +29,7 @@ public enum Op : ushort
     Crand, Cror, Crxor, Crnand, Crnor, Creqv, Crandc, Crorc, Mcrf,
     Isel, Mfcr, Mtcrf,
     // System
-    Mfspr, Mtspr, Mftb, Mfmsr, Mtmsr, Mtmsrd, Rfid, Hrfid, Sc,
+    Mfspr, Mtspr, Mftb, Mfmsr, Mtmsr, Mtmsrd, Rfid, Hrfid, Sc, Scv, Rfscv,
     Tw, Td, Twi, Tdi,
     Sync, Isync, Eieio, CacheHint, Dcbz,
     Icbi,
@@ -85,6 +85,8 @@ public static class OpcodeTable
         (Op.Tdi, "tdi", 2, -1, Prg), (Op.Twi, "twi", 3, -1, Prg), (Op.Mulli, "mulli", 7, -1, Plain), (Op.Subfic, "subfic", 8, -1, Plain),
         (Op.Cmpli, "cmpli", 10, -1, Plain), (Op.Cmpi, "cmpi", 11, -1, Plain), (Op.Addic, "addic", 12, -1, Plain), (Op.AddicRc, "addic.", 13, -1, Plain),
         (Op.Addi, "addi", 14, -1, Plain), (Op.Addis, "addis", 15, -1, Plain), (Op.Bc, "bc", 16, -1, Br), (Op.Sc, "sc", 17, -1, Sys),
+        // scv: primary 17 with bit 31 set instead of bit 30 (Decode tells them apart).
+        (Op.Scv, "scv", 17, 1, Sys),
         (Op.B, "b", 18, -1, Br), (Op.Rlwimi, "rlwimi", 20, -1, Plain), (Op.Rlwinm, "rlwinm", 21, -1, Plain), (Op.Rlwnm, "rlwnm", 23, -1, Plain),
         (Op.Ori, "ori", 24, -1, Plain), (Op.Oris, "oris", 25, -1, Plain), (Op.Xori, "xori", 26, -1, Plain), (Op.Xoris, "xoris", 27, -1, Plain),
         (Op.Andi, "andi.", 28, -1, Plain), (Op.Andis, "andis.", 29, -1, Plain),
@@ -101,7 +103,7 @@ public static class OpcodeTable
         (Op.Rldicl, "rldicl", 30, 0, Plain), (Op.Rldicr, "rldicr", 30, 1, Plain), (Op.Rldic, "rldic", 30, 2, Plain), (Op.Rldimi, "rldimi", 30, 3, Plain),
         (Op.Rldcl, "rldcl", 30, 8, Plain), (Op.Rldcr, "rldcr", 30, 9, Plain),
         // XL forms.
-        (Op.Mcrf, "mcrf", 19, 0, Plain), (Op.Bclr, "bclr", 19, 16, Br), (Op.Crnor, "crnor", 19, 33, Plain), (Op.Rfid, "rfid", 19, 18, Rfi | Prg),
+        (Op.Mcrf, "mcrf", 19, 0, Plain), (Op.Bclr, "bclr", 19, 16, Br), (Op.Crnor, "crnor", 19, 33, Plain), (Op.Rfid, "rfid", 19, 18, Rfi | Prg), (Op.Rfscv, "rfscv", 19, 82, Rfi | Prg),
         (Op.Crandc, "crandc", 19, 129, Plain), (Op.Isync, "isync", 19, 150, Plain), (Op.Crxor, "crxor", 19, 193, Plain),
         (Op.Crnand, "crnand", 19, 225, Plain), (Op.Crand, "crand", 19, 257, Plain), (Op.Hrfid, "hrfid", 19, 274, Rfi | Prg),
         (Op.Creqv, "creqv", 19, 289, Plain), (Op.Crorc, "crorc", 19, 417, Plain), (Op.Cror, "cror", 19, 449, Plain), (Op.Bcctr, "bcctr", 19, 528, Br | Prg),
@@ -131,7 +133,9 @@ public static class OpcodeTable
         (Op.Tlbie, "tlbie", 31, 306, Prg), (Op.Tlbiel, "tlbiel", 31, 274, Prg), (Op.Tlbsync, "tlbsync", 31, 566, Prg), (Op.Slbia, "slbia", 31, 498, Prg), (Op.Stdbrx, "stdbrx", 31, 660, Sto), (Op.Stwbrx, "stwbrx", 31, 662, Sto),
         (Op.Lhbrx, "lhbrx", 31, 790, Sto), (Op.Sraw, "sraw", 31, 792, Plain), (Op.Srad, "srad", 31, 794, Plain), (Op.Srawi, "srawi", 31, 824, Plain),
         (Op.Eieio, "eieio", 31, 854, Plain), (Op.Sthbrx, "sthbrx", 31, 918, Sto), (Op.Extsh, "extsh", 31, 922, Plain), (Op.Extsb, "extsb", 31, 954, Plain),
-        (Op.Icbi, "icbi", 31, 982, Plain), (Op.Extsw, "extsw", 31, 986, Plain), (Op.Dcbz, "dcbz", 31, 1014, Sto),
+        (Op.Icbi, "icbi", 31, 982, Plain),
+        // VMX data-stream hints (dst/dstt, dstst/dststt, dss/dssall): no-ops here, as on POWER9, which ignores them.
+        (Op.CacheHint, "dst", 31, 342, Plain), (Op.CacheHint, "dstst", 31, 374, Plain), (Op.CacheHint, "dss", 31, 822, Plain), (Op.Extsw, "extsw", 31, 986, Plain), (Op.Dcbz, "dcbz", 31, 1014, Sto),
         // XS form sradi: 9-bit XO 413, bit 30 is sh[5].
         (Op.Sradi, "sradi", 31, 413 << 1, Plain), (Op.Sradi, "sradi", 31, (413 << 1) | 1, Plain),
         // A form isel: 5-bit XO 15 in bits 26:30 (the BC field fills the rest).
@@ -163,6 +167,7 @@ public static class OpcodeTable
             EffectsByOp[(int)op] = effects;
             switch (primary)
             {
+                case 17 when op == Op.Scv: break; // decoded from sc's row by bits 30:31
                 case 19: Ext19[xo] = op; break;
                 case 30 when xo < 4: Ext30[xo << 1] = Ext30[(xo << 1) | 1] = op; break; // MD: bit 30 is sh[5]
                 case 30: Ext30[xo] = op; break; // MDS: bits 27:30
@@ -206,8 +211,8 @@ public static class OpcodeTable
             63 => Ext63[(insn >> 1) & 0x3FF],
             _ => Primary[primary],
         };
-        // sc must have bit 30 set; other reserved encodings are illegal.
-        if (op == Op.Sc && (insn & 2) == 0) return Op.Illegal;
+        // sc has bit 30 set, scv bit 31 alone (Book I §3.3.1); other encodings of primary 17 are illegal.
+        if (op == Op.Sc && (insn & 2) == 0) return (insn & 3) == 1 ? Op.Scv : Op.Illegal;
         if (op == Op.Illegal && OpcodePatterns.HasPatterns(primary)) return OpcodePatterns.Decode(insn);
         return op;
     }

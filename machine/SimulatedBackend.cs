@@ -31,7 +31,8 @@ public sealed class SimulatedBackend : IBackendFactory
     {
         var kernel = ElfImage.Load(linux.KernelPath);
         byte[]? initrd = linux.InitrdPath is { Length: > 0 } initrdPath ? Platform.LinuxBootRequest.ReadInitrd(initrdPath) : null;
-        var machine = new SimulatedMachine(new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour));
+        // Linux idles in H_CEDE most of the time: under the engine its idle vcpus wait instead of spinning a core.
+        var machine = new SimulatedMachine(new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour, IdleWaitsForWallClock: true));
         try
         {
             Platform.LinuxBoot.Load(machine, new Platform.LinuxBootRequest(kernel, initrd, linux.CommandLine ?? Platform.LinuxBootRequest.DefaultBootargs),

@@ -14,8 +14,11 @@ namespace ActorStep.Machine;
 /// <param name="RealTimeClock">what RTAS get-time-of-day reports at timebase 0 (the clock then advances with the timebase at
 /// <see cref="TimebaseFrequency"/>); null: the host's clock when the machine is created. A fixed value makes a guest that
 /// prints the date print the same thing every run (the deterministic mode).</param>
+/// <param name="IdleWaitsForWallClock">a ceded vcpu's <c>Run</c> that skips guest time (nothing wakes it within the budget) waits
+/// that long on the wall clock unless woken: for a debugger's engine, which hands an idle vcpu slice after slice (MachineRunner
+/// blocks idle vcpus itself)</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null)
+    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleWaitsForWallClock = false)
 {
     public const int MaxVcpus = 256;
 
@@ -91,13 +94,18 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         get { lock (_missing) return _missing.ToArray(); }
     }
 
+    /// <summary>Raised on the vcpu's thread when <see cref="Missing"/> gains an entry (so a run can name it as it happens).</summary>
+    public event Action<MissingFeature>? MissingFeatureMet;
+
     internal void NoteMissing(string kind, ulong value, int vcpu, ulong nip)
     {
+        MissingFeature added;
         lock (_missing)
         {
             if (_missing.Count >= 256 || _missing.Exists(m => m.Kind == kind && m.Value == value)) return;
-            _missing.Add(new MissingFeature(kind, value, vcpu, nip));
+            _missing.Add(added = new MissingFeature(kind, value, vcpu, nip));
         }
+        MissingFeatureMet?.Invoke(added);
     }
 
     public IVcpu GetVcpu(int index) => (uint)index < (uint)_vcpus.Length

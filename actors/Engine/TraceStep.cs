@@ -50,14 +50,24 @@ public static class TraceStep
 
         if ((effects & InstructionEffects.ReturnFromInterrupt) != 0)
         {
-            // rfid is never traced: the step ends at its target, fetched with the MSR it installs (§3 point 2).
-            Add(s.Srr0 & ~3UL, MsrRules.AfterRfid(msr, s.Srr1), EndPointKind.ReturnTarget);
+            // rfid is never traced: the step ends at its target, fetched with the MSR it installs (§3 point 2); rfscv returns
+            // through LR and CTR instead of SRR0 and SRR1.
+            if (op == Op.Rfscv) Add(s.Lr & ~3UL, MsrRules.AfterRfid(msr, s.Ctr), EndPointKind.ReturnTarget);
+            else Add(s.Srr0 & ~3UL, MsrRules.AfterRfid(msr, s.Srr1), EndPointKind.ReturnTarget);
             armTrace = false;
         }
         else if ((effects & InstructionEffects.Hypercall) != 0)
         {
             // The host serves sc 1 and the guest continues at NIP+4; sc is never traced.
             Add(s.Nip + 4, msr, EndPointKind.Successor);
+            armTrace = false;
+        }
+        else if (op == Op.Scv)
+        {
+            // scv has its own vectors (0x17000 / 0xC…3000 + LEV×0x20), or a Facility Unavailable when FSCR disables it.
+            var scv = SystemCallVectoredEntry.Of(new FormSC(insn).LEV, msr, lpcr, s.Nip + 4);
+            Add(scv.Nip, scv.Msr, EndPointKind.InterruptHandler);
+            AddHandler(InterruptKind.FacilityUnavailable, msr);
             armTrace = false;
         }
         else if ((effects & InstructionEffects.SystemCall) != 0)

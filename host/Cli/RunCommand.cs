@@ -78,6 +78,10 @@ public static class RunCommand
         vm.ConsoleOutput += (_, bytes) => { lock (consoleLock) { consoleStream.Write(bytes); consoleStream.Flush(); } };
 
         if (kernelPath is not null) FeedConsoleInput(vm);
+        // Where a guest runs into the machine's edge, named as it happens (an illegal word disassembled).
+        vm.MissingFeatureMet += m => Console.Error.WriteLine(m.Kind == "instruction"
+            ? $"actorstep: missing {m} {ActorStep.Isa.Disassembler.Format((uint)m.Value, m.Nip)}"
+            : $"actorstep: missing {m}");
 
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };

@@ -135,6 +135,8 @@ public sealed partial class SimulatedVcpu
             case Op.Rfid: Rfid(); break;
             case Op.Hrfid: Hrfid(); break;
             case Op.Sc: SystemCall(i); break;
+            case Op.Scv: SystemCallVectored(i); break;
+            case Op.Rfscv: Rfscv(); break;
             case Op.Tw: case Op.Td: case Op.Twi: case Op.Tdi: Trap(op, i); break;
             case Op.Sync: case Op.Isync: case Op.Eieio: case Op.CacheHint: break;
             // Storage control (SimulatedVcpu.Mmu.cs)

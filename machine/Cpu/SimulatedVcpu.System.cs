@@ -148,6 +148,37 @@ public sealed partial class SimulatedVcpu
         _event = Event.NoTrace | Event.Rebatch; // sc completes (it is counted) and is not traced
     }
 
+    /// <summary>
+    /// scv LEV: LR = next instruction, CTR = MSR, the handler at 0x17000 (0xC…3000 with AIL=3) + LEV×0x20 with EE and RI
+    /// kept (<see cref="SystemCallVectoredEntry"/>); SRR0/SRR1 untouched. FSCR[SCV]=0 makes it a Facility Unavailable
+    /// interrupt (FSCR[IC] = 12), as QEMU does.
+    /// </summary>
+    private void SystemCallVectored(uint i)
+    {
+        ulong fscr = _otherSpr[Spr.FSCR];
+        if ((fscr & Fscr.SCV) == 0)
+        {
+            _otherSpr[Spr.FSCR] = Fscr.WithCause(fscr, Fscr.CauseScv);
+            RaiseFault(InterruptKind.FacilityUnavailable, _cia, 0);
+            return;
+        }
+        var entry = SystemCallVectoredEntry.Of(new FormSC(i).LEV, Msr_, _vm.Lpcr, Nip);
+        Lr = entry.Lr;
+        Ctr = entry.Ctr;
+        Nip = entry.Nip;
+        Msr_ = entry.Msr;
+        _event = Event.NoTrace | Event.Rebatch; // like sc: completes, is counted, is not traced
+    }
+
+    /// <summary>rfscv: NIP = LR &amp; ~3, MSR ← CTR by rfid's rules; privileged, never traced.</summary>
+    private void Rfscv()
+    {
+        if (ProblemState) { RaisePrivileged(); return; }
+        Msr_ = MsrRules.AfterRfid(Msr_, Ctr);
+        Nip = EffectiveAddress(Lr & ~3UL);
+        _event |= Event.NoTrace | Event.Rebatch;
+    }
+
     private void Trap(Op op, uint i)
     {
         var d = new FormD(i);

@@ -435,9 +435,10 @@ public sealed partial class SimulatedVcpu
             case Op.Vgbbd: r = GatherBitsByDoubleword(b); break;
             case Op.Vbpermq:
             {
+                // The bit indices are VRB's bytes, the bits VRA's (Book I, Vector Bit Permute Quadword; glibc's strspn relies on it).
                 Span<byte> idx = stackalloc byte[16];
-                IsaBytes(a, idx);
-                UInt128 src = ToUInt128(b);
+                IsaBytes(b, idx);
+                UInt128 src = ToUInt128(a);
                 ulong perm = 0;
                 for (int k = 0; k < 16; k++)
                     if (idx[k] < 128 && ((src >> (127 - idx[k])) & 1) != 0) perm |= 1UL << (15 - k);

@@ -155,7 +155,11 @@ public sealed partial class SimulatedVcpu : IVcpu
         _debug = debug;
     }
 
-    public void RequestExit() => _exitRequested = true;
+    public void RequestExit()
+    {
+        _exitRequested = true;
+        _vm.SignalWake(Index); // ends an idle wait (MachineOptions.IdleWaitsForWallClock)
+    }
 
     /// <summary>One timebase tick per instruction, as if the vcpu had run it (DEC follows TB).</summary>
     public void RetireEmulatedInstruction() => Tb++;
@@ -197,7 +201,18 @@ public sealed partial class SimulatedVcpu : IVcpu
         {
             if (_vm.Halt is { } halt) return HaltWithMachine(halt);
             if (_held) return new VcpuExit(ExitReason.Idle, Nip, 0, HeldDetail); // RTAS stop-self
-            if (_ceded && !Wake(end)) return new VcpuExit(ExitReason.Idle, Nip);
+            if (_ceded)
+            {
+                // With IdleWaitsForWallClock an idle vcpu skips at least IdleTicks (the engine's slices are far shorter) and
+                // the guest time skipped passes on the wall clock too, unless something wakes the vcpu (an H_PROD, an
+                // interrupt for it, the machine's halt, the host's RequestExit): an idle vcpu under serve does not spin.
+                ulong before = Tb;
+                bool waits = _vm.Options.IdleWaitsForWallClock;
+                bool woken = Wake(waits ? Math.Max(end, before + IdleTicks) : end);
+                if (waits && Tb > before)
+                    _vm.WaitForWake(Index, TimeSpan.FromSeconds((Tb - before) / (double)MachineOptions.TimebaseFrequency));
+                if (!woken) return new VcpuExit(ExitReason.Idle, Nip);
+            }
             if (Tb >= end || _exitRequested) return new VcpuExit(ExitReason.BudgetExpired, Nip);
 
             bool asyncAllowed = (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts;
@@ -357,6 +372,9 @@ public sealed partial class SimulatedVcpu : IVcpu
     }
 
     /// <summary>Idles a ceded vcpu: time passes until its decrementer fires, a prod arrives or the budget ends.</summary>
+    /// <summary>The least guest time an idle vcpu skips at once when it waits on the wall clock: 1 ms at 512 MHz.</summary>
+    private const ulong IdleTicks = 512_000;
+
     private bool Wake(ulong end)
     {
         if (_prodded) { _prodded = false; _ceded = false; return true; }

@@ -46,6 +46,10 @@ public sealed class PrivilegedDifferentialTests
         [0xE] = (true, false, false),   // MSR back in supervisor state; r6, r9 from problem state
         [0xF] = (false, false, false),  // the word stored in problem state; r5
         [0xE0F] = (false, false, false),
+        [0x10] = (false, false, false), // r3 after the scv section, SRR0 and SRR1 (scv leaves them alone)
+        [0xF60] = (false, true, false), // facility unavailable (scv disabled): SRR0, SRR1, FSCR
+        [0x1700] = (false, true, true), // scv 0: LR, CTR (the MSR at scv), MSR in the handler
+        [0x1720] = (false, true, true), // scv 1
         [0xBAD] = (false, false, false),// unexpected vector: vector, SRR0, SRR1 raw
         [0x300] = (false, true, true),  // DSI: SRR0, SRR1, MSR in handler
         [0x301] = (false, false, false),// DSI: DAR, DSISR
@@ -115,6 +119,12 @@ public sealed class PrivilegedDifferentialTests
 
         var illegal = log.Where(e => e.Tag == 0x700 && (e.B & Srr1Illegal) != 0).Select(e => e.A);
         Assert.Equal([image.Symbol("illegal_sv"), illegalPr], illegal);
+
+        // scv (Book III, System Call Vectored interrupt): disabled by FSCR, a Facility Unavailable at the scv with FSCR[IC] = 12;
+        // enabled, LR = the next instruction and the handler at 0x17000 + LEV×0x20, SRR0/SRR1 as they were; rfscv comes back.
+        Assert.Single(log, e => e.Tag == 0xF60 && e.A == image.Symbol("scv_disabled") && e.C >> 56 == 12);
+        Assert.Equal([image.Symbol("scv_0") + 4, image.Symbol("scv_1") + 4], log.Where(e => e.Tag is 0x1700 or 0x1720).Select(e => e.A));
+        Assert.Single(log, e => e.Tag == 0x10 && e.A == 7 + 1 + 0x100 && e.B == 0x5550 && e.C == 0x5550);
 
         var dsi = log.Select((e, i) => (e, i)).Where(x => x.e.Tag == 0x300)
             .Select(x => (Srr0: x.e.A, Dar: log[x.i + 1].A, Dsisr: log[x.i + 1].B)).ToList();

@@ -301,7 +301,8 @@ internal static class UserSequenceGenerator
                 case 9:
                     return [$"addi {Idx}, {Base}, {(r.Next(2) == 0 ? -128 : 0)}", $"dcbz 0, {Idx}"];
                 case 10:
-                    return [new[] { "sync", "lwsync", "isync", "eieio" }[r.Next(4)]];
+                    // Barriers and the VMX data-stream hints (no-ops on POWER9, QEMU and the machine).
+                    return [new[] { "sync", "lwsync", "isync", "eieio", "dssall", "dss 1", $"dst {Base}, {Idx}, 2", $"dststt {Base}, {Idx}, 3" }[r.Next(8)]];
                 default:
                 {
                     // Big-endian only: lmw/stmw in little-endian mode take an alignment interrupt (Book I §3.3.6).

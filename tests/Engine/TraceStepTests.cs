@@ -71,6 +71,35 @@ public class TraceStepTests
     }
 
     [Fact]
+    public void Rfscv_is_not_armed_and_ends_at_LR_fetched_with_the_MSR_from_CTR()
+    {
+        var s = State();
+        s.Lr = 0xC000000000002003;
+        s.Ctr = GuestMsr | Msr.IR | Msr.DR;
+
+        var plan = Plan(Insn("rfscv"), s);
+
+        Assert.False(plan.ArmTrace);
+        var target = Assert.Single(plan.EndPoints, e => e.Kind == EndPointKind.ReturnTarget);
+        Assert.Equal((0xC000000000002000UL, 0x2000UL), (target.EffectiveAddress, target.RealAddress));
+    }
+
+    [Theory]
+    [InlineData("scv 0", GuestMsr | Msr.PR | Msr.IR | Msr.DR, 3, 0xC000000000003000UL)]
+    [InlineData("scv 2", GuestMsr | Msr.PR | Msr.IR | Msr.DR, 3, 0xC000000000003040UL)]
+    [InlineData("scv 0", GuestMsr | Msr.PR | Msr.IR | Msr.DR, 0, 0x17000UL)]
+    [InlineData("scv 1", GuestMsr, 3, 0x17020UL)] // real mode: AIL does not apply
+    public void Scv_is_not_armed_and_ends_at_its_own_vector_or_the_facility_unavailable_handler(string scv, ulong msr, int ail, ulong vector)
+    {
+        var plan = Plan(Insn(scv), State(msr: msr, lpcr: Lpcr.WithAil(0, ail)));
+
+        Assert.False(plan.ArmTrace);
+        Assert.Contains(plan.EndPoints, e => e.EffectiveAddress == vector && e.Kind == EndPointKind.InterruptHandler);
+        Assert.Contains(plan.EndPoints, e => e.EffectiveAddress == InterruptVectors.HandlerAddress(InterruptKind.FacilityUnavailable, msr, Lpcr.WithAil(0, ail)));
+        Assert.DoesNotContain(plan.EndPoints, e => e.EffectiveAddress == InterruptVectors.HandlerAddress(InterruptKind.SystemCall, msr, Lpcr.WithAil(0, ail)));
+    }
+
+    [Fact]
     public void A_step_of_the_Trace_handlers_own_first_instruction_ends_at_its_successors_without_a_Trace()
     {
         var plan = Plan(Insn("bne .+0x40"), State(nip: 0xD00));

@@ -88,6 +88,16 @@ public class RunCommandTests
     }
 
     [Fact]
+    public void Run_of_a_kernel_names_on_stderr_each_instruction_the_machine_lacks_when_the_guest_first_meets_it()
+    {
+        var (code, _, stderr) = Actorstep("run", "--kernel", FakeKernel(".long 0x00000001"), "--vcpus", "1", "--max-instructions", "1000000");
+
+        Assert.Equal(3, code); // the Program vector holds an illegal word too: a checkstop
+        Assert.Contains("actorstep: missing instruction 0x1 (vcpu 0 at 0x0)", stderr);
+        Assert.Contains("actorstep: missing instruction 0x0 (vcpu 0 at 0x700)", stderr);
+    }
+
+    [Fact]
     public void Run_is_deterministic_when_asked()
     {
         var a = Actorstep("run", "--max-instructions", "200000", "--deterministic", "--dump-memory", "0x6080:8");

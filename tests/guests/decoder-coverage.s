@@ -241,6 +241,10 @@ fwd:
     sc
     sc      1
     sc      127
+    scv     0
+    scv     1
+    scv     127
+    rfscv
     .irp m, tw, td
     \m      4, 3, 4
     \m      31, 0, 0
@@ -264,6 +268,13 @@ fwd:
     icbi    \ra, 4
     dcbz    \ra, 31
     .endr
+    # VMX data-stream hints
+    dst     3, 4, 2
+    dstt    3, 4, 1
+    dstst   3, 4, 0
+    dststt  3, 4, 3
+    dss     1
+    dssall
     # storage control (radix): tlbie/tlbiel RB,RS,RIC,PRS,R; tlbsync; slbia
     tlbie   4, 5, 2, 1, 1
     tlbie   4, 0, 0, 0, 0

@@ -68,7 +68,8 @@ _start:
     UNEXPECTED 0xF00
     UNEXPECTED 0xF20
     UNEXPECTED 0xF40
-    UNEXPECTED 0xF60
+    .org 0xF60
+    b fu_handler
     UNEXPECTED 0xF80
 
     .org 0x1000
@@ -94,6 +95,16 @@ sc_handler:
     LOADADDR r29, le_return
     mtsrr0 r29
 1:  rfid
+
+    # Facility Unavailable (here: scv with FSCR[SCV]=0): SRR0 = the scv, FSCR[IC] = 12; resume after it.
+fu_handler:
+    mfsrr0 r29
+    mfsrr1 r30
+    mfspr r27, 153                      # FSCR
+    LOG 0xF60, r29, r30, r27
+    addi r29, r29, 4
+    mtsrr0 r29
+    rfid
 
 program_handler:
     mfsrr0 r29
@@ -250,6 +261,25 @@ after_me:
     li r3, 41
     sc
     LOG 0x7, r3, r0, r0
+
+    # scv: with FSCR[SCV]=0 a Facility Unavailable interrupt; with it set, LR = the next instruction,
+    # CTR = the MSR, the handler at 0x17000 + LEV*0x20 (AIL does not apply in real mode), SRR0/SRR1
+    # untouched; rfscv returns through LR and CTR.
+    li r3, 7
+scv_disabled:
+    scv 0
+    li r5, 0x1000                       # FSCR[SCV]
+    mtspr 153, r5
+    LOADADDR r5, 0x5550
+    mtsrr0 r5
+    mtsrr1 r5
+scv_0:
+    scv 0
+scv_1:
+    scv 1
+    mfsrr0 r6
+    mfsrr1 r7
+    LOG 0x10, r3, r6, r7
 
     # Traps: one that does not trap, one that does (program interrupt, SRR0 = the trap)
     li r5, 3
@@ -485,3 +515,23 @@ dsi_pr_store_q4:
     .balign 8
 user_word:
     .quad 0x0123456789abcdef
+
+    # ---- scv vectors (0x17000 + LEV*0x20): log LR, CTR (the MSR at scv) and the MSR inside ----
+    .org 0x17000
+    b scv0_handler
+    .org 0x17020
+    b scv1_handler
+scv0_handler:
+    mflr r29
+    mfctr r30
+    mfmsr r27
+    LOG 0x1700, r29, r30, r27
+    addi r3, r3, 1
+    rfscv
+scv1_handler:
+    mflr r29
+    mfctr r30
+    mfmsr r27
+    LOG 0x1720, r29, r30, r27
+    addi r3, r3, 0x100
+    rfscv

@@ -111,6 +111,28 @@ public sealed class PseriesPlatformTests
     }
 
     [Fact]
+    public void A_missing_instruction_is_announced_once_as_it_is_met_with_its_word_and_address()
+    {
+        var g = new Guest($"""
+                li 20, 2
+            again:
+            missing:
+                .long 0x00000001
+                addi 20, 20, -1
+                cmpdi 20, 0
+                bne again
+                {Guest.Bp}
+            """, handlers: new Dictionary<ulong, string> { [0x700] = "    mfsrr0 21\n    addi 21, 21, 4\n    mtsrr0 21\n    rfid" });
+        var met = new List<ActorStep.Machine.MissingFeature>();
+        g.Vm.MissingFeatureMet += m => met.Add(m);
+
+        g.RunToBreak();
+
+        var m = Assert.Single(met);
+        Assert.Equal(("instruction", 0x1UL, 0, g.Sym("missing")), (m.Kind, m.Value, m.Vcpu, m.Nip));
+    }
+
+    [Fact]
     public void H_IPI_presents_an_interrupt_the_target_vcpu_takes_at_0x500_once_its_CPPR_and_MSR_EE_allow_it()
     {
         var g = TwoVcpus(vcpu0: Asm.Hcall(0x6C, 1, 4), others: $"""

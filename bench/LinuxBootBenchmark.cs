@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text;
+using ActorStep.Machine;
+using ActorStep.Machine.Platform;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Bench;
+
+/// <summary>
+/// Debian's ppc64le kernel with the tests' busybox initramfs (<see cref="LinuxInitramfs"/>), booted to the init's first line
+/// and to the power-off: ActorStep's simulated machine (vcpus on threads, as <c>actorstep run --kernel</c>) against
+/// <c>qemu-system-ppc64 -M pseries</c> TCG with SLOF (QEMU's default firmware) and with VOF (<c>x-vof=on</c>: no SLOF, the
+/// kernel's prom_init talks to QEMU's minimal firmware), same kernel, initramfs, vcpu count and memory, one after the other in
+/// one run. Wall time from the start (the ELF load for ActorStep, the process start for QEMU). The assets come from
+/// scripts/fetch-linux's cache.
+/// </summary>
+public sealed class LinuxBootBenchmark : IBenchmark
+{
+    public string Name => "linux-boot";
+    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N]";
+
+    private const int MemoryMiB = 256;
+
+    private static string Cache => Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
+
+    private sealed record Boot(TimeSpan InitLine, TimeSpan PowerOff, string Note);
+
+    public async Task<int> RunAsync(string[] args)
+    {
+        int vcpus = BenchArgs.Int(args, "--vcpus", 1), runs = BenchArgs.Int(args, "--runs", 1);
+        string vmlinux = Path.Combine(Cache, "vmlinux"), busybox = Path.Combine(Cache, "busybox");
+        if (!File.Exists(vmlinux) || !File.Exists(busybox)) { Console.Error.WriteLine($"no kernel or busybox in {Cache}: run scripts/fetch-linux"); return 1; }
+        byte[] initrd = LinuxInitramfs.Build(busybox);
+        string initrdPath = Path.Combine(Path.GetTempPath(), $"actorstep-bench-initrd-{Environment.ProcessId}.cpio");
+        File.WriteAllBytes(initrdPath, initrd);
+        Console.WriteLine($"linux-boot: {Environment.ProcessorCount} cpus, {vcpus} vcpu(s), {MemoryMiB} MiB, {runs} run(s) each; seconds to \"{LinuxInitramfs.UpLine}\" / to power-off");
+        try
+        {
+            var rows = new List<(string Name, List<Boot> Boots)>
+            {
+                ("ActorStep (simulated pseries, vcpus on threads)", []),
+                ("QEMU pseries TCG, SLOF (default firmware)", []),
+                ("QEMU pseries TCG, VOF (x-vof=on)", []),
+            };
+            for (int r = 0; r < runs; r++)
+            {
+                rows[0].Boots.Add(OnActorStep(vmlinux, initrd, vcpus));
+                rows[1].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: false));
+                rows[2].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: true));
+            }
+            foreach (var (name, boots) in rows)
+                Console.WriteLine($"  {name,-50} {string.Join("   ", boots.Select(b => $"{b.InitLine.TotalSeconds,6:0.00} / {b.PowerOff.TotalSeconds,6:0.00}"))}   {boots[^1].Note}");
+            double ours = rows[0].Boots.Min(b => b.InitLine.TotalSeconds);
+            Console.WriteLine($"ratio to the init's line (best runs), ActorStep / QEMU: SLOF {ours / rows[1].Boots.Min(b => b.InitLine.TotalSeconds):0.00}x, "
+                + $"VOF {ours / rows[2].Boots.Min(b => b.InitLine.TotalSeconds):0.00}x");
+            return 0;
+        }
+        finally { File.Delete(initrdPath); }
+    }
+
+    private static Boot OnActorStep(string vmlinux, byte[] initrd, int vcpus)
+    {
+        var clock = Stopwatch.StartNew();
+        var kernel = ElfImage.Load(vmlinux);
+        using var vm = new SimulatedMachine(new MachineOptions(vcpus, (ulong)MemoryMiB << 20));
+        var console = new StringBuilder();
+        TimeSpan? initLine = null;
+        vm.ConsoleOutput += (_, bytes) =>
+        {
+            lock (console)
+            {
+                console.Append(Encoding.ASCII.GetString(bytes));
+                if (initLine is null && console.ToString().Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal)) initLine = clock.Elapsed;
+            }
+        };
+        LinuxBoot.Load(vm, new LinuxBootRequest(kernel, initrd), MachineOptions.TimebaseFrequency);
+        var result = MachineRunner.Run(vm, new RunOptions());
+        var end = clock.Elapsed;
+        if (vm.Halt?.Status != MachineHalt.PowerOff || initLine is null)
+            throw new InvalidOperationException($"the simulated boot did not reach the init's line and power off: {vm.Halt?.Detail}\n{console}");
+        long instructions = result.Vcpus.Sum(v => v.Instructions);
+        return new Boot(initLine.Value, end, $"({instructions / 1e9:0.00} G instructions, {instructions / end.TotalSeconds / 1e6:0} M/s over all vcpus)");
+    }
+
+    private static async Task<Boot> OnQemu(string vmlinux, string initrd, int vcpus, bool vof)
+    {
+        var psi = new ProcessStartInfo("qemu-system-ppc64") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (string a in (string[])["-M", vof ? "pseries,x-vof=on" : "pseries", "-cpu", "power9", "-smp", $"{vcpus}", "-m", $"{MemoryMiB}M",
+                     "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+                     "-chardev", "stdio,id=console,signal=off", "-device", "spapr-vty,chardev=console",
+                     "-kernel", vmlinux, "-initrd", initrd, "-append", "console=hvc0 panic=-1"])
+            psi.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        using var qemu = Process.Start(psi) ?? throw new InvalidOperationException("cannot start qemu-system-ppc64");
+        _ = qemu.StandardError.ReadToEndAsync();
+        var console = new StringBuilder();
+        TimeSpan? initLine = null;
+        var buffer = new char[4096];
+        int n;
+        while ((n = await qemu.StandardOutput.ReadAsync(buffer)) > 0)
+        {
+            console.Append(buffer, 0, n);
+            if (initLine is null && console.ToString().Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal)) initLine = clock.Elapsed;
+        }
+        await qemu.WaitForExitAsync();
+        var end = clock.Elapsed;
+        if (qemu.ExitCode != 0 || initLine is null || !console.ToString().Contains("reboot: Power down", StringComparison.Ordinal))
+            throw new InvalidOperationException($"QEMU did not reach the init's line and power off (exit {qemu.ExitCode})\n{console}");
+        return new Boot(initLine.Value, end, "");
+    }
+}
