@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ActorStep.Bench;
 
 /// <summary>
-/// ActorStep's gdb bridge (server and bridge in this process, the bridge talking gRPC over loopback) against QEMU's own
+/// ActorStep's gdb bridge — as `actorstep serve --gdb` runs it, in a server process of its own (cold, then warm), and as
+/// `actorstep gdb --server` runs it (a gRPC client; here in this process) — against QEMU's own
 /// gdbstub (<c>qemu-system-ppc64 -M powernv9</c>, TCG: POWER9, as the machine models; plain <c>powernv</c> is POWER10 from
 /// QEMU 9.0) on the same big-endian bare-metal loop (bench/guests/loop-be.s,
 /// assembled here with GNU as): a raw RSP client's <c>vCont;s</c> round trips per second, with and without a <c>g</c>
@@ -36,7 +37,11 @@ public sealed class GdbBenchmark : IBenchmark
             var (elf, raw) = BuildGuest(dir);
             if (args.Contains("--cold-only"))
             {
-                for (int run = 0; run < BenchArgs.Int(args, "--runs", 1); run++) await ColdAsync(ActorStepCommand(args), elf, dir);
+                for (int run = 0; run < BenchArgs.Int(args, "--runs", 1); run++)
+                {
+                    await using var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir);
+                    await ColdAsync(serve);
+                }
                 return 0;
             }
             Console.WriteLine($"gdb benchmark: {Environment.ProcessorCount} cpus, guest loop-be (BE, entry 0x10), {steps} raw steps, gdb stepi {stepi}");
@@ -44,6 +49,16 @@ public sealed class GdbBenchmark : IBenchmark
             Result qemu, inProcess, remote;
             using (var q = Qemu.Start(raw))
                 qemu = await MeasureAsync($"QEMU {QemuVersion()} powernv9 (TCG) gdbstub", q.Endpoint, steps, stepi, elf, gdb: true);
+
+            // ActorStep as a gdb user meets it: `actorstep serve --gdb` in a process of its own (the bridge inside the server),
+            // first its cold start, then the same process warmed up.
+            (double FirstChunk, double First) cold;
+            await using (var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir))
+            {
+                cold = await ColdAsync(serve);
+                inProcess = await MeasureAsync($"ActorStep serve --gdb, its own process (the bridge in the server; 1 vcpu), warm", serve.Endpoint, steps,
+                    stepi, elf, gdb: true);
+            }
 
             await using (var server = await ServerHost.StartAsync(new ServerOptions
             {
@@ -54,12 +69,10 @@ public sealed class GdbBenchmark : IBenchmark
             {
                 var vms = new Vms.VmsClient(channel);
                 var vm = await vms.CreateVmAsync(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "gdb-bench" });
-                await using (var bridge = await server.StartGdbBridgeAsync(vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance))
-                    inProcess = await MeasureAsync("ActorStep bridge in the server (serve --gdb; 1 vcpu)", bridge.Endpoint, steps, stepi, elf, gdb: true);
                 await using (var bridge = await GdbBridge.StartAsync(channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance))
-                    remote = await MeasureAsync("ActorStep bridge over gRPC (actorstep gdb --server; 1 vcpu)", bridge.Endpoint, steps, stepi, elf, gdb: false);
+                    remote = await MeasureAsync("ActorStep bridge over gRPC (as actorstep gdb --server; server, bridge and this client in one process)",
+                        bridge.Endpoint, steps, stepi, elf, gdb: false);
             }
-            var cold = await ColdAsync(ActorStepCommand(args), elf, dir);
 
             Console.WriteLine();
             Console.WriteLine("ratios (ActorStep in the server / QEMU; > 1 means ActorStep is faster; each stub in the mode gdb negotiates unless said):");
@@ -152,49 +165,67 @@ public sealed class GdbBenchmark : IBenchmark
         return ["dotnet", typeof(ServerHost).Assembly.Location];
     }
 
-    /// <summary>
-    /// What a gdb user meets at the start of a session: a fresh <c>actorstep serve --gdb</c> process, the first steps after
-    /// the bridge is up (in chunks of <see cref="ColdChunk"/>), as round trips per second.
-    /// </summary>
-    private static async Task<(double FirstChunk, double First)> ColdAsync(string[] command, string elf, string dir)
+    /// <summary>`actorstep serve --gdb` as a child process with the benchmark's image, 1 vcpu; killed on dispose.</summary>
+    private sealed class ServeProcess : IAsyncDisposable
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
-        foreach (var a in command.Skip(1).Concat(["serve", "--no-auth", "--image", elf, "--vcpus", "1", "--memory", "16", "--grpc", "127.0.0.1:0",
-                     "--gdb", $"127.0.0.1:{port}"]))
-            psi.ArgumentList.Add(a);
-        var started = Stopwatch.StartNew();
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {command[0]}");
-        _ = p.StandardError.ReadToEndAsync();
-        try
+        private readonly Process _process;
+        public IPEndPoint Endpoint { get; }
+        public TimeSpan Ready { get; }
+        public string Command { get; }
+
+        private ServeProcess(Process process, IPEndPoint endpoint, TimeSpan ready, string command)
         {
+            _process = process;
+            Endpoint = endpoint;
+            Ready = ready;
+            Command = command;
+        }
+
+        public static async Task<ServeProcess> StartAsync(string[] command, string elf, string dir)
+        {
+            var probe = new TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
+            foreach (var a in command.Skip(1).Concat(["serve", "--no-auth", "--image", elf, "--vcpus", "1", "--memory", "16", "--grpc", "127.0.0.1:0",
+                         "--gdb", $"127.0.0.1:{port}"]))
+                psi.ArgumentList.Add(a);
+            var started = Stopwatch.StartNew();
+            var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {command[0]}");
+            _ = p.StandardError.ReadToEndAsync();
             while (await p.StandardOutput.ReadLineAsync() is { } line)
                 if (line.StartsWith("gdb bridge for VM", StringComparison.Ordinal)) break;
             _ = p.StandardOutput.ReadToEndAsync();
-            var ready = started.Elapsed;
-            using var c = await RspClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
-            string thread = await c.HandshakeAsync(offerNoAck: true);
-            var chunks = new List<double>();
-            var all = Stopwatch.StartNew();
-            for (int done = 0; done < ColdSteps; done += ColdChunk)
-            {
-                var r = await c.StepLoopAsync(thread, ColdChunk, withG: false);
-                chunks.Add(r.PerSecond);
-            }
-            double first = ColdSteps / all.Elapsed.TotalSeconds;
-            Console.WriteLine($"\nActorStep cold: a fresh `{string.Join(' ', command)} serve --gdb` (bridge up {ready.TotalSeconds:0.00} s after start)");
-            Console.WriteLine($"  first {ColdSteps} vCont;s:{thread} steps: {first:0}/s; by chunks of {ColdChunk}: {string.Join(", ", chunks.Select(x => x.ToString("0")))}");
-            await c.DetachAsync();
-            return (chunks[0], first);
+            if (p.HasExited) throw new InvalidOperationException($"{string.Join(' ', command)} serve exited with {p.ExitCode}");
+            return new ServeProcess(p, new IPEndPoint(IPAddress.Loopback, port), started.Elapsed, string.Join(' ', command));
         }
-        finally
+
+        public async ValueTask DisposeAsync()
         {
-            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            await p.WaitForExitAsync();
+            try { _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            await _process.WaitForExitAsync();
+            _process.Dispose();
         }
+    }
+
+    /// <summary>
+    /// What a gdb user meets at the start of a session: the first steps through a fresh <c>actorstep serve --gdb</c> (in chunks
+    /// of <see cref="ColdChunk"/>), as round trips per second.
+    /// </summary>
+    private static async Task<(double FirstChunk, double First)> ColdAsync(ServeProcess serve)
+    {
+        using var c = await RspClient.ConnectAsync(serve.Endpoint);
+        string thread = await c.HandshakeAsync(offerNoAck: true);
+        var chunks = new List<double>();
+        var all = Stopwatch.StartNew();
+        for (int done = 0; done < ColdSteps; done += ColdChunk)
+            chunks.Add((await c.StepLoopAsync(thread, ColdChunk, withG: false)).PerSecond);
+        double first = ColdSteps / all.Elapsed.TotalSeconds;
+        Console.WriteLine($"\nActorStep cold: a fresh `{serve.Command} serve --gdb` (bridge up {serve.Ready.TotalSeconds:0.00} s after start)");
+        Console.WriteLine($"  first {ColdSteps} vCont;s:{thread} steps: {first:0}/s; by chunks of {ColdChunk}: {string.Join(", ", chunks.Select(x => x.ToString("0")))}");
+        await c.DetachAsync();
+        return (chunks[0], first);
     }
 
     /// <summary>Wall time of one gdb-multiarch run (start, connect, the command, detach, exit).</summary>
