@@ -89,7 +89,11 @@ public class RunControlApiTests(GrpcServerFixture server) : IClassFixture<GrpcSe
         await WaitUntilRunning(vm.VmId);
 
         cts.Cancel();
-        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(() => step.ResponseAsync);
+        var e = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () =>
+        {
+            var ended = await step.ResponseAsync;
+            Assert.Fail($"the step ended by itself before the cancel reached it: {ended}");
+        });
         Assert.Equal(global::Grpc.Core.StatusCode.Cancelled, e.StatusCode);
 
         var after = await WaitUntilStopped(vm.VmId);
