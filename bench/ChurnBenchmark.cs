@@ -67,7 +67,7 @@ public sealed class ChurnBenchmark : IBenchmark
     /// runtimeconfig: Server GC). Nothing forces a collection there: "after" is RSS once it has settled.</summary>
     private static async Task<Figures> ChildProcess(string label, string dll, int vms, int memoryMiB, int steps)
     {
-        int grpcPort = FreePort(), gdbPort = FreePort();
+        int grpcPort = Loopback.FreePort(), gdbPort = Loopback.FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { dll, "serve", "--grpc", $"127.0.0.1:{grpcPort}", "--gdb", $"127.0.0.1:{gdbPort}", "--no-auth" }) start.ArgumentList.Add(a);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {dll}");
@@ -222,12 +222,4 @@ public sealed class ChurnBenchmark : IBenchmark
         }
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }

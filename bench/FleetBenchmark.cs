@@ -26,7 +26,7 @@ public sealed class FleetBenchmark : IBenchmark
         int i = Array.IndexOf(args, "--vms");
         var sizes = i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(int.Parse).ToArray() : [100, 1000];
 
-        int seedPort = FreePort();
+        int seedPort = Loopback.FreePort();
         string seed = $"akka.tcp://{FleetConfig.SystemName}@127.0.0.1:{seedPort}";
         var servers = new List<RunningServer>();
         foreach (var name in new[] { "a", "b", "c" })
@@ -134,12 +134,4 @@ public sealed class FleetBenchmark : IBenchmark
         }
     }
 
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }

@@ -183,10 +183,7 @@ public sealed class GdbBenchmark : IBenchmark
 
         public static async Task<ServeProcess> StartAsync(string[] command, string elf, string dir)
         {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            int port = Loopback.FreePort();
             var psi = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir };
             foreach (var a in command.Skip(1).Concat(["serve", "--no-auth", "--image", elf, "--vcpus", "1", "--memory", "16", "--grpc", "127.0.0.1:0",
                          "--gdb", $"127.0.0.1:{port}"]))
@@ -301,10 +298,7 @@ public sealed class GdbBenchmark : IBenchmark
 
         public static Qemu Start(string rawImage)
         {
-            var probe = new TcpListener(IPAddress.Loopback, 0);
-            probe.Start();
-            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            probe.Stop();
+            int port = Loopback.FreePort();
             var psi = new ProcessStartInfo("qemu-system-ppc64") { RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (var a in new[] { "-M", "powernv9", "-bios", rawImage, "-nographic", "-nodefaults", "-serial", "none", "-monitor", "none",
                          "-S", "-gdb", $"tcp:127.0.0.1:{port}" })

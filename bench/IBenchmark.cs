@@ -66,3 +66,17 @@ public static class BenchArgs
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
     }
 }
+
+/// <summary>Loopback ports for the processes a benchmark starts.</summary>
+public static class Loopback
+{
+    /// <summary>A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0).</summary>
+    public static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+}

@@ -47,7 +47,7 @@ public sealed class QemuBenchmark : IBenchmark
         // QEMU's own step, through gdb: a fresh QEMU for each gdb run.
         async Task<TimeSpan> OnQemu(string[] commands)
         {
-            int port = FreePort();
+            int port = Loopback.FreePort();
             using var reference = Process.Start(QemuStart([.. Arguments(), "-S", "-gdb", $"tcp:127.0.0.1:{port}", "-serial", "null", "-display", "none", "-monitor", "none"]))!;
             try
             {
@@ -175,12 +175,6 @@ public sealed class QemuBenchmark : IBenchmark
         throw new InvalidOperationException("vmlinux has no start_kernel");
     }
 
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     private static async Task WaitListening(IPEndPoint endpoint)
     {

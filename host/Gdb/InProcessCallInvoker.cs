@@ -138,17 +138,9 @@ public sealed class InProcessCallInvoker(VmRouter router, CallInvoker? fallback 
         private async Task<ResumeStreamResponse> RunAfterAsync(Task previous, ResumeRequest request)
         {
             try { await previous; } catch { /* its own response carries it */ }
-            var stopping = _router.Api.Backend.Stopping;
             try
             {
-                var stopped = (RunResponse)await _router.CallAsync(_router.Api.Get(VmMethods.Resume), request.VmId, request,
-                    new CallScope(DateTime.MaxValue, _token));
-                return new ResumeStreamResponse { Stopped = stopped };
-            }
-            catch (RpcException e) when (!_call.IsCancellationRequested)
-            {
-                if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
-                return new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
+                return await RunControlService.AnswerAsync(_router, request, new CallScope(DateTime.MaxValue, _token));
             }
             catch (OperationCanceledException) when (_call.IsCancellationRequested)
             {

@@ -24,21 +24,24 @@ public sealed class RunControlService(VmRouter router) : RunControl.RunControlBa
         var stopping = router.Api.Backend.Stopping;
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stopping);
         while (await NextAsync(requests, ending.Token))
-        {
-            var r = requests.Current;
-            ResumeStreamResponse reply;
-            try
-            {
-                reply = new ResumeStreamResponse { Stopped = await router.CallAsync<RunResponse>(VmMethods.Resume, r.VmId, r, context) };
-            }
-            catch (RpcException e) when (!context.CancellationToken.IsCancellationRequested)
-            {
-                if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
-                reply = new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
-            }
-            await responses.WriteAsync(reply, context.CancellationToken);
-        }
+            await responses.WriteAsync(await AnswerAsync(router, requests.Current, CallScope.From(context)), context.CancellationToken);
         if (stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
+    }
+
+    /// <summary>One request of a resume stream, run as a Resume call would be (routed; a cancelled call halts its VM): the stop,
+    /// or the call's failure answered in-band so that the stream goes on — unless the call was cancelled (that ends the stream)
+    /// or the server is stopping (UNAVAILABLE). The service and the in-process stream (<see cref="Gdb.InProcessCallInvoker"/>) share it.</summary>
+    public static async Task<ResumeStreamResponse> AnswerAsync(VmRouter router, ResumeRequest r, CallScope call)
+    {
+        try
+        {
+            return new ResumeStreamResponse { Stopped = (RunResponse)await router.CallAsync(router.Api.Get(VmMethods.Resume), r.VmId, r, call) };
+        }
+        catch (RpcException e) when (!call.Cancellation.IsCancellationRequested)
+        {
+            if (router.Api.Backend.Stopping.IsCancellationRequested) throw ActorStepBackend.ShuttingDown();
+            return new ResumeStreamResponse { Error = new RunError { Code = (int)e.StatusCode, Message = e.Status.Detail } };
+        }
     }
 
     /// <summary>The next request, or false when the client ended the stream — also by dropping it between resumes

@@ -19,11 +19,7 @@ public sealed class QemuFleetTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await ServerHost.StartAsync(new ServerOptions
-        {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ClientsMayLaunchQemu = true,
-            LogLevel = Serilog.Events.LogEventLevel.Warning,
-        });
+        _server = await QemuLaunchingServer.StartAsync();
         _channel = GrpcChannel.ForAddress(_server.Address);
     }
 
