@@ -160,9 +160,9 @@ public sealed class GdbBenchmark : IBenchmark
     {
         int i = Array.IndexOf(args, "--actorstep");
         if (i >= 0 && i + 1 < args.Length) return args[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var d in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
-            if (d.Length > 0 && File.Exists(Path.Combine(d, "actorstep"))) return [Path.Combine(d, "actorstep")];
-        return ["dotnet", typeof(ServerHost).Assembly.Location];
+        return ActorStep.Backends.Qemu.QemuProcess.OnPath("actorstep") is { } installed
+            ? [installed]
+            : ["dotnet", typeof(ServerHost).Assembly.Location];
     }
 
     /// <summary>`actorstep serve --gdb` as a child process with the benchmark's image, 1 vcpu; killed on dispose.</summary>

@@ -132,7 +132,7 @@ public sealed class QemuProcess : IDisposable
     private static readonly Lazy<string?> Setpriv = new(() => OnPath("setpriv"));
 
     /// <summary>Where <paramref name="file"/> is: itself when it names a path, else the first match on PATH; null when nowhere.</summary>
-    private static string? OnPath(string file)
+    public static string? OnPath(string file)
     {
         if (file.Contains('/')) return File.Exists(file) ? file : null;
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))

@@ -15,11 +15,11 @@ public static class RunCommand
         ExecuteAsync,
         CommandLine.Value("--image", "FILE", "an ELF guest image (a regular file of at most 256 MiB); default: the built-in demo guest. Its console streams to stderr, the JSON state to stdout"),
         CommandLine.Value("--kernel", "VMLINUX", "a ppc64le Linux kernel (ELF) to boot as kexec enters it (a device tree built here, vcpu 0 at the entry, the others held for RTAS start-cpu); its console streams to stdout"),
-        CommandLine.Value("--initrd", "FILE", "an initramfs for --kernel"),
-        CommandLine.Value("--append", "CMDLINE", "the kernel command line for --kernel (default: console=hvc0)"),
+        GuestOptions.Initrd(),
+        GuestOptions.Append(),
         CommandLine.Flag("--state", "with --kernel: print the JSON state after the run too"),
         CommandLine.Flag("--no-vmx", "with --kernel: leave VMX/VSX out of the device tree"),
-        CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
+        GuestOptions.Vcpus(),
         CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..2047 (default 128; 256 with --kernel)"),
         CommandLine.Value("--max-instructions", "K", "stop each vcpu after K instructions (default: until the guest stops)"),
         CommandLine.Flag("--deterministic", "run all vcpus on one thread in a fixed interleaving"),
@@ -35,7 +35,7 @@ public static class RunCommand
         bool noVector = args.Flag("--no-vmx");
         if (kernelPath is not null && imagePath is not null) throw new UsageException("--kernel and --image exclude each other");
         if (kernelPath is null && ((initrdPath ?? append) is not null || noVector)) throw new UsageException("--initrd, --append and --no-vmx need --kernel");
-        int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
+        int vcpus = GuestOptions.ReadVcpus(args);
         ulong memory = (ulong)(args.Long("--memory", 1, 2047) ?? (kernelPath is null ? 128 : 256)) << 20;
         long? max = args.Long("--max-instructions", 0, long.MaxValue);
         bool deterministic = args.Flag("--deterministic");

@@ -18,9 +18,9 @@ public static class ServeCommand
         ExecuteAsync,
         CommandLine.Value("--image", "FILE", "the VM's ELF image (trusted: it need not be in an --image-dir); default: the demo guest"),
         CommandLine.Value("--kernel", "VMLINUX", "boot a ppc64le Linux kernel instead (vcpu 0 halted at its first instruction, the others held for RTAS start-cpu; trusted path)"),
-        CommandLine.Value("--initrd", "FILE", "an initramfs for --kernel"),
-        CommandLine.Value("--append", "CMDLINE", "the kernel command line for --kernel (default: console=hvc0)"),
-        CommandLine.Value("--vcpus", "N", $"vcpus, 1..{MachineOptions.MaxVcpus} (default 4)"),
+        GuestOptions.Initrd(),
+        GuestOptions.Append(),
+        GuestOptions.Vcpus(),
         CommandLine.Value("--memory", "MIB", "guest RAM in MiB, 1..1024 (default 128; 256 with --kernel)"),
         CommandLine.Value("--grpc", "HOST:PORT", $"where the API listens, loopback only (default 127.0.0.1:{ServerOptions.DefaultPort}; port 0 picks one)"),
         CommandLine.Value("--gdb", "HOST:PORT", "also start a gdb bridge for the VM there (loopback only)"),
@@ -46,7 +46,7 @@ public static class ServeCommand
         string? kernelPath = args.String("--kernel");
         string? initrdPath = args.String("--initrd");
         string? append = args.String("--append");
-        int vcpus = (int)(args.Long("--vcpus", 1, MachineOptions.MaxVcpus) ?? 4);
+        int vcpus = GuestOptions.ReadVcpus(args);
         ulong memory = (ulong)(args.Long("--memory", 1, 1024) ?? (kernelPath is null ? 128 : 256)) << 20;
         var grpc = Endpoint("--grpc", args.String("--grpc") ?? $"127.0.0.1:{ServerOptions.DefaultPort}");
         var gdbText = args.String("--gdb");

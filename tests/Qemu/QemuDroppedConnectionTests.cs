@@ -1,3 +1,4 @@
+using static ActorStep.Tests.Qemu.QemuAsk;
 using System.Net;
 using System.Net.Sockets;
 using ActorStep.Actors.Vm;
@@ -19,8 +20,6 @@ public sealed class QemuDroppedConnectionTests(ITestOutputHelper output) : Akka.
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;
-    private static object Wait(Task<object> reply) => reply.Wait(Timeout) ? reply.Result : throw new TimeoutException("no reply");
 
     [Fact]
     public void ADroppedConnectionEndsTheResumeInFlightWithAnErrorAndLaterCallsSayTheVmIsLost()

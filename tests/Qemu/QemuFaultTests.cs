@@ -1,3 +1,4 @@
+using static ActorStep.Tests.Qemu.QemuAsk;
 using System.Net;
 using System.Net.Sockets;
 using ActorStep.Actors.Vm;
@@ -18,7 +19,6 @@ namespace ActorStep.Tests.Qemu;
 [Collection(QemuCollection.Name)]
 public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     [Fact]
     public void AttachingToAPortWhereNothingListensFailsAtOnceSayingSo()
@@ -65,7 +65,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
     {
         var vm = Launch(vcpus: 2, out var coordinator);
         var all = new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue, [1] = VcpuAction.Continue };
-        var resume = coordinator.Ask<object>(new Resume(all), Timeout);
+        var resume = coordinator.Ask<object>(new Resume(all), QemuAsk.Timeout);
         Thread.Sleep(1500); // the kernel boots
         vm.Process!.Dispose(); // kill -9 as far as ActorStep can tell: the gdbstub connection ends
         var stop = Assert.IsType<Stopped>(Wait(resume));
@@ -92,7 +92,7 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         // A range the kernel stays in for a long time: all of its text.
         var range = new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step }, HoldAsyncInterrupts: false,
             Ranges: new Dictionary<int, StepRange> { [0] = new StepRange(0xc000000000000000, 0xc000000004000000) });
-        var step = coordinator.Ask<object>(range, Timeout);
+        var step = coordinator.Ask<object>(range, QemuAsk.Timeout);
         Thread.Sleep(700);
         vm.Process!.Dispose();
         var stop = Assert.IsType<Stopped>(Wait(step));
@@ -106,11 +106,11 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         using var initrd = new QemuLinux.Initramfs();
         var args = QemuLinux.Arguments(vcpus: 2, deterministic: false, append: "console=hvc0 panic=-1", initrd: initrd.Path);
         using var qemu = QemuProcess.Start(args);
-        Assert.True(qemu.WaitForGdbStub(Timeout), "QEMU opened no gdbstub");
+        Assert.True(qemu.WaitForGdbStub(QemuAsk.Timeout), "QEMU opened no gdbstub");
         var console = new System.Text.StringBuilder();
         qemu.ConsoleOutput += bytes => { lock (console) console.Append(System.Text.Encoding.Latin1.GetString(bytes)); };
         // Attached, not launched: letting go detaches and QEMU runs on.
-        var vm = QemuVm.Attach(qemu.GdbEndpoint, Timeout);
+        var vm = QemuVm.Attach(qemu.GdbEndpoint, QemuAsk.Timeout);
         var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
         ulong at = QemuLinux.LocalEntry("start_kernel");
         Assert.IsType<BreakpointChanged>(Call(coordinator, new InsertBreakpoint(at)));
@@ -137,9 +137,6 @@ public sealed class QemuFaultTests : Akka.TestKit.Xunit2.TestKit
         lock (console) Assert.Contains(Support.LinuxInitramfs.UpLine, console.ToString());
     }
 
-    private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;
-    private static object Wait(Task<object> reply) => reply.Wait(Timeout) ? reply.Result : throw new TimeoutException("no reply");
-    private static void Wait(Task task) => task.Wait(Timeout);
 
     private static bool Poweroff(System.Text.StringBuilder console) { lock (console) return console.ToString().Contains("reboot: Power down"); }
 

@@ -1,3 +1,4 @@
+using static ActorStep.Tests.Qemu.QemuAsk;
 using ActorStep.Actors.Vm;
 using ActorStep.Backends.Qemu;
 using ActorStep.Hypervisor;
@@ -20,7 +21,6 @@ public sealed class QemuForeignTrapTests(ITestOutputHelper output) : Akka.TestKi
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;
 
     [Fact]
     public void OtherVcpusTrappingOnAStepsEndPointAreReenteredAndNeverReported()
@@ -106,7 +106,6 @@ public sealed class QemuForeignTrapTests(ITestOutputHelper output) : Akka.TestKi
         }
     }
 
-    private static bool Ended(Task<object> reply) => reply.Wait(Timeout);
 
     private static uint Counter(IActorRef coordinator) =>
         System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(Assert.IsType<MemoryRead>(Call(coordinator, new ReadMemory(0x2000, 4, null))).Data);

@@ -79,3 +79,23 @@ internal static class QemuVmRelease
         vm.Dispose();
     }
 }
+
+/// <summary>How the QEMU tests ask a VM's coordinator and wait for its answers: a bound generous enough for a loaded machine,
+/// and a <see cref="TimeoutException"/> (not a hang) when no answer comes.</summary>
+internal static class QemuAsk
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    public static object Call(Akka.Actor.IActorRef coordinator, object message) =>
+        Wait(Akka.Actor.Futures.Ask<object>(coordinator, message, Timeout));
+
+    public static object Wait(Task<object> reply) => reply.Wait(Timeout) ? reply.Result : throw new TimeoutException("no reply");
+
+    public static void Wait(Task task)
+    {
+        if (!task.Wait(Timeout)) throw new TimeoutException("not done");
+    }
+
+    /// <summary>Whether <paramref name="reply"/> came within the bound.</summary>
+    public static bool Ended(Task<object> reply) => reply.Wait(Timeout);
+}

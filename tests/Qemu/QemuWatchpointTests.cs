@@ -1,3 +1,4 @@
+using static ActorStep.Tests.Qemu.QemuAsk;
 using ActorStep.Actors.Vm;
 using ActorStep.Backends.Qemu;
 using ActorStep.Hypervisor;
@@ -14,9 +15,7 @@ namespace ActorStep.Tests.Qemu;
 [Collection(QemuCollection.Name)]
 public sealed class QemuWatchpointTests : Akka.TestKit.Xunit2.TestKit
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static object Call(IActorRef coordinator, object message) => coordinator.Ask<object>(message, Timeout).Result;
 
     private static uint Word(QemuVm vm, ulong ra)
     {
