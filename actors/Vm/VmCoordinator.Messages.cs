@@ -149,6 +149,12 @@ public static partial class VmProtocol
     /// <summary>Coordinator → itself: console bytes from a vcpu thread.</summary>
     internal sealed record ConsoleBytes(int Vcpu, byte[] Bytes);
 
+    /// <summary>Coordinator → itself: console bytes have waited <see cref="VmCoordinator.ConsoleFlushDelay"/>; publish them.</summary>
+    internal sealed record FlushConsole
+    {
+        public static readonly FlushConsole Instance = new();
+    }
+
     /// <summary>Translates a gdb scheduler-locking mode and a stepped vcpu into per-vcpu actions (§5).</summary>
     public static IReadOnlyDictionary<int, VcpuAction> StepActions(int vcpu, int vcpuCount, SchedulerLocking locking)
     {

@@ -15,7 +15,7 @@ public sealed record CoordinatorOptions(long Quantum = 10_000, bool Deterministi
 /// control of step-engine.md §4–5 — scheduler locking as per-vcpu resume actions, all-stop event ordering, invisible
 /// re-entry of parked vcpus — decided by an <see cref="AllStopScheduler"/> whose commands this actor carries out.
 /// </summary>
-public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
+public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTimers
 {
     private readonly IVirtualMachine _vm;
     private readonly BreakpointTable _table;
@@ -28,12 +28,17 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
     private readonly List<IActorRef> _askers = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly ConsoleOutputHandler _console;
+    /// <summary>Console bytes joined into chunks (<see cref="ConsoleCoalescer"/>); flushed by <see cref="ConsoleFlushDelay"/>'s timer.</summary>
+    private readonly ConsoleCoalescer _consoleChunks = new();
+    /// <summary>How long console bytes may wait to be joined with the next ones: short enough for an interactive console.</summary>
+    public static readonly TimeSpan ConsoleFlushDelay = TimeSpan.FromMilliseconds(20);
     /// <summary>A stop whose code block the stopped vcpu's actor is reading; everything else waits until it is sent.</summary>
     private (Stopped Stop, IReadOnlyList<IActorRef> To)? _awaitingCode;
     /// <summary>Who waits for a resume whose kept breakpoint events the vcpus' actors are checking (<see cref="OnResume"/>).</summary>
     private IActorRef? _awaitingCheck;
 
     public IStash Stash { get; set; } = null!;
+    public ITimerScheduler Timers { get; set; } = null!;
 
     // An all-stop VM (QEMU's gdbstub) runs only as a whole: each vcpu's slice is begun by its actor (SliceReady), then the
     // runner resumes the VM with every ready vcpu, and the exit goes back to the vcpu it is about (VcpuExited).
@@ -108,7 +113,13 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
             Positions(), _vm.ImageIsLittleEndian, _table.Count, _run.Parks, _run.Reentries)));
         Receive<Subscribe>(m => { _subscribers.Add(m.Subscriber); Context.Watch(m.Subscriber); });
         Receive<Terminated>(m => _subscribers.Remove(m.ActorRef));
-        Receive<ConsoleBytes>(m => Publish(new ConsoleObserved(m.Vcpu, m.Bytes)));
+        Receive<ConsoleBytes>(m =>
+        {
+            foreach (var (vcpu, chunk) in _consoleChunks.Add(m.Vcpu, m.Bytes)) PublishNow(new ConsoleObserved(vcpu, chunk));
+            if (_consoleChunks.HasPending && !Timers.IsTimerActive(FlushConsole.Instance))
+                Timers.StartSingleTimer(FlushConsole.Instance, FlushConsole.Instance, ConsoleFlushDelay);
+        });
+        Receive<FlushConsole>(_ => PublishConsole());
     }
 
     private void ChangeWatchpoint(Hypervisor.Watchpoint w, bool insert)
@@ -146,6 +157,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
     protected override void PostStop()
     {
         _vm.ConsoleOutput -= _console;
+        PublishConsole();
         // Shutting down leaves no breakpoint in the guest: the user's go too (steps' went with the children).
         foreach (var ra in _table.Addresses(BreakpointOwner.User.Instance)) _table.Remove(ra, BreakpointOwner.User.Instance);
         foreach (var r in _askers) r.Tell(new Failed(FailureCode.FailedPrecondition, "the VM was shut down"));
@@ -338,7 +350,19 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash
         return positions;
     }
 
+    /// <summary>Publishes <paramref name="e"/> after the console bytes written before it.</summary>
     private void Publish(VmEvent e)
+    {
+        PublishConsole();
+        PublishNow(e);
+    }
+
+    private void PublishConsole()
+    {
+        if (_consoleChunks.Flush() is { } chunk) PublishNow(new ConsoleObserved(chunk.Vcpu, chunk.Bytes));
+    }
+
+    private void PublishNow(VmEvent e)
     {
         foreach (var s in _subscribers) s.Tell(e);
     }

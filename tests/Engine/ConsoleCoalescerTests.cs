@@ -1,0 +1,45 @@
+using ActorStep.Actors.Vm;
+
+namespace ActorStep.Tests.Engine;
+
+public class ConsoleCoalescerTests
+{
+    private static byte[] B(string s) => System.Text.Encoding.ASCII.GetBytes(s);
+    private static string S((int Vcpu, byte[] Bytes) c) => $"{c.Vcpu}:{System.Text.Encoding.ASCII.GetString(c.Bytes)}";
+
+    [Fact]
+    public void One_vcpus_consecutive_writes_become_one_chunk_when_flushed()
+    {
+        var c = new ConsoleCoalescer();
+        Assert.Empty(c.Add(0, B("Linux ")));
+        Assert.Empty(c.Add(0, B("version")));
+        Assert.True(c.HasPending);
+        Assert.Equal("0:Linux version", S(c.Flush()!.Value));
+        Assert.False(c.HasPending);
+        Assert.Null(c.Flush());
+    }
+
+    [Fact]
+    public void Another_vcpus_write_completes_the_pending_chunk_first()
+    {
+        var c = new ConsoleCoalescer();
+        c.Add(0, B("abc"));
+        var done = c.Add(1, B("xyz"));
+        Assert.Equal(["0:abc"], done.Select(S));
+        Assert.Equal("1:xyz", S(c.Flush()!.Value));
+    }
+
+    [Fact]
+    public void A_chunk_never_exceeds_the_limit_and_no_byte_is_lost_or_reordered()
+    {
+        var c = new ConsoleCoalescer(limit: 4);
+        var done = c.Add(2, B("0123456789"));
+        Assert.Equal(["2:0123", "2:4567"], done.Select(S));
+        Assert.Equal(["2:89ab"], c.Add(2, B("ab")).Select(S));
+        Assert.False(c.HasPending);
+    }
+
+    [Fact]
+    public void A_limit_below_one_byte_is_refused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ConsoleCoalescer(limit: 0));
+}
