@@ -121,7 +121,7 @@ public sealed partial class FleetProcessBenchmark : IBenchmark
     private static Node Start(string dll, string name, string? seed)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { dll, "serve", "--cluster", "--node-name", name, "--grpc", "127.0.0.1:0", "--cluster-port", "0", "--vcpus", "1", "--memory", "2" })
+        foreach (var a in new[] { dll, "serve", "--cluster", "--node-name", name, "--grpc", "127.0.0.1:0", "--cluster-port", "0", "--vcpus", "1", "--memory", "2", "--no-auth" })
             psi.ArgumentList.Add(a);
         if (seed is not null) { psi.ArgumentList.Add("--seed"); psi.ArgumentList.Add(seed); }
         var node = new Node(name, new Process { StartInfo = psi });

@@ -8,6 +8,11 @@ public static class FleetConfig
     /// <summary>A member's role "node:NAME" carries its --node-name.</summary>
     public const string NameRolePrefix = "node:";
 
+    /// <summary>The role of a member that serves the ActorStep API (a server's node): a fleet-wide call waits for each such
+    /// member's answer, whatever its directory says, since the directory may not list a node's newest VMs yet. A member without
+    /// it (a monitor, a probe) is asked too but not waited for unless the directory names VMs of it.</summary>
+    public const string ApiRole = "actorstep-api";
+
     /// <summary>The --node-name of a member, from its roles (empty when it has none).</summary>
     public static string NodeName(Akka.Cluster.Member member) =>
         member.Roles.FirstOrDefault(r => r.StartsWith(NameRolePrefix, StringComparison.Ordinal))?[NameRolePrefix.Length..] ?? "";
@@ -15,7 +20,8 @@ public static class FleetConfig
     /// <param name="host">the address remoting binds to (loopback unless the operator says otherwise)</param>
     /// <param name="port">remoting port (0: any free port)</param>
     /// <param name="seeds">seed node addresses, e.g. akka.tcp://actorstep@127.0.0.1:4053</param>
-    public static string Hocon(string host, int port, IEnumerable<string> seeds, string nodeName) => $$"""
+    /// <param name="servesApi">whether this member serves the ActorStep API (<see cref="ApiRole"/>): true for a server's node</param>
+    public static string Hocon(string host, int port, IEnumerable<string> seeds, string nodeName, bool servesApi = false) => $$"""
         akka {
           loglevel = WARNING
           actor.provider = cluster
@@ -39,7 +45,7 @@ public static class FleetConfig
           cluster {
             seed-nodes = [{{string.Join(", ", seeds.Select(s => $"\"{s}\""))}}]
             # The node's name travels with its membership (GetClusterStatus names every member).
-            roles = ["actorstep", "{{NameRolePrefix}}{{nodeName}}"]
+            roles = ["actorstep", "{{NameRolePrefix}}{{nodeName}}"{{(servesApi ? $", \"{ApiRole}\"" : "")}}]
             app-version = "1.0.0"
             # VMs of a crashed node must be reported lost within seconds, yet busy guests must never make a healthy node
             # unreachable: measured (bench fleet-processes, README) the worst heartbeat round trip with every vcpu running on this

@@ -140,10 +140,12 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
             waiting.Add(self);
             if (fleet is not null)
             {
-                // Every reachable node is asked; the call waits for those the directory says have selected VMs (a member that
-                // runs no ActorStep API, or whose VMs are too new to be listed here, would otherwise hold it to its deadline).
+                // Every reachable node is asked; the call waits for every node that serves the API (each answers, if only
+                // "none of mine": this directory may not list a node's newest VMs yet, and those must not be left out) and for
+                // any other member the directory says has selected VMs (a member that runs no API is not waited for otherwise).
                 asked.AddRange(fleet.OtherNodes());
-                foreach (var node in asked) if (expected.ContainsKey(node)) waiting.Add(node);
+                var apiNodes = fleet.OtherApiNodes().ToHashSet(StringComparer.Ordinal);
+                foreach (var node in asked) if (expected.ContainsKey(node) || apiNodes.Contains(node)) waiting.Add(node);
                 foreach (var (node, entries) in expected)
                     if (!waiting.Contains(node))
                         foreach (var t in entries.Where(t => t.Lost))

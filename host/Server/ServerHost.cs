@@ -105,7 +105,7 @@ public static class ServerHost
             akka.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend);
             if (options.Cluster is { } cluster)
             {
-                akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName), HoconAddMode.Prepend);
+                akka.AddHocon(FleetConfig.Hocon("127.0.0.1", cluster.Port, cluster.Seeds, cluster.NodeName, servesApi: true), HoconAddMode.Prepend);
                 akka.AddActorStepClusterActors(cluster.NodeName, new VmManagerOptions(options.Coordinator, Backends: Backends));
                 // Part of the actor system's start, so that a node whose actor system runs has joined: one stopped while it starts
                 // has either no actor system yet or a cluster to leave (CoordinatedShutdown of a node that never joined waits out

@@ -344,6 +344,20 @@ public class FleetRoutingTests(ClusterFixture cluster) : IClassFixture<ClusterFi
     }
 
     [Fact]
+    public async Task A_fleet_call_through_one_node_answers_for_a_VM_just_created_on_another_that_its_directory_does_not_list_yet()
+    {
+        // Created on node c and asked through node a at once: a's directory learns of it only after c's next directory write
+        // and gossip (coalesced for 100 ms), so the call must wait for c's own answer, not for what a's directory lists.
+        var vm = await cluster.Vms(2).CreateVmAsync(new CreateVmRequest { BuiltIn = "demo", Vcpus = 1, MemorySize = 2 << 20, Labels = { ["test"] = "fresh" } },
+            deadline: Deadline);
+        var halted = await ClusterFixture.ReadAll(cluster.Fleet(0).HaltAll(new FleetRequest { LabelSelector = { ["test"] = "fresh" }, TimeoutMs = 10_000 },
+            deadline: Deadline));
+        var result = Assert.Single(halted);
+        Assert.Equal((vm.VmId, vm.Node), (result.VmId, result.Node));
+        Assert.NotNull(result.Halted);
+    }
+
+    [Fact]
     public async Task Every_node_sees_every_member_by_name()
     {
         var status = await cluster.Fleet(2).GetClusterStatusAsync(new GetClusterStatusRequest(), deadline: Deadline);
