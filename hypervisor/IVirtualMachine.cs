@@ -38,6 +38,9 @@ public interface IVirtualMachine : IDisposable
 
     /// <summary>Takes out one <see cref="InsertWatchpoint"/> of an equal watchpoint; false when none was set.</summary>
     bool RemoveWatchpoint(Watchpoint watchpoint) => false;
+
+    /// <summary>Names for the loaded image's code addresses (its symbol table), or null when it has none.</summary>
+    SymbolIndex? Symbols => null;
 }
 
 /// <summary>Bytes written to a VM's console; <paramref name="vcpu"/> is the vcpu that wrote them, or -1 when the backend cannot tell.</summary>

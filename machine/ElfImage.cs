@@ -17,12 +17,18 @@ public sealed class ElfImage
     private const uint PT_LOAD = 1;
     private const uint SHT_SYMTAB = 2;
 
-    private ElfImage(ulong entry, bool littleEndian, IReadOnlyList<ElfSegment> segments, IReadOnlyDictionary<string, ulong> symbols, string name)
+    private const ulong SHF_EXECINSTR = 0x4;
+    private const byte STT_NOTYPE = 0, STT_FUNC = 2;
+    private const ushort SHN_LORESERVE = 0xff00;
+
+    private ElfImage(ulong entry, bool littleEndian, IReadOnlyList<ElfSegment> segments, IReadOnlyDictionary<string, ulong> symbols,
+        SymbolIndex code, string name)
     {
         Entry = entry;
         LittleEndian = littleEndian;
         Segments = segments;
         Symbols = symbols;
+        Code = code;
         Name = name;
     }
 
@@ -31,6 +37,8 @@ public sealed class ElfImage
     public IReadOnlyList<ElfSegment> Segments { get; }
     /// <summary>Symbol name → value, from .symtab when present.</summary>
     public IReadOnlyDictionary<string, ulong> Symbols { get; }
+    /// <summary>The code symbols of .symtab (functions, and labels in executable sections) as names for addresses; empty without one.</summary>
+    public SymbolIndex Code { get; }
     public string Name { get; }
 
     public ulong Symbol(string name) => Symbols.TryGetValue(name, out var v) ? v
@@ -98,8 +106,15 @@ public sealed class ElfImage
         if (segments.Count == 0) throw new ElfFormatException(Where("no loadable (PT_LOAD) segments"));
 
         var symbols = new Dictionary<string, ulong>();
+        var code = new List<(CodeSymbol Symbol, int Section, int Rank)>();
+        var sections = new List<(ulong Flags, ulong Address, ulong Size)>();
         if (shnum > 0 && shentsize >= 64 && Fits(f, shoff, (ulong)shentsize * shnum))
         {
+            for (int i = 0; i < shnum; i++)
+            {
+                var sh = f.Slice((int)shoff + i * shentsize, shentsize);
+                sections.Add((U64(sh[8..]), U64(sh[16..]), U64(sh[32..])));
+            }
             for (int i = 0; i < shnum; i++)
             {
                 var sh = f.Slice((int)shoff + i * shentsize, shentsize);
@@ -113,17 +128,57 @@ public sealed class ElfImage
                 var strtab = f.Slice((int)stroff, (int)strsize);
                 for (ulong s = 0; s + entsize <= size; s += entsize)
                 {
+                    // Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size (ELF gABI, "Symbol Table").
                     var sym = f.Slice((int)(off + s), (int)entsize);
                     uint nameOff = U32(sym);
                     if (nameOff == 0 || nameOff >= strtab.Length) continue;
                     int end = strtab[(int)nameOff..].IndexOf((byte)0);
                     if (end <= 0) continue;
                     string symName = Encoding.ASCII.GetString(strtab.Slice((int)nameOff, end));
-                    symbols.TryAdd(symName, U64(sym[8..]));
+                    ulong value = U64(sym[8..]);
+                    symbols.TryAdd(symName, value);
+                    byte type = (byte)(sym[4] & 0xF), bind = (byte)(sym[4] >> 4);
+                    ushort shndx = U16(sym[6..]);
+                    if (type is not (STT_FUNC or STT_NOTYPE) || shndx == 0 || shndx >= SHN_LORESERVE || shndx >= sections.Count
+                        || (sections[shndx].Flags & SHF_EXECINSTR) == 0)
+                        continue;
+                    // The preferred name where several share an address: a function over a label, global over weak over local.
+                    int rank = (type == STT_FUNC ? 0 : 4) + (bind switch { 1 => 0, 2 => 1, _ => 2 });
+                    code.Add((new CodeSymbol(symName, value, U64(sym[16..]), LocalEntryOffset(sym[5])), shndx, rank));
                 }
             }
         }
-        return new ElfImage(entry, le, segments, symbols, name);
+        return new ElfImage(entry, le, segments, symbols, new SymbolIndex(WithExtents(code, sections)), name);
+    }
+
+    /// <summary>ELFv2's local entry point, from st_other bits 5:7 (the 64-bit ELF V2 ABI, "Symbol Table Entries"): 0 and 1 say it is
+    /// the global entry; 2..6 say 4, 8, … 64 bytes after it.</summary>
+    private static uint LocalEntryOffset(byte other)
+    {
+        int v = other >> 5;
+        return v <= 1 ? 0 : ((1u << v) >> 2) << 2;
+    }
+
+    /// <summary>The symbols with their sizes, in preference order; an assembly label without a size (<c>start_here_common</c>)
+    /// reaches the next code symbol of its section, or the section's end.</summary>
+    private static IEnumerable<CodeSymbol> WithExtents(List<(CodeSymbol Symbol, int Section, int Rank)> code, List<(ulong Flags, ulong Address, ulong Size)> sections)
+    {
+        foreach (var group in code.GroupBy(c => c.Section))
+        {
+            var starts = group.Select(c => c.Symbol.Address).Distinct().Order().ToArray();
+            ulong sectionEnd = sections[group.Key].Address + sections[group.Key].Size;
+            foreach (var (symbol, _, _) in group.OrderBy(c => c.Rank).ThenBy(c => c.Symbol.Name, StringComparer.Ordinal))
+            {
+                if (symbol.Size > 0)
+                {
+                    yield return symbol;
+                    continue;
+                }
+                int i = Array.BinarySearch(starts, symbol.Address);
+                ulong next = i + 1 < starts.Length ? starts[i + 1] : Math.Max(sectionEnd, symbol.Address);
+                yield return symbol with { Size = next - symbol.Address };
+            }
+        }
     }
 
     private static bool Fits(ReadOnlySpan<byte> f, ulong offset, ulong length) =>

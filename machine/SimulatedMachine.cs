@@ -28,10 +28,11 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
 }
 
 /// <summary>Something a guest used that the machine does not implement: <paramref name="Kind"/> "instruction" (the word),
-/// "hypercall" (its number), "spr" (an SPR with storage but no behaviour here); first met by <paramref name="Vcpu"/> at <paramref name="Nip"/>.</summary>
-public sealed record MissingFeature(string Kind, ulong Value, int Vcpu, ulong Nip)
+/// "hypercall" (its number), "spr" (an SPR with storage but no behaviour here); first met by <paramref name="Vcpu"/> at <paramref name="Nip"/>,
+/// which the image's symbols name <paramref name="Symbol"/> (<c>function+0xoffset</c>) when they can.</summary>
+public sealed record MissingFeature(string Kind, ulong Value, int Vcpu, ulong Nip, string? Symbol = null)
 {
-    public override string ToString() => $"{Kind} 0x{Value:x} (vcpu {Vcpu} at 0x{Nip:x})";
+    public override string ToString() => $"{Kind} 0x{Value:x} (vcpu {Vcpu} at 0x{Nip:x}{(Symbol is null ? "" : $" <{Symbol}>")})";
 }
 
 /// <summary>
@@ -75,6 +76,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     public int VcpuCount => _vcpus.Length;
     public ulong MemorySize => Memory.Size;
     public bool ImageIsLittleEndian { get; private set; } = true;
+    /// <summary>The loaded image's code symbols (names for stops), null when it has no symbol table.</summary>
+    public SymbolIndex? Symbols { get; private set; }
 
     /// <summary>The partition's LPCR (H_SET_MODE changes AIL and ILE for every vcpu at once).</summary>
     internal ulong Lpcr
@@ -103,7 +106,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         lock (_missing)
         {
             if (_missing.Count >= 256 || _missing.Exists(m => m.Kind == kind && m.Value == value)) return;
-            _missing.Add(added = new MissingFeature(kind, value, vcpu, nip));
+            _missing.Add(added = new MissingFeature(kind, value, vcpu, nip, Symbols?.Describe(nip, (_vcpus[vcpu].Msr & Isa.Msr.IR) != 0)));
         }
         MissingFeatureMet?.Invoke(added);
     }
@@ -194,6 +197,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
                 Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
         ImageIsLittleEndian = image.LittleEndian;
+        Symbols = image.Code.Count > 0 ? image.Code : null;
         _halt = null;
         IsPseriesPlatform = false;
         // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.

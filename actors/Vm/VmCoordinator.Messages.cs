@@ -35,9 +35,10 @@ public enum StopReason
 }
 
 /// <summary>One reportable stop: which vcpu, why, where; for a step, from where and how it ended; for a watchpoint, which one
-/// and the access that hit it.</summary>
+/// and the access that hit it. <paramref name="Symbol"/>: NIP as <c>function+0xoffset</c> when the image has a symbol table
+/// (<see cref="SymbolIndex"/>; the coordinator names it).</summary>
 public sealed record StopEvent(StopReason Reason, int Vcpu, ulong Nip, string Detail, long Status = 0,
-    string? StepCompletion = null, int Steps = 0, WatchpointHit? Watch = null);
+    string? StepCompletion = null, int Steps = 0, WatchpointHit? Watch = null, string? Symbol = null);
 
 /// <summary>
 /// Effective addresses [<paramref name="Start"/>, <paramref name="End"/>) a stepping vcpu keeps stepping in (gdb's
@@ -51,8 +52,9 @@ public sealed record StepRange(ulong Start, ulong End)
     public override string ToString() => $"[0x{Start:x}, 0x{End:x})";
 }
 
-/// <summary>Where each vcpu is after a resume, for replies that say where every affected vcpu stopped.</summary>
-public sealed record VcpuStop(int Vcpu, ulong Nip, string State);
+/// <summary>Where each vcpu is after a resume, for replies that say where every affected vcpu stopped.
+/// <paramref name="Symbol"/>: NIP as <c>function+0xoffset</c> when the image has a symbol table.</summary>
+public sealed record VcpuStop(int Vcpu, ulong Nip, string State, string? Symbol = null);
 
 public static partial class VmProtocol
 {

@@ -22,6 +22,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     private readonly IActorRef[] _vcpus;
     /// <summary>Each vcpu's registers as its last slice, cancelled step or register write left them.</summary>
     private readonly VcpuState[] _last;
+    private readonly (ulong Nip, bool Translated, string? Name)?[] _names;
     /// <summary>The run-control decisions (statuses, the resume in progress, kept events); this actor carries them out.</summary>
     private readonly AllStopScheduler _run;
     /// <summary>Who waits for the resume in progress to stop: its sender and any halter.</summary>
@@ -55,6 +56,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         _table = new BreakpointTable(vm);
         _vcpus = new IActorRef[vm.VcpuCount];
         _last = new VcpuState[vm.VcpuCount];
+        _names = new (ulong, bool, string?)?[vm.VcpuCount];
         var stoppedForGood = new bool[vm.VcpuCount];
         for (int i = 0; i < vm.VcpuCount; i++)
         {
@@ -300,7 +302,20 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     }
 
     /// <summary>The reply for a stop: nothing runs now, so every vcpu's last state (from its slice's end) is exact.</summary>
-    private Stopped Stop(StopEvent e) => new(e, Positions(), _last[e.Vcpu], null);
+    private Stopped Stop(StopEvent e) => new(e with { Symbol = Name(e.Vcpu) }, Positions(), _last[e.Vcpu], null);
+
+    /// <summary>Where vcpu <paramref name="v"/> is, as <c>function+0xoffset</c> (null without a symbol table or outside every
+    /// symbol), from its last state; the last answer is kept per vcpu, since a stopped vcpu is asked again and again.</summary>
+    private string? Name(int v)
+    {
+        if (_vm.Symbols is not { } symbols) return null;
+        var s = _last[v];
+        bool translated = (s.Msr & Isa.Msr.IR) != 0;
+        if (_names[v] is { } named && named.Nip == s.Nip && named.Translated == translated) return named.Name;
+        string? name = symbols.Describe(s.Nip, translated);
+        _names[v] = (s.Nip, translated, name);
+        return name;
+    }
 
     /// <summary>
     /// Sends a stop to those waiting for it and to the subscribers. With <paramref name="codeBytes"/>, the stopped vcpu's actor
@@ -346,7 +361,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                 VcpuRunStatus.Running => "running",
                 VcpuRunStatus.Parked => "parked",
                 _ => "stopped",
-            });
+            }, Name(v));
         return positions;
     }
 

@@ -153,6 +153,7 @@ public static class RunCommand
                 ["status"] = o.Status,
                 ["detail"] = o.Detail,
                 ["nip"] = Hex(s.Nip),
+                ["symbol"] = vm.Symbols?.Describe(s.Nip, (s.Msr & ActorStep.Isa.Msr.IR) != 0),
                 ["msr"] = Hex(s.Msr),
                 ["gpr"] = new JsonArray(s.Gpr.Select(g => (JsonNode)Hex(g)).ToArray()),
                 ["cr"] = $"0x{s.Cr:x8}",

@@ -113,7 +113,7 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
                         VcpuState.Running => "running",
                         VcpuState.StoppedForGood => "stopped for good",
                         _ => "stopped",
-                    }} at 0x{v.Nip:x}\n");
+                    }} at 0x{v.Nip:x}{(v.Symbol.Length > 0 ? $" <{v.Symbol}>" : "")}\n");
                 text.Append($"  {vm.BreakpointCount} breakpoint(s) in guest memory\n");
                 return text.ToString();
             }

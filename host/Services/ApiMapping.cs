@@ -90,7 +90,7 @@ public static class ApiMapping
         _ => ApiVcpuState.Unspecified,
     };
 
-    public static VcpuStatus Status(VcpuStop s) => new() { Vcpu = (uint)s.Vcpu, Nip = s.Nip, State = State(s.State) };
+    public static VcpuStatus Status(VcpuStop s) => new() { Vcpu = (uint)s.Vcpu, Nip = s.Nip, State = State(s.State), Symbol = s.Symbol ?? "" };
 
     public static ApiStopReason Reason(Actors.Vm.StopReason r) => r switch
     {
@@ -116,6 +116,7 @@ public static class ApiMapping
         StepCompletion = e.StepCompletion ?? "",
         Steps = (uint)e.Steps,
         Watchpoint = e.Watch is { } w ? Hit(w) : null,
+        Symbol = e.Symbol ?? "",
     };
 
     public static Api.V1.Watchpoint Watchpoint(Hypervisor.Watchpoint w) => new()

@@ -30,11 +30,13 @@ public sealed class VmApi
     private readonly Dictionary<string, VmMethod> _methods = new(StringComparer.Ordinal);
 
     private readonly Metrics.ServerMetrics _metrics;
+    private readonly ILogger<VmApi> _log;
 
-    public VmApi(ActorStepBackend backend, Metrics.ServerMetrics metrics)
+    public VmApi(ActorStepBackend backend, Metrics.ServerMetrics metrics, ILogger<VmApi> log)
     {
         _backend = backend;
         _metrics = metrics;
+        _log = log;
         _nodeName = backend.Options.Cluster?.NodeName ?? "";
         Add<GetVmRequest, Vm>(VmMethods.GetVm, GetVm);
         Add<DeleteVmRequest, DeleteVmResponse>(VmMethods.DeleteVm, DeleteVm);
@@ -110,7 +112,7 @@ public sealed class VmApi
             ApiMapping.Ranges(r.Actions), (int)r.IncludeCode);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         var stop = await _backend.RunAsync(r.VmId, new ToVm(r.VmId, resume), call);
-        var response = ApiMapping.Run(stop);
+        var response = Logged(r.VmId, ApiMapping.Run(stop));
         _metrics.Resumed("resume", response, started);
         if (stop.Code is { } code) response.Code = new CodeBlock { Address = code.Address, Data = ApiMapping.Bytes(code.Data) };
         // The coordinator's reply carries the stopped vcpu's registers as the stop left them: no second round trip.
@@ -126,7 +128,7 @@ public sealed class VmApi
         var step = new StepVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), ApiMapping.StepCount(r.StepCount),
             r.HoldInterrupts || !r.HasHoldInterrupts);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, step, call));
+        var response = Logged(r.VmId, ApiMapping.Run(await _backend.RunAsync(r.VmId, step, call)));
         _metrics.Resumed("step", response, started);
         return response;
     }
@@ -135,13 +137,25 @@ public sealed class VmApi
     {
         var resume = new ContinueVcpu(r.VmId, await VcpuAsync(r.VmId, r.Vcpu, call), ApiMapping.Locking(r.SchedulerLocking), r.HoldInterrupts || !r.HasHoldInterrupts);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var response = ApiMapping.Run(await _backend.RunAsync(r.VmId, resume, call));
+        var response = Logged(r.VmId, ApiMapping.Run(await _backend.RunAsync(r.VmId, resume, call)));
         _metrics.Resumed("continue", response, started);
         return response;
     }
 
     public async Task<RunResponse> Halt(HaltRequest r, CallScope call) =>
-        ApiMapping.Run(await _backend.AskAsync<VmProtocol.Stopped>(new ToVm(r.VmId, new VmProtocol.Halt()), call));
+        Logged(r.VmId, ApiMapping.Run(await _backend.AskAsync<VmProtocol.Stopped>(new ToVm(r.VmId, new VmProtocol.Halt()), call)));
+
+    /// <summary>The stop in the server's log, with NIP's name when the image has symbols: a step at Debug level (gdb's stepi
+    /// makes thousands), every other stop at Information.</summary>
+    private RunResponse Logged(string vmId, RunResponse response)
+    {
+        var e = response.Event;
+        var level = e.Reason == Api.V1.StopReason.StepCompleted ? LogLevel.Debug : LogLevel.Information;
+        if (_log.IsEnabled(level))
+            _log.Log(level, "VM {VmId} stopped: {Reason} on vcpu {Vcpu} at 0x{Nip:x}{Symbol} ({Detail})", vmId, e.Reason, e.Vcpu, e.Nip,
+                e.Symbol.Length > 0 ? $" <{e.Symbol}>" : "", e.Detail);
+        return response;
+    }
 
     /// <summary>
     /// Fleet.ContinueAll on one VM: starts a continue and answers once it runs, not when it stops. The coordinator handles

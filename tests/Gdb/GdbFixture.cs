@@ -31,7 +31,7 @@ public sealed class GdbFixture : IAsyncLifetime
     {
         _server = await ServerHost.StartAsync(new ServerOptions
         {
-            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ImageDirectories = [Path.GetTempPath()],
+            Grpc = new IPEndPoint(IPAddress.Loopback, 0), CreateInitialVm = false, HandleSignals = false, RequireToken = false, ImageDirectories = [Path.GetTempPath(), Support.LinuxAssets.CacheDirectory],
             LogLevel = Serilog.Events.LogEventLevel.Warning,
         });
         Channel = GrpcChannel.ForAddress(_server.Address);

@@ -32,6 +32,26 @@ public class EventStreamApiTests(GrpcServerFixture server) : IClassFixture<GrpcS
         Assert.Equal((2UL, 3UL), (resumed.Sequence, stopped.Sequence));
     }
 
+    /// <summary>Issue 13 point 7: the demo image has a symbol table, so the stop and every vcpu's position say function+0xoffset,
+    /// as the image's own symbols name their NIP (real mode: the vcpus start with translation off).</summary>
+    [Fact]
+    public async Task A_stopped_event_names_each_vcpus_nip_from_the_images_symbols()
+    {
+        var symbols = global::ActorStep.Machine.ElfImage.BuiltIn("demo").Code;
+        var vm = server.NewDemoVm();
+        using var call = server.Events.StreamEvents(new StreamEventsRequest { VmId = vm.VmId }, deadline: Deadline);
+        Assert.Equal(Event.KindOneofCase.Added, (await Next(call.ResponseStream)).KindCase);
+
+        server.Run.Step(new StepRequest { VmId = vm.VmId, Vcpu = 1, SchedulerLocking = SchedulerLocking.On }, deadline: Deadline);
+
+        Assert.Equal(Event.KindOneofCase.Resumed, (await Next(call.ResponseStream)).KindCase);
+        var stopped = (await Next(call.ResponseStream)).Stopped;
+        Assert.Matches(@"^\w+\+0x[0-9a-f]+$", stopped.Event.Symbol);
+        Assert.Equal(symbols.Describe(stopped.Event.Nip, translated: false), stopped.Event.Symbol);
+        Assert.All(stopped.Vcpus, v => Assert.Equal(symbols.Describe(v.Nip, translated: false), v.Symbol));
+        Assert.NotEqual(stopped.Vcpus[0].Symbol, stopped.Vcpus[1].Symbol); // vcpu 1 moved on, vcpu 0 stayed at the entry
+    }
+
     [Fact]
     public async Task Guest_console_output_is_streamed()
     {

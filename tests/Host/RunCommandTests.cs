@@ -28,11 +28,16 @@ public class RunCommandTests
         using var json = JsonDocument.Parse(stdout);
         var vcpus = json.RootElement.GetProperty("vcpus");
         Assert.Equal(4, vcpus.GetArrayLength());
+        var symbols = ActorStep.Machine.ElfImage.BuiltIn("demo").Code;
         foreach (var v in vcpus.EnumerateArray())
         {
             Assert.Equal(32, v.GetProperty("gpr").GetArrayLength());
             Assert.Equal(4, v.GetProperty("sprg").GetArrayLength());
             Assert.StartsWith("0xc0000000", v.GetProperty("nip").GetString()); // relocated by AIL=3
+            // nip named by the demo's own symbols (it runs at 0xc000… + its link address, translation on).
+            ulong nip = Convert.ToUInt64(v.GetProperty("nip").GetString(), 16), msr = Convert.ToUInt64(v.GetProperty("msr").GetString(), 16);
+            Assert.NotNull(symbols.Describe(nip, translated: (msr & 0x20) != 0));
+            Assert.Equal(symbols.Describe(nip, translated: (msr & 0x20) != 0), v.GetProperty("symbol").GetString());
             Assert.Equal(300000, v.GetProperty("instructions").GetInt64());
         }
         string counter = json.RootElement.GetProperty("memory")[0].GetProperty("hex").GetString()!;
@@ -93,8 +98,9 @@ public class RunCommandTests
         var (code, _, stderr) = Actorstep("run", "--kernel", FakeKernel(".long 0x00000001"), "--vcpus", "1", "--max-instructions", "1000000");
 
         Assert.Equal(3, code); // the Program vector holds an illegal word too: a checkstop
-        Assert.Contains("actorstep: missing instruction 0x1 (vcpu 0 at 0x0)", stderr);
-        Assert.Contains("actorstep: missing instruction 0x0 (vcpu 0 at 0x700)", stderr);
+        // Named from the image's labels (real mode: a kernel's real address; an unsized label reaches the next, or the section's end).
+        Assert.Contains("actorstep: missing instruction 0x1 (vcpu 0 at 0x0 <_start+0x0>)", stderr);
+        Assert.Contains("actorstep: missing instruction 0x0 (vcpu 0 at 0x700 <osterm+0x400>)", stderr);
     }
 
     [Fact]
