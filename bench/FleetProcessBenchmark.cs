@@ -160,7 +160,8 @@ public sealed partial class FleetProcessBenchmark : IBenchmark
         long elapsed = Stopwatch.GetTimestamp() - t0;
         int errors = results.Count(r => r.Error is not null);
         if (results.Count != expected || errors > 0)
-            Console.WriteLine($"  {what}: {results.Count} results of {expected}, {errors} errors (first: {results.FirstOrDefault(r => r.Error is not null)?.Error})");
+            Console.WriteLine($"  {what}: {results.Count} results of {expected}, {errors} errors ({string.Join("; ", results.Where(r => r.Error is not null)
+                .GroupBy(r => System.Text.RegularExpressions.Regex.Replace(r.Error.Message, @"vm-\d+", "vm-N")).Take(3).Select(g => $"{g.Count()} x {g.First().Error}"))})");
         return elapsed;
     }
 

@@ -45,3 +45,41 @@ public sealed class ConsoleCoalescer(int limit = ConsoleCoalescer.DefaultLimit)
         return chunk;
     }
 }
+
+/// <summary>
+/// Console writes handed from vcpu threads to their coordinator: <see cref="Add"/> from any thread, <see cref="Take"/> from the
+/// coordinator. <see cref="Add"/> says whether the coordinator must be told (the first write since it last took them), so a
+/// guest that writes its console a thousand times between two takes costs the coordinator one message, not a thousand.
+/// </summary>
+public sealed class ConsoleWrites
+{
+    private readonly object _gate = new();
+    private List<(int Vcpu, byte[] Bytes)> _writes = new();
+    private bool _told;
+
+    /// <summary>Keeps a copy of <paramref name="bytes"/>; true when the taker must be told that writes wait.</summary>
+    public bool Add(int vcpu, ReadOnlySpan<byte> bytes)
+    {
+        var copy = bytes.ToArray();
+        lock (_gate)
+        {
+            _writes.Add((vcpu, copy));
+            if (_told) return false;
+            _told = true;
+            return true;
+        }
+    }
+
+    /// <summary>Every write since the last take, in order; the next <see cref="Add"/> tells again.</summary>
+    public IReadOnlyList<(int Vcpu, byte[] Bytes)> Take()
+    {
+        lock (_gate)
+        {
+            _told = false;
+            if (_writes.Count == 0) return Array.Empty<(int, byte[])>();
+            var taken = _writes;
+            _writes = new();
+            return taken;
+        }
+    }
+}

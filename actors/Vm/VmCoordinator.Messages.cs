@@ -148,8 +148,12 @@ public static partial class VmProtocol
     /// off), else before it next continues.</summary>
     public sealed record VcpuParked(int Vcpu, ulong Nip, ulong RealAddress, string Detail) : VmEvent;
 
-    /// <summary>Coordinator → itself: console bytes from a vcpu thread.</summary>
-    internal sealed record ConsoleBytes(int Vcpu, byte[] Bytes);
+    /// <summary>Coordinator → itself, from a vcpu thread: console writes wait in the coordinator's <see cref="ConsoleWrites"/>
+    /// (sent once per batch: the first write after the coordinator took the last one).</summary>
+    internal sealed record ConsoleWritten
+    {
+        public static readonly ConsoleWritten Instance = new();
+    }
 
     /// <summary>Coordinator → itself: console bytes have waited <see cref="VmCoordinator.ConsoleFlushDelay"/>; publish them.</summary>
     internal sealed record FlushConsole
