@@ -362,9 +362,12 @@ public sealed partial class SimulatedVcpu
             case Op.Mffsl: SetFpr(t, Fpscr & 0x0007F0FF); return; // the control and status fields only (DRN, VE…XE, NI, RN, FPRF, FI, FR)
             case Op.Mffsce: SetFpr(t, Fpscr); Fpscr &= ~0xF8u; FpSummaries(); return;
             case Op.Mffscrn or Op.Mffscrni:
+            {
+                uint rn = (uint)(op == Op.Mffscrn ? Fpr(b) & 3 : (i >> 11) & 3); // read before FRT is written (FRT may be FRB)
                 SetFpr(t, Fpscr & 3); // DRN and RN (DRN not modelled)
-                Fpscr = (Fpscr & ~3u) | (uint)(op == Op.Mffscrn ? Fpr(b) & 3 : (i >> 11) & 3);
+                Fpscr = (Fpscr & ~3u) | rn;
                 return;
+            }
             case Op.Mtfsf:
             {
                 int flm = (int)(i >> 17) & 0xFF;
@@ -503,8 +506,9 @@ public sealed partial class SimulatedVcpu
             case Op.Xscmpeqdp or Op.Xscmpgtdp or Op.Xscmpgedp:
             {
                 double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b);
-                if (IsSnan(a) || IsSnan(b)) FpException(VXSNAN);
-                else if (op != Op.Xscmpeqdp && (IsNan(a) || IsNan(b))) FpException(VXVC);
+                // vxsnan_flag for an SNaN; the ordered ones (gt, ge) vxvc_flag for any NaN, an SNaN too (Book I §7.6.1).
+                uint flags = (IsSnan(a) || IsSnan(b) ? VXSNAN : 0) | (op != Op.Xscmpeqdp && (IsNan(a) || IsNan(b)) ? VXVC : 0);
+                if (flags != 0) FpException(flags);
                 bool t = op switch { Op.Xscmpeqdp => x == y, Op.Xscmpgtdp => x > y, _ => x >= y };
                 r = t ? ulong.MaxValue : 0;
                 break;

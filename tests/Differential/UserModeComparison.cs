@@ -128,6 +128,19 @@ internal static class UserModeComparison
                         vcpu.SetRegisters(s);
                     }
                 }
+                if (mnemonic is "xsaddsp" or "xssubsp" or "xsmulsp" or "xsdivsp"
+                    && System.Text.RegularExpressions.Regex.Match(insn, @"^\S+ vs(\d+),vs(\d+),vs(\d+)") is { Success: true } xm)
+                {
+                    int[] n = [.. Enumerable.Range(1, 3).Select(g => int.Parse(xm.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture))];
+                    ulong Dw0(VcpuState st, int r) => r < 32 ? st.Fpr[r] : st.Vr[2 * (r - 32)];
+                    ulong qemuDw0 = n[0] < 32 ? v.Fpr[n[0]] : v.Vr[2 * (n[0] - 32)];
+                    if (UserModeDepartures.VsxSingleRoundsTwice(mnemonic, Dw0(before, n[1]), Dw0(before, n[2]), (int)(before.Fpscr & 3), Dw0(s, n[0]), qemuDw0))
+                    {
+                        if (n[0] < 32) s.Fpr[n[0]] = qemuDw0; else s.Vr[2 * (n[0] - 32)] = qemuDw0;
+                        s.Fpscr = v.Fpscr;
+                        vcpu.SetRegisters(s);
+                    }
+                }
                 for (int i = 0; i < 32; i++)
                 {
                     Check($"f{i}", v.Fpr[i], s.Fpr[i]);
@@ -136,7 +149,7 @@ internal static class UserModeComparison
                     Check($"v{i}.dw1", v.Vr[2 * i + 1], s.Vr[2 * i + 1]);
                 }
                 uint fpscr = UserModeDepartures.SingleDenormalReadsNormal(mnemonic,
-                    UserModeDepartures.CompareClearsFi(mnemonic, UserModeDepartures.FpscrWithoutFr(s.Fpscr)));
+                    UserModeDepartures.CompareClearsFi(mnemonic, UserModeDepartures.FpscrWithoutFr(mnemonic, v.Fpscr, s.Fpscr)));
                 fpscr = UserModeDepartures.FxOnRepeatedException(v.Fpscr, fpscr);
                 Check("fpscr", v.Fpscr, fpscr);
                 if (fpscr == v.Fpscr && s.Fpscr != v.Fpscr)
