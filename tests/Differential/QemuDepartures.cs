@@ -275,4 +275,14 @@ internal static class UserModeDepartures
         ulong twice = Finite(viaDouble) ? ExactFloat.Round(ExactValue.FromDouble(viaDouble), FloatFormat.Single, roundingMode).Bits : viaDouble;
         return once != twice && machineResult == once && qemuResult == twice;
     }
+
+    /// <summary>
+    /// The VSX vector FP arithmetic leaves FR, FI and FPRF alone (Book I §7.6: xvdivdp's special registers altered are the
+    /// exception bits only), but QEMU's zero-divide and invalid-operation paths clear FR and FI for every instruction
+    /// (fpu_helper.c: float_zero_divide_excp and finish_invalid_op_arith, "env->fpscr &= ~(FP_FR | FP_FI)"). Measured on
+    /// 10.0.2: xvdivdp with one element dividing by zero clears an FI set before. For xvadddp, xvsubdp, xvmuldp and xvdivdp
+    /// the comparison accepts QEMU's FI = 0 where the machine kept FI = 1.
+    /// </summary>
+    public static uint VectorClearsFi(string mnemonic, uint qemuFpscr, uint machineFpscr) =>
+        mnemonic is "xvadddp" or "xvsubdp" or "xvmuldp" or "xvdivdp" && (qemuFpscr & 0x00020000u) == 0 ? machineFpscr & ~0x00020000u : machineFpscr;
 }

@@ -150,7 +150,7 @@ internal static class UserModeComparison
                 }
                 uint fpscr = UserModeDepartures.SingleDenormalReadsNormal(mnemonic,
                     UserModeDepartures.CompareClearsFi(mnemonic, UserModeDepartures.FpscrWithoutFr(mnemonic, v.Fpscr, s.Fpscr)));
-                fpscr = UserModeDepartures.FxOnRepeatedException(v.Fpscr, fpscr);
+                fpscr = UserModeDepartures.FxOnRepeatedException(v.Fpscr, UserModeDepartures.VectorClearsFi(mnemonic, v.Fpscr, fpscr));
                 Check("fpscr", v.Fpscr, fpscr);
                 if (fpscr == v.Fpscr && s.Fpscr != v.Fpscr)
                 {
