@@ -496,8 +496,10 @@ public sealed partial class SimulatedVcpu
             {
                 // maxNum/minNum (Book I §7.6.1): beside a quiet NaN the number is the result; an SNaN (VXSNAN) or two
                 // NaNs give the first NaN made quiet.
+                // FR and FI are not altered (only FX and VXSNAN).
                 if (!IsSnan(a) && !IsSnan(b) && IsNan(a) != IsNan(b)) { r = IsNan(a) ? b : a; break; }
-                if (NanOperands(out ulong nan, a, b)) { r = nan; break; }
+                uint status = Fpscr & (FR | FI);
+                if (NanOperands(out ulong nan, a, b)) { r = nan; Fpscr |= status; break; }
                 double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b);
                 bool pickA = op == Op.Xsmaxdp ? x > y || (x == y && (a >> 63) == 0) : x < y || (x == y && (a >> 63) != 0);
                 r = pickA ? a : b;

@@ -285,4 +285,13 @@ internal static class UserModeDepartures
     /// </summary>
     public static uint VectorClearsFi(string mnemonic, uint qemuFpscr, uint machineFpscr) =>
         mnemonic is "xvadddp" or "xvsubdp" or "xvmuldp" or "xvdivdp" && (qemuFpscr & 0x00020000u) == 0 ? machineFpscr & ~0x00020000u : machineFpscr;
+
+    /// <summary>
+    /// QEMU's mtfsb1 stores the bit and recomputes VX and FEX but never sets FX (fpu_helper.c's helper_fpscr_setbit:
+    /// ppc_store_fpscr(env, env->fpscr | mask)); the ISA's FX rule exempts only mtfsf and mtfsfi (Book I §4.2.2: every other
+    /// FP instruction that changes an exception bit from 0 to 1 sets FX). Measured on 10.0.2: mtfsb1 22 (VXSQRT) with
+    /// FX = 0 leaves FX = 0. For mtfsb1 the comparison expects FX as it was before the instruction.
+    /// </summary>
+    public static uint SetBitLeavesFx(string mnemonic, uint fpscrBefore, uint machineFpscr) =>
+        mnemonic == "mtfsb1" ? (machineFpscr & ~0x80000000u) | (fpscrBefore & 0x80000000u) : machineFpscr;
 }

@@ -148,13 +148,22 @@ internal static class UserModeComparison
                     Check($"v{i}.dw0", v.Vr[2 * i], s.Vr[2 * i]);
                     Check($"v{i}.dw1", v.Vr[2 * i + 1], s.Vr[2 * i + 1]);
                 }
-                uint fpscr = UserModeDepartures.SingleDenormalReadsNormal(mnemonic,
-                    UserModeDepartures.CompareClearsFi(mnemonic, UserModeDepartures.FpscrWithoutFr(mnemonic, v.Fpscr, s.Fpscr)));
+                uint fpscr = UserModeDepartures.SetBitLeavesFx(mnemonic, before.Fpscr, s.Fpscr);
+                fpscr = UserModeDepartures.SingleDenormalReadsNormal(mnemonic,
+                    UserModeDepartures.CompareClearsFi(mnemonic, UserModeDepartures.FpscrWithoutFr(mnemonic, v.Fpscr, fpscr)));
                 fpscr = UserModeDepartures.FxOnRepeatedException(v.Fpscr, UserModeDepartures.VectorClearsFi(mnemonic, v.Fpscr, fpscr));
                 Check("fpscr", v.Fpscr, fpscr);
                 if (fpscr == v.Fpscr && s.Fpscr != v.Fpscr)
                 {
-                    // A mapped departure: both continue from QEMU's FPSCR, so it is not met again at later instructions.
+                    // A mapped departure: both continue from QEMU's FPSCR, so it is not met again at later instructions. A
+                    // record form copied FPSCR[0:3] into CR1: the same departure there, when CR1 is all that differs.
+                    uint cr1 = (q.Cr >> 24) & 0xF;
+                    if (insn.Split(' ')[0].EndsWith('.') && (q.Cr & ~0x0F000000u) == (s.Cr & ~0x0F000000u) && cr1 == v.Fpscr >> 28
+                        && ((s.Cr >> 24) & 0xF) == s.Fpscr >> 28)
+                    {
+                        d.RemoveAll(x => x.StartsWith("cr:", StringComparison.Ordinal));
+                        s.Cr = q.Cr;
+                    }
                     s.Fpscr = v.Fpscr;
                     vcpu.SetRegisters(s);
                 }
