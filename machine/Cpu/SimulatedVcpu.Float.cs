@@ -11,9 +11,9 @@ public sealed partial class SimulatedVcpu
     private const uint FX = 0x80000000, FEX = 0x40000000, VX = 0x20000000, OX = 0x10000000, UX = 0x08000000, ZX = 0x04000000,
         XX = 0x02000000, VXSNAN = 0x01000000, VXISI = 0x00800000, VXIDI = 0x00400000, VXZDZ = 0x00200000, VXIMZ = 0x00100000,
         VXVC = 0x00080000, FR = 0x00040000, FI = 0x00020000, FPRF = 0x0001F000, VXSOFT = 0x400, VXSQRT = 0x200, VXCVI = 0x100;
+    private const uint FpscrReserved = 0x800; // bit 52 (bit 20 of the word): reserved, reads 0 (QEMU drops writes to it)
     private const uint VxAll = VXSNAN | VXISI | VXIDI | VXZDZ | VXIMZ | VXVC | VXSOFT | VXSQRT | VXCVI;
     private const ulong DefaultQNaN = 0x7FF8000000000000;
-    private const double Scale100 = 1.2676506002282294E+30; // 2^100
     private const double MinNormalDouble = 2.2250738585072014E-308, MinNormalSingle = 1.1754943508222875E-38;
 
     private bool FloatAvailable()
@@ -64,77 +64,23 @@ public sealed partial class SimulatedVcpu
     private int RoundingMode => (int)(Fpscr & 3);
 
     /// <summary>
-    /// The final result from the nearest double <paramref name="nearest"/> and the sign of (exact − nearest): the rounding of
-    /// FPSCR[RN], to single when asked, with FR, FI, XX, OX and UX. Returns the result's bits.
+    /// The exact result rounded once by FPSCR[RN], to single when asked (<see cref="ExactFloat.Round"/>), with FR, FI, XX,
+    /// OX and UX: UX when the exact result is tiny (tininess before rounding) and inexact, or tiny with UE = 1. Returns the
+    /// result's bits.
     /// </summary>
-    private ulong Round(double nearest, int err, bool single, bool finiteOperands)
+    private ulong Round(ExactValue exact, bool single)
     {
-        double v = nearest;
-        int e = err;
-        if (single && !double.IsNaN(v))
-        {
-            float f = (float)v;
-            double fd = f;
-            if (fd != v)
-            {
-                // Double rounding: a double exactly halfway between two singles with a nonzero residue rounds by the residue.
-                double other = fd < v ? (double)MathF.BitIncrement(f) : (double)MathF.BitDecrement(f);
-                if (!float.IsInfinity(f) && Math.Abs(other - v) == Math.Abs(v - fd) && e != 0 && Math.Sign(other - v) == e) fd = other;
-                e = Math.Sign(v - fd) != 0 ? Math.Sign(v - fd) : e;
-            }
-            v = fd;
-        }
-        bool overflow = double.IsInfinity(v) && finiteOperands;
-        if (overflow)
-        {
-            // Overflow: ±∞ or the largest finite number by the rounding mode (Book I §4.4.4).
-            bool neg = v < 0;
-            double max = single ? float.MaxValue : double.MaxValue;
-            int rn = RoundingMode;
-            if (rn == 1 || (rn == 2 && neg) || (rn == 3 && !neg)) v = neg ? -max : max;
-            Fpscr = (Fpscr & ~(FR | FI)) | FI | (double.IsInfinity(v) ? FR : 0);
-            FpException(OX | XX);
-            return BitConverter.DoubleToUInt64Bits(v);
-        }
-        if (e != 0 && !double.IsNaN(v) && !double.IsInfinity(v))
-        {
-            int rn = RoundingMode;
-            bool step = rn switch { 1 => v != 0 && Math.Sign(v) != e, 2 => e > 0, 3 => e < 0, _ => false };
-            if (step)
-            {
-                v = single
-                    ? (e > 0 ? MathF.BitIncrement((float)v) : MathF.BitDecrement((float)v))
-                    : (e > 0 ? Math.BitIncrement(v) : Math.BitDecrement(v));
-                e = -e;
-                if (double.IsInfinity(v))
-                {
-                    Fpscr |= FI | FR;
-                    FpException(OX | XX);
-                    return BitConverter.DoubleToUInt64Bits(v);
-                }
-            }
-        }
-        bool inexact = e != 0;
-        bool roundedUp = inexact && v != 0 ? Math.Sign(v) != e : inexact && e < 0;
-        Fpscr = (Fpscr & ~(FR | FI)) | (inexact ? FI : 0) | (roundedUp ? FR : 0);
-        double min = single ? MinNormalSingle : MinNormalDouble;
-        // Tininess before rounding (as QEMU for PowerPC): the exact value below the smallest normal.
-        bool tiny = (v != 0 || inexact) && (Math.Abs(v) < min || (Math.Abs(v) == min && Math.Sign(v) == -e));
-        uint ex = 0;
-        if (inexact) ex |= XX;
-        if (tiny && (inexact || (Fpscr & 0x20) != 0)) ex |= UX;
+        var r = ExactFloat.Round(exact, single ? FloatFormat.Single : FloatFormat.Double, RoundingMode);
+        Fpscr = (Fpscr & ~(FR | FI)) | (r.Inexact ? FI : 0) | (r.Incremented ? FR : 0);
+        uint ex = r.Overflow ? OX | XX : r.Inexact ? XX : 0;
+        if (r.Tiny && !r.Overflow && (r.Inexact || (Fpscr & 0x20) != 0)) ex |= UX;
         if (ex != 0) FpException(ex);
-        return BitConverter.DoubleToUInt64Bits(v);
+        return r.Bits;
     }
 
     private static int Sign(double d) => d > 0 ? 1 : d < 0 ? -1 : 0;
 
-    private static int AddError(double a, double b, double s)
-    {
-        if (!double.IsFinite(s)) return 0;
-        double bb = s - a;
-        return Sign((a - (s - bb)) + (b - bb));
-    }
+    private static ExactValue Exact(ulong bits) => ExactValue.FromDouble(bits);
 
     /// <summary>Result for an operation with NaN operands: the first NaN (A, then B, then C) made quiet; VXSNAN if any is signalling.</summary>
     private bool NanOperands(out ulong result, ulong a, ulong b, ulong c = 0, bool hasC = false)
@@ -159,22 +105,17 @@ public sealed partial class SimulatedVcpu
     {
         if (NanOperands(out ulong nan, ab, bb)) return single ? SingleNan(nan) : nan;
         double a = BitConverter.UInt64BitsToDouble(ab), b = BitConverter.UInt64BitsToDouble(bb);
-        double r;
-        int err;
+        bool infinite = double.IsInfinity(a) || (kind != 's' && double.IsInfinity(b));
         switch (kind)
         {
-            case '+':
-                if (double.IsInfinity(a) && double.IsInfinity(b) && Sign(a) != Sign(b)) return Invalid(VXISI);
-                r = a + b; err = AddError(a, b, r);
-                break;
-            case '-':
-                if (double.IsInfinity(a) && double.IsInfinity(b) && Sign(a) == Sign(b)) return Invalid(VXISI);
-                r = a - b; err = AddError(a, -b, r);
-                break;
+            case '+' or '-':
+                if (double.IsInfinity(a) && double.IsInfinity(b) && (Sign(a) == Sign(b)) == (kind == '-')) return Invalid(VXISI);
+                if (infinite) return Exactly(kind == '+' ? a + b : a - b);
+                return Round(ExactFloat.Add(Exact(ab), Exact(kind == '+' ? bb : bb ^ (1UL << 63)), RoundingMode), single);
             case '*':
                 if ((double.IsInfinity(a) && b == 0) || (a == 0 && double.IsInfinity(b))) return Invalid(VXIMZ);
-                r = a * b; err = double.IsFinite(r) ? Sign(Math.FusedMultiplyAdd(a, b, -r)) : 0;
-                break;
+                if (infinite) return Exactly(a * b);
+                return Round(ExactFloat.Multiply(Exact(ab), Exact(bb)), single);
             case '/':
                 if (double.IsInfinity(a) && double.IsInfinity(b)) return Invalid(VXIDI);
                 if (a == 0 && b == 0) return Invalid(VXZDZ);
@@ -184,69 +125,58 @@ public sealed partial class SimulatedVcpu
                     FpException(ZX);
                     return 0x7FF0000000000000UL | ((ab ^ bb) & (1UL << 63));
                 }
-                r = a / b;
-                err = double.IsFinite(r) && r != 0 ? Sign(Math.FusedMultiplyAdd(-r, b, a)) * Sign(b) : (r == 0 && a != 0 ? Sign(a) * Sign(b) : 0);
-                break;
+                if (infinite) return Exactly(a / b);
+                return Round(ExactFloat.Divide(Exact(ab), Exact(bb)), single);
             default: // sqrt
                 if (a < 0) return Invalid(VXSQRT);
-                r = Math.Sqrt(a);
-                // The residue r·r − a underflows for tiny a: compute it scaled by 2^200 (r by 2^100), exactly.
-                err = !double.IsFinite(r) ? 0 : a < 1e-280
-                    ? Sign(Math.FusedMultiplyAdd(-r * Scale100, r * Scale100, a * Scale100 * Scale100))
-                    : Sign(Math.FusedMultiplyAdd(-r, r, a));
-                break;
+                if (infinite) return Exactly(a);
+                return Round(ExactFloat.SquareRoot(Exact(ab)), single);
         }
-        return Round(r, err, single, double.IsFinite(a) && double.IsFinite(b));
+    }
+
+    /// <summary>A result the host computes exactly (an infinity, or zero from a finite over ∞): FR and FI cleared.</summary>
+    private ulong Exactly(double r)
+    {
+        Fpscr &= ~(FR | FI);
+        return BitConverter.DoubleToUInt64Bits(r);
     }
 
     private static ulong SingleNan(ulong d) => d & 0xFFFFFFFFE0000000; // a single keeps the top 23 fraction bits of the payload
 
-    /// <summary>fmadd family: A×C ± B, negated for fnm…; the residue sign by an error-free transformation (ErrFma).</summary>
+    /// <summary>fmadd family: A×C ± B rounded once, negated after rounding for fnm… (Book I §4.6.5.2).</summary>
     private ulong MultiplyAdd(ulong ab, ulong cb, ulong bb, bool subtract, bool negate, bool single)
     {
         if (NanOperands(out ulong nan, ab, bb, cb, hasC: true))
         {
-            // VXIMZ is also signalled when the product is ∞×0 beside a NaN addend.
-            return nan;
+            // VXIMZ is also signalled when the product is ∞×0 beside a NaN addend. A single result keeps a single's payload.
+            return single ? SingleNan(nan) : nan;
         }
         double a = BitConverter.UInt64BitsToDouble(ab), c = BitConverter.UInt64BitsToDouble(cb), b = BitConverter.UInt64BitsToDouble(bb);
-        if (subtract) b = -b;
+        if (subtract) { b = -b; bb ^= 1UL << 63; }
         if ((double.IsInfinity(a) && c == 0) || (a == 0 && double.IsInfinity(c))) return Invalid(VXIMZ);
-        double p = a * c;
-        if (double.IsInfinity(p) && double.IsInfinity(b) && Sign(p) != Sign(b) && double.IsFinite(a) == false | double.IsFinite(c) == false)
-            return Invalid(VXISI);
-        double r = Math.FusedMultiplyAdd(a, c, b);
-        int err = 0;
-        if (double.IsFinite(r))
-        {
-            double u1 = p, u2 = Math.FusedMultiplyAdd(a, c, -p);
-            double a1 = b + u2, z = a1 - b, a2 = (b - (a1 - z)) + (u2 - z);
-            double b1 = u1 + a1, w = b1 - u1, b2 = (u1 - (b1 - w)) + (a1 - w);
-            double gamma = (b1 - r) + b2;
-            err = Sign(gamma + a2);
-            // A product too small for its error term to be representable: beside a larger addend that absorbs it, the
-            // exact value lies on the product's side of the result.
-            if (a != 0 && c != 0 && Math.Abs(p) < 1e-290 && b != 0 && Math.Abs(b) > 1e-250 && r == b)
-                err = Math.Sign(a) * Math.Sign(c);
-        }
-        ulong res = Round(r, err, single, double.IsFinite(a) && double.IsFinite(b) && double.IsFinite(c));
+        bool infiniteProduct = double.IsInfinity(a) || double.IsInfinity(c);
+        if (infiniteProduct && double.IsInfinity(b) && Sign(a) * Sign(c) != Sign(b)) return Invalid(VXISI);
+        ulong res = infiniteProduct || double.IsInfinity(b)
+            ? Exactly(infiniteProduct ? a * c : b)
+            : Round(ExactFloat.Add(ExactFloat.Multiply(Exact(ab), Exact(cb)), Exact(bb), RoundingMode), single);
         if (negate && !IsNan(res)) res ^= 1UL << 63;
         return res;
     }
 
     /// <summary>fcti[w|d][u][z] and xscvdp[s|u]x[w|d]s: to an integer by RN or toward zero, saturating with VXCVI (Book I §4.6.7).</summary>
-    private ulong ToInteger(ulong bb, bool word, bool unsigned, bool truncate, out bool invalid)
+    private ulong ToInteger(ulong bb, bool word, bool unsigned, bool truncate, out bool invalid, bool fprfOnInvalid = true)
     {
         double b = BitConverter.UInt64BitsToDouble(bb);
         invalid = false;
         ulong Saturated(bool high) => word
-            ? unsigned ? (high ? 0xFFFFFFFFUL : 0) : (high ? 0x7FFFFFFFUL : 0x80000000UL) // the saturated word zero-extended, as QEMU
+            ? unsigned ? (high ? 0xFFFFFFFFUL : 0) : (high ? 0x7FFFFFFFUL : 0x80000000UL) // zero-extended, as QEMU
             : unsigned ? (high ? ulong.MaxValue : 0) : (high ? 0x7FFFFFFFFFFFFFFFUL : 0x8000000000000000UL);
         if (double.IsNaN(b))
         {
             Fpscr &= ~(FR | FI);
             FpException(VXCVI | (IsSnan(bb) ? VXSNAN : 0));
-            Fpscr = (Fpscr & ~FPRF) | 0x11000; // FPRF undefined in the ISA; QEMU (and this machine) show a quiet NaN's class
+            // FPRF undefined in the ISA; fcti* show a quiet NaN's class, xscvdp* leave it (both as QEMU).
+            if (fprfOnInvalid) Fpscr = (Fpscr & ~FPRF) | 0x11000;
             invalid = true;
             return unsigned ? 0 : Saturated(false);
         }
@@ -257,9 +187,11 @@ public sealed partial class SimulatedVcpu
         {
             Fpscr &= ~(FR | FI);
             FpException(VXCVI);
-            Fpscr = (Fpscr & ~FPRF) | 0x11000;
+            if (fprfOnInvalid) Fpscr = (Fpscr & ~FPRF) | 0x11000;
             invalid = true;
-            return Saturated(t > 0);
+            // A word's high half is undefined (Book I §4.6.7); an out-of-range negative signed word is sign-extended, a
+            // NaN's 0x80000000 is not (both as QEMU).
+            return !unsigned && word && t < 0 ? 0xFFFFFFFF80000000UL : Saturated(t > 0);
         }
         bool inexact = t != b;
         Fpscr = (Fpscr & ~(FR | FI)) | (inexact ? FI : 0) | (inexact && Math.Abs(t) > Math.Abs(b) ? FR : 0);
@@ -277,24 +209,8 @@ public sealed partial class SimulatedVcpu
     };
 
     /// <summary>fcfid[u][s], xscv[s|u]xd[d|s]p: a 64-bit integer to double or single by FPSCR[RN].</summary>
-    private ulong FromInteger(ulong v, bool unsigned, bool single)
-    {
-        double r;
-        int err;
-        if (unsigned)
-        {
-            r = v;
-            UInt128 back = r >= 18446744073709551616.0 ? (UInt128)1 << 64 : (UInt128)(ulong)r;
-            err = back == v ? 0 : back < v ? 1 : -1;
-        }
-        else
-        {
-            long s = (long)v;
-            r = s;
-            err = r >= 9223372036854775808.0 ? -1 : (long)r == s ? 0 : (long)r < s ? 1 : -1;
-        }
-        return Round(r, err, single, true);
-    }
+    private ulong FromInteger(ulong v, bool unsigned, bool single) =>
+        Round(unsigned || (long)v >= 0 ? ExactValue.FromInteger(v, false) : ExactValue.FromInteger(0 - v, true), single);
 
     /// <summary>frsp, xsrsp: to single by FPSCR[RN] (an SNaN becomes quiet with VXSNAN).</summary>
     private ulong RoundToSingle(ulong bb)
@@ -305,8 +221,8 @@ public sealed partial class SimulatedVcpu
             Fpscr &= ~(FR | FI);
             return Quiet(bb) & 0xFFFFFFFFE0000000;
         }
-        double b = BitConverter.UInt64BitsToDouble(bb);
-        return Round(b, 0, true, double.IsFinite(b));
+        if (double.IsInfinity(BitConverter.UInt64BitsToDouble(bb))) return Exactly(BitConverter.UInt64BitsToDouble(bb));
+        return Round(Exact(bb), true);
     }
 
     /// <summary>fcmpu/fcmpo/xscmpudp/xscmpodp: FL FG FE FU into CR field BF and FPSCR[FPCC] (Book I §4.6.8).</summary>
@@ -384,22 +300,24 @@ public sealed partial class SimulatedVcpu
                 SetFpr(t, fa >= 0 ? Fpr(c) : Fpr(b)); // a NaN selects FRB
                 break;
             }
-            case Op.Fre or Op.Fres or Op.Frsqrte or Op.Frsqrtes:
+            case Op.Fre or Op.Fres:
             {
-                // Estimates: the machine returns the correctly rounded value (within the ISA's 1/256 bound; QEMU does too).
-                bool single = op is Op.Fres or Op.Frsqrtes;
-                ulong fb = Fpr(b);
-                ulong r;
-                if (op is Op.Frsqrte or Op.Frsqrtes && BitConverter.UInt64BitsToDouble(fb) is var x && x < 0 && !double.IsNaN(x) && x != 0)
-                    r = Invalid(VXSQRT);
-                else
-                {
-                    r = op is Op.Fre or Op.Fres
-                        ? Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), fb, single)
-                        : BitConverter.DoubleToUInt64Bits(1 / Math.Sqrt(BitConverter.UInt64BitsToDouble(fb)));
-                    if (single && !IsNan(r)) r = BitConverter.DoubleToUInt64Bits((float)BitConverter.UInt64BitsToDouble(r));
-                }
-                SetFprf(r);
+                // Estimates (within the ISA's 1/256 bound; value, FR and FI implementation-dependent): the reciprocal
+                // rounded once, as QEMU computes it.
+                ulong r = Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), Fpr(b), op == Op.Fres);
+                SetFprf(r, op == Op.Fres);
+                SetFpr(t, r);
+                break;
+            }
+            case Op.Frsqrte or Op.Frsqrtes:
+            {
+                // The square root rounded to double, then its reciprocal rounded (to single for frsqrtes), FI from
+                // either step: QEMU's sequence (fpu_helper.c helper_frsqrte), a correct estimate within the ISA's 1/32.
+                ulong root = Arithmetic('s', Fpr(b), 0, false);
+                uint rootInexact = Fpscr & FI;
+                ulong r = Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), root, op == Op.Frsqrtes);
+                if (!IsNan(r)) Fpscr |= rootInexact;
+                SetFprf(r, op == Op.Frsqrtes);
                 SetFpr(t, r);
                 break;
             }
@@ -444,9 +362,12 @@ public sealed partial class SimulatedVcpu
             case Op.Mffsl: SetFpr(t, Fpscr & 0x0007F0FF); return; // the control and status fields only (DRN, VE…XE, NI, RN, FPRF, FI, FR)
             case Op.Mffsce: SetFpr(t, Fpscr); Fpscr &= ~0xF8u; FpSummaries(); return;
             case Op.Mffscrn or Op.Mffscrni:
+            {
+                uint rn = (uint)(op == Op.Mffscrn ? Fpr(b) & 3 : (i >> 11) & 3); // read before FRT is written (FRT may be FRB)
                 SetFpr(t, Fpscr & 3); // DRN and RN (DRN not modelled)
-                Fpscr = (Fpscr & ~3u) | (uint)(op == Op.Mffscrn ? Fpr(b) & 3 : (i >> 11) & 3);
+                Fpscr = (Fpscr & ~3u) | rn;
                 return;
+            }
             case Op.Mtfsf:
             {
                 int flm = (int)(i >> 17) & 0xFF;
@@ -459,7 +380,7 @@ public sealed partial class SimulatedVcpu
                     for (int k = 0; k < 8; k++) if ((flm & (0x80 >> k)) != 0) mask |= 0xF0000000u >> (4 * k);
                     Fpscr = (Fpscr & ~mask) | (v & mask);
                 }
-                Fpscr &= ~FEX & ~VX; // FEX and VX are recomputed from the other bits (Book I §4.6.10)
+                Fpscr &= ~FEX & ~VX & ~FpscrReserved; // FEX and VX are recomputed from the other bits (Book I §4.6.10)
                 FpSummaries();
                 break;
             }
@@ -471,7 +392,7 @@ public sealed partial class SimulatedVcpu
                 if (!w)
                 {
                     int shift = 28 - 4 * bf;
-                    Fpscr = (Fpscr & ~(0xFu << shift)) | (u << shift);
+                    Fpscr = (Fpscr & ~(0xFu << shift)) | (u << shift & ~FpscrReserved);
                 }
                 FpSummaries();
                 break;
@@ -573,7 +494,12 @@ public sealed partial class SimulatedVcpu
             case Op.Xsnegdp: r = b ^ (1UL << 63); break;
             case Op.Xsmaxdp or Op.Xsmindp:
             {
-                if (NanOperands(out ulong nan, a, b)) { r = nan; break; }
+                // maxNum/minNum (Book I §7.6.1): beside a quiet NaN the number is the result; an SNaN (VXSNAN) or two
+                // NaNs give the first NaN made quiet.
+                // FR and FI are not altered (only FX and VXSNAN).
+                if (!IsSnan(a) && !IsSnan(b) && IsNan(a) != IsNan(b)) { r = IsNan(a) ? b : a; break; }
+                uint status = Fpscr & (FR | FI);
+                if (NanOperands(out ulong nan, a, b)) { r = nan; Fpscr |= status; break; }
                 double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b);
                 bool pickA = op == Op.Xsmaxdp ? x > y || (x == y && (a >> 63) == 0) : x < y || (x == y && (a >> 63) != 0);
                 r = pickA ? a : b;
@@ -582,16 +508,18 @@ public sealed partial class SimulatedVcpu
             case Op.Xscmpeqdp or Op.Xscmpgtdp or Op.Xscmpgedp:
             {
                 double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b);
-                if (IsSnan(a) || IsSnan(b)) FpException(VXSNAN);
-                else if (op != Op.Xscmpeqdp && (IsNan(a) || IsNan(b))) FpException(VXVC);
+                // vxsnan_flag for an SNaN; the ordered ones (gt, ge) vxvc_flag for any NaN, an SNaN too (Book I §7.6.1).
+                uint flags = (IsSnan(a) || IsSnan(b) ? VXSNAN : 0) | (op != Op.Xscmpeqdp && (IsNan(a) || IsNan(b)) ? VXVC : 0);
+                if (flags != 0) FpException(flags);
                 bool t = op switch { Op.Xscmpeqdp => x == y, Op.Xscmpgtdp => x > y, _ => x >= y };
                 r = t ? ulong.MaxValue : 0;
                 break;
             }
-            case Op.Xscvdpsxds: r = ToInteger(b, false, false, true, out _); break;
-            case Op.Xscvdpuxds: r = ToInteger(b, false, true, true, out _); break;
-            case Op.Xscvdpsxws: r = ToInteger(b, true, false, true, out _) & 0xFFFFFFFF; break;
-            case Op.Xscvdpuxws: r = ToInteger(b, true, true, true, out _) & 0xFFFFFFFF; break;
+            case Op.Xscvdpsxds: r = ToInteger(b, false, false, true, out _, fprfOnInvalid: false); break;
+            case Op.Xscvdpuxds: r = ToInteger(b, false, true, true, out _, fprfOnInvalid: false); break;
+            // The word result in words 0 and 1 (word 0 undefined before ISA 3.1, which requires the copy, as POWER9 and QEMU give).
+            case Op.Xscvdpsxws: r = (ToInteger(b, true, false, true, out _, fprfOnInvalid: false) & 0xFFFFFFFF) * 0x100000001UL; break;
+            case Op.Xscvdpuxws: r = (ToInteger(b, true, true, true, out _, fprfOnInvalid: false) & 0xFFFFFFFF) * 0x100000001UL; break;
             case Op.Xscvsxddp: r = Result(FromInteger(b, false, false), false); break;
             case Op.Xscvuxddp: r = Result(FromInteger(b, true, false), false); break;
             case Op.Xscvsxdsp: r = Result(FromInteger(b, false, true), true); break;
@@ -612,6 +540,7 @@ public sealed partial class SimulatedVcpu
                 if (float.IsNaN(BitConverter.UInt32BitsToSingle(s)) && (s & 0x400000) == 0) FpException(VXSNAN);
                 r = SingleToDouble(s);
                 if (IsNan(r)) r = Quiet(r);
+                Fpscr &= ~(FR | FI); // exact: FR and FI cleared (as QEMU)
                 SetFprf(r);
                 break;
             }
