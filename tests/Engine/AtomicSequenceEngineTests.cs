@@ -111,9 +111,10 @@ public class AtomicSequenceEngineTests
     [Fact]
     public void Without_the_engine_a_retry_loop_run_one_instruction_per_entry_into_the_guest_never_succeeds()
     {
-        // The simulator's model of a real host: each return from Run loses the reservation.
-        var g = Load(IncrementLoop, HypervisorFlavour.Hv);
-        for (int i = 0; i < 400; i++) g.Vcpu.Run(1);
+        // The simulator's model of a real host: each exit to it (here KVM-PR's hardware single step) loses the reservation.
+        var g = Load(IncrementLoop, HypervisorFlavour.Pr);
+        g.Vcpu.SetGuestDebug(GuestDebug.SingleStep);
+        for (int i = 0; i < 400; i++) Assert.Equal(ExitReason.SingleStep, g.Vcpu.Run(1).Reason);
 
         Assert.Equal(41u, g.Memory(Word));
         Assert.Equal(0UL, g.Vcpu.GetRegisters().Gpr[6]); // never reached done
@@ -267,6 +268,17 @@ public class AtomicSequenceEngineTests
         var diff = Reference(g, 5).Differences(s); // li, lis, lwarx, addi, then the DSI
         Assert.True(diff.Count == 0, string.Join("; ", diff));
         Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void Running_out_of_budget_inside_a_sequence_is_not_a_host_trip_and_the_store_conditional_succeeds()
+    {
+        // The simulator slicing its own time (a runner's quantum, a debugger's slice) leaves the guest as an unsliced run does.
+        var g = Load(IncrementLoop, HypervisorFlavour.Hv);
+        for (int i = 0; i < 400; i++) Assert.Equal(ExitReason.BudgetExpired, g.Vcpu.Run(1).Reason);
+
+        Assert.True(g.Memory(Word) > 41u, "the increment never succeeded");
+        Assert.True(g.Vcpu.GetRegisters().Gpr[6] > 0, "never reached done");
     }
 
     [Theory]
