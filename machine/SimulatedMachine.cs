@@ -8,7 +8,7 @@ namespace ActorStep.Machine;
 
 /// <summary>Options for a simulated VM.</summary>
 /// <param name="HostTripKeepsReservation">an idealised host that keeps a vcpu's reservation across its exits (every return
-/// from <see cref="IVcpu.Run"/>); no real host does (its own code runs meanwhile, and Linux clears the reservation on every
+/// from <see cref="IVcpu.Run"/>, not only those whose budget ran out); no real host does (its own code runs meanwhile, and Linux clears the reservation on every
 /// interrupt return), so the default is false, on both flavours. For instruction-level tests that interleave vcpus one
 /// instruction at a time.</param>
 /// <param name="RealTimeClock">what RTAS get-time-of-day reports at timebase 0 (the clock then advances with the timebase at

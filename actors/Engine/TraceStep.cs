@@ -139,8 +139,8 @@ public static class TraceStep
     /// <summary>
     /// The sequence's end points: the instruction after the store-conditional, the target of each conditional branch in
     /// the sequence that leaves it (a target in [larx, stcx.] is a retry inside the step), and the handlers of the
-    /// interrupts its instructions can raise (storage, program, FP) and of the asynchronous ones when allowed — the same
-    /// interrupts a one-instruction step of each would cover. No Trace is armed: the sequence runs freely to an end point.
+    /// interrupts its instructions can raise (storage, program, FP) and of the asynchronous ones when allowed and one is
+    /// deliverable at the larx. No Trace is armed: the sequence runs freely to an end point.
     /// A sequence holding what the plan cannot follow (sc, rfid, mtmsr(d), an unconditional or indirect branch) is not
     /// taken whole.
     /// </summary>
@@ -180,12 +180,20 @@ public static class TraceStep
         if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandlerEnd(ends, translate, InterruptKind.FloatingPointUnavailable, msr, lpcr);
         if ((effects & InstructionEffects.Vector) != 0) AddHandlerEnd(ends, translate, InterruptKind.VectorUnavailable, msr, lpcr);
         if ((effects & InstructionEffects.Vsx) != 0) AddHandlerEnd(ends, translate, InterruptKind.VsxUnavailable, msr, lpcr);
-        if (allowAsync && (msr & Msr.EE) != 0)
+        // Only an interrupt deliverable before the larx ends the step at its handler. One that falls due inside the sequence,
+        // or as it ends, is taken there and its handler runs within the step, which ends when the vcpu next fetches an end
+        // point: the undebugged machine's order and time, and no trip to the host in the middle to lose the reservation (a
+        // guest whose handler keeps it would see its stcx. fail). Like gdb's atomic step, which runs the sequence freely.
+        if (allowAsync && AsyncDeliverable(s))
             foreach (var k in AsyncInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
         for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
         return new StepPlan(s.Nip, nipRa, larx, larxOp, effects, ArmTrace: false, GuestSe: false, s.Srr0, s.Srr1, 0, ends,
             new AtomicSequence(stcx, inside.Count + 1, inside));
     }
+
+    /// <summary>A decrementer interrupt is deliverable now: MSR[EE]=1 and DEC negative (Book III §7.3). A pending external
+    /// interrupt is not in the registers: its handler runs within a sequence's step.</summary>
+    public static bool AsyncDeliverable(VcpuState s) => (s.Msr & Msr.EE) != 0 && (int)s.Dec < 0;
 
     private static void AddEnd(List<EndPoint> ends, Translate translate, ulong ea, ulong fetchMsr, EndPointKind kind,
         InterruptKind? interrupt = null)

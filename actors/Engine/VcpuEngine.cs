@@ -454,8 +454,11 @@ public sealed class VcpuEngine
             return step;
         }
         // Without a Trace the step's end is a breakpoint at the next fetch, and an asynchronous interrupt
-        // could slip in at that boundary (two events in one step): allow only one deliverable right now.
-        if (!plan.ArmTrace && !m.HoldAsyncInterrupts && _vm.Capabilities.HoldsAsyncInterrupts && !((s.Msr & Msr.EE) != 0 && (int)s.Dec < 0))
+        // could slip in at that boundary (two events in one step): allow only one deliverable right now. Not for an atomic
+        // sequence: one that falls due inside it is taken where it falls due, as undebugged, and its handler runs within the
+        // step (TraceStep.PlanAtomicSequence); held, it would come instructions late and time would leak (§6 invariant 1).
+        if (!plan.ArmTrace && plan.Sequence is null && !m.HoldAsyncInterrupts && _vm.Capabilities.HoldsAsyncInterrupts
+            && !TraceStep.AsyncDeliverable(s))
             _vcpu.HoldAsyncInterrupts = true;
         foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
         if (plan.Sequence is { } atomic) SuspendUserBreakpointsInside(step, atomic);

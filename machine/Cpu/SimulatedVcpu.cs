@@ -171,16 +171,21 @@ public sealed partial class SimulatedVcpu : IVcpu
     }
 
     /// <summary>
-    /// Runs the guest until an exit or until <paramref name="budget"/> timebase ticks have passed. Returning is a trip to the
+    /// Runs the guest until an exit or until <paramref name="budget"/> timebase ticks have passed. An exit is a trip to the
     /// host, which loses the guest's reservation (a hypercall the host serves inside Run is not one): a real host's own code
     /// runs on the hardware thread between the exit and the re-entry, its own larx/stcx. included. Both flavours:
     /// a KVM-PR hardware single step exits to the host too. So a lwarx … stwcx. loop stepped one instruction at a time never
     /// succeeds, here as on hardware and on QEMU; the step engine runs such a sequence whole (step-engine.md §3).
+    /// The budget running out is not such an exit: it is this simulator slicing its own time (a runner's quantum, a debugger's
+    /// slice), at points that differ between a debugged and an undebugged run, so it must leave the guest untouched, or a
+    /// continue would end unlike the undebugged run (a larx … stcx. retried once more; step-engine.md §6 invariant 1) and the
+    /// deterministic mode would depend on its quantum. A requested exit (a halt) is a host trip.
     /// </summary>
     public VcpuExit Run(long budget)
     {
         var exit = RunGuest(budget);
-        if (!_vm.Options.HostTripKeepsReservation) _resvValid = false;
+        bool sliced = exit.Reason == ExitReason.BudgetExpired && !_exitRequested;
+        if (!_vm.Options.HostTripKeepsReservation && !sliced) _resvValid = false;
         return exit;
     }
 

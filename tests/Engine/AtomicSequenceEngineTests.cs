@@ -111,9 +111,10 @@ public class AtomicSequenceEngineTests
     [Fact]
     public void Without_the_engine_a_retry_loop_run_one_instruction_per_entry_into_the_guest_never_succeeds()
     {
-        // The simulator's model of a real host: each return from Run loses the reservation.
-        var g = Load(IncrementLoop, HypervisorFlavour.Hv);
-        for (int i = 0; i < 400; i++) g.Vcpu.Run(1);
+        // The simulator's model of a real host: each exit to it (here KVM-PR's hardware single step) loses the reservation.
+        var g = Load(IncrementLoop, HypervisorFlavour.Pr);
+        g.Vcpu.SetGuestDebug(GuestDebug.SingleStep);
+        for (int i = 0; i < 400; i++) Assert.Equal(ExitReason.SingleStep, g.Vcpu.Run(1).Reason);
 
         Assert.Equal(41u, g.Memory(Word));
         Assert.Equal(0UL, g.Vcpu.GetRegisters().Gpr[6]); // never reached done
@@ -265,6 +266,73 @@ public class AtomicSequenceEngineTests
         Assert.Equal(0UL, s.Srr1 & Msr.SE);
         Assert.Equal(0UL, s.Msr & Msr.SE);
         var diff = Reference(g, 5).Differences(s); // li, lis, lwarx, addi, then the DSI
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Fact]
+    public void Running_out_of_budget_inside_a_sequence_is_not_a_host_trip_and_the_store_conditional_succeeds()
+    {
+        // The simulator slicing its own time (a runner's quantum, a debugger's slice) leaves the guest as an unsliced run does.
+        var g = Load(IncrementLoop, HypervisorFlavour.Hv);
+        for (int i = 0; i < 400; i++) Assert.Equal(ExitReason.BudgetExpired, g.Vcpu.Run(1).Reason);
+
+        Assert.True(g.Memory(Word) > 41u, "the increment never succeeded");
+        Assert.True(g.Vcpu.GetRegisters().Gpr[6] > 0, "never reached done");
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv, 1)]
+    [InlineData(HypervisorFlavour.Pr, 1)]
+    [InlineData(HypervisorFlavour.Hv, 3)]
+    [InlineData(HypervisorFlavour.Pr, 3)]
+    [InlineData(HypervisorFlavour.Hv, 5)] // as the stwcx. completes: taken before the end point is fetched
+    [InlineData(HypervisorFlavour.Pr, 5)]
+    public void A_decrementer_that_falls_due_inside_a_sequence_is_taken_there_and_its_handler_runs_within_the_step(
+        HypervisorFlavour flavour, int dec)
+    {
+        // mtdec N: DEC falls due N instructions after the mtdec, after the larx and N-1 instructions of the sequence (Book III §7.3).
+        var g = Load(Vectors.Replace("    .org 0xD00", """
+                .org 0x900
+            dec_handler:
+                mfsrr0 20
+                addi 21, 21, 1
+                lis 22, 0x4000
+                mtdec 22
+                rfid
+                .org 0xD00
+            """) + $$"""
+                li 9, 0x6000
+                li 24, 0
+                ori 24, 24, 0x8002
+                mtmsrd 24, 1
+                li 23, {{dec}}
+                mtdec 23
+            larx:
+                lwarx 5, 0, 9
+                addi 5, 5, 1
+                addi 5, 5, 1
+                addi 5, 5, 1
+            stcx:
+                stwcx. 5, 0, 9
+            after:
+                b after
+                .org 0x6000
+                .long 7
+            """, flavour);
+        var engine = g.Engine();
+        engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, HoldAsyncInterrupts: false, StepCount: 6));
+
+        var r = engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, HoldAsyncInterrupts: false));
+
+        Assert.Equal((TraceStep.Completion.Completed, g.Sym("larx"), g.Sym("after")), (r.Step!.Completion, r.Step.From, r.Step.To));
+        var s = g.Vcpu.GetRegisters();
+        Assert.Equal((1UL, g.Sym("larx") + 4UL * (ulong)dec), (s.Gpr[21], s.Gpr[20])); // the handler ran once, where it fell due
+        Assert.Equal(10u, g.Memory(0x6000)); // the reservation survived the interrupt: the stwcx. stored
+        // The machine run freely to the same instruction count, with no debug facility, is in exactly this state.
+        var free = SimulatedMachine.Load(g.Image, new MachineOptions(1, 16UL << 20)).GetVcpu(0);
+        free.Run((long)(s.Tb - free.GetRegisters().Tb));
+        var diff = free.GetRegisters().Differences(s);
         Assert.True(diff.Count == 0, string.Join("; ", diff));
         Assert.Equal(0, g.Table.Count);
     }

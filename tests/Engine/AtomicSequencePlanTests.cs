@@ -126,13 +126,18 @@ public class AtomicSequencePlanTests
     }
 
     [Theory]
-    [InlineData(true, Msr.EE, true)]
-    [InlineData(false, Msr.EE, false)]
-    [InlineData(true, 0UL, false)]
-    public void The_asynchronous_interrupt_handlers_are_end_points_when_allowed_and_MSR_EE_is_on(bool allowAsync, ulong ee, bool expected)
+    [InlineData(true, Msr.EE, 0xFFFFFFFFu, true)]
+    [InlineData(false, Msr.EE, 0xFFFFFFFFu, false)]
+    [InlineData(true, 0UL, 0xFFFFFFFFu, false)]
+    [InlineData(true, Msr.EE, 5u, false)]
+    public void The_asynchronous_interrupt_handlers_are_end_points_only_when_one_is_deliverable_at_the_larx(bool allowAsync, ulong ee,
+        uint dec, bool expected)
     {
-        var plan = Plan("lwarx 5, 0, 9\n stwcx. 5, 0, 9", State(GuestMsr | ee), allowAsync);
+        var s = State(GuestMsr | ee);
+        s.Dec = dec;
+        var plan = Plan("lwarx 5, 0, 9\n stwcx. 5, 0, 9", s, allowAsync);
 
+        // One that falls due inside the sequence is taken there and its handler runs within the step (no end point).
         var handlers = Ends(plan, EndPointKind.InterruptHandler);
         Assert.Equal(expected, handlers.Contains(0x900UL));
         Assert.Equal(expected, handlers.Contains(0x500UL));

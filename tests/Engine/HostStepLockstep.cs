@@ -69,16 +69,15 @@ internal static class HostStepLockstep
             {
                 var before = refVcpu.GetRegisters();
                 var plan = TraceStep.Plan(before, translate, Fetch, allowAsync: allowInterrupts);
-                // The engine holds asynchronous interrupts for a sequence unless one is deliverable at its start (VcpuEngine.BeginStep).
-                bool deliverableNow = allowInterrupts && (before.Msr & Msr.EE) != 0 && (int)before.Dec < 0;
-                if (plan.Sequence is not null && !deliverableNow) refVcpu.HoldAsyncInterrupts = true;
+                // An atomic sequence runs on until the vcpu fetches an end point of its plan: an interrupt that falls due inside it
+                // or as it ends is taken where it falls due and its handler runs on the way (TraceStep.PlanAtomicSequence).
                 var exit = refVcpu.Run(1);
-                for (int k = 0; plan.Sequence is not null && exit.Reason == ExitReason.SingleStep && !AtEndPoint(plan, refVcpu.GetRegisters(), translate); k++)
+                for (int k = 0; plan.Sequence is not null && exit.Reason == ExitReason.SingleStep
+                                && !FetchesEndPoint(plan, refVcpu.GetRegisters(), translate, allowInterrupts); k++)
                 {
                     Assert.True(k < 100_000, $"{what}, step {n}: the reference did not reach an end point of the atomic sequence at 0x{before.Nip:x}");
                     exit = refVcpu.Run(1);
                 }
-                refVcpu.HoldAsyncInterrupts = !allowInterrupts;
                 string at = $"{what}, step {n} from 0x{before.Nip:x} (msr 0x{before.Msr:x}, {Disassembler.Format(plan.Instruction, before.Nip)})";
                 var stops = debugged.Select(d => (d, Stop: Ask(d.Coordinator, resume, $"{at}: the {d.Flavour} step"))).ToList();
                 if (exit.Reason == ExitReason.Stopped)
@@ -157,8 +156,10 @@ internal static class HostStepLockstep
         };
     }
 
-    private static bool AtEndPoint(StepPlan plan, VcpuState s, TraceStep.Translate translate) =>
-        translate(s.Nip, s.Msr, out ulong ra) && plan.EndPointAt(ra) is not null;
+    /// <summary>The vcpu's next fetch is at an end point of the plan: it is at one, and no asynchronous interrupt is deliverable
+    /// there first (one that is would be taken before the fetch).</summary>
+    private static bool FetchesEndPoint(StepPlan plan, VcpuState s, TraceStep.Translate translate, bool allowInterrupts) =>
+        translate(s.Nip, s.Msr, out ulong ra) && plan.EndPointAt(ra) is not null && !(allowInterrupts && TraceStep.AsyncDeliverable(s));
 
     /// <summary>Runs the image with no debug facility at all (no single-step, no breakpoints, no coordinator) until the
     /// guest stops itself; returns its final registers and the memory range.</summary>

@@ -1,3 +1,5 @@
+using ActorStep.Hypervisor;
+using ActorStep.Machine.Cpu;
 using ActorStep.Tests.Support;
 
 namespace ActorStep.Tests.Machine.Instructions;
@@ -18,8 +20,8 @@ public class ReservationTests
 
     private static readonly byte[] Pattern = [0x81, 0x92, 0xA3, 0xB4, 0xC5, 0xD6, 0xE7, 0xF8];
 
-    /// <summary>Each instruction runs in its own Run(1): these machines keep the reservation across a return to the host
-    /// (which a real host does not: see <see cref="A_return_to_the_host_loses_the_reservation"/>).</summary>
+    /// <summary>Each instruction runs in its own Run(1): these machines keep the reservation across a return to the host,
+    /// a debug exit included (which a real host does not: see <see cref="A_return_to_the_host_loses_the_reservation"/>).</summary>
     private static readonly InstructionBench Bench = new(
         [WordPair, DoublewordPair, OtherStoresWord, "stwcx. 6,0,4", "stdcx. 6,0,4", "lwarx 3,0,4", "ldarx 3,0,4"], hostTripKeepsReservation: true);
 
@@ -70,7 +72,12 @@ public class ReservationTests
     public void A_return_to_the_host_loses_the_reservation(int size)
     {
         var m = Start(size == 4 ? WordPair : DoublewordPair, le: true, bench: RealHost);
-        m.Run(1); // the load-reserve, then back to the host
+        ulong stcx = m.State.Nip + 4;
+        var original = InstructionBench.ReadBytes(m, stcx, 4);
+        m.Vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        m.Vm.WriteMemory(stcx, BitConverter.GetBytes(SimulatedVcpu.DebugInstruction));
+        Assert.Equal(ExitReason.Debug, m.Run(10).Reason); // the load-reserve, then a debug exit: back to the host
+        m.Vm.WriteMemory(stcx, original);
         m.Run(1); // the store-conditional
 
         Assert.Equal(0u, m.State.Cr >> 28);
