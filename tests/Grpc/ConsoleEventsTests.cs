@@ -1,7 +1,7 @@
+using ActorStep.Tests.Support;
 using ActorStep.Api.V1;
 using ActorStep.Host.Server;
 using Grpc.Core;
-using Grpc.Net.Client;
 using static ActorStep.Tests.Grpc.GrpcServerFixture;
 
 namespace ActorStep.Tests.Grpc;
@@ -9,9 +9,10 @@ namespace ActorStep.Tests.Grpc;
 /// <summary>
 /// A guest's console reaches event streams whole, in order, and before the stop that follows it, even when the guest writes it
 /// a few bytes per hypercall faster than a reader reads: the coordinator joins the bytes into chunks, so a stream's bounded
-/// buffer holds kilobytes of console per event instead of 16 bytes.
+/// buffer holds kilobytes of console per event instead of 16 bytes. The server's event buffer is small (32): one event per
+/// hypercall would overflow it 150 times over.
 /// </summary>
-public sealed class ConsoleEventsTests : IAsyncLifetime
+public sealed class ConsoleEventsTests() : ServerTest(() => ServerHost.StartAsync(Options(eventBuffer: 32)))
 {
     private const int Writes = 5000;
     private const string Line = "0123456789abcde\n";
@@ -45,36 +46,20 @@ public sealed class ConsoleEventsTests : IAsyncLifetime
             b done
         """;
 
-    private RunningServer _server = null!;
-    private GrpcChannel _channel = null!;
-
-    public async Task InitializeAsync()
-    {
-        // A small buffer: one event per hypercall would overflow it 150 times over.
-        _server = await ServerHost.StartAsync(Options(eventBuffer: 32));
-        _channel = GrpcChannel.ForAddress(_server.Address);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _server.DisposeAsync();
-    }
-
     [Fact]
     public async Task A_console_written_16_bytes_at_a_time_reaches_a_reader_that_reads_late_whole_and_before_the_stop()
     {
         string elf = Support.GuestAssembler.BuildElf(Source, littleEndian: true, textAddress: 0);
         ulong done = Support.GuestAssembler.Build(Source, textAddress: 0).Symbol("done");
-        var vm = new Vms.VmsClient(_channel).CreateVm(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "console" },
+        var vm = new Vms.VmsClient(Channel).CreateVm(new CreateVmRequest { ElfPath = elf, Vcpus = 1, MemorySize = 16 << 20, VmId = "console" },
             deadline: Deadline);
-        new Breakpoints.BreakpointsClient(_channel).InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = done }, deadline: Deadline);
-        using var events = new Events.EventsClient(_channel).StreamEvents(new StreamEventsRequest { VmId = vm.VmId },
+        new Breakpoints.BreakpointsClient(Channel).InsertBreakpoint(new BreakpointRequest { VmId = vm.VmId, Address = done }, deadline: Deadline);
+        using var events = new Events.EventsClient(Channel).StreamEvents(new StreamEventsRequest { VmId = vm.VmId },
             deadline: DateTime.UtcNow.AddMinutes(1));
         Assert.Equal(Event.KindOneofCase.Added, (await Next(events.ResponseStream)).KindCase);
 
         // The reader reads nothing until the guest has written everything and stopped.
-        var stop = await new RunControl.RunControlClient(_channel).ContinueAsync(new ContinueRequest { VmId = vm.VmId },
+        var stop = await new RunControl.RunControlClient(Channel).ContinueAsync(new ContinueRequest { VmId = vm.VmId },
             deadline: DateTime.UtcNow.AddMinutes(1));
         Assert.Equal((StopReason.Breakpoint, done), (stop.Event.Reason, stop.Event.Nip));
 

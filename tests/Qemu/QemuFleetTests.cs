@@ -1,8 +1,7 @@
+using ActorStep.Tests.Support;
 using System.Net;
 using ActorStep.Api.V1;
-using ActorStep.Host.Server;
 using Grpc.Core;
-using Grpc.Net.Client;
 
 namespace ActorStep.Tests.Qemu;
 
@@ -11,30 +10,21 @@ namespace ActorStep.Tests.Qemu;
 /// created through gRPC with a label, then a breakpoint in all, a continue of all, a register snapshot of all, a halt of all.
 /// </summary>
 [Collection(QemuCollection.Name)]
-public sealed class QemuFleetTests : IAsyncLifetime
+public sealed class QemuFleetTests() : ServerTest(QemuLaunchingServer.StartAsync)
 {
-    private RunningServer _server = null!;
-    private GrpcChannel _channel = null!;
     private readonly PowerNvGuest _guest = new("lock-be.s");
 
-    public async Task InitializeAsync()
+    public override async Task DisposeAsync()
     {
-        _server = await QemuLaunchingServer.StartAsync();
-        _channel = GrpcChannel.ForAddress(_server.Address);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _server.DisposeAsync();
+        await base.DisposeAsync();
         _guest.Dispose();
     }
 
     [Fact]
     public async Task FleetOperationsBreakContinueSnapshotAndHaltEveryQemuVmTheSelectorNames()
     {
-        var vms = new Vms.VmsClient(_channel);
-        var fleet = new Api.V1.Fleet.FleetClient(_channel);
+        var vms = new Vms.VmsClient(Channel);
+        var fleet = new Api.V1.Fleet.FleetClient(Channel);
         foreach (var id in new[] { "qemu-a", "qemu-b" })
         {
             var launch = new QemuLaunch();

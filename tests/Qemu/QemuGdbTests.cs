@@ -1,10 +1,9 @@
+using ActorStep.Tests.Support;
 using System.Net;
 using System.Text.RegularExpressions;
 using ActorStep.Api.V1;
 using ActorStep.Host.Gdb;
-using ActorStep.Host.Server;
 using ActorStep.Tests.Gdb;
-using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
@@ -15,22 +14,9 @@ namespace ActorStep.Tests.Qemu;
 /// the VM created through gRPC (CreateVm with QEMU's arguments), the bridge over the API, gdb's own commands.
 /// </summary>
 [Collection(QemuCollection.Name)]
-public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
+public sealed class QemuGdbTests(ITestOutputHelper log) : ServerTest(QemuLaunchingServer.StartAsync)
 {
-    private RunningServer _server = null!;
-    private GrpcChannel _channel = null!;
 
-    public async Task InitializeAsync()
-    {
-        _server = await QemuLaunchingServer.StartAsync();
-        _channel = GrpcChannel.ForAddress(_server.Address);
-    }
-
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _server.DisposeAsync();
-    }
 
     private static IReadOnlyList<ulong> Values(string output) =>
         Regex.Matches(output, @"^\$\d+ = (0x[0-9a-f]+)", RegexOptions.Multiline).Select(m => Convert.ToUInt64(m.Groups[1].Value, 16)).ToList();
@@ -38,15 +24,15 @@ public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
     [Fact]
     public async Task A_QEMU_VMs_console_and_stops_come_through_the_event_stream()
     {
-        var vms = new Vms.VmsClient(_channel);
+        var vms = new Vms.VmsClient(Channel);
         var launch = new QemuLaunch();
         launch.Arguments.AddRange(QemuLinux.Arguments(vcpus: 1, deterministic: false));
         var vm = await vms.CreateVmAsync(new CreateVmRequest { Qemu = new QemuSource { Launch = launch }, VmId = "console" },
             deadline: DateTime.UtcNow.AddSeconds(60));
-        using var events = new Events.EventsClient(_channel).StreamEvents(new StreamEventsRequest { VmId = vm.VmId });
-        var run = new RunControl.RunControlClient(_channel);
+        using var events = new Events.EventsClient(Channel).StreamEvents(new StreamEventsRequest { VmId = vm.VmId });
+        var run = new RunControl.RunControlClient(Channel);
         // With no root file system this kernel panics once it has booted: the continue ends at a breakpoint on panic().
-        await new Breakpoints.BreakpointsClient(_channel).InsertBreakpointAsync(new BreakpointRequest { VmId = vm.VmId, Address = QemuLinux.LocalEntry("panic") });
+        await new Breakpoints.BreakpointsClient(Channel).InsertBreakpointAsync(new BreakpointRequest { VmId = vm.VmId, Address = QemuLinux.LocalEntry("panic") });
         var continuing = run.ContinueAsync(new ContinueRequest { VmId = vm.VmId });
         // The stream's buffer is bounded (a slow reader loses the oldest events and is told how many: a gap in the numbers), and
         // QEMU writes its console in small pieces: read until the stop, then check what came and what was said lost.
@@ -78,7 +64,7 @@ public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
     [Fact]
     public async Task GdbWithTheVmlinuxSymbolsBreaksStepsAndSwitchesVcpusOnAFourVcpuKernelUnderQemu()
     {
-        var vms = new Vms.VmsClient(_channel);
+        var vms = new Vms.VmsClient(Channel);
         var launch = new QemuLaunch();
         launch.Arguments.AddRange(QemuLinux.Arguments(vcpus: 4, deterministic: false));
         var vm = await vms.CreateVmAsync(new CreateVmRequest { Qemu = new QemuSource { Launch = launch }, VmId = "linux" },
@@ -86,7 +72,7 @@ public sealed class QemuGdbTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Equal(4u, vm.VcpuCount);
         Assert.Equal(1UL << 30, vm.MemorySize);
         Assert.True(vm.ImageLittleEndian); // the kernel's byte order, though VOF (big-endian) runs first
-        await using var bridge = await GdbBridge.StartAsync(_channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
+        await using var bridge = await GdbBridge.StartAsync(Channel, vm.VmId, new IPEndPoint(IPAddress.Loopback, 0), NullLogger.Instance);
         ulong startKernel = QemuLinux.LocalEntry("start_kernel"), doIdle = QemuLinux.LocalEntry("do_idle");
         using var gdb = new GdbProcess(bridge.Endpoint, QemuLinux.Vmlinux, littleEndian: true,
         [
