@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using ActorStep.Protocol.Gdb;
 using ActorStep.Protocol.Rsp;
@@ -8,35 +7,23 @@ namespace ActorStep.Tests.Protocol;
 /// <summary>The pump over a real loopback socket, bytes as gdb sends them: acks, NAKs, Ctrl-C mid-resume, EOF.</summary>
 public sealed class GdbConnectionTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Timeout = LoopbackGdb.Timeout;
 
     private readonly FakeGdbTarget _target = new(vcpus: 2);
     private readonly CancellationTokenSource _cts = new(TimeSpan.FromSeconds(20));
-    private TcpClient _gdb = null!;
+    private LoopbackGdb _loopback = null!;
     private NetworkStream _stream = null!;
-    private Task _pump = null!;
-    private GdbConnection _connection = null!;
     private readonly List<byte> _pending = [];
 
     public async Task InitializeAsync()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        _gdb = new TcpClient { NoDelay = true };
-        var connect = _gdb.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        var server = await listener.AcceptTcpClientAsync();
-        listener.Stop();
-        await connect;
-        server.NoDelay = true;
-        _stream = _gdb.GetStream();
-        _connection = new GdbConnection(server.GetStream(), new GdbSession(_target, littleEndianTarget: false));
-        _pump = Task.Run(async () => { try { await _connection.RunAsync(_cts.Token); } finally { server.Dispose(); } });
+        _loopback = await LoopbackGdb.StartAsync(_target, _cts.Token);
+        _stream = _loopback.Stream;
     }
 
     public async Task DisposeAsync()
     {
-        _gdb.Dispose();
-        await _pump.WaitAsync(Timeout);
+        await _loopback.DisposeAsync();
         _cts.Dispose();
     }
 
@@ -178,8 +165,8 @@ public sealed class GdbConnectionTests : IAsyncLifetime
         await Write(Frame("D"));
         Assert.Equal("+", await Read(1));
         Assert.Equal("OK", await ReadPacket());
-        await _pump.WaitAsync(Timeout);
-        Assert.Equal(GdbSessionState.Disconnected, _connection.Session.State);
+        await _loopback.Pump.WaitAsync(Timeout);
+        Assert.Equal(GdbSessionState.Disconnected, _loopback.Connection.Session.State);
     }
 
     [Fact]
@@ -188,8 +175,8 @@ public sealed class GdbConnectionTests : IAsyncLifetime
         await Write(Frame("Z0,1000,4"));
         Assert.Equal("+", await Read(1));
         Assert.Equal("OK", await ReadPacket());
-        _gdb.Client.Shutdown(SocketShutdown.Send);
-        await _pump.WaitAsync(Timeout);
+        _loopback.ShutdownSend();
+        await _loopback.Pump.WaitAsync(Timeout);
         Assert.Empty(_target.SwBreakpoints);
         Assert.Equal("Detach", _target.Calls[^1]);
     }

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using ActorStep.Protocol.Gdb;
 using ActorStep.Protocol.Rsp;
@@ -8,35 +7,25 @@ namespace ActorStep.Tests.Protocol;
 /// <summary>Non-stop over a real loopback socket: packets served while vcpus run, stops written as <c>%Stop</c> notifications.</summary>
 public sealed class GdbNonStopConnectionTests : IAsyncLifetime
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Timeout = LoopbackGdb.Timeout;
 
     private readonly FakeGdbTarget _target = new(vcpus: 2);
     private readonly FakeNonStop _nonStop = new();
     private readonly CancellationTokenSource _cts = new(TimeSpan.FromSeconds(20));
-    private TcpClient _gdb = null!;
+    private LoopbackGdb _loopback = null!;
     private NetworkStream _stream = null!;
-    private Task _pump = null!;
     private readonly List<byte> _pending = [];
 
     public async Task InitializeAsync()
     {
         _target.NonStopCapability = _nonStop;
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        _gdb = new TcpClient { NoDelay = true };
-        var connect = _gdb.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
-        var server = await listener.AcceptTcpClientAsync();
-        listener.Stop();
-        await connect;
-        _stream = _gdb.GetStream();
-        var connection = new GdbConnection(server.GetStream(), new GdbSession(_target, littleEndianTarget: false));
-        _pump = Task.Run(async () => { try { await connection.RunAsync(_cts.Token); } finally { server.Dispose(); } });
+        _loopback = await LoopbackGdb.StartAsync(_target, _cts.Token);
+        _stream = _loopback.Stream;
     }
 
     public async Task DisposeAsync()
     {
-        _gdb.Dispose();
-        await _pump.WaitAsync(Timeout);
+        await _loopback.DisposeAsync();
         _cts.Dispose();
     }
 
