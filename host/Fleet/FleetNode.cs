@@ -111,18 +111,17 @@ public sealed class FleetNode(ActorSystem system, IRequiredActor<VmDirectory> di
     public void Subscribe(string node, FleetSubscribe request, IActorRef pump) => Endpoint(node).Tell(request, pump);
 
     /// <summary>The addresses of the other members that are up and reachable.</summary>
-    public IReadOnlyList<string> OtherNodes() => OtherMembers().Select(m => m.Address.ToString()).ToList();
+    public IReadOnlyList<string> OtherNodes() => OtherMembers().Select(m => m.Address).ToList();
 
-    /// <summary>The addresses of the other members that are up and reachable and serve the API (<see cref="FleetConfig.ApiRole"/>).</summary>
-    public IReadOnlyList<string> OtherApiNodes() =>
-        OtherMembers().Where(m => m.HasRole(FleetConfig.ApiRole)).Select(m => m.Address.ToString()).ToList();
-
-    private IEnumerable<Member> OtherMembers()
+    /// <summary>The other members that are up and reachable, and whether each serves the API (<see cref="FleetConfig.ApiRole"/>),
+    /// from one view of the membership.</summary>
+    public IReadOnlyList<(string Address, bool ServesApi)> OtherMembers()
     {
         var state = Cluster.Get(system).State;
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
         var self = Cluster.Get(system).SelfAddress;
-        return state.Members.Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address) && m.Address != self);
+        return state.Members.Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address) && m.Address != self)
+            .Select(m => (m.Address.ToString(), m.HasRole(FleetConfig.ApiRole))).ToList();
     }
 
     /// <summary>Completes when the node at <paramref name="address"/> becomes unreachable or leaves (a fresh task once it is back).</summary>

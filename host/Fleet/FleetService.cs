@@ -143,9 +143,11 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
                 // Every reachable node is asked; the call waits for every node that serves the API (each answers, if only
                 // "none of mine": this directory may not list a node's newest VMs yet, and those must not be left out) and for
                 // any other member the directory says has selected VMs (a member that runs no API is not waited for otherwise).
-                asked.AddRange(fleet.OtherNodes());
-                var apiNodes = fleet.OtherApiNodes().ToHashSet(StringComparer.Ordinal);
-                foreach (var node in asked) if (expected.ContainsKey(node) || apiNodes.Contains(node)) waiting.Add(node);
+                foreach (var (node, servesApi) in fleet.OtherMembers())
+                {
+                    asked.Add(node);
+                    if (servesApi || expected.ContainsKey(node)) waiting.Add(node);
+                }
                 foreach (var (node, entries) in expected)
                     if (!waiting.Contains(node))
                         foreach (var t in entries.Where(t => t.Lost))
