@@ -30,8 +30,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly ConsoleOutputHandler _console;
     /// <summary>Console writes not yet taken by this actor, appended by vcpu threads (under its own lock): one message
-    /// (<see cref="ConsoleWritten"/>) per batch, not per write, so a guest that prints fast cannot flood this actor's mailbox and
-    /// hold everything queued behind its output (measured: a fleet's describes waited 30 s behind running demo guests' writes).</summary>
+    /// (<see cref="ConsoleWritten"/>) per batch, not per write, so a guest that prints fast costs this actor one message per batch
+    /// (every other request waits in the same mailbox).</summary>
     private readonly ConsoleWrites _consoleWrites = new();
     /// <summary>Console bytes joined into chunks (<see cref="ConsoleCoalescer"/>); flushed by <see cref="ConsoleFlushDelay"/>'s timer.</summary>
     private readonly ConsoleCoalescer _consoleChunks = new();
