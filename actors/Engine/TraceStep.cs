@@ -191,6 +191,18 @@ public static class TraceStep
             new AtomicSequence(stcx, inside.Count + 1, inside));
     }
 
+    /// <summary>
+    /// Whether a host step runs with the decrementer and external interrupts held. Held when the request holds them (and the
+    /// backend can). Allowed, they are still held for a step that arms no Trace (rfid, sc, a hypercall, the Trace handler's own
+    /// first instruction) unless one is deliverable now: its end is a breakpoint at the next fetch, and an interrupt that fell
+    /// due as the instruction completed would be taken at that boundary first, two events in one step (§6 invariant 2); the
+    /// next step takes it, where the undebugged run does. Not for an atomic sequence: one that falls due inside it is taken
+    /// where it falls due (<see cref="PlanAtomicSequence"/>). Decided for each step of a count or a range on its own: a hold
+    /// one step needed must not outlive it, or an interrupt allowed to fall due in a later step would be taken late.
+    /// </summary>
+    public static bool HoldsAsyncInterrupts(StepPlan plan, VcpuState s, bool requested, bool backendHolds) =>
+        backendHolds && (requested || (!plan.ArmTrace && plan.Sequence is null && !AsyncDeliverable(s)));
+
     /// <summary>A decrementer interrupt is deliverable now: MSR[EE]=1 and DEC negative (Book III §7.3). A pending external
     /// interrupt is not in the registers: its handler runs within a sequence's step.</summary>
     public static bool AsyncDeliverable(VcpuState s) => (s.Msr & Msr.EE) != 0 && (int)s.Dec < 0;

@@ -34,6 +34,9 @@ public sealed class VcpuEngine
     /// <summary>A host step in progress: its plan, where it started, how many steps remain.</summary>
     private sealed class ActiveStep(StepPlan? plan, ulong from, int remaining, bool hardware, ulong? suspended)
     {
+        /// <summary>The vcpu runs this step with asynchronous interrupts held (<see cref="TraceStep.HoldsAsyncInterrupts"/>), in
+        /// every slice the step takes.</summary>
+        public bool HoldsAsync;
         public StepPlan? Plan = plan;
         public ulong From = from;
         public int Remaining = remaining;
@@ -143,6 +146,7 @@ public sealed class VcpuEngine
         {
             _stepRequest = request;
             _step ??= BeginStep(request);
+            _vcpu.HoldAsyncInterrupts = _step.HoldsAsync; // a step that goes on in this slice holds as it was planned to
             if (request.Budget == 0) return Ended(SliceOutcome.Ran); // prepare only: plan and plant, run nothing
         }
         return Advance();
@@ -314,8 +318,8 @@ public sealed class VcpuEngine
                     _vcpu.SetRegisters(s);
                     return FinishStep(completion, m, s) is { } done ? AfterStep(done) : null;
                 }
-                // The next slice of this step holds asynchronous interrupts as the request says (Begin).
-                return Idle(held: m.HoldAsyncInterrupts, exit.Detail);
+                // The next slice of this step holds asynchronous interrupts as the step was planned to (Begin).
+                return Idle(held: _step?.HoldsAsync ?? m.HoldAsyncInterrupts, exit.Detail);
             }
             case ExitReason.Stopped:
                 AbandonStep();
@@ -436,12 +440,19 @@ public sealed class VcpuEngine
             if (TraceStep.PlanAtomicSequence(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts) is not { } sequence)
             {
                 _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
-                return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended);
+                _vcpu.HoldAsyncInterrupts = m.HoldAsyncInterrupts;
+                return new ActiveStep(null, s.Nip, m.StepCount, hardware: true, suspended) { HoldsAsync = m.HoldAsyncInterrupts };
             }
             plan = sequence;
         }
         else plan = TraceStep.Plan(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts);
-        var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended);
+        // Decided for this step alone, the next step of a count or a range included (a hold left from an rfid's step would take a
+        // decrementer allowed to fall due later in the count late: §6 invariant 1).
+        var step = new ActiveStep(plan, s.Nip, m.StepCount, hardware: false, suspended)
+        {
+            HoldsAsync = TraceStep.HoldsAsyncInterrupts(plan, s, m.HoldAsyncInterrupts, _vm.Capabilities.HoldsAsyncInterrupts),
+        };
+        _vcpu.HoldAsyncInterrupts = step.HoldsAsync;
         if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
         {
             // No breakpoint can catch this rfid's end (see ReturnCannotBeCaught) and rfid is never traced, so the
@@ -453,13 +464,6 @@ public sealed class VcpuEngine
             step.Emulated = true;
             return step;
         }
-        // Without a Trace the step's end is a breakpoint at the next fetch, and an asynchronous interrupt
-        // could slip in at that boundary (two events in one step): allow only one deliverable right now. Not for an atomic
-        // sequence: one that falls due inside it is taken where it falls due, as undebugged, and its handler runs within the
-        // step (TraceStep.PlanAtomicSequence); held, it would come instructions late and time would leak (§6 invariant 1).
-        if (!plan.ArmTrace && plan.Sequence is null && !m.HoldAsyncInterrupts && _vm.Capabilities.HoldsAsyncInterrupts
-            && !TraceStep.AsyncDeliverable(s))
-            _vcpu.HoldAsyncInterrupts = true;
         foreach (var e in plan.EndPoints) _table.Insert(e.RealAddress, _owner, e.EffectiveAddress);
         if (plan.Sequence is { } atomic) SuspendUserBreakpointsInside(step, atomic);
         if (plan.ArmTrace)

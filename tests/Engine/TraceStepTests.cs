@@ -56,6 +56,39 @@ public class TraceStepTests
         Assert.Equal((0x1234UL, 0x5678UL), (plan.SavedSrr0, plan.SavedSrr1));
     }
 
+    [Theory]
+    [InlineData("addi 5, 5, 1", 0x10u, false, true, false)] // traced: the Trace is taken before an interrupt that falls due
+    [InlineData("rfid", 0x10u, false, true, true)] // untraced: its end is the next fetch, where a due interrupt would come first
+    [InlineData("sc 1", 0x10u, false, true, true)]
+    [InlineData("rfid", 0xFFFFFFF0u, false, true, false)] // one deliverable now ends the step at its handler, before the rfid
+    [InlineData("rfid", 0x10u, false, false, false)] // a backend that cannot hold them (QEMU on KVM)
+    [InlineData("addi 5, 5, 1", 0x10u, true, true, true)] // held as asked
+    [InlineData("addi 5, 5, 1", 0x10u, true, false, false)]
+    public void A_step_holds_asynchronous_interrupts_when_asked_or_when_it_arms_no_Trace_and_none_is_deliverable_now(string asm,
+        uint dec, bool requested, bool backendHolds, bool holds)
+    {
+        var s = State(msr: GuestMsr | Msr.EE);
+        s.Dec = dec;
+        s.Srr0 = 0x2000;
+        s.Srr1 = GuestMsr | Msr.EE;
+
+        var plan = Plan(Insn(asm), s, allowAsync: !requested);
+
+        Assert.Equal(holds, TraceStep.HoldsAsyncInterrupts(plan, s, requested, backendHolds));
+    }
+
+    [Fact]
+    public void An_atomic_sequences_step_does_not_hold_the_interrupts_it_allows_even_with_none_deliverable()
+    {
+        var s = State(msr: GuestMsr | Msr.EE);
+        s.Dec = 0x10;
+        uint[] words = GuestAssembler.Words("lwarx 5, 0, 3\naddi 5, 5, 1\nstwcx. 5, 0, 3");
+        var plan = TraceStep.Plan(s, Translate, (ra, _) => ra >= Nip && ra < Nip + 12 ? words[(ra - Nip) / 4] : 0x60000000, allowAsync: true);
+
+        Assert.NotNull(plan.Sequence);
+        Assert.False(TraceStep.HoldsAsyncInterrupts(plan, s, requested: false, backendHolds: true));
+    }
+
     [Fact]
     public void Rfid_is_not_armed_and_ends_at_its_target_fetched_with_the_MSR_it_installs()
     {

@@ -150,6 +150,61 @@ public class VcpuEngineTests
         Assert.Equal(0, g.Table.Count);
     }
 
+    /// <summary>Returns with rfid into <c>armed</c> with MSR[EE]=1, arms the decrementer to fall due 20 instructions later, then
+    /// counts in r5; the decrementer's handler (0x900) counts in r20, pushes DEC far away and returns.</summary>
+    private const string DecrementerAfterAnRfid = """
+            .org 0x900
+        decrementer:
+            addi 20, 20, 1
+            lis 21, 0x7fff
+            mtdec 21
+            rfid
+            .org 0x1000
+            .globl _start
+        _start:
+            mfmsr 6
+            ori 6, 6, 0x8000
+            mtsrr1 6
+            li 7, armed
+            mtsrr0 7
+            rfid
+        armed:
+            li 4, 20
+            mtdec 4
+            .rept 60
+            addi 5, 5, 1
+            .endr
+            b .
+        """;
+
+    [Theory]
+    [InlineData(1000)] // every step of the count in one slice
+    [InlineData(3)] // the count goes on over many slices
+    public void A_counted_step_with_interrupts_allowed_takes_a_decrementer_that_falls_due_after_an_rfid_in_the_count_where_it_falls_due(
+        long slice)
+    {
+        // An rfid's step holds interrupts (its end is the next fetch); that hold must end with it, not last the whole count.
+        var g = Load(DecrementerAfterAnRfid);
+        var engine = g.Engine(0);
+        var reference = SimulatedMachine.Load(g.Image, g.Vm.Options).GetVcpu(0);
+        ulong rfid = g.Image.Symbol("armed") - 4;
+        var request = new SliceRequest(slice, SliceMode.Step, HoldAsyncInterrupts: false, StepCount: 50);
+        Assert.Equal(SliceOutcome.StepDone, engine.RunSlice(new SliceRequest(1000, SliceMode.Step, StepCount: 5)).Outcome);
+        Assert.Equal(rfid, g.Vcpu(0).GetRegisters().Nip);
+        reference.Run(5);
+
+        SliceResult r;
+        do r = engine.RunSlice(request); while (r.Outcome == SliceOutcome.Ran);
+
+        Assert.Equal((SliceOutcome.StepDone, 50), (r.Outcome, r.Step!.Steps));
+        var now = g.Vcpu(0).GetRegisters();
+        reference.Run((long)(now.Tb - reference.GetRegisters().Tb));
+        var diff = reference.GetRegisters().Differences(now);
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(1UL, now.Gpr[20]); // the handler ran, within the count
+        Assert.Equal(0, g.Table.Count);
+    }
+
     [Fact]
     public void A_counted_step_longer_than_the_slice_goes_on_in_the_next_slice()
     {
