@@ -48,6 +48,10 @@ public sealed record StepPlan(
     IReadOnlyList<EndPoint> EndPoints,
     AtomicSequence? Sequence = null)
 {
+    /// <summary>The instruction is an <c>sc 1</c> calling H_CEDE: the vcpu idles until an interrupt wakes it, and with
+    /// interrupts allowed the step ends at that interrupt's handler.</summary>
+    public bool Cedes { get; init; }
+
     public EndPoint? EndPointAt(ulong realAddress)
     {
         foreach (var e in EndPoints) if (e.RealAddress == realAddress) return e;

@@ -46,7 +46,7 @@ public static class TraceStep
             return sequence;
         var effects = InstructionClassifier.Classify(op, insn, msr);
         ulong armed = msr | Msr.SE;
-        bool armTrace;
+        bool armTrace, cedes = false;
 
         if ((effects & InstructionEffects.ReturnFromInterrupt) != 0)
         {
@@ -61,6 +61,15 @@ public static class TraceStep
             // The host serves sc 1 and the guest continues at NIP+4; sc is never traced.
             Add(s.Nip + 4, msr, EndPointKind.Successor);
             armTrace = false;
+            // H_CEDE sets MSR[EE] and idles until an interrupt wakes the vcpu, which then takes it at NIP+4 (PAPR): with
+            // interrupts allowed the step ends at that interrupt's handler, at the time it wakes, as the undebugged vcpu
+            // enters it. Held for the step (as for any untraced one), the vcpu could not wake and its idle would run on past
+            // the interrupt (time leaking: §6 invariant 1).
+            if (s.Gpr[3] == Papr.H_CEDE)
+            {
+                cedes = true;
+                if (allowAsync) foreach (var k in AsyncInterrupts) AddHandler(k, msr | Msr.EE);
+            }
         }
         else if (op == Op.Scv)
         {
@@ -117,7 +126,7 @@ public static class TraceStep
         for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
         // RS of mtmsr(d)/mtspr, whose value the undo needs (§3 point 5).
         ulong source = s.Gpr[new FormX(insn).RS];
-        return new StepPlan(s.Nip, nipRa, insn, op, effects, armTrace, guestSe, s.Srr0, s.Srr1, source, ends);
+        return new StepPlan(s.Nip, nipRa, insn, op, effects, armTrace, guestSe, s.Srr0, s.Srr1, source, ends) { Cedes = cedes };
     }
 
     /// <summary>
@@ -197,11 +206,12 @@ public static class TraceStep
     /// first instruction) unless one is deliverable now: its end is a breakpoint at the next fetch, and an interrupt that fell
     /// due as the instruction completed would be taken at that boundary first, two events in one step (§6 invariant 2); the
     /// next step takes it, where the undebugged run does. Not for an atomic sequence: one that falls due inside it is taken
-    /// where it falls due (<see cref="PlanAtomicSequence"/>). Decided for each step of a count or a range on its own: a hold
+    /// where it falls due (<see cref="PlanAtomicSequence"/>); nor for an H_CEDE, which only an interrupt ends (its handler is then
+    /// the step's end). Decided for each step of a count or a range on its own: a hold
     /// one step needed must not outlive it, or an interrupt allowed to fall due in a later step would be taken late.
     /// </summary>
     public static bool HoldsAsyncInterrupts(StepPlan plan, VcpuState s, bool requested, bool backendHolds) =>
-        backendHolds && (requested || (!plan.ArmTrace && plan.Sequence is null && !AsyncDeliverable(s)));
+        backendHolds && (requested || (!plan.ArmTrace && plan.Sequence is null && !plan.Cedes && !AsyncDeliverable(s)));
 
     /// <summary>A decrementer interrupt is deliverable now: MSR[EE]=1 and DEC negative (Book III §7.3). A pending external
     /// interrupt is not in the registers: its handler runs within a sequence's step.</summary>

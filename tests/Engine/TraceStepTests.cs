@@ -78,6 +78,34 @@ public class TraceStepTests
     }
 
     [Fact]
+    public void An_H_CEDE_with_interrupts_allowed_is_not_held_and_ends_at_the_handler_of_the_interrupt_that_wakes_it()
+    {
+        var s = State(lpcr: Lpcr.WithAil(0, 3)); // MSR[EE]=0 before the hypercall: H_CEDE sets it
+        s.Gpr[3] = Papr.H_CEDE;
+        s.Dec = 0x10;
+
+        var plan = Plan(Insn("sc 1"), s, allowAsync: true);
+
+        Assert.True(plan.Cedes);
+        Assert.False(TraceStep.HoldsAsyncInterrupts(plan, s, requested: false, backendHolds: true));
+        Assert.True(TraceStep.HoldsAsyncInterrupts(plan, s, requested: true, backendHolds: true));
+        Assert.Equal(new[] { Nip + 4, 0x900UL, 0x500UL }, plan.EndPoints.Select(e => e.EffectiveAddress)); // real mode: no AIL offset
+        Assert.Equal(TraceStep.Completion.Interrupted, TraceStep.Complete(plan, plan.EndPoints[1], s.Clone()));
+    }
+
+    [Fact]
+    public void Another_hypercall_holds_the_interrupts_it_allows()
+    {
+        var s = State(msr: GuestMsr | Msr.EE);
+        s.Gpr[3] = Papr.H_PUT_TERM_CHAR;
+
+        var plan = Plan(Insn("sc 1"), s, allowAsync: true);
+
+        Assert.False(plan.Cedes);
+        Assert.True(TraceStep.HoldsAsyncInterrupts(plan, s, requested: false, backendHolds: true));
+    }
+
+    [Fact]
     public void An_atomic_sequences_step_does_not_hold_the_interrupts_it_allows_even_with_none_deliverable()
     {
         var s = State(msr: GuestMsr | Msr.EE);

@@ -205,6 +205,50 @@ public class VcpuEngineTests
         Assert.Equal(0, g.Table.Count);
     }
 
+    /// <summary>Arms the decrementer to fall due 300 ticks later and cedes (H_CEDE); the handler (0x900) counts in r20.</summary>
+    private const string CedesUntilTheDecrementer = """
+            .org 0x900
+        decrementer:
+            addi 20, 20, 1
+            lis 21, 0x7fff
+            mtdec 21
+            rfid
+            .org 0x1000
+            .globl _start
+        _start:
+            li 4, 300
+            mtdec 4
+            li 3, 0xE0
+            sc 1
+        after:
+            addi 6, 6, 1
+            b after
+        """;
+
+    [Fact]
+    public void A_step_of_an_H_CEDE_with_interrupts_allowed_ends_at_the_handler_of_the_decrementer_that_wakes_it_when_it_falls_due()
+    {
+        var g = Load(CedesUntilTheDecrementer);
+        var engine = g.Engine(0);
+        var reference = SimulatedMachine.Load(g.Image, g.Vm.Options).GetVcpu(0);
+        ulong after = g.Image.Symbol("after");
+
+        var r = engine.RunSlice(new SliceRequest(10_000, SliceMode.Step, HoldAsyncInterrupts: false, StepCount: 4));
+
+        Assert.Equal((SliceOutcome.StepDone, TraceStep.Completion.Interrupted, 0x900UL), (r.Outcome, r.Step!.Completion, r.State.Nip));
+        var now = g.Vcpu(0).GetRegisters();
+        Assert.Equal(after, now.Srr0);
+        // The undebugged vcpu woke at the same count (the decrementer fell due) and takes it at its next instruction.
+        while (reference.GetRegisters().Tb < now.Tb) reference.Run((long)(now.Tb - reference.GetRegisters().Tb));
+        var expected = reference.GetRegisters();
+        Assert.Equal((after, now.Tb), (expected.Nip, expected.Tb));
+        var entry = InterruptEntry.Of(InterruptKind.Decrementer, expected.Msr, expected.Lpcr, expected.Nip, 0);
+        (expected.Nip, expected.Msr, expected.Srr0, expected.Srr1) = (entry.Nip, entry.Msr, entry.Srr0, entry.Srr1);
+        var diff = expected.Differences(now);
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(0, g.Table.Count);
+    }
+
     [Fact]
     public void A_counted_step_longer_than_the_slice_goes_on_in_the_next_slice()
     {
