@@ -207,8 +207,8 @@ public static class TraceStep
     /// due as the instruction completed would be taken at that boundary first, two events in one step (§6 invariant 2); the
     /// next step takes it, where the undebugged run does. Not for an atomic sequence: one that falls due inside it is taken
     /// where it falls due (<see cref="PlanAtomicSequence"/>); nor for an H_CEDE, which only an interrupt ends (its handler is then
-    /// the step's end). Decided for each step of a count or a range on its own: a hold
-    /// one step needed must not outlive it, or an interrupt allowed to fall due in a later step would be taken late.
+    /// the step's end). Decided for each step of a count or a range on its own: a hold one step needed must not outlive it, or
+    /// an interrupt allowed to fall due in a later step would be taken late.
     /// </summary>
     public static bool HoldsAsyncInterrupts(StepPlan plan, VcpuState s, bool requested, bool backendHolds) =>
         backendHolds && (requested || (!plan.ArmTrace && plan.Sequence is null && !plan.Cedes && !AsyncDeliverable(s)));
