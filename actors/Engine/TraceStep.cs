@@ -63,8 +63,9 @@ public static class TraceStep
             armTrace = false;
             // H_CEDE sets MSR[EE] and idles until an interrupt wakes the vcpu, which then takes it at NIP+4 (PAPR): with
             // interrupts allowed the step ends at that interrupt's handler, at the time it wakes, as the undebugged vcpu
-            // enters it. Held for the step (as for any untraced one), the vcpu could not wake and its idle would run on past
-            // the interrupt (time leaking: §6 invariant 1).
+            // enters it (nothing woke it within the slice: at NIP+4, still ceded, as the undebugged vcpu is then). Held for the
+            // step (as for any untraced one), the vcpu could not wake and its idle would run on past the interrupt (time
+            // leaking: §6 invariant 1).
             if (s.Gpr[3] == Papr.H_CEDE)
             {
                 cedes = true;
