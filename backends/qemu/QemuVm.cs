@@ -37,7 +37,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     /// <summary>How long a resume in which every running vcpu is being stepped may go without a stop before it is taken for
     /// one whose vcpus do not execute (<see cref="ExitReason.Idle"/>). A step is one instruction: QEMU runs it in microseconds.</summary>
     public TimeSpan IdleStepTimeout { get; set; } = TimeSpan.FromSeconds(2);
-    private int _selectedThread = -1, _monitorCpu = -1;
+    private int _monitorCpu = -1;
     private long _generation;
     private bool _disposed;
     /// <summary>Held around a vcpu's selection (<c>Hg</c>) and the requests that depend on it.</summary>
@@ -276,7 +276,6 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     private void ForgetWrites()
     {
-        _selectedThread = -1;
         foreach (var v in _vcpus) v.ForgetState();
     }
 
@@ -325,12 +324,10 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         _stopRequested = false;
         if (_idleTimedOut && reply.StartsWith("T02", StringComparison.Ordinal))
         {
-            _selectedThread = -1;
             InvalidateStopTranslations();
             return (first, new VcpuExit(ExitReason.Idle, _vcpus[first].GetRegisters().Nip, 0,
                 $"it executed nothing for {IdleStepTimeout.TotalSeconds:0.#} s: QEMU holds it halted (a secondary vcpu the guest has not started yet, or ceded with nothing due to wake it)"));
         }
-        _selectedThread = -1;
         InvalidateStopTranslations();
         return Stopped(reply, running, first);
     }
@@ -470,15 +467,9 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     // ---- per-vcpu plumbing for QemuVcpu ----
 
-    /// <summary>Selects the vcpu for <c>g</c>/<c>p</c>/<c>P</c> (a prefix to pipeline before them), or nothing when selected.</summary>
-    internal void SelectThread(List<string> requests, int threadId)
-    {
-        if (_selectedThread == threadId) return;
-        requests.Add($"Hg{threadId:x}");
-        _selectedThread = threadId;
-    }
-
-    internal void ForgetSelection() => _selectedThread = -1;
+    /// <summary>Selects the vcpu for the <c>g</c>/<c>p</c>/<c>P</c> that follow (a prefix to pipeline before them). Always added:
+    /// the connection leaves it out at send time when QEMU has that vcpu selected (a stop may change it meanwhile).</summary>
+    internal static void SelectThread(List<string> requests, int threadId) => requests.Add($"Hg{threadId:x}");
 
     // ---- translation: QEMU's own MMU, through the monitor ----
 
