@@ -32,6 +32,9 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>QEMU's gdb thread id (cpu index + 1).</summary>
     public int ThreadId { get; }
     internal bool StoppedForGood { get; set; }
+    /// <summary>QEMU exited (its last stop reply was <c>W</c>/<c>X</c>: a guest's poweroff without -no-shutdown): the registers
+    /// are those of the last stop, which no one can change any more.</summary>
+    internal bool Exited { get; set; }
 
     public VcpuExit Run(long budget) =>
         throw new InvalidOperationException($"vcpu {Index} belongs to a QEMU VM: it runs only with the whole VM (IAllStopVm.Resume)");
@@ -52,6 +55,7 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>The state as of this stop, read from QEMU at most once per stop.</summary>
     private VcpuState Current()
     {
+        if (Exited && _state is { } last) return last; // a VM that ended is reported as it ended, not as lost
         _vm.Stub.StopIfRunning(); // all-stop: registers are read from a stopped VM
         // A lost VM says so to every call, even one this stop's registers could answer.
         if (_vm.Stub.LostReason is { } lost) throw new QemuLostException(lost);
