@@ -230,7 +230,10 @@ public sealed class QmpClient : IDisposable
             lock (_pending) _pending.Remove(id);
             throw new QemuLostException($"the connection to QMP at {Endpoint} failed: {e.Message}", e);
         }
-        if (!waiter.Task.Wait(ReplyTimeout))
+        bool answered;
+        try { answered = waiter.Task.Wait(ReplyTimeout); }
+        catch (AggregateException e) when (e.InnerException is QemuLostException gone) { throw new QemuLostException(gone.Message, gone); }
+        if (!answered)
         {
             lock (_pending) _pending.Remove(id);
             throw new QemuLostException($"QEMU's QMP at {Endpoint} did not answer '{command}' within {ReplyTimeout.TotalSeconds:0.#} s");
