@@ -176,6 +176,37 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     }
 }
 
+/// <summary>The same through the API: CreateVm with a QMP endpoint alone, a continue to the guest's poweroff, DeleteVm.</summary>
+[Collection(QemuCollection.Name)]
+public sealed class QemuQmpApiTests() : ServerTest(QemuLaunchingServer.StartAsync)
+{
+    [Fact]
+    public async Task A_VM_created_from_a_QMP_endpoint_reports_the_guests_poweroff_and_leaves_no_gdbstub_when_deleted()
+    {
+        using var guest = new PseriesGuest("poweroff-pseries.s");
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: false, paused: true, qmpPort: port);
+        var vms = new Api.V1.Vms.VmsClient(Channel);
+        var vm = await vms.CreateVmAsync(new Api.V1.CreateVmRequest { Qemu = new Api.V1.QemuSource { QmpEndpoint = qemu.QmpEndpoint }, VmId = "by-qmp" },
+            deadline: DateTime.UtcNow.AddSeconds(60));
+        Assert.True(vm.Capabilities.AllStop);
+        var run = new Api.V1.RunControl.RunControlClient(Channel);
+        var stop = await run.ContinueAsync(new Api.V1.ContinueRequest { VmId = vm.VmId }, deadline: DateTime.UtcNow.AddSeconds(60));
+        Assert.True(stop.Event.Reason == Api.V1.StopReason.GuestStopped, $"{stop.Event}");
+        Assert.Contains("the guest powered off (QMP SHUTDOWN, guest-shutdown)", stop.Event.Detail);
+        await vms.DeleteVmAsync(new Api.V1.DeleteVmRequest { VmId = vm.VmId });
+
+        using var qmp = QmpClient.Connect(qemu.QmpEndpoint);
+        Assert.DoesNotContain(qmp.HumanMonitor("info chardev").Split('\n'), line => line.StartsWith("gdb:", StringComparison.Ordinal));
+        Assert.Equal("shutdown", qmp.RunState());
+    }
+}
+
 /// <summary>A qemu-system-ppc64 started as a user or libvirt would: a QMP socket, a gdbstub only when asked, no -no-shutdown
 /// unless the arguments say so, in a private directory; killed and removed on dispose.</summary>
 internal sealed class BareQemu : IDisposable
@@ -183,12 +214,13 @@ internal sealed class BareQemu : IDisposable
     private readonly Process _process;
     private readonly string _dir;
 
-    public BareQemu(IReadOnlyList<string> args, bool gdb, bool paused)
+    public BareQemu(IReadOnlyList<string> args, bool gdb, bool paused, int? qmpPort = null)
     {
         _dir = Directory.CreateTempSubdirectory("actorstep-bareqemu-").FullName;
+        QmpEndpoint = qmpPort is int port ? $"127.0.0.1:{port}" : $"unix:{_dir}/qmp.sock";
         var psi = new ProcessStartInfo(QemuProcess.DefaultBinary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        var added = new List<string> { "-qmp", $"unix:{_dir}/qmp.sock,server=on,wait=off", "-display", "none", "-monitor", "none", "-serial", "null" };
+        var added = new List<string> { "-qmp", (qmpPort is null ? QmpEndpoint : "tcp:" + QmpEndpoint) + ",server=on,wait=off", "-display", "none", "-monitor", "none", "-serial", "null" };
         if (gdb) added.AddRange(["-gdb", $"unix:{_dir}/gdb.sock,server=on,wait=off"]);
         if (paused) added.Add("-S");
         foreach (var a in added) psi.ArgumentList.Add(a);
@@ -198,7 +230,7 @@ internal sealed class BareQemu : IDisposable
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var until = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists($"{_dir}/qmp.sock") || (gdb && !File.Exists($"{_dir}/gdb.sock")))
+        while ((qmpPort is null && !File.Exists($"{_dir}/qmp.sock")) || (gdb && !File.Exists($"{_dir}/gdb.sock")) || (qmpPort is int p && !Listening(p)))
         {
             if (_process.HasExited || DateTime.UtcNow > until) throw new InvalidOperationException("QEMU did not open its sockets");
             Thread.Sleep(10);
@@ -206,7 +238,11 @@ internal sealed class BareQemu : IDisposable
         Thread.Sleep(100); // bound, then listening
     }
 
-    public string QmpEndpoint => $"unix:{_dir}/qmp.sock";
+    public string QmpEndpoint { get; }
+
+    /// <summary>Whether something listens on the loopback TCP port (without connecting: QMP takes one client).</summary>
+    private static bool Listening(int port) => System.Net.NetworkInformation.IPGlobalProperties.GetIPGlobalProperties()
+        .GetActiveTcpListeners().Any(e => e.Port == port && IPAddress.IsLoopback(e.Address));
     public string GdbEndpoint => $"unix:{_dir}/gdb.sock";
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
