@@ -108,6 +108,23 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Serve_with_only_a_QMP_endpoint_serves_that_QEMU_and_closes_its_gdbstub_when_it_ends()
+    {
+        using var guest = new PowerNvGuest("lock-be.s");
+        using var qemu = new BareQemu(guest.Arguments(threads: 1), gdb: false, paused: false);
+        using (var serve = Host.ServeCommandProcess.Start("--no-auth", "--grpc", "127.0.0.1:0", "--qemu-qmp", qemu.QmpEndpoint))
+        {
+            await serve.GrpcAddressAsync(TimeSpan.FromSeconds(60));
+            Assert.Contains($"qemu with QMP at {qemu.QmpEndpoint}", serve.Output);
+            serve.Terminate(); // SIGTERM: the server lets the VM go
+            Assert.True(await serve.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the server did not end");
+        }
+        using var qmp = QmpClient.Connect(qemu.QmpEndpoint);
+        Assert.DoesNotContain(qmp.HumanMonitor("info chardev").Split('\n'), line => line.StartsWith("gdb:", StringComparison.Ordinal));
+        Assert.Equal("running", qmp.RunState());
+    }
+
+    [Fact]
     public void AQemuWithAGdbstubOfItsOwnIsNotAttachedThroughQmp()
     {
         using var guest = new PowerNvGuest("lock-be.s");
