@@ -92,14 +92,19 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     /// <summary>The guest's lifecycle events QMP reported (oldest first), when ActorStep has QEMU's QMP.</summary>
     public IReadOnlyList<QemuLifecycleEvent> LifecycleEvents { get { lock (_lifecycleLock) return _lifecycle.ToArray(); } }
 
-    /// <summary>A lifecycle event QMP reported (on QMP's reader thread: nothing here may wait for QMP).</summary>
-    public event Action<QemuLifecycleEvent>? Lifecycle;
+    /// <summary>Each lifecycle event QMP reports (on QMP's reader thread: nothing here may wait for QMP).</summary>
+    public event GuestLifecycleHandler? GuestLifecycle;
 
     private void OnQmpEvent(QmpEvent e)
     {
         if (QemuLifecycleEvent.From(e) is not { } lifecycle) return;
         lock (_lifecycleLock) _lifecycle.Add(lifecycle);
-        Lifecycle?.Invoke(lifecycle);
+        GuestLifecycle?.Invoke(lifecycle.Kind switch
+        {
+            QemuLifecycleKind.Reset => "reset",
+            QemuLifecycleKind.Panicked => "panicked",
+            _ => "shutdown",
+        }, lifecycle.Describe());
     }
 
     /// <summary>The last SHUTDOWN or GUEST_PANICKED QMP reported, once every event QEMU sent before now has been read (a QMP

@@ -115,6 +115,8 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
         using (var serve = Host.ServeCommandProcess.Start("--no-auth", "--grpc", "127.0.0.1:0", "--qemu-qmp", qemu.QmpEndpoint))
         {
             await serve.GrpcAddressAsync(TimeSpan.FromSeconds(60));
+            var until = DateTime.UtcNow.AddSeconds(10); // the VM's line follows the address line
+            while (!serve.Output.Contains("qemu with QMP at", StringComparison.Ordinal) && DateTime.UtcNow < until) await Task.Delay(20);
             Assert.Contains($"qemu with QMP at {qemu.QmpEndpoint}", serve.Output);
             serve.Terminate(); // SIGTERM: the server lets the VM go
             Assert.True(await serve.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the server did not end");
@@ -155,6 +157,27 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
         Assert.True(again.Event.Reason is StopReason.GuestStopped or StopReason.Finished, $"{again.Event}");
         this.Release(coordinator, vm);
         if (!noShutdown) Assert.True(qemu.WaitForExit(Timeout), "QEMU did not exit after the guest powered off");
+    }
+
+    [Fact]
+    public void AGuestThatResetsIsReportedAsAnEventWhileTheVmRunsOn()
+    {
+        using var guest = new PseriesGuest("reset-pseries.s");
+        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
+            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        var events = CreateTestProbe();
+        coordinator.Tell(new Subscribe(events.Ref));
+        var running = coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue }), QemuAsk.Timeout);
+        var reset = events.FishForMessage<GuestLifecycleObserved>(_ => true, TimeSpan.FromSeconds(30));
+        Assert.Equal("reset", reset.Kind);
+        Assert.Contains("(QMP RESET, guest-reset)", reset.Detail);
+        Assert.False(running.IsCompleted, "a reset stopped the resume"); // the gdbstub reports none: the VM runs on
+        Assert.IsType<Stopped>(Call(coordinator, new Halt()));
+        var stop = Assert.IsType<Stopped>(Wait(running));
+        Assert.Equal(StopReason.Halted, stop.Event.Reason);
+        this.Release(coordinator, vm);
     }
 
     [Fact]
