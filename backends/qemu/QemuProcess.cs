@@ -206,6 +206,9 @@ public sealed class QemuProcess : IDisposable
         catch (ObjectDisposedException) { }
     }
 
+    /// <summary>How QEMU ended, once disposed: 0 when it quit (QMP <c>quit</c>), 137 when it had to be killed.</summary>
+    public int? ExitCode { get; private set; }
+
     /// <summary>Waits up to <paramref name="timeout"/> for QEMU to exit by itself.</summary>
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
@@ -226,6 +229,7 @@ public sealed class QemuProcess : IDisposable
             Qmp?.Dispose();
             if (!_process.HasExited) _process.Kill(entireProcessTree: true);
             _process.WaitForExit(5000);
+            if (_process.HasExited) ExitCode = _process.ExitCode;
         }
         catch (InvalidOperationException) { }
         _process.Dispose();

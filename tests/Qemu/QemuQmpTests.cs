@@ -160,6 +160,22 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AQemuActorStepStartsHasAQmpSocketOfItsOwnWhichReportsThePoweroffAndEndsQemu()
+    {
+        using var guest = new PseriesGuest("poweroff-pseries.s");
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
+            new QemuSource(null, guest.Arguments()))).Machine;
+        var process = vm.Process!;
+        Assert.NotNull(vm.Qmp);
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        var stop = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue })));
+        Assert.True(stop.Event.Reason == StopReason.GuestStopped, $"{stop.Event}");
+        Assert.Contains("the guest powered off (QMP SHUTDOWN, guest-shutdown); QEMU holds the VM paused (-no-shutdown)", stop.Event.Detail);
+        this.Release(coordinator, vm);
+        Assert.True(process.ExitCode == 0, $"QEMU did not quit by itself (exit code {process.ExitCode})"); // QMP quit, not SIGKILL
+    }
+
+    [Fact]
     public void AGuestThatResetsIsReportedAsAnEventWhileTheVmRunsOn()
     {
         using var guest = new PseriesGuest("reset-pseries.s");
