@@ -176,6 +176,22 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AGuestThatPanicsUnderNoShutdownIsReportedAsPanicked()
+    {
+        using var guest = new PseriesGuest("panic-pseries.s");
+        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
+            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        var stop = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue })));
+        Assert.True(stop.Event.Reason == StopReason.Checkstop, $"{stop.Event}");
+        Assert.Contains("the guest panicked (QMP GUEST_PANICKED, QEMU's action: pause)", stop.Event.Detail);
+        Assert.Contains("guest-panicked", stop.Event.Detail); // HMP info status
+        Assert.Contains("T8f", stop.Event.Detail); // QEMU 10's gdbstub: GDB_SIGNAL_UNKNOWN for RUN_STATE_GUEST_PANICKED
+        this.Release(coordinator, vm);
+    }
+
+    [Fact]
     public void AGuestThatResetsIsReportedAsAnEventWhileTheVmRunsOn()
     {
         using var guest = new PseriesGuest("reset-pseries.s");
