@@ -10,10 +10,13 @@ public enum BackendKind
 }
 
 /// <summary>Where a QEMU VM comes from: a running QEMU's gdbstub to attach to (<c>HOST:PORT</c> on loopback or <c>unix:PATH</c>),
-/// or the arguments of a <c>qemu-system-ppc64</c> for ActorStep to start.</summary>
-public sealed record QemuSource(string? GdbEndpoint, IReadOnlyList<string>? LaunchArguments)
+/// or the arguments of a <c>qemu-system-ppc64</c> for ActorStep to start. <paramref name="QmpEndpoint"/>: that running QEMU's QMP
+/// monitor (same forms), for the guest's lifecycle (power-off, reset, panic); alone, without a gdbstub, ActorStep starts QEMU's
+/// gdbstub through it (HMP <c>gdbserver</c>) and stops it again when it lets go.</summary>
+public sealed record QemuSource(string? GdbEndpoint, IReadOnlyList<string>? LaunchArguments, string? QmpEndpoint = null)
 {
-    public override string ToString() => GdbEndpoint is { } e ? $"the gdbstub at {e}" : $"qemu-system-ppc64 {string.Join(' ', LaunchArguments ?? [])}";
+    public override string ToString() => GdbEndpoint is { } e ? $"the gdbstub at {e}{(QmpEndpoint is { } q ? $" (QMP at {q})" : "")}"
+        : QmpEndpoint is { } qmp ? $"the QEMU whose QMP is at {qmp}" : $"qemu-system-ppc64 {string.Join(' ', LaunchArguments ?? [])}";
 }
 
 /// <summary>A Linux kernel to enter as kexec does (a device tree built by the backend, no firmware): the vmlinux, an optional

@@ -19,6 +19,7 @@ public abstract class ForwardingVirtualMachine(IVirtualMachine inner) : IVirtual
     public virtual void InsertWatchpoint(Watchpoint watchpoint) => inner.InsertWatchpoint(watchpoint);
     public virtual bool RemoveWatchpoint(Watchpoint watchpoint) => inner.RemoveWatchpoint(watchpoint);
     public event ConsoleOutputHandler? ConsoleOutput { add => inner.ConsoleOutput += value; remove => inner.ConsoleOutput -= value; }
+    public event GuestLifecycleHandler? GuestLifecycle { add => inner.GuestLifecycle += value; remove => inner.GuestLifecycle -= value; }
     public virtual void Dispose() => inner.Dispose();
 }
 

@@ -28,6 +28,10 @@ public interface IVirtualMachine : IDisposable
     /// <summary>The VM's console (H_PUT_TERM_CHAR, a vty), in the order written.</summary>
     event ConsoleOutputHandler? ConsoleOutput;
 
+    /// <summary>What happened to the guest as a whole that no stop reports (a QEMU VM with QMP: a reset, a panic, a power-off);
+    /// backends that cannot tell never raise it. Raised on any thread.</summary>
+    event GuestLifecycleHandler? GuestLifecycle { add { } remove { } }
+
     /// <summary>
     /// Sets a data watchpoint for every vcpu (only where <see cref="HypervisorCapabilities.Watchpoints"/> says so): from now on a
     /// vcpu whose access matches it exits with <see cref="ExitReason.Watchpoint"/>. Setting the same one twice needs two
@@ -42,6 +46,10 @@ public interface IVirtualMachine : IDisposable
     /// <summary>Names for the loaded image's code addresses (its symbol table), or null when it has none.</summary>
     SymbolIndex? Symbols => null;
 }
+
+/// <summary>The guest was reset, panicked or shut down: <paramref name="kind"/> ("reset", "panicked", "shutdown") and a one-line
+/// <paramref name="detail"/> naming the backend's own reason.</summary>
+public delegate void GuestLifecycleHandler(string kind, string detail);
 
 /// <summary>Bytes written to a VM's console; <paramref name="vcpu"/> is the vcpu that wrote them, or -1 when the backend cannot tell.</summary>
 public delegate void ConsoleOutputHandler(int vcpu, ReadOnlySpan<byte> bytes);

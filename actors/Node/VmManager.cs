@@ -131,8 +131,8 @@ public sealed partial class VmManager : ReceiveActor
         // A QEMU VM brings its own image, vcpus and memory: only the source (a gdbstub, or QEMU's arguments) is asked for.
         bool qemu = spec.Backend == BackendKind.Qemu;
         string? error = qemu
-            ? (spec.Qemu is null || (string.IsNullOrEmpty(spec.Qemu.GdbEndpoint) == (spec.Qemu.LaunchArguments is not { Count: > 0 }))
-                ? "a QEMU VM needs either a gdbstub endpoint to attach to or the arguments of a qemu-system-ppc64 to start (not both)"
+            ? (spec.Qemu is null || (string.IsNullOrEmpty(spec.Qemu.GdbEndpoint) && string.IsNullOrEmpty(spec.Qemu.QmpEndpoint)) == (spec.Qemu.LaunchArguments is not { Count: > 0 })
+                ? "a QEMU VM needs either a gdbstub or QMP endpoint to attach to or the arguments of a qemu-system-ppc64 to start (not both)"
                 : !string.IsNullOrEmpty(spec.ElfPath) || !string.IsNullOrEmpty(spec.BuiltIn) ? "a QEMU VM's image is QEMU's: give no ELF path or built-in guest" : null)
             : spec.Linux is { } linux
             ? string.IsNullOrEmpty(linux.KernelPath) ? "a Linux VM needs the kernel's path (a ppc64le vmlinux)"

@@ -140,6 +140,10 @@ public static partial class VmProtocol
 
     public sealed record ConsoleObserved(int Vcpu, byte[] Bytes) : VmEvent;
 
+    /// <summary>Backend → coordinator (raised on the backend's thread) → subscribers: the guest was reset, panicked or shut down
+    /// (<see cref="Hypervisor.IVirtualMachine.GuestLifecycle"/>: a QEMU VM with QMP), which no stop may report — a reset runs on.</summary>
+    public sealed record GuestLifecycleObserved(string Kind, string Detail) : VmEvent;
+
     public sealed record Resumed(IReadOnlyDictionary<int, VcpuAction> Actions) : VmEvent;
 
     /// <summary>Coordinator → subscribers: a vcpu trapped on another vcpu's step breakpoint at <paramref name="Nip"/> (real address

@@ -29,6 +29,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     private readonly List<IActorRef> _askers = new();
     private readonly HashSet<IActorRef> _subscribers = new();
     private readonly ConsoleOutputHandler _console;
+    private readonly GuestLifecycleHandler _lifecycle;
     /// <summary>Console writes not yet taken by this actor, appended by vcpu threads (under its own lock): one message
     /// (<see cref="ConsoleWritten"/>) per batch, not per write, so a guest that prints fast costs this actor one message per batch
     /// (every other request waits in the same mailbox).</summary>
@@ -83,6 +84,9 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         var writes = _consoleWrites;
         _console = (vcpu, bytes) => { if (writes.Add(vcpu, bytes)) self.Tell(ConsoleWritten.Instance); };
         vm.ConsoleOutput += _console;
+        _lifecycle = (kind, detail) => self.Tell(new GuestLifecycleObserved(kind, detail));
+        vm.GuestLifecycle += _lifecycle;
+        Receive<GuestLifecycleObserved>(Publish);
 
         Receive<Resume>(OnResume);
         Receive<Halt>(_ => Execute(_run.Halt(), Sender));
@@ -164,6 +168,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     protected override void PostStop()
     {
         _vm.ConsoleOutput -= _console;
+        _vm.GuestLifecycle -= _lifecycle;
         PublishConsole();
         // Shutting down leaves no breakpoint in the guest: the user's go too (steps' went with the children).
         foreach (var ra in _table.Addresses(BreakpointOwner.User.Instance)) _table.Remove(ra, BreakpointOwner.User.Instance);

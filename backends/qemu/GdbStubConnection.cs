@@ -88,16 +88,16 @@ public sealed class GdbStubConnection : IDisposable
     }
 
     /// <summary>Loopback endpoints only: ActorStep never reaches out of the machine to drive a QEMU.</summary>
-    public static EndPoint Parse(string endpoint)
+    public static EndPoint Parse(string endpoint, string what = "gdbstub")
     {
         if (endpoint.StartsWith("unix:", StringComparison.Ordinal)) return new UnixDomainSocketEndPoint(endpoint[5..]);
         int colon = endpoint.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), out int port) || port is <= 0 or > 65535)
-            throw new ArgumentException($"a gdbstub endpoint is HOST:PORT or unix:PATH, not {Hypervisor.ClientText.Quote(endpoint)}");
+            throw new ArgumentException($"a {what} endpoint is HOST:PORT or unix:PATH, not {Hypervisor.ClientText.Quote(endpoint)}");
         string host = endpoint[..colon].Trim('[', ']');
         if (host == "localhost") host = "127.0.0.1";
         if (!IPAddress.TryParse(host, out var ip) || !IPAddress.IsLoopback(ip))
-            throw new ArgumentException($"a gdbstub is reached on loopback only (127.0.0.1 or ::1), not {Hypervisor.ClientText.Quote(host)}");
+            throw new ArgumentException($"a {what} is reached on loopback only (127.0.0.1 or ::1), not {Hypervisor.ClientText.Quote(host)}");
         return new IPEndPoint(ip, port);
     }
 
@@ -120,41 +120,83 @@ public sealed class GdbStubConnection : IDisposable
     }
 
     /// <summary>One request, its reply.</summary>
-    public string Request(string payload)
-    {
-        StopRunningVm();
-        lock (_requests)
-        {
-            CheckUsable();
-            _channel.Request(payload);
-            Write();
-            RoundTrips++;
-            return ReadReply(ReplyTimeout);
-        }
-    }
+    public string Request(string payload) => RequestAll([payload])[0];
 
-    /// <summary>Several requests in one write, their replies in order (none may be a resume).</summary>
+    /// <summary>Several requests in one write, their replies in order (none may be a resume). A thread selection (<c>Hg</c>) of
+    /// the thread QEMU has selected already is not sent (its reply is OK).</summary>
     public string[] RequestAll(IReadOnlyList<string> payloads)
     {
         if (payloads.Count == 0) return [];
-        StopRunningVm();
-        lock (_requests)
+        EnterRequests();
+        try
         {
             CheckUsable();
-            foreach (var p in payloads) _channel.Request(p);
+            var sent = Queue(payloads);
             Write();
             RoundTrips++;
-            var replies = new string[payloads.Count];
-            for (int i = 0; i < replies.Length; i++) replies[i] = ReadReply(ReplyTimeout);
-            return replies;
+            return ReadReplies(payloads, sent);
         }
+        finally { System.Threading.Monitor.Exit(_requests); }
+    }
+
+    /// <summary>Takes the request lock. A resume holds it until its stop reply: one that runs, or starts while this waits, is
+    /// stopped (all-stop, as gdb does), else a request made as the VM starts would wait for the guest to stop by itself.</summary>
+    private void EnterRequests()
+    {
+        StopRunningVm();
+        while (!System.Threading.Monitor.TryEnter(_requests, 20)) StopRunningVm();
+    }
+
+    /// <summary>
+    /// The thread QEMU's <c>g</c>/<c>p</c>/<c>P</c> apply to (its <c>g_cpu</c>), as far as known (-1: not known). Decided here, at
+    /// send time under the request lock, never by the caller when it builds its requests: a stop changes it (gdbstub/system.c
+    /// <c>gdb_set_stop_cpu</c> selects the vcpu the stop reply names, after an interrupt QEMU 10's last resumed one), and a
+    /// request built while the VM runs is sent only after that stop.
+    /// </summary>
+    private int _selected = -1;
+
+    private bool[] Queue(IReadOnlyList<string> payloads)
+    {
+        var sent = new bool[payloads.Count];
+        for (int i = 0; i < payloads.Count; i++)
+        {
+            string p = payloads[i];
+            if (p.StartsWith("Hg", StringComparison.Ordinal)
+                && int.TryParse(p.AsSpan(2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out int thread))
+            {
+                if (thread == _selected) continue;
+                _selected = thread; // until its reply says otherwise
+            }
+            _channel.Request(p);
+            sent[i] = true;
+        }
+        return sent;
+    }
+
+    private string[] ReadReplies(IReadOnlyList<string> payloads, bool[] sent)
+    {
+        var replies = new string[payloads.Count];
+        try
+        {
+            for (int i = 0; i < replies.Length; i++)
+            {
+                replies[i] = sent[i] ? ReadReply(ReplyTimeout) : "OK";
+                if (sent[i] && replies[i] != "OK" && payloads[i].StartsWith("Hg", StringComparison.Ordinal)) _selected = -1;
+            }
+        }
+        catch
+        {
+            _selected = -1;
+            throw;
+        }
+        return replies;
     }
 
     /// <summary>An HMP command through <c>qRcmd</c>: its output (QEMU's <c>O</c> packets) once it answered OK.</summary>
     public string Monitor(string command)
     {
-        StopRunningVm();
-        lock (_requests)
+        EnterRequests();
+        try
         {
             CheckUsable();
             _channel.Request("qRcmd," + RspEncoding.ToHex(command));
@@ -173,6 +215,7 @@ public sealed class GdbStubConnection : IDisposable
                 return output.ToString();
             }
         }
+        finally { System.Threading.Monitor.Exit(_requests); }
     }
 
     /// <summary>
@@ -186,11 +229,12 @@ public sealed class GdbStubConnection : IDisposable
         lock (_requests)
         {
             CheckUsable();
+            bool[] sent;
             lock (_running)
             {
                 if (!proceed()) return null;
                 // The requests that must precede the resume go in the same write: QEMU answers them, then runs the VM.
-                foreach (var p in before) _channel.Request(p);
+                sent = Queue(before);
                 _channel.Request(payload);
                 Write();
                 _isRunning = true;
@@ -199,12 +243,12 @@ public sealed class GdbStubConnection : IDisposable
             try
             {
                 RoundTrips++;
-                beforeReplies = new string[before.Count];
-                for (int i = 0; i < beforeReplies.Length; i++) beforeReplies[i] = ReadReply(ReplyTimeout);
+                beforeReplies = ReadReplies(before, sent);
                 return ReadReply(Timeout.InfiniteTimeSpan);
             }
             finally
             {
+                _selected = -1; // QEMU selected the vcpu it stopped on
                 lock (_running) _isRunning = false;
             }
         }
@@ -237,6 +281,9 @@ public sealed class GdbStubConnection : IDisposable
         }
         Interrupt();
     }
+
+    /// <summary>A resume has been sent and its stop reply not read yet: the VM runs.</summary>
+    public bool IsRunning { get { lock (_running) return _isRunning; } }
 
     /// <summary>Whether the connection still works (QEMU answers).</summary>
     public bool IsLost => _lost is not null;

@@ -7,11 +7,12 @@ namespace ActorStep.Backends.Qemu;
 public delegate void QemuConsoleHandler(ReadOnlySpan<byte> bytes);
 
 /// <summary>
-/// A <c>qemu-system-ppc64</c> that ActorStep starts for a VM: the caller's arguments plus a gdbstub on a Unix socket in a
-/// private directory (nothing listens on the network), paused before the first instruction (<c>-S</c>), a guest poweroff
+/// A <c>qemu-system-ppc64</c> that ActorStep starts for a VM: the caller's arguments plus a gdbstub and — unless the arguments
+/// open one — a QMP monitor, each on a Unix socket in a private directory (nothing listens on the network), paused before the first instruction (<c>-S</c>), a guest poweroff
 /// that stops the VM instead of ending QEMU (<c>-no-shutdown</c>), and — unless the arguments say otherwise — the first
 /// serial port (a pseries guest's vty, hvc0) on QEMU's stdout, which becomes the VM's console, no display, no monitor.
-/// Disposing kills it and removes the directory.
+/// Disposing ends it (QMP <c>quit</c> where ActorStep has the QMP socket, so that QEMU closes its disk images; else, or when it
+/// does not end at once, SIGKILL) and removes the directory.
 /// </summary>
 public sealed class QemuProcess : IDisposable
 {
@@ -21,13 +22,24 @@ public sealed class QemuProcess : IDisposable
     private readonly StringBuilder _stderr = new();
     private bool _disposed;
 
-    private QemuProcess(Process process, string dir, string gdbSocket, string? kernel)
+    private QemuProcess(Process process, string dir, string gdbSocket, string? qmpSocket, string? kernel)
     {
         _process = process;
         _dir = dir;
         GdbEndpoint = "unix:" + gdbSocket;
+        QmpEndpoint = qmpSocket is null ? null : "unix:" + qmpSocket;
         KernelPath = kernel;
     }
+
+    /// <summary>Where its QMP monitor listens (<c>unix:PATH</c>): null when the caller's arguments opened their own.</summary>
+    public string? QmpEndpoint { get; }
+
+    /// <summary>A QMP client of this QEMU's private socket, given by the VM that uses it: <see cref="Dispose"/> asks QEMU to quit.</summary>
+    internal QmpClient? Qmp { get; set; }
+
+    /// <summary>The caller's arguments open a QMP monitor of their own (<c>-qmp</c>, <c>-qmp-pretty</c>, or <c>-mon</c> in control mode).</summary>
+    public static bool HasQmp(IReadOnlyList<string> args) =>
+        args.Any(a => a is "-qmp" or "--qmp" or "-qmp-pretty" or "--qmp-pretty" || a.Contains("mode=control", StringComparison.Ordinal));
 
     /// <summary>The <c>-kernel</c> file QEMU was given, if any.</summary>
     public string? KernelPath { get; }
@@ -77,10 +89,11 @@ public sealed class QemuProcess : IDisposable
     public string ErrorOutput { get { lock (_stderr) return _stderr.ToString(); } }
 
     /// <summary>The arguments ActorStep adds to the caller's.</summary>
-    public static IReadOnlyList<string> AddedArguments(IReadOnlyList<string> args, string gdbSocket)
+    public static IReadOnlyList<string> AddedArguments(IReadOnlyList<string> args, string gdbSocket, string? qmpSocket = null)
     {
         bool Has(params string[] options) => args.Any(a => options.Contains(a.StartsWith("--", StringComparison.Ordinal) ? a[1..] : a));
         var added = new List<string> { "-S", "-gdb", $"unix:{gdbSocket},server=on,wait=off" };
+        if (qmpSocket is not null) added.AddRange(["-qmp", $"unix:{qmpSocket},server=on,wait=off"]);
         if (!Has("-no-shutdown")) added.Add("-no-shutdown");
         if (!Has("-display", "-nographic", "-vnc")) added.AddRange(["-display", "none"]);
         if (!Has("-monitor", "-nographic", "-mon", "-qmp")) added.AddRange(["-monitor", "none"]);
@@ -96,6 +109,7 @@ public sealed class QemuProcess : IDisposable
                 throw new ArgumentException("the QEMU arguments must not open a gdbstub (-gdb, -s): ActorStep opens its own, on a private socket");
         string dir = Directory.CreateTempSubdirectory("actorstep-qemu-").FullName;
         string sock = Path.Combine(dir, "gdb.sock");
+        string? qmp = HasQmp(args) ? null : Path.Combine(dir, "qmp.sock");
         // QEMU dies with this process, however it ends (SIGKILL included): setpriv (util-linux) sets PR_SET_PDEATHSIG=SIGKILL
         // and execs QEMU (same pid). The signal follows the *thread* that forked, so every launch forks from one thread that
         // lives as long as the process.
@@ -114,7 +128,7 @@ public sealed class QemuProcess : IDisposable
             foreach (var a in new[] { "--pdeathsig", "KILL", "--", binary }) psi.ArgumentList.Add(a);
         }
         foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var a in AddedArguments(args, sock)) psi.ArgumentList.Add(a);
+        foreach (var a in AddedArguments(args, sock, qmp)) psi.ArgumentList.Add(a);
         Process p;
         try { p = Launcher.Start(psi) ?? throw new InvalidOperationException($"cannot start {binary}"); }
         catch (System.ComponentModel.Win32Exception e)
@@ -123,7 +137,7 @@ public sealed class QemuProcess : IDisposable
             throw new InvalidOperationException($"cannot start {binary}: {e.Message} (is QEMU installed? scripts/setup installs it)", e);
         }
         int k = args.ToList().FindIndex(a => a is "-kernel" or "--kernel");
-        var q = new QemuProcess(p, dir, sock, k >= 0 && k + 1 < args.Count ? args[k + 1] : null);
+        var q = new QemuProcess(p, dir, sock, qmp, k >= 0 && k + 1 < args.Count ? args[k + 1] : null);
         _ = Task.Run(q.PumpConsole);
         _ = Task.Run(q.PumpErrors);
         return q;
@@ -192,6 +206,9 @@ public sealed class QemuProcess : IDisposable
         catch (ObjectDisposedException) { }
     }
 
+    /// <summary>How QEMU ended, once disposed: 0 when it quit (QMP <c>quit</c>), 137 when it had to be killed.</summary>
+    public int? ExitCode { get; private set; }
+
     /// <summary>Waits up to <paramref name="timeout"/> for QEMU to exit by itself.</summary>
     public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
 
@@ -201,8 +218,18 @@ public sealed class QemuProcess : IDisposable
         _disposed = true;
         try
         {
+            if (Qmp is { } qmp && !_process.HasExited)
+            {
+                // QEMU's own way out: it flushes and closes its images (a SIGKILL may lose what a writeback cache holds).
+                try { qmp.Execute("quit"); }
+                catch (QemuLostException) { }
+                catch (QmpErrorException) { }
+                _process.WaitForExit(5000);
+            }
+            Qmp?.Dispose();
             if (!_process.HasExited) _process.Kill(entireProcessTree: true);
             _process.WaitForExit(5000);
+            if (_process.HasExited) ExitCode = _process.ExitCode;
         }
         catch (InvalidOperationException) { }
         _process.Dispose();

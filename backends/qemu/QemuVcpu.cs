@@ -32,6 +32,9 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>QEMU's gdb thread id (cpu index + 1).</summary>
     public int ThreadId { get; }
     internal bool StoppedForGood { get; set; }
+    /// <summary>QEMU exited (its last stop reply was <c>W</c>/<c>X</c>: a guest's poweroff without -no-shutdown): the registers
+    /// are those of the last stop, which no one can change any more.</summary>
+    internal bool Exited { get; set; }
 
     public VcpuExit Run(long budget) =>
         throw new InvalidOperationException($"vcpu {Index} belongs to a QEMU VM: it runs only with the whole VM (IAllStopVm.Resume)");
@@ -52,6 +55,7 @@ public sealed class QemuVcpu : IVcpu
     /// <summary>The state as of this stop, read from QEMU at most once per stop.</summary>
     private VcpuState Current()
     {
+        if (Exited && _state is { } last) return last; // a VM that ended is reported as it ended, not as lost
         _vm.Stub.StopIfRunning(); // all-stop: registers are read from a stopped VM
         // A lost VM says so to every call, even one this stop's registers could answer.
         if (_vm.Stub.LostReason is { } lost) throw new QemuLostException(lost);
@@ -60,16 +64,14 @@ public sealed class QemuVcpu : IVcpu
             if (_state is not null && _stateGeneration == _vm.Generation) return _state;
             var map = _vm.Registers;
             var requests = new List<string>(64);
-            _vm.SelectThread(requests, ThreadId);
-            int first = requests.Count;
+            QemuVm.SelectThread(requests, ThreadId);
             requests.Add("g");
             foreach (var name in SprNames) requests.Add($"p{map[name]:x}");
             for (int i = 0; i < 32; i++) requests.Add($"p{map[$"f{i}"]:x}");
             requests.Add($"p{map["fpscr"]:x}");
-            string[] replies;
-            try { replies = _vm.Stub.RequestAll(requests); }
-            catch { _vm.ForgetSelection(); throw; }
-            if (first == 1 && replies[0] != "OK") { _vm.ForgetSelection(); throw new GdbStubRefusedException(requests[0], replies[0]); }
+            string[] replies = _vm.Stub.RequestAll(requests);
+            if (replies[0] != "OK") throw new GdbStubRefusedException(requests[0], replies[0]);
+            const int first = 1;
             var core = Hex(requests[first], replies[first]);
             if (core.Length < CoreBytes) throw new GdbStubRefusedException("g", replies[first]);
             // Every register comes in the byte order of the vcpu's MSR[LE], the MSR included: read it little-endian, and its
@@ -116,9 +118,8 @@ public sealed class QemuVcpu : IVcpu
     {
         if (_synced is not { } old || _state is not { } state) return;
         var map = _vm.Registers;
-        int before = requests.Count;
-        _vm.SelectThread(requests, ThreadId);
         int first = requests.Count;
+        QemuVm.SelectThread(requests, ThreadId);
         bool le = (old.Msr & Msr.LE) != 0;
         void Put(int number, ulong value, int size) => requests.Add($"P{number:x}={Encode(value, size, le)}");
         for (int i = 0; i < 32; i++) if (state.Gpr[i] != old.Gpr[i]) Put(i, state.Gpr[i], 8);
@@ -138,10 +139,7 @@ public sealed class QemuVcpu : IVcpu
         for (int i = 0; i < 32; i++) if (state.Fpr[i] != old.Fpr[i]) Put(map[$"f{i}"], state.Fpr[i], 8);
         if (state.Fpscr != old.Fpscr) Put(map["fpscr"], state.Fpscr, 4);
         if (state.Msr != old.Msr) Put(65, state.Msr, 8);
-        if (requests.Count == first)
-        {
-            if (first > before) { requests.RemoveRange(before, first - before); _vm.ForgetSelection(); }
-        }
+        if (requests.Count == first + 1) requests.RemoveAt(first); // nothing changed: no selection either
         _synced = null;
         _littleEndian = (state.Msr & Msr.LE) != 0;
     }
@@ -169,7 +167,7 @@ public sealed class QemuVcpu : IVcpu
             Current();
             _vm.WriteBack();
             var requests = new List<string>(2);
-            _vm.SelectThread(requests, ThreadId);
+            QemuVm.SelectThread(requests, ThreadId);
             requests.Add($"p{number:x}");
             var replies = _vm.Stub.RequestAll(requests);
             var b = Hex(requests[^1], replies[^1]);

@@ -37,7 +37,12 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     /// <summary>How long a resume in which every running vcpu is being stepped may go without a stop before it is taken for
     /// one whose vcpus do not execute (<see cref="ExitReason.Idle"/>). A step is one instruction: QEMU runs it in microseconds.</summary>
     public TimeSpan IdleStepTimeout { get; set; } = TimeSpan.FromSeconds(2);
-    private int _selectedThread = -1, _monitorCpu = -1;
+    private int _monitorCpu = -1;
+    private readonly QmpClient? _qmp;
+    /// <summary>The gdbstub was started by ActorStep through QMP (<see cref="AttachThroughQmp"/>): stopped again on letting go.</summary>
+    private readonly bool _ownsGdbServer;
+    private readonly object _lifecycleLock = new();
+    private readonly List<QemuLifecycleEvent> _lifecycle = new();
     private long _generation;
     private bool _disposed;
     /// <summary>Held around a vcpu's selection (<c>Hg</c>) and the requests that depend on it.</summary>
@@ -48,9 +53,12 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     public GdbStubConnection Stub => _stub;
     internal long Generation => Interlocked.Read(ref _generation);
 
-    private QemuVm(GdbStubConnection stub, QemuRegisterMap registers, int[] threadIds, ulong memorySize, bool kvm, QemuProcess? process)
+    private QemuVm(GdbStubConnection stub, QemuRegisterMap registers, int[] threadIds, ulong memorySize, bool kvm, QemuProcess? process,
+        QmpClient? qmp, bool ownsGdbServer, string? finalState)
     {
         _stub = stub;
+        _qmp = qmp;
+        _ownsGdbServer = ownsGdbServer;
         Registers = registers;
         MemorySize = memorySize;
         IsKvm = kvm;
@@ -66,11 +74,93 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             Watchpoints: true);
         ImageIsLittleEndian = KernelByteOrder(process) ?? (_vcpus[0].GetRegisters().Msr & Msr.LE) != 0;
         if (process is not null) process.ConsoleOutput += OnConsole;
+        if (finalState is not null)
+        {
+            // A VM QEMU will not run again until it is reset (runstate_needs_reset: a vCont would get no reply, ever).
+            FinalState = finalState;
+            foreach (var v in _vcpus) v.StoppedForGood = true;
+        }
+        if (qmp is not null) qmp.EventReceived += OnQmpEvent;
+    }
+
+    /// <summary>Why QEMU will not run this VM again, when it was so as ActorStep attached (its run state: shutdown, guest-panicked…).</summary>
+    public string? FinalState { get; }
+
+    /// <summary>The QMP client, when ActorStep has QEMU's QMP: the guest's lifecycle (SHUTDOWN, RESET, GUEST_PANICKED) comes from it.</summary>
+    public QmpClient? Qmp => _qmp;
+
+    /// <summary>The guest's lifecycle events QMP reported (oldest first), when ActorStep has QEMU's QMP.</summary>
+    public IReadOnlyList<QemuLifecycleEvent> LifecycleEvents { get { lock (_lifecycleLock) return _lifecycle.ToArray(); } }
+
+    /// <summary>Each lifecycle event QMP reports (on QMP's reader thread: nothing here may wait for QMP).</summary>
+    public event GuestLifecycleHandler? GuestLifecycle;
+
+    private void OnQmpEvent(QmpEvent e)
+    {
+        if (QemuLifecycleEvent.From(e) is not { } lifecycle) return;
+        lock (_lifecycleLock) _lifecycle.Add(lifecycle);
+        GuestLifecycle?.Invoke(lifecycle.Kind switch
+        {
+            QemuLifecycleKind.Reset => "reset",
+            QemuLifecycleKind.Panicked => "panicked",
+            _ => "shutdown",
+        }, lifecycle.Describe());
+    }
+
+    /// <summary>The last SHUTDOWN or GUEST_PANICKED QMP reported, once every event QEMU sent before now has been read (a QMP
+    /// reply comes after the events sent before it; a QEMU that exited has sent all of its events before closing).</summary>
+    private QemuLifecycleEvent? LastShutdown()
+    {
+        if (_qmp is null) return null;
+        try { _qmp.RunState(); }
+        catch (QemuLostException) { _qmp.WaitUntilClosed(TimeSpan.FromSeconds(2)); }
+        catch (QmpErrorException) { }
+        lock (_lifecycleLock) return _lifecycle.LastOrDefault(l => l.Kind is QemuLifecycleKind.Shutdown or QemuLifecycleKind.Panicked);
     }
 
     /// <summary>Attaches to the gdbstub at <paramref name="endpoint"/> (which pauses the VM): reads the target description, the
     /// vcpus and the memory size. <paramref name="process"/> is the QEMU ActorStep started, killed when the VM is disposed.</summary>
-    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null)
+    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null) => Attach(endpoint, timeout, process, null, false);
+
+    /// <summary>
+    /// Attaches to a QEMU that has only a QMP monitor (libvirt's case): starts QEMU's gdbstub on a free loopback port through
+    /// HMP <c>gdbserver tcp:127.0.0.1:PORT</c>, attaches to it, and on letting go stops it again (<c>gdbserver none</c>).
+    /// A QEMU with a gdbstub of its own is refused (replacing it would take it from whoever uses it): attach to that one.
+    /// </summary>
+    public static QemuVm AttachThroughQmp(QmpClient qmp, TimeSpan timeout)
+    {
+        string chardevs = qmp.HumanMonitor("info chardev");
+        foreach (var line in chardevs.Split('\n'))
+            if (line.StartsWith("gdb:", StringComparison.Ordinal))
+                throw new InvalidOperationException($"this QEMU has a gdbstub already ({line.Trim()}): attach to it (--qemu-gdb) rather than through QMP");
+        for (int attempt = 0; ; attempt++)
+        {
+            int port;
+            using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            }
+            string output = qmp.HumanMonitor($"gdbserver tcp:127.0.0.1:{port}").Trim();
+            if (!output.StartsWith("Waiting for gdb connection", StringComparison.Ordinal))
+            {
+                // The port was taken between the probe and QEMU's bind: another one.
+                if (attempt < 3) continue;
+                throw new InvalidOperationException($"QEMU could not start its gdbstub on 127.0.0.1:{port}: {output}");
+            }
+            try { return Attach($"127.0.0.1:{port}", timeout, null, qmp, ownsGdbServer: true); }
+            catch
+            {
+                try { qmp.HumanMonitor("gdbserver none"); } catch (QemuLostException) { } catch (QmpErrorException) { }
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Attaches with the QMP client <paramref name="qmp"/> (its lifecycle events; disposed with the VM).</summary>
+    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process, QmpClient? qmp) => Attach(endpoint, timeout, process, qmp, false);
+
+    private static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process, QmpClient? qmp, bool ownsGdbServer)
     {
         // A QEMU just started may not listen yet: wait for it while it lives. An endpoint to attach to listens or not.
         var stub = GdbStubConnection.Connect(endpoint, timeout, () => process is not null && !process.HasExited);
@@ -89,7 +179,7 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             if (phy != "OK") throw new GdbStubRefusedException("Qqemu.PhyMemMode:1", phy);
             ulong memory = ParseMemorySize(stub.Monitor("info memory_size_summary"));
             bool kvm = stub.Monitor("info kvm").Contains("enabled", StringComparison.Ordinal);
-            return new QemuVm(stub, map, threads.ToArray(), memory, kvm, process);
+            return new QemuVm(stub, map, threads.ToArray(), memory, kvm, process, qmp, ownsGdbServer, FinalRunState(stub.Monitor("info status")));
         }
         catch
         {
@@ -112,6 +202,20 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         }
         catch (IOException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>HMP <c>info status</c> ("VM status: paused (shutdown)"): a run state QEMU leaves only by a reset, described; else null.</summary>
+    internal static string? FinalRunState(string status)
+    {
+        int open = status.IndexOf('('), close = status.IndexOf(')');
+        string state = open >= 0 && close > open ? status[(open + 1)..close] : "";
+        return state switch
+        {
+            "shutdown" => "the guest powered off before ActorStep attached (QEMU's run state: shutdown; it runs again only after a reset)",
+            "guest-panicked" => "the guest panicked before ActorStep attached (QEMU's run state: guest-panicked)",
+            "internal-error" => "QEMU stopped the VM for an internal error before ActorStep attached",
+            _ => null,
+        };
     }
 
     private static string ReadAnnex(GdbStubConnection stub, string annex)
@@ -276,7 +380,6 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     private void ForgetWrites()
     {
-        _selectedThread = -1;
         foreach (var v in _vcpus) v.ForgetState();
     }
 
@@ -325,12 +428,10 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         _stopRequested = false;
         if (_idleTimedOut && reply.StartsWith("T02", StringComparison.Ordinal))
         {
-            _selectedThread = -1;
             InvalidateStopTranslations();
             return (first, new VcpuExit(ExitReason.Idle, _vcpus[first].GetRegisters().Nip, 0,
                 $"it executed nothing for {IdleStepTimeout.TotalSeconds:0.#} s: QEMU holds it halted (a secondary vcpu the guest has not started yet, or ceded with nothing due to wake it)"));
         }
-        _selectedThread = -1;
         InvalidateStopTranslations();
         return Stopped(reply, running, first);
     }
@@ -343,9 +444,17 @@ public sealed class QemuVm : IAllStopVm, IDisposable
         {
             case 'W':
             case 'X':
-                foreach (var v in _vcpus) v.StoppedForGood = true;
-                return (first, new VcpuExit(ExitReason.Stopped, 0, ParseHexByte(reply, 1),
-                    reply[0] == 'W' ? $"QEMU exited with status {ParseHexByte(reply, 1)}" : $"QEMU was killed by signal {ParseHexByte(reply, 1)}"));
+            {
+                foreach (var v in _vcpus) v.StoppedForGood = v.Exited = true;
+                string exited = reply[0] == 'W' ? $"QEMU exited with status {ParseHexByte(reply, 1)}" : $"QEMU was killed by signal {ParseHexByte(reply, 1)}";
+                // Without -no-shutdown a guest's poweroff ends QEMU: QMP says that it was the guest's (its SHUTDOWN event).
+                ulong lastNip;
+                try { lastNip = _vcpus[first].GetRegisters().Nip; } // as of the last stop
+                catch (QemuLostException) { lastNip = 0; }
+                return (first, new VcpuExit(ExitReason.Stopped, lastNip, ParseHexByte(reply, 1),
+                    LastShutdown() is { } why ? $"{why.Describe()}: {exited}" : _qmp is null && reply[0] == 'W'
+                        ? $"{exited} (the guest powered off, or QEMU was told to quit: QMP would say which)" : exited));
+            }
             case 'T':
             case 'S':
             {
@@ -362,9 +471,11 @@ public sealed class QemuVm : IAllStopVm, IDisposable
                     case 2: // SIGINT: our interrupt
                         if (!running.Contains(vcpu)) vcpu = first;
                         return (vcpu, new VcpuExit(ExitReason.BudgetExpired, _vcpus[vcpu].GetRegisters().Nip));
-                    case 3: // SIGQUIT: the VM shut down (the guest powered off under -no-shutdown)
+                    case 3: // SIGQUIT: RUN_STATE_SHUTDOWN, a shutdown request under -no-shutdown (gdbstub/system.c gdb_vm_state_change)
                         foreach (var v in _vcpus) v.StoppedForGood = true;
-                        return (vcpu, new VcpuExit(ExitReason.Stopped, nip, 0, "the guest powered off"));
+                        return (vcpu, new VcpuExit(ExitReason.Stopped, nip, 0, LastShutdown() is { } shutdown
+                            ? $"{shutdown.Describe()}; QEMU holds the VM paused (-no-shutdown)"
+                            : "the guest powered off (or, under -no-reboot, reset); QEMU holds the VM paused (-no-shutdown)"));
                     default:
                     {
                         // Another run state (guest-panicked, internal-error, io-error, a watchdog): QEMU's monitor names it.
@@ -372,7 +483,8 @@ public sealed class QemuVm : IAllStopVm, IDisposable
                         try { status = _stub.Monitor("info status").Trim(); }
                         catch (GdbStubRefusedException) { status = "?"; }
                         foreach (var v in _vcpus) v.StoppedForGood = true;
-                        return (vcpu, new VcpuExit(ExitReason.Checkstop, nip, 0, $"QEMU stopped the VM: {status} (stop reply {reply})"));
+                        string qmpSays = LastShutdown() is { Kind: QemuLifecycleKind.Panicked } panic ? $"{panic.Describe()}; " : "";
+                        return (vcpu, new VcpuExit(ExitReason.Checkstop, nip, 0, $"{qmpSays}QEMU stopped the VM: {status} (stop reply {reply})"));
                     }
                 }
             }
@@ -470,15 +582,9 @@ public sealed class QemuVm : IAllStopVm, IDisposable
 
     // ---- per-vcpu plumbing for QemuVcpu ----
 
-    /// <summary>Selects the vcpu for <c>g</c>/<c>p</c>/<c>P</c> (a prefix to pipeline before them), or nothing when selected.</summary>
-    internal void SelectThread(List<string> requests, int threadId)
-    {
-        if (_selectedThread == threadId) return;
-        requests.Add($"Hg{threadId:x}");
-        _selectedThread = threadId;
-    }
-
-    internal void ForgetSelection() => _selectedThread = -1;
+    /// <summary>Selects the vcpu for the <c>g</c>/<c>p</c>/<c>P</c> that follow (a prefix to pipeline before them). Always added:
+    /// the connection leaves it out at send time when QEMU has that vcpu selected (a stop may change it meanwhile).</summary>
+    internal static void SelectThread(List<string> requests, int threadId) => requests.Add($"Hg{threadId:x}");
 
     // ---- translation: QEMU's own MMU, through the monitor ----
 
@@ -586,12 +692,24 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             catch (QemuLostException) { }
             catch (GdbStubRefusedException) { }
         }
+        if (_qmp is not null) _qmp.EventReceived -= OnQmpEvent;
         if (_process is not null)
         {
             _process.ConsoleOutput -= OnConsole;
             _stub.Close();
+            _process.Qmp = _qmp; // asked to quit
             _process.Dispose();
+            return;
         }
-        else _stub.Close("D");
+        _stub.Close("D");
+        if (_qmp is null) return;
+        if (_ownsGdbServer)
+        {
+            // The gdbstub ActorStep started goes too: nothing of ActorStep stays in that QEMU.
+            try { _qmp.HumanMonitor("gdbserver none"); }
+            catch (QemuLostException) { }
+            catch (QmpErrorException) { }
+        }
+        _qmp.Dispose();
     }
 }

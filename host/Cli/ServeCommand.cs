@@ -32,7 +32,8 @@ public static class ServeCommand
         CommandLine.Value("--cluster-port", "PORT", "with --cluster: the remoting port on 127.0.0.1 (default 0: any)"),
         CommandLine.Many("--seed", "ADDRESS", "with --cluster: a node to join, akka.tcp://actorstep@127.0.0.1:PORT (repeatable; none: a new cluster)"),
         CommandLine.Value("--qemu-gdb", "ENDPOINT", "attach to a running QEMU's gdbstub (127.0.0.1:PORT or unix:PATH; attaching halts it) and serve that VM"),
-        CommandLine.Flag("--qemu", "start qemu-system-ppc64 with the arguments after a bare -- (serve --qemu -- -M pseries …; ActorStep adds a private gdbstub, -S, -no-shutdown) and serve that VM"),
+        CommandLine.Value("--qemu-qmp", "ENDPOINT", "a running QEMU's QMP monitor (127.0.0.1:PORT or unix:PATH): with --qemu-gdb it says what happened to the guest (powered off, panicked, reset); alone, ActorStep starts QEMU's gdbstub through it (HMP gdbserver), attaches, and stops that gdbstub when it lets go"),
+        CommandLine.Flag("--qemu", "start qemu-system-ppc64 with the arguments after a bare -- (serve --qemu -- -M pseries …; ActorStep adds a private gdbstub and QMP socket, -S, -no-shutdown) and serve that VM"),
         CommandLine.Value("--token-file", "PATH", "where to write the API token (default $XDG_RUNTIME_DIR/actorstep/server-PORT.token)"),
         CommandLine.Flag("--no-auth", "no token: every local user can use the API (tests, a single-user machine)"),
         CommandLine.Many("--image-dir", "DIR", "a directory clients may name images in (repeatable; default: the current directory)"),
@@ -59,6 +60,7 @@ public static class ServeCommand
         int clusterPort = (int)(args.Long("--cluster-port", 0, 65535) ?? 0);
         var seeds = args.All("--seed");
         string? qemuGdb = args.String("--qemu-gdb");
+        string? qemuQmp = args.String("--qemu-qmp");
         bool qemuLaunch = args.Flag("--qemu");
         string? tokenFile = args.String("--token-file");
         bool noAuth = args.Flag("--no-auth");
@@ -71,8 +73,8 @@ public static class ServeCommand
             if (!Directory.Exists(dir)) throw new UsageException($"--image-dir {dir}: no such directory");
         if (qemuLaunch && args.Rest.Count == 0) throw new UsageException("--qemu needs QEMU's arguments after a bare --: serve --qemu -- -M pseries … -kernel vmlinux");
         if (!qemuLaunch && args.Rest.Count > 0) throw new UsageException($"arguments after -- are QEMU's and need --qemu: '{args.Rest[0]}'");
-        if (qemuGdb is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb (attach to a running QEMU) or --qemu -- ARGS (start one), not both");
-        if ((qemuGdb is not null || qemuLaunch) && (image ?? kernelPath) is not null) throw new UsageException("--image and --kernel are for the simulated machine: a QEMU VM's image is QEMU's");
+        if ((qemuGdb ?? qemuQmp) is not null && qemuLaunch) throw new UsageException("give either --qemu-gdb/--qemu-qmp (attach to a running QEMU) or --qemu -- ARGS (start one, with a QMP socket of its own), not both");
+        if ((qemuGdb is not null || qemuQmp is not null || qemuLaunch) && (image ?? kernelPath) is not null) throw new UsageException("--image and --kernel are for the simulated machine: a QEMU VM's image is QEMU's");
         if (kernelPath is not null && image is not null) throw new UsageException("--kernel and --image exclude each other");
         if (kernelPath is null && (initrdPath ?? append) is not null) throw new UsageException("--initrd and --append need --kernel");
         if (qemuGdb is not null)
@@ -80,7 +82,12 @@ public static class ServeCommand
             try { Backends.Qemu.GdbStubConnection.Parse(qemuGdb); }
             catch (ArgumentException e) { throw new UsageException($"--qemu-gdb: {e.Message}"); }
         }
-        var qemu = qemuGdb is not null ? new QemuSource(qemuGdb, null) : qemuLaunch ? new QemuSource(null, args.Rest) : null;
+        if (qemuQmp is not null)
+        {
+            try { Backends.Qemu.GdbStubConnection.Parse(qemuQmp, "QMP"); }
+            catch (ArgumentException e) { throw new UsageException($"--qemu-qmp: {e.Message}"); }
+        }
+        var qemu = (qemuGdb ?? qemuQmp) is not null ? new QemuSource(qemuGdb, null, qemuQmp) : qemuLaunch ? new QemuSource(null, args.Rest) : null;
         if (!cluster && (nodeName is not null || seeds.Count > 0 || clusterPort != 0))
             throw new UsageException("--node-name, --seed and --cluster-port need --cluster");
         if (cluster && nodeName is null) throw new UsageException("--cluster needs --node-name NAME (e.g. a, b, host-12)");

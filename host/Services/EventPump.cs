@@ -51,6 +51,9 @@ public sealed class EventPump : ReceiveActor
                 case VmProtocol.ConsoleObserved c:
                     ev.Console = new ConsoleOutput { Vcpu = (uint)c.Vcpu, Data = ApiMapping.Bytes(c.Bytes) };
                     break;
+                case VmProtocol.GuestLifecycleObserved l:
+                    ev.Lifecycle = new GuestLifecycle { Kind = l.Kind, Detail = l.Detail };
+                    break;
                 case VmProtocol.Resumed r:
                     ev.Resumed = new VcpusResumed();
                     ev.Resumed.Actions.AddRange(r.Actions.Where(a => a.Value != Actors.Vm.VcpuAction.Stay).OrderBy(a => a.Key)

@@ -38,13 +38,16 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
             qemu ? Hypervisor.BackendKind.Qemu : Hypervisor.BackendKind.Simulated,
             qemu ? r.Qemu.SourceCase switch
             {
-                QemuSource.SourceOneofCase.GdbEndpoint => new Hypervisor.QemuSource(ClientGdbEndpoint(r.Qemu.GdbEndpoint), null),
+                QemuSource.SourceOneofCase.GdbEndpoint => new Hypervisor.QemuSource(ClientGdbEndpoint(r.Qemu.GdbEndpoint), null, ClientQmpEndpoint(r.Qemu.QmpEndpoint)),
+                QemuSource.SourceOneofCase.None when r.Qemu.QmpEndpoint.Length > 0 => new Hypervisor.QemuSource(null, null, ClientQmpEndpoint(r.Qemu.QmpEndpoint)),
+                QemuSource.SourceOneofCase.Launch when r.Qemu.QmpEndpoint.Length > 0 =>
+                    throw ApiMapping.Invalid("qemu.qmp_endpoint is for attaching to a running QEMU: one the server starts gets a private QMP socket of its own"),
                 QemuSource.SourceOneofCase.Launch => access.ClientsMayLaunchQemu
                     ? new Hypervisor.QemuSource(null, r.Qemu.Launch.Arguments.ToList())
                     : throw new RpcException(new Status(StatusCode.PermissionDenied,
                         "this server does not start a QEMU for a client (its arguments can read and write any file the server's user can): " +
                         "the operator allows it with serve --allow-qemu-launch, or attach to a running QEMU with qemu.gdb_endpoint")),
-                _ => throw ApiMapping.Invalid("qemu: give gdb_endpoint (a running QEMU's gdbstub) or launch (QEMU's arguments)"),
+                _ => throw ApiMapping.Invalid("qemu: give gdb_endpoint (a running QEMU's gdbstub), qmp_endpoint (its QMP monitor) or launch (QEMU's arguments)"),
             } : null,
             linux ? new Hypervisor.LinuxKernelImage(ClientFile(r.Linux.KernelPath),
                 r.Linux.InitrdPath.Length == 0 ? null : ClientFile(r.Linux.InitrdPath), NullIfEmpty(r.Linux.CommandLine)) : null);
@@ -66,6 +69,9 @@ public sealed class VmsService(VmRouter router, ApiAccess access, ILogger<VmsSer
     /// </summary>
     private string ClientGdbEndpoint(string endpoint) =>
         endpoint.StartsWith("unix:", StringComparison.Ordinal) ? "unix:" + ClientFile(endpoint[5..]) : endpoint;
+
+    /// <summary>A QMP monitor a client named, as a gdbstub (<see cref="ClientGdbEndpoint"/>); null when none.</summary>
+    private string? ClientQmpEndpoint(string endpoint) => endpoint.Length == 0 ? null : ClientGdbEndpoint(endpoint);
 
     private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 

@@ -67,6 +67,8 @@ public class CommandLineTests
     [InlineData("serve --grpc 10.0.0.1:50051", "loopback only")]
     [InlineData("serve --no-auth --token-file x", "--no-auth turns the token off")]
     [InlineData("serve -- -M pseries", "need --qemu")]
+    [InlineData("serve --qemu-qmp 192.0.2.1:4444", "--qemu-qmp: a QMP is reached on loopback only")]
+    [InlineData("serve --qemu-qmp unix:/x --qemu -- -M pseries", "give either --qemu-gdb/--qemu-qmp")]
     [InlineData("serve stray", "unexpected argument 'stray'")]
     [InlineData("gdb --server ftp://x", "--server wants the gRPC address as a URL")]
     [InlineData("run --dump-memory 12", "--dump-memory wants ADDR:LEN")]
