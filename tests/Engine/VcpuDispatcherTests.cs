@@ -75,6 +75,8 @@ public sealed class VcpuDispatcherTests() : TestKit(VcpuDispatcher.Hocon())
         var vms = Enumerable.Range(0, 32).Select(_ => new EngineFixture(Sys, Spin, vcpus: 2)).ToArray();
         var resumes = vms.Select(f => f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off), HoldAsyncInterrupts: true),
             System.Threading.Timeout.InfiniteTimeSpan)).ToArray();
+        await Eventually.HoldsAsync(() => vms.All(f => f.Vm.GetVcpu(0).GetRegisters().Gpr[5] > 0 && f.Vm.GetVcpu(1).GetRegisters().Gpr[5] > 0),
+            "every vcpu runs", Timeout);
         for (int round = 0; round < 3; round++)
             foreach (var f in vms)
             {
@@ -87,8 +89,6 @@ public sealed class VcpuDispatcherTests() : TestKit(VcpuDispatcher.Hocon())
             var stop = Assert.IsType<Stopped>(await r.WaitAsync(Timeout));
             Assert.Equal(StopReason.Halted, stop.Event.Reason);
         }
-        Assert.All(vms, f => Assert.True(f.Vm.GetVcpu(0).GetRegisters().Gpr[5] > 0 && f.Vm.GetVcpu(1).GetRegisters().Gpr[5] > 0,
-            "every vcpu ran"));
     }
 
     private sealed class Work(Action run) : IRunnable
