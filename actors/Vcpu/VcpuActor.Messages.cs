@@ -19,6 +19,27 @@ public static partial class VcpuProtocol
     {
         /// <summary>The same slice as the engine takes it.</summary>
         public SliceRequest Request => new(Budget, Mode, HoldAsyncInterrupts, StepCount, Range);
+
+        /// <summary>Lets the coordinator take the slice back while it waits for a worker (<see cref="SliceTicket"/>); null: it
+        /// cannot be taken back.</summary>
+        public SliceTicket? Ticket { get; init; }
+    }
+
+    /// <summary>
+    /// A continue slice waiting for a worker can be taken back: a halt then ends it at once, as a
+    /// slice that ran nothing, instead of waiting for the vcpu's turn behind every other running vcpu of the node and running
+    /// a whole slice first (a running fleet's halt waited about one round of all its vcpus). Exactly one side wins: the vcpu's
+    /// actor starting it, or the coordinator taking it back; the actor then skips it and sends nothing.
+    /// </summary>
+    public sealed class SliceTicket
+    {
+        private int _state; // 0 waiting, 1 started, 2 taken back
+
+        /// <summary>The vcpu's actor begins the slice; false: taken back, skip it.</summary>
+        public bool TryStart() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+        /// <summary>The coordinator takes the slice back; false: it has begun (ask the vcpu to exit instead).</summary>
+        public bool TryTakeBack() => Interlocked.CompareExchange(ref _state, 2, 0) == 0;
     }
 
     /// <summary>VcpuActor → coordinator: the slice is over; <paramref name="State"/> is the register state now (guest view).</summary>

@@ -37,7 +37,11 @@ public sealed class VcpuActor : ReceiveActor
             Receive<VcpuExited>(m => Slice(() => Reply(_engine.OnExit(m.Exit))));
             Receive<EndSlice>(_ => Slice(() => SliceEnded.From(_engine.Index, _engine.EndSlice())));
         }
-        else Receive<RunSlice>(m => Slice(() => SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request))));
+        else Receive<RunSlice>(m =>
+        {
+            if (m.Ticket is { } ticket && !ticket.TryStart()) return; // taken back by the coordinator, which has ended it
+            Slice(() => SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request)));
+        });
         Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.RegistersOrLastKnown)); });
         Receive<GetRegisters>(_ => Answer(() => new Registers(_engine.Index, _engine.Registers)));
         Receive<SetRegisters>(m => Answer(() => new Registers(_engine.Index, _engine.SetRegisters(m.State))));

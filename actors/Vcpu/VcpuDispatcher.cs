@@ -3,12 +3,13 @@ using Akka.Actor;
 namespace ActorStep.Actors.Vcpu;
 
 /// <summary>
-/// Where guests run: a bounded number of workers, one per core, at low priority (Akka's channel executor on the .NET
-/// thread pool), as KVM's vcpu threads are bounded by the host's cores. On the default dispatcher hundreds of running vcpus
-/// occupy every pool thread with guest slices, and everything else that needs one — gRPC, Ask continuations, remoting,
-/// cluster heartbeats — waits behind them until the pool grows (seconds): long enough for a cluster to mark a healthy
-/// node unreachable. (A dedicated thread per core was tried too: it kept the cluster up but added ~7 µs of thread
-/// wake-up to every host step.)
+/// Where guests run: at most one vcpu slice per core at a time, on the .NET thread pool (<see cref="VcpuExecutor"/>), as KVM's
+/// vcpu threads are bounded by the host's cores. On the default dispatcher hundreds of running vcpus occupy every pool thread
+/// with guest slices, and everything else that needs one — gRPC, Ask continuations, remoting, cluster heartbeats — waits
+/// behind them until the pool grows (seconds): long enough for a cluster to mark a healthy node unreachable. Bounded, the
+/// other pool threads stay free, and each worker gives its thread back every few slices. (Akka's low-priority channel
+/// executor did the bounding before, but ran guest slices on the thread of whoever scheduled a vcpu — see VcpuExecutor; a
+/// dedicated thread per core kept the cluster up but added ~7 µs of thread wake-up to every host step.)
 /// </summary>
 public static class VcpuDispatcher
 {
@@ -18,14 +19,9 @@ public static class VcpuDispatcher
     public static string Hocon() => $$"""
         actorstep.vcpu-dispatcher {
           type = Dispatcher
-          executor = channel-executor
-          channel-executor.priority = low
+          executor = "{{typeof(VcpuExecutorConfigurator).AssemblyQualifiedName}}"
           throughput = 1
-          fork-join-executor {
-            parallelism-min = {{Environment.ProcessorCount}}
-            parallelism-factor = 1.0
-            parallelism-max = {{Environment.ProcessorCount}}
-          }
+          vcpu-executor.workers = {{Environment.ProcessorCount}}
         }
         actorstep.vm-runner-dispatcher {
           type = PinnedDispatcher

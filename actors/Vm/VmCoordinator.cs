@@ -53,6 +53,10 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     private readonly bool[] _ready;
     /// <summary>Vcpu actors asked to begin a slice, handle an exit or end a slice, whose answer has not come yet.</summary>
     private int _awaiting;
+    /// <summary>Each vcpu's continue slice that can still be taken back before it begins (<see cref="SliceTicket"/>).</summary>
+    private readonly SliceTicket?[] _tickets;
+    private readonly bool _deterministic;
+    private bool _halting;
     private bool _vmRunning, _vmStopRequested;
 
     public VmCoordinator(IVirtualMachine vm, CoordinatorOptions options)
@@ -74,6 +78,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop) options = options with { Deterministic = false };
         _run = new AllStopScheduler(_last, options, stoppedForGood, allStopBackend: vm.Capabilities.RunModel == VcpuRunModel.AllStop);
         _ready = new bool[vm.VcpuCount];
+        _tickets = new SliceTicket?[vm.VcpuCount];
+        _deterministic = options.Deterministic;
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop)
         {
             _allStop = vm as IAllStopVm
@@ -89,14 +95,15 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         Receive<GuestLifecycleObserved>(Publish);
 
         Receive<Resume>(OnResume);
-        Receive<Halt>(_ => Execute(_run.Halt(), Sender));
-        Receive<SliceEnded>(m =>
+        // A halt takes back the continue slices still waiting for a worker (SliceTicket): the user asked for everything to stop
+        // now. Another vcpu's event does not: with scheduler locking off the other vcpus are meant to run meanwhile.
+        Receive<Halt>(_ =>
         {
-            _last[m.Vcpu] = m.State;
-            if (_allStop is not null) _awaiting--;
-            Execute(_run.SliceEnded(m));
-            RunAllStop();
+            _halting = true;
+            try { Execute(_run.Halt(), Sender); }
+            finally { _halting = false; }
         });
+        Receive<SliceEnded>(EndSlice);
         Receive<SliceReady>(m =>
         {
             _awaiting--;
@@ -217,10 +224,20 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         });
     }
 
+    private void EndSlice(SliceEnded m)
+    {
+        _last[m.Vcpu] = m.State;
+        _tickets[m.Vcpu] = null;
+        if (_allStop is not null) _awaiting--;
+        Execute(_run.SliceEnded(m));
+        RunAllStop();
+    }
+
     /// <summary>Carries out the scheduler's commands in order. <paramref name="asker"/> (a resume's or halt's sender) waits for the
     /// stop, unless its request is refused.</summary>
     private void Execute(ReadOnlySpan<RunCommand> commands, IActorRef? asker = null)
     {
+        List<int>? takenBack = null;
         if (asker is not null)
         {
             if (commands is [{ Kind: RunCommandKind.Refuse } refused]) { asker.Tell(refused.Failure); return; }
@@ -232,11 +249,18 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
             {
                 case RunCommandKind.RunSlice:
                     if (_allStop is not null) _awaiting++;
-                    _vcpus[c.Vcpu].Tell(c.Slice!);
+                    var slice = c.Slice!;
+                    if (_allStop is null && !_deterministic && slice.Mode == SliceMode.Continue)
+                        slice = slice with { Ticket = _tickets[c.Vcpu] = new SliceTicket() };
+                    _vcpus[c.Vcpu].Tell(slice);
                     break;
                 case RunCommandKind.CancelStep: _vcpus[c.Vcpu].Tell(new CancelStep()); break;
                 case RunCommandKind.RequestExit:
-                    if (_allStop is null) _vm.GetVcpu(c.Vcpu).RequestExit();
+                    if (_allStop is null)
+                    {
+                        if (_halting && _tickets[c.Vcpu] is { } ticket && ticket.TryTakeBack()) (takenBack ??= []).Add(c.Vcpu);
+                        else _vm.GetVcpu(c.Vcpu).RequestExit();
+                    }
                     else if (_vmRunning && !_vmStopRequested)
                     {
                         _vmStopRequested = true;
@@ -251,6 +275,10 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                     break;
             }
         }
+        // Slices taken back before they began end now, as slices that ran nothing (after the loop: the commands are a view
+        // of the scheduler's list, which its next call refills).
+        if (takenBack is not null)
+            foreach (int v in takenBack) EndSlice(new SliceEnded(v, SliceOutcome.Ran, _last[v]));
     }
 
     // ---- All-stop backends ----
