@@ -48,8 +48,8 @@ public class RangeStepTests : TestKit
             blr
         """;
 
-    private static EngineFixture Fixture(TestKit kit, HypervisorFlavour flavour = HypervisorFlavour.Hv) =>
-        new(kit.Sys, Source, vcpus: 2, flavour: flavour);
+    private EngineFixture Fixture(HypervisorFlavour flavour = HypervisorFlavour.Hv) =>
+        new(Sys, Source, vcpus: 2, flavour: flavour, runModel: RunModel);
 
     private static Stopped RangeStep(EngineFixture f, ulong start, ulong end, int vcpu = 0) =>
         f.Resume(new Dictionary<int, VcpuAction> { [vcpu] = VcpuAction.Step }, hold: true, count: 1, new Dictionary<int, StepRange> { [vcpu] = new(start, end) });
@@ -74,7 +74,7 @@ public class RangeStepTests : TestKit
     [InlineData(HypervisorFlavour.Pr)]
     public void A_range_step_runs_the_whole_range_in_one_resume_and_stops_where_NIP_leaves_it(HypervisorFlavour flavour)
     {
-        var f = Fixture(this, flavour);
+        var f = Fixture(flavour);
         var stop = RangeStep(f, f.Image.Symbol("_start"), f.Image.Symbol("line2"));
         Assert.Equal(StopReason.StepCompleted, stop.Event.Reason);
         Assert.Equal(f.Image.Symbol("line2"), stop.Event.Nip);
@@ -86,7 +86,7 @@ public class RangeStepTests : TestKit
     [Fact]
     public void A_call_out_of_the_range_stops_at_the_callee()
     {
-        var f = Fixture(this);
+        var f = Fixture();
         RangeStep(f, f.Image.Symbol("_start"), f.Image.Symbol("line2"));
         var stop = RangeStep(f, f.Image.Symbol("line2"), f.Image.Symbol("line3"));
         Assert.Equal(f.Image.Symbol("function"), stop.Event.Nip);
@@ -97,7 +97,7 @@ public class RangeStepTests : TestKit
     [Fact]
     public void A_user_breakpoint_inside_the_range_ends_the_step_there()
     {
-        var f = Fixture(this);
+        var f = Fixture();
         ulong inside = f.Image.Symbol("_start") + 4;
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(inside)));
         var stop = RangeStep(f, f.Image.Symbol("_start"), f.Image.Symbol("line2"));
@@ -111,7 +111,7 @@ public class RangeStepTests : TestKit
     [Fact]
     public void An_empty_range_is_a_single_step()
     {
-        var f = Fixture(this);
+        var f = Fixture();
         var stop = RangeStep(f, 0x9000, 0x9000);
         Assert.Equal(1, stop.Event.Steps);
         AssertExact(f, 1);
@@ -122,7 +122,7 @@ public class RangeStepTests : TestKit
     [InlineData(HypervisorFlavour.Pr)]
     public async Task A_range_step_that_loops_inside_its_range_runs_until_halted_and_leaves_nothing_behind(HypervisorFlavour flavour)
     {
-        var f = Fixture(this, flavour);
+        var f = Fixture(flavour);
         ulong spin = f.Image.Symbol("spin");
         Assert.IsType<BreakpointChanged>(f.Ask(new InsertBreakpoint(spin)));
         f.Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue });
@@ -182,7 +182,7 @@ public class RangeStepTests : TestKit
     [InlineData(VcpuAction.Step, 0x5000UL, 0x5008UL, 3, "no step count")]
     public void A_malformed_range_step_is_refused_and_runs_nothing(VcpuAction action, ulong start, ulong end, int count, string reason)
     {
-        var f = Fixture(this);
+        var f = Fixture();
         var reply = f.Ask(new Resume(new Dictionary<int, VcpuAction> { [0] = action }, true, count,
             new Dictionary<int, StepRange> { [0] = new(start, end) }));
         var failed = Assert.IsType<Failed>(reply);
