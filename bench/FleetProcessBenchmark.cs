@@ -84,8 +84,16 @@ public sealed partial class FleetProcessBenchmark : IBenchmark
             for (int r = 0; r < reps; r++) haltStopped.Add(await Timed(fleet.HaltAll(request), vmCount, "HaltAll (stopped)"));
             Print("HaltAll, stopped fleet", haltStopped);
             var snapshot = new Latencies();
-            for (int r = 0; r < reps; r++) snapshot.Add(await Timed(fleet.SnapshotRegisters(request), vmCount, "SnapshotRegisters"));
+            var snapshotValues = new Latencies();
+            var valuesOnly = new FleetRequest(request) { ValuesOnly = true };
+            for (int r = 0; r < reps; r++)
+            {
+                // Side by side: Register entries, then the values only (FleetRequest.values_only).
+                snapshot.Add(await Timed(fleet.SnapshotRegisters(request), vmCount, "SnapshotRegisters"));
+                snapshotValues.Add(await Timed(fleet.SnapshotRegisters(valuesOnly), vmCount, "SnapshotRegisters (values only)"));
+            }
             Print("SnapshotRegisters", snapshot);
+            Print("SnapshotRegisters, values only", snapshotValues);
             await Report(probe, "stopped-fleet calls");
 
             var cont = new Latencies();

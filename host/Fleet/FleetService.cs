@@ -29,7 +29,7 @@ public sealed class FleetService(VmRouter router) : Api.V1.Fleet.FleetBase
     public override Task SnapshotRegisters(FleetRequest r, IServerStreamWriter<FleetResult> stream, ServerCallContext context)
     {
         foreach (var reg in r.Registers) ApiMapping.Register(reg); // INVALID_ARGUMENT for the call, not once per VM
-        return FanOutAsync(r, stream, context, VmMethods.SnapshotVm, vm => new SnapshotVmRequest { VmId = vm, Registers = { r.Registers } },
+        return FanOutAsync(r, stream, context, VmMethods.SnapshotVm, vm => new SnapshotVmRequest { VmId = vm, Registers = { r.Registers }, ValuesOnly = r.ValuesOnly },
             (result, m) => result.Registers = (RegisterSnapshot)m);
     }
 

@@ -213,7 +213,8 @@ public sealed class VmApi
         {
             var regs = await read;
             var vcpu = new VcpuRegisters { Vcpu = (uint)regs.Vcpu };
-            vcpu.Registers.AddRange(wanted.Select(w => ApiMapping.Register(w, regs.State)));
+            if (r.ValuesOnly) foreach (var w in wanted) vcpu.Values.Add(w.Get(regs.State));
+            else vcpu.Registers.AddRange(wanted.Select(w => ApiMapping.Register(w, regs.State)));
             snapshot.Vcpus.Add(vcpu);
         }
         return snapshot;

@@ -252,6 +252,22 @@ public class FleetRoutingTests(ClusterFixture cluster) : IClassFixture<ClusterFi
                 Assert.Equal(stop.Vcpus[(int)v.Vcpu].Nip, v.Registers[0].Value);
             }
         }
+
+        // The same snapshot as values only: every register of every vcpu, in the catalogue's order, equal to the entries.
+        var full = await ClusterFixture.ReadAll(cluster.Fleet(0).SnapshotRegisters(selector, deadline: Deadline));
+        var values = await ClusterFixture.ReadAll(cluster.Fleet(0).SnapshotRegisters(new FleetRequest(selector) { ValuesOnly = true }, deadline: Deadline));
+        Assert.Equal(vms.Select(v => v.VmId).Order(), values.Select(r => r.VmId).Order());
+        foreach (var r in values)
+        {
+            var entries = full.Single(f => f.VmId == r.VmId).Registers.Vcpus;
+            Assert.Equal(entries.Select(v => v.Vcpu), r.Registers.Vcpus.Select(v => v.Vcpu));
+            foreach (var (v, e) in r.Registers.Vcpus.Zip(entries))
+            {
+                Assert.Empty(v.Registers);
+                Assert.True(e.Registers.Count > 40, $"only {e.Registers.Count} registers in the catalogue");
+                Assert.Equal(e.Registers.Select(x => x.Value), v.Values);
+            }
+        }
     }
 
     [Fact]
