@@ -124,6 +124,9 @@ public sealed class AllStopScheduler
     /// <summary>A resume is in progress (its stop not yet replied).</summary>
     public bool Running => _request is not null;
 
+    /// <summary>A resume is in progress and steps a vcpu.</summary>
+    public bool Stepping => _request is not null && Array.IndexOf(_actions, VcpuAction.Step) >= 0;
+
     /// <summary>The resume in progress has met the event it will report: the slices in flight are to end, none starts.</summary>
     public bool Stopping => _request is not null && _stopping;
 
@@ -250,12 +253,12 @@ public sealed class AllStopScheduler
 
     /// <summary>A client's halt: Halted at once when nothing runs; otherwise the resume in progress stops (unless it already is) and
     /// its stop answers the halt too.</summary>
-    public ReadOnlySpan<RunCommand> Halt()
+    public ReadOnlySpan<RunCommand> Halt(string detail = "halted on request")
     {
         _commands.Clear();
         if (_request is null)
             return Emit(new RunCommand(RunCommandKind.Stop, 0, Stop: new StopEvent(StopReason.Halted, 0, _last[0].Nip, "already stopped")));
-        if (_primary is null) Report(new StopEvent(StopReason.Halted, _firstNamed, _last[_firstNamed].Nip, "halted on request"));
+        if (_primary is null) Report(new StopEvent(StopReason.Halted, _firstNamed, _last[_firstNamed].Nip, detail));
         ContinueResume();
         return Commands();
     }

@@ -92,17 +92,20 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         vm.ConsoleOutput += _console;
         _lifecycle = (kind, detail) => self.Tell(new GuestLifecycleObserved(kind, detail));
         vm.GuestLifecycle += _lifecycle;
-        Receive<GuestLifecycleObserved>(Publish);
+        Receive<GuestLifecycleObserved>(m =>
+        {
+            Publish(m);
+            // A reset ends a step: the reset vcpus start again with MSR[SE] clear (the Trace interrupt the step waits for never
+            // comes) and the step's plan means nothing in the guest that boots again. The resume stops as a halt that says so;
+            // a continue runs on through resets, as the guest does.
+            if (m.Kind == "reset" && _run.Stepping)
+                HaltNow($"{m.Detail}, during the step: the step is abandoned, nothing of it stays in the guest", null);
+        });
 
         Receive<Resume>(OnResume);
         // A halt takes back the continue slices still waiting for a worker (SliceTicket): the user asked for everything to stop
         // now. Another vcpu's event does not: with scheduler locking off the other vcpus are meant to run meanwhile.
-        Receive<Halt>(_ =>
-        {
-            _halting = true;
-            try { Execute(_run.Halt(), Sender); }
-            finally { _halting = false; }
-        });
+        Receive<Halt>(_ => HaltNow("halted on request", Sender));
         Receive<SliceEnded>(EndSlice);
         Receive<SliceReady>(m =>
         {
@@ -235,6 +238,13 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
 
     /// <summary>Carries out the scheduler's commands in order. <paramref name="asker"/> (a resume's or halt's sender) waits for the
     /// stop, unless its request is refused.</summary>
+    private void HaltNow(string detail, IActorRef? asker)
+    {
+        _halting = true;
+        try { Execute(_run.Halt(detail), asker); }
+        finally { _halting = false; }
+    }
+
     private void Execute(ReadOnlySpan<RunCommand> commands, IActorRef? asker = null)
     {
         List<int>? takenBack = null;

@@ -213,6 +213,37 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void AGuestThatResetsDuringAStepEndsTheStepAsAHaltThatSaysSo()
+    {
+        using var guest = new PseriesGuest("reset-pseries.s");
+        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
+        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
+            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
+        // The guest's `sc 1` (H_RTAS system-reboot) is 0x30 into its text, which QEMU loaded where `info roms` says (pseries puts
+        // an image linked at 0 at 0x400000).
+        ulong sc = GuestLoadAddress(vm.Qmp!) + 0x30; // QMP takes one client: the VM's own
+        Assert.IsType<BreakpointChanged>(Call(coordinator, new InsertBreakpoint(sc)));
+        var atSc = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue })));
+        Assert.True(atSc.Event.Reason == StopReason.Breakpoint && atSc.State.Nip == sc, $"{atSc.Event}");
+        Assert.IsType<BreakpointChanged>(Call(coordinator, new RemoveBreakpoint(sc)));
+
+        // The step's instruction resets the machine: the Trace interrupt never comes. Without the reset ending it the step
+        // waited for ever.
+        var stop = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Step })));
+        Assert.True(stop.Event.Reason == StopReason.Halted, $"{stop.Event}");
+        Assert.Contains("(QMP RESET, guest-reset), during the step: the step is abandoned", stop.Event.Detail);
+        Assert.Equal(0UL, Assert.IsType<ActorStep.Actors.Vcpu.VcpuProtocol.Registers>(Call(coordinator, new ReadRegisters(0))).State.Msr & 0x400); // MSR[SE]
+        // The VM goes on as any other: a continue runs (the guest rebooting again and again) until halted.
+        var running = coordinator.Ask<object>(new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue }), QemuAsk.Timeout);
+        Thread.Sleep(200);
+        Assert.False(running.IsCompleted, "the continue after the reset ended by itself");
+        Assert.IsType<Stopped>(Call(coordinator, new Halt()));
+        Assert.Equal(StopReason.Halted, Assert.IsType<Stopped>(Wait(running)).Event.Reason);
+        this.Release(coordinator, vm);
+    }
+
+    [Fact]
     public void AttachingToAQemuWhoseGuestPoweredOffAlreadyReportsItWithoutHanging()
     {
         using var guest = new PseriesGuest("poweroff-pseries.s");
@@ -230,6 +261,14 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
         var stop = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue })));
         Assert.True(stop.Event.Reason is StopReason.GuestStopped or StopReason.Finished, $"{stop.Event}");
         this.Release(coordinator, vm);
+    }
+
+    private static ulong GuestLoadAddress(QmpClient qmp)
+    {
+        // "addr=0000000000400000 size=0x000038 mem=ram name="g.elf ELF program header segment 0""
+        var m = Regex.Match(qmp.HumanMonitor("info roms"), @"addr=([0-9a-fA-F]+)[^\n]*g\.elf");
+        Assert.True(m.Success, "info roms does not list the guest");
+        return Convert.ToUInt64(m.Groups[1].Value, 16);
     }
 
     private static uint Counter(QmpClient qmp)
