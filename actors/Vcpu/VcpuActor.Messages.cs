@@ -23,6 +23,11 @@ public static partial class VcpuProtocol
         /// <summary>Lets the coordinator take the slice back while it waits for a worker (<see cref="SliceTicket"/>); null: it
         /// cannot be taken back.</summary>
         public SliceTicket? Ticket { get; init; }
+
+        /// <summary>When not 0: the resume's stop will carry a code block of this size and this vcpu is the only one that moves,
+        /// so its actor reads the block as the slice ends (<see cref="SliceEnded.Code"/>) and the stop needs no
+        /// <see cref="ReadCode"/> round trip.</summary>
+        public int CodeBytes { get; init; }
     }
 
     /// <summary>
@@ -47,6 +52,10 @@ public static partial class VcpuProtocol
         ulong Address = 0, long Status = 0, string? Detail = null, WatchpointHit? Watch = null)
     {
         public static SliceEnded From(int vcpu, in SliceResult r) => new(vcpu, r.Outcome, r.State, r.Step, r.Address, r.Status, r.Detail, r.Watch);
+
+        /// <summary>The code block read as the slice ended (<see cref="RunSlice.CodeBytes"/>), as <see cref="ReadCode"/> would
+        /// answer it now; null when not asked.</summary>
+        public CodeRead? Code { get; init; }
     }
 
     /// <summary>Coordinator → VcpuActor: abandon a step in progress (a halt or another vcpu's event). Reply: <see cref="StepCancelled"/>.</summary>

@@ -40,7 +40,13 @@ public sealed class VcpuActor : ReceiveActor
         else Receive<RunSlice>(m =>
         {
             if (m.Ticket is { } ticket && !ticket.TryStart()) return; // taken back by the coordinator, which has ended it
-            Slice(() => SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request)));
+            Slice(() =>
+            {
+                var ended = SliceEnded.From(_engine.Index, _engine.RunSlice(m.Request));
+                // The vcpu is stopped now and nothing else runs: the block reads as a ReadCode after the stop would.
+                return m.CodeBytes == 0 ? ended
+                    : ended with { Code = new CodeRead(_engine.Index, GuestMemoryRequests.Code(m.CodeBytes, _table, _memorySize, _engine)) };
+            });
         });
         Receive<CancelStep>(_ => { _engine.Abandon(); Sender.Tell(new StepCancelled(_engine.Index, _engine.RegistersOrLastKnown)); });
         Receive<GetRegisters>(_ => Answer(() => new Registers(_engine.Index, _engine.Registers)));

@@ -40,6 +40,16 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     public static readonly TimeSpan ConsoleFlushDelay = TimeSpan.FromMilliseconds(20);
     /// <summary>A stop whose code block the stopped vcpu's actor is reading; everything else waits until it is sent.</summary>
     private (Stopped Stop, IReadOnlyList<IActorRef> To)? _awaitingCode;
+    /// <summary>A resume whose stop carries a code block and that moves one vcpu only: that vcpu's step slices read the block as
+    /// they end (<see cref="RunSlice.CodeBytes"/>), saving the stop a <see cref="ReadCode"/> round trip. <c>Spoiled</c>: another
+    /// vcpu was given a slice meanwhile (it may have changed memory), so the stop reads the block as before.</summary>
+    private (int Vcpu, int Bytes, bool Spoiled)? _prefetch;
+    /// <summary>Counts the requests that may change what a code block reads (memory writes, breakpoints): a block read by a vcpu
+    /// at the end of its slice is used only if none was handled since that slice was sent.</summary>
+    private int _memoryEpoch;
+    private int _prefetchEpoch;
+    /// <summary>The block the slice being ended brought, while <see cref="EndSlice"/> runs (its stop may be delivered then).</summary>
+    private CodeRead? _prefetched;
     /// <summary>Who waits for a resume whose kept breakpoint events the vcpus' actors are checking (<see cref="OnResume"/>).</summary>
     private IActorRef? _awaitingCheck;
 
@@ -125,8 +135,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         Receive<ReadMemory>(OnReadMemory);
         Receive<WriteMemory>(OnWriteMemory);
         // A breakpoint is planted by EA, translated by the vcpu's owner with its current state.
-        Receive<InsertBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
-        Receive<RemoveBreakpoint>(m => { if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
+        Receive<InsertBreakpoint>(m => { _memoryEpoch++; if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
+        Receive<RemoveBreakpoint>(m => { _memoryEpoch++; if (CheckVcpu(m.TranslateForVcpu)) _vcpus[m.TranslateForVcpu].Forward(m); });
         // Watchpoints are VM-wide and by effective address (as DAWR matches): no vcpu translates them.
         Receive<InsertWatchpoint>(m => ChangeWatchpoint(m.Watchpoint, insert: true));
         Receive<RemoveWatchpoint>(m => ChangeWatchpoint(m.Watchpoint, insert: false));
@@ -200,6 +210,12 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     /// </summary>
     private void OnResume(Resume m)
     {
+        if (!_run.Running) // (a resume while one runs is refused and must not touch the running one's)
+        {
+            _prefetch = null;
+            if (_allStop is null && m.CodeBytes > 0 && m.Actions.Count(a => a.Value != VcpuAction.Stay) == 1)
+                _prefetch = (m.Actions.First(a => a.Value != VcpuAction.Stay).Key, m.CodeBytes, false);
+        }
         var kept = _run.KeptBreakpoints(m);
         if (kept.Count == 0)
         {
@@ -232,7 +248,9 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         _last[m.Vcpu] = m.State;
         _tickets[m.Vcpu] = null;
         if (_allStop is not null) _awaiting--;
-        Execute(_run.SliceEnded(m));
+        _prefetched = m.Code is { } code && _prefetchEpoch == _memoryEpoch ? code : null;
+        try { Execute(_run.SliceEnded(m)); }
+        finally { _prefetched = null; }
         RunAllStop();
     }
 
@@ -262,6 +280,15 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                     var slice = c.Slice!;
                     if (_allStop is null && !_deterministic && slice.Mode == SliceMode.Continue)
                         slice = slice with { Ticket = _tickets[c.Vcpu] = new SliceTicket() };
+                    if (_prefetch is { } p)
+                    {
+                        if (p.Vcpu != c.Vcpu) _prefetch = p with { Spoiled = true };
+                        else if (slice.Mode == SliceMode.Step && !p.Spoiled)
+                        {
+                            slice = slice with { CodeBytes = p.Bytes };
+                            _prefetchEpoch = _memoryEpoch;
+                        }
+                    }
                     _vcpus[c.Vcpu].Tell(slice);
                     break;
                 case RunCommandKind.CancelStep: _vcpus[c.Vcpu].Tell(new CancelStep()); break;
@@ -372,9 +399,17 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     /// </summary>
     private void Deliver(Stopped stop, int codeBytes, IReadOnlyList<IActorRef> to)
     {
+        var prefetch = _prefetch;
+        _prefetch = null;
         if (codeBytes == 0)
         {
             Send(stop, to);
+            return;
+        }
+        // The stopped vcpu read the block as its slice ended, it alone moved, and nothing changed memory since: that is the block.
+        if (prefetch is { Spoiled: false } p && p.Vcpu == stop.Event.Vcpu && p.Bytes == codeBytes && _prefetched is { } read && read.Vcpu == p.Vcpu)
+        {
+            Send(stop with { Code = read.Code }, to);
             return;
         }
         _awaitingCode = (stop, to);
@@ -462,6 +497,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
 
     private void OnWriteMemory(WriteMemory m)
     {
+        _memoryEpoch++;
         if (m.TranslateForVcpu is int v) ToVcpu(m, m.Data.Length, v);
         else Sender.Tell(Lost(() => GuestMemoryRequests.Write(m, _table, _vm.MemorySize, vcpu: null)));
     }

@@ -30,6 +30,7 @@ public static class GdbCommand
         var listen = ServeCommand.Endpoint("--listen", args.String("--listen") ?? DefaultListen);
         bool verbose = args.Flag("--verbose");
         string? tokenFile = args.String("--token-file");
+        InlineSocketCompletions.Enable(); // before the first socket: each gdb packet then skips a thread hop
         if (!Uri.TryCreate(serverText, UriKind.Absolute, out var server) || server.Scheme is not ("http" or "https"))
             throw new UsageException($"--server wants the gRPC address as a URL (e.g. {DefaultServer}), not '{serverText}'");
         ApiToken? token;

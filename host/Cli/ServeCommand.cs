@@ -52,6 +52,7 @@ public static class ServeCommand
         var grpc = Endpoint("--grpc", args.String("--grpc") ?? $"127.0.0.1:{ServerOptions.DefaultPort}");
         var gdbText = args.String("--gdb");
         var gdb = gdbText is null ? null : Endpoint("--gdb", gdbText);
+        if (gdb is not null) InlineSocketCompletions.Enable(); // before the first socket: each gdb packet then skips a thread hop
         bool json = args.Flag("--log-json");
         bool verbose = args.Flag("--verbose");
         var labels = Labels(args.All("--label"));

@@ -288,7 +288,10 @@ public sealed class GrpcGdbTarget : IGdbTarget, IGdbMonitor, IGdbWatchpoints, ID
             new WatchpointRequest { VmId = _vmId, Watchpoint = w }, deadline: Deadline, cancellationToken: ct).ResponseAsync);
 
     /// <summary>Makes the removals gdb asked for since the last resume.</summary>
-    private async Task RemoveNotedAsync(CancellationToken ct)
+    private Task RemoveNotedAsync(CancellationToken ct) =>
+        _unwatching.Count == 0 && _removing.Count == 0 ? Task.CompletedTask : RemoveAllNotedAsync(ct); // a plain step: nothing to do
+
+    private async Task RemoveAllNotedAsync(CancellationToken ct)
     {
         foreach (var w in _unwatching.ToList())
         {

@@ -64,17 +64,22 @@ public sealed class ServerMetrics : IDisposable
     /// <summary>A resume of <paramref name="kind"/> (resume, step, continue) ended with <paramref name="response"/>.</summary>
     public void Resumed(string kind, RunResponse response, long startedTimestamp)
     {
+        // Nothing to record without a listener (no --metrics): a gdb step pays for no tags.
+        if (!_resumes.Enabled && !_resumeDuration.Enabled && !_steps.Enabled) return;
         var kindTag = new KeyValuePair<string, object?>("kind", kind);
         _resumeDuration.Record(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, kindTag);
         _resumes.Add(1, kindTag, new KeyValuePair<string, object?>("reason", ReasonName(response.Event?.Reason ?? StopReason.Unspecified)));
         if (response.Event is { Steps: > 0 } e) _steps.Add(e.Steps);
     }
 
-    /// <summary>"step_completed" for STOP_REASON_STEP_COMPLETED: the .proto's name without its prefix.</summary>
+    /// <summary>"step_completed" for STOP_REASON_STEP_COMPLETED: the .proto's name without its prefix (looked up once per reason).</summary>
     private static string ReasonName(StopReason reason) =>
-        typeof(StopReason).GetField(reason.ToString())?.GetCustomAttributes(typeof(Google.Protobuf.Reflection.OriginalNameAttribute), false)
+        ReasonNames.TryGetValue(reason, out var name) ? name : ((int)reason).ToString();
+
+    private static readonly Dictionary<StopReason, string> ReasonNames = Enum.GetValues<StopReason>().Distinct().ToDictionary(r => r, r =>
+        typeof(StopReason).GetField(r.ToString())?.GetCustomAttributes(typeof(Google.Protobuf.Reflection.OriginalNameAttribute), false)
             .OfType<Google.Protobuf.Reflection.OriginalNameAttribute>().FirstOrDefault()?.Name.Replace("STOP_REASON_", "").ToLowerInvariant()
-        ?? ((int)reason).ToString();
+        ?? ((int)r).ToString());
 
     public void EventsDropped(long count) => _eventsDropped.Add(count);
 

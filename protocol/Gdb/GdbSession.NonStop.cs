@@ -60,7 +60,7 @@ public sealed partial class GdbSession
         _stopSignals.Remove(stop.Vcpu);
         _running.Remove(stop.Vcpu);
         _lastStops[stop.Vcpu] = (stop, signal);
-        if (stop.Registers is { } regs) _registers[stop.Vcpu] = regs;
+        if (stop.Registers is { } regs) _registers[stop.Vcpu] = Wire(regs);
         if (stop.Reason == GdbStopReason.GuestStopped)
         {
             _threads = null;

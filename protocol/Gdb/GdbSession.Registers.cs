@@ -1,4 +1,3 @@
-using System.Text;
 using ActorStep.Protocol.Rsp;
 
 namespace ActorStep.Protocol.Gdb;
@@ -6,20 +5,15 @@ namespace ActorStep.Protocol.Gdb;
 // gdb manual, "Packets": g, G, p, P. Registers are in the image's byte order (see the class comment).
 public sealed partial class GdbSession
 {
-    private async Task<IReadOnlyDictionary<int, byte[]>> RegistersAsync(int vcpu, CancellationToken ct)
+    private async Task<GdbWireRegisters> RegistersAsync(int vcpu, CancellationToken ct)
     {
-        // Cached until the next resume or register write: a stop reply, g and p after a stop cost one target call.
-        if (!_registers.TryGetValue(vcpu, out var regs)) _registers[vcpu] = regs = await _target.ReadRegistersAsync(vcpu, ct);
+        // Cached until the next resume or register write: a stop reply, g and p after a stop cost one target call (none when
+        // the stop brought the registers), and the hex is encoded once.
+        if (!_registers.TryGetValue(vcpu, out var regs)) _registers[vcpu] = regs = Wire(await _target.ReadRegistersAsync(vcpu, ct));
         return regs;
     }
 
-    /// <summary>A register's value as it goes on the wire: hex in the image's byte order, <c>xx</c> when unavailable.</summary>
-    private string WireValue(IReadOnlyDictionary<int, byte[]> regs, GdbRegister reg)
-    {
-        if (!regs.TryGetValue(reg.Regnum, out var msbFirst) || msbFirst.Length != reg.Size)
-            return new string('x', 2 * reg.Size); // "Packets", g: 'xx' marks an unavailable register
-        return RspEncoding.ToHex(ToWire(msbFirst));
-    }
+    private GdbWireRegisters Wire(IReadOnlyDictionary<int, byte[]> values) => new(values, LittleEndianTarget);
 
     private byte[] ToWire(byte[] msbFirst)
     {
@@ -33,10 +27,7 @@ public sealed partial class GdbSession
     private async Task<GdbReply> ReadAllRegistersAsync(RspReader r, CancellationToken ct)
     {
         r.ExpectEnd();
-        var regs = await RegistersAsync(_generalVcpu, ct);
-        var sb = new StringBuilder(2 * TargetDescription.GPacketBytes);
-        foreach (var reg in TargetDescription.Registers) sb.Append(WireValue(regs, reg));
-        return new GdbReply(sb.ToString());
+        return new GdbReply((await RegistersAsync(_generalVcpu, ct)).G);
     }
 
     /// <summary>G: registers in regnum order, possibly fewer than <c>g</c> has; only those that change are written
@@ -44,7 +35,7 @@ public sealed partial class GdbSession
     private async Task<GdbReply> WriteAllRegistersAsync(RspReader r, CancellationToken ct)
     {
         var data = r.HexBytes();
-        var current = await RegistersAsync(_generalVcpu, ct);
+        var current = (await RegistersAsync(_generalVcpu, ct)).Values;
         int offset = 0;
         var writes = new List<(int Regnum, byte[] Value)>();
         foreach (var reg in TargetDescription.Registers)
@@ -66,7 +57,7 @@ public sealed partial class GdbSession
         int regnum = r.HexInt();
         r.ExpectEnd();
         if (TargetDescription.Find(regnum) is not { } reg) return new GdbReply(RspErrors.Invalid);
-        return new GdbReply(WireValue(await RegistersAsync(_generalVcpu, ct), reg));
+        return new GdbReply((await RegistersAsync(_generalVcpu, ct)).Wire(reg.Regnum).ToArray());
     }
 
     private async Task<GdbReply> WriteRegisterAsync(RspReader r, CancellationToken ct)

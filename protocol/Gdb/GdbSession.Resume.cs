@@ -9,6 +9,9 @@ public sealed partial class GdbSession
     // Signals as gdb numbers them on the wire ("Stop Reply Packets" uses gdb's own signal numbers).
     private const int SigInt = 2, SigTrap = 5, SigAbrt = 6;
 
+    /// <summary>Sent with every stop reply: pc, msr, r1 (what gdb reads first at a stop).</summary>
+    private static readonly int[] ExpeditedRegisters = [TargetDescription.Pc, TargetDescription.Msr, TargetDescription.R1];
+
     /// <summary>The vCont? reply. <c>c</c> and <c>C</c> must be listed or gdb falls back to s/c; with <c>r</c> gdb
     /// steps a source line (<c>step</c>, <c>next</c>) in one resume instead of one <c>s</c> per instruction.</summary>
     public const string VContActions = "vCont;c;C;s;S;t;r";
@@ -150,7 +153,7 @@ public sealed partial class GdbSession
         _resume = null;
         State = GdbSessionState.Idle;
         _lastStop = stop;
-        if (stop.Registers is { } regs) _registers[stop.Vcpu] = regs; // the cache until the next resume or write
+        if (stop.Registers is { } regs) _registers[stop.Vcpu] = Wire(regs); // the cache until the next resume or write
         if (stop.Reason == GdbStopReason.GuestStopped) _threads = null; // a vcpu is gone: re-read the list
         var reply = new GdbReply(await StopReplyAsync(stop, ct));
         // A step that could not run says why on gdb's console (the stop itself is a plain SIGTRAP with the pc unchanged).
@@ -191,9 +194,9 @@ public sealed partial class GdbSession
         try
         {
             var regs = await RegistersAsync(stop.Vcpu, ct);
-            foreach (var regnum in new[] { TargetDescription.Pc, TargetDescription.Msr, TargetDescription.R1 })
-                if (regs.ContainsKey(regnum))
-                    sb.Append($"{regnum:x2}:{WireValue(regs, TargetDescription.Registers[regnum])};");
+            foreach (var regnum in ExpeditedRegisters)
+                if (regs.Values.ContainsKey(regnum))
+                    sb.Append($"{regnum:x2}:").Append(RspEncoding.Latin1(regs.Wire(regnum))).Append(';');
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -57,7 +57,7 @@ public sealed partial class GdbSession
     private int _generalVcpu;        // Hg: registers, memory, qC
     private int? _continueVcpu;      // Hc: old s/c packets; null = all
     private IReadOnlyList<GdbThreadInfo>? _threads;
-    private readonly Dictionary<int, IReadOnlyDictionary<int, byte[]>> _registers = [];
+    private readonly Dictionary<int, GdbWireRegisters> _registers = [];
     private readonly HashSet<ulong> _swBreakpoints = [];
     private Task<GdbStopEvent>? _resume;
     private GdbStopEvent? _lastStop;

@@ -213,6 +213,52 @@ public class CoordinatorProtocolTests : TestKit
         Assert.Equal(read.Data, code.Data);
     }
 
+    private const string StoreIntoItsOwnCode = """
+            .org 0x1000
+            .globl _start
+        _start:
+            lis 3, 0x6000
+            stw 3, patch(0)
+            b _start
+        patch:
+            .long 0
+        """;
+
+    [Fact]
+    public async Task A_step_that_stores_into_its_own_code_block_stops_with_the_block_as_the_store_left_it()
+    {
+        var f = new EngineFixture(Sys, StoreIntoItsOwnCode, vcpus: 1, runModel: RunModel);
+        f.Step(0, SchedulerLocking.On);
+        var stop = Assert.IsType<Stopped>(await f.Coordinator.Ask<object>(
+            new Resume(StepActions(0, 1, SchedulerLocking.On), CodeBytes: 64), EngineFixture.Timeout));
+
+        var code = Assert.IsType<CodeBlock>(stop.Code);
+        ulong patch = f.Image.Symbol("patch");
+        Assert.InRange(patch, code.Address, code.Address + (ulong)code.Data.Length - 4);
+        var inMemory = new byte[4];
+        f.Vm.ReadMemory(patch, inMemory);
+        Assert.NotEqual(new byte[4], inMemory); // the store happened
+        Assert.Equal(inMemory, code.Data.AsSpan((int)(patch - code.Address), 4).ToArray());
+    }
+
+    [Theory]
+    [InlineData(SchedulerLocking.On)]  // only the stepped vcpu moves
+    [InlineData(SchedulerLocking.Off)] // the others run meanwhile
+    public async Task A_step_stop_carries_the_code_block_a_read_after_the_stop_returns(SchedulerLocking locking)
+    {
+        var f = new EngineFixture(Sys, TwoBreakpoints, vcpus: 2, runModel: RunModel);
+        for (int i = 0; i < 3; i++)
+        {
+            var stop = Assert.IsType<Stopped>(await f.Coordinator.Ask<object>(
+                new Resume(StepActions(1, 2, locking), CodeBytes: 64), EngineFixture.Timeout));
+            Assert.Equal(StopReason.StepCompleted, stop.Event.Reason);
+            var code = Assert.IsType<CodeBlock>(stop.Code);
+            Assert.Equal((stop.State.Nip & ~63UL) - (stop.State.Nip >= 64 ? 64UL : 0), code.Address);
+            var read = Assert.IsType<MemoryRead>(await f.Coordinator.Ask<object>(new ReadMemory(code.Address, code.Data.Length, 1), EngineFixture.Timeout));
+            Assert.Equal(read.Data, code.Data);
+        }
+    }
+
     private static uint Word(SimulatedMachine vm, ulong ra) => vm.Memory.ReadUInt32(ra, littleEndian: false);
 
     /// <summary>A VM whose vcpu throws on the next Run (after the step armed SE and planted its breakpoints).</summary>
