@@ -9,6 +9,7 @@ using static ActorStep.Tests.Grpc.GrpcServerFixture;
 namespace ActorStep.Tests.Metrics;
 
 /// <summary><c>serve --metrics</c>: the Prometheus endpoint scraped over HTTP after a few known calls, numbers checked against them.</summary>
+[Collection(MetricsCollection.Name)]
 public sealed partial class MetricsEndpointTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("actorstep-metrics-").FullName;
@@ -101,4 +102,15 @@ public sealed partial class MetricsEndpointTests(Xunit.Abstractions.ITestOutputH
             return orAbsent ? 0 : throw new Xunit.Sdk.XunitException($"no sample {name}{{{string.Join(",", labels)}}} in the scrape");
         return samples.Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
     }
+}
+
+/// <summary>
+/// The metrics tests run alone: OpenTelemetry subscribes to meters by name, so a server's exporter also counts what every other
+/// server in the same process records under the meter <c>ActorStep</c> (one server per process in use; many in the test run,
+/// where another test's steps made the scraped step count too high once).
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MetricsCollection
+{
+    public const string Name = "serve --metrics, alone";
 }
