@@ -21,7 +21,7 @@ namespace ActorStep.Bench;
 public sealed partial class IdleBenchmark : IBenchmark
 {
     public string Name => "idle";
-    public string Description => "idle Linux VM under serve --kernel: server CPU % of a core and guest/wall time while the guest sleeps  [--vcpus 1,4] [--seconds 10] [--server DLL]...";
+    public string Description => "idle Linux VM under serve --kernel: server CPU % of a core and guest/wall time while the guest sleeps  [--vcpus 1,4] [--seconds 10] [--minutes 20 (a bound on each boot and measurement)] [--server DLL]...";
 
     private const string IdleLine = "ACTORSTEP-IDLE: sleeping";
     private const int TickSeconds = 5;
@@ -67,7 +67,7 @@ public sealed partial class IdleBenchmark : IBenchmark
             foreach (string server in servers)
                 foreach (int vcpus in vcpuCounts)
                 {
-                    var r = await Measure(server, assets.Value.Vmlinux, initrd, vcpus, seconds);
+                    var r = await Measure(server, assets.Value.Vmlinux, initrd, vcpus, seconds, BenchArgs.Int(args, "--minutes", 20));
                     Console.WriteLine($"  {Short(server),-40} {vcpus} vcpu(s): boot to the line {r.Boot.TotalSeconds,5:0.0} s; idle: server CPU "
                         + $"{r.CpuShare * 100,5:0.0} % of a core; guest/wall time {r.GuestPerWall:0.00} ({seconds} guest s in {r.Wall.TotalSeconds:0.0} s)");
                 }
@@ -90,7 +90,7 @@ public sealed partial class IdleBenchmark : IBenchmark
 
     private sealed record Result(TimeSpan Boot, double CpuShare, double GuestPerWall, TimeSpan Wall);
 
-    private static async Task<Result> Measure(string dll, string vmlinux, string initrd, int vcpus, int seconds)
+    private static async Task<Result> Measure(string dll, string vmlinux, string initrd, int vcpus, int seconds, int bootMinutes)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string a in (string[])[dll, "serve", "--kernel", vmlinux, "--initrd", initrd, "--vcpus", $"{vcpus}", "--grpc", "127.0.0.1:0", "--no-auth"])
@@ -121,7 +121,7 @@ public sealed partial class IdleBenchmark : IBenchmark
             var clock = Stopwatch.StartNew();
             var continued = run.ContinueAsync(new ContinueRequest { VmId = vmId });
             var console = new StringBuilder();
-            using var until = new CancellationTokenSource(TimeSpan.FromMinutes(20));
+            using var until = new CancellationTokenSource(TimeSpan.FromMinutes(bootMinutes));
             async Task WaitFor(string line)
             {
                 // A whole line (tick 1 is not tick 10), as the tty ends it.

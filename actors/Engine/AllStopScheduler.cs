@@ -105,6 +105,8 @@ public sealed class AllStopScheduler
     /// not wait (the wake-up may have come after the backend looked).</summary>
     private readonly bool[] _wokenInFlight;
     private readonly bool _pacedIdle;
+    /// <summary>The vcpu's last slice ended idle (<see cref="SliceOutcome.Idle"/> or <see cref="SliceOutcome.Ceded"/>).</summary>
+    private readonly bool[] _idled;
     private int _inFlightCount, _cancellingCount;
     private readonly Queue<int> _reentryQueue = new();
     /// <summary>Deterministic mode: the vcpus left in the current round, in order; -1 - v is v's zero-budget planting slice.</summary>
@@ -133,6 +135,7 @@ public sealed class AllStopScheduler
         _ceded = new SliceEnded?[n];
         _waiting = new bool[n];
         _wokenInFlight = new bool[n];
+        _idled = new bool[n];
         _pacedIdle = pacedIdle && !options.Deterministic && !allStopBackend;
         for (int v = 0; v < n; v++) _status[v] = stoppedForGood?[v] == true ? VcpuRunStatus.Finished : VcpuRunStatus.Stopped;
     }
@@ -290,6 +293,7 @@ public sealed class AllStopScheduler
         if (_inFlight[v]) { _inFlight[v] = false; _inFlightCount--; }
         bool reentry = v == _reentry;
         if (reentry) _reentry = -1;
+        _idled[v] = m.Outcome is SliceOutcome.Idle or SliceOutcome.Ceded;
         // Any other outcome means the vcpu may have run, and an H_PROD it made wakes a ceded vcpu: those get a slice again.
         if (m.Outcome != SliceOutcome.Ceded) Array.Clear(_ceded);
         switch (m.Outcome)
@@ -373,6 +377,12 @@ public sealed class AllStopScheduler
 
     /// <summary>The vcpu waits for its decrementer on the host's clock (<see cref="RunCommandKind.WaitForWake"/>).</summary>
     public bool Waiting(int vcpu) => _waiting[vcpu];
+
+    /// <summary>The vcpu's guest time moves with its instructions now: it runs or is about to in the resume in progress, and its last
+    /// slice did not end idle (ceded, held for start-cpu). An idle vcpu's time may not run ahead of such a vcpu's (one clock per
+    /// machine, as Linux assumes).</summary>
+    public bool KeepsGuestTime(int vcpu) =>
+        _request is not null && !_idled[vcpu] && (_status[vcpu] == VcpuRunStatus.Running || Runnable(vcpu));
 
     /// <summary>A vcpu's step was abandoned (<see cref="RunCommandKind.CancelStep"/>): the resume may now end.</summary>
     public ReadOnlySpan<RunCommand> StepCancelled(int vcpu)

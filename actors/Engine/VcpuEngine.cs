@@ -237,8 +237,8 @@ public sealed class VcpuEngine
             case ExitReason.Idle:
                 if (exit.WakesIn is { } wakesIn && PacedFrequency != 0)
                 {
-                    // Long enough to wait for on the host's clock (a timer's granularity is about a millisecond): the coordinator waits.
-                    if (_slice.PaceIdle && wakesIn >= PacedFrequency / 1000)
+                    // The coordinator waits for it on the host's clock.
+                    if (_slice.PaceIdle)
                     {
                         _cache = null;
                         return new SliceResult(SliceOutcome.Idle, Registers, WakesIn: wakesIn);
@@ -394,12 +394,12 @@ public sealed class VcpuEngine
     private ulong PacedFrequency => _vm.Capabilities.PacedTimebaseFrequency;
 
     /// <summary>On a backend that paces idle time, a slice that does not wait for its idle vcpu lets the time pass itself, up to
-    /// the decrementer (<paramref name="wakesIn"/>): a step or a short idle at once (a step ends at the decrementer's handler
-    /// without waiting for it); a continue that does not pace (the deterministic mode, whose time follows instructions) counts it
-    /// against its budget like instructions, as a backend that skips idle time does. Null when the vcpu runs on.</summary>
+    /// the decrementer (<paramref name="wakesIn"/>): a step at once (it ends at the decrementer's handler without waiting for
+    /// it); a continue that does not pace (the deterministic mode, whose time follows instructions) counts it against its budget
+    /// like instructions, as a backend that skips idle time does. Null when the vcpu runs on.</summary>
     private SliceResult? PassIdle(ulong wakesIn)
     {
-        if (StepPhase || _slice.PaceIdle)
+        if (StepPhase)
         {
             _vcpu.PassIdleTime(wakesIn);
             return null;

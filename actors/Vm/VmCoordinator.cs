@@ -315,16 +315,29 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
             foreach (int v in takenBack) EndSlice(new SliceEnded(v, SliceOutcome.Ran, _last[v]));
     }
 
-    /// <summary>The host's time vcpu <paramref name="v"/> waited for its decrementer, in timebase ticks, taken (0: it did not wait).</summary>
+    /// <summary>The host's time vcpu <paramref name="v"/> waited for its decrementer, in timebase ticks, taken (0: it did not wait);
+    /// at most what keeps its timebase within <see cref="MaxSkew"/> of the slowest vcpu whose time moves with its instructions
+    /// (one clock per machine, as MachineRunner keeps it: Linux assumes its cpus' timebases agree, and a busy vcpu's time runs
+    /// slower than the wall's here). The time beyond is dropped.</summary>
     private ulong IdleWaited(int v)
     {
-        ulong owed = _idleOwed[v];
+        ulong waited = _idleOwed[v];
         _idleOwed[v] = 0;
-        if (_idleSince[v] == 0) return owed;
-        double seconds = Stopwatch.GetElapsedTime(_idleSince[v]).TotalSeconds;
-        _idleSince[v] = 0;
-        return owed + (ulong)(seconds * _pacedFrequency);
+        if (_idleSince[v] != 0)
+        {
+            waited += (ulong)(Stopwatch.GetElapsedTime(_idleSince[v]).TotalSeconds * _pacedFrequency);
+            _idleSince[v] = 0;
+        }
+        ulong? slowest = null;
+        for (int u = 0; u < _last.Length; u++)
+            if (u != v && _run.KeepsGuestTime(u)) slowest = Math.Min(slowest ?? ulong.MaxValue, _last[u].Tb);
+        if (slowest is not { } s) return waited;
+        ulong limit = s + MaxSkew, mine = _last[v].Tb;
+        return limit > mine ? Math.Min(waited, limit - mine) : 0;
     }
+
+    /// <summary>How far an idle vcpu's timebase may get ahead of a busy vcpu's: 2 ms of guest time (MachineRunner's MaxSkew).</summary>
+    private ulong MaxSkew => _pacedFrequency / 500;
 
     // ---- All-stop backends ----
 

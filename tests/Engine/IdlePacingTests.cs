@@ -21,7 +21,8 @@ public class IdlePacingTests : TestKit
 
     /// <summary>vcpu 0 arms its decrementer with r5 = DEC (set by the test), marks <c>ceding</c> and cedes; woken, it spins at
     /// <c>woken</c>. The decrementer's handler stops the vcpu for good with status 0x90. vcpu 1, when r3 = 1 and the test lets it
-    /// run, waits for the mark, counts to 100,000 and H_PRODs vcpu 0, then spins at <c>prodded</c>.</summary>
+    /// run, waits for the mark, counts to 100,000 and H_PRODs vcpu 0, then spins at <c>prodded</c>; with r9 = 1 it never prods
+    /// and counts in r10 for ever instead.</summary>
     private const string Source = """
             .org 0x900
         decrementer:
@@ -57,12 +58,17 @@ public class IdlePacingTests : TestKit
             addi 8, 8, -1
             cmpdi 8, 0
             bne count
+            cmpdi 9, 0
+            bne busy
             li 3, 0x108
             li 4, 0
             sc 1
             .globl prodded
         prodded:
             b prodded
+        busy:
+            addi 10, 10, 1
+            b busy
             .balign 8
             .globl ceding
         ceding:
@@ -77,13 +83,19 @@ public class IdlePacingTests : TestKit
         public ulong Symbol(string name) => Image.Symbol(name);
     }
 
-    private Vm Start(int vcpus, ulong dec)
+    private Vm Start(int vcpus, ulong dec, bool secondBusy = false)
     {
         var image = GuestAssembler.Build(Source, littleEndian: true, textAddress: 0);
         var machine = SimulatedMachine.Load(image, new MachineOptions(vcpus, 16UL << 20, IdleOnHostClock: true));
         var s = machine.GetVcpu(0).GetRegisters();
         s.Gpr[5] = dec;
         machine.GetVcpu(0).SetRegisters(s);
+        if (secondBusy)
+        {
+            var b = machine.GetVcpu(1).GetRegisters();
+            b.Gpr[9] = 1;
+            machine.GetVcpu(1).SetRegisters(b);
+        }
         var counted = new CountingVm(machine);
         return new Vm(image, machine, counted, Sys.ActorOf(VmCoordinator.Props(counted)));
     }
@@ -191,6 +203,23 @@ public class IdlePacingTests : TestKit
         Assert.True(stop.State.Tb > FarDec, $"TB {stop.State.Tb}: the decrementer fell due in the guest's time");
         // The guest time passed at once in the step's slice (not 10,000 ticks a slice, not on the host's clock).
         Assert.InRange(vm.Counted.Runs(0) - runs, 1, 3);
+    }
+
+    [Fact]
+    public async Task An_idle_vcpus_clock_does_not_run_ahead_of_a_busy_vcpus()
+    {
+        const ulong dec = 0x0100_0000; // ~33 ms of guest time: far more on the host's clock for a vcpu that runs instructions
+        var vm = Start(vcpus: 2, dec, secondBusy: true);
+
+        var stop = Assert.IsType<Stopped>(await Continue(vm));
+
+        Assert.Equal((StopReason.GuestStopped, 0, 0x90L), (stop.Event.Reason, stop.Event.Vcpu, stop.Event.Status));
+        ulong idle = (await Registers(vm, 0)).Tb, busy = (await Registers(vm, 1)).Tb;
+        // One clock per machine: vcpu 0 woke when vcpu 1's time (its instructions) came within 2 ms of its decrementer, not when
+        // the host's clock got there. The handler's few instructions are the slack.
+        ulong maxSkew = MachineOptions.TimebaseFrequency / 500;
+        Assert.True(idle > dec, $"vcpu 0's TB {idle}");
+        Assert.True(idle <= busy + maxSkew + 100, $"vcpu 0's TB {idle}, vcpu 1's {busy}");
     }
 
     /// <summary>A VM whose vcpus count their <see cref="IVcpu.Run"/> calls: one per slice (or per exit within one).</summary>
