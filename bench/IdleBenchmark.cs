@@ -67,9 +67,17 @@ public sealed partial class IdleBenchmark : IBenchmark
             foreach (string server in servers)
                 foreach (int vcpus in vcpuCounts)
                 {
-                    var r = await Measure(server, assets.Value.Vmlinux, initrd, vcpus, seconds, BenchArgs.Int(args, "--minutes", 20));
+                    Result r;
+                    try { r = await Measure(server, assets.Value.Vmlinux, initrd, vcpus, seconds, BenchArgs.Int(args, "--minutes", 20)); }
+                    catch (TimeoutException e)
+                    {
+                        // A server that never gets its guest idle is a figure too (what an idle VM cost before it was paced).
+                        string last = e.Message.TrimEnd().Split('\n')[^1].Trim();
+                        Console.WriteLine($"  {Short(server),-40} {vcpus} vcpu(s): {e.Message.Split('\n')[0]} (its console's last line: {last})");
+                        continue;
+                    }
                     Console.WriteLine($"  {Short(server),-40} {vcpus} vcpu(s): boot to the line {r.Boot.TotalSeconds,5:0.0} s; idle: server CPU "
-                        + $"{r.CpuShare * 100,5:0.0} % of a core; guest/wall time {r.GuestPerWall:0.00} ({seconds} guest s in {r.Wall.TotalSeconds:0.0} s)");
+                        + $"{r.CpuShare * 100,5:0.0} % of a core; guest/wall time {r.GuestPerWall:0.00} ({seconds} guest s in {r.Wall.TotalSeconds:0.0} s); vcpus seen in {r.Where}");
                 }
             return 0;
         }
@@ -88,7 +96,25 @@ public sealed partial class IdleBenchmark : IBenchmark
         return null;
     }
 
-    private sealed record Result(TimeSpan Boot, double CpuShare, double GuestPerWall, TimeSpan Wall);
+    private sealed record Result(TimeSpan Boot, double CpuShare, double GuestPerWall, TimeSpan Wall, string Where);
+
+    /// <summary>Where the vcpus were, sampled every 500 ms while the guest idles (the functions each was seen in, most often first):
+    /// an idle guest's are the idle loop's H_CEDE.</summary>
+    private static async Task<string> Where(GrpcChannel channel, string vmId, CancellationToken until)
+    {
+        var vms = new Vms.VmsClient(channel);
+        var seen = new Dictionary<string, int>();
+        while (!until.IsCancellationRequested)
+        {
+            foreach (var v in (await vms.GetVmAsync(new GetVmRequest { VmId = vmId })).Vcpus)
+            {
+                string f = v.Symbol is { Length: > 0 } s ? s.Split('+')[0] : $"0x{v.Nip:x}";
+                seen[f] = seen.GetValueOrDefault(f) + 1;
+            }
+            try { await Task.Delay(500, until); } catch (OperationCanceledException) { }
+        }
+        return string.Join(", ", seen.OrderByDescending(kv => kv.Value).Take(4).Select(kv => $"{kv.Key} {kv.Value}"));
+    }
 
     private static async Task<Result> Measure(string dll, string vmlinux, string initrd, int vcpus, int seconds, int bootMinutes)
     {
@@ -143,14 +169,18 @@ public sealed partial class IdleBenchmark : IBenchmark
             await WaitFor("ACTORSTEP-IDLE: tick 1");
             long cpu0 = CpuTicks(process.Id);
             var wall = Stopwatch.StartNew();
+            using var sample = new CancellationTokenSource();
+            var where = Where(channel, vmId, sample.Token);
             await WaitFor($"ACTORSTEP-IDLE: tick {1 + seconds / TickSeconds}");
+            sample.Cancel();
+            var positions = await where;
             long cpu1 = CpuTicks(process.Id);
             double elapsed = wall.Elapsed.TotalSeconds;
             double cpu = (cpu1 - cpu0) / (double)sysconf(ScClkTck);
 
             await run.HaltAsync(new HaltRequest { VmId = vmId });
             try { await continued; } catch (RpcException) { }
-            return new Result(boot, cpu / elapsed, seconds / TickSeconds * TickSeconds / elapsed, wall.Elapsed);
+            return new Result(boot, cpu / elapsed, seconds / TickSeconds * TickSeconds / elapsed, wall.Elapsed, positions);
         }
         finally
         {

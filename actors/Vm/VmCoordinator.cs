@@ -316,25 +316,31 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     }
 
     /// <summary>The host's time vcpu <paramref name="v"/> waited for its decrementer, in timebase ticks, taken (0: it did not wait);
-    /// at most what keeps its timebase within <see cref="MaxSkew"/> of the slowest vcpu whose time moves with its instructions
-    /// (one clock per machine, as MachineRunner keeps it: Linux assumes its cpus' timebases agree, and a busy vcpu's time runs
-    /// slower than the wall's here). The time beyond is dropped.</summary>
+    /// at most what keeps its timebase within <see cref="MaxSkew"/> of every other vcpu's clock — a busy vcpu's, which moves with
+    /// its instructions (slower than the wall's here), and a waiting vcpu's with the time it has waited so far — (one clock per
+    /// machine, as MachineRunner keeps it: Linux assumes its cpus' timebases agree; its SMP watchdog compares them). The time
+    /// beyond is dropped.</summary>
     private ulong IdleWaited(int v)
     {
-        ulong waited = _idleOwed[v];
+        ulong waited = _idleOwed[v] + WaitingSoFar(v);
         _idleOwed[v] = 0;
-        if (_idleSince[v] != 0)
-        {
-            waited += (ulong)(Stopwatch.GetElapsedTime(_idleSince[v]).TotalSeconds * _pacedFrequency);
-            _idleSince[v] = 0;
-        }
+        _idleSince[v] = 0;
         ulong? slowest = null;
         for (int u = 0; u < _last.Length; u++)
-            if (u != v && _run.KeepsGuestTime(u)) slowest = Math.Min(slowest ?? ulong.MaxValue, _last[u].Tb);
+        {
+            if (u == v) continue;
+            ulong? clock = _idleSince[u] != 0 && _run.Waiting(u) ? _last[u].Tb + _idleOwed[u] + WaitingSoFar(u)
+                : _run.KeepsGuestTime(u) ? _last[u].Tb : null;
+            if (clock is { } c) slowest = Math.Min(slowest ?? ulong.MaxValue, c);
+        }
         if (slowest is not { } s) return waited;
         ulong limit = s + MaxSkew, mine = _last[v].Tb;
         return limit > mine ? Math.Min(waited, limit - mine) : 0;
     }
+
+    /// <summary>Timebase ticks of the host's time since vcpu <paramref name="v"/> began to wait (0: it does not).</summary>
+    private ulong WaitingSoFar(int v) =>
+        _idleSince[v] == 0 ? 0 : (ulong)(Stopwatch.GetElapsedTime(_idleSince[v]).TotalSeconds * _pacedFrequency);
 
     /// <summary>How far an idle vcpu's timebase may get ahead of a busy vcpu's: 2 ms of guest time (MachineRunner's MaxSkew).</summary>
     private ulong MaxSkew => _pacedFrequency / 500;
