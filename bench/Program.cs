@@ -14,6 +14,7 @@ IBenchmark[] benchmarks =
     new ChurnBenchmark(),
     new QemuBenchmark(),
     new LinuxBootBenchmark(),
+    new IdleBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

@@ -35,6 +35,12 @@ public enum VcpuRunModel
 /// the fetch address), so that memory reads need no hiding</param>
 /// <param name="Watchpoints">data watchpoints can be set (<see cref="IVirtualMachine.InsertWatchpoint"/>): DAWR-style, by
 /// effective address, stopping before the access</param>
+/// <param name="PacedTimebaseFrequency">the backend keeps the guest's time itself, one timebase tick per instruction (the
+/// simulator), and lets a vcpu ceded in H_CEDE idle only when asked (<see cref="IVcpu.PassIdleTime"/>): its Run returns
+/// <see cref="ExitReason.Idle"/> at once, saying when the vcpu would wake by itself (<see cref="VcpuExit.WakesIn"/>), and
+/// raises <see cref="IVirtualMachine.VcpuWakeRequested"/> when something else may wake it. The engine then waits on the host's
+/// clock at this many ticks per second, with no thread, so that an idle guest's clock follows the wall clock and costs no CPU.
+/// 0: the backend's time is the host's (KVM, QEMU), or a ceded vcpu's Run skips its idle time at once (a test machine)</param>
 public sealed record HypervisorCapabilities(
     bool HardwareSingleStep,
     uint DebugInstruction,
@@ -42,7 +48,8 @@ public sealed record HypervisorCapabilities(
     bool HoldsAsyncInterrupts = true,
     VcpuRunModel RunModel = VcpuRunModel.IndependentVcpus,
     bool BreakpointsInMemory = true,
-    bool Watchpoints = false)
+    bool Watchpoints = false,
+    ulong PacedTimebaseFrequency = 0)
 {
     /// <summary>The flavour as the API names it ("kvm-hv", "kvm-pr").</summary>
     public string FlavourName => Flavour == HypervisorFlavour.Pr ? "kvm-pr" : "kvm-hv";

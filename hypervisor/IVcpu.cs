@@ -30,6 +30,10 @@ public interface IVcpu
     /// <summary>The engine performed one instruction itself (an rfid no breakpoint can catch): time advances as if the
     /// vcpu had run it. The backend keeps the clock; the engine never writes TB or DEC.</summary>
     void RetireEmulatedInstruction();
+    /// <summary>A vcpu ceded in H_CEDE lets <paramref name="ticks"/> of guest time pass, running nothing: the host's time that
+    /// passed while the engine waited for it (<see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>). Nothing when it is
+    /// not ceded, or on a backend whose time is the host's. The engine never writes TB or DEC; the backend moves them.</summary>
+    void PassIdleTime(ulong ticks) { }
     /// <summary>Ask a running <see cref="Run"/> on another thread to return soon (BudgetExpired).</summary>
     void RequestExit();
     bool IsStoppedForGood { get; }

@@ -32,6 +32,12 @@ public interface IVirtualMachine : IDisposable
     /// backends that cannot tell never raise it. Raised on any thread.</summary>
     event GuestLifecycleHandler? GuestLifecycle { add { } remove { } }
 
+    /// <summary>Something may have made a ceded vcpu runnable (an H_PROD, an interrupt raised for it, RTAS start-cpu, the guest
+    /// halting the machine): raised on the thread that did it, by backends that pace idle time
+    /// (<see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>), so that an engine waiting for the vcpu's decrementer
+    /// runs it at once.</summary>
+    event VcpuWakeHandler? VcpuWakeRequested { add { } remove { } }
+
     /// <summary>
     /// Sets a data watchpoint for every vcpu (only where <see cref="HypervisorCapabilities.Watchpoints"/> says so): from now on a
     /// vcpu whose access matches it exits with <see cref="ExitReason.Watchpoint"/>. Setting the same one twice needs two
@@ -50,6 +56,9 @@ public interface IVirtualMachine : IDisposable
 /// <summary>The guest was reset, panicked or shut down: <paramref name="kind"/> ("reset", "panicked", "shutdown") and a one-line
 /// <paramref name="detail"/> naming the backend's own reason.</summary>
 public delegate void GuestLifecycleHandler(string kind, string detail);
+
+/// <summary>Vcpu <paramref name="vcpu"/> may have become runnable (<see cref="IVirtualMachine.VcpuWakeRequested"/>).</summary>
+public delegate void VcpuWakeHandler(int vcpu);
 
 /// <summary>Bytes written to a VM's console; <paramref name="vcpu"/> is the vcpu that wrote them, or -1 when the backend cannot tell.</summary>
 public delegate void ConsoleOutputHandler(int vcpu, ReadOnlySpan<byte> bytes);

@@ -21,8 +21,12 @@ public enum ExitReason
     Watchpoint,
 }
 
-/// <summary>One exit from running a vcpu; <paramref name="Watch"/> only with <see cref="ExitReason.Watchpoint"/>.</summary>
-public readonly record struct VcpuExit(ExitReason Reason, ulong Address, long Status = 0, string? Detail = null, WatchpointHit? Watch = null);
+/// <summary>One exit from running a vcpu; <paramref name="Watch"/> only with <see cref="ExitReason.Watchpoint"/>.
+/// <paramref name="WakesIn"/>, with <see cref="ExitReason.Idle"/> on a backend that paces idle time
+/// (<see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>): timebase ticks until the ceded vcpu wakes by itself (its
+/// decrementer falls due, MSR[EE]=1, interrupts not held); null when only something else can wake it (an H_PROD, an IPI).</summary>
+public readonly record struct VcpuExit(ExitReason Reason, ulong Address, long Status = 0, string? Detail = null, WatchpointHit? Watch = null,
+    ulong? WakesIn = null);
 
 /// <summary>Guest-debug settings (KVM_SET_GUEST_DEBUG).</summary>
 [Flags]

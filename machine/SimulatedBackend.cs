@@ -31,8 +31,8 @@ public sealed class SimulatedBackend : IBackendFactory
     {
         var kernel = ElfImage.Load(linux.KernelPath);
         byte[]? initrd = linux.InitrdPath is { Length: > 0 } initrdPath ? Platform.LinuxBootRequest.ReadInitrd(initrdPath) : null;
-        // Linux idles in H_CEDE most of the time: under the engine its idle vcpus wait instead of spinning a core.
-        var machine = new SimulatedMachine(new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour, IdleWaitsForWallClock: true));
+        // Linux idles in H_CEDE most of the time: under the engine its idle vcpus wait on the host's clock (no thread, no core).
+        var machine = new SimulatedMachine(new MachineOptions(request.Vcpus, request.MemorySize, request.Flavour, IdleOnHostClock: true));
         try
         {
             Platform.LinuxBoot.Load(machine, new Platform.LinuxBootRequest(kernel, initrd, linux.CommandLine ?? Platform.LinuxBootRequest.DefaultBootargs),

@@ -14,11 +14,14 @@ namespace ActorStep.Machine;
 /// <param name="RealTimeClock">what RTAS get-time-of-day reports at timebase 0 (the clock then advances with the timebase at
 /// <see cref="TimebaseFrequency"/>); null: the host's clock when the machine is created. A fixed value makes a guest that
 /// prints the date print the same thing every run (the deterministic mode).</param>
-/// <param name="IdleWaitsForWallClock">a ceded vcpu's <c>Run</c> that skips guest time (nothing wakes it within the budget) waits
-/// that long on the wall clock unless woken: for a debugger's engine, which hands an idle vcpu slice after slice (MachineRunner
-/// blocks idle vcpus itself)</param>
+/// <param name="IdleOnHostClock">a ceded vcpu's idle time is the host's: its <c>Run</c> returns <see cref="ExitReason.Idle"/> at
+/// once, skipping no guest time and saying when its decrementer falls due, and the time passes when the engine says how much
+/// of it did (<see cref="IVcpu.PassIdleTime"/>, after waiting on the host's clock with no thread); wake-ups are raised as
+/// <see cref="VcpuWakeRequested"/>. For a debugger's engine (serve, CreateVm with a kernel: the capability
+/// <see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>); MachineRunner, which blocks idle vcpu threads itself, does not
+/// use it</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleWaitsForWallClock = false)
+    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleOnHostClock = false)
 {
     public const int MaxVcpus = 256;
 
@@ -54,7 +57,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
             HardwareSingleStep: options.Flavour == HypervisorFlavour.Pr,
             DebugInstruction: SimulatedVcpu.DebugInstruction,
             Flavour: options.Flavour,
-            Watchpoints: true);
+            Watchpoints: true,
+            PacedTimebaseFrequency: options.IdleOnHostClock ? MachineOptions.TimebaseFrequency : 0);
         _vcpus = new SimulatedVcpu[options.Vcpus];
         for (int i = 0; i < _vcpus.Length; i++) _vcpus[i] = new SimulatedVcpu(this, i);
         _wake = Enumerable.Range(0, options.Vcpus).Select(_ => new WakeSignal()).ToArray();
@@ -87,6 +91,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     }
 
     public event ConsoleOutputHandler? ConsoleOutput;
+
+    public event VcpuWakeHandler? VcpuWakeRequested;
 
     private readonly List<MissingFeature> _missing = new();
 

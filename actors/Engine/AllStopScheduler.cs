@@ -26,6 +26,10 @@ public enum RunCommandKind
 {
     /// <summary>Tell the vcpu's actor <see cref="RunCommand.Slice"/>.</summary>
     RunSlice,
+    /// <summary>The continuing vcpu is idle (ceded, its decrementer due in <see cref="RunCommand.WakesIn"/> timebase ticks): it
+    /// gets no slice until <see cref="AllStopScheduler.Woken"/>; the coordinator calls that when the host's clock says the time
+    /// has passed, or when the backend says something else may wake it (an H_PROD, an IPI). Its next slice lets that time pass.</summary>
+    WaitForWake,
     /// <summary>Tell the vcpu's actor to abandon its step (<see cref="VcpuProtocol.CancelStep"/>); it answers <see cref="VcpuProtocol.StepCancelled"/>.</summary>
     CancelStep,
     /// <summary>Make the vcpu leave its run loop now (<see cref="IVcpu.RequestExit"/>), so that its slice ends early.</summary>
@@ -41,7 +45,7 @@ public enum RunCommandKind
 
 /// <summary>One thing the coordinator must do, in the order given; only the fields of its <see cref="Kind"/> are set.</summary>
 public readonly record struct RunCommand(RunCommandKind Kind, int Vcpu = 0, RunSlice? Slice = null, VmEvent? Published = null,
-    StopEvent? Stop = null, int CodeBytes = 0, Failed? Failure = null);
+    StopEvent? Stop = null, int CodeBytes = 0, Failed? Failure = null, ulong WakesIn = 0);
 
 /// <summary>
 /// The VM's run control under all-stop (step-engine.md §4–5), with no actor in it: each vcpu's status, the resume in progress,
@@ -64,6 +68,9 @@ public readonly record struct RunCommand(RunCommandKind Kind, int Vcpu = 0, RunS
 /// cancelled and stays parked for the rest of the resume.</para>
 /// A vcpu ceded (H_CEDE) with nothing of its own to wake
 /// it gets no slice until another vcpu has run (never a spin); a step of one that no other vcpu runs to wake ends with Idle.
+/// On a backend that paces idle time (<c>pacedIdle</c>), a continuing vcpu that is idle waiting for its decrementer gets no
+/// slice until <see cref="Woken"/> (<see cref="RunCommandKind.WaitForWake"/>): an idle guest costs no slices, and a halt
+/// finds nothing in flight to wait for.
 /// The commands returned are valid until the next call. Not thread-safe: the coordinator calls it from its one thread.
 /// </summary>
 public sealed class AllStopScheduler
@@ -92,6 +99,14 @@ public sealed class AllStopScheduler
     /// <summary>Vcpus ceded with nothing of their own to wake them (<see cref="SliceOutcome.Ceded"/>), each with the slice that said
     /// so: no slice for them until another vcpu has run (it may have H_PROD-ded them), so that they never spin.</summary>
     private readonly SliceEnded?[] _ceded;
+    /// <summary>Continuing vcpus waiting for their decrementer on the host's clock (<see cref="RunCommandKind.WaitForWake"/>).</summary>
+    private readonly bool[] _waiting;
+    /// <summary>A wake-up (<see cref="Woken"/>) came while the vcpu's slice was in flight: if that slice ends idle, the vcpu must
+    /// not wait (the wake-up may have come after the backend looked).</summary>
+    private readonly bool[] _wokenInFlight;
+    private readonly bool _pacedIdle;
+    /// <summary>The vcpu's last slice ended idle (<see cref="SliceOutcome.Idle"/> or <see cref="SliceOutcome.Ceded"/>).</summary>
+    private readonly bool[] _idled;
     private int _inFlightCount, _cancellingCount;
     private readonly Queue<int> _reentryQueue = new();
     /// <summary>Deterministic mode: the vcpus left in the current round, in order; -1 - v is v's zero-budget planting slice.</summary>
@@ -103,8 +118,10 @@ public sealed class AllStopScheduler
     /// <param name="stoppedForGood">the vcpus the guest had already stopped for good (none when null)</param>
     /// <param name="allStopBackend">the backend runs the VM only as a whole (<see cref="VcpuRunModel.AllStop"/>): slices handed out
     /// run only when the coordinator resumes the VM, which it does with a re-entering vcpu alone</param>
+    /// <param name="pacedIdle">the backend paces idle time (<see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>): continue
+    /// slices ask for it (<see cref="RunSlice.PaceIdle"/>), except in the deterministic mode, whose time follows instructions</param>
     public AllStopScheduler(IReadOnlyList<VcpuState> last, CoordinatorOptions options, IReadOnlyList<bool>? stoppedForGood = null,
-        bool allStopBackend = false)
+        bool allStopBackend = false, bool pacedIdle = false)
     {
         _last = last;
         _quantum = options.Quantum;
@@ -116,6 +133,10 @@ public sealed class AllStopScheduler
         _inFlight = new bool[n];
         _cancelling = new bool[n];
         _ceded = new SliceEnded?[n];
+        _waiting = new bool[n];
+        _wokenInFlight = new bool[n];
+        _idled = new bool[n];
+        _pacedIdle = pacedIdle && !options.Deterministic && !allStopBackend;
         for (int v = 0; v < n; v++) _status[v] = stoppedForGood?[v] == true ? VcpuRunStatus.Finished : VcpuRunStatus.Stopped;
     }
 
@@ -236,6 +257,8 @@ public sealed class AllStopScheduler
         Array.Clear(_inFlight);
         Array.Clear(_cancelling);
         Array.Clear(_ceded);
+        Array.Clear(_waiting);
+        Array.Clear(_wokenInFlight);
         _inFlightCount = _cancellingCount = 0;
         _reentryQueue.Clear();
         _round.Clear();
@@ -273,6 +296,7 @@ public sealed class AllStopScheduler
         if (_inFlight[v]) { _inFlight[v] = false; _inFlightCount--; }
         bool reentry = v == _reentry;
         if (reentry) _reentry = -1;
+        _idled[v] = m.Outcome is SliceOutcome.Idle or SliceOutcome.Ceded;
         // Any other outcome means the vcpu may have run, and an H_PROD it made wakes a ceded vcpu: those get a slice again.
         if (m.Outcome != SliceOutcome.Ceded) Array.Clear(_ceded);
         switch (m.Outcome)
@@ -318,6 +342,10 @@ public sealed class AllStopScheduler
             case SliceOutcome.Ceded:
                 _ceded[v] = m;
                 break;
+            case SliceOutcome.Idle when m.WakesIn is { } wakesIn && _pacedIdle && !_stopping && !_wokenInFlight[v]:
+                _waiting[v] = true;
+                _commands.Add(new RunCommand(RunCommandKind.WaitForWake, v, WakesIn: wakesIn));
+                break;
             case SliceOutcome.Parked:
                 _status[v] = VcpuRunStatus.Parked;
                 Parks++;
@@ -331,6 +359,33 @@ public sealed class AllStopScheduler
         ContinueResume();
         return Commands();
     }
+
+    /// <summary>
+    /// Something may wake vcpu <paramref name="vcpu"/>: the host's clock reached its decrementer, or the backend raised a wake-up
+    /// (an H_PROD, an interrupt raised for it). A vcpu waiting for it gets its slice now; one whose slice is in flight does not
+    /// wait when that slice ends idle; otherwise nothing (a stopped vcpu's next slice sees what woke it).
+    /// </summary>
+    public ReadOnlySpan<RunCommand> Woken(int vcpu)
+    {
+        _commands.Clear();
+        if (_request is null || (uint)vcpu >= (uint)_status.Length) return Commands();
+        if (_inFlight[vcpu]) _wokenInFlight[vcpu] = true;
+        else if (_waiting[vcpu])
+        {
+            _waiting[vcpu] = false;
+            ContinueResume();
+        }
+        return Commands();
+    }
+
+    /// <summary>The vcpu waits for its decrementer on the host's clock (<see cref="RunCommandKind.WaitForWake"/>).</summary>
+    public bool Waiting(int vcpu) => _waiting[vcpu];
+
+    /// <summary>The vcpu's guest time moves with its instructions now: it runs or is about to in the resume in progress, and its last
+    /// slice did not end idle (ceded, held for start-cpu). An idle vcpu's time may not run ahead of such a vcpu's (one clock per
+    /// machine, as Linux assumes).</summary>
+    public bool KeepsGuestTime(int vcpu) =>
+        _request is not null && !_idled[vcpu] && (_status[vcpu] == VcpuRunStatus.Running || Runnable(vcpu));
 
     /// <summary>A vcpu's step was abandoned (<see cref="RunCommandKind.CancelStep"/>): the resume may now end.</summary>
     public ReadOnlySpan<RunCommand> StepCancelled(int vcpu)
@@ -397,9 +452,9 @@ public sealed class AllStopScheduler
                 ContinueResume();
                 return;
             }
-            // Continuing vcpus ceded with nothing to wake them: a continue waits for the guest, as it would undebugged,
-            // with nothing in flight (not a spin) until a halt ends it.
-            if (Array.Exists(_ceded, c => c is not null)) return;
+            // Continuing vcpus ceded with nothing to wake them, or waiting for their decrementer: a continue waits for the guest,
+            // as it would undebugged, with nothing in flight (not a spin) until a wake-up or a halt.
+            if (Array.Exists(_ceded, c => c is not null) || Array.IndexOf(_waiting, true) >= 0) return;
             // Everything resumed is parked or finished; parked vcpus wait for a step that no longer runs.
             Report(new StopEvent(StopReason.Finished, _firstNamed, _last[_firstNamed].Nip, "no resumed vcpu can run"));
             ContinueResume();
@@ -440,7 +495,8 @@ public sealed class AllStopScheduler
         ContinueResume();
     }
 
-    private bool Runnable(int v) => _actions[v] != VcpuAction.Stay && _status[v] == VcpuRunStatus.Stopped && _ceded[v] is null;
+    private bool Runnable(int v) =>
+        _actions[v] != VcpuAction.Stay && _status[v] == VcpuRunStatus.Stopped && _ceded[v] is null && !_waiting[v];
 
     /// <summary>The stop of a step that cannot end: its vcpu is ceded, nothing of its own can wake it, and no other vcpu runs.</summary>
     private static StopEvent IdleStop(SliceEnded idle)
@@ -476,8 +532,9 @@ public sealed class AllStopScheduler
         // would leave the step planted, the host's SE set, for the continue that follows to trap on (parked at its own Trace
         // handler breakpoint, SRR0/SRR1 clobbered, shown there to the debugger).
         int count = mode == SliceMode.Reenter ? 1 : request.StepCount;
+        _wokenInFlight[v] = false;
         _commands.Add(new RunCommand(RunCommandKind.RunSlice, v,
-            Slice: new RunSlice(budget, mode, request.HoldAsyncInterrupts, count, range)));
+            Slice: new RunSlice(budget, mode, request.HoldAsyncInterrupts, count, range) { PaceIdle = _pacedIdle && mode == SliceMode.Continue }));
     }
 
     /// <summary>The first reportable event stops every vcpu; later ones are kept for later resumes, never lost.</summary>

@@ -122,6 +122,8 @@ public sealed class VcpuEngine
             return new SliceResult(last.Reason == ExitReason.Checkstop ? SliceOutcome.Checkstop : SliceOutcome.GuestStopped,
                 Registers, Status: last.Status, Detail: last.Detail ?? "the guest stopped this vcpu");
         }
+        // The host's time a ceded vcpu waited for (the coordinator's pacing) passes before anything runs.
+        if (request.IdleTicks > 0) _vcpu.PassIdleTime(request.IdleTicks);
         // A backend that cannot hold asynchronous interrupts (QEMU on KVM) steps with them allowed: the plan then covers their handlers.
         if (request.HoldAsyncInterrupts && !_vm.Capabilities.HoldsAsyncInterrupts) request = request with { HoldAsyncInterrupts = false };
         _vcpu.HoldAsyncInterrupts = request.Mode != SliceMode.Continue && request.HoldAsyncInterrupts;
@@ -232,7 +234,18 @@ public sealed class VcpuEngine
         switch (exit.Reason)
         {
             case ExitReason.BudgetExpired: return Ended(SliceOutcome.Ran);
-            case ExitReason.Idle: return Idle(held: false, exit.Detail);
+            case ExitReason.Idle:
+                if (exit.WakesIn is { } wakesIn && PacedFrequency != 0)
+                {
+                    // The coordinator waits for it on the host's clock.
+                    if (_slice.PaceIdle)
+                    {
+                        _cache = null;
+                        return new SliceResult(SliceOutcome.Idle, Registers, WakesIn: wakesIn);
+                    }
+                    return PassIdle(wakesIn);
+                }
+                return Idle(held: false, exit.Detail);
             case ExitReason.Stopped:
                 _finalExit = exit;
                 return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
@@ -318,6 +331,8 @@ public sealed class VcpuEngine
                     _vcpu.SetRegisters(s);
                     return FinishStep(completion, m, s) is { } done ? AfterStep(done) : null;
                 }
+                // A step that may take the decrementer does not wait for it on the host's clock: its time passes now.
+                if (exit.WakesIn is { } wakesIn && PacedFrequency != 0) return PassIdle(wakesIn);
                 // The next slice of this step holds asynchronous interrupts as the step was planned to (Begin).
                 return Idle(held: _step?.HoldsAsync ?? m.HoldAsyncInterrupts, exit.Detail);
             }
@@ -373,6 +388,28 @@ public sealed class VcpuEngine
             }
             default: return Ended(SliceOutcome.Ran);
         }
+    }
+
+    /// <summary>Timebase ticks per second of a backend that paces idle time (<see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>); 0 otherwise.</summary>
+    private ulong PacedFrequency => _vm.Capabilities.PacedTimebaseFrequency;
+
+    /// <summary>On a backend that paces idle time, a slice that does not wait for its idle vcpu lets the time pass itself, up to
+    /// the decrementer (<paramref name="wakesIn"/>): a step at once (it ends at the decrementer's handler without waiting for
+    /// it); a continue that does not pace (the deterministic mode, whose time follows instructions) counts it against its budget
+    /// like instructions, as a backend that skips idle time does. Null when the vcpu runs on.</summary>
+    private SliceResult? PassIdle(ulong wakesIn)
+    {
+        if (StepPhase)
+        {
+            _vcpu.PassIdleTime(wakesIn);
+            return null;
+        }
+        long left = BudgetLeft;
+        if (left <= 0) return Ended(SliceOutcome.Ran);
+        ulong pass = Math.Min(wakesIn, (ulong)left);
+        _vcpu.PassIdleTime(pass);
+        _nonRetiring += (long)pass;
+        return null;
     }
 
     /// <summary>

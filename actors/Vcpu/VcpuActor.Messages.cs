@@ -18,7 +18,13 @@ public static partial class VcpuProtocol
     public sealed record RunSlice(long Budget, SliceMode Mode, bool HoldAsyncInterrupts = true, int StepCount = 1, StepRange? Range = null)
     {
         /// <summary>The same slice as the engine takes it.</summary>
-        public SliceRequest Request => new(Budget, Mode, HoldAsyncInterrupts, StepCount, Range);
+        public SliceRequest Request => new(Budget, Mode, HoldAsyncInterrupts, StepCount, Range, IdleTicks, PaceIdle);
+
+        /// <summary>Guest time a ceded vcpu lets pass first: the host's time it waited (<see cref="SliceRequest.IdleTicks"/>).</summary>
+        public ulong IdleTicks { get; init; }
+
+        /// <summary>A continue whose idle vcpu comes back as Idle at once, for the coordinator to wait for it (<see cref="SliceRequest.PaceIdle"/>).</summary>
+        public bool PaceIdle { get; init; }
 
         /// <summary>Lets the coordinator take the slice back while it waits for a worker (<see cref="SliceTicket"/>); null: it
         /// cannot be taken back.</summary>
@@ -49,9 +55,9 @@ public static partial class VcpuProtocol
 
     /// <summary>VcpuActor → coordinator: the slice is over; <paramref name="State"/> is the register state now (guest view).</summary>
     public sealed record SliceEnded(int Vcpu, SliceOutcome Outcome, VcpuState State, StepDetail? Step = null,
-        ulong Address = 0, long Status = 0, string? Detail = null, WatchpointHit? Watch = null)
+        ulong Address = 0, long Status = 0, string? Detail = null, WatchpointHit? Watch = null, ulong? WakesIn = null)
     {
-        public static SliceEnded From(int vcpu, in SliceResult r) => new(vcpu, r.Outcome, r.State, r.Step, r.Address, r.Status, r.Detail, r.Watch);
+        public static SliceEnded From(int vcpu, in SliceResult r) => new(vcpu, r.Outcome, r.State, r.Step, r.Address, r.Status, r.Detail, r.Watch, r.WakesIn);
 
         /// <summary>The code block read as the slice ended (<see cref="RunSlice.CodeBytes"/>), as <see cref="ReadCode"/> would
         /// answer it now; null when not asked.</summary>

@@ -159,6 +159,15 @@ public static partial class VmProtocol
         public static readonly ConsoleWritten Instance = new();
     }
 
+    /// <summary>Backend (raised on the thread that did it) → coordinator: something may have made vcpu <paramref name="Vcpu"/>
+    /// runnable (<see cref="Hypervisor.IVirtualMachine.VcpuWakeRequested"/>: an H_PROD, an IPI); a vcpu waiting for its
+    /// decrementer runs now.</summary>
+    internal sealed record VcpuWakeObserved(int Vcpu);
+
+    /// <summary>Coordinator → itself (a timer, keyed by this message): the host's clock reached the decrementer of vcpu
+    /// <paramref name="Vcpu"/>, idle since <see cref="Engine.RunCommandKind.WaitForWake"/>.</summary>
+    internal sealed record IdleTimeUp(int Vcpu);
+
     /// <summary>Coordinator → itself: console bytes have waited <see cref="VmCoordinator.ConsoleFlushDelay"/>; publish them.</summary>
     internal sealed record FlushConsole
     {

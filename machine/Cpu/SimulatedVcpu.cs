@@ -158,7 +158,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     public void RequestExit()
     {
         _exitRequested = true;
-        _vm.SignalWake(Index); // ends an idle wait (MachineOptions.IdleWaitsForWallClock)
+        _vm.SignalExitRequested(Index); // ends a runner's idle wait
     }
 
     /// <summary>One timebase tick per instruction, as if the vcpu had run it (DEC follows TB).</summary>
@@ -206,18 +206,10 @@ public sealed partial class SimulatedVcpu : IVcpu
         {
             if (_vm.Halt is { } halt) return HaltWithMachine(halt);
             if (_held) return new VcpuExit(ExitReason.Idle, Nip, 0, HeldDetail); // RTAS stop-self
-            if (_ceded)
-            {
-                // With IdleWaitsForWallClock an idle vcpu skips at least IdleTicks (the engine's slices are far shorter) and
-                // the guest time skipped passes on the wall clock too, unless something wakes the vcpu (an H_PROD, an
-                // interrupt for it, the machine's halt, the host's RequestExit): an idle vcpu under serve does not spin.
-                ulong before = Tb;
-                bool waits = _vm.Options.IdleWaitsForWallClock;
-                bool woken = Wake(waits ? Math.Max(end, before + IdleTicks) : end);
-                if (waits && Tb > before)
-                    _vm.WaitForWake(Index, TimeSpan.FromSeconds((Tb - before) / (double)MachineOptions.TimebaseFrequency));
-                if (!woken) return new VcpuExit(ExitReason.Idle, Nip);
-            }
+            // Idle on the host's clock (MachineOptions.IdleOnHostClock): no guest time passes here; the engine waits and says how
+            // much did (PassIdleTime). Otherwise the budget's time passes at once.
+            if (_ceded && !Wake(_vm.Options.IdleOnHostClock ? Tb : end))
+                return new VcpuExit(ExitReason.Idle, Nip, WakesIn: TicksUntilWake);
             if (Tb >= end || _exitRequested) return new VcpuExit(ExitReason.BudgetExpired, Nip);
 
             bool asyncAllowed = (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts;
@@ -376,10 +368,17 @@ public sealed partial class SimulatedVcpu : IVcpu
         _event |= Event.Exit;
     }
 
-    /// <summary>Idles a ceded vcpu: time passes until its decrementer fires, a prod arrives or the budget ends.</summary>
-    /// <summary>The least guest time an idle vcpu skips at once when it waits on the wall clock: 1 ms at 512 MHz.</summary>
-    private const ulong IdleTicks = 512_000;
+    /// <summary>Ticks until a ceded vcpu's decrementer wakes it (0: an exception exists already), or null when it cannot
+    /// (MSR[EE]=0 or asynchronous interrupts held): only an H_PROD (or, with EE=1, an external interrupt) can.</summary>
+    private ulong? TicksUntilWake =>
+        (Msr_ & Isa.Msr.EE) != 0 && !HoldAsyncInterrupts ? (DecPending ? 0 : (ulong)Dec + 1) : null;
 
+    public void PassIdleTime(ulong ticks)
+    {
+        if (_ceded && !_held && !_stopped) Tb += ticks;
+    }
+
+    /// <summary>Idles a ceded vcpu: time passes until its decrementer fires, a prod arrives or the budget ends.</summary>
     private bool Wake(ulong end)
     {
         if (_prodded) { _prodded = false; _ceded = false; return true; }

@@ -52,12 +52,21 @@ public sealed partial class SimulatedMachine
     /// </summary>
     public bool WaitForWake(int vcpu, TimeSpan timeout) => _wake[vcpu].Wait(timeout);
 
-    internal void SignalWake(int vcpu) => _wake[vcpu].Set();
+    /// <summary>Something may have made <paramref name="vcpu"/> runnable: its runner's wait ends, and an engine pacing its idle
+    /// time hears of it (<see cref="VcpuWakeRequested"/>).</summary>
+    internal void SignalWake(int vcpu)
+    {
+        _wake[vcpu].Set();
+        VcpuWakeRequested?.Invoke(vcpu);
+    }
+
+    /// <summary>The host asked vcpu <paramref name="vcpu"/> to leave its run loop: its runner's wait ends (no guest wake-up).</summary>
+    internal void SignalExitRequested(int vcpu) => _wake[vcpu].Set();
 
     /// <summary>Wakes every vcpu's waiter (a runner whose vcpu finished: held vcpus may now have nothing left to wait for).</summary>
     public void SignalWakeAll()
     {
-        foreach (var w in _wake) w.Set();
+        for (int i = 0; i < _wake.Length; i++) SignalWake(i);
     }
 
     private void HaltMachine(MachineHalt halt)

@@ -696,4 +696,64 @@ public class AllStopSchedulerTests
         Assert.Equal(0, TheStop(s.StepCancelled(1).ToArray()).Vcpu);
         Assert.Equal(1, s.PendingEvents);
     }
+
+    // ---- Idle on the host's clock (a backend that paces idle time) ----
+
+    private static AllStopScheduler Paced(int vcpus) =>
+        new(Enumerable.Range(0, vcpus).Select(v => new VcpuState { Nip = Nip(v) }).ToArray(), new CoordinatorOptions(Quantum), pacedIdle: true);
+
+    private static SliceEnded IdleFor(int vcpu, ulong wakesIn) => new(vcpu, SliceOutcome.Idle, new VcpuState { Nip = 0x2000 }, WakesIn: wakesIn);
+
+    [Fact]
+    public void A_continuing_vcpu_idle_until_its_decrementer_gets_no_slice_until_it_is_woken()
+    {
+        var s = Paced(2);
+        var started = s.Resume(ContinueAll(2)).ToArray();
+        Assert.All(Of(RunCommandKind.RunSlice, started), c => Assert.True(c.Slice!.PaceIdle));
+
+        var idle = s.SliceEnded(IdleFor(0, 5000)).ToArray();
+        Assert.Equal([(RunCommandKind.WaitForWake, 0, 5000UL)], idle.Select(c => (c.Kind, c.Vcpu, c.WakesIn)));
+        Assert.True(s.Waiting(0));
+        Assert.Equal([1], Slices(s.SliceEnded(Ended(1, SliceOutcome.Ran)).ToArray()).Select(x => x.Vcpu)); // the other runs on alone
+
+        Assert.Equal([0], Slices(s.Woken(0).ToArray()).Select(x => x.Vcpu));
+        Assert.False(s.Waiting(0));
+    }
+
+    [Fact]
+    public void A_wake_up_while_the_vcpus_slice_is_in_flight_keeps_it_from_waiting_when_that_slice_ends_idle()
+    {
+        var s = Paced(1);
+        s.Resume(ContinueAll(1));
+
+        Assert.Empty(s.Woken(0).ToArray()); // an H_PROD after the backend looked, before the slice's end reached the coordinator
+        var ended = s.SliceEnded(IdleFor(0, 5000)).ToArray();
+
+        Assert.DoesNotContain(ended, c => c.Kind == RunCommandKind.WaitForWake);
+        Assert.Equal([0], Slices(ended).Select(x => x.Vcpu));
+    }
+
+    [Fact]
+    public void A_halt_of_a_VM_whose_vcpus_wait_for_their_decrementers_answers_at_once()
+    {
+        var s = Paced(2);
+        s.Resume(ContinueAll(2));
+        s.SliceEnded(IdleFor(0, 5000));
+        s.SliceEnded(IdleFor(1, 7000));
+
+        var halted = s.Halt().ToArray();
+
+        Assert.Equal(StopReason.Halted, TheStop(halted).Reason);
+        Assert.Empty(Vcpus(RunCommandKind.RequestExit, halted));
+    }
+
+    [Fact]
+    public void The_deterministic_mode_does_not_pace_idle_time()
+    {
+        var s = new AllStopScheduler([new VcpuState()], new CoordinatorOptions(Quantum, Deterministic: true), pacedIdle: true);
+        var started = s.Resume(ContinueAll(1)).ToArray();
+
+        Assert.All(Of(RunCommandKind.RunSlice, started), c => Assert.False(c.Slice!.PaceIdle));
+        Assert.Equal([0], Slices(s.SliceEnded(IdleFor(0, 5000)).ToArray()).Select(x => x.Vcpu));
+    }
 }
