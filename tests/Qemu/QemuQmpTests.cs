@@ -178,10 +178,8 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void AGuestThatPanicsUnderNoShutdownIsReportedAsPanicked()
     {
-        using var guest = new PseriesGuest("panic-pseries.s");
-        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
-        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
-            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        using var attached = new AttachedPseries("panic-pseries.s");
+        var vm = attached.Vm;
         var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
         var stop = Assert.IsType<Stopped>(Call(coordinator, new Resume(new Dictionary<int, VcpuAction> { [0] = VcpuAction.Continue })));
         Assert.True(stop.Event.Reason == StopReason.Checkstop, $"{stop.Event}");
@@ -194,10 +192,8 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void AGuestThatResetsIsReportedAsAnEventWhileTheVmRunsOn()
     {
-        using var guest = new PseriesGuest("reset-pseries.s");
-        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
-        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
-            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        using var attached = new AttachedPseries("reset-pseries.s");
+        var vm = attached.Vm;
         var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
         var events = CreateTestProbe();
         coordinator.Tell(new Subscribe(events.Ref));
@@ -215,10 +211,8 @@ public sealed class QemuQmpTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void AGuestThatResetsDuringAStepEndsTheStepAsAHaltThatSaysSo()
     {
-        using var guest = new PseriesGuest("reset-pseries.s");
-        using var qemu = new BareQemu([.. guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
-        var vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
-            new QemuSource(qemu.GdbEndpoint, null, qemu.QmpEndpoint))).Machine;
+        using var attached = new AttachedPseries("reset-pseries.s");
+        var vm = attached.Vm;
         var coordinator = Sys.ActorOf(VmCoordinator.Props(vm));
         // The guest's `sc 1` (H_RTAS system-reboot) is 0x30 into its text, which QEMU loaded where `info roms` says (pseries puts
         // an image linked at 0 at 0x400000).
@@ -366,6 +360,30 @@ internal sealed class BareQemu : IDisposable
 }
 
 /// <summary>A bare pseries guest from tests/Qemu/guests/*.s (big-endian, linked at 0) for <c>-M pseries,x-vof=on -kernel</c>.</summary>
+/// <summary>A pseries guest in a QEMU started paused under -no-shutdown with a gdbstub and a QMP socket, attached through both.</summary>
+internal sealed class AttachedPseries : IDisposable
+{
+    private readonly PseriesGuest _guest;
+    private readonly BareQemu _qemu;
+
+    public AttachedPseries(string source)
+    {
+        _guest = new PseriesGuest(source);
+        _qemu = new BareQemu([.. _guest.Arguments(), "-no-shutdown"], gdb: true, paused: true);
+        Vm = (QemuVm)new QemuBackend().Create(new VmImageRequest(null, null, 1, 0, HypervisorFlavour.Hv,
+            new QemuSource(_qemu.GdbEndpoint, null, _qemu.QmpEndpoint))).Machine;
+    }
+
+    /// <summary>The attached VM (the test releases it).</summary>
+    public QemuVm Vm { get; }
+
+    public void Dispose()
+    {
+        _qemu.Dispose();
+        _guest.Dispose();
+    }
+}
+
 internal sealed class PseriesGuest : IDisposable
 {
     private readonly string _dir;
