@@ -233,8 +233,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         if (!_run.Running) // (a resume while one runs is refused and must not touch the running one's)
         {
             _prefetch = null;
-            if (_allStop is null && m.CodeBytes > 0 && m.Actions.Count(a => a.Value != VcpuAction.Stay) == 1)
-                _prefetch = (m.Actions.First(a => a.Value != VcpuAction.Stay).Key, m.CodeBytes, false);
+            if (_allStop is null && m.CodeBytes > 0 && LoneMover(m.Actions) is int mover) _prefetch = (mover, m.CodeBytes, false);
         }
         var kept = _run.KeptBreakpoints(m);
         if (kept.Count == 0)
@@ -263,6 +262,19 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         });
     }
 
+    /// <summary>The one vcpu a resume moves; null when it moves none or several.</summary>
+    private static int? LoneMover(IReadOnlyDictionary<int, VcpuAction> actions)
+    {
+        int? mover = null;
+        foreach (var (v, action) in actions)
+        {
+            if (action == VcpuAction.Stay) continue;
+            if (mover is not null) return null;
+            mover = v;
+        }
+        return mover;
+    }
+
     private void EndSlice(SliceEnded m)
     {
         _last[m.Vcpu] = m.State;
@@ -274,8 +286,9 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         RunAllStop();
     }
 
-    /// <summary>Carries out the scheduler's commands in order. <paramref name="asker"/> (a resume's or halt's sender) waits for the
-    /// stop, unless its request is refused.</summary>
+    /// <summary>Stops the resume in progress now, its stop saying <paramref name="detail"/> unless an event is reported already:
+    /// a client's halt (<paramref name="asker"/> waits for the stop) or a guest reset during a step. Continue slices still
+    /// waiting for a worker are taken back.</summary>
     private void HaltNow(string detail, IActorRef? asker)
     {
         _halting = true;
@@ -283,6 +296,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         finally { _halting = false; }
     }
 
+    /// <summary>Carries out the scheduler's commands in order. <paramref name="asker"/> (a resume's or halt's sender) waits for the
+    /// stop, unless its request is refused.</summary>
     private void Execute(ReadOnlySpan<RunCommand> commands, IActorRef? asker = null)
     {
         List<int>? takenBack = null;
