@@ -119,8 +119,10 @@ public sealed class QemuVm : IAllStopVm, IDisposable
     }
 
     /// <summary>Attaches to the gdbstub at <paramref name="endpoint"/> (which pauses the VM): reads the target description, the
-    /// vcpus and the memory size. <paramref name="process"/> is the QEMU ActorStep started, killed when the VM is disposed.</summary>
-    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null) => Attach(endpoint, timeout, process, null, false);
+    /// vcpus and the memory size. <paramref name="process"/> is the QEMU ActorStep started, killed when the VM is disposed;
+    /// <paramref name="qmp"/>, when given, is QEMU's QMP client (the guest's lifecycle events; disposed with the VM).</summary>
+    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process = null, QmpClient? qmp = null) =>
+        Attach(endpoint, timeout, process, qmp, ownsGdbServer: false);
 
     /// <summary>
     /// Attaches to a QEMU that has only a QMP monitor (libvirt's case): starts QEMU's gdbstub on a free loopback port through
@@ -156,9 +158,6 @@ public sealed class QemuVm : IAllStopVm, IDisposable
             }
         }
     }
-
-    /// <summary>Attaches with the QMP client <paramref name="qmp"/> (its lifecycle events; disposed with the VM).</summary>
-    public static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process, QmpClient? qmp) => Attach(endpoint, timeout, process, qmp, false);
 
     private static QemuVm Attach(string endpoint, TimeSpan timeout, QemuProcess? process, QmpClient? qmp, bool ownsGdbServer)
     {
