@@ -15,14 +15,13 @@ public sealed partial class GdbSession
 
     private GdbWireRegisters Wire(IReadOnlyDictionary<int, byte[]> values) => new(values, LittleEndianTarget);
 
-    private byte[] ToWire(byte[] msbFirst)
+    /// <summary>A value gdb sent (the image's byte order) as the target takes it, MSB first.</summary>
+    private byte[] FromWire(byte[] wire)
     {
-        var bytes = (byte[])msbFirst.Clone();
+        var bytes = (byte[])wire.Clone();
         if (LittleEndianTarget) Array.Reverse(bytes);
         return bytes;
     }
-
-    private byte[] FromWire(byte[] wire) => ToWire(wire); // the swap is its own inverse
 
     private async Task<GdbReply> ReadAllRegistersAsync(RspReader r, CancellationToken ct)
     {
