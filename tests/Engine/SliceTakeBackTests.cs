@@ -19,14 +19,6 @@ public sealed class SliceTakeBackTests() : TestKit(VcpuDispatcher.Hocon().Replac
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private const string Spin = """
-            .org 0x1000
-            .globl _start
-        _start:
-            addi 5, 5, 1
-            b _start
-        """;
-
     /// <summary>Holds the dispatcher's only worker until released.</summary>
     private sealed class Holder : ReceiveActor
     {
@@ -47,7 +39,7 @@ public sealed class SliceTakeBackTests() : TestKit(VcpuDispatcher.Hocon().Replac
         Assert.True(holding.Wait(Timeout), "the worker is held");
         try
         {
-            var f = new EngineFixture(Sys, Spin, vcpus: 2);
+            var f = new EngineFixture(Sys, VcpuDispatcherTests.Spin, vcpus: 2);
             var resume = f.Coordinator.Ask<object>(new Resume(ContinueActions(0, 2, SchedulerLocking.Off), HoldAsyncInterrupts: true),
                 System.Threading.Timeout.InfiniteTimeSpan);
             var d = await f.Coordinator.Ask<VmDescription>(new Describe(), Timeout);
@@ -74,7 +66,7 @@ public sealed class SliceTakeBackTests() : TestKit(VcpuDispatcher.Hocon().Replac
     [Fact]
     public void A_vcpu_actor_skips_a_slice_taken_back_and_sends_nothing_for_it()
     {
-        var image = GuestAssembler.Build(Spin, textAddress: 0);
+        var image = GuestAssembler.Build(VcpuDispatcherTests.Spin, textAddress: 0);
         var vm = SimulatedMachine.Load(image, new MachineOptions(1, 16UL << 20));
         var vcpu = Sys.ActorOf(VcpuActor.Props(vm, 0, new BreakpointTable(vm)));
         var ticket = new SliceTicket();

@@ -18,7 +18,8 @@ public sealed class VcpuDispatcherTests() : TestKit(VcpuDispatcher.Hocon())
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private const string Spin = """
+    /// <summary>A vcpu that never stops: adds 1 to r5 for ever.</summary>
+    internal const string Spin = """
             .org 0x1000
             .globl _start
         _start:

@@ -14,10 +14,17 @@ internal sealed class PowerNvGuest : IDisposable
     public PowerNvGuest(string source)
     {
         _dir = Directory.CreateTempSubdirectory("actorstep-pnv-").FullName;
+        GuestAssembler.Run(GuestAssembler.Tool(false, "objcopy"), $"-O binary {BuildElf(source, _dir)} {_dir}/g.bin");
+    }
+
+    /// <summary>Assembles and links tests/Qemu/guests/<paramref name="source"/> big-endian at address 0 into
+    /// <paramref name="dir"/>/g.elf, and returns that path.</summary>
+    public static string BuildElf(string source, string dir)
+    {
         string s = Path.Combine(AppContext.BaseDirectory, "Qemu", "guests", source);
-        GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {_dir}/g.o {s}");
-        GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {_dir}/g.elf {_dir}/g.o");
-        GuestAssembler.Run(GuestAssembler.Tool(false, "objcopy"), $"-O binary {_dir}/g.elf {_dir}/g.bin");
+        GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {dir}/g.o {s}");
+        GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {dir}/g.elf {dir}/g.o");
+        return Path.Combine(dir, "g.elf");
     }
 
     public string Binary => Path.Combine(_dir, "g.bin");

@@ -387,16 +387,15 @@ internal sealed class AttachedPseries : IDisposable
 internal sealed class PseriesGuest : IDisposable
 {
     private readonly string _dir;
+    private readonly string _elf;
 
     public PseriesGuest(string source)
     {
         _dir = Directory.CreateTempSubdirectory("actorstep-pseries-").FullName;
-        string s = Path.Combine(AppContext.BaseDirectory, "Qemu", "guests", source);
-        GuestAssembler.Run(GuestAssembler.Tool(false, "as"), $"-a64 -mpower9 -mbig -mregnames -o {_dir}/g.o {s}");
-        GuestAssembler.Run(GuestAssembler.Tool(false, "ld"), $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0 -o {_dir}/g.elf {_dir}/g.o");
+        _elf = PowerNvGuest.BuildElf(source, _dir);
     }
 
-    public List<string> Arguments() => ["-M", "pseries,x-vof=on", "-cpu", "power9", "-m", "256M", "-nodefaults", "-kernel", Path.Combine(_dir, "g.elf")];
+    public List<string> Arguments() => ["-M", "pseries,x-vof=on", "-cpu", "power9", "-m", "256M", "-nodefaults", "-kernel", _elf];
 
     public void Dispose() => Directory.Delete(_dir, true);
 }
