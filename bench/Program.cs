@@ -15,6 +15,7 @@ IBenchmark[] benchmarks =
     new QemuBenchmark(),
     new LinuxBootBenchmark(),
     new IdleBenchmark(),
+    new KernelRateBenchmark(),
 ];
 
 var chosen = args.Length > 0 ? benchmarks.FirstOrDefault(b => b.Name == args[0]) : null;

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Text;
+using ActorStep.Hypervisor;
+using ActorStep.Machine;
+using ActorStep.Machine.Platform;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Bench;
+
+/// <summary>
+/// The simulated machine's instruction rate on the code a kernel developer runs: Debian's kernel and the tests' busybox initramfs
+/// booted on one vcpu to the power-off, run in quanta of a prime number of instructions, each quantum timed and classified by the
+/// state it began and ended in (real mode, kernel code with translation on — MSR[IR] = 1 and NIP in the kernel's quadrant 3 —,
+/// userspace, idle). The issue's goal is the second row: at least 100 M/s. The NIP at each quantum's end is a sample of where the
+/// guest spends its instructions; the hottest kernel functions are listed (names from the vmlinux's symbol table).
+/// </summary>
+public sealed class KernelRateBenchmark : IBenchmark
+{
+    public string Name => "kernel-rate";
+    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N]";
+
+    private static string Cache => Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
+
+    private enum Kind { RealMode, KernelTranslated, User, Mixed, Idle }
+
+    public Task<int> RunAsync(string[] args)
+    {
+        long quantum = BenchArgs.Int(args, "--quantum", 10_007);
+        int top = BenchArgs.Int(args, "--top", 15);
+        string vmlinux = Path.Combine(Cache, "vmlinux"), busybox = Path.Combine(Cache, "busybox");
+        if (!File.Exists(vmlinux) || !File.Exists(busybox)) { Console.Error.WriteLine($"no kernel or busybox in {Cache}: run scripts/fetch-linux"); return Task.FromResult(1); }
+        var kernel = ElfImage.Load(vmlinux);
+        using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20));
+        var console = new StringBuilder();
+        vm.ConsoleOutput += (_, bytes) => { lock (console) console.Append(Encoding.ASCII.GetString(bytes)); };
+        LinuxBoot.Load(vm, new LinuxBootRequest(kernel, LinuxInitramfs.Build(busybox)), MachineOptions.TimebaseFrequency);
+        var vcpu = vm.GetVcpu(0);
+        var instructions = new long[5];
+        var ticks = new long[5];
+        var samples = new Dictionary<string, int>();
+        var total = Stopwatch.StartNew();
+        while (true)
+        {
+            var before = vcpu.GetRegisters();
+            long retired = vcpu.InstructionsRetired;
+            long start = Stopwatch.GetTimestamp();
+            var exit = vcpu.Run(quantum);
+            long elapsed = Stopwatch.GetTimestamp() - start;
+            if (exit.Reason is ExitReason.Stopped or ExitReason.Checkstop) break;
+            var after = vcpu.GetRegisters();
+            long ran = vcpu.InstructionsRetired - retired;
+            var kind = exit.Reason == ExitReason.Idle && ran < quantum / 2 ? Kind.Idle : Classify(before) == Classify(after) ? Classify(after) : Kind.Mixed;
+            instructions[(int)kind] += ran;
+            ticks[(int)kind] += elapsed;
+            if (kind == Kind.KernelTranslated && kernel.Code.Find(after.Nip) is { } at)
+                samples[at.Symbol.Name] = samples.GetValueOrDefault(at.Symbol.Name) + 1;
+        }
+        var wall = total.Elapsed;
+        if (vm.Halt?.Status != MachineHalt.PowerOff || !console.ToString().Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal))
+            throw new InvalidOperationException($"the boot did not reach the init's line and power off: {vm.Halt?.Detail}\n{console}");
+        Console.WriteLine($"kernel-rate: Debian kernel + busybox initramfs, 1 vcpu, quanta of {quantum} instructions, {wall.TotalSeconds:0.00} s to the power-off");
+        Console.WriteLine($"  {"state at both ends of a quantum",-44} {"instructions",14} {"seconds",9} {"M/s",8}");
+        foreach (var kind in Enum.GetValues<Kind>())
+        {
+            double seconds = ticks[(int)kind] / (double)Stopwatch.Frequency;
+            Console.WriteLine($"  {Describe(kind),-44} {instructions[(int)kind],14:N0} {seconds,9:0.00} {(seconds > 0 ? instructions[(int)kind] / seconds / 1e6 : 0),8:0.0}");
+        }
+        int sampled = samples.Values.Sum();
+        Console.WriteLine($"  hottest kernel functions (share of {sampled:N0} quantum ends in kernel code with translation on):");
+        foreach (var (name, n) in samples.OrderByDescending(s => s.Value).Take(top))
+            Console.WriteLine($"    {n * 100.0 / sampled,5:0.0} %  {name}");
+        return Task.FromResult(0);
+    }
+
+    private static Kind Classify(VcpuState s) =>
+        (s.Msr & Isa.Msr.IR) == 0 ? Kind.RealMode
+        : (s.Msr & Isa.Msr.PR) != 0 ? Kind.User
+        : s.Nip >= SymbolIndex.KernelBase ? Kind.KernelTranslated : Kind.Mixed;
+
+    private static string Describe(Kind kind) => kind switch
+    {
+        Kind.RealMode => "real mode (MSR[IR] = 0)",
+        Kind.KernelTranslated => "kernel code, translation on (the goal's row)",
+        Kind.User => "userspace (MSR[PR] = 1)",
+        Kind.Mixed => "quanta that changed state",
+        _ => "idle (H_CEDE: time skipped)",
+    };
+}
