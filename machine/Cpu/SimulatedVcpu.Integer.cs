@@ -11,7 +11,7 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong RA0(int ra) => ra == 0 ? 0 : Gpr[ra];
 
-    private bool Mode64 => (Msr_ & Isa.Msr.SF) != 0;
+    private bool Mode64 { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => (Msr_ & Isa.Msr.SF) != 0; }
 
     /// <summary>CR0 ← LT/GT/EQ of the result (64-bit mode: whole register; 32-bit: low word) || XER[SO].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -31,6 +31,7 @@ public sealed partial class SimulatedVcpu
 
     private bool CrBit(int bi) => ((Cr >> (31 - bi)) & 1) != 0;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetCa(bool ca, bool ca32) =>
         Xer = (Xer & ~(Isa.Xer.CA | Isa.Xer.CA32)) | (ca ? Isa.Xer.CA : 0) | (ca32 ? Isa.Xer.CA32 : 0);
 
@@ -40,15 +41,18 @@ public sealed partial class SimulatedVcpu
         Xer = (Xer & ~(Isa.Xer.OV | Isa.Xer.OV32)) | (ov ? Isa.Xer.OV | Isa.Xer.SO : 0) | (ov32 ? Isa.Xer.OV32 : 0);
     }
 
-    private ulong CarryIn => (Xer & Isa.Xer.CA) != 0 ? 1UL : 0UL;
+    private ulong CarryIn { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => (Xer & Isa.Xer.CA) != 0 ? 1UL : 0UL; }
 
     /// <summary>Add/subtract-from: CA is the carry out of bit 0 in 64-bit mode, out of bit 32 in 32-bit mode; CA32 always bit 32 (Book I §3.3.9).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetArithmeticCa(bool ca, bool ca32) => SetCa(Mode64 ? ca : ca32, ca32);
 
     /// <summary>OE=1 add/subtract-from/negate: OV is 64-bit overflow in 64-bit mode, 32-bit overflow in 32-bit mode; OV32 always 32-bit (Book I §3.3.9).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetArithmeticOv(bool ov, bool ov32) => SetOv(Mode64 ? ov : ov32, ov32);
 
     /// <summary>a + b + cin with carry out of bit 0 (CA) and bit 32 (CA32), signed overflow of 64 and 32 bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong AddWithCarry(ulong a, ulong b, ulong cin, out bool ca, out bool ca32, out bool ov, out bool ov32)
     {
         ulong sum = a + b + cin;
@@ -82,6 +86,7 @@ public sealed partial class SimulatedVcpu
     private void Mulli(uint i) { var d = new FormD(i); Gpr[d.RT] = (ulong)((long)Gpr[d.RA] * d.SI); }
 
     /// <summary>add/subf and their carrying, extended, minus-one and zero forms: all are a + b + cin.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void AddFamily(Op op, uint i)
     {
         var x = new FormXO(i);
@@ -221,6 +226,7 @@ public sealed partial class SimulatedVcpu
         };
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Logical(Op op, uint i)
     {
         var x = new FormX(i);
@@ -249,6 +255,7 @@ public sealed partial class SimulatedVcpu
         return r;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Unary(Op op, uint i)
     {
         var x = new FormX(i);
@@ -308,6 +315,7 @@ public sealed partial class SimulatedVcpu
         if (m.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RotateDoublewordImmediate(Op op, uint i)
     {
         var md = new FormMD(i);
@@ -333,6 +341,7 @@ public sealed partial class SimulatedVcpu
         if (md.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Shift(Op op, uint i)
     {
         var x = new FormX(i);

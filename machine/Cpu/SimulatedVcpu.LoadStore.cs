@@ -8,8 +8,9 @@ namespace ActorStep.Machine.Cpu;
 // Loads and stores (Power ISA v3.0 Book I §3.3.2–3.3.7, Book II §1.7.3 for load-reserve/store-conditional).
 public sealed partial class SimulatedVcpu
 {
-    private bool LittleEndian => (Msr_ & Isa.Msr.LE) != 0;
+    private bool LittleEndian { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => (Msr_ & Isa.Msr.LE) != 0; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong EffectiveAddress(ulong ea) => Mode64 ? ea : ea & 0xFFFFFFFF;
 
     /// <summary>Translates a data access, raising DSI when EA has no translation or leaves guest RAM; false too when the
@@ -27,6 +28,7 @@ public sealed partial class SimulatedVcpu
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Extend(ulong v, int size, bool signed) => !signed ? v : size switch
     {
         2 => (ulong)(short)v,
@@ -34,6 +36,7 @@ public sealed partial class SimulatedVcpu
         _ => v,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)
     {
         ea = EffectiveAddress(ea);
@@ -42,6 +45,7 @@ public sealed partial class SimulatedVcpu
         if (update) Gpr[ra] = ea;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Store(int rs, int ra, ulong ea, int size, bool update)
     {
         ea = EffectiveAddress(ea);
@@ -50,36 +54,42 @@ public sealed partial class SimulatedVcpu
         if (update) Gpr[ra] = ea;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LoadD(uint i, int size, bool signed, bool update)
     {
         var d = new FormD(i);
         Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LoadDS(uint i, int size, bool signed, bool update)
     {
         var ds = new FormDS(i);
         Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LoadX(uint i, int size, bool signed, bool update)
     {
         var x = new FormX(i);
         Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void StoreD(uint i, int size, bool update)
     {
         var d = new FormD(i);
         Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void StoreDS(uint i, bool update)
     {
         var ds = new FormDS(i);
         Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void StoreX(uint i, int size, bool update)
     {
         var x = new FormX(i);

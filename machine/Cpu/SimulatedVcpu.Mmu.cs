@@ -29,7 +29,26 @@ public sealed partial class SimulatedVcpu
         return TranslateRadix(ea, access, out ra);
     }
 
+    /// <summary>A hit in the translation cache (permission and R/C still checked) inline; a miss walks the tree.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private RadixFault TranslateRadix(ulong ea, AccessKind access, out ulong ra)
+    {
+        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        if (_vm.TlbGeneration == _tlbGeneration && _tlbTag[slot] == ((ea & ~0xFFFUL) | 1))
+        {
+            ulong pte = _tlbPte[slot];
+            ulong rc = RadixWalk.ReferenceChange(access);
+            if ((pte & rc) == rc && RadixWalk.Permits(pte, access, (Msr_ & Isa.Msr.PR) != 0))
+            {
+                ra = _tlbRa[slot] | (ea & 0xFFF);
+                return RadixFault.None;
+            }
+        }
+        return TranslateRadixMiss(ea, access, out ra);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private RadixFault TranslateRadixMiss(ulong ea, AccessKind access, out ulong ra)
     {
         long generation = _vm.TlbGeneration;
         if (generation != _tlbGeneration) FlushTranslationCache(generation);
@@ -37,15 +56,6 @@ public sealed partial class SimulatedVcpu
         int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
         bool problem = (Msr_ & Isa.Msr.PR) != 0;
         ulong rc = RadixWalk.ReferenceChange(access);
-        if (_tlbTag[slot] == (page | 1))
-        {
-            ulong pte = _tlbPte[slot];
-            if ((pte & rc) == rc && RadixWalk.Permits(pte, access, problem))
-            {
-                ra = _tlbRa[slot] | (ea & 0xFFF);
-                return RadixFault.None;
-            }
-        }
         ra = 0;
         var fault = RadixWalk.Walk(_mem, _vm.ProcessTable, Pidr, ea, out var leaf);
         if (fault != RadixFault.None) return fault;
@@ -53,7 +63,7 @@ public sealed partial class SimulatedVcpu
         ulong newPte = leaf.Pte | rc;
         // R and C are set in the PTE atomically with respect to the guest's own updates of it (Book III §6.7.12).
         if (newPte != leaf.Pte && !_mem.CompareExchange(leaf.PteAddress, 8, SwapBe(leaf.Pte), newPte, le: false))
-            return TranslateRadix(ea, access, out ra);
+            return TranslateRadixMiss(ea, access, out ra);
         ra = leaf.RealAddress;
         _tlbTag[slot] = page | 1;
         _tlbRa[slot] = ra & ~0xFFFUL;

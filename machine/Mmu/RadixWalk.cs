@@ -79,6 +79,7 @@ public static class RadixWalk
     }
 
     /// <summary>Whether the leaf's encoded access authority allows the access (Book III §6.7.11.3; AMR/IAMR not modelled).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool Permits(ulong pte, AccessKind access, bool problemState)
     {
         if ((pte & EaaPrivileged) != 0 && problemState) return false;
@@ -91,6 +92,7 @@ public static class RadixWalk
     }
 
     /// <summary>The R and C bits an access sets in the leaf (POWER9 updates them in the PTE).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static ulong ReferenceChange(AccessKind access) => access == AccessKind.Store ? PteR | PteC : PteR;
 
     private static ulong ReadBe(GuestMemory mem, ulong ra) => mem.Load(ra, 8, le: false);
