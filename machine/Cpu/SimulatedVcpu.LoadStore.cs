@@ -40,17 +40,39 @@ public sealed partial class SimulatedVcpu
     private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)
     {
         ea = EffectiveAddress(ea);
-        if (!TranslateData(ea, size, false, out ulong real)) return;
-        Gpr[rt] = Extend(_mem.Load(real, size, LittleEndian), size, signed);
+        ulong value;
+        if (CrossesPage(ea, size)) { if (CrossingWatched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
+        else
+        {
+            if (!TranslateData(ea, size, false, out ulong real)) return;
+            value = _mem.Load(real, size, LittleEndian);
+        }
+        Gpr[rt] = Extend(value, size, signed);
         if (update) Gpr[ra] = ea;
     }
+
+    /// <summary>A translated access whose bytes lie on two 4 KiB pages: each page is translated on its own (their real pages need
+    /// not be adjacent), both before any byte moves (<see cref="LoadScalar"/>, <see cref="StoreScalar"/>). Real mode and the
+    /// fixed map are contiguous: such an access stays whole there (a fault beyond RAM says its first byte).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CrossesPage(ulong ea, int size) =>
+        (ea & 0xFFF) + (ulong)size > 0x1000 && (Msr_ & Isa.Msr.DR) != 0 && _vm.ProcessTable.IsRegistered;
+
+    /// <summary>The whole extent of a page-crossing access against the watchpoints first, as an access on one page is: a watched
+    /// byte on either page stops the instruction before its translation can fault.</summary>
+    private bool CrossingWatched(ulong ea, int size, bool store) =>
+        _vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Store(int rs, int ra, ulong ea, int size, bool update)
     {
         ea = EffectiveAddress(ea);
-        if (!TranslateData(ea, size, true, out ulong real)) return;
-        _mem.Store(real, size, Gpr[rs], LittleEndian);
+        if (CrossesPage(ea, size)) { if (CrossingWatched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
+        else
+        {
+            if (!TranslateData(ea, size, true, out ulong real)) return;
+            _mem.Store(real, size, Gpr[rs], LittleEndian);
+        }
         if (update) Gpr[ra] = ea;
     }
 
@@ -101,6 +123,11 @@ public sealed partial class SimulatedVcpu
     {
         var x = new FormX(i);
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if (CrossesPage(ea, size))
+        {
+            if (!CrossingWatched(ea, size, false) && LoadScalar(ea, size, !LittleEndian, out ulong value)) Gpr[x.RT] = value;
+            return;
+        }
         if (!TranslateData(ea, size, false, out ulong real)) return;
         Gpr[x.RT] = _mem.Load(real, size, !LittleEndian);
     }
@@ -109,6 +136,11 @@ public sealed partial class SimulatedVcpu
     {
         var x = new FormX(i);
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
+        if (CrossesPage(ea, size))
+        {
+            if (!CrossingWatched(ea, size, true)) StoreScalar(ea, size, !LittleEndian, Gpr[x.RS]);
+            return;
+        }
         if (!TranslateData(ea, size, true, out ulong real)) return;
         _mem.Store(real, size, Gpr[x.RS], !LittleEndian);
     }

@@ -109,7 +109,10 @@ public sealed partial class SimulatedVcpu
             for (int k = 0; k < size; k++) mem[e + (le ? size - 1 - k : k)] = isa[e + k];
     }
 
-    private bool LoadScalar(ulong ea, int size, out ulong value)
+    private bool LoadScalar(ulong ea, int size, out ulong value) => LoadScalar(ea, size, LittleEndian, out value);
+
+    /// <summary>A scalar of <paramref name="size"/> bytes in byte order <paramref name="le"/>, on one page or across two.</summary>
+    private bool LoadScalar(ulong ea, int size, bool le, out ulong value)
     {
         ea = EffectiveAddress(ea);
         value = 0;
@@ -117,25 +120,27 @@ public sealed partial class SimulatedVcpu
         {
             Span<byte> b = stackalloc byte[8];
             if (!ReadStorage(ea, b[..size])) return false;
-            for (int k = 0; k < size; k++) value = LittleEndian ? value | (ulong)b[k] << (8 * k) : value << 8 | b[k];
+            for (int k = 0; k < size; k++) value = le ? value | (ulong)b[k] << (8 * k) : value << 8 | b[k];
             return true;
         }
         if (!TranslateData(ea, size, false, out ulong ra)) return false;
-        value = _mem.Load(ra, size, LittleEndian);
+        value = _mem.Load(ra, size, le);
         return true;
     }
 
-    private bool StoreScalar(ulong ea, int size, ulong value)
+    private bool StoreScalar(ulong ea, int size, ulong value) => StoreScalar(ea, size, LittleEndian, value);
+
+    private bool StoreScalar(ulong ea, int size, bool le, ulong value)
     {
         ea = EffectiveAddress(ea);
         if ((ea & 0xFFF) + (ulong)size > 4096)
         {
             Span<byte> b = stackalloc byte[8];
-            for (int k = 0; k < size; k++) b[k] = (byte)(LittleEndian ? value >> (8 * k) : value >> (8 * (size - 1 - k)));
+            for (int k = 0; k < size; k++) b[k] = (byte)(le ? value >> (8 * k) : value >> (8 * (size - 1 - k)));
             return WriteStorage(ea, b[..size]);
         }
         if (!TranslateData(ea, size, true, out ulong ra)) return false;
-        _mem.Store(ra, size, value, LittleEndian);
+        _mem.Store(ra, size, value, le);
         return true;
     }
 
