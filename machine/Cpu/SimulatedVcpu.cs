@@ -243,27 +243,27 @@ public sealed partial class SimulatedVcpu : IVcpu
         }
     }
 
-    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace.</summary>
+    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace. MSR[IR], MSR[LE] and MSR[SE] are read
+    /// once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
+    /// with an event, so they hold for the whole of it.</summary>
     private unsafe void ExecuteBatch(ulong batchEnd)
     {
+        ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE);
+        bool le = (mode & Isa.Msr.LE) != 0;
+        ulong leBit = le ? 1UL : 0UL;
+        bool traced = (Msr_ & Isa.Msr.SE) != 0;
+        if (mode != _fetchMode) _fetchEaPage = ulong.MaxValue;
         while (Tb < batchEnd)
         {
             ulong cia = Nip;
             _cia = cia;
-            ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE);
-            if ((cia & ~0xFFFUL) != _fetchEaPage || mode != _fetchMode)
-            {
-                if (!RefillFetch(cia, mode)) return;
-            }
+            if ((cia & ~0xFFFUL) != _fetchEaPage && !RefillFetch(cia, mode)) return;
             ref ulong slot = ref _fetchDecoded[(cia & 0xFFF) >> 2];
             ulong entry = Volatile.Read(ref slot);
-            bool le = (mode & Isa.Msr.LE) != 0;
-            if ((long)entry >= 0 || ((entry >> 48) & 1) != (le ? 1UL : 0UL))
+            if ((long)entry >= 0 || ((entry >> 48) & 1) != leBit)
                 entry = Fill(ref slot, entry, cia, le);
-            uint insn = (uint)entry;
-            ulong se = Msr_ & Isa.Msr.SE;
             Nip = cia + 4;
-            Execute((Op)(ushort)(entry >> 32), insn);
+            Execute((Op)(ushort)(entry >> 32), (uint)entry);
             if (_event != Event.None)
             {
                 if ((_event & Event.Exit) != 0) return;
@@ -273,14 +273,14 @@ public sealed partial class SimulatedVcpu : IVcpu
                     _event = Event.None;
                     return;
                 }
-                if ((_event & Event.NoTrace) != 0) se = 0;
+                bool trace = traced && (_event & Event.NoTrace) == 0;
                 Tb++; _retired++;
                 _event = Event.None;
-                if (se != 0) DeliverTrace();
+                if (trace) DeliverTrace();
                 return;
             }
             Tb++; _retired++;
-            if (se != 0) { DeliverTrace(); return; }
+            if (traced) { DeliverTrace(); return; }
         }
     }
 
