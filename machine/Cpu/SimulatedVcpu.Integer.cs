@@ -105,10 +105,12 @@ public sealed partial class SimulatedVcpu
             Op.Subfze => (~a, 0UL, CarryIn, true),
             _ /* Neg */ => (~a, 0UL, 1UL, false),
         };
-        ulong result = AddWithCarry(l, r, cin, out bool ca, out bool ca32, out bool ov, out bool ov32);
+        // The carries and overflows are worked out only where the form asks for them (each handler is this code with op constant).
+        ulong result = l + r + cin;
         Gpr[x.RT] = result;
-        if (setsCa) SetArithmeticCa(ca, ca32);
-        if (x.OE) SetArithmeticOv(ov, ov32);
+        if (setsCa)
+            SetArithmeticCa(result < l || (cin != 0 && result == l), ((l & 0xFFFFFFFF) + (r & 0xFFFFFFFF) + cin) >> 32 != 0);
+        if (x.OE) SetArithmeticOv((((l ^ result) & (r ^ result)) >> 63) != 0, (((l ^ result) & (r ^ result)) >> 31 & 1) != 0);
         if (x.Rc) SetCr0(result);
     }
 
@@ -124,10 +126,10 @@ public sealed partial class SimulatedVcpu
     private void Mulld(uint i)
     {
         var x = new FormXO(i);
-        Int128 p = (Int128)(long)Gpr[x.RA] * (long)Gpr[x.RB];
-        ulong r = (ulong)(long)p;
+        long a = (long)Gpr[x.RA], b = (long)Gpr[x.RB];
+        ulong r = (ulong)(a * b);
         Gpr[x.RT] = r;
-        if (x.OE) { bool ov = p != (long)r; SetOv(ov, ov); }
+        if (x.OE) { bool ov = (Int128)a * b != (long)r; SetOv(ov, ov); }
         if (x.Rc) SetCr0(r);
     }
 
