@@ -63,6 +63,9 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
             Resume(new Resume(StepActions(vcpu, _vcpus, locking), HoldAsyncInterrupts: false, StepCount: count,
                 Ranges: range is null ? null : new Dictionary<int, StepRange> { [vcpu] = range }), what);
 
+        /// <summary>The coordinator's description of the VM (its counts of parks and re-entries).</summary>
+        public VmDescription Describe() => debugged.Ask<VmDescription>(new Describe(), Timeout).Result;
+
         /// <summary>Every vcpu continues.</summary>
         private Resume ContinueAll() => new(ContinueActions(0, _vcpus, SchedulerLocking.Off), HoldAsyncInterrupts: false);
 
@@ -485,7 +488,8 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
     /// there the debugged one is driven through a deterministic coordinator: both vcpus stepped in turn, each while scheduler
     /// locking holds the other (vcpu 0 waiting in __cpu_up, vcpu 1 through its MMU switch-on into start_secondary), then each
     /// alone; both continued to smp_cpus_done ("smp: Brought up 1 node, 2 CPUs" printed); then each stepped in turn while the
-    /// other runs its slice (scheduler locking off).
+    /// other runs its slice (scheduler locking off), which parks the running vcpu on the stepped one's breakpoints now and then
+    /// (step-engine.md §4: re-entered invisibly, §6 invariant 5).
     /// <para>What the twin is compared with: an SMP guest's state depends on the interleaving of its vcpus, and no undebugged
     /// runner makes the coordinator's (its slices of 10,000 ticks, a step's slice ending at the step, the planting slices, a
     /// round completed after a stop). So the twin replays the debugged run's own interleaving, slice by slice
@@ -547,6 +551,9 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
         output.WriteLine($"{l.Stops} stops ({l.Compared} vcpu states compared in full, {l.InterruptEntries} interrupt entries), "
                          + $"{l.SlicesCompared} slice ends compared, {l.MemoryChecks} memory comparisons, completions "
                          + $"{string.Join(", ", l.Completions.Select(c => $"{c.Key} {c.Value}"))}; {clock.Elapsed.TotalSeconds:0.0} s");
+        var described = l.Describe();
+        output.WriteLine($"{described.Parks} parks on the other vcpu's step breakpoints, {described.Reentries} re-entries");
+        Assert.True(described.Parks > 0, "no vcpu parked on the other's step breakpoints: no re-entry was compared");
         Assert.True(l.Compared > 3000, $"only {l.Compared} vcpu states were compared at stops");
         Assert.True(l.SlicesCompared > 1000, $"only {l.SlicesCompared} slice ends were compared");
         Assert.True(instead < 20, $"{instead} of 400 steps went to the other vcpu: the stretch did not step in turn");
