@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ActorStep.Actors.Engine;
 using ActorStep.Actors.Vcpu;
 using ActorStep.Hypervisor;
@@ -68,12 +67,9 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
     private readonly SliceTicket?[] _tickets;
     private readonly bool _deterministic;
     private bool _halting;
-    /// <summary>Timebase ticks per second of a backend that paces idle time (0: it does not).</summary>
-    private readonly ulong _pacedFrequency;
-    /// <summary>When each vcpu began to wait for its decrementer on the host's clock (Stopwatch ticks; 0: it does not wait).</summary>
-    private readonly long[] _idleSince;
-    /// <summary>Host time each vcpu waited in a resume that stopped before its next slice (timebase ticks): its next slice lets it pass.</summary>
-    private readonly ulong[] _idleOwed;
+    /// <summary>The machine's one clock for vcpus waiting for their decrementer on the host's clock: how much idle time each
+    /// vcpu's next slice lets pass (<see cref="IdleClock"/>).</summary>
+    private readonly IdleClock _idle;
     private readonly VcpuWakeHandler? _wake;
     private bool _vmRunning, _vmStopRequested;
 
@@ -94,11 +90,10 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         // An all-stop backend runs the VM as a whole and cannot run one vcpu for a budget: the interleaving is the backend's
         // (the simulated one's is fixed), so the coordinator's deterministic rounds do not apply.
         if (vm.Capabilities.RunModel == VcpuRunModel.AllStop) options = options with { Deterministic = false };
-        _pacedFrequency = vm.Capabilities.PacedTimebaseFrequency;
-        _idleSince = new long[vm.VcpuCount];
-        _idleOwed = new ulong[vm.VcpuCount];
+        ulong pacedFrequency = vm.Capabilities.PacedTimebaseFrequency;
         _run = new AllStopScheduler(_last, options, stoppedForGood, allStopBackend: vm.Capabilities.RunModel == VcpuRunModel.AllStop,
-            pacedIdle: _pacedFrequency != 0);
+            pacedIdle: pacedFrequency != 0);
+        _idle = new IdleClock(pacedFrequency, _last, _run);
         _ready = new bool[vm.VcpuCount];
         _tickets = new SliceTicket?[vm.VcpuCount];
         _deterministic = options.Deterministic;
@@ -123,7 +118,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
             if (m.Kind == "reset" && _run.Stepping)
                 HaltNow($"{m.Detail}, during the step: the step is abandoned, nothing of it stays in the guest", null);
         });
-        if (_pacedFrequency != 0)
+        if (pacedFrequency != 0)
         {
             _wake = vcpu => self.Tell(new VcpuWakeObserved(vcpu));
             vm.VcpuWakeRequested += _wake;
@@ -324,13 +319,13 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                             _prefetchEpoch = _memoryEpoch;
                         }
                     }
-                    if (IdleWaited(c.Vcpu) is > 0 and var idle) slice = slice with { IdleTicks = idle };
+                    if (_idle.Take(c.Vcpu) is > 0 and var idle) slice = slice with { IdleTicks = idle };
                     _vcpus[c.Vcpu].Tell(slice);
                     break;
                 case RunCommandKind.WaitForWake:
-                    _idleSince[c.Vcpu] = Stopwatch.GetTimestamp();
+                    _idle.WaitBegins(c.Vcpu);
                     Timers.StartSingleTimer(new IdleTimeUp(c.Vcpu), new IdleTimeUp(c.Vcpu),
-                        TimeSpan.FromSeconds(c.WakesIn / (double)_pacedFrequency));
+                        TimeSpan.FromSeconds(c.WakesIn / (double)_idle.Frequency));
                     break;
                 case RunCommandKind.CancelStep: _vcpus[c.Vcpu].Tell(new CancelStep()); break;
                 case RunCommandKind.RequestExit:
@@ -349,12 +344,8 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                 case RunCommandKind.Stop:
                     // Vcpus still waiting for their decrementer: the host's time they waited passes at their next slice; the
                     // time the VM then stays stopped does not (a debugger's pause is not the guest's time).
-                    for (int v = 0; v < _idleSince.Length; v++)
-                    {
-                        if (_idleSince[v] == 0) continue;
-                        _idleOwed[v] = IdleWaited(v); // what it owed before, and this wait
-                        Timers.Cancel(new IdleTimeUp(v));
-                    }
+                    for (int v = 0; v < _vcpus.Length; v++)
+                        if (_idle.Suspend(v)) Timers.Cancel(new IdleTimeUp(v));
                     var to = _askers.ToArray();
                     _askers.Clear();
                     Deliver(Stop(c.Stop!), c.CodeBytes, to);
@@ -366,36 +357,6 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
         if (takenBack is not null)
             foreach (int v in takenBack) EndSlice(new SliceEnded(v, SliceOutcome.Ran, _last[v]));
     }
-
-    /// <summary>The host's time vcpu <paramref name="v"/> waited for its decrementer, in timebase ticks, taken (0: it did not wait);
-    /// at most what keeps its timebase within <see cref="MaxSkew"/> of every other vcpu's clock — a busy vcpu's, which moves with
-    /// its instructions (slower than the wall's here), and a waiting vcpu's with the time it has waited so far — (one clock per
-    /// machine, as MachineRunner keeps it: Linux assumes its cpus' timebases agree; its SMP watchdog compares them). The time
-    /// beyond is dropped.</summary>
-    private ulong IdleWaited(int v)
-    {
-        ulong waited = _idleOwed[v] + WaitingSoFar(v);
-        _idleOwed[v] = 0;
-        _idleSince[v] = 0;
-        ulong? slowest = null;
-        for (int u = 0; u < _last.Length; u++)
-        {
-            if (u == v) continue;
-            ulong? clock = _idleSince[u] != 0 && _run.Waiting(u) ? _last[u].Tb + _idleOwed[u] + WaitingSoFar(u)
-                : _run.KeepsGuestTime(u) ? _last[u].Tb : null;
-            if (clock is { } c) slowest = Math.Min(slowest ?? ulong.MaxValue, c);
-        }
-        if (slowest is not { } s) return waited;
-        ulong limit = s + MaxSkew, mine = _last[v].Tb;
-        return limit > mine ? Math.Min(waited, limit - mine) : 0;
-    }
-
-    /// <summary>Timebase ticks of the host's time since vcpu <paramref name="v"/> began to wait (0: it does not).</summary>
-    private ulong WaitingSoFar(int v) =>
-        _idleSince[v] == 0 ? 0 : (ulong)(Stopwatch.GetElapsedTime(_idleSince[v]).TotalSeconds * _pacedFrequency);
-
-    /// <summary>How far an idle vcpu's timebase may get ahead of a busy vcpu's: 2 ms of guest time (MachineRunner's MaxSkew).</summary>
-    private ulong MaxSkew => _pacedFrequency / 500;
 
     // ---- All-stop backends ----
 
