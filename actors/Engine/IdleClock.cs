@@ -11,7 +11,7 @@ namespace ActorStep.Actors.Engine;
 /// instructions, slower than the wall's here), a waiting vcpu's last timebase plus what it is owed and has waited so far. One
 /// clock per machine, as MachineRunner keeps it: Linux assumes its cpus' timebases agree (its SMP watchdog compares them). The
 /// time beyond the cap is dropped; the time the VM stays stopped (a debugger's pause) is not the guest's.
-/// The coordinator drives it: <see cref="WaitBegins"/> at WaitForWake, <see cref="Take"/> as it sends a slice, <see cref="Suspend"/>
+/// The coordinator drives it: <see cref="WaitBegins"/> at WaitForWake, <see cref="Take"/> as it sends a slice, <see cref="SuspendAll"/>
 /// at a stop. Not thread-safe: the coordinator calls it from its one thread.
 /// </summary>
 public sealed class IdleClock
@@ -55,7 +55,7 @@ public sealed class IdleClock
         _waits[v] = true;
     }
 
-    /// <summary>Vcpu <paramref name="v"/> has begun to wait and its time is not yet taken (<see cref="Take"/>, <see cref="Suspend"/>).</summary>
+    /// <summary>Vcpu <paramref name="v"/> has begun to wait and its time is not yet taken (<see cref="Take"/>, <see cref="SuspendAll"/>).</summary>
     public bool Waits(int v) => _waits[v];
 
     /// <summary>
@@ -66,9 +66,16 @@ public sealed class IdleClock
     /// </summary>
     public ulong Take(int v)
     {
-        ulong waited = _owed[v] + WaitingSoFar(v);
+        ulong idle = Capped(v);
         _owed[v] = 0;
         _waits[v] = false;
+        return idle;
+    }
+
+    /// <summary>What <see cref="Take"/> gives vcpu <paramref name="v"/> now, taking nothing.</summary>
+    private ulong Capped(int v)
+    {
+        ulong waited = _owed[v] + WaitingSoFar(v);
         if (waited == 0) return 0; // (the cap of nothing is nothing; the coordinator asks at every slice)
         ulong? slowest = null;
         for (int u = 0; u < _last.Count; u++)
@@ -83,13 +90,26 @@ public sealed class IdleClock
         return limit > mine ? Math.Min(waited, limit - mine) : 0;
     }
 
-    /// <summary>The VM stops while vcpu <paramref name="v"/> may wait: the time it waited (capped as <see cref="Take"/> caps it) is
-    /// owed to its next slice, and the time the VM then stays stopped is not counted. False when it was not waiting.</summary>
-    public bool Suspend(int v)
+    /// <summary>The VM stops: the time each waiting vcpu waited (capped as <see cref="Take"/> caps it) is owed to its next slice,
+    /// and the time the VM then stays stopped is not counted. Every cap is worked out against the clocks as they stood at the
+    /// stop, before any wait is ended: ending them one after another would cap a later vcpu against an earlier one's timebase
+    /// without its wait, and not the other way round. Returns the vcpus that were waiting.</summary>
+    public IReadOnlyList<int> SuspendAll()
     {
-        if (!_waits[v]) return false;
-        _owed[v] = Take(v); // what it owed before, and this wait
-        return true;
+        var owed = new ulong[_waits.Length];
+        var waiting = new List<int>();
+        for (int v = 0; v < _waits.Length; v++)
+            if (_waits[v])
+            {
+                owed[v] = Capped(v); // what it owed before, and this wait
+                waiting.Add(v);
+            }
+        foreach (int v in waiting)
+        {
+            _owed[v] = owed[v];
+            _waits[v] = false;
+        }
+        return waiting;
     }
 
     /// <summary>Timebase ticks of the host's time since vcpu <paramref name="v"/> began to wait (0: it does not).</summary>

@@ -344,8 +344,7 @@ public sealed class VmCoordinator : ReceiveActor, IWithUnboundedStash, IWithTime
                 case RunCommandKind.Stop:
                     // Vcpus still waiting for their decrementer: the host's time they waited passes at their next slice; the
                     // time the VM then stays stopped does not (a debugger's pause is not the guest's time).
-                    for (int v = 0; v < _vcpus.Length; v++)
-                        if (_idle.Suspend(v)) Timers.Cancel(new IdleTimeUp(v));
+                    foreach (int v in _idle.SuspendAll()) Timers.Cancel(new IdleTimeUp(v));
                     var to = _askers.ToArray();
                     _askers.Clear();
                     Deliver(Stop(c.Stop!), c.CodeBytes, to);

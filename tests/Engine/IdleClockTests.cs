@@ -54,8 +54,7 @@ public class IdleClockTests
             {
                 if (c.Kind == RunCommandKind.RunSlice) idle[c.Vcpu] = Idle.Take(c.Vcpu);
                 else if (c.Kind == RunCommandKind.WaitForWake) Idle.WaitBegins(c.Vcpu);
-                else if (c.Kind == RunCommandKind.Stop)
-                    for (int v = 0; v < Last.Length; v++) Idle.Suspend(v);
+                else if (c.Kind == RunCommandKind.Stop) Idle.SuspendAll();
             }
             return idle;
         }
@@ -142,6 +141,27 @@ public class IdleClockTests
         var slices = m.Continue(0);
 
         Assert.Equal(3 * TickTicks, slices[0]);
+    }
+
+    [Fact]
+    public void A_stop_caps_every_waiting_vcpu_against_the_others_clocks_as_they_stood_at_the_stop()
+    {
+        const ulong tb = 10_000_000;
+        var m = new Machine(tb, tb);
+        m.Continue(0, 1);
+        m.Cedes(1);
+        m.Host.Advance(8);
+        m.Cedes(0); // waits since 8 ticks after vcpu 1
+        m.Host.Advance(1);
+
+        m.Execute(m.Run.Halt());
+        var slices = m.Continue(0, 1);
+
+        // vcpu 0 waited 1 tick: vcpu 1's clock (9 ticks waited) does not cap it. Vcpu 1 waited 9 ticks, but vcpu 0's clock at
+        // the stop was its TB + 1 tick: vcpu 1 may get MaxSkew ahead of that, at a stop as at a wake-up (whichever of the two
+        // the stop happened to end first).
+        Assert.Equal(TickTicks, slices[0]);
+        Assert.Equal(TickTicks + MaxSkew, slices[1]);
     }
 
     [Fact]
