@@ -34,8 +34,10 @@ public static class Srr1Bits
 {
     /// <summary>SRR1[33]: set by the Trace interrupt; "no translation" for ISI.</summary>
     public const ulong Bit33 = 0x40000000;
-    /// <summary>ISI: the access was not permitted by the radix leaf (Book III §6.5.5).</summary>
-    public const ulong Bit36 = 0x08000000;
+    /// <summary>ISI: a fetch from no-execute or guarded storage. With radix, any fetch the leaf does not permit (no execute
+    /// authority, a privileged page from problem state, a non-normal ATT) sets this bit and not bit 36, as POWER9 does (QEMU's
+    /// "target/ppc: fix ISI fault cause for Radix MMU", 2022: SRR1_NOEXEC_GUARD rather than DSISR_PROTFAULT).</summary>
+    public const ulong Bit35 = 0x10000000;
     public const ulong ProgramFpEnabled = 0x100000;   // bit 43
     public const ulong ProgramIllegal = 0x80000;      // bit 44
     public const ulong ProgramPrivileged = 0x40000;   // bit 45

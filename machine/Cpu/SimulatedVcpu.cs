@@ -313,9 +313,10 @@ public sealed partial class SimulatedVcpu : IVcpu
         if (fault == RadixFault.None && !_mem.Contains(ra & ~0xFFFUL, 4096)) fault = RadixFault.NoTranslation;
         if (fault != RadixFault.None)
         {
-            // ISI: SRR0 = the address that could not be fetched; SRR1[33] no translation, SRR1[36] protection (Book III §6.5.5).
+            // ISI: SRR0 = the address that could not be fetched; SRR1[33] no translation, SRR1[35] a fetch the leaf does not
+            // permit (Book III §6.5.5; POWER9 and QEMU set 35, not the data side's 36, for it).
             if (fault == RadixFault.Segment) RaiseFault(InterruptKind.InstructionSegment, cia, 0);
-            else RaiseFault(InterruptKind.InstructionStorage, cia, fault == RadixFault.Protection ? Srr1Bits.Bit36 : Srr1Bits.Bit33);
+            else RaiseFault(InterruptKind.InstructionStorage, cia, fault == RadixFault.Protection ? Srr1Bits.Bit35 : Srr1Bits.Bit33);
             _fetchEaPage = ulong.MaxValue;
             return false;
         }

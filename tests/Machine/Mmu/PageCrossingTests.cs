@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using ActorStep.Machine.Mmu;
 using ActorStep.Tests.Machine.Interrupts;
 
 namespace ActorStep.Tests.Machine.Mmu;
@@ -12,26 +10,15 @@ namespace ActorStep.Tests.Machine.Mmu;
 /// </summary>
 public sealed class PageCrossingTests
 {
-    private const ulong ProcessTable = 0x80000, Root = 0x90000, Pud = 0xA0000, Pmd = 0xA1000, Pte = 0xA2000;
     private const ulong FirstPage = 0x50000, SecondPage = 0x30000;
     private const ulong Across = 0xC00000000001FFFC; // the last 4 bytes of the first page and the first 4 of the second
     private const ulong IntoUnmapped = 0xC00000000002FFFC;
 
     private static Guest Crossing(string access, bool littleEndian)
     {
-        var g = new Guest($"""
-                li 3, 0
-                ori 3, 3, 0x37c      # H_REGISTER_PROC_TBL
-                li 4, 0x1c           # modify | register | radix
-                lis 5, {ProcessTable >> 16}
-                li 6, 0
-                li 7, 0
-                sc 1
+        var g = RadixGuest.Build($"""
             {Asm.MsrOr(0x10)}
-                lis 4, 0xc000
-                sldi 4, 4, 32
-                oris 4, 4, 0x{(access.Contains("unmapped") ? IntoUnmapped : Across) >> 16 & 0xFFFF:x}
-                ori 4, 4, 0xfffc
+            {RadixGuest.LoadEa(4, access.Contains("unmapped") ? IntoUnmapped : Across)}
                 li 5, 77
                 lis 6, 0x0102
                 ori 6, 6, 0x0304
@@ -41,21 +28,7 @@ public sealed class PageCrossingTests
             faulting:
                 {access.Replace(" unmapped", "")}
                 {Guest.Bp}
-            """, littleEndian);
-        void Put(ulong ra, ulong value)
-        {
-            var b = new byte[8];
-            BinaryPrimitives.WriteUInt64BigEndian(b, value); // radix tables are big-endian
-            g.Vm.WriteMemory(ra, b);
-        }
-        const ulong leaf = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC
-                           | RadixWalk.EaaRead | RadixWalk.EaaReadWrite | RadixWalk.EaaPrivileged;
-        Put(ProcessTable, (2UL << 61) | Root | (5UL << 5) | 13); // PID 0: a 52-bit tree, 13 index bits at the root
-        Put(Root, RadixWalk.PteValid | Pud | 9);
-        Put(Pud, RadixWalk.PteValid | Pmd | 9);
-        Put(Pmd, RadixWalk.PteValid | Pte | 5);
-        Put(Pte + 1 * 8, leaf | FirstPage);
-        Put(Pte + 2 * 8, leaf | SecondPage);
+            """, littleEndian, (1, FirstPage, RadixGuest.ReadWrite), (2, SecondPage, RadixGuest.ReadWrite));
         g.Vm.WriteMemory(FirstPage + 0xFFF8, [0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8]);
         g.Vm.WriteMemory(SecondPage, [0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8]);
         g.Vm.WriteMemory(SecondPage + 0xFFF8, [0xC1, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8]);

@@ -1,0 +1,142 @@
+using ActorStep.Isa;
+using ActorStep.Machine.Mmu;
+using ActorStep.Tests.Machine.Interrupts;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Tests.Machine.Mmu;
+
+/// <summary>
+/// Storage interrupts and R/C updates of a vcpu with the radix MMU on, as the kernel meets them (Book III §6.5.3, §6.5.5,
+/// §6.7.12): the guest registers its process table, turns translation on, and accesses pages whose leaves the test sets. The
+/// interrupt vectors hold the debug word (AIL = 0: the real-mode vectors), so a run stops at the handler's first instruction.
+/// </summary>
+public sealed class RadixStorageInterruptTests
+{
+    private const ulong DataPage = 0x50000, CodePage = 0x30000;
+    private const ulong Execute = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                                  | RadixWalk.EaaExecute | RadixWalk.EaaPrivileged;
+
+    /// <summary>Assembles <paramref name="source"/> (little-endian) into guest memory at real address <paramref name="ra"/>.</summary>
+    private static void Place(Guest g, ulong ra, string source)
+    {
+        var words = GuestAssembler.Words(source);
+        var bytes = new byte[words.Length * 4];
+        for (int k = 0; k < words.Length; k++) System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4 * k), words[k]);
+        g.Vm.WriteMemory(ra, bytes);
+    }
+
+    /// <summary>rfid to <paramref name="target"/> with MSR[IR] and MSR[DR] on (r9, r10 clobbered).</summary>
+    private static string JumpTranslated(ulong target) => $"""
+        {RadixGuest.LoadEa(10, target)}
+            mtsrr0 10
+            mfmsr 9
+            ori 9, 9, 0x30
+            mtsrr1 9
+            rfid
+        """;
+
+    [Fact]
+    public void A_fetch_from_a_page_without_execute_authority_is_an_ISI_with_SRR1_bit_35_as_POWER9_sets_it()
+    {
+        ulong target = RadixGuest.Page(1) + 0x100;
+        var g = RadixGuest.Build(JumpTranslated(target), littleEndian: true, (1, DataPage, RadixGuest.ReadWrite));
+
+        Assert.Equal(0x400UL, g.RunToBreak());
+        var s = g.State;
+        Assert.Equal(target, s.Srr0);
+        Assert.Equal(Srr1Bits.Bit35, s.Srr1 & 0x78000000); // bits 33–36: 35 alone
+    }
+
+    [Fact]
+    public void A_fetch_from_a_page_without_translation_is_an_ISI_with_SRR1_bit_33()
+    {
+        ulong target = RadixGuest.Page(3) + 0x40;
+        var g = RadixGuest.Build(JumpTranslated(target), littleEndian: true, (1, DataPage, RadixGuest.ReadWrite));
+
+        Assert.Equal(0x400UL, g.RunToBreak());
+        Assert.Equal(target, g.State.Srr0);
+        Assert.Equal(Srr1Bits.Bit33, g.State.Srr1 & 0x78000000);
+    }
+
+    [Fact]
+    public void Code_on_a_page_with_execute_authority_runs_translated()
+    {
+        // The page holds `li 5, 42` then the debug word, placed by the test at the real address the leaf names.
+        ulong target = RadixGuest.Page(2);
+        var g = RadixGuest.Build(JumpTranslated(target), littleEndian: true, (2, CodePage, Execute));
+        Place(g, CodePage, $"li 5, 42\n{Guest.Bp}");
+
+        Assert.Equal(target + 4, g.RunToBreak());
+        Assert.Equal(42UL, g.State.Gpr[5]);
+    }
+
+    [Fact]
+    public void A_store_to_a_read_only_page_is_a_DSI_with_DSISR_bits_36_and_38_and_DAR_the_address()
+    {
+        const ulong readOnly = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                               | RadixWalk.EaaPrivileged;
+        ulong ea = RadixGuest.Page(1) + 0x18;
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+            {RadixGuest.LoadEa(4, ea)}
+                li 5, 1
+                std 5, 0(4)
+                {Guest.Bp}
+            """, littleEndian: true, (1, DataPage, readOnly));
+
+        Assert.Equal(0x300UL, g.RunToBreak());
+        Assert.Equal(ea, g.State.Dar);
+        Assert.Equal(0x0A000000u, g.State.Dsisr);
+        Assert.Equal(0UL, g.ReadU64(DataPage + 0x18));
+    }
+
+    [Fact]
+    public void A_problem_state_load_from_a_privileged_page_is_a_DSI_with_DSISR_bit_36()
+    {
+        // Problem-state code on a page without the privileged bit: `ld 5, 0(4)` then the debug word, entered by rfid with
+        // MSR[PR] (which also sets IR and DR).
+        const ulong userCode = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                               | RadixWalk.EaaExecute;
+        ulong ea = RadixGuest.Page(1) + 0x20;
+        var g = RadixGuest.Build($"""
+            {RadixGuest.LoadEa(4, ea)}
+            {RadixGuest.LoadEa(10, RadixGuest.Page(2))}
+                mtsrr0 10
+                mfmsr 9
+                ori 9, 9, 0x4030
+                mtsrr1 9
+                rfid
+            """, littleEndian: true, (1, DataPage, RadixGuest.ReadWrite), (2, CodePage, userCode));
+        Place(g, CodePage, $"ld 5, 0(4)\n{Guest.Bp}");
+
+        Assert.Equal(0x300UL, g.RunToBreak());
+        Assert.Equal(RadixGuest.Page(2), g.State.Srr0);
+        Assert.Equal(ea, g.State.Dar);
+        Assert.Equal(0x08000000u, g.State.Dsisr);
+        Assert.NotEqual(0UL, g.State.Srr1 & Msr.PR); // taken from problem state
+    }
+
+    [Fact]
+    public void A_load_sets_the_leafs_R_bit_and_a_store_sets_R_and_C_in_guest_memory()
+    {
+        const ulong fresh = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.EaaRead | RadixWalk.EaaReadWrite
+                            | RadixWalk.EaaPrivileged; // R and C clear
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+            {RadixGuest.LoadEa(4, RadixGuest.Page(1))}
+            {RadixGuest.LoadEa(6, RadixGuest.Page(2))}
+                ld 5, 8(4)
+                {Guest.Bp}
+                std 5, 8(6)
+                {Guest.Bp}
+            """, littleEndian: true, (1, DataPage, fresh), (2, CodePage, fresh));
+
+        g.RunToBreak();
+        Assert.Equal(RadixWalk.PteR, RadixGuest.Get(g, RadixGuest.PteAddress(1)) & (RadixWalk.PteR | RadixWalk.PteC));
+        Assert.Equal(0UL, RadixGuest.Get(g, RadixGuest.PteAddress(2)) & (RadixWalk.PteR | RadixWalk.PteC));
+
+        g.Update(s => s.Nip += 4);
+        g.RunToBreak();
+        Assert.Equal(RadixWalk.PteR | RadixWalk.PteC, RadixGuest.Get(g, RadixGuest.PteAddress(2)) & (RadixWalk.PteR | RadixWalk.PteC));
+    }
+}
