@@ -49,6 +49,7 @@ public sealed class KernelRateBenchmark : IBenchmark
         var instructions = new long[5];
         var ticks = new long[5];
         var cpu = new long[5];
+        long otherInstructions = 0, otherCpu = 0; // kernel quanta ending outside the multi-precision arithmetic (mpihelp_*, mpih_*)
         var samples = new Dictionary<string, int>();
         var rates = Enum.GetValues<Kind>().Select(_ => new List<double>()).ToArray(); // M/s of each full quantum
         var total = Stopwatch.StartNew();
@@ -68,7 +69,10 @@ public sealed class KernelRateBenchmark : IBenchmark
             cpu[(int)kind] += cpuElapsed;
             if (ran == quantum && elapsed > 0) rates[(int)kind].Add(ran / (elapsed / (double)Stopwatch.Frequency) / 1e6);
             if (kind == Kind.KernelTranslated && kernel.Code.Find(after.Nip) is { } at)
+            {
                 samples[at.Symbol.Name] = samples.GetValueOrDefault(at.Symbol.Name) + 1;
+                if (!at.Symbol.Name.StartsWith("mpih", StringComparison.Ordinal)) { otherInstructions += ran; otherCpu += cpuElapsed; }
+            }
         }
         var wall = total.Elapsed;
         if (vm.Halt?.Status != MachineHalt.PowerOff || !console.ToString().Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal))
@@ -80,6 +84,7 @@ public sealed class KernelRateBenchmark : IBenchmark
             double seconds = ticks[(int)kind] / (double)Stopwatch.Frequency;
             Console.WriteLine($"  {Describe(kind),-44} {instructions[(int)kind],14:N0} {seconds,9:0.00} {(seconds > 0 ? instructions[(int)kind] / seconds / 1e6 : 0),8:0.0} {Median(rates[(int)kind]),19:0.0} {(cpu[(int)kind] > 0 ? instructions[(int)kind] / (cpu[(int)kind] / 1e9) / 1e6 : 0),16:0.0}");
         }
+        Console.WriteLine($"  {"  of which ending outside mpihelp_*/mpih_*",-44} {otherInstructions,14:N0} {otherCpu / 1e9,9:0.00} {"",8} {"",19} {(otherCpu > 0 ? otherInstructions / (otherCpu / 1e9) / 1e6 : 0),16:0.0}");
         int sampled = samples.Values.Sum();
         Console.WriteLine($"  hottest kernel functions (share of {sampled:N0} quantum ends in kernel code with translation on):");
         foreach (var (name, n) in samples.OrderByDescending(s => s.Value).Take(top))
