@@ -493,9 +493,10 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
     /// the pages glibc's startup runs into — and the system calls glibc makes with <c>scv 0</c> (entered at 0xC000…3000,
     /// system_call_vectored_common) or <c>sc</c> (0xC000…4C00), and the kernel's returns through <c>rfscv</c> and <c>rfid</c>.
     /// The debugged boot continues to an exit to userspace (a user breakpoint at every <c>rfscv</c> and <c>rfid</c> of the
-    /// kernel's exit paths to userspace: the scv and sc paths, interrupt_return_srr_user), steps across it, steps userspace
-    /// (single, count and range steps) until it enters the kernel, and steps on through the first 120 steps of the kernel's
-    /// entry; then the next round. At every stop it is compared with the undebugged twin, as in
+    /// kernel's exit paths to userspace: the scv and sc paths, interrupt_return_srr_user), steps across it (to LR with CTR's
+    /// MSR after rfscv, to SRR0 with SRR1's after rfid), steps userspace (single, count and range steps) until it enters the
+    /// kernel, and steps on through the kernel's entry (from the scv vector into system_call_vectored_common) and 120 steps
+    /// more; then the next round. At every stop it is compared with the undebugged twin, as in
     /// <see cref="Host_stepping_the_booting_kernel_leaves_it_at_every_stop_as_an_undebugged_boot_is_at_the_same_count"/> (a stop
     /// at a fault's entry, which retired nothing, against the entry the undebugged state takes), and its whole memory twice.
     /// The entries from userspace into the ISI and scv vectors and the returns through rfscv and rfid are counted and must be
@@ -526,6 +527,7 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
                 if (ReadWord(debuggedVm, a & 0x0FFFFFFFFFFFFFFF) is rfscv or rfid) exits.Add(a);
         Assert.True(exits.Count >= 3, "the kernel's exits to userspace were not found");
         ulong isiVector = InterruptVectors.HandlerAddress(InterruptKind.InstructionStorage, Msr.IR | Msr.DR, l.Last.Lpcr | (3UL << 23));
+        ulong scvCommon = Symbol("system_call_vectored_common"), scvCommonEnd = Symbol("syscall_vectored_common_restart");
         ulong scVector = InterruptVectors.HandlerAddress(InterruptKind.SystemCall, Msr.IR | Msr.DR, l.Last.Lpcr | (3UL << 23));
 
         // /init's first instruction: the kernel returns from its exec to busybox's entry, whose page is not mapped yet. The step
@@ -547,7 +549,8 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
             var exit = l.Last;
             bool viaRfscv = ReadWord(debuggedVm, exit.Nip & 0x0FFFFFFFFFFFFFFF) == rfscv;
             var back = l.Step(what: $"round {round}: the return to userspace");
-            Assert.Equal(("Returned", Msr.PR), (back.Event.StepCompletion, l.Last.Msr & Msr.PR));
+            // rfscv returns to LR with CTR's MSR, rfid to SRR0 with SRR1's.
+            Assert.Equal(("Returned", Msr.PR, (viaRfscv ? exit.Lr : exit.Srr0) & ~3UL), (back.Event.StepCompletion, l.Last.Msr & Msr.PR, l.Last.Nip));
             if (viaRfscv) rfscvReturns++; else rfidReturns++;
 
             // Userspace until it enters the kernel (a count or a range step may end a few instructions into the entry).
@@ -560,7 +563,10 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
             output.WriteLine($"round {round}: {Where(exit)} -> {Where(back.State)}; entered the kernel at {Where(entry)} "
                              + $"(SRR0 0x{entry.Srr0:x}, LR 0x{entry.Lr:x}), tb {entry.Tb}");
 
-            // Through some of the kernel's entry.
+            // Through some of the kernel's entry: from the scv vector into system_call_vectored_common.
+            if (entry.Nip - SystemCallVectoredEntry.Ail3Vector < 0x20)
+                Assert.True(StretchUntil(l, 200, s => s.Nip - scvCommon < scvCommonEnd - scvCommon, $"round {round}: to system_call_vectored_common"),
+                    $"round {round}: the steps from the scv vector did not reach system_call_vectored_common");
             Stretch(l, 120, $"round {round}: the kernel's entry");
         }
         l.CompareMemory("at the end");
