@@ -46,7 +46,7 @@ public sealed class VcpuEngine
         public ulong? Suspended = suspended;
         /// <summary>User breakpoints inside an atomic sequence this step runs whole, out of memory until it ends.</summary>
         public List<ulong>? SuspendedInside;
-        /// <summary>The engine executed the instruction itself (an rfid whose target is its own address).</summary>
+        /// <summary>The engine executed the instruction itself (an rfid or rfscv whose target is its own address or has no translation).</summary>
         public bool Emulated;
     }
 
@@ -490,12 +490,11 @@ public sealed class VcpuEngine
             HoldsAsync = TraceStep.HoldsAsyncInterrupts(plan, s, m.HoldAsyncInterrupts, _vm.Capabilities.HoldsAsyncInterrupts),
         };
         _vcpu.HoldAsyncInterrupts = step.HoldsAsync;
-        if (plan.Op == Op.Rfid && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(s, nipRa))
+        if (plan.Op is Op.Rfid or Op.Rfscv && (s.Msr & Msr.PR) == 0 && ReturnCannotBeCaught(plan.Op, s, nipRa))
         {
-            // No breakpoint can catch this rfid's end (see ReturnCannotBeCaught) and rfid is never traced, so the
-            // engine performs it, time included (one timebase tick).
-            s.Nip = s.Srr0 & ~3UL;
-            s.Msr = MsrRules.AfterRfid(s.Msr, s.Srr1);
+            // No breakpoint can catch this rfid's (or rfscv's) end (see ReturnCannotBeCaught) and neither is ever traced, so
+            // the engine performs it, time included (one timebase tick).
+            (s.Nip, s.Msr) = ReturnOf(plan.Op, s);
             _vcpu.SetRegisters(s);
             _vcpu.RetireEmulatedInstruction();
             step.Emulated = true;
@@ -528,12 +527,21 @@ public sealed class VcpuEngine
     private static bool SuspendedByThisStep(ActiveStep step, ulong ra) =>
         step.Suspended == ra || step.SuspendedInside?.Contains(ra) == true;
 
-    /// <summary>An rfid whose target (fetched with the MSR it installs) no breakpoint can catch: its own address (a
+    /// <summary>An rfid or rfscv whose target (fetched with the MSR it installs) no breakpoint can catch: its own address (a
     /// breakpoint there traps before the instruction runs), or an address with no translation (the step must end there,
-    /// before the fetch faults, as the hardware's does). In problem state rfid is privileged: the Program handler's end
-    /// point catches it instead.</summary>
-    private bool ReturnCannotBeCaught(VcpuState s, ulong nipRa) =>
-        !_vcpu.TryTranslate(s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1), AccessKind.Fetch, out ulong ra) || ra == nipRa;
+    /// before the fetch faults, as the hardware's does: a return to a userspace page not mapped yet). In problem state both
+    /// are privileged: the Program handler's end point catches them instead.</summary>
+    private bool ReturnCannotBeCaught(Op op, VcpuState s, ulong nipRa)
+    {
+        var (nip, msr) = ReturnOf(op, s);
+        return !_vcpu.TryTranslate(nip, msr, AccessKind.Fetch, out ulong ra) || ra == nipRa;
+    }
+
+    /// <summary>Where an rfid (SRR0, SRR1) or an rfscv (LR, CTR) returns to and the MSR it installs (Book III §6.4, rfscv: as
+    /// <see cref="SystemCallVectoredEntry"/> says).</summary>
+    private static (ulong Nip, ulong Msr) ReturnOf(Op op, VcpuState s) => op == Op.Rfscv
+        ? (s.Lr & ~3UL, MsrRules.AfterRfid(s.Msr, s.Ctr))
+        : (s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1));
 
     private VcpuState Scratch()
     {

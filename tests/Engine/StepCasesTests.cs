@@ -191,6 +191,18 @@ public class StepCasesTests : TestKit
     }
 
     [Fact]
+    public void Step_over_rfscv_to_an_address_without_translation_ends_there_and_the_next_step_at_the_ISI_handler()
+    {
+        // rfscv returns through LR and CTR: 0x4000000 is beyond this VM's 16 MiB, as for the rfid above.
+        var p = Build("    lis 5, 0x400\n    mtlr 5\n    mfmsr 6\n    mtctr 6\n    rfscv\n");
+        for (int i = 0; i < 5; i++) p.Step();
+        Assert.Equal(0x4000000UL, p.State.Nip);
+        p.Step();
+        Assert.Equal(0x400UL, p.State.Nip);
+        Assert.Equal(0x4000000UL, p.State.Srr0);
+    }
+
+    [Fact]
     public void Step_over_rfid_with_the_guests_SE_in_SRR1_then_stops_at_the_guests_Trace_handler()
     {
         var p = Build("""

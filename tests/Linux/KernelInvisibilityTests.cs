@@ -24,8 +24,11 @@ namespace ActorStep.Tests.Linux;
 /// switch-on (start_here_multiplatform's rfid into start_here_common with AIL=3), the first timer interrupt's exception path, a
 /// decrementer falling due in a count step that began at a hypercall, and decrementers set to fall due within single, count
 /// and range steps (a stop at the handler of an interrupt that fell due as a step ended is compared with the undebugged
-/// run's entry into it). On two vcpus: the secondary's bring-up, both vcpus stepped, compared with a twin that replays the
-/// debugged run's interleaving.
+/// run's entry into it). Booted with the tests' busybox initramfs: userspace's natural instruction storage interrupts (a
+/// fetch from a page not mapped yet, /init's first instruction included), its system calls by <c>scv 0</c> and <c>sc</c>, and
+/// the kernel's returns by <c>rfscv</c> and <c>rfid</c>, stepped across (a stop at a fault's entry, which retired nothing, is
+/// compared with the entry the undebugged state takes). On two vcpus: the secondary's bring-up, both vcpus stepped, compared
+/// with a twin that replays the debugged run's interleaving.
 /// </summary>
 [Collection("linux")]
 public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
@@ -42,7 +45,7 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
     {
         private readonly int _vcpus = debuggedVm.VcpuCount;
         private readonly VcpuState[] _last = Enumerable.Range(0, debuggedVm.VcpuCount).Select(v => debuggedVm.GetVcpu(v).GetRegisters()).ToArray();
-        public int Stops, Compared, InterruptEntries, MemoryChecks, SlicesCompared;
+        public int Stops, Compared, InterruptEntries, InstructionStorageEntries, FaultEntriesAfterRetiring, MemoryChecks, SlicesCompared;
         public readonly Dictionary<string, int> Completions = [];
         /// <summary>Vcpu 0's state at the last stop.</summary>
         public VcpuState Last { get => _last[0]; private set => _last[0] = value; }
@@ -83,6 +86,16 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
             return hits;
         }
 
+        /// <summary>Continues to a user breakpoint at any of <paramref name="addresses"/>.</summary>
+        public Stopped ContinueToAny(IReadOnlyList<ulong> addresses, string what)
+        {
+            foreach (ulong a in addresses) debugged.Ask<BreakpointChanged>(new InsertBreakpoint(a), Timeout).Wait();
+            var stop = Resume(ContinueAll(), what);
+            Assert.True(stop.Event.Reason == StopReason.Breakpoint && addresses.Contains(stop.State.Nip), $"{what}: ended {stop.Event}");
+            foreach (ulong a in addresses) debugged.Ask<BreakpointChanged>(new RemoveBreakpoint(a), Timeout).Wait();
+            return stop;
+        }
+
         public Stopped ContinueTo(ulong address)
         {
             debugged.Ask<BreakpointChanged>(new InsertBreakpoint(address), Timeout).Wait();
@@ -119,13 +132,18 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
                     var diff = entered.Differences(s);
                     Assert.True(diff.Count == 0, $"{at}: an interrupt entry unlike the undebugged run's: {string.Join("; ", diff)}");
                 }
-                else if (s.Tb == last.Tb && s.Nip != last.Nip && free[v].Nip != s.Nip)
+                else if (free[v].Nip != s.Nip && ((s.Tb == last.Tb && s.Nip != last.Nip) || FaultEntry(free[v], s) is not null))
                 {
-                    // An instruction-caused interrupt (a fault: the instruction did not complete, no tick): the undebugged run is
-                    // still before it. SRR0 must be where it is and nothing but what the entry writes may differ; the next stop,
-                    // after the handler's first instruction, compares everything.
+                    // An instruction-caused interrupt (a fault: the instruction did not complete, no tick; or the fetch of the next
+                    // one faulted, an ISI after an rfid that retired): the undebugged run is still before it. SRR0 must be where it
+                    // is, the MSR the entry installs and SRR1 the undebugged MSR but for the interrupt's own bits, and nothing but
+                    // what the entry writes may differ; the next stop, after the handler's first instruction, compares everything.
                     InterruptEntries++;
+                    if (FaultEntry(free[v], s) == InterruptKind.InstructionStorage) InstructionStorageEntries++;
+                    if (s.Tb != last.Tb) FaultEntriesAfterRetiring++;
                     Assert.True(s.Srr0 == free[v].Nip, $"{at}: an interrupt entry with SRR0 0x{s.Srr0:x}, the undebugged run is at 0x{free[v].Nip:x}");
+                    Assert.True(s.Msr == InterruptVectors.NewMsr(free[v].Msr, free[v].Lpcr) && (s.Srr1 & ~Msr.PartialFunctionBits) == (free[v].Msr & ~Msr.PartialFunctionBits),
+                        $"{at}: an interrupt entry with MSR 0x{s.Msr:x} and SRR1 0x{s.Srr1:x}, from the undebugged MSR 0x{free[v].Msr:x}");
                     string[] entryWrites = ["nip:", "msr:", "srr0:", "srr1:", "dar:", "dsisr:"];
                     var diff = free[v].Differences(s).Where(d => !entryWrites.Any(d.StartsWith)).ToList();
                     Assert.True(diff.Count == 0, $"{at}: an interrupt entry that changed more than the entry writes: {string.Join("; ", diff)}");
@@ -141,6 +159,17 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
                     SteppedIntoRelocation.Add(v);
                 _last[v] = s;
             }
+        }
+
+        /// <summary>The instruction-caused interrupt that retires nothing (a storage, segment, alignment, program or facility
+        /// interrupt) whose handler <paramref name="stop"/> is at, taken from the undebugged state; null when it is at none.</summary>
+        private static InterruptKind? FaultEntry(VcpuState free, VcpuState stop)
+        {
+            foreach (var kind in (InterruptKind[])[InterruptKind.InstructionStorage, InterruptKind.InstructionSegment, InterruptKind.DataStorage,
+                         InterruptKind.DataSegment, InterruptKind.Alignment, InterruptKind.Program, InterruptKind.FloatingPointUnavailable,
+                         InterruptKind.VectorUnavailable, InterruptKind.VsxUnavailable, InterruptKind.FacilityUnavailable])
+                if (InterruptVectors.HandlerAddress(kind, free.Msr, free.Lpcr) == stop.Nip) return kind;
+            return null;
         }
 
         /// <summary>The undebugged state with the asynchronous interrupt (decrementer or external) whose handler
@@ -321,10 +350,10 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
         }
     }
 
-    private static SimulatedMachine Boot(ElfImage kernel, int vcpus = 1)
+    private static SimulatedMachine Boot(ElfImage kernel, int vcpus = 1, byte[]? initramfs = null)
     {
         var vm = new SimulatedMachine(new MachineOptions(vcpus, 256UL << 20, HypervisorFlavour.Hv, RealTimeClock: Clock));
-        LinuxBoot.Load(vm, new LinuxBootRequest(kernel), MachineOptions.TimebaseFrequency);
+        LinuxBoot.Load(vm, new LinuxBootRequest(kernel, initramfs), MachineOptions.TimebaseFrequency);
         return vm;
     }
 
@@ -435,6 +464,138 @@ public sealed class KernelInvisibilityTests(ITestOutputHelper output) : TestKit
                          + $"tb {l.Last.Tb}; {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.True(l.Completions.GetValueOrDefault("Returned") > 0, "no step returned from an interrupt (rfid)");
         Assert.True(l.Compared > 4000, $"only {l.Compared} stops were compared");
+    }
+
+    /// <summary>Steps as <see cref="Stretch(Lockstep, int, string)"/> does until <paramref name="done"/> holds at a stop, at most
+    /// <paramref name="steps"/> times; whether it came to hold.</summary>
+    private static bool StretchUntil(Lockstep l, int steps, Func<VcpuState, bool> done, string what)
+    {
+        for (int n = 0; n < steps; n++)
+        {
+            if (done(l.Last)) return true;
+            switch (n % 4)
+            {
+                case 1: l.Step(count: 5, what: $"{what}, count step {n}"); break;
+                case 3: l.Step(range: new StepRange(l.Last.Nip, l.Last.Nip + 32), what: $"{what}, range step {n}"); break;
+                default: l.Step(what: $"{what}, step {n}"); break;
+            }
+        }
+        return done(l.Last);
+    }
+
+    private static bool InUserspace(VcpuState s) => (s.Msr & Msr.PR) != 0;
+
+    /// <summary>
+    /// Issue 13's invisibility on the kernel's paths between userspace and itself, as they come in the boot of the tests'
+    /// busybox /init (<see cref="LinuxInitramfs"/>): the natural instruction storage interrupt (0x400, at 0xC000…4400 with
+    /// AIL=3) that a userspace fetch from a page not mapped yet takes — the first instruction of /init after its exec (busybox's
+    /// ELF entry), reached by a step of the kernel's rfid, which no breakpoint can catch there and the engine performs, then
+    /// the pages glibc's startup runs into — and the system calls glibc makes with <c>scv 0</c> (entered at 0xC000…3000,
+    /// system_call_vectored_common) or <c>sc</c> (0xC000…4C00), and the kernel's returns through <c>rfscv</c> and <c>rfid</c>.
+    /// The debugged boot continues to an exit to userspace (a user breakpoint at every <c>rfscv</c> and <c>rfid</c> of the
+    /// kernel's exit paths to userspace: the scv and sc paths, interrupt_return_srr_user), steps across it (to LR with CTR's
+    /// MSR after rfscv, to SRR0 with SRR1's after rfid), steps userspace (single, count and range steps) until it enters the
+    /// kernel, and steps on through the kernel's entry (from the scv vector into system_call_vectored_common) and 120 steps
+    /// more; then the next round. At every stop it is compared with the undebugged twin, as in
+    /// <see cref="Host_stepping_the_booting_kernel_leaves_it_at_every_stop_as_an_undebugged_boot_is_at_the_same_count"/> (a stop
+    /// at a fault's entry, which retired nothing, against the entry the undebugged state takes), and its whole memory twice.
+    /// The entries from userspace into the ISI and scv vectors and the returns through rfscv and rfid are counted and must be
+    /// some of each, so the test cannot pass without crossing them. Then the same rounds from a forked child's first return
+    /// (ret_from_fork_scv: rfscv with r3 = 0), later in /init: fork copies no PTE of a file-backed text page, so the child's
+    /// rfscv returns to a page with no translation; no breakpoint can catch that end and the engine performs the rfscv (before
+    /// it did, the step ran on freely through the ISI and the resume never ended).
+    /// </summary>
+    [Fact]
+    public void Host_stepping_across_userspace_page_faults_and_system_calls_leaves_the_kernel_as_an_undebugged_boot_is()
+    {
+        var assets = LinuxAssets.Get();
+        var kernel = ElfImage.Load(assets.Vmlinux);
+        ulong init = ElfImage.Load(assets.Busybox).Entry;
+        byte[] initramfs = LinuxInitramfs.Build(assets.Busybox);
+        using var debuggedVm = Boot(kernel, initramfs: initramfs);
+        using var freeVm = Boot(kernel, initramfs: initramfs);
+        var coordinator = Sys.ActorOf(VmCoordinator.Props(debuggedVm, new CoordinatorOptions(Deterministic: true)));
+        var l = new Lockstep(coordinator, debuggedVm, freeVm, output);
+        var clock = Stopwatch.StartNew();
+        ulong Symbol(string name) => kernel.Symbols[name];
+        string Where(VcpuState s) => InUserspace(s) ? $"0x{s.Nip:x} (userspace)" : kernel.Code.Describe(s.Nip, (s.Msr & Msr.IR) != 0) ?? $"0x{s.Nip:x}";
+
+        // The kernel's exits to userspace: the rfscv and rfid of the scv path, the rfid of the sc path and of every other
+        // interrupt's return to userspace.
+        const uint rfscv = 0x4C0000A4, rfid = 0x4C000024;
+        var exits = new List<ulong>();
+        foreach (var (from, to) in ((string, string)[])[("system_call_vectored_common", "syscall_vectored_common_restart"),
+                     ("system_call_common", "syscall_restart"), ("interrupt_return_srr_user", "interrupt_return_srr_user_restart")])
+            for (ulong a = Symbol(from); a < Symbol(to); a += 4)
+                if (ReadWord(debuggedVm, a & 0x0FFFFFFFFFFFFFFF) is rfscv or rfid) exits.Add(a);
+        Assert.True(exits.Count >= 3, "the kernel's exits to userspace were not found");
+        ulong isiVector = InterruptVectors.HandlerAddress(InterruptKind.InstructionStorage, Msr.IR | Msr.DR, l.Last.Lpcr | (3UL << 23));
+        ulong scvCommon = Symbol("system_call_vectored_common"), scvCommonEnd = Symbol("syscall_vectored_common_restart");
+        ulong scVector = InterruptVectors.HandlerAddress(InterruptKind.SystemCall, Msr.IR | Msr.DR, l.Last.Lpcr | (3UL << 23));
+
+        // /init's first instruction: the kernel returns from its exec to busybox's entry, whose page is not mapped yet. The step
+        // of the rfid ends there (the engine performs it), and the next one at the ISI, SRR0 the entry.
+        l.ContinueToAny(exits, "continue to the first exit to userspace");
+        output.WriteLine($"the first exit to userspace at {Where(l.Last)}, tb {l.Last.Tb}, {clock.Elapsed.TotalSeconds:0.0} s");
+        var first = l.Step(what: "the first return to userspace");
+        Assert.Equal(("Returned", init, Msr.PR), (first.Event.StepCompletion, first.State.Nip, first.State.Msr & Msr.PR));
+        var fault = l.Step(what: "the fetch of /init's first instruction");
+        Assert.Equal(("Interrupted", isiVector, init), (fault.Event.StepCompletion, fault.State.Nip, fault.State.Srr0));
+        Stretch(l, 120, "the ISI's handling");
+        l.CompareMemory("in /init's first page fault");
+
+        int isiEntries = 1, scvEntries = 0, scEntries = 0, otherEntries = 0, rfscvReturns = 0, rfidReturns = 0, round = 0;
+        // Continues to an exit to userspace, steps across it, steps userspace until it enters the kernel and on through the
+        // kernel's entry; returns the state at the exit.
+        VcpuState Round()
+        {
+            l.ContinueToAny(exits, $"round {round}: continue to an exit to userspace");
+            var exit = l.Last;
+            bool viaRfscv = ReadWord(debuggedVm, exit.Nip & 0x0FFFFFFFFFFFFFFF) == rfscv;
+            var back = l.Step(what: $"round {round}: the return to userspace");
+            // rfscv returns to LR with CTR's MSR, rfid to SRR0 with SRR1's.
+            Assert.Equal(("Returned", Msr.PR, (viaRfscv ? exit.Lr : exit.Srr0) & ~3UL), (back.Event.StepCompletion, l.Last.Msr & Msr.PR, l.Last.Nip));
+            if (viaRfscv) rfscvReturns++; else rfidReturns++;
+
+            // Userspace until it enters the kernel (a count or a range step may end a few instructions into the entry).
+            Assert.True(StretchUntil(l, 3000, s => !InUserspace(s), $"round {round}: userspace"), $"round {round}: userspace did not enter the kernel");
+            var entry = l.Last;
+            if (entry.Nip - isiVector < 0x80) isiEntries++;
+            else if (entry.Nip - SystemCallVectoredEntry.Ail3Vector < 0x20) scvEntries++;
+            else if (entry.Nip - scVector < 0x80) scEntries++;
+            else otherEntries++;
+            output.WriteLine($"round {round}: {Where(exit)} -> {Where(back.State)}; entered the kernel at {Where(entry)} "
+                             + $"(SRR0 0x{entry.Srr0:x}, LR 0x{entry.Lr:x}), tb {entry.Tb}");
+
+            // Through some of the kernel's entry: from the scv vector into system_call_vectored_common.
+            if (entry.Nip - SystemCallVectoredEntry.Ail3Vector < 0x20)
+                Assert.True(StretchUntil(l, 200, s => s.Nip - scvCommon < scvCommonEnd - scvCommon, $"round {round}: to system_call_vectored_common"),
+                    $"round {round}: the steps from the scv vector did not reach system_call_vectored_common");
+            Stretch(l, 120, $"round {round}: the kernel's entry");
+            round++;
+            return exit;
+        }
+
+        // glibc's startup in /init: its pages faulted in, its first system calls.
+        while (round < 80 && (isiEntries < 6 || scvEntries < 8 || rfscvReturns < 4)) Round();
+
+        // A forked child's first return to userspace: the shell's first fork (clone by scv) comes back in the child through
+        // ret_from_fork_scv, which joins the scv path's exit: rfscv with r3 = 0.
+        var fork = l.ContinueToAny([Symbol("ret_from_fork_scv"), Symbol("ret_from_fork")], "continue to a forked child's first return");
+        output.WriteLine($"a child's first return from {Where(fork.State)}, tb {l.Last.Tb}, {clock.Elapsed.TotalSeconds:0.0} s");
+        var child = Round();
+        Assert.Equal(0UL, child.Gpr[3]);
+        if (fork.State.Nip == Symbol("ret_from_fork_scv")) Assert.Equal(rfscv, ReadWord(debuggedVm, child.Nip & 0x0FFFFFFFFFFFFFFF));
+        for (int n = 0; n < 8; n++) Round();
+        l.CompareMemory("at the end");
+        output.WriteLine($"{round} rounds: entries from userspace: {isiEntries} ISI, {scvEntries} scv, {scEntries} sc, {otherEntries} other; returns: "
+                         + $"{rfscvReturns} rfscv, {rfidReturns} rfid; {l.Stops} stops ({l.Compared} compared in full, {l.InterruptEntries} at an "
+                         + $"interrupt's entry, {l.InstructionStorageEntries} of them an ISI's, "
+                         + $"{l.FaultEntriesAfterRetiring} a fault's at the end of a step that retired instructions), completions "
+                         + $"{string.Join(", ", l.Completions.Select(c => $"{c.Key} {c.Value}"))}; tb {l.Last.Tb}; {clock.Elapsed.TotalSeconds:0.0} s");
+        Assert.True(isiEntries > 1 && scvEntries > 0 && rfscvReturns > 0 && rfidReturns > 0,
+            "the stretch did not step into an ISI after /init's first, an scv, a return by rfscv and one by rfid");
+        Assert.True(l.InstructionStorageEntries > 1, "no stop after /init's first was at an ISI's entry");
     }
 
     /// <summary>Steps vcpu <paramref name="vcpu"/> (or both in turn when null) <paramref name="steps"/> times, cycling single
