@@ -17,6 +17,11 @@ public static class MsrRules
         return m;
     }
 
+    /// <summary>Where rfid (SRR0), hrfid or rfscv (LR) goes under the MSR it installs: the target's word address, its high word
+    /// dropped when that MSR has SF = 0 (NIA = 0x00000000 || SRR0[32:61] || 0b00, Book III §4.4.3).</summary>
+    public static ulong ReturnAddress(ulong target, ulong newMsr) =>
+        (newMsr & Msr.SF) != 0 ? target & ~3UL : target & 0xFFFFFFFCUL;
+
     /// <summary>rfid: MSR ← SRR1 without the partial-function bits; HV and ME kept unless in hypervisor state.</summary>
     public static ulong AfterRfid(ulong msr, ulong srr1)
     {

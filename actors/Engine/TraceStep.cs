@@ -52,8 +52,8 @@ public static class TraceStep
         {
             // rfid is never traced: the step ends at its target, fetched with the MSR it installs (§3 point 2); rfscv returns
             // through LR and CTR instead of SRR0 and SRR1.
-            if (op == Op.Rfscv) Add(s.Lr & ~3UL, MsrRules.AfterRfid(msr, s.Ctr), EndPointKind.ReturnTarget);
-            else Add(s.Srr0 & ~3UL, MsrRules.AfterRfid(msr, s.Srr1), EndPointKind.ReturnTarget);
+            ulong newMsr = MsrRules.AfterRfid(msr, op == Op.Rfscv ? s.Ctr : s.Srr1);
+            Add(MsrRules.ReturnAddress(op == Op.Rfscv ? s.Lr : s.Srr0, newMsr), newMsr, EndPointKind.ReturnTarget);
             armTrace = false;
         }
         else if ((effects & InstructionEffects.Hypercall) != 0)

@@ -539,9 +539,11 @@ public sealed class VcpuEngine
 
     /// <summary>Where an rfid (SRR0, SRR1) or an rfscv (LR, CTR) returns to and the MSR it installs (Book III §6.4, rfscv: as
     /// <see cref="SystemCallVectoredEntry"/> says).</summary>
-    private static (ulong Nip, ulong Msr) ReturnOf(Op op, VcpuState s) => op == Op.Rfscv
-        ? (s.Lr & ~3UL, MsrRules.AfterRfid(s.Msr, s.Ctr))
-        : (s.Srr0 & ~3UL, MsrRules.AfterRfid(s.Msr, s.Srr1));
+    private static (ulong Nip, ulong Msr) ReturnOf(Op op, VcpuState s)
+    {
+        ulong msr = MsrRules.AfterRfid(s.Msr, op == Op.Rfscv ? s.Ctr : s.Srr1);
+        return (MsrRules.ReturnAddress(op == Op.Rfscv ? s.Lr : s.Srr0, msr), msr);
+    }
 
     private VcpuState Scratch()
     {

@@ -191,6 +191,19 @@ public class StepCasesTests : TestKit
     }
 
     [Fact]
+    public void Step_over_rfid_into_32_bit_mode_ends_at_SRR0s_low_word()
+    {
+        // The MSR rfid installs has SF = 0, so it returns to 0x00000000 || SRR0[32:61] || 0b00 (Book III §4.4.3): SRR0's high
+        // word (1 here) is dropped — also where the step's breakpoint goes.
+        var p = Build("    lis 5, there@h\n    ori 5, 5, there@l\n    li 6, 1\n    sldi 6, 6, 32\n    or 5, 5, 6\n    mtsrr0 5\n"
+            + "    mfmsr 7\n    clrldi 7, 7, 1\n    mtsrr1 7\n    rfid\nthere:\n    addi 8, 8, 1\n    b .\n");
+        StepTo(p, "there");
+        Assert.Equal(0UL, p.State.Msr & Msr.SF);
+        p.Step();
+        Assert.Equal(1UL, p.State.Gpr[8]);
+    }
+
+    [Fact]
     public void Step_over_rfscv_to_an_address_without_translation_ends_there_and_the_next_step_at_the_ISI_handler()
     {
         // rfscv returns through LR and CTR: 0x4000000 is beyond this VM's 16 MiB, as for the rfid above.
