@@ -277,6 +277,40 @@ internal static class UserModeDepartures
     }
 
     /// <summary>
+    /// The same double rounding also decides QEMU's underflow: softfloat flags underflow for a step whose result is tiny and
+    /// inexact, and here neither step may be — the exact result is tiny for single precision and inexact, so the ISA's one
+    /// rounding sets UX (bfp_ROUND_TO_BFP32), but its rounding to double is inexact and not tiny for double, and that double is
+    /// exactly a single. Found by a fresh seed of the FP/vector differential test (72209508) on 10.0.2: xsaddsp of 2^-149 and
+    /// a double denormal (0x00000007e8bfe800) gives 2^-149 on both sides, XX on both, UX on the machine only. When the
+    /// results agree and the FPSCRs differ in UX alone (FPRF's single-denormal class mapped as above), and the twice-rounded path raises no underflow at either step while
+    /// the once-rounded one does, the comparison takes QEMU's FPSCR (returns true).
+    /// </summary>
+    public static bool VsxSingleUnderflowRoundsTwice(string mnemonic, ulong a, ulong b, int roundingMode, uint machineFpscr, uint qemuFpscr)
+    {
+        const uint ux = 0x08000000;
+        static bool Finite(ulong d) => (d & 0x7FF0000000000000) != 0x7FF0000000000000;
+        machineFpscr = SingleDenormalReadsNormal(mnemonic, machineFpscr); // a single-denormal result's FPRF: the departure above
+        if ((machineFpscr ^ qemuFpscr) != ux || (machineFpscr & ux) == 0 || !Finite(a) || !Finite(b)) return false;
+        ExactValue x = ExactValue.FromDouble(a), y = ExactValue.FromDouble(b);
+        ExactValue? exact = mnemonic switch
+        {
+            "xsaddsp" => ExactFloat.Add(x, y, roundingMode),
+            "xssubsp" => ExactFloat.Add(x, y.Negate(), roundingMode),
+            "xsmulsp" => ExactFloat.Multiply(x, y),
+            "xsdivsp" when (b & ~(1UL << 63)) != 0 => ExactFloat.Divide(x, y),
+            _ => null,
+        };
+        if (exact is not { } v) return false;
+        var once = ExactFloat.Round(v, FloatFormat.Single, roundingMode);
+        var toDouble = ExactFloat.Round(v, FloatFormat.Double, roundingMode);
+        if (!Finite(toDouble.Bits)) return false;
+        var toSingle = ExactFloat.Round(ExactValue.FromDouble(toDouble.Bits), FloatFormat.Single, roundingMode);
+        bool onceUnderflows = once.Tiny && once.Inexact;
+        bool twiceUnderflows = (toDouble.Tiny && toDouble.Inexact) || (toSingle.Tiny && toSingle.Inexact);
+        return onceUnderflows && !twiceUnderflows && once.Bits == toSingle.Bits;
+    }
+
+    /// <summary>
     /// The VSX vector FP arithmetic leaves FR, FI and FPRF alone (Book I §7.6: xvdivdp's special registers altered are the
     /// exception bits only), but QEMU's zero-divide and invalid-operation paths clear FR and FI for every instruction
     /// (fpu_helper.c: float_zero_divide_excp and finish_invalid_op_arith, "env->fpscr &= ~(FP_FR | FP_FI)"). Measured on

@@ -140,6 +140,12 @@ internal static class UserModeComparison
                         s.Fpscr = v.Fpscr;
                         vcpu.SetRegisters(s);
                     }
+                    else if (Dw0(s, n[0]) == qemuDw0
+                             && UserModeDepartures.VsxSingleUnderflowRoundsTwice(mnemonic, Dw0(before, n[1]), Dw0(before, n[2]), (int)(before.Fpscr & 3), s.Fpscr, v.Fpscr))
+                    {
+                        s.Fpscr = v.Fpscr;
+                        vcpu.SetRegisters(s);
+                    }
                 }
                 for (int i = 0; i < 32; i++)
                 {
