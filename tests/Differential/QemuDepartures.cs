@@ -258,18 +258,7 @@ internal static class UserModeDepartures
     /// </summary>
     public static bool VsxSingleRoundsTwice(string mnemonic, ulong a, ulong b, int roundingMode, ulong machineResult, ulong qemuResult)
     {
-        static bool Finite(ulong d) => (d & 0x7FF0000000000000) != 0x7FF0000000000000;
-        if (!Finite(a) || !Finite(b)) return false;
-        ExactValue x = ExactValue.FromDouble(a), y = ExactValue.FromDouble(b);
-        ExactValue? exact = mnemonic switch
-        {
-            "xsaddsp" => ExactFloat.Add(x, y, roundingMode),
-            "xssubsp" => ExactFloat.Add(x, y.Negate(), roundingMode),
-            "xsmulsp" => ExactFloat.Multiply(x, y),
-            "xsdivsp" when (b & ~(1UL << 63)) != 0 => ExactFloat.Divide(x, y),
-            _ => null,
-        };
-        if (exact is not { } v) return false;
+        if (ExactVsxSingleOperation(mnemonic, a, b, roundingMode) is not { } v) return false;
         ulong once = ExactFloat.Round(v, FloatFormat.Single, roundingMode).Bits;
         ulong viaDouble = ExactFloat.Round(v, FloatFormat.Double, roundingMode).Bits;
         ulong twice = Finite(viaDouble) ? ExactFloat.Round(ExactValue.FromDouble(viaDouble), FloatFormat.Single, roundingMode).Bits : viaDouble;
@@ -288,19 +277,9 @@ internal static class UserModeDepartures
     public static bool VsxSingleUnderflowRoundsTwice(string mnemonic, ulong a, ulong b, int roundingMode, uint machineFpscr, uint qemuFpscr)
     {
         const uint ux = 0x08000000;
-        static bool Finite(ulong d) => (d & 0x7FF0000000000000) != 0x7FF0000000000000;
         machineFpscr = SingleDenormalReadsNormal(mnemonic, machineFpscr); // a single-denormal result's FPRF: the departure above
-        if ((machineFpscr ^ qemuFpscr) != ux || (machineFpscr & ux) == 0 || !Finite(a) || !Finite(b)) return false;
-        ExactValue x = ExactValue.FromDouble(a), y = ExactValue.FromDouble(b);
-        ExactValue? exact = mnemonic switch
-        {
-            "xsaddsp" => ExactFloat.Add(x, y, roundingMode),
-            "xssubsp" => ExactFloat.Add(x, y.Negate(), roundingMode),
-            "xsmulsp" => ExactFloat.Multiply(x, y),
-            "xsdivsp" when (b & ~(1UL << 63)) != 0 => ExactFloat.Divide(x, y),
-            _ => null,
-        };
-        if (exact is not { } v) return false;
+        if ((machineFpscr ^ qemuFpscr) != ux || (machineFpscr & ux) == 0) return false;
+        if (ExactVsxSingleOperation(mnemonic, a, b, roundingMode) is not { } v) return false;
         var once = ExactFloat.Round(v, FloatFormat.Single, roundingMode);
         var toDouble = ExactFloat.Round(v, FloatFormat.Double, roundingMode);
         if (!Finite(toDouble.Bits)) return false;
@@ -308,6 +287,24 @@ internal static class UserModeDepartures
         bool onceUnderflows = once.Tiny && once.Inexact;
         bool twiceUnderflows = (toDouble.Tiny && toDouble.Inexact) || (toSingle.Tiny && toSingle.Inexact);
         return onceUnderflows && !twiceUnderflows && once.Bits == toSingle.Bits;
+    }
+
+    private static bool Finite(ulong d) => (d & 0x7FF0000000000000) != 0x7FF0000000000000;
+
+    /// <summary>The exact (unrounded) result of xsaddsp, xssubsp, xsmulsp or xsdivsp of two finite doubles (null otherwise, and
+    /// for a division by zero).</summary>
+    private static ExactValue? ExactVsxSingleOperation(string mnemonic, ulong a, ulong b, int roundingMode)
+    {
+        if (!Finite(a) || !Finite(b)) return null;
+        ExactValue x = ExactValue.FromDouble(a), y = ExactValue.FromDouble(b);
+        return mnemonic switch
+        {
+            "xsaddsp" => ExactFloat.Add(x, y, roundingMode),
+            "xssubsp" => ExactFloat.Add(x, y.Negate(), roundingMode),
+            "xsmulsp" => ExactFloat.Multiply(x, y),
+            "xsdivsp" when (b & ~(1UL << 63)) != 0 => ExactFloat.Divide(x, y),
+            _ => null,
+        };
     }
 
     /// <summary>
