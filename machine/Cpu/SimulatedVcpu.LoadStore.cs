@@ -21,7 +21,7 @@ public sealed partial class SimulatedVcpu
     {
         // With no watchpoint set this is the whole cost: one field read; with some, an access outside all of them costs a
         // range compare.
-        if (_vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store)) { ra = 0; return false; }
+        if (Watched(ea, size, store)) { ra = 0; return false; }
         var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ra);
         if (fault == RadixFault.None && ra + (ulong)size <= _mem.Size) return true;
         RaiseDataStorage(ea, store, fault);
@@ -41,7 +41,7 @@ public sealed partial class SimulatedVcpu
     {
         ea = EffectiveAddress(ea);
         ulong value;
-        if (CrossesPage(ea, size)) { if (CrossingWatched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
+        if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
         else
         {
             if (!TranslateData(ea, size, false, out ulong real)) return;
@@ -58,16 +58,18 @@ public sealed partial class SimulatedVcpu
     private bool CrossesPage(ulong ea, int size) =>
         (ea & 0xFFF) + (ulong)size > 0x1000 && (Msr_ & Isa.Msr.DR) != 0 && _vm.ProcessTable.IsRegistered;
 
-    /// <summary>The whole extent of a page-crossing access against the watchpoints first, as an access on one page is: a watched
-    /// byte on either page stops the instruction before its translation can fault.</summary>
-    private bool CrossingWatched(ulong ea, int size, bool store) =>
+    /// <summary>Whether an access of <paramref name="size"/> bytes at <paramref name="ea"/> stops at a watchpoint (<see cref="WatchpointHit"/>).
+    /// A page-crossing access asks for its whole extent first, as an access on one page does: a watched byte on either page
+    /// stops the instruction before its translation can fault.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Watched(ulong ea, int size, bool store) =>
         _vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Store(int rs, int ra, ulong ea, int size, bool update)
     {
         ea = EffectiveAddress(ea);
-        if (CrossesPage(ea, size)) { if (CrossingWatched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
+        if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
         else
         {
             if (!TranslateData(ea, size, true, out ulong real)) return;
@@ -125,7 +127,7 @@ public sealed partial class SimulatedVcpu
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
         if (CrossesPage(ea, size))
         {
-            if (!CrossingWatched(ea, size, false) && LoadScalar(ea, size, !LittleEndian, out ulong value)) Gpr[x.RT] = value;
+            if (!Watched(ea, size, false) && LoadScalar(ea, size, !LittleEndian, out ulong value)) Gpr[x.RT] = value;
             return;
         }
         if (!TranslateData(ea, size, false, out ulong real)) return;
@@ -138,7 +140,7 @@ public sealed partial class SimulatedVcpu
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]);
         if (CrossesPage(ea, size))
         {
-            if (!CrossingWatched(ea, size, true)) StoreScalar(ea, size, !LittleEndian, Gpr[x.RS]);
+            if (!Watched(ea, size, true)) StoreScalar(ea, size, !LittleEndian, Gpr[x.RS]);
             return;
         }
         if (!TranslateData(ea, size, true, out ulong real)) return;
