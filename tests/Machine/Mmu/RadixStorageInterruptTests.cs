@@ -25,12 +25,13 @@ public sealed class RadixStorageInterruptTests
         g.Vm.WriteMemory(ra, bytes);
     }
 
-    /// <summary>rfid to <paramref name="target"/> with MSR[IR] and MSR[DR] on (r9, r10 clobbered).</summary>
-    private static string JumpTranslated(ulong target) => $"""
+    /// <summary>rfid to <paramref name="target"/> with MSR[IR] and MSR[DR] on, and the <paramref name="msrBits"/> given (r9, r10
+    /// clobbered).</summary>
+    private static string JumpTranslated(ulong target, int msrBits = 0x30) => $"""
         {RadixGuest.LoadEa(10, target)}
             mtsrr0 10
             mfmsr 9
-            ori 9, 9, 0x30
+            ori 9, 9, 0x{msrBits:x}
             mtsrr1 9
             rfid
         """;
@@ -100,12 +101,7 @@ public sealed class RadixStorageInterruptTests
         ulong ea = RadixGuest.Page(1) + 0x20;
         var g = RadixGuest.Build($"""
             {RadixGuest.LoadEa(4, ea)}
-            {RadixGuest.LoadEa(10, RadixGuest.Page(2))}
-                mtsrr0 10
-                mfmsr 9
-                ori 9, 9, 0x4030
-                mtsrr1 9
-                rfid
+            {JumpTranslated(RadixGuest.Page(2), msrBits: 0x4030)}
             """, littleEndian: true, (1, DataPage, RadixGuest.ReadWrite), (2, CodePage, userCode));
         Place(g, CodePage, $"ld 5, 0(4)\n{Guest.Bp}");
 
