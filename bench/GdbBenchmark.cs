@@ -119,6 +119,7 @@ public sealed class GdbBenchmark : IBenchmark
         Console.WriteLine($"    vCont? (the stub's own) {floor.Latencies.Summary(floor.Elapsed, "packets")}");
         Console.WriteLine($"    vCont;s:{thread,-14} {plain.Latencies.Summary(plain.Elapsed, "steps")}");
         Console.WriteLine($"    vCont;s:{thread} + g{new string(' ', Math.Max(0, 10 - thread.Length))} {withG.Latencies.Summary(withG.Elapsed, "steps")}");
+        Console.WriteLine($"      of which the g       p50 {c.GAfterStep.PercentileMicros(0.50),8:0.0} µs   p99 {c.GAfterStep.PercentileMicros(0.99),8:0.0} µs");
         Console.WriteLine($"    vCont;s                {bare.Latencies.Summary(bare.Elapsed, "steps")}");
         Console.WriteLine($"    g alone (stopped)      {gAlone.Latencies.Summary(gAlone.Elapsed, "packets")}");
         await c.DetachAsync();
@@ -361,17 +362,26 @@ public sealed class GdbBenchmark : IBenchmark
         }
 
         /// <summary><paramref name="steps"/> single steps of <paramref name="thread"/> (null: vCont;s, the current thread).</summary>
+        /// <summary>With <paramref name="withG"/>, <see cref="GAfterStep"/> holds the g's own round trips (the rest is the step's).</summary>
         public async Task<(Latencies Latencies, TimeSpan Elapsed, double PerSecond)> StepLoopAsync(string? thread, int steps, bool withG)
         {
             string step = thread is null ? "vCont;s" : $"vCont;s:{thread}";
+            var gAfterStep = new Latencies();
             var (lat, elapsed) = await Latencies.MeasureAsync(steps, async i =>
             {
                 string stop = await RequestAsync(step);
                 if (stop[0] != 'T') throw new InvalidOperationException($"step {i}: {stop}");
-                if (withG && (await RequestAsync("g")).Length < 64) throw new InvalidOperationException("short g");
+                if (!withG) return;
+                long t0 = Stopwatch.GetTimestamp();
+                if ((await RequestAsync("g")).Length < 64) throw new InvalidOperationException("short g");
+                gAfterStep.Add(Stopwatch.GetTimestamp() - t0);
             });
+            if (withG) GAfterStep = gAfterStep;
             return (lat, elapsed, steps / elapsed.TotalSeconds);
         }
+
+        /// <summary>The g round trips of the last step loop with g: a g right after a stop reply.</summary>
+        public Latencies GAfterStep { get; private set; } = new();
 
         /// <summary>Round trips of a packet the stub answers by itself: the floor of any request on this connection.</summary>
         public Task<(Latencies Latencies, TimeSpan Elapsed)> PacketLoopAsync(string packet, int count) =>
