@@ -392,6 +392,25 @@ public class AtomicSequenceEngineTests
     [Theory]
     [InlineData(HypervisorFlavour.Hv)]
     [InlineData(HypervisorFlavour.Pr)]
+    public void A_user_breakpoint_in_the_rest_of_a_sequence_does_not_stop_a_step_begun_inside_it_and_stays_planted(HypervisorFlavour flavour)
+    {
+        var g = Load(IncrementLoop, flavour);
+        ulong stcx = g.Sym("retry") + 8;
+        g.Table.Insert(stcx, BreakpointOwner.User.Instance, stcx);
+        var engine = g.Engine();
+        engine.RunSlice(new SliceRequest(2, SliceMode.Continue)); // li, lwarx: at the addi, the reservation held
+
+        var r = Step(engine);
+
+        Assert.Equal((SliceOutcome.StepDone, stcx + 4), (r.Outcome, r.State.Nip));
+        Assert.Equal(42u, g.Memory(Word));
+        Assert.Equal([BreakpointOwner.User.Instance], g.Table.OwnersAt(stcx));
+        Assert.True(g.Table.IsPlanted(stcx));
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
     public void A_step_begun_inside_a_sequence_whose_reservation_a_host_trip_lost_steps_one_instruction(HypervisorFlavour flavour)
     {
         // A continue that stops at a user breakpoint on the addi: the stop is a trip to the host, which loses the reservation, so
