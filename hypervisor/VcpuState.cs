@@ -34,6 +34,17 @@ public sealed class VcpuState : IEquatable<VcpuState>
     public ulong Pvr { get; set; }
     /// <summary>LPCR, a hypervisor register (a KVM "one-reg"); partition-wide in this machine.</summary>
     public ulong Lpcr { get; set; }
+    /// <summary>
+    /// Whether the vcpu holds a load-and-reserve's reservation now (Book II §1.7.3): a larx set it and no store-conditional,
+    /// and no trip to the host, has cleared it since. The step engine plans from it: a step begun inside a larx … stcx.
+    /// sequence whose reservation is held runs the rest of it whole (<c>TraceStep.Plan</c>). Only the simulated machine can
+    /// report it; a backend that cannot know reports false — QEMU's gdbstub and KVM, where every stop is a host trip that
+    /// loses it anyway. Reported, never written: <see cref="IVcpu.SetRegisters"/> ignores it (the reservation's address and
+    /// bytes are not in this state). Not compared by <see cref="Differences"/>: every stop a debugger sees is a host trip,
+    /// which drops a reservation the undebugged run keeps (one a branch out of a sequence or a failed compare left behind);
+    /// the guest sees a reservation only through a store-conditional, whose CR0 the comparisons do see.
+    /// </summary>
+    public bool ReservationHeld { get; set; }
 
     public VcpuState Clone() => new()
     {
@@ -41,6 +52,7 @@ public sealed class VcpuState : IEquatable<VcpuState>
         Ctr = Ctr, Xer = Xer, Fpscr = Fpscr, Srr0 = Srr0, Srr1 = Srr1, Sprg = (ulong[])Sprg.Clone(),
         Dar = Dar, Dsisr = Dsisr, Dec = Dec, Tb = Tb, Pir = Pir, Pvr = Pvr, Lpcr = Lpcr,
         VsrLow = (ulong[])VsrLow.Clone(), Vr = (ulong[])Vr.Clone(), Vscr = Vscr, Vrsave = Vrsave,
+        ReservationHeld = ReservationHeld,
     };
 
     public bool Equals(VcpuState? o) => o is not null && Differences(o).Count == 0;

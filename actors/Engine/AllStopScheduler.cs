@@ -527,10 +527,11 @@ public sealed class AllStopScheduler
         _inFlightCount++;
         _status[v] = VcpuRunStatus.Running;
         var range = mode == SliceMode.Step && request.Ranges is { } ranges && ranges.TryGetValue(v, out var r) ? r : null;
-        // A re-entry executes the parked vcpu's one instruction (its atomic sequence, at a larx), whatever the count the
-        // request steps its stepping vcpu by: with that count it would step on alone, and a budget that ran out mid-count
-        // would leave the step planted, the host's SE set, for the continue that follows to trap on (parked at its own Trace
-        // handler breakpoint, SRR0/SRR1 clobbered, shown there to the debugger).
+        // A re-entry executes the parked vcpu's one instruction (its atomic sequence at a larx; not the rest of one from
+        // inside, as the park was a host trip that dropped the reservation, unless the machine idealises a host that keeps
+        // it), whatever the count the request steps its stepping vcpu by: with that count it would step on alone, and a budget
+        // that ran out mid-count would leave the step planted, the host's SE set, for the continue that follows to trap on
+        // (parked at its own Trace handler breakpoint, SRR0/SRR1 clobbered, shown there to the debugger).
         int count = mode == SliceMode.Reenter ? 1 : request.StepCount;
         _wokenInFlight[v] = false;
         _commands.Add(new RunCommand(RunCommandKind.RunSlice, v,

@@ -21,12 +21,14 @@ public sealed record EndPoint(ulong EffectiveAddress, ulong RealAddress, EndPoin
 
 /// <summary>
 /// A load-and-reserve … store-conditional sequence that one step runs whole (no Trace armed), because a trip to the host
-/// between its instructions loses the reservation and the store-conditional would never succeed.
+/// between its instructions loses the reservation and the store-conditional would never succeed: from its larx, or from inside
+/// it when the vcpu still holds its reservation (<see cref="ActorStep.Hypervisor.VcpuState.ReservationHeld"/>), the rest of it.
 /// </summary>
 /// <param name="StoreConditional">the effective address of the store-conditional that closes the sequence</param>
-/// <param name="Instructions">the sequence's length, the load-and-reserve and the store-conditional included</param>
-/// <param name="InsideRealAddresses">the real addresses of the instructions after the load-and-reserve, through the
-/// store-conditional: a user breakpoint there is out of memory for the step (the step would lose the reservation)</param>
+/// <param name="Instructions">the step's length in instructions, from NIP (the larx, or where the step begins inside) through
+/// the store-conditional</param>
+/// <param name="InsideRealAddresses">the real addresses of the instructions after NIP, through the store-conditional: a user
+/// breakpoint there is out of memory for the step (the step would lose the reservation)</param>
 public sealed record AtomicSequence(ulong StoreConditional, int Instructions, IReadOnlyList<ulong> InsideRealAddresses);
 
 /// <summary>

@@ -39,10 +39,10 @@ public static class TraceStep
         bool le = (msr & Msr.LE) != 0;
         uint insn = fetch(nipRa, le);
         Op op = OpcodeTable.Decode(insn);
-        // A load-and-reserve starts an atomic sequence, which must run whole (a guest tracing itself takes its own Trace
-        // after the larx, as it would undebugged: that step is the larx alone).
-        if (!guestSe && AtomicSequences.IsLoadAndReserve(insn)
-            && AtomicSequencePlan(s, nipRa, insn, le, translate, fetch, allowAsync) is { } sequence)
+        // A load-and-reserve starts an atomic sequence, which must run whole, and so must the rest of one whose reservation
+        // the vcpu still holds (a guest tracing itself takes its own Trace after each instruction, as it would undebugged:
+        // that step is the instruction alone).
+        if (!guestSe && AtomicSequencePlan(s, nipRa, insn, le, translate, fetch, allowAsync) is { } sequence)
             return sequence;
         var effects = InstructionClassifier.Classify(op, insn, msr);
         ulong armed = msr | Msr.SE;
@@ -131,50 +131,58 @@ public static class TraceStep
     }
 
     /// <summary>
-    /// The plan of a step that starts at a load-and-reserve and runs the whole sequence through its store-conditional, as
-    /// gdb's <c>ppc_deal_with_atomic_sequence</c> does: a trip to the host between the two (each step of one instruction is
-    /// one) loses the reservation on QEMU and on any real host, and the store-conditional would never succeed. Null when
-    /// NIP is not a load-and-reserve, when the guest traces itself (its own Trace follows the larx), or when no
-    /// store-conditional closes the sequence within <see cref="AtomicSequences.Window"/> instructions: then the larx is
-    /// stepped alone. The hardware-step backend uses it too (<see cref="VcpuEngine"/>): a KVM-PR step is also a host trip.
+    /// The plan of a step that runs an atomic sequence whole through its store-conditional, as gdb's
+    /// <c>ppc_deal_with_atomic_sequence</c> does: a trip to the host between the larx and the stcx. (each step of one
+    /// instruction is one) loses the reservation on QEMU and on any real host, and the store-conditional would never succeed.
+    /// It starts at a load-and-reserve, or inside a sequence whose reservation the vcpu still holds
+    /// (<see cref="VcpuState.ReservationHeld"/>: a continue slice that ran out its budget there, the simulator slicing its own
+    /// time, keeps it) and runs the rest of it. Null when NIP is neither, when the guest traces itself (its own Trace follows
+    /// each instruction), or when no store-conditional closes the sequence within <see cref="AtomicSequences.Window"/>
+    /// instructions after NIP: then the instruction is stepped alone. The hardware-step backend uses it too
+    /// (<see cref="VcpuEngine"/>): a KVM-PR step is also a host trip.
     /// </summary>
     public static StepPlan? PlanAtomicSequence(VcpuState s, Translate translate, Func<ulong, bool, uint> fetch, bool allowAsync)
     {
         if ((s.Msr & Msr.SE) != 0 || !translate(s.Nip, s.Msr, out ulong nipRa)) return null;
         bool le = (s.Msr & Msr.LE) != 0;
-        uint insn = fetch(nipRa, le);
-        return AtomicSequences.IsLoadAndReserve(insn) ? AtomicSequencePlan(s, nipRa, insn, le, translate, fetch, allowAsync) : null;
+        return AtomicSequencePlan(s, nipRa, fetch(nipRa, le), le, translate, fetch, allowAsync);
     }
 
     /// <summary>
-    /// The sequence's end points: the instruction after the store-conditional, the target of each conditional branch in
-    /// the sequence that leaves it (a target in [larx, stcx.] is a retry inside the step), and the handlers of the
-    /// interrupts its instructions can raise (storage, program, FP) and of the asynchronous ones when allowed and one is
-    /// deliverable at the larx. No Trace is armed: the sequence runs freely to an end point.
-    /// A sequence holding what the plan cannot follow (sc, rfid, mtmsr(d), an unconditional or indirect branch) is not
-    /// taken whole.
+    /// The plan of a step from <paramref name="first"/>, the instruction at NIP, through the store-conditional: a larx, or
+    /// any instruction when the vcpu holds a reservation (null otherwise). Its end points: the instruction after the
+    /// store-conditional, the target of each conditional branch in the step that leaves [NIP, stcx.] (a target inside is a
+    /// retry within the step; started inside a sequence, a branch back to its larx is an exit, and the step ends there, where
+    /// the next step takes the sequence whole), and the handlers of the interrupts its instructions can raise (storage,
+    /// program, FP) and of the asynchronous ones when allowed and one is deliverable at NIP. No Trace is armed: the
+    /// instructions run freely to an end point.
+    /// Not taken whole: a sequence holding what the plan cannot follow (sc, rfid, mtmsr(d), an unconditional or indirect
+    /// branch), and, started without a larx, a larx before any store-conditional (NIP is not inside a sequence: its
+    /// reservation is one a branch out of a sequence or a failed compare left behind, and the next sequence starts there).
     /// </summary>
-    private static StepPlan? AtomicSequencePlan(VcpuState s, ulong nipRa, uint larx, bool le, Translate translate,
+    private static StepPlan? AtomicSequencePlan(VcpuState s, ulong nipRa, uint first, bool le, Translate translate,
         Func<ulong, bool, uint> fetch, bool allowAsync)
     {
+        bool atLarx = AtomicSequences.IsLoadAndReserve(first);
+        if (!atLarx && !s.ReservationHeld) return null;
         ulong msr = s.Msr, lpcr = s.Lpcr;
-        Op larxOp = OpcodeTable.Decode(larx);
-        var effects = InstructionClassifier.Classify(larxOp, larx, msr);
+        var effects = InstructionEffects.None;
         var inside = new List<ulong>(4);
         var exits = new List<ulong>(2);
         ulong? closing = null;
         const InstructionEffects cannotFollow = InstructionEffects.SystemCall | InstructionEffects.Hypercall
                                                | InstructionEffects.ReturnFromInterrupt | InstructionEffects.WritesMsr;
-        for (int n = 1; n <= AtomicSequences.Window && closing is null; n++)
+        for (int n = 0; n <= AtomicSequences.Window && closing is null; n++)
         {
-            ulong ea = s.Nip + 4UL * (ulong)n;
-            if (!translate(ea, msr, out ulong ra)) return null;
-            uint insn = fetch(ra, le);
+            ulong ea = s.Nip + 4UL * (ulong)n, ra = nipRa;
+            if (n > 0 && !translate(ea, msr, out ra)) return null;
+            uint insn = n == 0 ? first : fetch(ra, le);
+            if (n > 0 && !atLarx && AtomicSequences.IsLoadAndReserve(insn)) return null;
             Op op = OpcodeTable.Decode(insn);
             var e = InstructionClassifier.Classify(op, insn, msr);
             if ((e & cannotFollow) != 0 || op is Op.B or Op.Bclr or Op.Bcctr) return null;
             effects |= e;
-            inside.Add(ra);
+            if (n > 0) inside.Add(ra);
             if (op == Op.Bc) exits.Add(Branches.Target(op, insn, ea, s.Lr, s.Ctr));
             if (AtomicSequences.IsStoreConditional(insn)) closing = ea;
         }
@@ -190,15 +198,15 @@ public static class TraceStep
         if ((effects & InstructionEffects.FloatingPoint) != 0) AddHandlerEnd(ends, translate, InterruptKind.FloatingPointUnavailable, msr, lpcr);
         if ((effects & InstructionEffects.Vector) != 0) AddHandlerEnd(ends, translate, InterruptKind.VectorUnavailable, msr, lpcr);
         if ((effects & InstructionEffects.Vsx) != 0) AddHandlerEnd(ends, translate, InterruptKind.VsxUnavailable, msr, lpcr);
-        // Only an interrupt deliverable before the larx ends the step at its handler. One that falls due inside the sequence,
-        // or as it ends, is taken there and its handler runs within the step, which ends when the vcpu next fetches an end
-        // point: the undebugged machine's order and time, and no trip to the host in the middle to lose the reservation (a
+        // Only an interrupt deliverable before the first instruction ends the step at its handler. One that falls due inside the
+        // sequence, or as it ends, is taken there and its handler runs within the step, which ends when the vcpu next fetches an
+        // end point: the undebugged machine's order and time, and no trip to the host in the middle to lose the reservation (a
         // guest whose handler keeps it would see its stcx. fail). Like gdb's atomic step, which runs the sequence freely.
         if (allowAsync && AsyncDeliverable(s))
             foreach (var k in AsyncInterrupts) AddHandlerEnd(ends, translate, k, msr, lpcr);
         for (int i = ends.Count - 1; i >= 0; i--) if (ends[i].RealAddress == nipRa) ends.RemoveAt(i);
-        return new StepPlan(s.Nip, nipRa, larx, larxOp, effects, ArmTrace: false, GuestSe: false, s.Srr0, s.Srr1, 0, ends,
-            new AtomicSequence(stcx, inside.Count + 1, inside));
+        return new StepPlan(s.Nip, nipRa, first, OpcodeTable.Decode(first), effects, ArmTrace: false, GuestSe: false, s.Srr0, s.Srr1, 0,
+            ends, new AtomicSequence(stcx, inside.Count + 1, inside));
     }
 
     /// <summary>

@@ -473,7 +473,8 @@ public sealed class VcpuEngine
         if (_vm.Capabilities.HardwareSingleStep)
         {
             // A hardware step is a host trip too (KVM-PR exits after each instruction): an atomic sequence is run whole with
-            // breakpoints at its end points, as on the trace backend; anything else is the hardware's one instruction.
+            // breakpoints at its end points, as on the trace backend (from its larx, or its rest from inside it while the
+            // reservation is held); anything else is the hardware's one instruction.
             if (TraceStep.PlanAtomicSequence(s, _translateFetch, _fetchOriginal, allowAsync: !m.HoldAsyncInterrupts) is not { } sequence)
             {
                 _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints | GuestDebug.SingleStep);
@@ -512,11 +513,12 @@ public sealed class VcpuEngine
     }
 
     /// <summary>
-    /// A user breakpoint inside an atomic sequence (after its larx, through its stcx.) would end the step there, after the
-    /// larx, with the reservation lost on the way to the host: the stcx. would fail, and every later step would stop there
-    /// again, so the loop could never be stepped past. Stepping the sequence means running it whole, so such a breakpoint is
-    /// out of memory for this step only (gdb does not stop inside its atomic step either); a continue still stops there. An
-    /// address another step also owns stays planted: that step's end point must not go.
+    /// A user breakpoint inside an atomic sequence the step runs whole (after NIP — its larx, or where the step begins inside
+    /// it with the reservation held —, through its stcx.) would end the step there, with the reservation lost on the way to
+    /// the host: the stcx. would fail, and every later step would stop there again, so the loop could never be stepped past.
+    /// Stepping the sequence means running it whole, so such a breakpoint is out of memory for this step only (gdb does not
+    /// stop inside its atomic step either); a continue still stops there. An address another step also owns stays planted:
+    /// that step's end point must not go.
     /// </summary>
     private void SuspendUserBreakpointsInside(ActiveStep step, AtomicSequence sequence)
     {

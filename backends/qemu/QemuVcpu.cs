@@ -49,7 +49,7 @@ public sealed class QemuVcpu : IVcpu
         s.Sprg.CopyTo(into.Sprg, 0);
         into.Nip = s.Nip; into.Msr = s.Msr; into.Cr = s.Cr; into.Lr = s.Lr; into.Ctr = s.Ctr; into.Xer = s.Xer;
         into.Fpscr = s.Fpscr; into.Srr0 = s.Srr0; into.Srr1 = s.Srr1; into.Dar = s.Dar; into.Dsisr = s.Dsisr;
-        into.Dec = s.Dec; into.Tb = s.Tb; into.Pir = s.Pir; into.Pvr = s.Pvr; into.Lpcr = s.Lpcr;
+        into.Dec = s.Dec; into.Tb = s.Tb; into.Pir = s.Pir; into.Pvr = s.Pvr; into.Lpcr = s.Lpcr; into.ReservationHeld = s.ReservationHeld;
     }
 
     /// <summary>The state as of this stop, read from QEMU at most once per stop.</summary>
@@ -78,6 +78,7 @@ public sealed class QemuVcpu : IVcpu
             // LE bit says whether that was right (read big-endian, MSR bit 63 would be the top byte's low bit — MSR bit 7,
             // reserved and 0).
             _littleEndian = (BinaryPrimitives.ReadUInt64LittleEndian(core.AsSpan(264)) & Msr.LE) != 0;
+            // ReservationHeld stays false: the gdbstub cannot say, and every stop of a QEMU VM is a host trip that drops it.
             var s = new VcpuState();
             for (int i = 0; i < 32; i++) s.Gpr[i] = U64(core, 8 * i);
             s.Nip = U64(core, 256); s.Msr = U64(core, 264); s.Cr = U32(core, 272); s.Lr = U64(core, 276); s.Ctr = U64(core, 284); s.Xer = U32(core, 292);

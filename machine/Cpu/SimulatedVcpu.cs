@@ -407,11 +407,14 @@ public sealed partial class SimulatedVcpu : IVcpu
         s.Nip = Nip; s.Msr = Msr_; s.Cr = Cr; s.Lr = Lr; s.Ctr = Ctr; s.Xer = Xer; s.Fpscr = Fpscr;
         s.Srr0 = Srr0; s.Srr1 = Srr1; s.Dar = Dar; s.Dsisr = Dsisr; s.Dec = Dec; s.Tb = Tb;
         s.Pir = (ulong)Index; s.Pvr = Pvr; s.Lpcr = _vm.Lpcr;
+        s.ReservationHeld = _resvValid;
         ((ReadOnlySpan<ulong>)Gpr).CopyTo(s.Gpr);
         GetVectorRegisters(s);
         ((ReadOnlySpan<ulong>)Sprg).CopyTo(s.Sprg);
     }
 
+    /// <summary>Writes the architected registers; <see cref="VcpuState.ReservationHeld"/> is only reported (a debugger cannot
+    /// make a reservation, and the write itself is no host trip that would lose one).</summary>
     public void SetRegisters(VcpuState s)
     {
         s.Gpr.AsSpan(0, 32).CopyTo(Gpr);

@@ -337,6 +337,98 @@ public class AtomicSequenceEngineTests
         Assert.Equal(0, g.Table.Count);
     }
 
+    /// <summary>The undebugged machine run freely from the image to the timebase of <paramref name="s"/>: the same instructions
+    /// with no debug facility and no trip to the host.</summary>
+    private static VcpuState Free(Loaded g, VcpuState s)
+    {
+        var free = SimulatedMachine.Load(g.Image, new MachineOptions(1, 16UL << 20)).GetVcpu(0);
+        free.Run((long)(s.Tb - free.GetRegisters().Tb));
+        return free.GetRegisters();
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
+    public void A_step_begun_inside_a_sequence_whose_reservation_is_held_runs_the_rest_of_it_and_its_store_conditional_succeeds(
+        HypervisorFlavour flavour)
+    {
+        var g = Load(IncrementLoop, flavour);
+        var engine = g.Engine();
+        // A continue slice that runs out its budget after li and lwarx, as the coordinator's slices do: the simulator slicing its
+        // own time is no host trip, so the vcpu stands at the addi holding its reservation.
+        Assert.Equal(SliceOutcome.Ran, engine.RunSlice(new SliceRequest(2, SliceMode.Continue)).Outcome);
+        Assert.Equal((g.Sym("retry") + 4, true), (engine.Registers.Nip, engine.Registers.ReservationHeld));
+
+        var r = Step(engine);
+
+        // addi and stwcx. as one step, to the bne- after it.
+        Assert.Equal((SliceOutcome.StepDone, TraceStep.Completion.Completed, g.Sym("retry") + 4, g.Sym("retry") + 12, 1),
+            (r.Outcome, r.Step!.Completion, r.Step.From, r.Step.To, r.Step.Steps));
+        Assert.Equal(2u, r.State.Cr >> 28); // CR0 = 0b0010: the stwcx. succeeded
+        Assert.Equal(42u, g.Memory(Word));
+        var diff = Free(g, r.State).Differences(r.State);
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(0, g.Table.Count);
+        Assert.Equal(0UL, r.State.Msr & Msr.SE);
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
+    public void A_step_begun_inside_a_sequence_ends_at_the_target_of_a_branch_that_leaves_it(HypervisorFlavour flavour)
+    {
+        var g = Load(TestAndSet(lockWord: 3), flavour);
+        var engine = g.Engine();
+        engine.RunSlice(new SliceRequest(2, SliceMode.Continue)); // li, lwarx: at the cmpwi, the reservation held
+
+        var r = Step(engine);
+
+        Assert.Equal((g.Sym("lock") + 4, g.Sym("busy"), 1), (r.Step!.From, r.Step.To, r.Step.Steps));
+        var diff = Free(g, r.State).Differences(r.State);
+        Assert.True(diff.Count == 0, string.Join("; ", diff));
+        Assert.Equal(0, g.Table.Count);
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
+    public void A_user_breakpoint_in_the_rest_of_a_sequence_does_not_stop_a_step_begun_inside_it_and_stays_planted(HypervisorFlavour flavour)
+    {
+        var g = Load(IncrementLoop, flavour);
+        ulong stcx = g.Sym("retry") + 8;
+        g.Table.Insert(stcx, BreakpointOwner.User.Instance, stcx);
+        var engine = g.Engine();
+        engine.RunSlice(new SliceRequest(2, SliceMode.Continue)); // li, lwarx: at the addi, the reservation held
+
+        var r = Step(engine);
+
+        Assert.Equal((SliceOutcome.StepDone, stcx + 4), (r.Outcome, r.State.Nip));
+        Assert.Equal(42u, g.Memory(Word));
+        Assert.Equal([BreakpointOwner.User.Instance], g.Table.OwnersAt(stcx));
+        Assert.True(g.Table.IsPlanted(stcx));
+    }
+
+    [Theory]
+    [InlineData(HypervisorFlavour.Hv)]
+    [InlineData(HypervisorFlavour.Pr)]
+    public void A_step_begun_inside_a_sequence_whose_reservation_a_host_trip_lost_steps_one_instruction(HypervisorFlavour flavour)
+    {
+        // A continue that stops at a user breakpoint on the addi: the stop is a trip to the host, which loses the reservation, so
+        // the stwcx. will fail whatever the step does (as on hardware); the step is the one instruction.
+        var g = Load(IncrementLoop, flavour);
+        ulong addi = g.Sym("retry") + 4;
+        g.Table.Insert(addi, BreakpointOwner.User.Instance, addi);
+        var engine = g.Engine();
+        Assert.Equal(SliceOutcome.BreakpointHit, engine.RunSlice(new SliceRequest(10_000, SliceMode.Continue)).Outcome);
+        Assert.Equal((addi, false), (engine.Registers.Nip, engine.Registers.ReservationHeld));
+
+        var r = Step(engine);
+
+        Assert.Equal((TraceStep.Completion.Completed, addi, addi + 4, 1), (r.Step!.Completion, r.Step.From, r.Step.To, r.Step.Steps));
+        Assert.Equal(0u, Step(engine).State.Cr >> 28); // the stwcx. fails
+        Assert.Equal(41u, g.Memory(Word));
+    }
+
     [Theory]
     [InlineData(HypervisorFlavour.Hv)]
     [InlineData(HypervisorFlavour.Pr)]

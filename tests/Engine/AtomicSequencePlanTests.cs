@@ -6,9 +6,9 @@ using ActorStep.Tests.Support;
 namespace ActorStep.Tests.Engine;
 
 /// <summary>
-/// <see cref="TraceStep.Plan"/> at a load-and-reserve, as a pure function of the registers and the words after NIP: the end
-/// points of a step that runs the atomic sequence whole (gdb's <c>ppc_deal_with_atomic_sequence</c>), and when a larx is
-/// stepped alone instead.
+/// <see cref="TraceStep.Plan"/> at a load-and-reserve, or inside a sequence whose reservation the vcpu holds, as a pure
+/// function of the registers and the words after NIP: the end points of a step that runs the atomic sequence (or its rest)
+/// whole (gdb's <c>ppc_deal_with_atomic_sequence</c>), and when the instruction is stepped alone instead.
 /// </summary>
 public class AtomicSequencePlanTests
 {
@@ -21,20 +21,26 @@ public class AtomicSequencePlanTests
         return ra < 16UL << 20;
     }
 
-    private static VcpuState State(ulong msr = GuestMsr) =>
-        new() { Nip = Nip, Msr = msr, Srr0 = 0x1234, Srr1 = 0x5678, Dec = 0x7FFFFFFF };
+    private static VcpuState State(ulong msr = GuestMsr, bool reservationHeld = false) =>
+        new() { Nip = Nip, Msr = msr, Srr0 = 0x1234, Srr1 = 0x5678, Dec = 0x7FFFFFFF, ReservationHeld = reservationHeld };
 
-    /// <summary>Plans a step at NIP with <paramref name="asm"/> assembled from NIP on (every other word a nop).</summary>
-    private static StepPlan Plan(string asm, VcpuState? state = null, bool allowAsync = false)
+    /// <summary>Plans a step at NIP with <paramref name="asm"/> assembled from <paramref name="from"/> on (every other word a
+    /// nop).</summary>
+    private static StepPlan Plan(string asm, VcpuState? state = null, bool allowAsync = false, ulong from = Nip)
     {
         var words = GuestAssembler.Words(asm);
         var s = state ?? State();
         return TraceStep.Plan(s, Translate, (ra, _) =>
         {
-            ulong i = (ra - Nip) / 4;
-            return ra >= Nip && i < (ulong)words.Length ? words[i] : 0x60000000;
+            ulong i = (ra - from) / 4;
+            return ra >= from && i < (ulong)words.Length ? words[i] : 0x60000000;
         }, allowAsync);
     }
+
+    /// <summary>A step at NIP inside a sequence whose larx, at NIP-4, the vcpu ran in a continue slice that then ran out its
+    /// budget (the reservation <paramref name="held"/>: no host trip since); <paramref name="asm"/> follows the larx.</summary>
+    private static StepPlan PlanInside(string asm, bool held = true, ulong msr = GuestMsr) =>
+        Plan("lwarx 5, 0, 9\n" + asm, State(msr, reservationHeld: held), from: Nip - 4);
 
     private static ulong[] Ends(StepPlan plan, EndPointKind kind) =>
         plan.EndPoints.Where(e => e.Kind == kind).Select(e => e.EffectiveAddress).ToArray();
@@ -123,6 +129,91 @@ public class AtomicSequencePlanTests
         Assert.Null(plan.Sequence);
         Assert.True(plan.GuestSe);
         Assert.Equal([0xD00UL], Ends(plan, EndPointKind.TraceHandler));
+    }
+
+    [Fact]
+    public void A_step_begun_inside_a_sequence_whose_reservation_is_held_runs_the_rest_of_it_with_no_Trace_armed()
+    {
+        var plan = PlanInside("addi 5, 5, 1\n stwcx. 5, 0, 9\n bne- .-12");
+
+        Assert.False(plan.ArmTrace);
+        Assert.Equal((Nip + 4, 2), (plan.Sequence!.StoreConditional, plan.Sequence.Instructions));
+        Assert.Equal([Nip + 4], plan.Sequence.InsideRealAddresses);
+        Assert.Equal([Nip + 8], Ends(plan, EndPointKind.Successor));
+        Assert.Empty(Ends(plan, EndPointKind.TraceHandler));
+        Assert.Equal([0x300UL, 0x600UL], Ends(plan, EndPointKind.InterruptHandler));
+    }
+
+    [Fact]
+    public void A_step_at_a_store_conditional_whose_reservation_is_held_is_the_store_conditional_alone_with_no_Trace_armed()
+    {
+        var plan = PlanInside("stwcx. 5, 0, 9\n bne- .-8");
+
+        Assert.False(plan.ArmTrace);
+        Assert.Equal((Nip, 1), (plan.Sequence!.StoreConditional, plan.Sequence.Instructions));
+        Assert.Empty(plan.Sequence.InsideRealAddresses);
+        Assert.Equal([Nip + 4], Ends(plan, EndPointKind.Successor));
+    }
+
+    [Fact]
+    public void A_step_begun_inside_a_sequence_ends_at_its_larx_when_a_branch_goes_back_to_it()
+    {
+        // The larx is before NIP: a branch back to it is a retry that leaves the rest of the sequence; the next step, at the
+        // larx, takes the sequence whole.
+        var plan = PlanInside("cmpwi 5, 0\n bne- .-8\n stwcx. 4, 0, 9");
+
+        Assert.Equal([Nip + 12, Nip - 4], Ends(plan, EndPointKind.Successor));
+    }
+
+    [Fact]
+    public void A_step_begun_inside_a_sequence_without_its_reservation_is_the_instruction_alone()
+    {
+        var plan = PlanInside("addi 5, 5, 1\n stwcx. 5, 0, 9", held: false);
+
+        Assert.Null(plan.Sequence);
+        Assert.True(plan.ArmTrace);
+        Assert.Equal([0xD00UL], Ends(plan, EndPointKind.TraceHandler));
+    }
+
+    [Fact]
+    public void A_guest_that_traces_itself_steps_an_instruction_inside_a_sequence_alone()
+    {
+        var plan = PlanInside("addi 5, 5, 1\n stwcx. 5, 0, 9", msr: GuestMsr | Msr.SE);
+
+        Assert.Null(plan.Sequence);
+        Assert.True(plan.GuestSe);
+    }
+
+    [Fact]
+    public void A_reservation_held_where_a_larx_comes_before_any_store_conditional_is_stale_and_the_instruction_is_stepped_alone()
+    {
+        // A branch out of a sequence (or a compare that failed) left the reservation: NIP is before the next sequence, not in one.
+        var plan = Plan("addi 5, 5, 1\n lwarx 5, 0, 9\n stwcx. 5, 0, 9", State(reservationHeld: true));
+
+        Assert.Null(plan.Sequence);
+        Assert.True(plan.ArmTrace);
+    }
+
+    [Theory]
+    [InlineData("sc", true)]
+    [InlineData("rfid", true)]
+    [InlineData("mtmsrd 6", true)]
+    [InlineData("b .+0x40", true)]
+    [InlineData("blr", true)]
+    [InlineData("bctr", false)]
+    [InlineData("sc 1", false)]
+    public void The_rest_of_a_sequence_holding_what_the_plan_cannot_follow_is_not_taken_whole(string insn, bool atNip)
+    {
+        var plan = PlanInside(atNip ? $"{insn}\n stwcx. 5, 0, 9" : $"addi 5, 5, 1\n {insn}\n stwcx. 5, 0, 9");
+
+        Assert.Null(plan.Sequence);
+    }
+
+    [Fact]
+    public void The_store_conditional_is_looked_for_within_16_instructions_after_NIP_when_the_step_begins_inside()
+    {
+        Assert.NotNull(PlanInside(".rept 16\n nop\n .endr\n stwcx. 5, 0, 9").Sequence);
+        Assert.Null(PlanInside(".rept 17\n nop\n .endr\n stwcx. 5, 0, 9").Sequence);
     }
 
     [Theory]

@@ -77,11 +77,43 @@ public class ReservationTests
         m.Vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         m.Vm.WriteMemory(stcx, BitConverter.GetBytes(SimulatedVcpu.DebugInstruction));
         Assert.Equal(ExitReason.Debug, m.Run(10).Reason); // the load-reserve, then a debug exit: back to the host
+        Assert.False(m.State.ReservationHeld);
         m.Vm.WriteMemory(stcx, original);
         m.Run(1); // the store-conditional
 
         Assert.Equal(0u, m.State.Cr >> 28);
         Assert.Equal(Pattern, InstructionBench.ReadBytes(m, Word, 8));
+    }
+
+    [Fact]
+    public void The_registers_report_a_reservation_from_the_load_reserve_to_the_store_conditional_that_consumes_it()
+    {
+        var m = Start(WordPair, le: true, bench: RealHost);
+        Assert.False(m.State.ReservationHeld);
+
+        m.Run(1); // the load-reserve; the budget running out is the simulator slicing its time, no trip to the host
+        Assert.True(m.State.ReservationHeld);
+
+        m.Run(1); // the store-conditional
+        Assert.False(m.State.ReservationHeld);
+    }
+
+    [Fact]
+    public void Writing_the_registers_neither_makes_nor_drops_a_reservation()
+    {
+        var m = Start(WordPair, le: true, bench: RealHost);
+        var s = m.State;
+        s.ReservationHeld = true;
+        m.Vcpu.SetRegisters(s);
+        Assert.False(m.State.ReservationHeld);
+
+        m.Run(1); // the load-reserve
+        s = m.State;
+        s.ReservationHeld = false;
+        m.Vcpu.SetRegisters(s);
+        m.Run(1); // the store-conditional
+
+        Assert.Equal(Arch.EQ, m.State.Cr >> 28);
     }
 
     [Theory]
