@@ -74,10 +74,17 @@ public sealed class GdbBenchmark : IBenchmark
                         bridge.Endpoint, steps, stepi, elf, gdb: false);
             }
 
+            // Both stubs at once, in alternating chunks: a change of the machine's load meets both alike.
+            Interleaved interleaved;
+            using (var q = Qemu.Start(raw))
+            await using (var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir))
+                interleaved = await InterleavedAsync(q.Endpoint, serve.Endpoint, steps);
+
             Console.WriteLine();
             Console.WriteLine("ratios (ActorStep in the server / QEMU; > 1 means ActorStep is faster; each stub in the mode gdb negotiates unless said):");
             Console.WriteLine($"  vCont;s:THREAD round trips/s        {inProcess.Negotiated.Thread / qemu.Negotiated.Thread,6:0.00}x   (goal ≥ 2x)");
             Console.WriteLine($"  vCont;s:THREAD + g round trips/s    {inProcess.Negotiated.ThreadG / qemu.Negotiated.ThreadG,6:0.00}x   (goal ≥ 2x)");
+            Console.WriteLine($"  the same two, interleaved           {interleaved.Thread:0.00}x, + g {interleaved.ThreadG:0.00}x   (each chunk's ratio: {interleaved.ChunkRange})");
             Console.WriteLine($"  vCont;s, ack mode, both stubs       {inProcess.Ack.Bare / qemu.Ack.Bare,6:0.00}x   (goal ≥ 1.5x)");
             Console.WriteLine($"  vCont;s:THREAD, ack mode, both      {inProcess.Ack.Thread / qemu.Ack.Thread,6:0.00}x");
             Console.WriteLine($"  cold: first {ColdSteps} steps of a fresh serve {cold.First / qemu.Negotiated.Thread,6:0.00}x   (its first {ColdChunk}: {cold.FirstChunk / qemu.Negotiated.Thread:0.00}x)");
@@ -153,6 +160,61 @@ public sealed class GdbBenchmark : IBenchmark
                           "(less starting gdb and connecting)");
         return new Result(negotiated, ack, net, nextNet, bpNet);
     }
+
+    /// <summary>ActorStep / QEMU round-trip rates measured in alternating chunks, and the range of the per-chunk ratios.</summary>
+    private sealed record Interleaved(double Thread, double ThreadG, string ChunkRange);
+
+    /// <summary>
+    /// QEMU's stub and a warmed-up <c>actorstep serve --gdb</c> connected at once (the mode gdb negotiates), then
+    /// <c>vCont;s:THREAD</c> with and without a <c>g</c> in chunks of <see cref="InterleavedChunk"/>, QEMU and ActorStep taking
+    /// turns (who goes first alternates too): the measurements of the two stubs are spread over the same seconds, so a load
+    /// that comes and goes on a shared machine weighs on both.
+    /// </summary>
+    private static async Task<Interleaved> InterleavedAsync(IPEndPoint qemu, IPEndPoint actorStep, int steps)
+    {
+        using var q = await RspClient.ConnectAsync(qemu);
+        using var a = await RspClient.ConnectAsync(actorStep);
+        string qThread = await q.HandshakeAsync(offerNoAck: true), aThread = await a.HandshakeAsync(offerNoAck: true);
+        var warmup = Stopwatch.StartNew();
+        while (warmup.Elapsed < TimeSpan.FromSeconds(3))
+            foreach (var (c, t) in new[] { (q, qThread), (a, aThread) })
+            {
+                await c.StepLoopAsync(t, 250, withG: false);
+                await c.StepLoopAsync(t, 250, withG: true);
+            }
+        double qPlain = 0, qG = 0, aPlain = 0, aG = 0; // seconds
+        var chunkRatios = new List<double>();
+        int chunks = Math.Max(steps / InterleavedChunk, 2);
+        for (int i = 0; i < chunks; i++)
+        {
+            bool qemuFirst = i % 2 == 0;
+            double qp = 0, qg = 0, ap = 0, ag = 0;
+            for (int turn = 0; turn < 2; turn++)
+            {
+                if ((turn == 0) == qemuFirst)
+                {
+                    qp = (await q.StepLoopAsync(qThread, InterleavedChunk, withG: false)).Elapsed.TotalSeconds;
+                    qg = (await q.StepLoopAsync(qThread, InterleavedChunk, withG: true)).Elapsed.TotalSeconds;
+                }
+                else
+                {
+                    ap = (await a.StepLoopAsync(aThread, InterleavedChunk, withG: false)).Elapsed.TotalSeconds;
+                    ag = (await a.StepLoopAsync(aThread, InterleavedChunk, withG: true)).Elapsed.TotalSeconds;
+                }
+            }
+            qPlain += qp; qG += qg; aPlain += ap; aG += ag;
+            chunkRatios.Add(qp / ap);
+        }
+        int total = chunks * InterleavedChunk;
+        Console.WriteLine($"\nInterleaved: QEMU's gdbstub and a warm ActorStep serve --gdb, {chunks} chunks of {InterleavedChunk} steps each, taking turns");
+        Console.WriteLine($"  vCont;s:THREAD      QEMU {total / qPlain,7:0}/s   ActorStep {total / aPlain,7:0}/s   {qPlain / aPlain:0.00}x");
+        Console.WriteLine($"  vCont;s:THREAD + g  QEMU {total / qG,7:0}/s   ActorStep {total / aG,7:0}/s   {qG / aG:0.00}x");
+        await q.DetachAsync();
+        await a.DetachAsync();
+        return new Interleaved(qPlain / aPlain, qG / aG, $"{chunkRatios.Min():0.00}–{chunkRatios.Max():0.00}x raw");
+    }
+
+    private const int InterleavedChunk = 250;
 
     private const int ColdSteps = 2000, ColdChunk = 250;
 
