@@ -20,10 +20,18 @@ namespace ActorStep.Machine;
 /// <see cref="VcpuWakeRequested"/>. For a debugger's engine (serve, CreateVm with a kernel: the capability
 /// <see cref="HypervisorCapabilities.PacedTimebaseFrequency"/>); MachineRunner, which blocks idle vcpu threads itself, does not
 /// use it</param>
+/// <param name="CompileBlocks">hot straight-line blocks of integer code are compiled to .NET code and run instead of the
+/// interpreter's per-word loop, with the interpreter's semantics (machine/README.md, "Block compiler")</param>
+/// <param name="BlockCompileThreshold">how many times a block head (a branch target, a batch's first instruction) is reached
+/// before its block is compiled; 0 compiles at the first arrival (the tests' setting)</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
-    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleOnHostClock = false)
+    bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleOnHostClock = false,
+    bool CompileBlocks = true, int BlockCompileThreshold = MachineOptions.DefaultBlockCompileThreshold)
 {
     public const int MaxVcpus = 256;
+
+    /// <summary>Arrivals at a block head before it is compiled: a compile costs ~0.1–1 ms, what the block saves in a few thousand runs.</summary>
+    public const int DefaultBlockCompileThreshold = 2000;
 
     /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
     /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
@@ -64,7 +72,11 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         _wake = Enumerable.Range(0, options.Vcpus).Select(_ => new WakeSignal()).ToArray();
         Xics = new Platform.Xics(options.Vcpus, (server, raised) => _vcpus[server].SetExternal(raised));
         RealTimeClockAtZero = options.RealTimeClock ?? DateTimeOffset.UtcNow;
+        if (options.CompileBlocks) Blocks = new CompiledBlocks(options.BlockCompileThreshold);
     }
+
+    /// <summary>The compiled blocks every vcpu enters (null: <see cref="MachineOptions.CompileBlocks"/> off).</summary>
+    internal CompiledBlocks? Blocks { get; }
 
     /// <summary>Creates a machine and loads an ELF image into it; every vcpu starts at the entry.</summary>
     public static SimulatedMachine Load(ElfImage image, MachineOptions options)
