@@ -45,8 +45,15 @@ internal sealed class CompiledBlocks(int threshold)
     private ushort[]? _heat;
     private readonly int _threshold = Math.Clamp(threshold, 0, ushort.MaxValue - 1);
 
+    private long _compileTicks;
+
     /// <summary>Blocks compiled so far (replaced ones included).</summary>
     public int Compiled => Volatile.Read(ref _compiled);
+
+    /// <summary>Time spent compiling them (building the IL and the JIT's first compile of it), over every vcpu.</summary>
+    public TimeSpan CompileTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _compileTicks));
+
+    public void NoteCompile(long ticks) => Interlocked.Add(ref _compileTicks, ticks);
 
     public CompiledBlock? this[int index]
     {

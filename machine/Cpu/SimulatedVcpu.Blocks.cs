@@ -52,24 +52,34 @@ public sealed partial class SimulatedVcpu
     {
         var blocks = _vm.Blocks!;
         ulong ra = _fetchRaPage | (cia & 0xFFF);
-        var block = blocks.Find(ra, le) ?? BlockCompiler.Compile(blocks, _mem, ra, le);
+        var block = blocks.Find(ra, le);
+        if (block is null)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            block = BlockCompiler.Compile(blocks, _mem, ra, le);
+            blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        }
         if (block is null) return;
         Interlocked.CompareExchange(ref slot, (entry & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), entry);
     }
 
     /// <summary>
-    /// Builds a block's code: per word, a call of the instance method its handler calls, with the word and the handler's other
-    /// arguments as constants (the JIT inlines it and folds the field extraction), so each instruction's semantics stay in one
-    /// place. Before an instruction that can raise (a load, a store, a branch) the block sets what the interpreter sets before
-    /// any instruction (CIA, NIP = CIA + 4, the timebase and the retired count, which watchpoints read) and after it leaves when
-    /// the instruction raised an event; after a store it leaves when the store changed the block's own page.
+    /// Builds a block's code, each instruction's semantics kept in one place: an ALU instruction is a call of the instance
+    /// method its handler calls, with the word and the handler's other arguments as constants, which the JIT inlines and folds
+    /// the field extraction of; a load, store, branch or trap calls the dispatch table's own handler (not inlined: inlining the
+    /// translation and the branch logic made a block's first compile several times dearer, ~1–8 ms, for little speed). Before
+    /// such an instruction the block sets what the interpreter sets before any (CIA, NIP = CIA + 4, the timebase and the
+    /// retired count, which watchpoints read) and after it leaves when the instruction raised an event; after a store it leaves
+    /// when the store changed the block's own page.
     /// </summary>
     private static class BlockCompiler
     {
         /// <summary>The most instructions in a block: a compile costs more as it grows, and a kernel's hot loops are shorter.</summary>
         public const int MaxLength = 64;
 
-        private enum Role { Unsupported, Plain, Load, Store, Branch }
+        /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a load, a trap);
+        /// Store: can raise, and can change code; Branch: can raise, ends the block.</summary>
+        private enum Role { Plain, Raises, Store, Branch }
 
         private static readonly FieldInfo CiaField = Field(nameof(_cia)), NipField = Field(nameof(Nip)), TbField = Field(nameof(Tb)),
             RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event));
@@ -78,107 +88,121 @@ public sealed partial class SimulatedVcpu
             typeof(SimulatedVcpu).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
             ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
 
-        /// <summary>What the handler table runs for <paramref name="op"/> (SimulatedVcpu.Dispatch.cs), as a call with constant
-        /// arguments, and the instruction's role in a block; null for what a block does not contain: anything that can change
-        /// the MSR or translation, reservations, FP/VMX/VSX, cache operations, traps, privileged and illegal words.</summary>
-        private static (Role, Expression<Action<SimulatedVcpu, uint>>)? Semantics(Op op, uint word) => op switch
+        /// <summary>A handler's call: the method and its arguments after the vcpu, each the word (null) or a constant.</summary>
+        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants);
+
+        /// <summary>The call of every <see cref="Op"/> a block contains, built once: an expression tree costs tens of microseconds.</summary>
+        private static readonly Call?[] Calls = Enum.GetValues<Op>().Select(op =>
+                Inlined(op) is { } call ? Lower(call)
+                : op is Op.Sync or Op.Isync or Op.Eieio or Op.CacheHint ? new Call(Role.Plain, null, []) // nothing to do (Handlers.Nothing)
+                : RoleOf(op) is { } role ? new Call(role, TableHandler(op), [(int)op, null])
+                : null)
+            .ToArray();
+
+        /// <summary>The static handler the dispatch table holds for <paramref name="op"/> (found by its address).</summary>
+        private static unsafe MethodInfo TableHandler(Op op)
         {
-            Op.Addi => (Role.Plain, (v, i) => v.Addi(i)),
-            Op.Addis => (Role.Plain, (v, i) => v.Addis(i)),
-            Op.Addic => (Role.Plain, (v, i) => v.Addic(i, false)),
-            Op.AddicRc => (Role.Plain, (v, i) => v.Addic(i, true)),
-            Op.Subfic => (Role.Plain, (v, i) => v.Subfic(i)),
-            Op.Mulli => (Role.Plain, (v, i) => v.Mulli(i)),
-            Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze
-                or Op.Neg => (Role.Plain, (v, i) => v.AddFamily(op, i)),
-            Op.Mullw => (Role.Plain, (v, i) => v.Mullw(i)),
-            Op.Mulld => (Role.Plain, (v, i) => v.Mulld(i)),
-            Op.Mulhw => (Role.Plain, (v, i) => v.Mulhw(i, true)),
-            Op.Mulhwu => (Role.Plain, (v, i) => v.Mulhw(i, false)),
-            Op.Mulhd => (Role.Plain, (v, i) => v.Mulhd(i, true)),
-            Op.Mulhdu => (Role.Plain, (v, i) => v.Mulhd(i, false)),
-            Op.Divw => (Role.Plain, (v, i) => v.Divw(i, true)),
-            Op.Divwu => (Role.Plain, (v, i) => v.Divw(i, false)),
-            Op.Divd => (Role.Plain, (v, i) => v.Divd(i, true)),
-            Op.Divdu => (Role.Plain, (v, i) => v.Divd(i, false)),
-            Op.Cmpi => (Role.Plain, (v, i) => v.Cmpi(i)),
-            Op.Cmpli => (Role.Plain, (v, i) => v.Cmpli(i)),
-            Op.Cmp => (Role.Plain, (v, i) => v.Cmp(i)),
-            Op.Cmpl => (Role.Plain, (v, i) => v.Cmpl(i)),
-            Op.Andi => (Role.Plain, (v, i) => v.Andi(i, false)),
-            Op.Andis => (Role.Plain, (v, i) => v.Andi(i, true)),
-            Op.Ori => (Role.Plain, (v, i) => v.LogicalImmediate(i, 0)),
-            Op.Oris => (Role.Plain, (v, i) => v.LogicalImmediate(i, 1)),
-            Op.Xori => (Role.Plain, (v, i) => v.LogicalImmediate(i, 2)),
-            Op.Xoris => (Role.Plain, (v, i) => v.LogicalImmediate(i, 3)),
-            Op.And or Op.Andc or Op.Or or Op.Orc or Op.Xor or Op.Nand or Op.Nor or Op.Eqv or Op.Cmpb => (Role.Plain, (v, i) => v.Logical(op, i)),
-            Op.Extsb or Op.Extsh or Op.Extsw or Op.Cntlzw or Op.Cntlzd or Op.Popcntb or Op.Popcntw or Op.Popcntd
-                => (Role.Plain, (v, i) => v.Unary(op, i)),
-            Op.Rlwinm => (Role.Plain, (v, i) => v.Rlwinm(i)),
-            Op.Rlwnm => (Role.Plain, (v, i) => v.Rlwnm(i)),
-            Op.Rlwimi => (Role.Plain, (v, i) => v.Rlwimi(i)),
-            Op.Rldicl or Op.Rldicr or Op.Rldic or Op.Rldimi => (Role.Plain, (v, i) => v.RotateDoublewordImmediate(op, i)),
-            Op.Rldcl or Op.Rldcr => (Role.Plain, (v, i) => v.RotateDoublewordRegister(op, i)),
-            Op.Slw or Op.Srw or Op.Sld or Op.Srd => (Role.Plain, (v, i) => v.Shift(op, i)),
-            Op.Sraw or Op.Srawi or Op.Srad or Op.Sradi => (Role.Plain, (v, i) => v.ShiftAlgebraic(op, i)),
-            Op.Lbz => (Role.Load, (v, i) => v.LoadD(i, 1, false, false)),
-            Op.Lbzu => (Role.Load, (v, i) => v.LoadD(i, 1, false, true)),
-            Op.Lhz => (Role.Load, (v, i) => v.LoadD(i, 2, false, false)),
-            Op.Lhzu => (Role.Load, (v, i) => v.LoadD(i, 2, false, true)),
-            Op.Lha => (Role.Load, (v, i) => v.LoadD(i, 2, true, false)),
-            Op.Lhau => (Role.Load, (v, i) => v.LoadD(i, 2, true, true)),
-            Op.Lwz => (Role.Load, (v, i) => v.LoadD(i, 4, false, false)),
-            Op.Lwzu => (Role.Load, (v, i) => v.LoadD(i, 4, false, true)),
-            Op.Ld => (Role.Load, (v, i) => v.LoadDS(i, 8, false, false)),
-            Op.Ldu => (Role.Load, (v, i) => v.LoadDS(i, 8, false, true)),
-            Op.Lwa => (Role.Load, (v, i) => v.LoadDS(i, 4, true, false)),
-            Op.Lbzx => (Role.Load, (v, i) => v.LoadX(i, 1, false, false)),
-            Op.Lbzux => (Role.Load, (v, i) => v.LoadX(i, 1, false, true)),
-            Op.Lhzx => (Role.Load, (v, i) => v.LoadX(i, 2, false, false)),
-            Op.Lhzux => (Role.Load, (v, i) => v.LoadX(i, 2, false, true)),
-            Op.Lhax => (Role.Load, (v, i) => v.LoadX(i, 2, true, false)),
-            Op.Lhaux => (Role.Load, (v, i) => v.LoadX(i, 2, true, true)),
-            Op.Lwzx => (Role.Load, (v, i) => v.LoadX(i, 4, false, false)),
-            Op.Lwzux => (Role.Load, (v, i) => v.LoadX(i, 4, false, true)),
-            Op.Lwax => (Role.Load, (v, i) => v.LoadX(i, 4, true, false)),
-            Op.Lwaux => (Role.Load, (v, i) => v.LoadX(i, 4, true, true)),
-            Op.Ldx => (Role.Load, (v, i) => v.LoadX(i, 8, false, false)),
-            Op.Ldux => (Role.Load, (v, i) => v.LoadX(i, 8, false, true)),
-            Op.Stb => (Role.Store, (v, i) => v.StoreD(i, 1, false)),
-            Op.Stbu => (Role.Store, (v, i) => v.StoreD(i, 1, true)),
-            Op.Sth => (Role.Store, (v, i) => v.StoreD(i, 2, false)),
-            Op.Sthu => (Role.Store, (v, i) => v.StoreD(i, 2, true)),
-            Op.Stw => (Role.Store, (v, i) => v.StoreD(i, 4, false)),
-            Op.Stwu => (Role.Store, (v, i) => v.StoreD(i, 4, true)),
-            Op.Std => (Role.Store, (v, i) => v.StoreDS(i, false)),
-            Op.Stdu => (Role.Store, (v, i) => v.StoreDS(i, true)),
-            Op.Stbx => (Role.Store, (v, i) => v.StoreX(i, 1, false)),
-            Op.Stbux => (Role.Store, (v, i) => v.StoreX(i, 1, true)),
-            Op.Sthx => (Role.Store, (v, i) => v.StoreX(i, 2, false)),
-            Op.Sthux => (Role.Store, (v, i) => v.StoreX(i, 2, true)),
-            Op.Stwx => (Role.Store, (v, i) => v.StoreX(i, 4, false)),
-            Op.Stwux => (Role.Store, (v, i) => v.StoreX(i, 4, true)),
-            Op.Stdx => (Role.Store, (v, i) => v.StoreX(i, 8, false)),
-            Op.Stdux => (Role.Store, (v, i) => v.StoreX(i, 8, true)),
-            Op.Lhbrx => (Role.Load, (v, i) => v.LoadByteReversed(i, 2)),
-            Op.Lwbrx => (Role.Load, (v, i) => v.LoadByteReversed(i, 4)),
-            Op.Ldbrx => (Role.Load, (v, i) => v.LoadByteReversed(i, 8)),
-            Op.Sthbrx => (Role.Store, (v, i) => v.StoreByteReversed(i, 2)),
-            Op.Stwbrx => (Role.Store, (v, i) => v.StoreByteReversed(i, 4)),
-            Op.Stdbrx => (Role.Store, (v, i) => v.StoreByteReversed(i, 8)),
-            Op.B => (Role.Branch, (v, i) => v.Branch(i)),
-            Op.Bc => (Role.Branch, (v, i) => v.BranchConditional(i)),
-            Op.Bclr => (Role.Branch, (v, i) => v.BranchConditionalToRegister(i, true)),
-            Op.Bcctr => (Role.Branch, (v, i) => v.BranchConditionalToRegister(i, false)),
-            Op.Crand or Op.Cror or Op.Crxor or Op.Crnand or Op.Crnor or Op.Creqv or Op.Crandc or Op.Crorc
-                => (Role.Plain, (v, i) => v.ConditionRegisterLogical(op, i)),
-            Op.Mcrf => (Role.Plain, (v, i) => v.Mcrf(i)),
-            Op.Isel => (Role.Plain, (v, i) => v.Isel(i)),
-            Op.Mfcr => (Role.Plain, (v, i) => v.Mfcr(i)),
-            Op.Mtcrf => (Role.Plain, (v, i) => v.Mtcrf(i)),
+            nint address = (nint)Handlers.Table[(int)op];
+            return typeof(Handlers).GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
+                .Single(m => m.GetParameters().Length == 3 && m.MethodHandle.GetFunctionPointer() == address);
+        }
+
+        private static Call Lower(Expression<Action<SimulatedVcpu, uint>> call)
+        {
+            var body = (MethodCallExpression)call.Body;
+            var constants = body.Arguments.Select(argument =>
+            {
+                object? value = argument switch
+                {
+                    ParameterExpression => null,
+                    ConstantExpression c => c.Value,
+                    MemberExpression { Expression: ConstantExpression closure, Member: FieldInfo f } => f.GetValue(closure.Value),
+                    _ => throw new NotSupportedException($"argument {argument} of a block call"),
+                };
+                return value switch
+                {
+                    null => (int?)null,
+                    int n => n,
+                    bool b => b ? 1 : 0,
+                    Op o => (int)o,
+                    _ => throw new NotSupportedException($"constant {value} of a block call"),
+                };
+            }).ToArray();
+            return new Call(Role.Plain, body.Method, constants);
+        }
+
+        /// <summary>The call for a word decoded as <paramref name="op"/>; null for what a block does not contain.</summary>
+        private static Call? CallFor(Op op, uint word)
+        {
+            var call = (int)op < Calls.Length ? Calls[(int)op] : null;
             // LR, CTR and XER only: other SPRs are privileged, read time, or change what a block depends on.
-            Op.Mfspr when new FormXFX(word).SPR is Spr.LR or Spr.CTR or Spr.XER => (Role.Plain, (v, i) => v.Mfspr(i)),
-            Op.Mtspr when new FormXFX(word).SPR is Spr.LR or Spr.CTR or Spr.XER => (Role.Plain, (v, i) => v.Mtspr(i)),
+            if (op is Op.Mfspr or Op.Mtspr && new FormXFX(word).SPR is not (Spr.LR or Spr.CTR or Spr.XER)) return null;
+            return call;
+        }
+
+        /// <summary>What the handler table runs for an ALU <paramref name="op"/> (SimulatedVcpu.Dispatch.cs), as a call with
+        /// constant arguments that a block inlines.</summary>
+        private static Expression<Action<SimulatedVcpu, uint>>? Inlined(Op op) => op switch
+        {
+            Op.Addi => (v, i) => v.Addi(i),
+            Op.Addis => (v, i) => v.Addis(i),
+            Op.Addic => (v, i) => v.Addic(i, false),
+            Op.AddicRc => (v, i) => v.Addic(i, true),
+            Op.Subfic => (v, i) => v.Subfic(i),
+            Op.Mulli => (v, i) => v.Mulli(i),
+            Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze
+                or Op.Neg => (v, i) => v.AddFamily(op, i),
+            Op.Mullw => (v, i) => v.Mullw(i),
+            Op.Mulld => (v, i) => v.Mulld(i),
+            Op.Mulhw => (v, i) => v.Mulhw(i, true),
+            Op.Mulhwu => (v, i) => v.Mulhw(i, false),
+            Op.Mulhd => (v, i) => v.Mulhd(i, true),
+            Op.Mulhdu => (v, i) => v.Mulhd(i, false),
+            Op.Divw => (v, i) => v.Divw(i, true),
+            Op.Divwu => (v, i) => v.Divw(i, false),
+            Op.Divd => (v, i) => v.Divd(i, true),
+            Op.Divdu => (v, i) => v.Divd(i, false),
+            Op.Cmpi => (v, i) => v.Cmpi(i),
+            Op.Cmpli => (v, i) => v.Cmpli(i),
+            Op.Cmp => (v, i) => v.Cmp(i),
+            Op.Cmpl => (v, i) => v.Cmpl(i),
+            Op.Andi => (v, i) => v.Andi(i, false),
+            Op.Andis => (v, i) => v.Andi(i, true),
+            Op.Ori => (v, i) => v.LogicalImmediate(i, 0),
+            Op.Oris => (v, i) => v.LogicalImmediate(i, 1),
+            Op.Xori => (v, i) => v.LogicalImmediate(i, 2),
+            Op.Xoris => (v, i) => v.LogicalImmediate(i, 3),
+            Op.And or Op.Andc or Op.Or or Op.Orc or Op.Xor or Op.Nand or Op.Nor or Op.Eqv or Op.Cmpb => (v, i) => v.Logical(op, i),
+            Op.Extsb or Op.Extsh or Op.Extsw or Op.Cntlzw or Op.Cntlzd or Op.Popcntb or Op.Popcntw or Op.Popcntd
+                => (v, i) => v.Unary(op, i),
+            Op.Rlwinm => (v, i) => v.Rlwinm(i),
+            Op.Rlwnm => (v, i) => v.Rlwnm(i),
+            Op.Rlwimi => (v, i) => v.Rlwimi(i),
+            Op.Rldicl or Op.Rldicr or Op.Rldic or Op.Rldimi => (v, i) => v.RotateDoublewordImmediate(op, i),
+            Op.Rldcl or Op.Rldcr => (v, i) => v.RotateDoublewordRegister(op, i),
+            Op.Slw or Op.Srw or Op.Sld or Op.Srd => (v, i) => v.Shift(op, i),
+            Op.Sraw or Op.Srawi or Op.Srad or Op.Sradi => (v, i) => v.ShiftAlgebraic(op, i),
+            Op.Crand or Op.Cror or Op.Crxor or Op.Crnand or Op.Crnor or Op.Creqv or Op.Crandc or Op.Crorc
+                => (v, i) => v.ConditionRegisterLogical(op, i),
+            Op.Mcrf => (v, i) => v.Mcrf(i),
+            Op.Isel => (v, i) => v.Isel(i),
+            Op.Mfcr => (v, i) => v.Mfcr(i),
+            Op.Mtcrf => (v, i) => v.Mtcrf(i),
+            Op.Mfspr => (v, i) => v.Mfspr(i), // of LR, CTR and XER only (CallFor)
+            Op.Mtspr => (v, i) => v.Mtspr(i),
+            _ => null,
+        };
+
+        /// <summary>The role of an instruction a block runs through the table's handler; null for what a block does not contain:
+        /// anything that can change the MSR or translation, reservations, FP/VMX/VSX, icbi, privileged and illegal words. sync,
+        /// isync, eieio and the cache hints do nothing in this machine's memory model: a block counts them and runs on.</summary>
+        private static Role? RoleOf(Op op) => op switch
+        {
+            >= Op.Lbz and <= Op.Stdux or >= Op.Lhbrx and <= Op.Stdbrx => op is >= Op.Stb and <= Op.Stdux or >= Op.Sthbrx and <= Op.Stdbrx
+                ? Role.Store : Role.Raises,
+            Op.Dcbz => Role.Store,
+            Op.Tw or Op.Td or Op.Twi or Op.Tdi => Role.Raises,
+            Op.B or Op.Bc or Op.Bclr or Op.Bcctr => Role.Branch,
             _ => null,
         };
 
@@ -189,14 +213,13 @@ public sealed partial class SimulatedVcpu
         {
             uint* generationAt = memory.CodeGeneration(ra);
             uint generation = Volatile.Read(ref *generationAt); // before the words: a store after this read changes it
-            var calls = new List<(Role Role, uint Word, Expression<Action<SimulatedVcpu, uint>> Call)>();
+            var calls = new List<(Role Role, uint Word, Call Call)>();
             for (ulong a = ra, end = (ra & ~0xFFFUL) + 0x1000; calls.Count < MaxLength && a < end; a += 4)
             {
                 uint word = (uint)memory.Load(a, 4, le);
-                if (Semantics(OpcodeTable.Decode(word), word) is not { } semantics) break;
-                var (role, call) = semantics;
-                calls.Add((role, word, call));
-                if (role == Role.Branch) break;
+                if (CallFor(OpcodeTable.Decode(word), word) is not { } call) break;
+                calls.Add((call.Role, word, call));
+                if (call.Role == Role.Branch) break;
             }
             if (calls.Count < 2) return null;
 
@@ -261,30 +284,12 @@ public sealed partial class SimulatedVcpu
         }
 
         /// <summary>The handler's call, its vcpu the block's argument, the word and every other argument constants.</summary>
-        private static void EmitCall(ILGenerator il, Expression<Action<SimulatedVcpu, uint>> call, uint word)
+        private static void EmitCall(ILGenerator il, Call call, uint word)
         {
-            var body = (MethodCallExpression)call.Body;
+            if (call.Method is null) return;
             il.Emit(OpCodes.Ldarg_0);
-            foreach (var argument in body.Arguments)
-            {
-                object? value = argument switch
-                {
-                    ParameterExpression => word,
-                    ConstantExpression c => c.Value,
-                    MemberExpression { Expression: ConstantExpression closure, Member: FieldInfo f } => f.GetValue(closure.Value),
-                    _ => throw new NotSupportedException($"argument {argument} of a block call"),
-                };
-                int constant = value switch
-                {
-                    uint u => unchecked((int)u),
-                    int n => n,
-                    bool b => b ? 1 : 0,
-                    Op o => (int)o,
-                    _ => throw new NotSupportedException($"constant {value} of a block call"),
-                };
-                il.Emit(OpCodes.Ldc_I4, constant);
-            }
-            il.Emit(OpCodes.Call, body.Method);
+            foreach (int? constant in call.Constants) il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
+            il.Emit(OpCodes.Call, call.Method);
         }
     }
 }
