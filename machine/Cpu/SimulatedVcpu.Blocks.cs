@@ -264,6 +264,7 @@ public sealed partial class SimulatedVcpu
             il.Emit(OpCodes.Ldc_I4, calls.Count);
             il.Emit(OpCodes.Ret);
             var code = method.CreateDelegate<BlockCode>();
+            System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             return blocks.Add(ra, le, generationAt, generation, calls.Count, code);
         }
 
