@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using ActorStep.Hypervisor;
 using ActorStep.Machine;
+using ActorStep.Machine.Cpu;
 using ActorStep.Machine.Platform;
 using ActorStep.Tests.Support;
 
@@ -27,7 +28,7 @@ public sealed class KernelRateBenchmark : IBenchmark
     private static long ThreadCpuNanoseconds() => ClockGetTime(3, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
 
     public string Name => "kernel-rate";
-    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N]";
+    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N] [--blocks [--block-threshold N]]";
 
     private static string Cache => Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
@@ -41,7 +42,8 @@ public sealed class KernelRateBenchmark : IBenchmark
         string vmlinux = Path.Combine(Cache, "vmlinux"), busybox = Path.Combine(Cache, "busybox");
         if (!File.Exists(vmlinux) || !File.Exists(busybox)) { Console.Error.WriteLine($"no kernel or busybox in {Cache}: run scripts/fetch-linux"); return Task.FromResult(1); }
         var kernel = ElfImage.Load(vmlinux);
-        using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20));
+        using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20, CompileBlocks: args.Contains("--blocks"),
+            BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold)));
         var console = new StringBuilder();
         vm.ConsoleOutput += (_, bytes) => { lock (console) console.Append(Encoding.ASCII.GetString(bytes)); };
         LinuxBoot.Load(vm, new LinuxBootRequest(kernel, LinuxInitramfs.Build(busybox)), MachineOptions.TimebaseFrequency);
@@ -86,6 +88,9 @@ public sealed class KernelRateBenchmark : IBenchmark
         }
         Console.WriteLine($"  {"  of which ending outside mpihelp_*/mpih_*",-44} {otherInstructions,14:N0} {otherCpu / 1e9,9:0.00} {"",8} {"",19} {(otherCpu > 0 ? otherInstructions / (otherCpu / 1e9) / 1e6 : 0),16:0.0}");
         int sampled = samples.Values.Sum();
+        if (vm.CompiledBlockStatistics is var (blocks, compileTime))
+            Console.WriteLine($"  block compiler: {blocks:N0} blocks compiled in {compileTime.TotalSeconds:0.000} s; {((SimulatedVcpu)vcpu).InstructionsRetiredInBlocks * 100.0 / vcpu.InstructionsRetired:0.0} % of the instructions retired in blocks");
+        else Console.WriteLine("  block compiler: off");
         Console.WriteLine($"  hottest kernel functions (share of {sampled:N0} quantum ends in kernel code with translation on):");
         foreach (var (name, n) in samples.OrderByDescending(s => s.Value).Take(top))
             Console.WriteLine($"    {n * 100.0 / sampled,5:0.0} %  {name}");

@@ -17,7 +17,7 @@ namespace ActorStep.Bench;
 public sealed class LinuxBootBenchmark : IBenchmark
 {
     public string Name => "linux-boot";
-    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N]";
+    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--blocks [--block-threshold N]]";
 
     private const int MemoryMiB = 256;
 
@@ -45,7 +45,9 @@ public sealed class LinuxBootBenchmark : IBenchmark
             };
             for (int r = 0; r < runs; r++)
             {
-                rows[0].Boots.Add(OnActorStep(vmlinux, initrd, vcpus));
+                rows[0].Boots.Add(OnActorStep(vmlinux, initrd, new MachineOptions(vcpus, (ulong)MemoryMiB << 20,
+                    CompileBlocks: args.Contains("--blocks"),
+                    BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold))));
                 rows[1].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: false));
                 rows[2].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: true));
             }
@@ -59,11 +61,12 @@ public sealed class LinuxBootBenchmark : IBenchmark
         finally { File.Delete(initrdPath); }
     }
 
-    private static Boot OnActorStep(string vmlinux, byte[] initrd, int vcpus)
+    private static Boot OnActorStep(string vmlinux, byte[] initrd, MachineOptions options)
     {
+        int vcpus = options.Vcpus;
         var clock = Stopwatch.StartNew();
         var kernel = ElfImage.Load(vmlinux);
-        using var vm = new SimulatedMachine(new MachineOptions(vcpus, (ulong)MemoryMiB << 20));
+        using var vm = new SimulatedMachine(options);
         var console = new StringBuilder();
         TimeSpan? initLine = null;
         vm.ConsoleOutput += (_, bytes) =>

@@ -22,6 +22,7 @@ public sealed unsafe class GuestMemory
     private readonly LazyZeroedRegion _region;
     private readonly byte* _ram;
     private readonly ulong* _decoded;
+    private readonly uint* _codeGenerations;
     private readonly byte* _decodedPages;
     private readonly ulong _size;
 
@@ -29,11 +30,12 @@ public sealed unsafe class GuestMemory
     {
         if (size == 0 || size % PageSize != 0 || size > (1UL << 34))
             throw new ArgumentOutOfRangeException(nameof(size), size, "guest memory must be a non-zero multiple of 4 KiB, at most 16 GiB");
-        // RAM, then a decode slot (8 bytes) per word (4 bytes): twice RAM, then a byte per page.
-        _region = new LazyZeroedRegion(size + 2 * size + (size >> PageShift));
+        // RAM, then a decode slot (8 bytes) per word (4 bytes): twice RAM, then a code generation (4 bytes) and a byte per page.
+        _region = new LazyZeroedRegion(size + 2 * size + 5 * (size >> PageShift));
         _ram = _region.Pointer;
         _decoded = (ulong*)(_ram + size);
-        _decodedPages = _ram + 3 * size;
+        _codeGenerations = (uint*)(_ram + 3 * size);
+        _decodedPages = _ram + 3 * size + 4 * (size >> PageShift);
         _size = size;
     }
 
@@ -208,14 +210,22 @@ public sealed unsafe class GuestMemory
     /// <summary>An invalid slot value never used before (bit 63 clear for 2^63 invalidations).</summary>
     internal ulong NextInvalid() => (ulong)Interlocked.Increment(ref _invalidations);
 
-    /// <summary>Invalidates the words of one page that [ra, ra + length) touches (the range stays inside the page).</summary>
+    /// <summary>Invalidates the words of one page that [ra, ra + length) touches (the range stays inside the page), then
+    /// advances the page's code generation (<see cref="CodeGeneration"/>).</summary>
     private void InvalidateWords(ulong ra, ulong length)
     {
         ulong first = ra >> 2;
         ulong last = (ra + length - 1) >> 2;
         ulong fresh = NextInvalid();
         for (ulong i = first; i <= last; i++) Volatile.Write(ref _decoded[i], fresh);
+        Interlocked.Increment(ref _codeGenerations[ra >> PageShift]);
     }
+
+    /// <summary>The code generation of a real page that was executed (<see cref="DecodedPage"/>): it advances after every
+    /// invalidation of a word of the page (a store, a host write, an icbi), so code compiled from the page's words is still
+    /// what memory holds while the generation it read before them is current. A store racing the read may leave the old
+    /// words running, as the decode cache allows until the guest's icbi.</summary>
+    internal uint* CodeGeneration(ulong ra) => _codeGenerations + (ra >> PageShift);
 }
 
 /// <summary>A real address outside guest RAM.</summary>

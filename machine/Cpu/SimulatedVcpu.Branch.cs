@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ActorStep.Isa;
 using ActorStep.Hypervisor;
 
@@ -6,6 +7,7 @@ namespace ActorStep.Machine.Cpu;
 // Branch and condition-register instructions (Power ISA v3.0 Book I §2.4–2.5).
 public sealed partial class SimulatedVcpu
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Branch(uint i)
     {
         ulong target = Branches.Target(Op.B, i, _cia, Lr, Ctr);
@@ -14,6 +16,7 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>BO: [0] ignore condition, [1] condition value, [2] don't decrement CTR, [3] branch if CTR=0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool BranchTaken(int bo, int bi, bool decrementCtr)
     {
         bool ctrOk = true;
@@ -27,6 +30,7 @@ public sealed partial class SimulatedVcpu
         return ctrOk && condOk;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void BranchConditional(uint i)
     {
         var b = new FormB(i);
@@ -36,6 +40,7 @@ public sealed partial class SimulatedVcpu
         if (taken) Nip = EffectiveAddress(target);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void BranchConditionalToRegister(uint i, bool toLr)
     {
         var xl = new FormXL(i);
@@ -46,6 +51,7 @@ public sealed partial class SimulatedVcpu
         if (taken) Nip = EffectiveAddress(target);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ConditionRegisterLogical(Op op, uint i)
     {
         var xl = new FormXL(i);
@@ -65,12 +71,14 @@ public sealed partial class SimulatedVcpu
         Cr = r ? Cr | bit : Cr & ~bit;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mcrf(uint i)
     {
         var xl = new FormXL(i);
         SetCrField(xl.BF, Cr >> (28 - 4 * xl.BFA));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Isel(uint i)
     {
         var a = new FormA(i);
@@ -78,6 +86,7 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>mfcr; mfocrf puts the one named field and zeroes the rest (as QEMU; others are undefined in the ISA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mfcr(uint i)
     {
         var x = new FormXFX(i);
@@ -85,6 +94,7 @@ public sealed partial class SimulatedVcpu
         Gpr[x.RT] = Cr & FieldMask(x.FXM);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mtcrf(uint i)
     {
         var x = new FormXFX(i);
@@ -92,6 +102,7 @@ public sealed partial class SimulatedVcpu
         Cr = (Cr & ~mask) | ((uint)Gpr[x.RS] & mask);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint FieldMask(int fxm)
     {
         uint m = 0;

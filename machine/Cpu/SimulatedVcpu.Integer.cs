@@ -36,6 +36,7 @@ public sealed partial class SimulatedVcpu
         Xer = (Xer & ~(Isa.Xer.CA | Isa.Xer.CA32)) | (ca ? Isa.Xer.CA : 0) | (ca32 ? Isa.Xer.CA32 : 0);
 
     /// <summary>OV/OV32 set or cleared; SO sticky (Book I §3.2.2).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SetOv(bool ov, bool ov32)
     {
         Xer = (Xer & ~(Isa.Xer.OV | Isa.Xer.OV32)) | (ov ? Isa.Xer.OV | Isa.Xer.SO : 0) | (ov32 ? Isa.Xer.OV32 : 0);
@@ -63,9 +64,12 @@ public sealed partial class SimulatedVcpu
         return sum;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Addi(uint i) { var d = new FormD(i); Gpr[d.RT] = RA0(d.RA) + (ulong)d.SI; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Addis(uint i) { var d = new FormD(i); Gpr[d.RT] = RA0(d.RA) + (ulong)(d.SI << 16); }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Addic(uint i, bool rc)
     {
         var d = new FormD(i);
@@ -75,6 +79,7 @@ public sealed partial class SimulatedVcpu
         if (rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Subfic(uint i)
     {
         var d = new FormD(i);
@@ -83,6 +88,7 @@ public sealed partial class SimulatedVcpu
         SetArithmeticCa(ca, ca32);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mulli(uint i) { var d = new FormD(i); Gpr[d.RT] = (ulong)((long)Gpr[d.RA] * d.SI); }
 
     /// <summary>add/subf and their carrying, extended, minus-one and zero forms: all are a + b + cin.</summary>
@@ -114,6 +120,7 @@ public sealed partial class SimulatedVcpu
         if (x.Rc) SetCr0(result);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mullw(uint i)
     {
         var x = new FormXO(i);
@@ -123,6 +130,7 @@ public sealed partial class SimulatedVcpu
         if (x.Rc) SetCr0((ulong)p);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mulld(uint i)
     {
         var x = new FormXO(i);
@@ -134,6 +142,7 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>mulhw/mulhwu: the high word of the 64-bit product, zero-extended (as QEMU; RT[0:31] are undefined in the ISA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mulhw(uint i, bool signed)
     {
         var x = new FormXO(i);
@@ -144,6 +153,7 @@ public sealed partial class SimulatedVcpu
         if (x.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Mulhd(uint i, bool signed)
     {
         var x = new FormXO(i);
@@ -155,6 +165,7 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>divw/divwu: the quotient in the low word, zero-extended; undefined cases (÷0, MIN/-1) give 0 and set OV.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Divw(uint i, bool signed)
     {
         var x = new FormXO(i);
@@ -166,6 +177,7 @@ public sealed partial class SimulatedVcpu
         if (x.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Divd(uint i, bool signed)
     {
         var x = new FormXO(i);
@@ -177,9 +189,12 @@ public sealed partial class SimulatedVcpu
         if (x.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint CompareField(long a, long b) => (a < b ? 8u : a > b ? 4u : 2u) | (uint)((Xer >> 31) & 1);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private uint CompareFieldUnsigned(ulong a, ulong b) => (a < b ? 8u : a > b ? 4u : 2u) | (uint)((Xer >> 31) & 1);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Cmpi(uint i)
     {
         var d = new FormD(i);
@@ -187,6 +202,7 @@ public sealed partial class SimulatedVcpu
         SetCrField(d.BF, CompareField(a, d.SI));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Cmpli(uint i)
     {
         var d = new FormD(i);
@@ -194,6 +210,7 @@ public sealed partial class SimulatedVcpu
         SetCrField(d.BF, CompareFieldUnsigned(a, d.UI));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Cmp(uint i)
     {
         var x = new FormX(i);
@@ -201,6 +218,7 @@ public sealed partial class SimulatedVcpu
         else SetCrField(x.BF, CompareField((int)Gpr[x.RA], (int)Gpr[x.RB]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Cmpl(uint i)
     {
         var x = new FormX(i);
@@ -208,6 +226,7 @@ public sealed partial class SimulatedVcpu
         else SetCrField(x.BF, CompareFieldUnsigned((uint)Gpr[x.RA], (uint)Gpr[x.RB]));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Andi(uint i, bool shifted)
     {
         var d = new FormD(i);
@@ -216,6 +235,7 @@ public sealed partial class SimulatedVcpu
         SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LogicalImmediate(uint i, int kind)
     {
         var d = new FormD(i);
@@ -286,12 +306,14 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>ROTL32: rotate the low word replicated in both halves (Book I §3.3.14).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Rotl32(ulong x, int n)
     {
         ulong w = (x & 0xFFFFFFFF) | (x << 32);
         return BitOperations.RotateLeft(w, n);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Rlwinm(uint i)
     {
         var m = new FormM(i);
@@ -300,6 +322,7 @@ public sealed partial class SimulatedVcpu
         if (m.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Rlwnm(uint i)
     {
         var m = new FormM(i);
@@ -308,6 +331,7 @@ public sealed partial class SimulatedVcpu
         if (m.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Rlwimi(uint i)
     {
         var m = new FormM(i);
@@ -334,6 +358,7 @@ public sealed partial class SimulatedVcpu
         if (md.Rc) SetCr0(r);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RotateDoublewordRegister(Op op, uint i)
     {
         var md = new FormMD(i);
@@ -360,6 +385,7 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>Algebraic shifts: CA (and CA32) = negative source with 1-bits shifted out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ShiftAlgebraic(Op op, uint i)
     {
         var x = new FormX(i);

@@ -253,6 +253,10 @@ public sealed partial class SimulatedVcpu : IVcpu
         ulong leBit = le ? 1UL : 0UL;
         bool traced = (Msr_ & Isa.Msr.SE) != 0;
         if (mode != _fetchMode) _fetchEaPage = ulong.MaxValue;
+        // Compiled blocks (SimulatedVcpu.Blocks.cs) run untraced only; a head is where a block may start: a batch's first
+        // instruction, a branch's target.
+        var blocks = traced ? null : _vm.Blocks;
+        bool head = true;
         while (Tb < batchEnd)
         {
             ulong cia = Nip;
@@ -262,6 +266,16 @@ public sealed partial class SimulatedVcpu : IVcpu
             ulong entry = Volatile.Read(ref slot);
             if ((long)entry >= 0 || ((entry >> 48) & 1) != leBit)
                 entry = Fill(ref slot, entry, cia, le);
+            if (blocks is not null)
+            {
+                if ((entry & CompiledBlocks.SlotMask) != 0)
+                {
+                    var run = RunBlock(ref slot, entry, cia, le, batchEnd);
+                    if (run == BlockRun.EndsBatch) return;
+                    if (run == BlockRun.Ran) { head = true; continue; }
+                }
+                else if (head && blocks.IsHot(cia)) CompileBlockAt(ref slot, entry, cia, le);
+            }
             Nip = cia + 4;
             Execute((Op)(ushort)(entry >> 32), (uint)entry);
             if (_event != Event.None)
@@ -281,6 +295,7 @@ public sealed partial class SimulatedVcpu : IVcpu
             }
             Tb++; _retired++;
             if (traced) { DeliverTrace(); return; }
+            head = Nip != cia + 4;
         }
     }
 

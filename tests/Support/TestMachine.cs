@@ -7,11 +7,13 @@ namespace ActorStep.Tests.Support;
 public sealed class TestMachine
 {
     /// <param name="hostTripKeepsReservation">the reservation survives a return from Run (an idealised host: see MachineOptions)</param>
+    /// <param name="options">changes to the machine's options (the block compiler's, say)</param>
     public TestMachine(string source, bool littleEndian = true, int vcpus = 1, HypervisorFlavour flavour = HypervisorFlavour.Hv, ulong memory = 16UL << 20,
-        bool hostTripKeepsReservation = false)
+        bool hostTripKeepsReservation = false, Func<MachineOptions, MachineOptions>? options = null)
     {
         Image = GuestAssembler.Build(source, littleEndian);
-        Vm = SimulatedMachine.Load(Image, new MachineOptions(vcpus, memory, flavour, hostTripKeepsReservation));
+        var chosen = new MachineOptions(vcpus, memory, flavour, hostTripKeepsReservation);
+        Vm = SimulatedMachine.Load(Image, options is null ? chosen : options(chosen));
     }
 
     public ElfImage Image { get; }

@@ -1,0 +1,107 @@
+namespace ActorStep.Machine.Cpu;
+
+/// <summary>A compiled block's code: runs it on <paramref name="vcpu"/> from its first word at effective address
+/// <paramref name="cia"/>; returns how many of its instructions ran to the end: all of them, or fewer when one raised an event
+/// (it is the instruction at that index, whose handler ran) or when a store of the block changed the block's page.</summary>
+internal delegate int BlockCode(SimulatedVcpu vcpu, ulong cia);
+
+/// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order, compiled to <see cref="Code"/>.
+/// Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
+internal sealed unsafe class CompiledBlock(int index, ulong realAddress, bool littleEndian, uint* generationAt, uint generation,
+    int length, BlockCode code)
+{
+    public readonly int Index = index;
+    public readonly ulong RealAddress = realAddress;
+    public readonly bool LittleEndian = littleEndian;
+    public readonly uint* GenerationAt = generationAt;
+    public readonly uint Generation = generation;
+    /// <summary>Instructions in the block: the most it retires in one entry.</summary>
+    public readonly int Length = length;
+    public readonly BlockCode Code = code;
+
+    public bool IsCurrent => Volatile.Read(ref *GenerationAt) == Generation;
+}
+
+/// <summary>
+/// A machine's compiled blocks, shared by its vcpus. A block is found from the decode-cache slot of its first word, which holds
+/// the block's index in bits the decoded entry leaves free (<see cref="SlotShift"/>): so the interpreter's loop pays one bit test
+/// per instruction, and an invalidated first word forgets its block with the slot. The index table is bounded: once full, the
+/// oldest index is reused, and a slot still naming it finds a block of another address and drops the mark.
+/// </summary>
+internal sealed class CompiledBlocks(int threshold)
+{
+    /// <summary>Decode-cache slot bits 49–62 hold the index of the block that starts at the word (0: none).</summary>
+    public const int SlotShift = 49;
+    public const int Capacity = 1 << 14;
+    public const ulong SlotMask = (ulong)(Capacity - 1) << SlotShift;
+    private const int HeatSize = 4096;
+
+    // Grown on demand up to Capacity: a fleet's idle VMs pay for the blocks they compiled, not for the bound.
+    private CompiledBlock?[] _byIndex = new CompiledBlock?[16];
+    private readonly Dictionary<(ulong, bool), CompiledBlock> _byAddress = [];
+    private readonly Lock _gate = new();
+    private int _next = 1;
+    private int _compiled;
+    private ushort[]? _heat;
+    private readonly int _threshold = Math.Clamp(threshold, 0, ushort.MaxValue - 1);
+
+    private long _compileTicks;
+
+    /// <summary>Blocks compiled so far (replaced ones included).</summary>
+    public int Compiled => Volatile.Read(ref _compiled);
+
+    /// <summary>Time spent compiling them (building the IL and the JIT's first compile of it), over every vcpu.</summary>
+    public TimeSpan CompileTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _compileTicks));
+
+    public void NoteCompile(long ticks) => Interlocked.Add(ref _compileTicks, ticks);
+
+    public CompiledBlock? this[int index]
+    {
+        get
+        {
+            var table = Volatile.Read(ref _byIndex);
+            return (uint)index < (uint)table.Length ? table[index] : null;
+        }
+    }
+
+    /// <summary>Counts an arrival at a block head at <paramref name="cia"/>; true when it is hot enough to compile (its counter
+    /// starts again). Counters are shared by the vcpus and by addresses that hash alike: a lost or shared count only moves a
+    /// compile earlier or later.</summary>
+    public bool IsHot(ulong cia)
+    {
+        var heat = _heat ??= new ushort[HeatSize];
+        ref ushort count = ref heat[(int)((cia >> 2) ^ (cia >> 14)) & (HeatSize - 1)];
+        if (++count <= _threshold) return false;
+        count = 0;
+        return true;
+    }
+
+    /// <summary>A current block at <paramref name="ra"/> in this byte order, compiled before (by any vcpu).</summary>
+    public CompiledBlock? Find(ulong ra, bool le)
+    {
+        lock (_gate) return _byAddress.TryGetValue((ra, le), out var b) && b.IsCurrent ? b : null;
+    }
+
+    /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
+    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int length, BlockCode code)
+    {
+        lock (_gate)
+        {
+            int index = _next;
+            _next = _next == Capacity - 1 ? 1 : _next + 1;
+            if (index == _byIndex.Length)
+            {
+                var grown = new CompiledBlock?[Math.Min(2 * index, Capacity)];
+                _byIndex.CopyTo(grown, 0);
+                Volatile.Write(ref _byIndex, grown);
+            }
+            if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.LittleEndian), out var o) && o == old)
+                _byAddress.Remove((old.RealAddress, old.LittleEndian));
+            var block = new CompiledBlock(index, ra, le, generationAt, generation, length, code);
+            _byAddress[(ra, le)] = block;
+            Volatile.Write(ref _byIndex[index], block);
+            _compiled++;
+            return block;
+        }
+    }
+}

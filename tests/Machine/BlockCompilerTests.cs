@@ -1,0 +1,301 @@
+using System.Text;
+using ActorStep.Hypervisor;
+using ActorStep.Machine;
+using ActorStep.Machine.Cpu;
+using ActorStep.Tests.Support;
+
+namespace ActorStep.Tests.Machine;
+
+/// <summary>
+/// The block compiler (MachineOptions.CompileBlocks) runs guest code exactly as the interpreter does: every program here runs
+/// on two machines, one compiling every block at its first arrival and one without the compiler, and both must end in the same
+/// registers, memory, timebase and retired count, whatever stops them (a budget, a fault, a breakpoint, a watchpoint).
+/// </summary>
+public class BlockCompilerTests
+{
+    private const ulong Scratch = 0x80000;
+    private const int ScratchBytes = 0x1000;
+
+    private static TestMachine Machine(string source, bool le, bool compile) =>
+        new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0 });
+
+    /// <summary>A loop of <paramref name="body"/> run <paramref name="iterations"/> times (CTR), then <c>done: b done</c>.
+    /// r2 = the scratch memory, r21 = r2 + 256 again at each iteration (the base of the update forms), r31 an index.</summary>
+    private static string Loop(string body, int iterations = 40) => $"""
+            .globl _start
+        _start:
+            lis 2, {Scratch >> 16}
+            li 30, {iterations}
+            mtctr 30
+        loop:
+            addi 21, 2, 256
+            li 31, 72
+        {body}
+            bdnz loop
+        done:
+            b done
+        """;
+
+    private static void SameState(TestMachine compiled, TestMachine plain, string context)
+    {
+        var diff = compiled.State.Differences(plain.State);
+        Assert.True(diff.Count == 0, $"{context}: {string.Join("; ", diff)}");
+        Assert.Equal(plain.Vcpu.InstructionsRetired, compiled.Vcpu.InstructionsRetired);
+        Assert.Equal(Bytes(plain, Scratch - ScratchBytes, 3 * ScratchBytes), Bytes(compiled, Scratch - ScratchBytes, 3 * ScratchBytes));
+    }
+
+    private static byte[] Bytes(TestMachine m, ulong ra, int length)
+    {
+        var b = new byte[length];
+        m.Vm.ReadMemory(ra, b);
+        return b;
+    }
+
+    private static long InBlocks(TestMachine m) => ((SimulatedVcpu)m.Vm.GetVcpu(0)).InstructionsRetiredInBlocks;
+
+    // --- Random straight-line blocks from a fixed table of instruction forms. ---
+
+    private static readonly int[] Data = [0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+
+    private static readonly Func<Random, string>[] Forms =
+    [
+        r => $"{Pick(r, "add", "addc", "adde", "subf", "subfc", "subfe", "mullw", "mulld", "divw", "divwu", "divd", "divdu")}{Maybe(r, "o")}{Maybe(r, ".")} {D(r)},{D(r)},{D(r)}",
+        r => $"{Pick(r, "mulhw", "mulhwu", "mulhd", "mulhdu")}{Maybe(r, ".")} {D(r)},{D(r)},{D(r)}",
+        r => $"{Pick(r, "neg", "addme", "addze", "subfme", "subfze")}{Maybe(r, "o")}{Maybe(r, ".")} {D(r)},{D(r)}",
+        r => $"{Pick(r, "and", "andc", "or", "orc", "xor", "nand", "nor", "eqv", "slw", "srw", "sraw", "sld", "srd", "srad")}{Maybe(r, ".")} {D(r)},{D(r)},{D(r)}",
+        r => $"cmpb {D(r)},{D(r)},{D(r)}",
+        r => $"{Pick(r, "extsb", "extsh", "extsw", "cntlzw", "cntlzd")}{Maybe(r, ".")} {D(r)},{D(r)}",
+        r => $"{Pick(r, "popcntb", "popcntw", "popcntd")} {D(r)},{D(r)}",
+        r => $"{Pick(r, "addi", "addis", "addic", "addic.", "subfic", "mulli")} {D(r)},{D(r)},{r.Next(-32768, 32768)}",
+        r => $"{Pick(r, "andi.", "andis.", "ori", "oris", "xori", "xoris")} {D(r)},{D(r)},{r.Next(65536)}",
+        r => $"{Pick(r, "cmpw", "cmpd", "cmplw", "cmpld")} {r.Next(8)},{D(r)},{D(r)}",
+        r => $"{Pick(r, "cmpwi", "cmpdi")} {r.Next(8)},{D(r)},{r.Next(-32768, 32768)}",
+        r => $"{Pick(r, "cmplwi", "cmpldi")} {r.Next(8)},{D(r)},{r.Next(65536)}",
+        r => $"{Pick(r, "rlwinm", "rlwimi")}{Maybe(r, ".")} {D(r)},{D(r)},{r.Next(32)},{r.Next(32)},{r.Next(32)}",
+        r => $"rlwnm{Maybe(r, ".")} {D(r)},{D(r)},{D(r)},{r.Next(32)},{r.Next(32)}",
+        r => $"{Pick(r, "rldicl", "rldicr", "rldic", "rldimi")}{Maybe(r, ".")} {D(r)},{D(r)},{r.Next(64)},{r.Next(64)}",
+        r => $"{Pick(r, "rldcl", "rldcr")}{Maybe(r, ".")} {D(r)},{D(r)},{D(r)},{r.Next(64)}",
+        r => $"srawi{Maybe(r, ".")} {D(r)},{D(r)},{r.Next(32)}",
+        r => $"sradi{Maybe(r, ".")} {D(r)},{D(r)},{r.Next(64)}",
+        r => $"{Pick(r, "crand", "cror", "crxor", "crnand", "crnor", "creqv", "crandc", "crorc")} {r.Next(32)},{r.Next(32)},{r.Next(32)}",
+        r => $"mcrf {r.Next(8)},{r.Next(8)}",
+        r => $"isel {D(r)},{D(r)},{D(r)},{r.Next(32)}",
+        r => $"mfcr {D(r)}",
+        r => $"mtcrf {r.Next(256)},{D(r)}",
+        r => $"mfocrf {D(r)},{1 << r.Next(8)}",
+        r => $"mtocrf {1 << r.Next(8)},{D(r)}",
+        r => $"{Pick(r, "mflr", "mfxer", "mfctr")} {D(r)}",
+        r => $"{Pick(r, "mtlr", "mtxer")} {D(r)}",
+        r => $"{Pick(r, "lbz", "lhz", "lha", "lwz")} {D(r)},{r.Next(0, 400)}(2)",
+        r => $"{Pick(r, "ld", "lwa")} {D(r)},{4 * r.Next(0, 100)}(2)",
+        r => $"{Pick(r, "lbzu", "lhzu", "lhau", "lwzu")} {DNot0(r)},{r.Next(-64, 64)}(21)",
+        r => $"ldu {DNot0(r)},{4 * r.Next(-16, 16)}(21)",
+        r => $"{Pick(r, "lbzx", "lhzx", "lhax", "lwzx", "lwax", "ldx", "lhbrx", "lwbrx", "ldbrx")} {D(r)},2,31",
+        r => $"{Pick(r, "lbzux", "lhzux", "lhaux", "lwzux", "lwaux", "ldux")} {DNot0(r)},21,31",
+        r => $"{Pick(r, "stb", "sth", "stw")} {D(r)},{r.Next(0, 400)}(2)",
+        r => $"std {D(r)},{4 * r.Next(0, 100)}(2)",
+        r => $"{Pick(r, "stbu", "sthu", "stwu")} {D(r)},{r.Next(-64, 64)}(21)",
+        r => $"stdu {D(r)},{4 * r.Next(-16, 16)}(21)",
+        r => $"{Pick(r, "stbx", "sthx", "stwx", "stdx", "sthbrx", "stwbrx", "stdbrx", "stbux", "sthux", "stwux", "stdux")} {D(r)},{(r.Next(2) == 0 ? 2 : 21)},31",
+    ];
+
+    private static string Pick(Random r, params string[] names) => names[r.Next(names.Length)];
+    private static string Maybe(Random r, string suffix) => r.Next(2) == 0 ? suffix : "";
+    private static int D(Random r) => Data[r.Next(Data.Length)];
+    private static int DNot0(Random r) => Data[1 + r.Next(Data.Length - 1)];
+
+    private static string RandomBody(Random r, int length) =>
+        string.Join("\n", Enumerable.Range(0, length).Select(_ => "    " + Forms[r.Next(Forms.Length)](r)));
+
+    private static void RandomRegisters(TestMachine m, int seed)
+    {
+        var r = new Random(seed);
+        m.Update(s =>
+        {
+            foreach (int g in Data) s.Gpr[g] = (ulong)r.NextInt64() ^ ((ulong)r.Next(4) << 62);
+            s.Cr = (uint)r.Next();
+            s.Xer = (ulong)r.Next(32) << 29 | (r.Next(2) == 0 ? 0 : 1UL << 18 | 1UL << 19);
+            s.Lr = (ulong)r.NextInt64();
+        });
+        var bytes = new byte[3 * ScratchBytes];
+        r.NextBytes(bytes);
+        m.Vm.WriteMemory(Scratch - ScratchBytes, bytes);
+    }
+
+    public static IEnumerable<object[]> Seeds() =>
+        from seed in Enumerable.Range(1, 12) from le in new[] { true, false } select new object[] { seed, le };
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Random_integer_blocks_end_in_the_interpreters_state_at_every_quantum(int seed, bool le)
+    {
+        var r = new Random(seed);
+        string source = Loop(RandomBody(r, r.Next(8, 70)));
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        RandomRegisters(compiled, seed);
+        RandomRegisters(plain, seed);
+        ulong done = compiled.Sym("done");
+        // Quanta of a few lengths, so budgets end before, inside and after blocks.
+        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
+            var a = compiled.Run(quantum);
+            var b = plain.Run(quantum);
+            Assert.True(a == b, $"seed {seed} le {le}, quantum {q}: {a} vs {b}");
+            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
+        }
+        Assert.Equal(done, compiled.State.Nip);
+        Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
+        Assert.Equal(0, InBlocks(plain));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_load_that_faults_in_the_middle_of_a_block_raises_the_interpreters_data_storage_interrupt(bool le)
+    {
+        // r5 walks 4 MiB a time from the scratch memory: at the 5th iteration it is beyond the 16 MiB of RAM.
+        string source = Loop("""
+                addi 3, 3, 1
+                ld 4, 0(5)
+            fault:
+                ld 6, 0(5)
+                add 7, 7, 6
+                addis 5, 5, 64
+                mulld 8, 7, 3
+            """);
+        var runs = new[] { Machine(source, le, compile: true), Machine(source, le, compile: false) };
+        foreach (var m in runs)
+        {
+            m.SetGpr(5, Scratch);
+            m.Vm.WriteMemory(0x300, BitConverter.GetBytes(le ? 0x48000000u : 0x00000048u)); // the handler: b .
+        }
+        runs[0].Run(200);
+        runs[1].Run(200);
+        SameState(runs[0], runs[1], "after the fault");
+        var s = runs[0].State;
+        Assert.Equal(0x300UL, s.Nip);
+        Assert.Equal(runs[0].Sym("fault") - 4, s.Srr0);
+        Assert.Equal(Scratch + (4UL << 22), s.Dar);
+        Assert.True(InBlocks(runs[0]) > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_budget_that_ends_inside_a_block_leaves_the_block_to_the_interpreter(bool le)
+    {
+        // The loop's block: addi, li, 30 addi, bdnz = 33 instructions; _start's 3 lead into it.
+        string body = string.Join("\n", Enumerable.Range(0, 30).Select(k => $"    addi {3 + k % 10}, {3 + (k + 3) % 10}, {k}"));
+        var compiled = Machine(Loop(body), le, compile: true);
+        var plain = Machine(Loop(body), le, compile: false);
+        // The block is compiled at the loop's first arrival by its branch, run from the next.
+        foreach (var m in new[] { compiled, plain }) m.Run(3 + 3 * 33);
+        Assert.Equal(compiled.Sym("loop"), compiled.State.Nip);
+        long inBlocks = InBlocks(compiled);
+        Assert.Equal(33, inBlocks);
+
+        Assert.Equal(plain.Run(5), compiled.Run(5));
+        Assert.Equal(inBlocks, InBlocks(compiled));
+        SameState(compiled, plain, "5 instructions into the block");
+        Assert.Equal(compiled.Sym("loop") + 20, compiled.State.Nip);
+
+        Assert.Equal(plain.Run(33 + 28), compiled.Run(33 + 28)); // the rest of this iteration, then the next one from the block
+        Assert.Equal(inBlocks + 33, InBlocks(compiled));
+        SameState(compiled, plain, "at the block's head again");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_breakpoint_planted_in_a_compiled_block_is_hit_at_the_next_entry(bool le)
+    {
+        string source = Loop("""
+                addi 3, 3, 1
+                mulld 4, 3, 3
+            planted:
+                add 5, 5, 4
+                addi 6, 6, 2
+            """, iterations: 100);
+        var runs = new[] { Machine(source, le, compile: true), Machine(source, le, compile: false) };
+        foreach (var m in runs)
+        {
+            m.Vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+            m.Run(60); // ten iterations: compiled, run from the block since
+        }
+        Assert.True(InBlocks(runs[0]) > 0);
+        foreach (var m in runs) m.Vm.WriteMemory(m.Sym("planted"), le ? BitConverter.GetBytes(SimulatedVcpu.DebugInstruction)
+            : BitConverter.GetBytes(SimulatedVcpu.DebugInstruction).Reverse().ToArray());
+        var exits = runs.Select(m => m.Run(1000)).ToArray();
+        Assert.Equal(ExitReason.Debug, exits[0].Reason);
+        Assert.Equal(runs[0].Sym("planted"), exits[0].Address);
+        Assert.Equal(exits[1], exits[0]);
+        SameState(runs[0], runs[1], "at the breakpoint");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_store_of_the_block_into_its_own_later_word_runs_the_new_word(bool le)
+    {
+        // The 10th iteration's store (r9 = target then, the scratch memory before and after) turns the word at 'target' from
+        // li 3, 1 into li 3, 7, which the same iteration runs: it is inside the compiled block, after the store.
+        string source = Loop("""
+                addi 8, 8, 1
+                cmpwi 0, 8, 10
+                isel 9, 6, 10, 2
+                stw 5, 0(9)
+                addi 11, 11, 1
+            target:
+                li 3, 1
+                add 4, 4, 3
+            """);
+        var runs = new[] { Machine(source, le, compile: true), Machine(source, le, compile: false) };
+        foreach (var m in runs)
+            m.Update(s =>
+            {
+                s.Gpr[5] = 0x38600007; // li 3, 7
+                s.Gpr[6] = m.Sym("target");
+                s.Gpr[10] = Scratch;
+            });
+        for (int q = 0; q < 40; q++)
+        {
+            runs[0].Run(13);
+            runs[1].Run(13);
+            SameState(runs[0], runs[1], $"quantum {q}");
+        }
+        foreach (var m in runs) m.Run(10_000);
+        SameState(runs[0], runs[1], "at the end");
+        Assert.Equal(9UL * 1 + 31 * 7, runs[0].State.Gpr[4]);
+        Assert.True(InBlocks(runs[0]) > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_watchpoint_hit_inside_a_block_stops_as_in_the_interpreter(bool le)
+    {
+        string source = Loop("""
+                addi 3, 3, 1
+                std 3, 8(2)
+            load:
+                ld 4, 16(2)
+                add 4, 4, 3
+                std 4, 16(2)
+                mulld 5, 4, 3
+            """);
+        var runs = new[] { Machine(source, le, compile: true), Machine(source, le, compile: false) };
+        foreach (var m in runs) m.Run(50);
+        Assert.True(InBlocks(runs[0]) > 0);
+        foreach (var m in runs) m.Vm.InsertWatchpoint(new Watchpoint(Scratch + 16, 8, WatchKind.Read));
+        for (int hit = 0; hit < 5; hit++)
+        {
+            var exits = runs.Select(m => m.Run(1000)).ToArray();
+            Assert.Equal(ExitReason.Watchpoint, exits[0].Reason);
+            Assert.Equal(runs[0].Sym("load"), exits[0].Address);
+            Assert.Equal(exits[1], exits[0]);
+            SameState(runs[0], runs[1], $"hit {hit}");
+        }
+    }
+}
