@@ -175,35 +175,26 @@ public sealed class GdbBenchmark : IBenchmark
         using var q = await RspClient.ConnectAsync(qemu);
         using var a = await RspClient.ConnectAsync(actorStep);
         string qThread = await q.HandshakeAsync(offerNoAck: true), aThread = await a.HandshakeAsync(offerNoAck: true);
+        // One turn of a stub: a chunk of steps, then a chunk of steps each followed by a g (seconds each).
+        async Task<(double Plain, double G)> TurnAsync(RspClient c, string thread) =>
+            ((await c.StepLoopAsync(thread, InterleavedChunk, withG: false)).Elapsed.TotalSeconds,
+             (await c.StepLoopAsync(thread, InterleavedChunk, withG: true)).Elapsed.TotalSeconds);
         var warmup = Stopwatch.StartNew();
         while (warmup.Elapsed < TimeSpan.FromSeconds(3))
-            foreach (var (c, t) in new[] { (q, qThread), (a, aThread) })
-            {
-                await c.StepLoopAsync(t, 250, withG: false);
-                await c.StepLoopAsync(t, 250, withG: true);
-            }
-        double qPlain = 0, qG = 0, aPlain = 0, aG = 0; // seconds
+        {
+            await TurnAsync(q, qThread);
+            await TurnAsync(a, aThread);
+        }
+        double qPlain = 0, qG = 0, aPlain = 0, aG = 0;
         var chunkRatios = new List<double>();
         int chunks = Math.Max(steps / InterleavedChunk, 2);
         for (int i = 0; i < chunks; i++)
         {
-            bool qemuFirst = i % 2 == 0;
-            double qp = 0, qg = 0, ap = 0, ag = 0;
-            for (int turn = 0; turn < 2; turn++)
-            {
-                if ((turn == 0) == qemuFirst)
-                {
-                    qp = (await q.StepLoopAsync(qThread, InterleavedChunk, withG: false)).Elapsed.TotalSeconds;
-                    qg = (await q.StepLoopAsync(qThread, InterleavedChunk, withG: true)).Elapsed.TotalSeconds;
-                }
-                else
-                {
-                    ap = (await a.StepLoopAsync(aThread, InterleavedChunk, withG: false)).Elapsed.TotalSeconds;
-                    ag = (await a.StepLoopAsync(aThread, InterleavedChunk, withG: true)).Elapsed.TotalSeconds;
-                }
-            }
-            qPlain += qp; qG += qg; aPlain += ap; aG += ag;
-            chunkRatios.Add(qp / ap);
+            (double Plain, double G) qemuTurn, actorStepTurn;
+            if (i % 2 == 0) { qemuTurn = await TurnAsync(q, qThread); actorStepTurn = await TurnAsync(a, aThread); }
+            else { actorStepTurn = await TurnAsync(a, aThread); qemuTurn = await TurnAsync(q, qThread); }
+            qPlain += qemuTurn.Plain; qG += qemuTurn.G; aPlain += actorStepTurn.Plain; aG += actorStepTurn.G;
+            chunkRatios.Add(qemuTurn.Plain / actorStepTurn.Plain);
         }
         int total = chunks * InterleavedChunk;
         Console.WriteLine($"\nInterleaved: QEMU's gdbstub and a warm ActorStep serve --gdb, {chunks} chunks of {InterleavedChunk} steps each, taking turns");
