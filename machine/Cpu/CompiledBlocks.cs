@@ -1,22 +1,26 @@
 namespace ActorStep.Machine.Cpu;
 
 /// <summary>A compiled block's code: runs it on <paramref name="vcpu"/> from its first word at effective address
-/// <paramref name="cia"/>; returns how many of its instructions ran to the end: all of them, or fewer when one raised an event
-/// (it is the instruction at that index, whose handler ran) or when a store of the block changed the block's page.</summary>
-internal delegate int BlockCode(SimulatedVcpu vcpu, ulong cia);
+/// <paramref name="cia"/>, retiring at most <paramref name="limit"/> instructions (whole basic blocks only); returns how many it
+/// retired, with NIP set where it left: at a branch out of the block, at its end, at a basic block that did not fit, or after a
+/// store that changed the block's page; or, when an instruction raised an event, how many retired before that one (whose
+/// handler ran).</summary>
+internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
 
 /// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order, compiled to <see cref="Code"/>.
 /// Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, bool littleEndian, uint* generationAt, uint generation,
-    int length, BlockCode code)
+    int length, int firstLength, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
     public readonly bool LittleEndian = littleEndian;
     public readonly uint* GenerationAt = generationAt;
     public readonly uint Generation = generation;
-    /// <summary>Instructions in the block: the most it retires in one entry.</summary>
+    /// <summary>Words in the block.</summary>
     public readonly int Length = length;
+    /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
+    public readonly int FirstLength = firstLength;
     public readonly BlockCode Code = code;
 
     public bool IsCurrent => Volatile.Read(ref *GenerationAt) == Generation;
@@ -28,7 +32,7 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, bool li
 /// per instruction, and an invalidated first word forgets its block with the slot. The index table is bounded: once full, the
 /// oldest index is reused, and a slot still naming it finds a block of another address and drops the mark.
 /// </summary>
-internal sealed class CompiledBlocks(int threshold)
+internal sealed class CompiledBlocks(int threshold, bool background)
 {
     /// <summary>Decode-cache slot bits 49–62 hold the index of the block that starts at the word (0: none).</summary>
     public const int SlotShift = 49;
@@ -46,6 +50,35 @@ internal sealed class CompiledBlocks(int threshold)
     private readonly int _threshold = Math.Clamp(threshold, 0, ushort.MaxValue - 1);
 
     private long _compileTicks;
+
+    /// <summary>Compiles run on a worker thread while the vcpu that found the block hot runs on, interpreting it until the block
+    /// is ready (a compile costs ~0.5–8 ms of the JIT's time); false: on the vcpu's thread at once (tests that need a block at
+    /// its first arrival).</summary>
+    public bool Background { get; } = background;
+
+    private readonly HashSet<(ulong, bool)> _requested = [];
+    private readonly Lock _compileGate = new();
+    private bool _closed;
+
+    /// <summary>Queues a compile of the block at <paramref name="ra"/> for the worker unless one is queued already.</summary>
+    public void Request(ulong ra, bool le, Action compile)
+    {
+        lock (_gate)
+            if (!_requested.Add((ra, le))) return;
+        CompileWorker.Post(() =>
+        {
+            // Under the gate Close takes: the machine's memory stays until the compile has read it.
+            lock (_compileGate)
+                if (!_closed) compile();
+            lock (_gate) _requested.Remove((ra, le));
+        });
+    }
+
+    /// <summary>No compile starts after this returns, and none is running (the machine is about to release its memory).</summary>
+    public void Close()
+    {
+        lock (_compileGate) _closed = true;
+    }
 
     /// <summary>Blocks compiled so far (replaced ones included).</summary>
     public int Compiled => Volatile.Read(ref _compiled);
@@ -83,7 +116,7 @@ internal sealed class CompiledBlocks(int threshold)
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
-    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int length, BlockCode code)
+    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int length, int firstLength, BlockCode code)
     {
         lock (_gate)
         {
@@ -97,11 +130,32 @@ internal sealed class CompiledBlocks(int threshold)
             }
             if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.LittleEndian), out var o) && o == old)
                 _byAddress.Remove((old.RealAddress, old.LittleEndian));
-            var block = new CompiledBlock(index, ra, le, generationAt, generation, length, code);
+            var block = new CompiledBlock(index, ra, le, generationAt, generation, length, firstLength, code);
             _byAddress[(ra, le)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;
             return block;
         }
+    }
+}
+
+/// <summary>The process's block-compile thread: compiles queued by every machine's vcpus, one at a time, in their order.</summary>
+internal static class CompileWorker
+{
+    private static readonly System.Collections.Concurrent.BlockingCollection<Action> Queue = [];
+    private static readonly Lazy<Thread> Thread = new(() =>
+    {
+        var t = new Thread(() =>
+        {
+            foreach (var work in Queue.GetConsumingEnumerable()) work();
+        }) { IsBackground = true, Name = "block compiler" };
+        t.Start();
+        return t;
+    });
+
+    public static void Post(Action work)
+    {
+        _ = Thread.Value;
+        Queue.Add(work);
     }
 }

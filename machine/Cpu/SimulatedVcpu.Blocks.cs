@@ -1,6 +1,8 @@
 using System.Linq.Expressions;
 using System.Reflection;
 using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
+using ActorStep.Hypervisor;
 using ActorStep.Isa;
 
 namespace ActorStep.Machine.Cpu;
@@ -18,9 +20,10 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// Runs the block whose index the decode slot of <paramref name="cia"/> holds, as ExecuteBatch would run its words: only when
-    /// it is still the block of this real address and byte order, its page unchanged since it was compiled, and the whole of it
-    /// fits before <paramref name="batchEnd"/> (so budgets, the decrementer's bound and the deterministic mode's counts stay the
-    /// interpreter's). The caller runs with MSR[SE] = 0: nothing is traced.
+    /// it is still the block of this real address and byte order, its page unchanged since it was compiled, and its first basic
+    /// block fits before <paramref name="batchEnd"/>; inside, each basic block runs only when the whole of it fits (so budgets, the
+    /// decrementer's bound and the deterministic mode's counts stay the interpreter's). The caller runs with MSR[SE] = 0: nothing
+    /// is traced.
     /// </summary>
     private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd)
     {
@@ -31,71 +34,203 @@ public sealed partial class SimulatedVcpu
             Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
             return BlockRun.NotRun;
         }
-        if (Tb + (ulong)block.Length > batchEnd) return BlockRun.NotRun;
+        if (Tb + (ulong)block.FirstLength > batchEnd) return BlockRun.NotRun;
         ulong tb = Tb;
         long retired = _retired;
-        int ran = block.Code(this, cia);
+        long ran = block.Code(this, cia, (long)Math.Min(batchEnd - tb, long.MaxValue));
         Tb = tb + (ulong)ran;
         _retired = retired + ran;
         _blockRetired += ran;
         if (_event == Event.None) return BlockRun.Ran;
-        // The instruction at index `ran` raised the event: what ExecuteBatch does after such an instruction.
+        // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
         if ((_event & Event.Exit) != 0) return BlockRun.EndsBatch;
         if ((_event & Event.Interrupted) == 0) { Tb++; _retired++; _blockRetired++; }
         _event = Event.None;
         return BlockRun.EndsBatch;
     }
 
+    // --- A block's loads and stores: the translation cache's common case inline (DataCacheHit), false (nothing done) for
+    // everything else, which the instruction's handler does. ---
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockLoad(int rt, int ra, ulong ea, int size, bool signed, bool update)
+    {
+        if (!DataCacheHit(ea, size, store: false, out ulong real)) return false;
+        Gpr[rt] = Extend(_mem.Load(real, size, LittleEndian), size, signed);
+        if (update) Gpr[ra] = ea;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockStore(int rs, int ra, ulong ea, int size, bool update)
+    {
+        if (!DataCacheHit(ea, size, store: true, out ulong real)) return false;
+        _mem.Store(real, size, Gpr[rs], LittleEndian);
+        if (update) Gpr[ra] = ea;
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockLoadD(uint i, int size, bool signed, bool update)
+    {
+        var d = new FormD(i);
+        return BlockLoad(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockLoadDS(uint i, int size, bool signed, bool update)
+    {
+        var ds = new FormDS(i);
+        return BlockLoad(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockLoadX(uint i, int size, bool signed, bool update)
+    {
+        var x = new FormX(i);
+        return BlockLoad(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockStoreD(uint i, int size, bool update)
+    {
+        var d = new FormD(i);
+        return BlockStore(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockStoreDS(uint i, bool update)
+    {
+        var ds = new FormDS(i);
+        return BlockStore(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool BlockStoreX(uint i, int size, bool update)
+    {
+        var x = new FormX(i);
+        return BlockStore(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update);
+    }
+
     /// <summary>Compiles the block at <paramref name="cia"/> (or finds the one another vcpu compiled) and marks its first word's
-    /// slot with it, unless a store changed the slot meanwhile.</summary>
-    private unsafe void CompileBlockAt(ref ulong slot, ulong entry, ulong cia, bool le)
+    /// slot with it, unless a store changed the slot meanwhile: here, or on the machine's compile worker while this vcpu runs on
+    /// (<see cref="CompiledBlocks.Background"/>).</summary>
+    private unsafe void CompileBlockAt(ulong* slot, ulong entry, ulong cia, bool le)
     {
         var blocks = _vm.Blocks!;
         ulong ra = _fetchRaPage | (cia & 0xFFF);
+        var memory = _mem;
+        if (!blocks.Background) CompileAndMark(blocks, memory, ra, le, (nint)slot, entry);
+        else blocks.Request(ra, le, () => CompileAndMark(blocks, memory, ra, le, (nint)slot, entry));
+    }
+
+    private static unsafe void CompileAndMark(CompiledBlocks blocks, GuestMemory memory, ulong ra, bool le, nint slot, ulong entry)
+    {
         var block = blocks.Find(ra, le);
         if (block is null)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            block = BlockCompiler.Compile(blocks, _mem, ra, le);
+            block = BlockCompiler.Compile(blocks, memory, ra, le);
             blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         if (block is null) return;
-        Interlocked.CompareExchange(ref slot, (entry & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), entry);
+        Interlocked.CompareExchange(ref *(ulong*)slot, (entry & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), entry);
     }
 
     /// <summary>
-    /// Builds a block's code, each instruction's semantics kept in one place: an ALU instruction is a call of the instance
-    /// method its handler calls, with the word and the handler's other arguments as constants, which the JIT inlines and folds
-    /// the field extraction of; a load, store, branch or trap calls the dispatch table's own handler (not inlined: inlining the
-    /// translation and the branch logic made a block's first compile several times dearer, ~1–8 ms, for little speed). Before
-    /// such an instruction the block sets what the interpreter sets before any (CIA, NIP = CIA + 4, the timebase and the
-    /// retired count, which watchpoints read) and after it leaves when the instruction raised an event; after a store it leaves
-    /// when the store changed the block's own page.
+    /// The fast paths of a block's loads and stores, one method per op with the access's size and form as constants, each the
+    /// same access as the dispatch table's handler of that op (SimulatedVcpu.Dispatch.cs) when it returns true. Called, not
+    /// inlined: a block's compile stays the JIT's cheap part (inlining them doubled it), and a call with no stores before it is
+    /// most of the saving.
+    /// </summary>
+    private static class FastAccess
+    {
+        private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
+
+        [MethodImpl(Fast)] private static bool Lbz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 1, false, false);
+        [MethodImpl(Fast)] private static bool Lbzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 1, false, true);
+        [MethodImpl(Fast)] private static bool Lhz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, false, false);
+        [MethodImpl(Fast)] private static bool Lhzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, false, true);
+        [MethodImpl(Fast)] private static bool Lha(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, true, false);
+        [MethodImpl(Fast)] private static bool Lhau(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, true, true);
+        [MethodImpl(Fast)] private static bool Lwz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 4, false, false);
+        [MethodImpl(Fast)] private static bool Lwzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 4, false, true);
+        [MethodImpl(Fast)] private static bool Ld(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 8, false, false);
+        [MethodImpl(Fast)] private static bool Ldu(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 8, false, true);
+        [MethodImpl(Fast)] private static bool Lwa(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 4, true, false);
+        [MethodImpl(Fast)] private static bool Lbzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 1, false, false);
+        [MethodImpl(Fast)] private static bool Lbzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 1, false, true);
+        [MethodImpl(Fast)] private static bool Lhzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, false, false);
+        [MethodImpl(Fast)] private static bool Lhzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, false, true);
+        [MethodImpl(Fast)] private static bool Lhax(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, true, false);
+        [MethodImpl(Fast)] private static bool Lhaux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, true, true);
+        [MethodImpl(Fast)] private static bool Lwzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, false, false);
+        [MethodImpl(Fast)] private static bool Lwzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, false, true);
+        [MethodImpl(Fast)] private static bool Lwax(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, true, false);
+        [MethodImpl(Fast)] private static bool Lwaux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, true, true);
+        [MethodImpl(Fast)] private static bool Ldx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 8, false, false);
+        [MethodImpl(Fast)] private static bool Ldux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 8, false, true);
+        [MethodImpl(Fast)] private static bool Stb(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 1, false);
+        [MethodImpl(Fast)] private static bool Stbu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 1, true);
+        [MethodImpl(Fast)] private static bool Sth(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 2, false);
+        [MethodImpl(Fast)] private static bool Sthu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 2, true);
+        [MethodImpl(Fast)] private static bool Stw(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 4, false);
+        [MethodImpl(Fast)] private static bool Stwu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 4, true);
+        [MethodImpl(Fast)] private static bool Std(SimulatedVcpu v, uint i) => v.BlockStoreDS(i, false);
+        [MethodImpl(Fast)] private static bool Stdu(SimulatedVcpu v, uint i) => v.BlockStoreDS(i, true);
+        [MethodImpl(Fast)] private static bool Stbx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 1, false);
+        [MethodImpl(Fast)] private static bool Stbux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 1, true);
+        [MethodImpl(Fast)] private static bool Sthx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 2, false);
+        [MethodImpl(Fast)] private static bool Sthux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 2, true);
+        [MethodImpl(Fast)] private static bool Stwx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 4, false);
+        [MethodImpl(Fast)] private static bool Stwux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 4, true);
+        [MethodImpl(Fast)] private static bool Stdx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 8, false);
+        [MethodImpl(Fast)] private static bool Stdux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 8, true);
+    }
+
+    /// <summary>
+    /// Builds a block's code, each instruction's semantics kept in one place. A block is a run of consecutive words of one page,
+    /// through conditional branches, up to an unconditional branch, the first word a block does not contain, the page's end or
+    /// <see cref="MaxLength"/>; a relative branch to a word of the block is a jump inside it (a loop runs in the compiled code),
+    /// any other target leaves it. An ALU instruction is a call of the instance method its handler calls, with the word and the
+    /// handler's other arguments as constants, which the JIT inlines and folds the field extraction of. A load or store takes an
+    /// inlined fast path (<see cref="DataCacheHit"/>) and otherwise calls the dispatch table's own handler, as do traps and
+    /// branches to a register. Before a handler's call the block sets what the interpreter sets before any instruction (CIA,
+    /// NIP = CIA + 4, the timebase and the retired count, which watchpoints read) and after it leaves when the instruction raised
+    /// an event; after a store it leaves when the store changed the block's own page, and a jump back leaves when any store did.
+    /// Each basic block (from a jump target or the entry to the next one, or to a branch) runs only when all of it fits in the
+    /// limit the caller gives: a block ends where the interpreter would end a batch.
     /// </summary>
     private static class BlockCompiler
     {
         /// <summary>The most instructions in a block: a compile costs more as it grows, and a kernel's hot loops are shorter.</summary>
-        public const int MaxLength = 64;
+        public static readonly int MaxLength = int.TryParse(Environment.GetEnvironmentVariable("XBLOCKMAX"), out int m) ? m : 64;
 
-        /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a load, a trap);
-        /// Store: can raise, and can change code; Branch: can raise, ends the block.</summary>
-        private enum Role { Plain, Raises, Store, Branch }
+        /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a trap); Load, Store: a
+        /// fast path, else the handler, which can raise (a store can change code); B, Bc: relative branches, run inline when they
+        /// stay in the block; ToRegister: bclr, bcctr.</summary>
+        private enum Role { Plain, Raises, Load, Store, B, Bc, ToRegister }
 
         private static readonly FieldInfo CiaField = Field(nameof(_cia)), NipField = Field(nameof(Nip)), TbField = Field(nameof(Tb)),
             RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event));
+
+        private static readonly MethodInfo BranchTakenMethod =
+            typeof(SimulatedVcpu).GetMethod(nameof(BranchTaken), BindingFlags.Instance | BindingFlags.NonPublic)!;
 
         private static FieldInfo Field(string name) =>
             typeof(SimulatedVcpu).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
             ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
 
-        /// <summary>A handler's call: the method and its arguments after the vcpu, each the word (null) or a constant.</summary>
-        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants);
+        /// <summary>A method's call: the method and its arguments after the vcpu, each the word (null) or a constant; for a load or
+        /// store, <see cref="Fast"/> is the inlined fast path (returns whether it did the access).</summary>
+        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants, Call? Fast = null);
 
         /// <summary>The call of every <see cref="Op"/> a block contains, built once: an expression tree costs tens of microseconds.</summary>
         private static readonly Call?[] Calls = Enum.GetValues<Op>().Select(op =>
-                Inlined(op) is { } call ? Lower(call)
+                Inlined(op) is { } call ? Lower(call, Role.Plain)
                 : op is Op.Sync or Op.Isync or Op.Eieio or Op.CacheHint ? new Call(Role.Plain, null, []) // nothing to do (Handlers.Nothing)
-                : RoleOf(op) is { } role ? new Call(role, TableHandler(op), [(int)op, null])
+                : RoleOf(op) is { } role
+                    ? new Call(role, TableHandler(op), [(int)op, null], FastPath(op) is { } fast ? new Call(role, fast, [null]) : null)
                 : null)
             .ToArray();
 
@@ -107,7 +242,7 @@ public sealed partial class SimulatedVcpu
                 .Single(m => m.GetParameters().Length == 3 && m.MethodHandle.GetFunctionPointer() == address);
         }
 
-        private static Call Lower(Expression<Action<SimulatedVcpu, uint>> call)
+        private static Call Lower(LambdaExpression call, Role role)
         {
             var body = (MethodCallExpression)call.Body;
             var constants = body.Arguments.Select(argument =>
@@ -128,7 +263,7 @@ public sealed partial class SimulatedVcpu
                     _ => throw new NotSupportedException($"constant {value} of a block call"),
                 };
             }).ToArray();
-            return new Call(Role.Plain, body.Method, constants);
+            return new Call(role, body.Method, constants);
         }
 
         /// <summary>The call for a word decoded as <paramref name="op"/>; null for what a block does not contain.</summary>
@@ -199,98 +334,246 @@ public sealed partial class SimulatedVcpu
         private static Role? RoleOf(Op op) => op switch
         {
             >= Op.Lbz and <= Op.Stdux or >= Op.Lhbrx and <= Op.Stdbrx => op is >= Op.Stb and <= Op.Stdux or >= Op.Sthbrx and <= Op.Stdbrx
-                ? Role.Store : Role.Raises,
+                ? Role.Store : Role.Load,
             Op.Dcbz => Role.Store,
             Op.Tw or Op.Td or Op.Twi or Op.Tdi => Role.Raises,
-            Op.B or Op.Bc or Op.Bclr or Op.Bcctr => Role.Branch,
+            Op.B => Role.B,
+            Op.Bc => Role.Bc,
+            Op.Bclr or Op.Bcctr => Role.ToRegister,
             _ => null,
         };
 
-        /// <summary>The block from real address <paramref name="ra"/> in this byte order: its words up to and including the first
-        /// branch, up to the first word a block does not contain, the page's end or <see cref="MaxLength"/>; null when that is
-        /// fewer than two instructions.</summary>
+        /// <summary>The fast path of a load or store (a method of <see cref="FastAccess"/> of the op's name); null for the
+        /// byte-reversed forms and dcbz, which always take the handler.</summary>
+        private static MethodInfo? FastPath(Op op) =>
+            typeof(FastAccess).GetMethod(op.ToString(), BindingFlags.Static | BindingFlags.NonPublic);
+
+        /// <summary>Whether a block ends after this branch: it always leaves (b, a branch-always bc, bclr or bcctr).</summary>
+        private static bool Unconditional(Role role, uint word) =>
+            role == Role.B || role is Role.Bc or Role.ToRegister && (new FormB(word).BO & 0x14) == 0x14;
+
+        /// <summary>The index of the word a relative branch (no link) at index <paramref name="k"/> goes to, when it is a word of the
+        /// block of <paramref name="count"/> words; -1 for any other target.</summary>
+        private static int InternalTarget(Role role, uint word, int k, int count)
+        {
+            long displacement;
+            if (role == Role.B) { var b = new FormI(word); if (b.AA || b.LK) return -1; displacement = b.LI; }
+            else if (role == Role.Bc) { var b = new FormB(word); if (b.AA || b.LK) return -1; displacement = b.BD; }
+            else return -1;
+            long target = k + displacement / 4;
+            return target >= 0 && target < count ? (int)target : -1;
+        }
+
+        /// <summary>The block from real address <paramref name="ra"/> in this byte order; null when it has fewer than two
+        /// instructions.</summary>
         public static unsafe CompiledBlock? Compile(CompiledBlocks blocks, GuestMemory memory, ulong ra, bool le)
         {
             uint* generationAt = memory.CodeGeneration(ra);
             uint generation = Volatile.Read(ref *generationAt); // before the words: a store after this read changes it
-            var calls = new List<(Role Role, uint Word, Call Call)>();
-            for (ulong a = ra, end = (ra & ~0xFFFUL) + 0x1000; calls.Count < MaxLength && a < end; a += 4)
+            var words = new List<(uint Word, Call Call)>();
+            for (ulong a = ra, end = (ra & ~0xFFFUL) + 0x1000; words.Count < MaxLength && a < end; a += 4)
             {
                 uint word = (uint)memory.Load(a, 4, le);
                 if (CallFor(OpcodeTable.Decode(word), word) is not { } call) break;
-                calls.Add((call.Role, word, call));
-                if (call.Role == Role.Branch) break;
+                words.Add((word, call));
+                if (Unconditional(call.Role, word)) break;
             }
-            if (calls.Count < 2) return null;
+            int n = words.Count;
+            if (n < 2) return null;
 
-            var method = new DynamicMethod($"block_{ra:x}_{(le ? "le" : "be")}", typeof(int), [typeof(SimulatedVcpu), typeof(ulong)],
-                typeof(SimulatedVcpu), skipVisibility: true);
-            var il = method.GetILGenerator();
-            var tb = il.DeclareLocal(typeof(ulong));
-            var retired = il.DeclareLocal(typeof(long));
-            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TbField); il.Emit(OpCodes.Stloc, tb);
-            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, RetiredField); il.Emit(OpCodes.Stloc, retired);
-            for (int k = 0; k < calls.Count; k++)
+            // Basic blocks start at the entry, at every jump target and after every conditional branch.
+            var target = new int[n];
+            var starts = new bool[n + 1];
+            starts[0] = starts[n] = true;
+            for (int k = 0; k < n; k++)
             {
-                var (role, word, call) = calls[k];
-                if (role != Role.Plain)
+                target[k] = InternalTarget(words[k].Call.Role, words[k].Word, k, n);
+                if (target[k] >= 0) starts[target[k]] = true;
+                if (words[k].Call.Role is Role.Bc or Role.ToRegister) starts[k + 1] = true;
+            }
+
+            var method = new DynamicMethod($"block_{ra:x}_{(le ? "le" : "be")}", typeof(long),
+                [typeof(SimulatedVcpu), typeof(ulong), typeof(long)], typeof(SimulatedVcpu), skipVisibility: true);
+            var il = method.GetILGenerator();
+            var e = new Emitter(il, generationAt, generation);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, TbField); il.Emit(OpCodes.Stloc, e.Tb);
+            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, RetiredField); il.Emit(OpCodes.Stloc, e.Retired);
+            var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
+            int first = 1;
+            while (!starts[first]) first++;
+            int s = 0, length = 0;
+            for (int k = 0; k < n; k++)
+            {
+                var (word, call) = words[k];
+                if (starts[k])
                 {
-                    // What ExecuteBatch holds before every instruction (the plain ones do not read it).
-                    StoreAddress(il, CiaField, 4 * k);
-                    StoreAddress(il, NipField, 4 * k + 4);
-                    StoreCount(il, TbField, tb, k);
-                    StoreCount(il, RetiredField, retired, k);
+                    s = k;
+                    length = 1;
+                    while (!starts[k + length]) length++;
+                    il.MarkLabel(labels[k]!.Value);
+                    // if (count + length > limit) { NIP = this word; return count; }
+                    var fits = il.DefineLabel();
+                    il.Emit(OpCodes.Ldloc, e.Count); il.Emit(OpCodes.Ldc_I8, (long)length); il.Emit(OpCodes.Add);
+                    il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Ble, fits);
+                    e.Leave(4 * k, 0);
+                    il.MarkLabel(fits);
                 }
-                EmitCall(il, call, word);
-                if (role != Role.Plain)
+                int j = k - s;
+                bool last = starts[k + 1];
+                switch (call.Role)
                 {
-                    var next = il.DefineLabel();
-                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, EventField); il.Emit(OpCodes.Brfalse, next);
-                    il.Emit(OpCodes.Ldc_I4, k); il.Emit(OpCodes.Ret);
-                    il.MarkLabel(next);
+                    case Role.Plain:
+                        e.Call(call, word);
+                        break;
+                    case Role.Raises:
+                        e.Handler(call, word, k, j);
+                        break;
+                    case Role.Load or Role.Store:
+                    {
+                        var done = il.DefineLabel();
+                        if (call.Fast is { } fast) { e.Call(fast, word); il.Emit(OpCodes.Brtrue, done); }
+                        e.Handler(call, word, k, j);
+                        il.MarkLabel(done);
+                        // A store into the block's own page (self-modifying code): the words after it may have changed.
+                        if (call.Role == Role.Store) e.IfPageChanged(() => e.Leave(4 * k + 4, j + 1));
+                        break;
+                    }
+                    case Role.B or Role.Bc when target[k] >= 0:
+                    {
+                        var notTaken = il.DefineLabel();
+                        if (call.Role == Role.Bc)
+                        {
+                            var b = new FormB(word);
+                            il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldc_I4, b.BO); il.Emit(OpCodes.Ldc_I4, b.BI); il.Emit(OpCodes.Ldc_I4_1);
+                            il.Emit(OpCodes.Call, BranchTakenMethod);
+                            il.Emit(OpCodes.Brfalse, notTaken);
+                        }
+                        e.AddCount(length);
+                        // A jump back: leave if a store changed the page since the block was compiled (another vcpu's, a
+                        // debugger's breakpoint), as the interpreter would fetch the new word.
+                        int to = target[k];
+                        if (to <= k) e.IfPageChanged(() => e.Leave(4 * to, 0));
+                        il.Emit(OpCodes.Br, labels[to]!.Value);
+                        if (call.Role == Role.Bc)
+                        {
+                            il.MarkLabel(notTaken);
+                            e.AddCount(length);
+                            if (k + 1 == n) e.Leave(4 * n, 0); // else on to the next word, a basic block's start
+                        }
+                        break;
+                    }
+                    default: // a branch that leaves the block when taken; bclr, bcctr
+                        e.Handler(call, word, k, j);
+                        e.FallThrough(length, 4 * k + 4, k + 1 < n && !Unconditional(call.Role, word));
+                        break;
                 }
-                if (role == Role.Store)
+                if (last && call.Role is Role.Plain or Role.Raises or Role.Load or Role.Store)
                 {
-                    // A store into the block's own page (self-modifying code): the words after it may have changed.
-                    var unchanged = il.DefineLabel();
-                    il.Emit(OpCodes.Ldc_I8, (long)generationAt); il.Emit(OpCodes.Conv_U);
-                    il.Emit(OpCodes.Volatile); il.Emit(OpCodes.Ldind_U4);
-                    il.Emit(OpCodes.Ldc_I4, unchecked((int)generation)); il.Emit(OpCodes.Beq, unchanged);
-                    il.Emit(OpCodes.Ldc_I4, k + 1); il.Emit(OpCodes.Ret);
-                    il.MarkLabel(unchanged);
+                    e.AddCount(length);
+                    if (k + 1 == n) e.Leave(4 * n, 0);
                 }
             }
-            if (calls[^1].Role != Role.Branch) StoreAddress(il, NipField, 4 * calls.Count);
-            il.Emit(OpCodes.Ldc_I4, calls.Count);
-            il.Emit(OpCodes.Ret);
             var code = method.CreateDelegate<BlockCode>();
-            System.Runtime.CompilerServices.RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
-            return blocks.Add(ra, le, generationAt, generation, calls.Count, code);
+            RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
+            return blocks.Add(ra, le, generationAt, generation, n, first, code);
         }
 
-        /// <summary>vcpu.field = cia + offset.</summary>
-        private static void StoreAddress(ILGenerator il, FieldInfo field, int offset)
+        /// <summary>The IL a block's instructions share; <see cref="Count"/> is the instructions the block retired before the
+        /// current basic block.</summary>
+        private sealed unsafe class Emitter(ILGenerator il, uint* generationAt, uint generation)
         {
-            il.Emit(OpCodes.Ldarg_0);
-            il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Ldc_I8, (long)offset); il.Emit(OpCodes.Add);
-            il.Emit(OpCodes.Stfld, field);
-        }
+            public readonly LocalBuilder Tb = il.DeclareLocal(typeof(ulong)), Retired = il.DeclareLocal(typeof(long)),
+                Count = il.DeclareLocal(typeof(long));
 
-        /// <summary>vcpu.field = the field's value at the block's entry + <paramref name="k"/>.</summary>
-        private static void StoreCount(ILGenerator il, FieldInfo field, LocalBuilder atEntry, int k)
-        {
-            il.Emit(OpCodes.Ldarg_0);
-            il.Emit(OpCodes.Ldloc, atEntry); il.Emit(OpCodes.Ldc_I8, (long)k); il.Emit(OpCodes.Add);
-            il.Emit(OpCodes.Stfld, field);
-        }
+            /// <summary>The method's call, its vcpu the block's argument, the word and every other argument constants.</summary>
+            public void Call(Call call, uint word)
+            {
+                if (call.Method is null) return;
+                il.Emit(OpCodes.Ldarg_0);
+                foreach (int? constant in call.Constants) il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
+                il.Emit(OpCodes.Call, call.Method);
+            }
 
-        /// <summary>The handler's call, its vcpu the block's argument, the word and every other argument constants.</summary>
-        private static void EmitCall(ILGenerator il, Call call, uint word)
-        {
-            if (call.Method is null) return;
-            il.Emit(OpCodes.Ldarg_0);
-            foreach (int? constant in call.Constants) il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
-            il.Emit(OpCodes.Call, call.Method);
+            /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of its
+            /// basic block), with what ExecuteBatch holds before it; leaves when it raised an event.</summary>
+            public void Handler(Call call, uint word, int k, int j)
+            {
+                StoreAddress(CiaField, 4 * k);
+                StoreAddress(NipField, 4 * k + 4);
+                StoreCount(TbField, Tb, j);
+                StoreCount(RetiredField, Retired, j);
+                il.Emit(OpCodes.Ldarg_0);
+                foreach (int? constant in call.Constants) il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
+                il.Emit(OpCodes.Call, call.Method!);
+                var next = il.DefineLabel();
+                il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, EventField); il.Emit(OpCodes.Brfalse, next);
+                ReturnCount(j);
+                il.MarkLabel(next);
+            }
+
+            /// <summary>After a branch not taken inside the block (or one the handler ran): the basic block is retired; on to the
+            /// next word when NIP is it and there is one, else leave with the NIP the branch set.</summary>
+            public void FallThrough(int length, int next, bool hasNext)
+            {
+                AddCount(length);
+                if (hasNext)
+                {
+                    var on = il.DefineLabel();
+                    il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, NipField);
+                    il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Ldc_I8, (long)next); il.Emit(OpCodes.Add);
+                    il.Emit(OpCodes.Beq, on);
+                    ReturnCount(0);
+                    il.MarkLabel(on);
+                }
+                else ReturnCount(0);
+            }
+
+            /// <summary>NIP = CIA of the entry + <paramref name="offset"/>; return Count + <paramref name="j"/>.</summary>
+            public void Leave(int offset, int j)
+            {
+                StoreAddress(NipField, offset);
+                ReturnCount(j);
+            }
+
+            /// <summary>Emits <paramref name="leave"/> behind a test of the page's code generation.</summary>
+            public void IfPageChanged(Action leave)
+            {
+                var unchanged = il.DefineLabel();
+                il.Emit(OpCodes.Ldc_I8, (long)generationAt); il.Emit(OpCodes.Conv_U);
+                il.Emit(OpCodes.Volatile); il.Emit(OpCodes.Ldind_U4);
+                il.Emit(OpCodes.Ldc_I4, unchecked((int)generation)); il.Emit(OpCodes.Beq, unchanged);
+                leave();
+                il.MarkLabel(unchanged);
+            }
+
+            public void AddCount(int length)
+            {
+                il.Emit(OpCodes.Ldloc, Count); il.Emit(OpCodes.Ldc_I8, (long)length); il.Emit(OpCodes.Add); il.Emit(OpCodes.Stloc, Count);
+            }
+
+            private void ReturnCount(int j)
+            {
+                il.Emit(OpCodes.Ldloc, Count);
+                if (j != 0) { il.Emit(OpCodes.Ldc_I8, (long)j); il.Emit(OpCodes.Add); }
+                il.Emit(OpCodes.Ret);
+            }
+
+            /// <summary>vcpu.field = cia + offset.</summary>
+            private void StoreAddress(FieldInfo field, int offset)
+            {
+                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Ldc_I8, (long)offset); il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Stfld, field);
+            }
+
+            /// <summary>vcpu.field = the field's value at the block's entry + Count + <paramref name="j"/>.</summary>
+            private void StoreCount(FieldInfo field, LocalBuilder atEntry, int j)
+            {
+                il.Emit(OpCodes.Ldarg_0);
+                il.Emit(OpCodes.Ldloc, atEntry); il.Emit(OpCodes.Ldloc, Count); il.Emit(OpCodes.Add);
+                if (j != 0) { il.Emit(OpCodes.Ldc_I8, (long)j); il.Emit(OpCodes.Add); }
+                il.Emit(OpCodes.Stfld, field);
+            }
         }
     }
 }

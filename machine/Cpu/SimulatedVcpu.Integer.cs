@@ -29,6 +29,7 @@ public sealed partial class SimulatedVcpu
         Cr = (Cr & ~(0xFu << shift)) | ((value & 0xF) << shift);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool CrBit(int bi) => ((Cr >> (31 - bi)) & 1) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -97,20 +98,14 @@ public sealed partial class SimulatedVcpu
     {
         var x = new FormXO(i);
         ulong a = Gpr[x.RA], b = Gpr[x.RB];
-        (ulong l, ulong r, ulong cin, bool setsCa) = op switch
-        {
-            Op.Add => (a, b, 0UL, false),
-            Op.Addc => (a, b, 0UL, true),
-            Op.Adde => (a, b, CarryIn, true),
-            Op.Addme => (a, ulong.MaxValue, CarryIn, true),
-            Op.Addze => (a, 0UL, CarryIn, true),
-            Op.Subf => (~a, b, 1UL, false),
-            Op.Subfc => (~a, b, 1UL, true),
-            Op.Subfe => (~a, b, CarryIn, true),
-            Op.Subfme => (~a, ulong.MaxValue, CarryIn, true),
-            Op.Subfze => (~a, 0UL, CarryIn, true),
-            _ /* Neg */ => (~a, 0UL, 1UL, false),
-        };
+        // Plain conditions, no switch over tuples: with op constant (each handler, each compiled block) they fold away before
+        // the JIT spends anything on them, which keeps this cheap to inline into a block.
+        bool subtract = op is Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze or Op.Neg;
+        bool extended = op is Op.Adde or Op.Addme or Op.Addze or Op.Subfe or Op.Subfme or Op.Subfze;
+        ulong l = subtract ? ~a : a;
+        ulong r = op is Op.Addme or Op.Subfme ? ulong.MaxValue : op is Op.Addze or Op.Subfze or Op.Neg ? 0UL : b;
+        ulong cin = extended ? CarryIn : op is Op.Subf or Op.Subfc or Op.Neg ? 1UL : 0UL;
+        bool setsCa = op is not (Op.Add or Op.Subf or Op.Neg);
         // The carries and overflows are worked out only where the form asks for them (each handler is this code with op constant).
         ulong result = l + r + cin;
         Gpr[x.RT] = result;

@@ -41,7 +41,8 @@ public sealed partial class SimulatedVcpu
     {
         ea = EffectiveAddress(ea);
         ulong value;
-        if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
+        if (DataCacheHit(ea, size, store: false, out ulong hit)) value = _mem.Load(hit, size, LittleEndian);
+        else if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
         else
         {
             if (!TranslateData(ea, size, false, out ulong real)) return;
@@ -69,7 +70,8 @@ public sealed partial class SimulatedVcpu
     private void Store(int rs, int ra, ulong ea, int size, bool update)
     {
         ea = EffectiveAddress(ea);
-        if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
+        if (DataCacheHit(ea, size, store: true, out ulong hit)) _mem.Store(hit, size, Gpr[rs], LittleEndian);
+        else if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
         else
         {
             if (!TranslateData(ea, size, true, out ulong real)) return;

@@ -14,6 +14,10 @@ public sealed partial class SimulatedVcpu
     private readonly ulong[] _tlbTag = new ulong[TlbSize];
     private readonly ulong[] _tlbRa = new ulong[TlbSize];
     private readonly ulong[] _tlbPte = new ulong[TlbSize];
+    // The data accesses' fast path (DataCacheHit): per access kind, the entry's tag when it permits that access in the problem
+    // state it was checked in, R (and C for a store) set and its real page inside RAM: EA page | PR << 1 | 1; 0 otherwise.
+    private readonly ulong[] _tlbLoadTag = new ulong[TlbSize];
+    private readonly ulong[] _tlbStoreTag = new ulong[TlbSize];
     private long _tlbGeneration;
 
     /// <summary>PIDR (SPR 48): the process ID quadrant 0 translates with.</summary>
@@ -33,18 +37,62 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private RadixFault TranslateRadix(ulong ea, AccessKind access, out ulong ra)
     {
+        if (!TranslationCacheHit(ea, access, out ra)) return TranslateRadixMiss(ea, access, out ra);
+        if (access != AccessKind.Fetch) NoteDataHit(ea, access, ra);
+        return RadixFault.None;
+    }
+
+    /// <summary>
+    /// The common data access in one compare: 64-bit mode, data relocation through the radix tree, no watchpoint, an access on
+    /// one page, and a translation-cache entry already checked for this access kind and problem state (<see cref="NoteDataHit"/>).
+    /// Then <paramref name="ra"/> is the real address and the access lies inside RAM; false decides nothing (the full path
+    /// follows: <see cref="Translate"/>, page crossings, watchpoints, faults).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool DataCacheHit(ulong ea, int size, bool store, out ulong ra)
+    {
         int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
-        if (_vm.TlbGeneration == _tlbGeneration && _tlbTag[slot] == ((ea & ~0xFFFUL) | 1))
-        {
-            ulong pte = _tlbPte[slot];
-            ulong rc = RadixWalk.ReferenceChange(access);
-            if ((pte & rc) == rc && RadixWalk.Permits(pte, access, (Msr_ & Isa.Msr.PR) != 0))
-            {
-                ra = _tlbRa[slot] | (ea & 0xFFF);
-                return RadixFault.None;
-            }
-        }
-        return TranslateRadixMiss(ea, access, out ra);
+        ulong msr = Msr_;
+        ra = 0;
+        if ((msr & (Isa.Msr.SF | Isa.Msr.DR)) != (Isa.Msr.SF | Isa.Msr.DR) || (ea & 0xFFF) > (ulong)(0x1000 - size)
+            || (store ? _tlbStoreTag : _tlbLoadTag)[slot] != ((ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1)
+            || _vm.TlbGeneration != _tlbGeneration || _vm.Watchpoints is not null) return false;
+        ra = _tlbRa[slot] | (ea & 0xFFF);
+        return true;
+    }
+
+    /// <summary>Marks the entry that just translated a data access at <paramref name="ea"/> as checked for its kind in the current
+    /// problem state (its R, and C for a store, set: the hit or the walk before this ensured it), when its real page lies
+    /// inside RAM.</summary>
+    private void NoteDataHit(ulong ea, AccessKind access, ulong ra)
+    {
+        if ((ra | 0xFFF) >= _mem.Size) return;
+        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        (access == AccessKind.Store ? _tlbStoreTag : _tlbLoadTag)[slot] = (ea & ~0xFFFUL) | ((Msr_ >> 13) & 2) | 1;
+    }
+
+    /// <summary>Forgets every cached translation of this vcpu (the fetch page's too).</summary>
+    private void ClearTranslationCache()
+    {
+        Array.Clear(_tlbTag);
+        Array.Clear(_tlbLoadTag);
+        Array.Clear(_tlbStoreTag);
+        _fetchEaPage = ulong.MaxValue;
+    }
+
+    /// <summary>The translation cache's entry for <paramref name="ea"/>, if it holds one that permits the access with R (and C
+    /// for a store) already set; false leaves the rest to the walk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TranslationCacheHit(ulong ea, AccessKind access, out ulong ra)
+    {
+        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        ra = 0;
+        if (_vm.TlbGeneration != _tlbGeneration || _tlbTag[slot] != ((ea & ~0xFFFUL) | 1)) return false;
+        ulong pte = _tlbPte[slot];
+        ulong rc = RadixWalk.ReferenceChange(access);
+        if ((pte & rc) != rc || !RadixWalk.Permits(pte, access, (Msr_ & Isa.Msr.PR) != 0)) return false;
+        ra = _tlbRa[slot] | (ea & 0xFFF);
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -68,6 +116,8 @@ public sealed partial class SimulatedVcpu
         _tlbTag[slot] = page | 1;
         _tlbRa[slot] = ra & ~0xFFFUL;
         _tlbPte[slot] = newPte;
+        _tlbLoadTag[slot] = _tlbStoreTag[slot] = 0;
+        if (access != AccessKind.Fetch) NoteDataHit(ea, access, ra);
         return RadixFault.None;
     }
 
@@ -75,8 +125,7 @@ public sealed partial class SimulatedVcpu
 
     private void FlushTranslationCache(long generation)
     {
-        Array.Clear(_tlbTag);
-        _fetchEaPage = ulong.MaxValue;
+        ClearTranslationCache();
         _tlbGeneration = generation;
     }
 

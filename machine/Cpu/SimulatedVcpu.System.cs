@@ -77,7 +77,7 @@ public sealed partial class SimulatedVcpu
             case Spr.SPRG3: Sprg[3] = v; break;
             case Spr.VRSAVE: Vrsave = (uint)v; break;
             case Spr.LPCR when Hypervisor: _vm.Lpcr = v; break;
-            case Spr.PIDR: Pidr = v & 0xFFFFFFFF; _fetchEaPage = ulong.MaxValue; Array.Clear(_tlbTag); break;
+            case Spr.PIDR: Pidr = v & 0xFFFFFFFF; ClearTranslationCache(); break;
             case Spr.LPCR: RaisePrivileged(); break;
             case Spr.PVR: case Spr.PIR: case Spr.TBL_READ: case Spr.TBU_READ: case Spr.USPRG3: RaiseIllegal(i); break;
             default:

@@ -117,7 +117,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         Vrsave = 0;
         Array.Clear(_otherSpr);
         Pidr = 0;
-        Array.Clear(_tlbTag);
+        ClearTranslationCache();
         Nip = entry;
         Msr_ = Isa.Msr.SF | Isa.Msr.ME | (littleEndian ? Isa.Msr.LE : 0);
         Lr = Ctr = Xer = Srr0 = Srr1 = Dar = 0;
@@ -274,7 +274,7 @@ public sealed partial class SimulatedVcpu : IVcpu
                     if (run == BlockRun.EndsBatch) return;
                     if (run == BlockRun.Ran) { head = true; continue; }
                 }
-                else if (head && blocks.IsHot(cia)) CompileBlockAt(ref slot, entry, cia, le);
+                else if (head && blocks.IsHot(cia)) CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
             }
             Nip = cia + 4;
             Execute((Op)(ushort)(entry >> 32), (uint)entry);

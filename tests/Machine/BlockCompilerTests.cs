@@ -2,6 +2,7 @@ using System.Text;
 using ActorStep.Hypervisor;
 using ActorStep.Machine;
 using ActorStep.Machine.Cpu;
+using ActorStep.Tests.Machine.Mmu;
 using ActorStep.Tests.Support;
 
 namespace ActorStep.Tests.Machine;
@@ -17,7 +18,7 @@ public class BlockCompilerTests
     private const int ScratchBytes = 0x1000;
 
     private static TestMachine Machine(string source, bool le, bool compile) =>
-        new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0 });
+        new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0, CompileInBackground = false });
 
     /// <summary>A loop of <paramref name="body"/> run <paramref name="iterations"/> times (CTR), then <c>done: b done</c>.
     /// r2 = the scratch memory, r21 = r2 + 256 again at each iteration (the base of the update forms), r31 an index.</summary>
@@ -97,6 +98,8 @@ public class BlockCompilerTests
         r => $"{Pick(r, "stbu", "sthu", "stwu")} {D(r)},{r.Next(-64, 64)}(21)",
         r => $"stdu {D(r)},{4 * r.Next(-16, 16)}(21)",
         r => $"{Pick(r, "stbx", "sthx", "stwx", "stdx", "sthbrx", "stwbrx", "stdbrx", "stbux", "sthux", "stwux", "stdux")} {D(r)},{(r.Next(2) == 0 ? 2 : 21)},31",
+        // A conditional branch over the next instruction: a basic block ends inside the compiled block.
+        r => $"b{Pick(r, "lt", "gt", "eq", "so", "ge", "le", "ne", "ns")} {r.Next(8)}, 1f\n    addi {D(r)},{D(r)},{r.Next(-100, 100)}\n1:",
     ];
 
     private static string Pick(Random r, params string[] names) => names[r.Next(names.Length)];
@@ -297,5 +300,128 @@ public class BlockCompilerTests
             Assert.Equal(exits[1], exits[0]);
             SameState(runs[0], runs[1], $"hit {hit}");
         }
+    }
+
+    // --- Translated data: a block's loads and stores through the radix tree, the translation cache's fast path. ---
+
+    /// <summary>The real page that EA page 1 of quadrant 3 maps to in <see cref="TranslatedLoop"/>.</summary>
+    private const ulong DataPage = 0x200000;
+
+    /// <summary><see cref="Loop"/> with MSR[DR] on and r2 = EA page 1 of quadrant 3 (mapped to <see cref="DataPage"/>).</summary>
+    private static string TranslatedLoop(string body, int iterations = 40) => $"""
+            .globl _start
+        _start:
+        {RadixGuest.Register}
+            mfmsr 9
+            ori 9, 9, 0x10
+            mtmsrd 9
+        {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
+            li 30, {iterations}
+            mtctr 30
+        loop:
+            addi 21, 2, 256
+            li 31, 72
+        {body}
+            bdnz loop
+        done:
+            b done
+        """;
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void Random_blocks_with_translated_loads_and_stores_end_in_the_interpreters_state_at_every_quantum(int seed, bool le)
+    {
+        var r = new Random(seed);
+        string source = TranslatedLoop(RandomBody(r, r.Next(8, 40)));
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            RandomRegisters(m, seed);
+            var data = new byte[0x1000];
+            new Random(seed).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
+        }
+        ulong done = compiled.Sym("done");
+        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
+            var a = compiled.Run(quantum);
+            var b = plain.Run(quantum);
+            Assert.True(a == b, $"seed {seed} le {le}, quantum {q}: {a} vs {b}");
+            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
+            Assert.Equal(Bytes(plain, DataPage, 0x1000), Bytes(compiled, DataPage, 0x1000));
+        }
+        Assert.Equal(done, compiled.State.Nip);
+        Assert.NotEqual(0UL, compiled.State.Msr & ActorStep.Isa.Msr.DR);
+        Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
+    }
+
+    // --- Blocks compiled on the worker thread. ---
+
+    private const string Endless = """
+            .globl _start
+        _start:
+            li 3, 0
+        loop:
+            addi 3, 3, 1
+            mulld 4, 3, 3
+        planted:
+            add 5, 5, 4
+            b loop
+        """;
+
+    [Fact]
+    public void Blocks_compiled_in_the_background_run_once_ready_and_leave_the_interpreters_state()
+    {
+        var background = new TestMachine(Endless, options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0, CompileInBackground = true });
+        var plain = Machine(Endless, le: true, compile: false);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (InBlocks(background) == 0 && DateTime.UtcNow < deadline)
+        {
+            Assert.Equal(plain.Run(997), background.Run(997));
+            SameState(background, plain, "while the compile is queued");
+        }
+        Assert.True(InBlocks(background) > 0, "the worker never delivered the block");
+        Assert.Equal(plain.Run(100_000), background.Run(100_000));
+        SameState(background, plain, "after the block ran");
+    }
+
+    [Fact]
+    public void Machines_disposed_with_compiles_queued_leave_the_worker_compiling_for_the_next()
+    {
+        for (int k = 0; k < 20; k++)
+        {
+            var m = new TestMachine(Endless, options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0 });
+            m.Run(50);
+            m.Vm.Dispose(); // its compiles may be queued or running: they must not read the released memory
+        }
+        var last = new TestMachine(Endless, options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0 });
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (InBlocks(last) == 0 && DateTime.UtcNow < deadline) last.Run(1000);
+        Assert.True(InBlocks(last) > 0);
+    }
+
+    [Fact]
+    public async Task A_breakpoint_planted_while_a_compiled_loop_runs_stops_it_within_the_same_run()
+    {
+        // The loop runs inside its compiled block (its branch back is a jump in the block's code); a breakpoint planted by
+        // another thread meanwhile must stop it at once, as the interpreter's next fetch would, not at the end of the budget.
+        var m = Machine(Endless, le: true, compile: true);
+        m.Vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
+        m.Run(1000);
+        Assert.True(InBlocks(m) > 0);
+        const long budget = 4_000_000_000;
+        var plant = Task.Run(async () =>
+        {
+            await Task.Delay(100);
+            m.Vm.WriteMemory(m.Sym("planted"), BitConverter.GetBytes(SimulatedVcpu.DebugInstruction));
+        });
+        var exit = m.Run(budget);
+        await plant;
+        Assert.Equal(ExitReason.Debug, exit.Reason);
+        Assert.Equal(m.Sym("planted"), exit.Address);
+        Assert.True(m.Vcpu.InstructionsRetired < budget / 4, $"{m.Vcpu.InstructionsRetired:N0} retired before the stop");
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using ActorStep.Machine;
 using ActorStep.Machine.Mmu;
 using ActorStep.Tests.Machine.Interrupts;
 
@@ -30,34 +31,47 @@ internal static class RadixGuest
             ori {reg}, {reg}, 0x{ea & 0xFFFF:x}
         """;
 
+    /// <summary>The guest's registration of the process table (r3–r7 clobbered).</summary>
+    public static readonly string Register = $"""
+            li 3, 0
+            ori 3, 3, 0x37c      # H_REGISTER_PROC_TBL
+            li 4, 0x1c           # modify | register | radix
+            lis 5, {ProcessTable >> 16}
+            li 6, 0
+            li 7, 0
+            sc 1
+        """;
+
     public static Guest Build(string body, bool littleEndian, params (int Page, ulong RealAddress, ulong Leaf)[] pages)
     {
         var g = new Guest($"""
-                li 3, 0
-                ori 3, 3, 0x37c      # H_REGISTER_PROC_TBL
-                li 4, 0x1c           # modify | register | radix
-                lis 5, {ProcessTable >> 16}
-                li 6, 0
-                li 7, 0
-                sc 1
+            {Register}
             {body}
             """, littleEndian);
-        Put(g, ProcessTable, (2UL << 61) | Root | (5UL << 5) | 13); // PID 0: a 52-bit tree, 13 index bits at the root
-        Put(g, Root, RadixWalk.PteValid | Pud | 9);
-        Put(g, Pud, RadixWalk.PteValid | Pmd | 9);
-        Put(g, Pmd, RadixWalk.PteValid | Pte | 5);
-        foreach (var (page, ra, leaf) in pages) Put(g, PteAddress(page), leaf | ra);
+        Tables(g.Vm, pages);
         return g;
+    }
+
+    /// <summary>Writes the process table and the tree into <paramref name="vm"/>'s memory, with a leaf for each page given.</summary>
+    public static void Tables(SimulatedMachine vm, params (int Page, ulong RealAddress, ulong Leaf)[] pages)
+    {
+        Put(vm, ProcessTable, (2UL << 61) | Root | (5UL << 5) | 13); // PID 0: a 52-bit tree, 13 index bits at the root
+        Put(vm, Root, RadixWalk.PteValid | Pud | 9);
+        Put(vm, Pud, RadixWalk.PteValid | Pmd | 9);
+        Put(vm, Pmd, RadixWalk.PteValid | Pte | 5);
+        foreach (var (page, ra, leaf) in pages) Put(vm, PteAddress(page), leaf | ra);
     }
 
     /// <summary>The real address of page <paramref name="page"/>'s leaf entry.</summary>
     public static ulong PteAddress(int page) => Pte + (ulong)page * 8;
 
-    public static void Put(Guest g, ulong ra, ulong value)
+    public static void Put(Guest g, ulong ra, ulong value) => Put(g.Vm, ra, value);
+
+    public static void Put(SimulatedMachine vm, ulong ra, ulong value)
     {
         var b = new byte[8];
         BinaryPrimitives.WriteUInt64BigEndian(b, value); // radix tables are big-endian
-        g.Vm.WriteMemory(ra, b);
+        vm.WriteMemory(ra, b);
     }
 
     public static ulong Get(Guest g, ulong ra)

@@ -135,4 +135,73 @@ public sealed class RadixStorageInterruptTests
         g.RunToBreak();
         Assert.Equal(RadixWalk.PteR | RadixWalk.PteC, RadixGuest.Get(g, RadixGuest.PteAddress(2)) & (RadixWalk.PteR | RadixWalk.PteC));
     }
+
+    [Fact]
+    public void A_supervisor_loads_cached_translation_does_not_let_problem_state_load_the_privileged_page()
+    {
+        // The supervisor reads the privileged page first (its translation is cached for loads), then problem-state code reads it.
+        const ulong userCode = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                               | RadixWalk.EaaExecute;
+        ulong ea = RadixGuest.Page(1) + 0x20;
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+            {RadixGuest.LoadEa(4, ea)}
+                ld 6, 0(4)
+                ld 6, 0(4)
+            {JumpTranslated(RadixGuest.Page(2), msrBits: 0x4030)}
+            """, littleEndian: true, (1, DataPage, RadixGuest.ReadWrite), (2, CodePage, userCode));
+        Place(g, CodePage, $"ld 5, 0(4)\n{Guest.Bp}");
+        g.Vm.WriteMemory(DataPage + 0x20, BitConverter.GetBytes(0x1122334455667788UL));
+
+        Assert.Equal(0x300UL, g.RunToBreak());
+        Assert.Equal(0x1122334455667788UL, g.State.Gpr[6]);
+        Assert.Equal(RadixGuest.Page(2), g.State.Srr0);
+        Assert.Equal(0x08000000u, g.State.Dsisr);
+    }
+
+    [Fact]
+    public void A_store_after_loads_from_a_page_whose_leaf_lacks_C_sets_C()
+    {
+        const ulong referenced = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.EaaRead | RadixWalk.EaaReadWrite
+                                 | RadixWalk.EaaPrivileged; // R set, C clear
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+            {RadixGuest.LoadEa(4, RadixGuest.Page(1))}
+                ld 5, 8(4)
+                ld 5, 8(4)
+                std 5, 16(4)
+                {Guest.Bp}
+            """, littleEndian: true, (1, DataPage, referenced));
+
+        g.RunToBreak();
+        Assert.Equal(RadixWalk.PteR | RadixWalk.PteC, RadixGuest.Get(g, RadixGuest.PteAddress(1)) & (RadixWalk.PteR | RadixWalk.PteC));
+    }
+
+    [Fact]
+    public void After_tlbie_a_load_goes_through_the_leaf_as_it_is_now()
+    {
+        // The kernel remaps a page: a new leaf in the tree, tlbie, ptesync; the next load reads the new real page.
+        const ulong otherPage = 0x60000;
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+            {RadixGuest.LoadEa(4, RadixGuest.Page(1))}
+                ld 5, 8(4)
+                ld 5, 8(4)
+                {Guest.Bp}
+                ptesync
+                tlbie 4,0,0,0,1
+                ptesync
+                ld 6, 8(4)
+                {Guest.Bp}
+            """, littleEndian: true, (1, DataPage, RadixGuest.ReadWrite));
+        g.Vm.WriteMemory(DataPage + 8, BitConverter.GetBytes(1UL));
+        g.Vm.WriteMemory(otherPage + 8, BitConverter.GetBytes(2UL));
+
+        g.RunToBreak();
+        Assert.Equal(1UL, g.State.Gpr[5]);
+        RadixGuest.Put(g, RadixGuest.PteAddress(1), RadixGuest.ReadWrite | otherPage);
+        g.Update(s => s.Nip += 4);
+        g.RunToBreak();
+        Assert.Equal(2UL, g.State.Gpr[6]);
+    }
 }
