@@ -56,16 +56,18 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// A Floating-Point Enabled Exception type Program interrupt when (MSR[FE0] | MSR[FE1]) &amp; FPSCR[FEX] (Book III §6.5.9),
-    /// precise: SRR0 = the excepting instruction, which completes (its FPSCR, CR1 and non-suppressed result are written, Book
-    /// I §4.4: "it has been executed unless the kind of exception is among those listed above as suppressed"), so it is
-    /// counted and not traced. Deliver leaves the FPRs, FPSCR and CR alone, so the rest of the handler still writes them;
-    /// the new MSR has FE0 = FE1 = 0, so a second exception of the same instruction does not deliver again.
+    /// precise: SRR0 = the excepting instruction. Book I §4.4: it "has been executed unless the kind of exception is among
+    /// those listed above as suppressed" (enabled Invalid Operation and Zero Divide). Executed (OX, UX, XX, mtfsf…): its
+    /// result, FPSCR and CR1 are written, and it is counted, not traced. Suppressed: only the FPSCR shows it (the handler's
+    /// information), no result, no CR1, not counted (<see cref="Event.Interrupted"/>), as QEMU. Deliver leaves the FPRs, FPSCR
+    /// and CR alone, so the rest of the handler still writes them; the new MSR has FE0 = FE1 = 0, so a second exception of
+    /// the same instruction does not deliver again.
     /// </summary>
     private void FpEnabledInterrupt()
     {
         if ((Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) == 0 || (Fpscr & FEX) == 0) return;
         Deliver(InterruptKind.Program, _cia, Srr1Bits.ProgramFpEnabled);
-        _event |= Event.NoTrace | Event.Rebatch;
+        _event |= _fpSuppressed ? Event.Interrupted : Event.NoTrace | Event.Rebatch;
     }
 
     private void FpSummaries()
@@ -482,7 +484,7 @@ public sealed partial class SimulatedVcpu
             }
             default: RaiseIllegal(i); return;
         }
-        if (rc) SetCr1FromFpscr();
+        if (rc && (_event & Event.Interrupted) == 0) SetCr1FromFpscr(); // not after a suppressed trap (FpEnabledInterrupt)
     }
 
     /// <summary>Records FPRF for an arithmetic result (FPRF from the value as a double; single results are representable).</summary>

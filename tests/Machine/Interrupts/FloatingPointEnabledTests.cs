@@ -96,12 +96,25 @@ public class FloatingPointEnabledTests
     }
 
     [Fact]
-    public void Record_form_that_traps_still_sets_CR1_from_FX_FEX_VX_OX()
+    public void Record_form_trapping_on_a_suppressed_zero_divide_leaves_CR1_as_the_instruction_is_not_executed()
     {
         var g = Run(Bits(1.0), Bits(0.0), "fdiv. 3, 1, 2", FeBoth, [ZE], out ulong stop);
         Assert.Equal(0x700UL, stop);
-        Assert.Equal(0b1100u, (g.State.Cr >> 24) & 0xF);
+        Assert.Equal(0u, (g.State.Cr >> 24) & 0xF);
+        Assert.Equal(0L, g.Vcpu.InstructionsRetired - CountBefore(g));
     }
+
+    [Fact]
+    public void Record_form_trapping_on_an_enabled_overflow_sets_CR1_from_FX_FEX_VX_OX_as_the_instruction_is_executed()
+    {
+        var g = Run(Bits(1e300), Bits(1e300), "fmul. 3, 1, 2", FeBoth, [OE], out ulong stop);
+        Assert.Equal(0x700UL, stop);
+        Assert.Equal(0b1101u, (g.State.Cr >> 24) & 0xF);
+        Assert.Equal(1L, g.Vcpu.InstructionsRetired - CountBefore(g));
+    }
+
+    /// <summary>Instructions before <c>insn:</c>, all retired: straight-line code from the entry point.</summary>
+    private static long CountBefore(Guest g) => (long)(g.Sym("insn") - g.Image.Entry) / 4;
 
     [Theory]
     [InlineData("fmul 3, 1, 2", 0.0, double.PositiveInfinity, VXIMZ)]  // 0 × ∞
