@@ -7,11 +7,11 @@ namespace ActorStep.Machine.Cpu;
 // and [FR] and the directed roundings of FPSCR[RN]. Exceptions set their sticky bits, FX and the VX/FEX summaries.
 // Enabled exceptions (Book I §4.4): with VE = 1 or ZE = 1 the target and FPRF are left unchanged (§4.4.1, §4.4.2: the
 // "suppressed" kinds), with OE = 1 or UE = 1 the result is written with its exponent adjusted by ∓1536 (∓192 for a single)
-// (§4.4.4, §4.4.5), with XE = 1 as when disabled — whatever MSR[FE0,FE1] say. An instruction that leaves FPSCR[FEX] = 1
+// (§4.4's Overflow and Underflow Exception actions), with XE = 1 as when disabled — whatever MSR[FE0,FE1] say. An instruction that leaves FPSCR[FEX] = 1
 // with MSR[FE0] | MSR[FE1] = 1 takes a Floating-Point Enabled Exception type Program interrupt (Book III §6.5.9, SRR1[43])
-// once it has completed: SRR0 = the instruction (all three non-zero modes are precise, which §4.4 permits), the
-// instruction counted and not traced. mtmsrd/rfid that leave FE0|FE1 and FEX = 1 take it at the next instruction
-// (SimulatedVcpu.System.cs).
+// with SRR0 = the instruction (all three non-zero modes are precise, which §4.4 permits): executed (result, CR1; counted,
+// not traced) unless the exception is a suppressed kind (FpEnabledInterrupt). mtmsrd/rfid that leave FE0|FE1 and FEX = 1
+// take it at the next instruction (SimulatedVcpu.System.cs).
 public sealed partial class SimulatedVcpu
 {
     private const uint FX = 0x80000000, FEX = 0x40000000, VX = 0x20000000, OX = 0x10000000, UX = 0x08000000, ZX = 0x04000000,
@@ -110,8 +110,8 @@ public sealed partial class SimulatedVcpu
     /// The exact result rounded once by FPSCR[RN], to single when asked (<see cref="ExactFloat.Round"/>), with FR, FI, XX,
     /// OX and UX: UX when the exact result is tiny (tininess before rounding) and inexact, or tiny with UE = 1. An overflow
     /// with OE = 1 or a tiny result with UE = 1 is rounded with its exponent adjusted by −1536 or +1536 (±192 for a single
-    /// result), and XX, FI and FR come from that rounding (Book I §4.4.4, §4.4.5; §4.4.6: an overflow is inexact only when
-    /// disabled). Returns the result's bits.
+    /// result), and XX, FI and FR come from that rounding (Book I §4.4, the enabled Overflow and Underflow actions; the
+    /// Inexact exception: an overflow is inexact only when disabled). Returns the result's bits.
     /// </summary>
     private ulong Round(ExactValue exact, bool single)
     {

@@ -4,7 +4,7 @@ namespace ActorStep.Tests.Machine.Interrupts;
 
 /// <summary>
 /// Floating-Point Enabled Exception type Program interrupt (Book III §6.5.9: (MSR[FE0] | MSR[FE1]) &amp; FPSCR[FEX], SRR1[43])
-/// and what an enabled exception does to the result (Book I §4.4.1–§4.4.5) with and without the interrupt.
+/// and what an enabled exception does to the result (Book I §4.4) with and without the interrupt.
 /// </summary>
 public class FloatingPointEnabledTests
 {
