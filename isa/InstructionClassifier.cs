@@ -8,7 +8,7 @@ public enum InstructionEffects
     None = 0,
     /// <summary>May take a DSI or an alignment interrupt (any storage access).</summary>
     Storage = 1,
-    /// <summary>May take a program interrupt (illegal, privileged, trap).</summary>
+    /// <summary>May take a program interrupt (illegal, privileged, trap; FP enabled for FP and VSX instructions when MSR[FE0,FE1] != 0).</summary>
     Program = 2,
     /// <summary>May take an FP-unavailable interrupt.</summary>
     FloatingPoint = 4,
@@ -38,6 +38,10 @@ public static class InstructionClassifier
         var effects = OpcodeTable.Effects(op);
         if (op == Op.Sc && new FormSC(insn).LEV == 1 && (msr & Msr.PR) == 0)
             effects = (effects & ~InstructionEffects.SystemCall) | InstructionEffects.Hypercall;
+        // With MSR[FE0] or MSR[FE1], an FP or VSX instruction that sets FPSCR[FEX] takes a Floating-Point Enabled
+        // Exception type Program interrupt (Book III §6.5.9).
+        if ((effects & (InstructionEffects.FloatingPoint | InstructionEffects.Vsx)) != 0 && (msr & (Msr.FE0 | Msr.FE1)) != 0)
+            effects |= InstructionEffects.Program;
         return effects;
     }
 }

@@ -42,6 +42,9 @@ public static class Srr1Bits
     public const ulong ProgramIllegal = 0x80000;      // bit 44
     public const ulong ProgramPrivileged = 0x40000;   // bit 45
     public const ulong ProgramTrap = 0x20000;         // bit 46
+    /// <summary>Bit 47: SRR0 holds the address of an instruction after the one that caused the interrupt (Linux's
+    /// SRR1_PROGADDR): a Floating-Point Enabled Exception taken at an MSR write that set FE0/FE1 with FPSCR[FEX] = 1.</summary>
+    public const ulong ProgramSubsequentAddress = 0x10000;
 }
 
 /// <summary>LPCR fields the guest platform uses (Book III §2.2).</summary>

@@ -4,17 +4,28 @@ namespace ActorStep.Machine.Cpu;
 
 // Floating point (Power ISA v3.0 Book I ch. 4) and the VSX scalar double-precision operations that share its rules (ch. 7).
 // The host computes each result rounded to nearest; the exact error's sign (TwoSum, FMA residues) then gives FPSCR[FI]
-// and [FR] and the directed roundings of FPSCR[RN]. Exceptions set their sticky bits, FX and the VX/FEX summaries;
-// enabled exceptions do not trap (MSR[FE0,FE1] = 0 is what Linux gives a process: documented in machine/README.md).
+// and [FR] and the directed roundings of FPSCR[RN]. Exceptions set their sticky bits, FX and the VX/FEX summaries.
+// Enabled exceptions (Book I §4.4): with VE = 1 or ZE = 1 the target and FPRF are left unchanged (§4.4.1, §4.4.2: the
+// "suppressed" kinds), with OE = 1 or UE = 1 the result is written with its exponent adjusted by ∓1536 (∓192 for a single)
+// (§4.4's Overflow and Underflow Exception actions), with XE = 1 as when disabled — whatever MSR[FE0,FE1] say. An instruction that leaves FPSCR[FEX] = 1
+// with MSR[FE0] | MSR[FE1] = 1 takes a Floating-Point Enabled Exception type Program interrupt (Book III §6.5.9, SRR1[43])
+// with SRR0 = the instruction (all three non-zero modes are precise, which §4.4 permits): executed (result, CR1; counted,
+// not traced) unless the exception is a suppressed kind (FpEnabledInterrupt). mtmsrd/rfid that leave FE0|FE1 and FEX = 1
+// take it at the next instruction (SimulatedVcpu.System.cs).
 public sealed partial class SimulatedVcpu
 {
     private const uint FX = 0x80000000, FEX = 0x40000000, VX = 0x20000000, OX = 0x10000000, UX = 0x08000000, ZX = 0x04000000,
         XX = 0x02000000, VXSNAN = 0x01000000, VXISI = 0x00800000, VXIDI = 0x00400000, VXZDZ = 0x00200000, VXIMZ = 0x00100000,
         VXVC = 0x00080000, FR = 0x00040000, FI = 0x00020000, FPRF = 0x0001F000, VXSOFT = 0x400, VXSQRT = 0x200, VXCVI = 0x100;
     private const uint FpscrReserved = 0x800; // bit 52 (bit 20 of the word): reserved, reads 0 (QEMU drops writes to it)
+    private const uint VE = 0x80, OE = 0x40, UE = 0x20, ZE = 0x10, XE = 0x8; // the enables, FPSCR bits 56:60
     private const uint VxAll = VXSNAN | VXISI | VXIDI | VXZDZ | VXIMZ | VXVC | VXSOFT | VXSQRT | VXCVI;
     private const ulong DefaultQNaN = 0x7FF8000000000000;
     private const double MinNormalDouble = 2.2250738585072014E-308, MinNormalSingle = 1.1754943508222875E-38;
+
+    /// <summary>The current instruction raised an enabled Invalid Operation or Zero Divide exception: its target and FPRF
+    /// stay unchanged (Book I §4.4.1, §4.4.2). Cleared when an FP or VSX instruction starts.</summary>
+    private bool _fpSuppressed;
 
     private bool FloatAvailable()
     {
@@ -29,6 +40,34 @@ public sealed partial class SimulatedVcpu
         if ((bits & ~Fpscr & ~(FR | FI | FPRF)) != 0 && (bits & (VxAll | OX | UX | ZX | XX)) != 0) Fpscr |= FX;
         Fpscr |= bits;
         FpSummaries();
+        if ((Fpscr & FEX) != 0) FpEnabledException(bits);
+    }
+
+    /// <summary>
+    /// FEX = 1 after an exception (<paramref name="bits"/>): an enabled Invalid Operation or Zero Divide suppresses the
+    /// result (Book I §4.4: "the writing of a result to the target register is suppressed"), and with MSR[FE0] | MSR[FE1]
+    /// the Program interrupt is taken (<see cref="FpEnabledInterrupt"/>).
+    /// </summary>
+    private void FpEnabledException(uint bits)
+    {
+        if (((bits & VxAll) != 0 && (Fpscr & VE) != 0) || ((bits & ZX) != 0 && (Fpscr & ZE) != 0)) _fpSuppressed = true;
+        FpEnabledInterrupt();
+    }
+
+    /// <summary>
+    /// A Floating-Point Enabled Exception type Program interrupt when (MSR[FE0] | MSR[FE1]) &amp; FPSCR[FEX] (Book III §6.5.9),
+    /// precise: SRR0 = the excepting instruction. Book I §4.4: it "has been executed unless the kind of exception is among
+    /// those listed above as suppressed" (enabled Invalid Operation and Zero Divide). Executed (OX, UX, XX, mtfsf…): its
+    /// result, FPSCR and CR1 are written, and it is counted, not traced. Suppressed: only the FPSCR shows it (the handler's
+    /// information), no result, no CR1, not counted (<see cref="Event.Interrupted"/>), as QEMU. Deliver leaves the FPRs, FPSCR
+    /// and CR alone, so the rest of the handler still writes them; the new MSR has FE0 = FE1 = 0, so a second exception of
+    /// the same instruction does not deliver again.
+    /// </summary>
+    private void FpEnabledInterrupt()
+    {
+        if ((Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) == 0 || (Fpscr & FEX) == 0) return;
+        Deliver(InterruptKind.Program, _cia, Srr1Bits.ProgramFpEnabled);
+        _event |= _fpSuppressed ? Event.Interrupted : Event.NoTrace | Event.Rebatch;
     }
 
     private void FpSummaries()
@@ -59,21 +98,38 @@ public sealed partial class SimulatedVcpu
         return c << 12;
     }
 
-    private void SetFprf(ulong result, bool single = false) => Fpscr = (Fpscr & ~FPRF) | FprfOf(result, single);
+    /// <summary>FPRF for a result; unchanged when the result is suppressed (<see cref="_fpSuppressed"/>).</summary>
+    private void SetFprf(ulong result, bool single = false)
+    {
+        if (!_fpSuppressed) Fpscr = (Fpscr & ~FPRF) | FprfOf(result, single);
+    }
 
     private int RoundingMode => (int)(Fpscr & 3);
 
     /// <summary>
     /// The exact result rounded once by FPSCR[RN], to single when asked (<see cref="ExactFloat.Round"/>), with FR, FI, XX,
-    /// OX and UX: UX when the exact result is tiny (tininess before rounding) and inexact, or tiny with UE = 1. Returns the
-    /// result's bits.
+    /// OX and UX: UX when the exact result is tiny (tininess before rounding) and inexact, or tiny with UE = 1. An overflow
+    /// with OE = 1 or a tiny result with UE = 1 is rounded with its exponent adjusted by −1536 or +1536 (±192 for a single
+    /// result), and XX, FI and FR come from that rounding (Book I §4.4, the enabled Overflow and Underflow actions; the
+    /// Inexact exception: an overflow is inexact only when disabled). Returns the result's bits.
     /// </summary>
     private ulong Round(ExactValue exact, bool single)
     {
-        var r = ExactFloat.Round(exact, single ? FloatFormat.Single : FloatFormat.Double, RoundingMode);
+        var format = single ? FloatFormat.Single : FloatFormat.Double;
+        var r = ExactFloat.Round(exact, format, RoundingMode);
+        uint ex;
+        if (r.Overflow)
+        {
+            if ((Fpscr & OE) != 0) r = ExactFloat.Round(exact with { Exponent = exact.Exponent - (single ? 192 : 1536) }, format, RoundingMode);
+            ex = OX | ((Fpscr & OE) == 0 || r.Inexact ? XX : 0);
+        }
+        else if (r.Tiny && (Fpscr & UE) != 0)
+        {
+            r = ExactFloat.Round(exact with { Exponent = exact.Exponent + (single ? 192 : 1536) }, format, RoundingMode);
+            ex = UX | (r.Inexact ? XX : 0);
+        }
+        else ex = r.Inexact ? (r.Tiny ? XX | UX : XX) : 0;
         Fpscr = (Fpscr & ~(FR | FI)) | (r.Inexact ? FI : 0) | (r.Incremented ? FR : 0);
-        uint ex = r.Overflow ? OX | XX : r.Inexact ? XX : 0;
-        if (r.Tiny && !r.Overflow && (r.Inexact || (Fpscr & 0x20) != 0)) ex |= UX;
         if (ex != 0) FpException(ex);
         return r.Bits;
     }
@@ -176,7 +232,7 @@ public sealed partial class SimulatedVcpu
             Fpscr &= ~(FR | FI);
             FpException(VXCVI | (IsSnan(bb) ? VXSNAN : 0));
             // FPRF undefined in the ISA; fcti* show a quiet NaN's class, xscvdp* leave it (both as QEMU).
-            if (fprfOnInvalid) Fpscr = (Fpscr & ~FPRF) | 0x11000;
+            if (fprfOnInvalid && !_fpSuppressed) Fpscr = (Fpscr & ~FPRF) | 0x11000;
             invalid = true;
             return unsigned ? 0 : Saturated(false);
         }
@@ -187,7 +243,7 @@ public sealed partial class SimulatedVcpu
         {
             Fpscr &= ~(FR | FI);
             FpException(VXCVI);
-            if (fprfOnInvalid) Fpscr = (Fpscr & ~FPRF) | 0x11000;
+            if (fprfOnInvalid && !_fpSuppressed) Fpscr = (Fpscr & ~FPRF) | 0x11000;
             invalid = true;
             // A word's high half is undefined (Book I §4.6.7); an out-of-range negative signed word is sign-extended, a
             // NaN's 0x80000000 is not (both as QEMU).
@@ -248,6 +304,15 @@ public sealed partial class SimulatedVcpu
         Vsr[2 * n] = 0;
     }
 
+    /// <summary>An FP result and its FPRF (when <paramref name="fprf"/>), neither written when an enabled Invalid Operation
+    /// or Zero Divide exception suppressed it (Book I §4.4.1, §4.4.2: FRT and FPRF unchanged).</summary>
+    private void SetFprResult(int t, ulong r, bool single, bool fprf = true)
+    {
+        if (_fpSuppressed) return;
+        if (fprf) SetFprf(r, single);
+        SetFpr(t, r);
+    }
+
     private void SetCr1FromFpscr() => SetCrField(1, Fpscr >> 28);
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -258,6 +323,7 @@ public sealed partial class SimulatedVcpu
     private void Float(Op op, uint i)
     {
         if (!FloatAvailable()) return;
+        _fpSuppressed = false;
         int t = (int)(i >> 21) & 31, a = (int)(i >> 16) & 31, b = (int)(i >> 11) & 31, c = (int)(i >> 6) & 31;
         bool rc = (i & 1) != 0;
         switch (op)
@@ -279,19 +345,17 @@ public sealed partial class SimulatedVcpu
             case Op.Fcpsgn: SetFpr(t, (Fpr(a) & (1UL << 63)) | (Fpr(b) & ~(1UL << 63))); break;
             case Op.Fmrgew: SetFpr(t, (Fpr(a) & 0xFFFFFFFF00000000) | (Fpr(b) >> 32)); break;
             case Op.Fmrgow: SetFpr(t, (Fpr(a) << 32) | (Fpr(b) & 0xFFFFFFFF)); break;
-            case Op.Fadd or Op.Fadds: SetFpr(t, Result(Arithmetic('+', Fpr(a), Fpr(b), op == Op.Fadds), op == Op.Fadds)); break;
-            case Op.Fsub or Op.Fsubs: SetFpr(t, Result(Arithmetic('-', Fpr(a), Fpr(b), op == Op.Fsubs), op == Op.Fsubs)); break;
-            case Op.Fmul or Op.Fmuls: SetFpr(t, Result(Arithmetic('*', Fpr(a), Fpr(c), op == Op.Fmuls), op == Op.Fmuls)); break;
-            case Op.Fdiv or Op.Fdivs: SetFpr(t, Result(Arithmetic('/', Fpr(a), Fpr(b), op == Op.Fdivs), op == Op.Fdivs)); break;
-            case Op.Fsqrt or Op.Fsqrts: SetFpr(t, Result(Arithmetic('s', Fpr(b), 0, op == Op.Fsqrts), op == Op.Fsqrts)); break;
+            case Op.Fadd or Op.Fadds: SetFprResult(t, Arithmetic('+', Fpr(a), Fpr(b), op == Op.Fadds), op == Op.Fadds); break;
+            case Op.Fsub or Op.Fsubs: SetFprResult(t, Arithmetic('-', Fpr(a), Fpr(b), op == Op.Fsubs), op == Op.Fsubs); break;
+            case Op.Fmul or Op.Fmuls: SetFprResult(t, Arithmetic('*', Fpr(a), Fpr(c), op == Op.Fmuls), op == Op.Fmuls); break;
+            case Op.Fdiv or Op.Fdivs: SetFprResult(t, Arithmetic('/', Fpr(a), Fpr(b), op == Op.Fdivs), op == Op.Fdivs); break;
+            case Op.Fsqrt or Op.Fsqrts: SetFprResult(t, Arithmetic('s', Fpr(b), 0, op == Op.Fsqrts), op == Op.Fsqrts); break;
             case Op.Fmadd or Op.Fmadds or Op.Fmsub or Op.Fmsubs or Op.Fnmadd or Op.Fnmadds or Op.Fnmsub or Op.Fnmsubs:
             {
                 bool single = op is Op.Fmadds or Op.Fmsubs or Op.Fnmadds or Op.Fnmsubs;
                 bool sub = op is Op.Fmsub or Op.Fmsubs or Op.Fnmsub or Op.Fnmsubs;
                 bool neg = op is Op.Fnmadd or Op.Fnmadds or Op.Fnmsub or Op.Fnmsubs;
-                ulong r = MultiplyAdd(Fpr(a), Fpr(c), Fpr(b), sub, neg, single);
-                SetFprf(r);
-                SetFpr(t, r);
+                SetFprResult(t, MultiplyAdd(Fpr(a), Fpr(c), Fpr(b), sub, neg, single), false);
                 break;
             }
             case Op.Fsel:
@@ -304,9 +368,7 @@ public sealed partial class SimulatedVcpu
             {
                 // Estimates (within the ISA's 1/256 bound; value, FR and FI implementation-dependent): the reciprocal
                 // rounded once, as QEMU computes it.
-                ulong r = Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), Fpr(b), op == Op.Fres);
-                SetFprf(r, op == Op.Fres);
-                SetFpr(t, r);
+                SetFprResult(t, Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), Fpr(b), op == Op.Fres), op == Op.Fres);
                 break;
             }
             case Op.Frsqrte or Op.Frsqrtes:
@@ -317,23 +379,22 @@ public sealed partial class SimulatedVcpu
                 uint rootInexact = Fpscr & FI;
                 ulong r = Arithmetic('/', BitConverter.DoubleToUInt64Bits(1.0), root, op == Op.Frsqrtes);
                 if (!IsNan(r)) Fpscr |= rootInexact;
-                SetFprf(r, op == Op.Frsqrtes);
-                SetFpr(t, r);
+                SetFprResult(t, r, op == Op.Frsqrtes);
                 break;
             }
-            case Op.Frsp: SetFpr(t, Result(RoundToSingle(Fpr(b)), true)); break;
+            case Op.Frsp: SetFprResult(t, RoundToSingle(Fpr(b)), true); break;
             case Op.Fctiw or Op.Fctiwz or Op.Fctiwu or Op.Fctiwuz or Op.Fctid or Op.Fctidz or Op.Fctidu or Op.Fctiduz:
             {
                 bool word = op is Op.Fctiw or Op.Fctiwz or Op.Fctiwu or Op.Fctiwuz;
                 bool unsigned = op is Op.Fctiwu or Op.Fctiwuz or Op.Fctidu or Op.Fctiduz;
                 bool trunc = op is Op.Fctiwz or Op.Fctiwuz or Op.Fctidz or Op.Fctiduz;
-                SetFpr(t, ToInteger(Fpr(b), word, unsigned, trunc, out _));
+                SetFprResult(t, ToInteger(Fpr(b), word, unsigned, trunc, out _), false, fprf: false);
                 break; // FPRF undefined: left as it was
             }
-            case Op.Fcfid: SetFpr(t, Result(FromInteger(Fpr(b), false, false), false)); break;
-            case Op.Fcfidu: SetFpr(t, Result(FromInteger(Fpr(b), true, false), false)); break;
-            case Op.Fcfids: SetFpr(t, Result(FromInteger(Fpr(b), false, true), true)); break;
-            case Op.Fcfidus: SetFpr(t, Result(FromInteger(Fpr(b), true, true), true)); break;
+            case Op.Fcfid: SetFprResult(t, FromInteger(Fpr(b), false, false), false); break;
+            case Op.Fcfidu: SetFprResult(t, FromInteger(Fpr(b), true, false), false); break;
+            case Op.Fcfids: SetFprResult(t, FromInteger(Fpr(b), false, true), true); break;
+            case Op.Fcfidus: SetFprResult(t, FromInteger(Fpr(b), true, true), true); break;
             case Op.Frin or Op.Friz or Op.Frip or Op.Frim:
             {
                 ulong fb = Fpr(b);
@@ -353,8 +414,7 @@ public sealed partial class SimulatedVcpu
                     if (y == 0 && ((fb >> 63) != 0)) r |= 1UL << 63; // keeps the sign of zero
                 }
                 Fpscr &= ~(FR | FI); // fri* never set XX, FR or FI (Book I §4.6.7)
-                SetFprf(r);
-                SetFpr(t, r);
+                SetFprResult(t, r, false);
                 break;
             }
             case Op.Fcmpu or Op.Fcmpo: FloatCompare((int)(i >> 23) & 7, Fpr(a), Fpr(b), op == Op.Fcmpo); return;
@@ -382,6 +442,9 @@ public sealed partial class SimulatedVcpu
                 }
                 Fpscr &= ~FEX & ~VX & ~FpscrReserved; // FEX and VX are recomputed from the other bits (Book I §4.6.10)
                 FpSummaries();
+                // Book III §6.5.9: FEX set "by a Move To FPSCR instruction that causes an exception bit and the corresponding
+                // enable bit both to be 1" traps like any FP instruction: after the FPSCR is written, SRR0 = this instruction.
+                FpEnabledInterrupt();
                 break;
             }
             case Op.Mtfsfi:
@@ -395,6 +458,7 @@ public sealed partial class SimulatedVcpu
                     Fpscr = (Fpscr & ~(0xFu << shift)) | (u << shift & ~FpscrReserved);
                 }
                 FpSummaries();
+                FpEnabledInterrupt();
                 break;
             }
             case Op.Mtfsb0 or Op.Mtfsb1:
@@ -405,6 +469,7 @@ public sealed partial class SimulatedVcpu
                 if (op == Op.Mtfsb1) { if ((Fpscr & bit) == 0 && (bit & (VxAll | OX | UX | ZX | XX)) != 0) Fpscr |= FX; Fpscr |= bit; }
                 else Fpscr &= ~bit;
                 FpSummaries();
+                if (op == Op.Mtfsb1) FpEnabledInterrupt(); // mtfsb0 only clears: it cannot cause an enabled exception
                 break;
             }
             case Op.Mcrfs:
@@ -419,7 +484,7 @@ public sealed partial class SimulatedVcpu
             }
             default: RaiseIllegal(i); return;
         }
-        if (rc) SetCr1FromFpscr();
+        if (rc && (_event & Event.Interrupted) == 0) SetCr1FromFpscr(); // not after a suppressed trap (FpEnabledInterrupt)
     }
 
     /// <summary>Records FPRF for an arithmetic result (FPRF from the value as a double; single results are representable).</summary>
@@ -471,6 +536,7 @@ public sealed partial class SimulatedVcpu
 
     private void VsxFloat(Op op, uint i, int xt, int xa, int xb)
     {
+        _fpSuppressed = false;
         ulong a = Dw0(xa), b = Dw0(xb);
         ulong r;
         switch (op)
@@ -567,6 +633,7 @@ public sealed partial class SimulatedVcpu
                 uint kept = Fpscr & (FR | FI | FPRF); // vector forms leave FR, FI and FPRF alone (Book I §7.6)
                 ulong r0 = Arithmetic(k, a, b, false), r1 = Arithmetic(k, Dw1(xa), Dw1(xb), false);
                 Fpscr = (Fpscr & ~(FR | FI | FPRF)) | kept;
+                if (_fpSuppressed) return; // XT unchanged when either element's exception is enabled VX or ZX (vex_flag)
                 Dw0(xt) = r0; Dw1(xt) = r1;
                 return;
             }
@@ -579,6 +646,7 @@ public sealed partial class SimulatedVcpu
             }
             default: RaiseIllegal(i); return;
         }
+        if (_fpSuppressed) return; // enabled VX or ZX: XT unchanged (Book I §7.4.1, §7.4.2)
         Dw0(xt) = r;
         Dw1(xt) = 0;
     }

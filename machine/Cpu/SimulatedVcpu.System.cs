@@ -116,6 +116,23 @@ public sealed partial class SimulatedVcpu
         ulong msr = MsrRules.AfterMtmsr(Msr_, Gpr[x.RS], x.L15, doubleword);
         Msr_ = msr;
         _event |= Event.Rebatch;
+        FpEnabledAfterMsrWrite();
+    }
+
+    /// <summary>
+    /// An MSR write (mtmsr[d], rfid, hrfid, rfscv) that leaves MSR[FE0] | MSR[FE1] with FPSCR[FEX] = 1 already: the
+    /// Floating-Point Enabled Exception type Program interrupt is generated whenever (MSR[FE0] | MSR[FE1]) &amp; FPSCR[FEX]
+    /// is 1 (Book III §6.5.9), so it is taken once the MSR-writing instruction has completed, before the next one: SRR0 =
+    /// the instruction that would have run next (NIP: mtmsrd + 4, or the rfid's target), SRR1 = the new MSR with bit 43
+    /// and bit 47 ("SRR0 holds a subsequent instruction's address", Linux's SRR1_PROGADDR; the case Book III §6.4.4 calls
+    /// imprecise, and IBM's PPC440 manual describes: "the instruction that would have executed after the MSR-changing
+    /// instruction"). The instruction is counted, not traced. One test of the MSR in the common case.
+    /// </summary>
+    private void FpEnabledAfterMsrWrite()
+    {
+        if ((Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) == 0 || (Fpscr & FEX) == 0) return;
+        Deliver(InterruptKind.Program, Nip, Srr1Bits.ProgramFpEnabled | Srr1Bits.ProgramSubsequentAddress);
+        _event |= Event.NoTrace | Event.Rebatch;
     }
 
     /// <summary>rfid: NIP = SRR0 &amp; ~3, MSR ← SRR1 (HV and ME kept in guest state); never traced (Book III §6.4.3).</summary>
@@ -126,6 +143,7 @@ public sealed partial class SimulatedVcpu
         Msr_ = MsrRules.AfterRfid(Msr_, Srr1);
         Nip = EffectiveAddress(Srr0 & ~3UL);
         _event |= Event.NoTrace | Event.Rebatch;
+        FpEnabledAfterMsrWrite();
     }
 
     /// <summary>hrfid is hypervisor-privileged: a guest gets a privileged-instruction program interrupt.</summary>
@@ -177,6 +195,7 @@ public sealed partial class SimulatedVcpu
         Msr_ = MsrRules.AfterRfid(Msr_, Ctr);
         Nip = EffectiveAddress(Lr & ~3UL);
         _event |= Event.NoTrace | Event.Rebatch;
+        FpEnabledAfterMsrWrite();
     }
 
     private void Trap(Op op, uint i)
