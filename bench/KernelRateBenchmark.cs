@@ -28,7 +28,7 @@ public sealed class KernelRateBenchmark : IBenchmark
     private static long ThreadCpuNanoseconds() => ClockGetTime(3, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
 
     public string Name => "kernel-rate";
-    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N] [--blocks [--block-threshold N]]";
+    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N] [--no-blocks | --block-threshold N]";
 
     private static string Cache => Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
@@ -42,7 +42,7 @@ public sealed class KernelRateBenchmark : IBenchmark
         string vmlinux = Path.Combine(Cache, "vmlinux"), busybox = Path.Combine(Cache, "busybox");
         if (!File.Exists(vmlinux) || !File.Exists(busybox)) { Console.Error.WriteLine($"no kernel or busybox in {Cache}: run scripts/fetch-linux"); return Task.FromResult(1); }
         var kernel = ElfImage.Load(vmlinux);
-        using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20, CompileBlocks: args.Contains("--blocks"),
+        using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20, CompileBlocks: !args.Contains("--no-blocks"),
             BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold)));
         var console = new StringBuilder();
         vm.ConsoleOutput += (_, bytes) => { lock (console) console.Append(Encoding.ASCII.GetString(bytes)); };

@@ -17,7 +17,7 @@ namespace ActorStep.Bench;
 public sealed class LinuxBootBenchmark : IBenchmark
 {
     public string Name => "linux-boot";
-    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--blocks [--block-threshold N]]";
+    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--no-blocks | --block-threshold N]";
 
     private const int MemoryMiB = 256;
 
@@ -46,7 +46,7 @@ public sealed class LinuxBootBenchmark : IBenchmark
             for (int r = 0; r < runs; r++)
             {
                 rows[0].Boots.Add(OnActorStep(vmlinux, initrd, new MachineOptions(vcpus, (ulong)MemoryMiB << 20,
-                    CompileBlocks: args.Contains("--blocks"),
+                    CompileBlocks: !args.Contains("--no-blocks"),
                     BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold))));
                 rows[1].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: false));
                 rows[2].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: true));

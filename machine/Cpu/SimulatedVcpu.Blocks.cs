@@ -204,7 +204,7 @@ public sealed partial class SimulatedVcpu
     private static class BlockCompiler
     {
         /// <summary>The most instructions in a block: a compile costs more as it grows, and a kernel's hot loops are shorter.</summary>
-        public static readonly int MaxLength = int.TryParse(Environment.GetEnvironmentVariable("XBLOCKMAX"), out int m) ? m : 64;
+        public const int MaxLength = 48;
 
         /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a trap); Load, Store: a
         /// fast path, else the handler, which can raise (a store can change code); B, Bc: relative branches, run inline when they

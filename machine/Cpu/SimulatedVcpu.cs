@@ -5,8 +5,24 @@ using ActorStep.Machine.Mmu;
 
 namespace ActorStep.Machine.Cpu;
 
-[InlineArray(32)]
-internal struct RegisterFile32 { private ulong _e; }
+/// <summary>GPR0–31. Not an inline array: its element access makes a span and checks its bounds, several inlinees per register,
+/// which in a compiled block (SimulatedVcpu.Blocks.cs) of a few dozen instructions exhausted the JIT's inlining limits and left
+/// the instructions' methods called instead of inlined.</summary>
+internal unsafe struct RegisterFile32
+{
+    private fixed ulong _r[32];
+
+    /// <summary>Register <paramref name="n"/>, 0–31 (every index is a 5-bit field or a constant): one address computation.</summary>
+    [System.Diagnostics.CodeAnalysis.UnscopedRef]
+    public ref ulong this[int n]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ref _r[n];
+    }
+
+    [System.Diagnostics.CodeAnalysis.UnscopedRef]
+    public Span<ulong> AsSpan() => System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref _r[0], 32);
+}
 
 /// <summary>VSR0–63 as doubleword pairs in host order: VSR n is <c>[2n+1]</c> (doubleword 0, the FPR for n &lt; 32) and
 /// <c>[2n]</c> (doubleword 1), so that <c>[2n..2n+1]</c> read as one little-endian 128-bit value is the register.</summary>
@@ -423,7 +439,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         s.Srr0 = Srr0; s.Srr1 = Srr1; s.Dar = Dar; s.Dsisr = Dsisr; s.Dec = Dec; s.Tb = Tb;
         s.Pir = (ulong)Index; s.Pvr = Pvr; s.Lpcr = _vm.Lpcr;
         s.ReservationHeld = _resvValid;
-        ((ReadOnlySpan<ulong>)Gpr).CopyTo(s.Gpr);
+        Gpr.AsSpan().CopyTo(s.Gpr);
         GetVectorRegisters(s);
         ((ReadOnlySpan<ulong>)Sprg).CopyTo(s.Sprg);
     }
@@ -432,7 +448,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     /// make a reservation, and the write itself is no host trip that would lose one).</summary>
     public void SetRegisters(VcpuState s)
     {
-        s.Gpr.AsSpan(0, 32).CopyTo(Gpr);
+        s.Gpr.AsSpan(0, 32).CopyTo(Gpr.AsSpan());
         SetVectorRegisters(s);
         Nip = s.Nip; Msr_ = s.Msr; Cr = s.Cr; Lr = s.Lr; Ctr = s.Ctr; Xer = s.Xer; Fpscr = s.Fpscr;
         Srr0 = s.Srr0; Srr1 = s.Srr1; Dar = s.Dar; Dsisr = s.Dsisr;
