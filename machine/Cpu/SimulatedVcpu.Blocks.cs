@@ -206,6 +206,18 @@ public sealed partial class SimulatedVcpu
         /// <summary>The most instructions in a block: a compile costs more as it grows, and a kernel's hot loops are shorter.</summary>
         public const int MaxLength = 48;
 
+        /// <summary>
+        /// The JIT inlines some 400 methods into one block and then calls the rest, whatever their attributes; an ALU
+        /// instruction's inlined code is ~10 of them (field extraction, register accessors, CR and XER setters), the add family's
+        /// ~20. A block counts what it asks for and, past this allowance, calls the table's handler (one call, its decode and
+        /// switch folded) instead of leaving the JIT a half-inlined generic method to call.
+        /// </summary>
+        private const int InlineAllowance = 360;
+
+        private static int InlineCost(Op op) =>
+            op is Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze
+                or Op.Neg ? 40 : 16;
+
         /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a trap); Load, Store: a
         /// fast path, else the handler, which can raise (a store can change code); B, Bc: relative branches, run inline when they
         /// stay in the block; ToRegister: bclr, bcctr.</summary>
@@ -222,12 +234,13 @@ public sealed partial class SimulatedVcpu
             ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
 
         /// <summary>A method's call: the method and its arguments after the vcpu, each the word (null) or a constant; for a load or
-        /// store, <see cref="Fast"/> is the inlined fast path (returns whether it did the access).</summary>
+        /// store, <see cref="Fast"/> is the fast path (returns whether it did the access); for an ALU instruction, the table's
+        /// handler, called once the block has spent its inlining (<see cref="InlineAllowance"/>).</summary>
         private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants, Call? Fast = null);
 
         /// <summary>The call of every <see cref="Op"/> a block contains, built once: an expression tree costs tens of microseconds.</summary>
         private static readonly Call?[] Calls = Enum.GetValues<Op>().Select(op =>
-                Inlined(op) is { } call ? Lower(call, Role.Plain)
+                Inlined(op) is { } call ? Lower(call, Role.Plain) with { Fast = new Call(Role.Plain, TableHandler(op), [(int)op, null]) }
                 : op is Op.Sync or Op.Isync or Op.Eieio or Op.CacheHint ? new Call(Role.Plain, null, []) // nothing to do (Handlers.Nothing)
                 : RoleOf(op) is { } role
                     ? new Call(role, TableHandler(op), [(int)op, null], FastPath(op) is { } fast ? new Call(role, fast, [null]) : null)
@@ -377,8 +390,18 @@ public sealed partial class SimulatedVcpu
                 if (CallFor(OpcodeTable.Decode(word), word) is not { } call) break;
                 words.Add((word, call));
                 if (Unconditional(call.Role, word)) break;
+                // A loop's branch back ends the block too: what follows the loop runs once, as a block of its own, and the loop
+                // stays within what the JIT inlines (it stops after ~400 inlinees, ~30 instructions).
+                if (InternalTarget(call.Role, word, words.Count - 1, words.Count) >= 0
+                    && InternalTarget(call.Role, word, words.Count - 1, words.Count) < words.Count - 1) break;
             }
+            // A loop that starts after the first word (a function's loop after its prologue) is a block of its own: the block
+            // ends before its head, so the loop is entered from its head as the next block and stays short (the JIT stops
+            // inlining after ~400 inlinees, ~30 instructions: the loop's body would be its calls otherwise).
             int n = words.Count;
+            for (int k = 0; k < words.Count; k++)
+                if (InternalTarget(words[k].Call.Role, words[k].Word, k, words.Count) is var t and > 0 && t <= k && t < n) n = t;
+            if (n < words.Count) words.RemoveRange(n, words.Count - n);
             if (n < 2) return null;
 
             // Basic blocks start at the entry, at every jump target and after every conditional branch.
@@ -401,7 +424,7 @@ public sealed partial class SimulatedVcpu
             var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
             int first = 1;
             while (!starts[first]) first++;
-            int s = 0, length = 0;
+            int s = 0, length = 0, inlined = 0;
             for (int k = 0; k < n; k++)
             {
                 var (word, call) = words[k];
@@ -423,7 +446,9 @@ public sealed partial class SimulatedVcpu
                 switch (call.Role)
                 {
                     case Role.Plain:
-                        e.Call(call, word);
+                        if (call.Fast is { } handler && (inlined += InlineCost(OpcodeTable.Decode(word))) > InlineAllowance)
+                            e.Call(handler, word);
+                        else e.Call(call, word);
                         break;
                     case Role.Raises:
                         e.Handler(call, word, k, j);
