@@ -33,9 +33,10 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
 {
     public const int MaxVcpus = 256;
 
-    /// <summary>Arrivals at a block head before it is compiled: a block's first compile (the JIT's) costs ~0.3–8 ms, what it saves
-    /// in some ten thousand runs (measured on the Debian boot: 2,000 compiled 1,200–1,540 blocks and lost, 20,000 compiles ~250).</summary>
-    public const int DefaultBlockCompileThreshold = 20_000;
+    /// <summary>Arrivals at a block head before it is compiled: a block's first compile (the JIT's, on the worker thread) costs
+    /// ~0.5–8 ms, what it saves in some thousands of runs (measured on the Debian boot, kernel code M/s: 2,000 compiles ~1,270
+    /// blocks, 170; 5,000 ~800, 145–202; 10,000 ~530, 176–188; 20,000 ~260, 150–178).</summary>
+    public const int DefaultBlockCompileThreshold = 10_000;
 
     /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
     /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
