@@ -67,10 +67,16 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             if (!_requested.Add((ra, le))) return;
         CompileWorker.Post(() =>
         {
-            // Under the gate Close takes: the machine's memory stays until the compile has read it.
-            lock (_compileGate)
-                if (!_closed) compile();
-            lock (_gate) _requested.Remove((ra, le));
+            try
+            {
+                // Under the gate Close takes: the machine's memory stays until the compile has read it.
+                lock (_compileGate)
+                    if (!_closed) compile();
+            }
+            finally
+            {
+                lock (_gate) _requested.Remove((ra, le));
+            }
         });
     }
 
@@ -87,6 +93,17 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     public TimeSpan CompileTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _compileTicks));
 
     public void NoteCompile(long ticks) => Interlocked.Add(ref _compileTicks, ticks);
+
+    private int _failed;
+
+    /// <summary>Compiles that threw (a compiler bug): their words stay interpreted. The first is named on stderr.</summary>
+    public int Failed => Volatile.Read(ref _failed);
+
+    public void NoteFailure(ulong ra, Exception e)
+    {
+        if (Interlocked.Increment(ref _failed) == 1)
+            Console.Error.WriteLine($"actorstep: the block at real address 0x{ra:x} could not be compiled and stays interpreted: {e.GetType().Name}: {e.Message}");
+    }
 
     public CompiledBlock? this[int index]
     {
@@ -147,7 +164,11 @@ internal static class CompileWorker
     {
         var t = new Thread(() =>
         {
-            foreach (var work in Queue.GetConsumingEnumerable()) work();
+            foreach (var work in Queue.GetConsumingEnumerable())
+            {
+                try { work(); }
+                catch (Exception e) { Console.Error.WriteLine($"actorstep: block compiler: {e}"); } // never the process
+            }
         }) { IsBackground = true, Name = "block compiler" };
         t.Start();
         return t;

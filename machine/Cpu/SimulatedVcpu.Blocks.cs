@@ -130,7 +130,15 @@ public sealed partial class SimulatedVcpu
         if (block is null)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            block = BlockCompiler.Compile(blocks, memory, ra, le);
+            try
+            {
+                block = BlockCompiler.Compile(blocks, memory, ra, le);
+            }
+            catch (Exception e)
+            {
+                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted.
+                blocks.NoteFailure(ra, e);
+            }
             blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         if (block is null) return;
@@ -224,7 +232,7 @@ public sealed partial class SimulatedVcpu
         private enum Role { Plain, Raises, Load, Store, B, Bc, ToRegister }
 
         private static readonly FieldInfo CiaField = Field(nameof(_cia)), NipField = Field(nameof(Nip)), TbField = Field(nameof(Tb)),
-            RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event));
+            RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event)), FetchEaPageField = Field(nameof(_fetchEaPage));
 
         private static readonly MethodInfo BranchTakenMethod =
             typeof(SimulatedVcpu).GetMethod(nameof(BranchTaken), BindingFlags.Instance | BindingFlags.NonPublic)!;
@@ -534,6 +542,15 @@ public sealed partial class SimulatedVcpu
                 il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, EventField); il.Emit(OpCodes.Brfalse, next);
                 ReturnCount(j);
                 il.MarkLabel(next);
+                // The handler's translation flushed this vcpu's translation cache (another vcpu's tlbie, say): the interpreter
+                // translates its next fetch again (a page remapped or made no-execute), so the block leaves, the instruction
+                // retired and NIP what it set.
+                var samePage = il.DefineLabel();
+                il.Emit(OpCodes.Ldarg_0); il.Emit(OpCodes.Ldfld, FetchEaPageField);
+                il.Emit(OpCodes.Ldarg_1); il.Emit(OpCodes.Ldc_I8, ~0xFFFL); il.Emit(OpCodes.And);
+                il.Emit(OpCodes.Beq, samePage);
+                ReturnCount(j + 1);
+                il.MarkLabel(samePage);
             }
 
             /// <summary>After a branch not taken inside the block (or one the handler ran): the basic block is retired; on to the

@@ -21,11 +21,12 @@ public class BlockCompilerTests
         new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0, CompileInBackground = false });
 
     /// <summary>A loop of <paramref name="body"/> run <paramref name="iterations"/> times (CTR), then <c>done: b done</c>.
-    /// r2 = the scratch memory, r21 = r2 + 256 again at each iteration (the base of the update forms), r31 an index.</summary>
-    private static string Loop(string body, int iterations = 40) => $"""
+    /// r2 = the scratch memory (or what <paramref name="start"/> sets it to), r21 = r2 + 256 again at each iteration (the base of
+    /// the update forms), r31 an index.</summary>
+    private static string Loop(string body, int iterations = 40, string? start = null) => $"""
             .globl _start
         _start:
-            lis 2, {Scratch >> 16}
+        {start ?? $"    lis 2, {Scratch >> 16}"}
             li 30, {iterations}
             mtctr 30
         loop:
@@ -100,6 +101,9 @@ public class BlockCompilerTests
         r => $"{Pick(r, "stbx", "sthx", "stwx", "stdx", "sthbrx", "stwbrx", "stdbrx", "stbux", "sthux", "stwux", "stdux")} {D(r)},{(r.Next(2) == 0 ? 2 : 21)},31",
         // A conditional branch over the next instruction: a basic block ends inside the compiled block.
         r => $"b{Pick(r, "lt", "gt", "eq", "so", "ge", "le", "ne", "ns")} {r.Next(8)}, 1f\n    addi {D(r)},{D(r)},{r.Next(-100, 100)}\n1:",
+        // The position-independent idiom (bcl 20,31 to the next word: LR set, through the handler) and traps that never trap.
+        r => "bcl 20, 31, 1f\n1:",
+        r => $"{Pick(r, "twi", "tdi")} 0, {D(r)}, {r.Next(-100, 100)}",
     ];
 
     private static string Pick(Random r, params string[] names) => names[r.Next(names.Length)];
@@ -302,30 +306,50 @@ public class BlockCompilerTests
         }
     }
 
+    public static IEnumerable<object[]> Seeds32() =>
+        from seed in Enumerable.Range(101, 6) from le in new[] { true, false } select new object[] { seed, le };
+
+    [Theory]
+    [MemberData(nameof(Seeds32))]
+    public void Random_blocks_in_32_bit_mode_end_in_the_interpreters_state_at_every_quantum(int seed, bool le)
+    {
+        // MSR[SF] = 0: CTR and effective addresses are 32 bits, CR0 and the carries come from the low word.
+        var r = new Random(seed);
+        string source = Loop(RandomBody(r, r.Next(8, 40)), start: $"""
+                mfmsr 9
+                rldicl 9, 9, 0, 1
+                mtmsrd 9
+                lis 2, {Scratch >> 16}
+            """);
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        RandomRegisters(compiled, seed);
+        RandomRegisters(plain, seed);
+        ulong done = compiled.Sym("done");
+        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
+            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
+            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
+        }
+        Assert.Equal(done, compiled.State.Nip);
+        Assert.Equal(0UL, compiled.State.Msr & ActorStep.Isa.Msr.SF);
+        Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
+    }
+
     // --- Translated data: a block's loads and stores through the radix tree, the translation cache's fast path. ---
 
     /// <summary>The real page that EA page 1 of quadrant 3 maps to in <see cref="TranslatedLoop"/>.</summary>
     private const ulong DataPage = 0x200000;
 
     /// <summary><see cref="Loop"/> with MSR[DR] on and r2 = EA page 1 of quadrant 3 (mapped to <see cref="DataPage"/>).</summary>
-    private static string TranslatedLoop(string body, int iterations = 40) => $"""
-            .globl _start
-        _start:
+    private static string TranslatedLoop(string body) => Loop(body, start: $"""
         {RadixGuest.Register}
             mfmsr 9
             ori 9, 9, 0x10
             mtmsrd 9
         {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
-            li 30, {iterations}
-            mtctr 30
-        loop:
-            addi 21, 2, 256
-            li 31, 72
-        {body}
-            bdnz loop
-        done:
-            b done
-        """;
+        """);
 
     [Theory]
     [MemberData(nameof(Seeds))]
@@ -423,5 +447,76 @@ public class BlockCompilerTests
         Assert.Equal(ExitReason.Debug, exit.Reason);
         Assert.Equal(m.Sym("planted"), exit.Address);
         Assert.True(m.Vcpu.InstructionsRetired < budget / 4, $"{m.Vcpu.InstructionsRetired:N0} retired before the stop");
+    }
+
+    [Fact]
+    public void A_block_whose_load_flushes_the_translation_cache_leaves_so_the_next_fetch_sees_the_remapped_page()
+    {
+        // The code runs translated from EA page 1, which maps the image's own page or a copy of it whose `variant` word differs;
+        // `remap` swaps the leaf and tlbies (as another vcpu's tlbie would), then returns into a block whose first load misses
+        // the translation cache and flushes it: the interpreter fetches `variant` through the new leaf, and so must the block.
+        const ulong image = 0x10000, copy = 0x300000;
+        const ulong leaf = RadixGuest.ReadWrite | ActorStep.Machine.Mmu.RadixWalk.EaaExecute;
+        string source = $"""
+                .globl _start
+            _start:
+            {RadixGuest.Register}
+                lis 10, 0xc000
+                sldi 10, 10, 32
+                oris 10, 10, translated@h
+                ori 10, 10, translated@l
+                mtsrr0 10
+                mfmsr 9
+                ori 9, 9, 0x30
+                mtsrr1 9
+                rfid
+            translated:
+                li 3, 0
+            outer:
+                bl remap
+            back:
+                ld 4, 0(23)
+            variant:
+                addi 6, 6, 1
+                addi 3, 3, 1
+                cmpdi 3, 30
+                bne outer
+            done:
+                b done
+            remap:
+                stdbrx 20, 0, 22
+                xor 20, 20, 21
+                xor 21, 20, 21
+                xor 20, 20, 21
+                ptesync
+                tlbie 4,0,0,0,1
+                ptesync
+                blr
+            """;
+        var runs = new[] { Machine(source, le: true, compile: true), Machine(source, le: true, compile: false) };
+        foreach (var m in runs)
+        {
+            RadixGuest.Tables(m.Vm, (1, image, leaf), (2, RadixGuest.Pud, RadixGuest.ReadWrite));
+            var page = Bytes(m, image, 0x10000);
+            BitConverter.GetBytes(0x38C60064u).CopyTo(page, (int)(m.Sym("variant") - image)); // addi 6, 6, 100
+            m.Vm.WriteMemory(copy, page);
+            m.Update(s =>
+            {
+                s.Gpr[20] = leaf | copy;
+                s.Gpr[21] = leaf | image;
+                s.Gpr[22] = RadixGuest.Page(2) + (RadixGuest.PteAddress(1) - RadixGuest.Pud);
+                s.Gpr[23] = RadixGuest.Page(2) + 0x8000;
+            });
+        }
+        ulong done = RadixGuest.Quadrant3 | runs[0].Sym("done");
+        for (int q = 0; runs[1].State.Nip != done && q < 2000; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
+            Assert.Equal(runs[1].Run(quantum), runs[0].Run(quantum));
+            SameState(runs[0], runs[1], $"quantum {q}");
+        }
+        Assert.Equal(done, runs[0].State.Nip);
+        Assert.Equal(15UL * 100 + 15 * 1, runs[0].State.Gpr[6]); // odd passes through the copy, even ones through the image
+        Assert.True(InBlocks(runs[0]) > 0);
     }
 }
