@@ -43,20 +43,27 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>
-    /// The common data access in one compare: 64-bit mode, data relocation through the radix tree, no watchpoint, an access on
-    /// one page, and a translation-cache entry already checked for this access kind and problem state (<see cref="NoteDataHit"/>).
+    /// The common data access in one compare: 64-bit mode, no watchpoint, and either real mode (inside RAM) or data relocation
+    /// through the radix tree with an access on one page and a translation-cache entry already checked for this access kind
+    /// and problem state (<see cref="NoteDataHit"/>).
     /// Then <paramref name="ra"/> is the real address and the access lies inside RAM; false decides nothing (the full path
     /// follows: <see cref="Translate"/>, page crossings, watchpoints, faults).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool DataCacheHit(ulong ea, int size, bool store, out ulong ra)
     {
-        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
         ulong msr = Msr_;
         ra = 0;
-        if ((msr & (Isa.Msr.SF | Isa.Msr.DR)) != (Isa.Msr.SF | Isa.Msr.DR) || (ea & 0xFFF) > (ulong)(0x1000 - size)
-            || (store ? _tlbStoreTag : _tlbLoadTag)[slot] != ((ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1)
-            || _vm.TlbGeneration != _tlbGeneration || _vm.Watchpoints is not null) return false;
+        if ((msr & Isa.Msr.SF) == 0 || _vm.Watchpoints is not null) return false;
+        if ((msr & Isa.Msr.DR) == 0)
+        {
+            // Real mode: EA bits 0:3 ignored, RAM contiguous (what TryTranslate and TranslateData decide for it).
+            ra = ea & 0x0FFFFFFFFFFFFFFF;
+            return ra + (ulong)size <= _mem.Size;
+        }
+        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        if ((ea & 0xFFF) > (ulong)(0x1000 - size) || (store ? _tlbStoreTag : _tlbLoadTag)[slot] != ((ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1)
+            || _vm.TlbGeneration != _tlbGeneration) return false;
         ra = _tlbRa[slot] | (ea & 0xFFF);
         return true;
     }
