@@ -204,4 +204,36 @@ public sealed class RadixStorageInterruptTests
         g.RunToBreak();
         Assert.Equal(2UL, g.State.Gpr[6]);
     }
+
+    [Fact]
+    public void A_PIDR_write_makes_quadrant_0_loads_go_through_the_new_process_tree()
+    {
+        // PID 1 shares PID 0's tree (page 1 → DataPage); PID 2 has its own (page 1 → OtherPage). A load cached under PID 1 must
+        // not serve the same EA under PID 2.
+        const ulong otherPage = 0x60000, root2 = 0xB0000, pud2 = 0xC0000, pmd2 = 0xC1000, pte2 = 0xC2000;
+        var g = RadixGuest.Build($"""
+            {Asm.MsrOr(0x10)}
+                li 9, 1
+                mtspr 48, 9
+                lis 4, 1
+                ld 5, 8(4)
+                ld 5, 8(4)
+                li 9, 2
+                mtspr 48, 9
+                ld 6, 8(4)
+                {Guest.Bp}
+            """, littleEndian: true, (1, DataPage, RadixGuest.ReadWrite));
+        RadixGuest.Put(g, RadixGuest.ProcessTable + 16, (2UL << 61) | RadixGuest.Root | (5UL << 5) | 13);
+        RadixGuest.Put(g, RadixGuest.ProcessTable + 32, (2UL << 61) | root2 | (5UL << 5) | 13);
+        RadixGuest.Put(g, root2, RadixWalk.PteValid | pud2 | 9);
+        RadixGuest.Put(g, pud2, RadixWalk.PteValid | pmd2 | 9);
+        RadixGuest.Put(g, pmd2, RadixWalk.PteValid | pte2 | 5);
+        RadixGuest.Put(g, pte2 + 8, RadixGuest.ReadWrite | otherPage);
+        g.Vm.WriteMemory(DataPage + 8, BitConverter.GetBytes(1UL));
+        g.Vm.WriteMemory(otherPage + 8, BitConverter.GetBytes(2UL));
+
+        g.RunToBreak();
+        Assert.Equal(1UL, g.State.Gpr[5]);
+        Assert.Equal(2UL, g.State.Gpr[6]);
+    }
 }
