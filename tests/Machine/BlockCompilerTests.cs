@@ -428,22 +428,24 @@ public class BlockCompilerTests
     }
 
     [Fact]
-    public async Task A_breakpoint_planted_while_a_compiled_loop_runs_stops_it_within_the_same_run()
+    public void A_breakpoint_planted_while_a_compiled_loop_runs_stops_it_within_the_same_run()
     {
         // The loop runs inside its compiled block (its branch back is a jump in the block's code); a breakpoint planted by
-        // another thread meanwhile must stop it at once, as the interpreter's next fetch would, not at the end of the budget.
+        // another thread meanwhile must stop it at once, as the interpreter's next fetch would, not at the end of the budget
+        // (minutes at this loop's compiled rate). The planting thread is a thread of its own: a busy thread pool cannot delay it.
         var m = Machine(Endless, le: true, compile: true);
         m.Vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
         m.Run(1000);
         Assert.True(InBlocks(m) > 0);
-        const long budget = 4_000_000_000;
-        var plant = Task.Run(async () =>
+        const long budget = 400_000_000_000;
+        var plant = new Thread(() =>
         {
-            await Task.Delay(100);
+            Thread.Sleep(100);
             m.Vm.WriteMemory(m.Sym("planted"), BitConverter.GetBytes(SimulatedVcpu.DebugInstruction));
         });
+        plant.Start();
         var exit = m.Run(budget);
-        await plant;
+        plant.Join();
         Assert.Equal(ExitReason.Debug, exit.Reason);
         Assert.Equal(m.Sym("planted"), exit.Address);
         Assert.True(m.Vcpu.InstructionsRetired < budget / 4, $"{m.Vcpu.InstructionsRetired:N0} retired before the stop");
