@@ -49,7 +49,7 @@ public static class ServerHost
     public static async Task<RunningServer> StartAsync(ServerOptions options, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        var signals = options.HandleSignals ? new ShutdownSignals() : null;
+        var signals = options.HandleSignals ? ShutdownSignals.TakeEarly() ?? new ShutdownSignals() : null;
         try
         {
             return await StartAsync(options, signals, cancellationToken);

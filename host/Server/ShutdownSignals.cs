@@ -18,6 +18,16 @@ public sealed class ShutdownSignals : IDisposable
         _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal), PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal)];
     }
 
+    private static ShutdownSignals? _early;
+
+    /// <summary>Registers the handlers at the process's first line (for <c>serve</c>: Program.cs), so that a signal while the rest of
+    /// the program loads, parses its arguments and builds the server is a clean stop too; the server's start takes them over
+    /// (<see cref="TakeEarly"/>).</summary>
+    public static void InstallEarly() => _early ??= new ShutdownSignals();
+
+    /// <summary>The handlers <see cref="InstallEarly"/> registered, once; null when none were.</summary>
+    public static ShutdownSignals? TakeEarly() => Interlocked.Exchange(ref _early, null);
+
     /// <summary>Cancelled at the first signal.</summary>
     public CancellationToken Requested => _requested.Token;
 
