@@ -10,15 +10,13 @@ internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
 /// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order, compiled to <see cref="Code"/>.
 /// Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, bool littleEndian, uint* generationAt, uint generation,
-    int length, int firstLength, BlockCode code)
+    int firstLength, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
     public readonly bool LittleEndian = littleEndian;
     public readonly uint* GenerationAt = generationAt;
     public readonly uint Generation = generation;
-    /// <summary>Words in the block.</summary>
-    public readonly int Length = length;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
     public readonly int FirstLength = firstLength;
     public readonly BlockCode Code = code;
@@ -96,9 +94,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
 
     private int _failed;
 
-    /// <summary>Compiles that threw (a compiler bug): their words stay interpreted. The first is named on stderr.</summary>
-    public int Failed => Volatile.Read(ref _failed);
-
+    /// <summary>A compile that threw (a compiler bug): its words stay interpreted; the machine's first is named on stderr.</summary>
     public void NoteFailure(ulong ra, Exception e)
     {
         if (Interlocked.Increment(ref _failed) == 1)
@@ -133,7 +129,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
-    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int length, int firstLength, BlockCode code)
+    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int firstLength, BlockCode code)
     {
         lock (_gate)
         {
@@ -147,7 +143,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             }
             if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.LittleEndian), out var o) && o == old)
                 _byAddress.Remove((old.RealAddress, old.LittleEndian));
-            var block = new CompiledBlock(index, ra, le, generationAt, generation, length, firstLength, code);
+            var block = new CompiledBlock(index, ra, le, generationAt, generation, firstLength, code);
             _byAddress[(ra, le)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;

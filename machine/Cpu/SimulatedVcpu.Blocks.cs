@@ -49,69 +49,6 @@ public sealed partial class SimulatedVcpu
         return BlockRun.EndsBatch;
     }
 
-    // --- A block's loads and stores: the translation cache's common case inline (DataCacheHit), false (nothing done) for
-    // everything else, which the instruction's handler does. ---
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockLoad(int rt, int ra, ulong ea, int size, bool signed, bool update)
-    {
-        if (!DataCacheHit(ea, size, store: false, out ulong real)) return false;
-        Gpr[rt] = Extend(_mem.Load(real, size, LittleEndian), size, signed);
-        if (update) Gpr[ra] = ea;
-        return true;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockStore(int rs, int ra, ulong ea, int size, bool update)
-    {
-        if (!DataCacheHit(ea, size, store: true, out ulong real)) return false;
-        _mem.Store(real, size, Gpr[rs], LittleEndian);
-        if (update) Gpr[ra] = ea;
-        return true;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockLoadD(uint i, int size, bool signed, bool update)
-    {
-        var d = new FormD(i);
-        return BlockLoad(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockLoadDS(uint i, int size, bool signed, bool update)
-    {
-        var ds = new FormDS(i);
-        return BlockLoad(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockLoadX(uint i, int size, bool signed, bool update)
-    {
-        var x = new FormX(i);
-        return BlockLoad(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockStoreD(uint i, int size, bool update)
-    {
-        var d = new FormD(i);
-        return BlockStore(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockStoreDS(uint i, bool update)
-    {
-        var ds = new FormDS(i);
-        return BlockStore(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool BlockStoreX(uint i, int size, bool update)
-    {
-        var x = new FormX(i);
-        return BlockStore(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update);
-    }
-
     /// <summary>Compiles the block at <paramref name="cia"/> (or finds the one another vcpu compiled) and marks its first word's
     /// slot with it, unless a store changed the slot meanwhile: here, or on the machine's compile worker while this vcpu runs on
     /// (<see cref="CompiledBlocks.Background"/>).</summary>
@@ -146,8 +83,9 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>
-    /// The fast paths of a block's loads and stores, one method per op with the access's size and form as constants, each the
-    /// same access as the dispatch table's handler of that op (SimulatedVcpu.Dispatch.cs) when it returns true. Called, not
+    /// The fast paths of a block's loads and stores, one method per op with the access's size and form as constants: the
+    /// dispatch table's handler of that op (SimulatedVcpu.Dispatch.cs) with cachedOnly, so false (nothing done) leaves the
+    /// access to the handler. Called, not
     /// inlined: a block's compile stays the JIT's cheap part (inlining them doubled it), and a call with no stores before it is
     /// most of the saving.
     /// </summary>
@@ -155,45 +93,45 @@ public sealed partial class SimulatedVcpu
     {
         private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
 
-        [MethodImpl(Fast)] private static bool Lbz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 1, false, false);
-        [MethodImpl(Fast)] private static bool Lbzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 1, false, true);
-        [MethodImpl(Fast)] private static bool Lhz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, false, false);
-        [MethodImpl(Fast)] private static bool Lhzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, false, true);
-        [MethodImpl(Fast)] private static bool Lha(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, true, false);
-        [MethodImpl(Fast)] private static bool Lhau(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 2, true, true);
-        [MethodImpl(Fast)] private static bool Lwz(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 4, false, false);
-        [MethodImpl(Fast)] private static bool Lwzu(SimulatedVcpu v, uint i) => v.BlockLoadD(i, 4, false, true);
-        [MethodImpl(Fast)] private static bool Ld(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 8, false, false);
-        [MethodImpl(Fast)] private static bool Ldu(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 8, false, true);
-        [MethodImpl(Fast)] private static bool Lwa(SimulatedVcpu v, uint i) => v.BlockLoadDS(i, 4, true, false);
-        [MethodImpl(Fast)] private static bool Lbzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 1, false, false);
-        [MethodImpl(Fast)] private static bool Lbzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 1, false, true);
-        [MethodImpl(Fast)] private static bool Lhzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, false, false);
-        [MethodImpl(Fast)] private static bool Lhzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, false, true);
-        [MethodImpl(Fast)] private static bool Lhax(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, true, false);
-        [MethodImpl(Fast)] private static bool Lhaux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 2, true, true);
-        [MethodImpl(Fast)] private static bool Lwzx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, false, false);
-        [MethodImpl(Fast)] private static bool Lwzux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, false, true);
-        [MethodImpl(Fast)] private static bool Lwax(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, true, false);
-        [MethodImpl(Fast)] private static bool Lwaux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 4, true, true);
-        [MethodImpl(Fast)] private static bool Ldx(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 8, false, false);
-        [MethodImpl(Fast)] private static bool Ldux(SimulatedVcpu v, uint i) => v.BlockLoadX(i, 8, false, true);
-        [MethodImpl(Fast)] private static bool Stb(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 1, false);
-        [MethodImpl(Fast)] private static bool Stbu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 1, true);
-        [MethodImpl(Fast)] private static bool Sth(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 2, false);
-        [MethodImpl(Fast)] private static bool Sthu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 2, true);
-        [MethodImpl(Fast)] private static bool Stw(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 4, false);
-        [MethodImpl(Fast)] private static bool Stwu(SimulatedVcpu v, uint i) => v.BlockStoreD(i, 4, true);
-        [MethodImpl(Fast)] private static bool Std(SimulatedVcpu v, uint i) => v.BlockStoreDS(i, false);
-        [MethodImpl(Fast)] private static bool Stdu(SimulatedVcpu v, uint i) => v.BlockStoreDS(i, true);
-        [MethodImpl(Fast)] private static bool Stbx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 1, false);
-        [MethodImpl(Fast)] private static bool Stbux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 1, true);
-        [MethodImpl(Fast)] private static bool Sthx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 2, false);
-        [MethodImpl(Fast)] private static bool Sthux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 2, true);
-        [MethodImpl(Fast)] private static bool Stwx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 4, false);
-        [MethodImpl(Fast)] private static bool Stwux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 4, true);
-        [MethodImpl(Fast)] private static bool Stdx(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 8, false);
-        [MethodImpl(Fast)] private static bool Stdux(SimulatedVcpu v, uint i) => v.BlockStoreX(i, 8, true);
+        [MethodImpl(Fast)] private static bool Lbz(SimulatedVcpu v, uint i) => v.LoadD(i, 1, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lbzu(SimulatedVcpu v, uint i) => v.LoadD(i, 1, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhz(SimulatedVcpu v, uint i) => v.LoadD(i, 2, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhzu(SimulatedVcpu v, uint i) => v.LoadD(i, 2, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lha(SimulatedVcpu v, uint i) => v.LoadD(i, 2, true, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhau(SimulatedVcpu v, uint i) => v.LoadD(i, 2, true, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwz(SimulatedVcpu v, uint i) => v.LoadD(i, 4, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwzu(SimulatedVcpu v, uint i) => v.LoadD(i, 4, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Ld(SimulatedVcpu v, uint i) => v.LoadDS(i, 8, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Ldu(SimulatedVcpu v, uint i) => v.LoadDS(i, 8, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwa(SimulatedVcpu v, uint i) => v.LoadDS(i, 4, true, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lbzx(SimulatedVcpu v, uint i) => v.LoadX(i, 1, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lbzux(SimulatedVcpu v, uint i) => v.LoadX(i, 1, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhzx(SimulatedVcpu v, uint i) => v.LoadX(i, 2, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhzux(SimulatedVcpu v, uint i) => v.LoadX(i, 2, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhax(SimulatedVcpu v, uint i) => v.LoadX(i, 2, true, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lhaux(SimulatedVcpu v, uint i) => v.LoadX(i, 2, true, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwzx(SimulatedVcpu v, uint i) => v.LoadX(i, 4, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwzux(SimulatedVcpu v, uint i) => v.LoadX(i, 4, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwax(SimulatedVcpu v, uint i) => v.LoadX(i, 4, true, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Lwaux(SimulatedVcpu v, uint i) => v.LoadX(i, 4, true, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Ldx(SimulatedVcpu v, uint i) => v.LoadX(i, 8, false, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Ldux(SimulatedVcpu v, uint i) => v.LoadX(i, 8, false, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stb(SimulatedVcpu v, uint i) => v.StoreD(i, 1, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stbu(SimulatedVcpu v, uint i) => v.StoreD(i, 1, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Sth(SimulatedVcpu v, uint i) => v.StoreD(i, 2, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Sthu(SimulatedVcpu v, uint i) => v.StoreD(i, 2, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stw(SimulatedVcpu v, uint i) => v.StoreD(i, 4, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stwu(SimulatedVcpu v, uint i) => v.StoreD(i, 4, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Std(SimulatedVcpu v, uint i) => v.StoreDS(i, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stdu(SimulatedVcpu v, uint i) => v.StoreDS(i, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stbx(SimulatedVcpu v, uint i) => v.StoreX(i, 1, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stbux(SimulatedVcpu v, uint i) => v.StoreX(i, 1, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Sthx(SimulatedVcpu v, uint i) => v.StoreX(i, 2, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Sthux(SimulatedVcpu v, uint i) => v.StoreX(i, 2, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stwx(SimulatedVcpu v, uint i) => v.StoreX(i, 4, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stwux(SimulatedVcpu v, uint i) => v.StoreX(i, 4, true, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stdx(SimulatedVcpu v, uint i) => v.StoreX(i, 8, false, cachedOnly: true);
+        [MethodImpl(Fast)] private static bool Stdux(SimulatedVcpu v, uint i) => v.StoreX(i, 8, true, cachedOnly: true);
     }
 
     /// <summary>
@@ -222,9 +160,7 @@ public sealed partial class SimulatedVcpu
         /// </summary>
         private const int InlineAllowance = 360;
 
-        private static int InlineCost(Op op) =>
-            op is Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze
-                or Op.Neg ? 40 : 16;
+        private static int InlineCost(Call call) => call.Method?.Name == nameof(AddFamily) ? 40 : 16;
 
         /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a trap); Load, Store: a
         /// fast path, else the handler, which can raise (a store can change code); B, Bc: relative branches, run inline when they
@@ -242,13 +178,13 @@ public sealed partial class SimulatedVcpu
             ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
 
         /// <summary>A method's call: the method and its arguments after the vcpu, each the word (null) or a constant; for a load or
-        /// store, <see cref="Fast"/> is the fast path (returns whether it did the access); for an ALU instruction, the table's
-        /// handler, called once the block has spent its inlining (<see cref="InlineAllowance"/>).</summary>
-        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants, Call? Fast = null);
+        /// store, <see cref="Alternative"/> is the fast path tried first (returns whether it did the access); for an ALU
+        /// instruction, the table's handler, called instead once the block has spent its inlining (<see cref="InlineAllowance"/>).</summary>
+        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants, Call? Alternative = null);
 
         /// <summary>The call of every <see cref="Op"/> a block contains, built once: an expression tree costs tens of microseconds.</summary>
         private static readonly Call?[] Calls = Enum.GetValues<Op>().Select(op =>
-                Inlined(op) is { } call ? Lower(call, Role.Plain) with { Fast = new Call(Role.Plain, TableHandler(op), [(int)op, null]) }
+                Inlined(op) is { } call ? Lower(call, Role.Plain) with { Alternative = new Call(Role.Plain, TableHandler(op), [(int)op, null]) }
                 : op is Op.Sync or Op.Isync or Op.Eieio or Op.CacheHint ? new Call(Role.Plain, null, []) // nothing to do (Handlers.Nothing)
                 : RoleOf(op) is { } role
                     ? new Call(role, TableHandler(op), [(int)op, null], FastPath(op) is { } fast ? new Call(role, fast, [null]) : null)
@@ -400,8 +336,8 @@ public sealed partial class SimulatedVcpu
                 if (Unconditional(call.Role, word)) break;
                 // A loop's branch back ends the block too: what follows the loop runs once, as a block of its own, and the loop
                 // stays within what the JIT inlines (it stops after ~400 inlinees, ~30 instructions).
-                if (InternalTarget(call.Role, word, words.Count - 1, words.Count) >= 0
-                    && InternalTarget(call.Role, word, words.Count - 1, words.Count) < words.Count - 1) break;
+                int to = InternalTarget(call.Role, word, words.Count - 1, words.Count);
+                if (to >= 0 && to < words.Count - 1) break;
             }
             // A loop that starts after the first word (a function's loop after its prologue) is a block of its own: the block
             // ends before its head, so the loop is entered from its head as the next block and stays short (the JIT stops
@@ -454,7 +390,7 @@ public sealed partial class SimulatedVcpu
                 switch (call.Role)
                 {
                     case Role.Plain:
-                        if (call.Fast is { } handler && (inlined += InlineCost(OpcodeTable.Decode(word))) > InlineAllowance)
+                        if (call.Alternative is { } handler && (inlined += InlineCost(call)) > InlineAllowance)
                             e.Call(handler, word);
                         else e.Call(call, word);
                         break;
@@ -464,7 +400,7 @@ public sealed partial class SimulatedVcpu
                     case Role.Load or Role.Store:
                     {
                         var done = il.DefineLabel();
-                        if (call.Fast is { } fast) { e.Call(fast, word); il.Emit(OpCodes.Brtrue, done); }
+                        if (call.Alternative is { } fast) { e.Call(fast, word); il.Emit(OpCodes.Brtrue, done); }
                         e.Handler(call, word, k, j);
                         il.MarkLabel(done);
                         // A store into the block's own page (self-modifying code): the words after it may have changed.
@@ -508,7 +444,7 @@ public sealed partial class SimulatedVcpu
             }
             var code = method.CreateDelegate<BlockCode>();
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
-            return blocks.Add(ra, le, generationAt, generation, n, first, code);
+            return blocks.Add(ra, le, generationAt, generation, first, code);
         }
 
         /// <summary>The IL a block's instructions share; <see cref="Count"/> is the instructions the block retired before the

@@ -65,10 +65,14 @@ public sealed partial class SimulatedVcpu
     /// </summary>
     private void FpEnabledInterrupt()
     {
-        if ((Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) == 0 || (Fpscr & FEX) == 0) return;
+        if (!FpEnabledPending) return;
         Deliver(InterruptKind.Program, _cia, Srr1Bits.ProgramFpEnabled);
         _event |= _fpSuppressed ? Event.Interrupted : Event.NoTrace | Event.Rebatch;
     }
+
+    /// <summary>(MSR[FE0] | MSR[FE1]) &amp; FPSCR[FEX]: the condition of a Floating-Point Enabled Exception type Program interrupt
+    /// (Book III §6.5.9), after an FP instruction or an MSR write.</summary>
+    private bool FpEnabledPending => (Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) != 0 && (Fpscr & FEX) != 0;
 
     private void FpSummaries()
     {

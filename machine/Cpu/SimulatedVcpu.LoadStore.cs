@@ -36,20 +36,29 @@ public sealed partial class SimulatedVcpu
         _ => v,
     };
 
+    /// <summary>A load (and, for an update form, RA = EA). With <paramref name="cachedOnly"/> (a compiled block's fast path,
+    /// SimulatedVcpu.Blocks.cs), only the translation cache's common case (<see cref="DataCacheHit"/>) is done, and false
+    /// says nothing was; otherwise the whole access, faults included, and true.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)
+    private bool Load(int rt, int ra, ulong ea, int size, bool signed, bool update, bool cachedOnly)
     {
-        ea = EffectiveAddress(ea);
         ulong value;
+        // DataCacheHit answers in 64-bit mode only, where the EA needs no masking.
         if (DataCacheHit(ea, size, store: false, out ulong hit)) value = _mem.Load(hit, size, LittleEndian);
-        else if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
+        else if (cachedOnly) return false;
         else
         {
-            if (!TranslateData(ea, size, false, out ulong real)) return;
-            value = _mem.Load(real, size, LittleEndian);
+            ea = EffectiveAddress(ea);
+            if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return true; }
+            else
+            {
+                if (!TranslateData(ea, size, false, out ulong real)) return true;
+                value = _mem.Load(real, size, LittleEndian);
+            }
         }
         Gpr[rt] = Extend(value, size, signed);
         if (update) Gpr[ra] = ea;
+        return true;
     }
 
     /// <summary>A translated access whose bytes lie on two 4 KiB pages: each page is translated on its own (their real pages need
@@ -66,60 +75,66 @@ public sealed partial class SimulatedVcpu
     private bool Watched(ulong ea, int size, bool store) =>
         _vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store);
 
+    /// <summary>A store (and, for an update form, RA = EA); <paramref name="cachedOnly"/> and the result as for <see cref="Load"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Store(int rs, int ra, ulong ea, int size, bool update)
+    private bool Store(int rs, int ra, ulong ea, int size, bool update, bool cachedOnly)
     {
-        ea = EffectiveAddress(ea);
         if (DataCacheHit(ea, size, store: true, out ulong hit)) _mem.Store(hit, size, Gpr[rs], LittleEndian);
-        else if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
+        else if (cachedOnly) return false;
         else
         {
-            if (!TranslateData(ea, size, true, out ulong real)) return;
-            _mem.Store(real, size, Gpr[rs], LittleEndian);
+            ea = EffectiveAddress(ea);
+            if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return true; }
+            else
+            {
+                if (!TranslateData(ea, size, true, out ulong real)) return true;
+                _mem.Store(real, size, Gpr[rs], LittleEndian);
+            }
         }
         if (update) Gpr[ra] = ea;
+        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void LoadD(uint i, int size, bool signed, bool update)
+    private bool LoadD(uint i, int size, bool signed, bool update, bool cachedOnly = false)
     {
         var d = new FormD(i);
-        Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
+        return Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update, cachedOnly);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void LoadDS(uint i, int size, bool signed, bool update)
+    private bool LoadDS(uint i, int size, bool signed, bool update, bool cachedOnly = false)
     {
         var ds = new FormDS(i);
-        Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
+        return Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update, cachedOnly);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void LoadX(uint i, int size, bool signed, bool update)
+    private bool LoadX(uint i, int size, bool signed, bool update, bool cachedOnly = false)
     {
         var x = new FormX(i);
-        Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
+        return Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update, cachedOnly);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StoreD(uint i, int size, bool update)
+    private bool StoreD(uint i, int size, bool update, bool cachedOnly = false)
     {
         var d = new FormD(i);
-        Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
+        return Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update, cachedOnly);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StoreDS(uint i, bool update)
+    private bool StoreDS(uint i, bool update, bool cachedOnly = false)
     {
         var ds = new FormDS(i);
-        Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
+        return Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update, cachedOnly);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StoreX(uint i, int size, bool update)
+    private bool StoreX(uint i, int size, bool update, bool cachedOnly = false)
     {
         var x = new FormX(i);
-        Store(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update);
+        return Store(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update, cachedOnly);
     }
 
     /// <summary>lhbrx/lwbrx/ldbrx: the access in the byte order opposite to MSR[LE].</summary>

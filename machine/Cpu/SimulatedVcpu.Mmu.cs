@@ -57,12 +57,12 @@ public sealed partial class SimulatedVcpu
         if ((msr & Isa.Msr.SF) == 0 || _vm.Watchpoints is not null) return false;
         if ((msr & Isa.Msr.DR) == 0)
         {
-            // Real mode: EA bits 0:3 ignored, RAM contiguous (what TryTranslate and TranslateData decide for it).
-            ra = ea & 0x0FFFFFFFFFFFFFFF;
+            // Real mode: RAM contiguous (what TryTranslate and TranslateData decide for it).
+            ra = ea & RealModeMask;
             return ra + (ulong)size <= _mem.Size;
         }
-        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
-        if ((ea & 0xFFF) > (ulong)(0x1000 - size) || (store ? _tlbStoreTag : _tlbLoadTag)[slot] != ((ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1)
+        int slot = TlbSlot(ea);
+        if ((ea & 0xFFF) > (ulong)(0x1000 - size) || (store ? _tlbStoreTag : _tlbLoadTag)[slot] != DataTag(ea, msr)
             || _vm.TlbGeneration != _tlbGeneration) return false;
         ra = _tlbRa[slot] | (ea & 0xFFF);
         return true;
@@ -74,9 +74,16 @@ public sealed partial class SimulatedVcpu
     private void NoteDataHit(ulong ea, AccessKind access, ulong ra)
     {
         if ((ra | 0xFFF) >= _mem.Size) return;
-        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
-        (access == AccessKind.Store ? _tlbStoreTag : _tlbLoadTag)[slot] = (ea & ~0xFFFUL) | ((Msr_ >> 13) & 2) | 1;
+        (access == AccessKind.Store ? _tlbStoreTag : _tlbLoadTag)[TlbSlot(ea)] = DataTag(ea, Msr_);
     }
+
+    /// <summary>The translation cache's slot for the 4 KiB page of <paramref name="ea"/> (the quadrant folded in).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int TlbSlot(ulong ea) => (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+
+    /// <summary>A data tag: the EA page, MSR[PR] (0x4000) as bit 1, valid as bit 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong DataTag(ulong ea, ulong msr) => (ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1;
 
     /// <summary>Forgets every cached translation of this vcpu (the fetch page's too).</summary>
     private void ClearTranslationCache()
@@ -92,7 +99,7 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TranslationCacheHit(ulong ea, AccessKind access, out ulong ra)
     {
-        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        int slot = TlbSlot(ea);
         ra = 0;
         if (_vm.TlbGeneration != _tlbGeneration || _tlbTag[slot] != ((ea & ~0xFFFUL) | 1)) return false;
         ulong pte = _tlbPte[slot];
@@ -108,7 +115,7 @@ public sealed partial class SimulatedVcpu
         long generation = _vm.TlbGeneration;
         if (generation != _tlbGeneration) FlushTranslationCache(generation);
         ulong page = ea & ~0xFFFUL;
-        int slot = (int)((ea >> 12) ^ (ea >> 62)) & (TlbSize - 1);
+        int slot = TlbSlot(ea);
         bool problem = (Msr_ & Isa.Msr.PR) != 0;
         ulong rc = RadixWalk.ReferenceChange(access);
         ra = 0;

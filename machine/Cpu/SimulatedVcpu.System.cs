@@ -130,7 +130,7 @@ public sealed partial class SimulatedVcpu
     /// </summary>
     private void FpEnabledAfterMsrWrite()
     {
-        if ((Msr_ & (Isa.Msr.FE0 | Isa.Msr.FE1)) == 0 || (Fpscr & FEX) == 0) return;
+        if (!FpEnabledPending) return;
         Deliver(InterruptKind.Program, Nip, Srr1Bits.ProgramFpEnabled | Srr1Bits.ProgramSubsequentAddress);
         _event |= Event.NoTrace | Event.Rebatch;
     }

@@ -358,6 +358,9 @@ public sealed partial class SimulatedVcpu : IVcpu
         return true;
     }
 
+    /// <summary>Clears EA bits 0:3, which real mode (and the fixed map's quadrant 3) ignores.</summary>
+    private const ulong RealModeMask = 0x0FFFFFFFFFFFFFFF;
+
     /// <summary>
     /// Real mode ignores EA bits 0:3. With relocation on: through the radix tree once the guest registered a process table
     /// (H_REGISTER_PROC_TBL), else the platform's fixed linear map (EA 0xC000… + x maps to x, quadrant 0 is identity).
@@ -366,7 +369,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     public bool TryTranslate(ulong ea, ulong msr, AccessKind access, out ulong ra)
     {
         bool relocate = (msr & (access == AccessKind.Fetch ? Isa.Msr.IR : Isa.Msr.DR)) != 0;
-        if (!relocate) ra = ea & 0x0FFFFFFFFFFFFFFF;
+        if (!relocate) ra = ea & RealModeMask;
         else if (_vm.ProcessTable.IsRegistered)
         {
             ra = 0;
@@ -378,7 +381,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         {
             switch (ea >> 60)
             {
-                case 0xC: ra = ea & 0x0FFFFFFFFFFFFFFF; break;
+                case 0xC: ra = ea & RealModeMask; break;
                 case 0x0: ra = ea; break;
                 default: ra = 0; return false;
             }
