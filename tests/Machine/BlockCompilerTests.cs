@@ -46,6 +46,24 @@ public class BlockCompilerTests
         Assert.Equal(Bytes(plain, Scratch - ScratchBytes, 3 * ScratchBytes), Bytes(compiled, Scratch - ScratchBytes, 3 * ScratchBytes));
     }
 
+    /// <summary>Runs both machines in the same quanta (of a few lengths, so budgets end before, inside and after blocks) until
+    /// the compiled one is at <paramref name="done"/> (at most <paramref name="maxQuanta"/>), comparing their exits, states and,
+    /// when given, the 4 KiB at real address <paramref name="data"/> after each; then asserts it got there.</summary>
+    private static void RunSideBySide(TestMachine compiled, TestMachine plain, ulong done, string context, int maxQuanta = 400,
+        ulong? data = null)
+    {
+        for (int q = 0; compiled.State.Nip != done && q < maxQuanta; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
+            var a = compiled.Run(quantum);
+            var b = plain.Run(quantum);
+            Assert.True(a == b, $"{context}, quantum {q}: {a} vs {b}");
+            SameState(compiled, plain, $"{context}, quantum {q}");
+            if (data is { } ra) Assert.Equal(Bytes(plain, ra, 0x1000), Bytes(compiled, ra, 0x1000));
+        }
+        Assert.Equal(done, compiled.State.Nip);
+    }
+
     private static byte[] Bytes(TestMachine m, ulong ra, int length)
     {
         var b = new byte[length];
@@ -143,16 +161,7 @@ public class BlockCompilerTests
         RandomRegisters(compiled, seed);
         RandomRegisters(plain, seed);
         ulong done = compiled.Sym("done");
-        // Quanta of a few lengths, so budgets end before, inside and after blocks.
-        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
-            var a = compiled.Run(quantum);
-            var b = plain.Run(quantum);
-            Assert.True(a == b, $"seed {seed} le {le}, quantum {q}: {a} vs {b}");
-            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
-        }
-        Assert.Equal(done, compiled.State.Nip);
+        RunSideBySide(compiled, plain, done, $"seed {seed} le {le}");
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
         Assert.Equal(0, InBlocks(plain));
     }
@@ -326,13 +335,7 @@ public class BlockCompilerTests
         RandomRegisters(compiled, seed);
         RandomRegisters(plain, seed);
         ulong done = compiled.Sym("done");
-        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
-            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
-            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
-        }
-        Assert.Equal(done, compiled.State.Nip);
+        RunSideBySide(compiled, plain, done, $"seed {seed} le {le}");
         Assert.Equal(0UL, compiled.State.Msr & ActorStep.Isa.Msr.SF);
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
     }
@@ -368,16 +371,7 @@ public class BlockCompilerTests
             RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
         }
         ulong done = compiled.Sym("done");
-        for (int q = 0; compiled.State.Nip != done && q < 400; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
-            var a = compiled.Run(quantum);
-            var b = plain.Run(quantum);
-            Assert.True(a == b, $"seed {seed} le {le}, quantum {q}: {a} vs {b}");
-            SameState(compiled, plain, $"seed {seed} le {le}, quantum {q}");
-            Assert.Equal(Bytes(plain, DataPage, 0x1000), Bytes(compiled, DataPage, 0x1000));
-        }
-        Assert.Equal(done, compiled.State.Nip);
+        RunSideBySide(compiled, plain, done, $"seed {seed} le {le}", data: DataPage);
         Assert.NotEqual(0UL, compiled.State.Msr & ActorStep.Isa.Msr.DR);
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
     }
@@ -511,13 +505,7 @@ public class BlockCompilerTests
             });
         }
         ulong done = RadixGuest.Quadrant3 | runs[0].Sym("done");
-        for (int q = 0; runs[1].State.Nip != done && q < 2000; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250, 1000 }[q % 5];
-            Assert.Equal(runs[1].Run(quantum), runs[0].Run(quantum));
-            SameState(runs[0], runs[1], $"quantum {q}");
-        }
-        Assert.Equal(done, runs[0].State.Nip);
+        RunSideBySide(runs[0], runs[1], done, "remapped", maxQuanta: 2000);
         Assert.Equal(15UL * 100 + 15 * 1, runs[0].State.Gpr[6]); // odd passes through the copy, even ones through the image
         Assert.True(InBlocks(runs[0]) > 0);
     }
