@@ -17,7 +17,7 @@ namespace ActorStep.Bench;
 public sealed class LinuxBootBenchmark : IBenchmark
 {
     public string Name => "linux-boot";
-    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--no-blocks | --block-threshold N]";
+    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--no-blocks | --block-threshold N] [--no-qemu]";
 
     private const int MemoryMiB = 256;
 
@@ -48,12 +48,15 @@ public sealed class LinuxBootBenchmark : IBenchmark
                 rows[0].Boots.Add(OnActorStep(vmlinux, initrd, new MachineOptions(vcpus, (ulong)MemoryMiB << 20,
                     CompileBlocks: !args.Contains("--no-blocks"),
                     BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold))));
+                if (args.Contains("--no-qemu")) continue;
                 rows[1].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: false));
                 rows[2].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: true));
             }
+            if (args.Contains("--no-qemu")) rows.RemoveRange(1, 2);
             foreach (var (name, boots) in rows)
                 Console.WriteLine($"  {name,-50} {string.Join("   ", boots.Select(b => $"{b.InitLine.TotalSeconds,6:0.00} / {b.PowerOff.TotalSeconds,6:0.00}"))}   {boots[^1].Note}");
             double ours = rows[0].Boots.Min(b => b.InitLine.TotalSeconds);
+            if (rows.Count == 1) return 0; // --no-qemu
             Console.WriteLine($"ratio to the init's line (best runs), ActorStep / QEMU: SLOF {ours / rows[1].Boots.Min(b => b.InitLine.TotalSeconds):0.00}x, "
                 + $"VOF {ours / rows[2].Boots.Min(b => b.InitLine.TotalSeconds):0.00}x");
             return 0;

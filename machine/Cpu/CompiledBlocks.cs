@@ -7,14 +7,20 @@ namespace ActorStep.Machine.Cpu;
 /// handler ran).</summary>
 internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
 
-/// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order, compiled to <see cref="Code"/>.
-/// Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
-internal sealed unsafe class CompiledBlock(int index, ulong realAddress, bool littleEndian, uint* generationAt, uint generation,
+/// <summary>What a block's code is compiled for besides its words: the byte order (MSR[LE]) and the computation mode (MSR[SF]:
+/// carries, CR0 and CTR tests, effective addresses).</summary>
+internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
+
+/// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
+/// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
+internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
     int firstLength, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
-    public readonly bool LittleEndian = littleEndian;
+    public readonly BlockMode Mode = mode;
+    public readonly bool LittleEndian = mode.LittleEndian;
+    public readonly bool Mode64 = mode.Mode64;
     public readonly uint* GenerationAt = generationAt;
     public readonly uint Generation = generation;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
@@ -40,7 +46,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
 
     // Grown on demand up to Capacity: a fleet's idle VMs pay for the blocks they compiled, not for the bound.
     private CompiledBlock?[] _byIndex = new CompiledBlock?[16];
-    private readonly Dictionary<(ulong, bool), CompiledBlock> _byAddress = [];
+    private readonly Dictionary<(ulong, BlockMode), CompiledBlock> _byAddress = [];
     private readonly Lock _gate = new();
     private int _next = 1;
     private int _compiled;
@@ -54,15 +60,15 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// its first arrival).</summary>
     public bool Background { get; } = background;
 
-    private readonly HashSet<(ulong, bool)> _requested = [];
+    private readonly HashSet<(ulong, BlockMode)> _requested = [];
     private readonly Lock _compileGate = new();
     private bool _closed;
 
     /// <summary>Queues a compile of the block at <paramref name="ra"/> for the worker unless one is queued already.</summary>
-    public void Request(ulong ra, bool le, Action compile)
+    public void Request(ulong ra, BlockMode mode, Action compile)
     {
         lock (_gate)
-            if (!_requested.Add((ra, le))) return;
+            if (!_requested.Add((ra, mode))) return;
         CompileWorker.Post(() =>
         {
             try
@@ -73,7 +79,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             }
             finally
             {
-                lock (_gate) _requested.Remove((ra, le));
+                lock (_gate) _requested.Remove((ra, mode));
             }
         });
     }
@@ -122,14 +128,14 @@ internal sealed class CompiledBlocks(int threshold, bool background)
         return true;
     }
 
-    /// <summary>A current block at <paramref name="ra"/> in this byte order, compiled before (by any vcpu).</summary>
-    public CompiledBlock? Find(ulong ra, bool le)
+    /// <summary>A current block at <paramref name="ra"/> for this mode, compiled before (by any vcpu).</summary>
+    public CompiledBlock? Find(ulong ra, BlockMode mode)
     {
-        lock (_gate) return _byAddress.TryGetValue((ra, le), out var b) && b.IsCurrent ? b : null;
+        lock (_gate) return _byAddress.TryGetValue((ra, mode), out var b) && b.IsCurrent ? b : null;
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
-    public unsafe CompiledBlock Add(ulong ra, bool le, uint* generationAt, uint generation, int firstLength, BlockCode code)
+    public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int firstLength, BlockCode code)
     {
         lock (_gate)
         {
@@ -141,10 +147,10 @@ internal sealed class CompiledBlocks(int threshold, bool background)
                 _byIndex.CopyTo(grown, 0);
                 Volatile.Write(ref _byIndex, grown);
             }
-            if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.LittleEndian), out var o) && o == old)
-                _byAddress.Remove((old.RealAddress, old.LittleEndian));
-            var block = new CompiledBlock(index, ra, le, generationAt, generation, firstLength, code);
-            _byAddress[(ra, le)] = block;
+            if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old)
+                _byAddress.Remove((old.RealAddress, old.Mode));
+            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, code);
+            _byAddress[(ra, mode)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;
             return block;

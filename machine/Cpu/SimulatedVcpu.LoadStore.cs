@@ -36,29 +36,42 @@ public sealed partial class SimulatedVcpu
         _ => v,
     };
 
-    /// <summary>A load (and, for an update form, RA = EA). With <paramref name="cachedOnly"/> (a compiled block's fast path,
-    /// SimulatedVcpu.Blocks.cs), only the translation cache's common case (<see cref="DataCacheHit"/>) is done, and false
-    /// says nothing was; otherwise the whole access, faults included, and true.</summary>
+    /// <summary>The common case of a load, as the interpreter and a compiled block's fast path take it: a translation-cache hit
+    /// (<see cref="DataCacheHit"/>) and the bytes read; false when it is not that case (nothing done).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Load(int rt, int ra, ulong ea, int size, bool signed, bool update, bool cachedOnly)
+    private bool CachedLoad(ulong ea, int size, out ulong value)
     {
-        ulong value;
-        // DataCacheHit answers in 64-bit mode only, where the EA needs no masking.
-        if (DataCacheHit(ea, size, store: false, out ulong hit)) value = _mem.Load(hit, size, LittleEndian);
-        else if (cachedOnly) return false;
-        else
+        if (!DataCacheHit(ea, size, store: false, out ulong ra)) { value = 0; return false; }
+        value = _mem.Load(ra, size, LittleEndian);
+        return true;
+    }
+
+    /// <summary>The common case of a store (<see cref="CachedLoad"/>); false when it is not that case (nothing done).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CachedStore(ulong ea, int size, ulong value)
+    {
+        if (!DataCacheHit(ea, size, store: true, out ulong ra)) return false;
+        _mem.Store(ra, size, value, LittleEndian);
+        return true;
+    }
+
+    /// <summary>A load (and, for an update form, RA = EA), faults included.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)
+    {
+        // CachedLoad answers in 64-bit mode only, where the EA needs no masking.
+        if (!CachedLoad(ea, size, out ulong value))
         {
             ea = EffectiveAddress(ea);
-            if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return true; }
+            if (CrossesPage(ea, size)) { if (Watched(ea, size, false) || !LoadScalar(ea, size, LittleEndian, out value)) return; }
             else
             {
-                if (!TranslateData(ea, size, false, out ulong real)) return true;
+                if (!TranslateData(ea, size, false, out ulong real)) return;
                 value = _mem.Load(real, size, LittleEndian);
             }
         }
         Gpr[rt] = Extend(value, size, signed);
         if (update) Gpr[ra] = ea;
-        return true;
     }
 
     /// <summary>A translated access whose bytes lie on two 4 KiB pages: each page is translated on its own (their real pages need
@@ -75,66 +88,63 @@ public sealed partial class SimulatedVcpu
     private bool Watched(ulong ea, int size, bool store) =>
         _vm.Watchpoints is { } watched && watched.MayHit(ea, (ulong)size) && WatchpointHit(ea, (ulong)size, store);
 
-    /// <summary>A store (and, for an update form, RA = EA); <paramref name="cachedOnly"/> and the result as for <see cref="Load"/>.</summary>
+    /// <summary>A store (and, for an update form, RA = EA), faults included.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Store(int rs, int ra, ulong ea, int size, bool update, bool cachedOnly)
+    private void Store(int rs, int ra, ulong ea, int size, bool update)
     {
-        if (DataCacheHit(ea, size, store: true, out ulong hit)) _mem.Store(hit, size, Gpr[rs], LittleEndian);
-        else if (cachedOnly) return false;
-        else
+        if (!CachedStore(ea, size, Gpr[rs]))
         {
             ea = EffectiveAddress(ea);
-            if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return true; }
+            if (CrossesPage(ea, size)) { if (Watched(ea, size, true) || !StoreScalar(ea, size, LittleEndian, Gpr[rs])) return; }
             else
             {
-                if (!TranslateData(ea, size, true, out ulong real)) return true;
+                if (!TranslateData(ea, size, true, out ulong real)) return;
                 _mem.Store(real, size, Gpr[rs], LittleEndian);
             }
         }
         if (update) Gpr[ra] = ea;
-        return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool LoadD(uint i, int size, bool signed, bool update, bool cachedOnly = false)
+    private void LoadD(uint i, int size, bool signed, bool update)
     {
         var d = new FormD(i);
-        return Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update, cachedOnly);
+        Load(d.RT, d.RA, RA0(d.RA) + (ulong)d.D, size, signed, update);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool LoadDS(uint i, int size, bool signed, bool update, bool cachedOnly = false)
+    private void LoadDS(uint i, int size, bool signed, bool update)
     {
         var ds = new FormDS(i);
-        return Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update, cachedOnly);
+        Load(ds.RT, ds.RA, RA0(ds.RA) + (ulong)ds.DS, size, signed, update);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool LoadX(uint i, int size, bool signed, bool update, bool cachedOnly = false)
+    private void LoadX(uint i, int size, bool signed, bool update)
     {
         var x = new FormX(i);
-        return Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update, cachedOnly);
+        Load(x.RT, x.RA, RA0(x.RA) + Gpr[x.RB], size, signed, update);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool StoreD(uint i, int size, bool update, bool cachedOnly = false)
+    private void StoreD(uint i, int size, bool update)
     {
         var d = new FormD(i);
-        return Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update, cachedOnly);
+        Store(d.RS, d.RA, RA0(d.RA) + (ulong)d.D, size, update);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool StoreDS(uint i, bool update, bool cachedOnly = false)
+    private void StoreDS(uint i, bool update)
     {
         var ds = new FormDS(i);
-        return Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update, cachedOnly);
+        Store(ds.RS, ds.RA, RA0(ds.RA) + (ulong)ds.DS, 8, update);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool StoreX(uint i, int size, bool update, bool cachedOnly = false)
+    private void StoreX(uint i, int size, bool update)
     {
         var x = new FormX(i);
-        return Store(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update, cachedOnly);
+        Store(x.RS, x.RA, RA0(x.RA) + Gpr[x.RB], size, update);
     }
 
     /// <summary>lhbrx/lwbrx/ldbrx: the access in the byte order opposite to MSR[LE].</summary>

@@ -1,0 +1,375 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
+using ActorStep.Isa;
+
+namespace ActorStep.Machine.Cpu;
+
+public sealed partial class SimulatedVcpu
+{
+    /// <summary>
+    /// Builds a block's code (machine/README.md, "Block compiler"). A block is a run of consecutive words of one page, through
+    /// conditional branches, up to an unconditional branch, the first word a block does not contain, the page's end or
+    /// <see cref="MaxLength"/>; a relative branch to a word of the block is a jump inside it (a loop runs in the compiled code),
+    /// any other target leaves it.
+    /// <para>
+    /// The GPRs the block names, CR, XER, LR and CTR live in the method's locals: read from the vcpu at the entry and written
+    /// back at the one exit, so the JIT keeps them in host registers and compiles a block in a fraction of the time an inlined
+    /// call per instruction took. The hot fixed-point instructions, the loads' and stores' address and the branches are IL of
+    /// their own (<see cref="Emitter"/>), each checked instruction by instruction against the interpreter
+    /// (BlockCompilerTests); any other instruction a block contains calls the interpreter's method with its word as a constant,
+    /// around which the block writes the registers the word names (and CR, XER, LR, CTR) to the vcpu and reads them back.
+    /// </para>
+    /// A load or store calls the translation cache's common case (<see cref="BlockAccess"/>) with the EA and otherwise the
+    /// dispatch table's handler, as do traps and the branches the block does not emit itself. Before a handler the block sets
+    /// what the interpreter sets before any instruction (CIA, NIP = CIA + 4, the timebase and the retired count, which
+    /// watchpoints read) and after it leaves when the instruction raised an event; after a store it leaves when the store changed
+    /// the block's own page, and a jump back leaves when any store did. Each basic block (from a jump target or the entry to the
+    /// next one, or to a branch) runs only when all of it fits in the limit the caller gives: a block ends where the interpreter
+    /// would end a batch.
+    /// </summary>
+    private static partial class BlockCompiler
+    {
+        /// <summary>The most instructions in a block: a compile costs more as it grows, and a kernel's hot loops are shorter.</summary>
+        public const int MaxLength = 64;
+
+        /// <summary>
+        /// The JIT inlines some 400 methods into one method and then calls the rest, whatever their attributes; an instruction
+        /// left to the interpreter's method is ~10 of them, the add family's ~20. Past this allowance a block calls the table's
+        /// handler (one call, its decode and switch folded) instead of leaving the JIT a half-inlined generic method to call.
+        /// </summary>
+        private const int InlineAllowance = 360;
+
+        private static int InlineCost(Call call) => call.Method?.Name == nameof(AddFamily) ? 40 : 16;
+
+        /// <summary>Plain: reads and writes registers only; Raises: can raise an interrupt or an exit event (a trap); Load, Store: a
+        /// fast path, else the handler, which can raise (a store can change code); B, Bc: relative branches; ToRegister: bclr,
+        /// bcctr.</summary>
+        private enum Role { Plain, Raises, Load, Store, B, Bc, ToRegister }
+
+        private static readonly FieldInfo CiaField = Field(nameof(_cia)), NipField = Field(nameof(Nip)), TbField = Field(nameof(Tb)),
+            RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event)), FetchEaPageField = Field(nameof(_fetchEaPage)),
+            GprField = Field(nameof(Gpr)), CrField = Field(nameof(Cr)), XerField = Field(nameof(Xer)), LrField = Field(nameof(Lr)),
+            CtrField = Field(nameof(Ctr));
+
+        private static FieldInfo Field(string name) =>
+            typeof(SimulatedVcpu).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
+            ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
+
+        /// <summary>A method's call: the method and its arguments after the vcpu, each the word (null) or a constant; for an ALU
+        /// instruction, <see cref="Alternative"/> is the table's handler, called instead once the block has spent its inlining
+        /// (<see cref="InlineAllowance"/>).</summary>
+        private sealed record Call(Role Role, MethodInfo? Method, int?[] Constants, Call? Alternative = null);
+
+        /// <summary>The call of every <see cref="Op"/> a block contains, built once: an expression tree costs tens of microseconds.</summary>
+        private static readonly Call?[] Calls = Enum.GetValues<Op>().Select(op =>
+                Inlined(op) is { } call ? Lower(call, Role.Plain) with { Alternative = new Call(Role.Plain, TableHandler(op), [(int)op, null]) }
+                : op is Op.Sync or Op.Isync or Op.Eieio or Op.CacheHint ? new Call(Role.Plain, null, []) // nothing to do (Handlers.Nothing)
+                : RoleOf(op) is { } role ? new Call(role, TableHandler(op), [(int)op, null])
+                : null)
+            .ToArray();
+
+        /// <summary>The static handler the dispatch table holds for <paramref name="op"/> (found by its address).</summary>
+        private static unsafe MethodInfo TableHandler(Op op)
+        {
+            nint address = (nint)Handlers.Table[(int)op];
+            return typeof(Handlers).GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
+                .Single(m => m.GetParameters().Length == 3 && m.MethodHandle.GetFunctionPointer() == address);
+        }
+
+        private static Call Lower(LambdaExpression call, Role role)
+        {
+            var body = (MethodCallExpression)call.Body;
+            var constants = body.Arguments.Select(argument =>
+            {
+                object? value = argument switch
+                {
+                    ParameterExpression => null,
+                    ConstantExpression c => c.Value,
+                    MemberExpression { Expression: ConstantExpression closure, Member: FieldInfo f } => f.GetValue(closure.Value),
+                    _ => throw new NotSupportedException($"argument {argument} of a block call"),
+                };
+                return value switch
+                {
+                    null => (int?)null,
+                    int n => n,
+                    bool b => b ? 1 : 0,
+                    Op o => (int)o,
+                    _ => throw new NotSupportedException($"constant {value} of a block call"),
+                };
+            }).ToArray();
+            return new Call(role, body.Method, constants);
+        }
+
+        /// <summary>Whether a block can contain the word (decoded as <paramref name="op"/>).</summary>
+        public static bool Contains(Op op, uint word) => CallFor(op, word) is not null;
+
+        /// <summary>The call for a word decoded as <paramref name="op"/>; null for what a block does not contain.</summary>
+        private static Call? CallFor(Op op, uint word)
+        {
+            var call = (int)op < Calls.Length ? Calls[(int)op] : null;
+            // LR, CTR and XER only: other SPRs are privileged, read time, or change what a block depends on.
+            if (op is Op.Mfspr or Op.Mtspr && new FormXFX(word).SPR is not (Spr.LR or Spr.CTR or Spr.XER)) return null;
+            return call;
+        }
+
+        /// <summary>What the handler table runs for an ALU <paramref name="op"/> (SimulatedVcpu.Dispatch.cs), as a call with
+        /// constant arguments that a block inlines where it does not emit the instruction itself.</summary>
+        private static Expression<Action<SimulatedVcpu, uint>>? Inlined(Op op) => op switch
+        {
+            Op.Addi => (v, i) => v.Addi(i),
+            Op.Addis => (v, i) => v.Addis(i),
+            Op.Addic => (v, i) => v.Addic(i, false),
+            Op.AddicRc => (v, i) => v.Addic(i, true),
+            Op.Subfic => (v, i) => v.Subfic(i),
+            Op.Mulli => (v, i) => v.Mulli(i),
+            Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze
+                or Op.Neg => (v, i) => v.AddFamily(op, i),
+            Op.Mullw => (v, i) => v.Mullw(i),
+            Op.Mulld => (v, i) => v.Mulld(i),
+            Op.Mulhw => (v, i) => v.Mulhw(i, true),
+            Op.Mulhwu => (v, i) => v.Mulhw(i, false),
+            Op.Mulhd => (v, i) => v.Mulhd(i, true),
+            Op.Mulhdu => (v, i) => v.Mulhd(i, false),
+            Op.Divw => (v, i) => v.Divw(i, true),
+            Op.Divwu => (v, i) => v.Divw(i, false),
+            Op.Divd => (v, i) => v.Divd(i, true),
+            Op.Divdu => (v, i) => v.Divd(i, false),
+            Op.Cmpi => (v, i) => v.Cmpi(i),
+            Op.Cmpli => (v, i) => v.Cmpli(i),
+            Op.Cmp => (v, i) => v.Cmp(i),
+            Op.Cmpl => (v, i) => v.Cmpl(i),
+            Op.Andi => (v, i) => v.Andi(i, false),
+            Op.Andis => (v, i) => v.Andi(i, true),
+            Op.Ori => (v, i) => v.LogicalImmediate(i, 0),
+            Op.Oris => (v, i) => v.LogicalImmediate(i, 1),
+            Op.Xori => (v, i) => v.LogicalImmediate(i, 2),
+            Op.Xoris => (v, i) => v.LogicalImmediate(i, 3),
+            Op.And or Op.Andc or Op.Or or Op.Orc or Op.Xor or Op.Nand or Op.Nor or Op.Eqv or Op.Cmpb => (v, i) => v.Logical(op, i),
+            Op.Extsb or Op.Extsh or Op.Extsw or Op.Cntlzw or Op.Cntlzd or Op.Popcntb or Op.Popcntw or Op.Popcntd
+                => (v, i) => v.Unary(op, i),
+            Op.Rlwinm => (v, i) => v.Rlwinm(i),
+            Op.Rlwnm => (v, i) => v.Rlwnm(i),
+            Op.Rlwimi => (v, i) => v.Rlwimi(i),
+            Op.Rldicl or Op.Rldicr or Op.Rldic or Op.Rldimi => (v, i) => v.RotateDoublewordImmediate(op, i),
+            Op.Rldcl or Op.Rldcr => (v, i) => v.RotateDoublewordRegister(op, i),
+            Op.Slw or Op.Srw or Op.Sld or Op.Srd => (v, i) => v.Shift(op, i),
+            Op.Sraw or Op.Srawi or Op.Srad or Op.Sradi => (v, i) => v.ShiftAlgebraic(op, i),
+            Op.Crand or Op.Cror or Op.Crxor or Op.Crnand or Op.Crnor or Op.Creqv or Op.Crandc or Op.Crorc
+                => (v, i) => v.ConditionRegisterLogical(op, i),
+            Op.Mcrf => (v, i) => v.Mcrf(i),
+            Op.Isel => (v, i) => v.Isel(i),
+            Op.Mfcr => (v, i) => v.Mfcr(i),
+            Op.Mtcrf => (v, i) => v.Mtcrf(i),
+            Op.Mfspr => (v, i) => v.Mfspr(i), // of LR, CTR and XER only (CallFor)
+            Op.Mtspr => (v, i) => v.Mtspr(i),
+            _ => null,
+        };
+
+        /// <summary>The role of an instruction a block runs through the table's handler; null for what a block does not contain:
+        /// anything that can change the MSR or translation, reservations, FP/VMX/VSX, icbi, privileged and illegal words. sync,
+        /// isync, eieio and the cache hints do nothing in this machine's memory model: a block counts them and runs on.</summary>
+        private static Role? RoleOf(Op op) => op switch
+        {
+            >= Op.Lbz and <= Op.Stdux or >= Op.Lhbrx and <= Op.Stdbrx => op is >= Op.Stb and <= Op.Stdux or >= Op.Sthbrx and <= Op.Stdbrx
+                ? Role.Store : Role.Load,
+            Op.Dcbz => Role.Store,
+            Op.Tw or Op.Td or Op.Twi or Op.Tdi => Role.Raises,
+            Op.B => Role.B,
+            Op.Bc => Role.Bc,
+            Op.Bclr or Op.Bcctr => Role.ToRegister,
+            _ => null,
+        };
+
+        /// <summary>A load's or store's form (D: RA|0 + D, DS: RA|0 + DS, X: RA|0 + RB), size, sign extension and update, for the
+        /// ones a block gives a fast path (the byte-reversed forms and dcbz always take the handler).</summary>
+        private readonly record struct Access(char Form, int Size, bool Signed, bool Update);
+
+        private static Access? AccessOf(Op op) => op switch
+        {
+            Op.Lbz or Op.Stb => new('D', 1, false, false),
+            Op.Lbzu or Op.Stbu => new('D', 1, false, true),
+            Op.Lhz or Op.Sth => new('D', 2, false, false),
+            Op.Lhzu or Op.Sthu => new('D', 2, false, true),
+            Op.Lha => new('D', 2, true, false),
+            Op.Lhau => new('D', 2, true, true),
+            Op.Lwz or Op.Stw => new('D', 4, false, false),
+            Op.Lwzu or Op.Stwu => new('D', 4, false, true),
+            Op.Ld or Op.Std => new('S', 8, false, false),
+            Op.Ldu or Op.Stdu => new('S', 8, false, true),
+            Op.Lwa => new('S', 4, true, false),
+            Op.Lbzx or Op.Stbx => new('X', 1, false, false),
+            Op.Lbzux or Op.Stbux => new('X', 1, false, true),
+            Op.Lhzx or Op.Sthx => new('X', 2, false, false),
+            Op.Lhzux or Op.Sthux => new('X', 2, false, true),
+            Op.Lhax => new('X', 2, true, false),
+            Op.Lhaux => new('X', 2, true, true),
+            Op.Lwzx or Op.Stwx => new('X', 4, false, false),
+            Op.Lwzux or Op.Stwux => new('X', 4, false, true),
+            Op.Lwax => new('X', 4, true, false),
+            Op.Lwaux => new('X', 4, true, true),
+            Op.Ldx or Op.Stdx => new('X', 8, false, false),
+            Op.Ldux or Op.Stdux => new('X', 8, false, true),
+            _ => null,
+        };
+
+        /// <summary>Whether a block ends after this branch: it always leaves (b, a branch-always bc, bclr or bcctr).</summary>
+        private static bool Unconditional(Role role, uint word) =>
+            role == Role.B || role is Role.Bc or Role.ToRegister && (new FormB(word).BO & 0x14) == 0x14;
+
+        /// <summary>The index of the word a relative branch (no link) at index <paramref name="k"/> goes to, when it is a word of the
+        /// block of <paramref name="count"/> words; -1 for any other target.</summary>
+        private static int InternalTarget(Role role, uint word, int k, int count)
+        {
+            long displacement;
+            if (role == Role.B) { var b = new FormI(word); if (b.AA || b.LK) return -1; displacement = b.LI; }
+            else if (role == Role.Bc) { var b = new FormB(word); if (b.AA || b.LK) return -1; displacement = b.BD; }
+            else return -1;
+            long target = k + displacement / 4;
+            return target >= 0 && target < count ? (int)target : -1;
+        }
+
+        /// <summary>The block from real address <paramref name="ra"/> for <paramref name="mode"/>; null when it has fewer than two
+        /// instructions.</summary>
+        public static unsafe CompiledBlock? Compile(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode)
+        {
+            uint* generationAt = memory.CodeGeneration(ra);
+            uint generation = Volatile.Read(ref *generationAt); // before the words: a store after this read changes it
+            var words = new List<(uint Word, Call Call)>();
+            for (ulong a = ra, end = (ra & ~0xFFFUL) + 0x1000; words.Count < MaxLength && a < end; a += 4)
+            {
+                uint word = (uint)memory.Load(a, 4, mode.LittleEndian);
+                if (CallFor(OpcodeTable.Decode(word), word) is not { } call) break;
+                words.Add((word, call));
+                if (Unconditional(call.Role, word)) break;
+                // A loop's branch back ends the block too: what follows the loop runs once, as a block of its own.
+                int to = InternalTarget(call.Role, word, words.Count - 1, words.Count);
+                if (to >= 0 && to < words.Count - 1) break;
+            }
+            // A loop that starts after the first word (a function's loop after its prologue) is a block of its own: the block
+            // ends before its head, so the loop is entered from its head as the next block.
+            int n = words.Count;
+            for (int k = 0; k < words.Count; k++)
+                if (InternalTarget(words[k].Call.Role, words[k].Word, k, words.Count) is var t and > 0 && t <= k && t < n) n = t;
+            if (n < words.Count) words.RemoveRange(n, words.Count - n);
+            if (n < 2) return null;
+
+            // Basic blocks start at the entry, at every jump target and after every conditional branch.
+            var target = new int[n];
+            var starts = new bool[n + 1];
+            starts[0] = starts[n] = true;
+            for (int k = 0; k < n; k++)
+            {
+                target[k] = InternalTarget(words[k].Call.Role, words[k].Word, k, n);
+                if (target[k] >= 0) starts[target[k]] = true;
+                if (words[k].Call.Role is Role.Bc or Role.ToRegister) starts[k + 1] = true;
+            }
+            int first = 1;
+            while (!starts[first]) first++;
+
+            // Twice: the first pass learns which registers the block reads and writes (its IL is dropped), the second emits
+            // with them known from the start (the entry reads them, a handler's call writes back those it names).
+            var registers = new RegisterUse();
+            Emit(null, words, target, starts, mode, generationAt, generation, registers);
+            var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
+                [typeof(SimulatedVcpu), typeof(ulong), typeof(long)], typeof(SimulatedVcpu), skipVisibility: true);
+            Emit(method.GetILGenerator(), words, target, starts, mode, generationAt, generation, registers);
+            var code = method.CreateDelegate<BlockCode>();
+            RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
+            return blocks.Add(ra, mode, generationAt, generation, first, code);
+        }
+
+        private static unsafe void Emit(ILGenerator? il, List<(uint Word, Call Call)> words, int[] target, bool[] starts, BlockMode mode,
+            uint* generationAt, uint generation, RegisterUse registers)
+        {
+            il ??= new DynamicMethod("pass", typeof(long), [typeof(SimulatedVcpu), typeof(ulong), typeof(long)], typeof(SimulatedVcpu),
+                skipVisibility: true).GetILGenerator();
+            int n = words.Count;
+            var e = new Emitter(il, mode.Mode64, generationAt, generation, registers);
+            e.Prologue();
+            var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
+            int s = 0, length = 0, inlined = 0;
+            for (int k = 0; k < n; k++)
+            {
+                var (word, call) = words[k];
+                if (starts[k])
+                {
+                    s = k;
+                    length = 1;
+                    while (!starts[k + length]) length++;
+                    il.MarkLabel(labels[k]!.Value);
+                    // if (count + length > limit) leave at this word
+                    var fits = il.DefineLabel();
+                    il.Emit(OpCodes.Ldloc, e.Count); il.Emit(OpCodes.Ldc_I8, (long)length); il.Emit(OpCodes.Add);
+                    il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Ble, fits);
+                    e.Leave(4 * k, 0);
+                    il.MarkLabel(fits);
+                }
+                int j = k - s;
+                bool last = starts[k + 1];
+                var op = OpcodeTable.Decode(word);
+                switch (call.Role)
+                {
+                    case Role.Plain:
+                        if (e.Instruction(op, word)) break;
+                        if (call.Alternative is { } handler && (inlined += InlineCost(call)) > InlineAllowance) e.Call(handler, word);
+                        else e.Call(call, word);
+                        break;
+                    case Role.Raises:
+                        e.Handler(call, word, k, j);
+                        break;
+                    case Role.Load or Role.Store:
+                    {
+                        var done = il.DefineLabel();
+                        if (AccessOf(op) is { } access) e.FastAccess(access, call.Role == Role.Store, word, done);
+                        e.Handler(call, word, k, j);
+                        il.MarkLabel(done);
+                        // A store into the block's own page (self-modifying code): the words after it may have changed.
+                        if (call.Role == Role.Store) e.IfPageChanged(() => e.Leave(4 * k + 4, j + 1));
+                        break;
+                    }
+                    case Role.B or Role.Bc when target[k] >= 0:
+                    {
+                        var notTaken = il.DefineLabel();
+                        if (call.Role == Role.Bc) e.Condition(new FormB(word).BO, new FormB(word).BI, notTaken);
+                        e.AddCount(length);
+                        // A jump back: leave if a store changed the page since the block was compiled (another vcpu's, a
+                        // debugger's breakpoint), as the interpreter would fetch the new word.
+                        int to = target[k];
+                        if (to <= k) e.IfPageChanged(() => e.Leave(4 * to, 0));
+                        il.Emit(OpCodes.Br, labels[to]!.Value);
+                        if (call.Role == Role.Bc)
+                        {
+                            il.MarkLabel(notTaken);
+                            e.AddCount(length);
+                            if (k + 1 == n) e.Leave(4 * n, 0); // else on to the next word, a basic block's start
+                        }
+                        break;
+                    }
+                    default: // a branch that leaves the block when taken
+                        if (!e.BranchOut(op, word, k, length, k + 1 < n && !Unconditional(call.Role, word)))
+                        {
+                            e.Handler(call, word, k, j);
+                            e.FallThrough(length, 4 * k + 4, k + 1 < n && !Unconditional(call.Role, word));
+                        }
+                        break;
+                }
+                if (last && call.Role is Role.Plain or Role.Raises or Role.Load or Role.Store)
+                {
+                    e.AddCount(length);
+                    if (k + 1 == n) e.Leave(4 * n, 0);
+                }
+            }
+            e.Epilogue();
+        }
+
+        /// <summary>The GPRs a block reads into locals and those it writes in them (bit n: GPR n), and whether it writes CR, XER,
+        /// LR, CTR in theirs.</summary>
+        private sealed class RegisterUse
+        {
+            public uint Used, Written;
+            public bool Cr, Xer, Lr, Ctr;
+        }
+    }
+}
