@@ -86,7 +86,10 @@ public sealed class LinuxBootBenchmark : IBenchmark
         if (vm.Halt?.Status != MachineHalt.PowerOff || initLine is null)
             throw new InvalidOperationException($"the simulated boot did not reach the init's line and power off: {vm.Halt?.Detail}\n{console}");
         long instructions = result.Vcpus.Sum(v => v.Instructions);
-        return new Boot(initLine.Value, end, $"({instructions / 1e9:0.00} G instructions, {instructions / end.TotalSeconds / 1e6:0} M/s over all vcpus)");
+        long inBlocks = Enumerable.Range(0, vcpus).Sum(i => ((ActorStep.Machine.Cpu.SimulatedVcpu)vm.GetVcpu(i)).InstructionsRetiredInBlocks);
+        string blocks = vm.CompiledBlockStatistics is var (count, compileTime)
+            ? $"; {100.0 * inBlocks / instructions:0.0} % in {count} blocks, compiled in {compileTime.TotalSeconds:0.00} s" : "";
+        return new Boot(initLine.Value, end, $"({instructions / 1e9:0.00} G instructions, {instructions / end.TotalSeconds / 1e6:0} M/s over all vcpus{blocks})");
     }
 
     private static async Task<Boot> OnQemu(string vmlinux, string initrd, int vcpus, bool vof)

@@ -27,7 +27,11 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly int FirstLength = firstLength;
     public readonly BlockCode Code = code;
 
-    public bool IsCurrent => Volatile.Read(ref *GenerationAt) == Generation;
+    public bool IsCurrent
+    {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref *GenerationAt) == Generation;
+    }
 }
 
 /// <summary>
@@ -109,6 +113,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
 
     public CompiledBlock? this[int index]
     {
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         get
         {
             var table = Volatile.Read(ref _byIndex);
@@ -119,6 +124,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// <summary>Counts an arrival at a block head at <paramref name="cia"/>; true when it is hot enough to compile (its counter
     /// starts again). Counters are shared by the vcpus and by addresses that hash alike: a lost or shared count only moves a
     /// compile earlier or later.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool IsHot(ulong cia)
     {
         var heat = _heat ??= new ushort[HeatSize];

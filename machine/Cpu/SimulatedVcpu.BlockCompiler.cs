@@ -321,10 +321,9 @@ public sealed partial class SimulatedVcpu
                         break;
                     case Role.Load or Role.Store:
                     {
-                        var done = il.DefineLabel();
-                        if (AccessOf(op) is { } access) e.FastAccess(access, call.Role == Role.Store, word, done);
-                        e.Handler(call, word, k, j);
-                        il.MarkLabel(done);
+                        // The common case inline; otherwise the block leaves before the instruction, which the interpreter runs.
+                        if (AccessOf(op) is { } access) e.FastAccess(access, call.Role == Role.Store, word, k, j);
+                        else e.Handler(call, word, k, j);
                         // A store into the block's own page (self-modifying code): the words after it may have changed.
                         if (call.Role == Role.Store) e.IfPageChanged(() => e.Leave(4 * k + 4, j + 1));
                         break;

@@ -105,18 +105,20 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, R(n));
             }
 
-            private void WriteBackSpecials()
+            /// <summary>CR and XER, and with <paramref name="all"/> LR and CTR, back to the vcpu where the block changed them.</summary>
+            private void WriteBackSpecials(bool all = true)
             {
                 if (_use.Cr) StoreField(CrField, Cr);
                 if (_use.Xer) StoreField(XerField, Xer);
-                if (_use.Lr) StoreField(LrField, Lr);
-                if (_use.Ctr) StoreField(CtrField, Ctr);
+                if (all && _use.Lr) StoreField(LrField, Lr);
+                if (all && _use.Ctr) StoreField(CtrField, Ctr);
             }
 
-            private void ReadBackSpecials()
+            private void ReadBackSpecials(bool all = true)
             {
                 LoadField(CrField, Cr);
                 LoadField(XerField, Xer);
+                if (!all) return;
                 LoadField(LrField, Lr);
                 LoadField(CtrField, Ctr);
             }
@@ -137,19 +139,20 @@ public sealed partial class SimulatedVcpu
             private static IEnumerable<int> Named(uint word) =>
                 new[] { (int)(word >> 21) & 31, (int)(word >> 16) & 31, (int)(word >> 11) & 31 }.Distinct();
 
-            /// <summary>Before a method reads the vcpu: the registers the word names that the block changed, and CR, XER, LR, CTR.</summary>
-            private void WriteBackFor(uint word)
+            /// <summary>Before a method reads the vcpu: the registers the word names that the block changed, and CR, XER (and LR,
+            /// CTR for a handler: the interpreter's fixed-point methods a block calls never touch those two).</summary>
+            private void WriteBackFor(uint word, bool handler)
             {
                 foreach (int n in Named(word))
                     if ((_use.Written & (1u << n)) != 0) WriteBack(n);
-                WriteBackSpecials();
+                WriteBackSpecials(all: handler);
             }
 
             /// <summary>After it: what it may have changed.</summary>
-            private void ReadBackFor(uint word)
+            private void ReadBackFor(uint word, bool handler)
             {
                 foreach (int n in Named(word)) ReadBack(n);
-                ReadBackSpecials();
+                ReadBackSpecials(all: handler);
             }
 
             // ---- entry and exit --------------------------------------------------------------------------------------------------
@@ -212,11 +215,11 @@ public sealed partial class SimulatedVcpu
             public void Call(Call call, uint word)
             {
                 if (call.Method is null) return;
-                WriteBackFor(word);
+                WriteBackFor(word, handler: false);
                 _il.Emit(OpCodes.Ldarg_0);
                 foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
                 _il.Emit(OpCodes.Call, call.Method);
-                ReadBackFor(word);
+                ReadBackFor(word, handler: false);
             }
 
             /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of its
@@ -227,11 +230,11 @@ public sealed partial class SimulatedVcpu
                 StoreAddress(NipField, 4 * k + 4);
                 StoreCount(TbField, Tb, j);
                 StoreCount(RetiredField, Retired, j);
-                WriteBackFor(word);
+                WriteBackFor(word, handler: true);
                 _il.Emit(OpCodes.Ldarg_0);
                 foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
                 _il.Emit(OpCodes.Call, call.Method!);
-                ReadBackFor(word);
+                ReadBackFor(word, handler: true);
                 var next = _il.DefineLabel();
                 _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, EventField); _il.Emit(OpCodes.Brfalse, next);
                 LeaveWith(j);
@@ -284,11 +287,13 @@ public sealed partial class SimulatedVcpu
             // ---- loads and stores ------------------------------------------------------------------------------------------------
 
             /// <summary>
-            /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form it), the
-            /// translation cache's hit (<see cref="BlockAccess"/>), the value to or from the register, RA = EA for an update form; then
-            /// on to <paramref name="done"/>. Falls through to what follows (the handler) when it is not the common case.
+            /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form it),
+            /// the translation cache's hit (<see cref="BlockAccess"/>), the value to or from the register, RA = EA for an update
+            /// form. Otherwise (a first access to a page, one across pages, a watchpoint set, 32-bit mode, a fault) the block
+            /// leaves before the instruction (the <paramref name="j"/>th of its basic block, at index <paramref name="k"/>): the
+            /// interpreter runs it, and the word after it may start a block.
             /// </summary>
-            public void FastAccess(Access access, bool store, uint word, Label done)
+            public void FastAccess(Access access, bool store, uint word, int k, int j)
             {
                 int rt = (int)(word >> 21) & 31, ra = (int)(word >> 16) & 31, rb = (int)(word >> 11) & 31;
                 LdRa0(ra);
@@ -297,20 +302,17 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, Ea);
                 int size = access.Size == 8 ? 3 : access.Size == 4 ? 2 : access.Size - 1;
-                var slow = _il.DefineLabel();
+                var hit = _il.DefineLabel();
                 _il.Emit(OpCodes.Ldarg_0);
                 _il.Emit(OpCodes.Ldloc, Ea);
-                if (store)
+                if (store) Ld(rt);
+                else _il.Emit(OpCodes.Ldloca, Value);
+                _il.Emit(OpCodes.Call, store ? Stores[size] : Loads[size]);
+                _il.Emit(OpCodes.Brtrue, hit);
+                Leave(4 * k, j);
+                _il.MarkLabel(hit);
+                if (!store)
                 {
-                    Ld(rt);
-                    _il.Emit(OpCodes.Call, Stores[size]);
-                    _il.Emit(OpCodes.Brfalse, slow);
-                }
-                else
-                {
-                    _il.Emit(OpCodes.Ldloca, Value);
-                    _il.Emit(OpCodes.Call, Loads[size]);
-                    _il.Emit(OpCodes.Brfalse, slow);
                     _il.Emit(OpCodes.Ldloc, Value);
                     if (access.Signed)
                     {
@@ -320,8 +322,6 @@ public sealed partial class SimulatedVcpu
                     St(rt);
                 }
                 if (access.Update) { _il.Emit(OpCodes.Ldloc, Ea); St(ra); }
-                _il.Emit(OpCodes.Br, done);
-                _il.MarkLabel(slow);
             }
 
             // ---- branches --------------------------------------------------------------------------------------------------------

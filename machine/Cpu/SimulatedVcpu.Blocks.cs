@@ -20,6 +20,7 @@ public sealed partial class SimulatedVcpu
     /// decrementer's bound and the deterministic mode's counts stay the interpreter's). The caller runs with MSR[SE] = 0: nothing
     /// is traced.
     /// </summary>
+    [MethodImpl(HotPath)]
     private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd)
     {
         var block = _vm.Blocks![(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
@@ -37,7 +38,9 @@ public sealed partial class SimulatedVcpu
         Tb = tb + (ulong)ran;
         _retired = retired + ran;
         _blockRetired += ran;
-        if (_event == Event.None) return BlockRun.Ran;
+        // None retired: it left before its first instruction (a load or store that is not the translation cache's common
+        // case), which the caller interprets.
+        if (_event == Event.None) return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
         // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
         if ((_event & Event.Exit) != 0) return BlockRun.EndsBatch;
         if ((_event & Event.Interrupted) == 0) { Tb++; _retired++; _blockRetired++; }

@@ -109,7 +109,7 @@ public sealed partial class SimulatedVcpu
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | HotPath)]
     private RadixFault TranslateRadixMiss(ulong ea, AccessKind access, out ulong ra)
     {
         long generation = _vm.TlbGeneration;

@@ -38,6 +38,11 @@ internal struct RegisterFile4 { private ulong _e; }
 /// </summary>
 public sealed partial class SimulatedVcpu : IVcpu
 {
+    /// <summary>The interpreter's loop and what it calls on every instruction or block: compiled optimised at their first call.
+    /// Tiered compilation would run them as unoptimised code first and, while a booting guest keeps the JIT busy, for seconds:
+    /// a kernel's boot is over before the call counting even starts.</summary>
+    internal const MethodImplOptions HotPath = MethodImplOptions.AggressiveOptimization;
+
     public const uint DebugInstruction = 0x00dddd00;
 
     private readonly SimulatedMachine _vm;
@@ -262,6 +267,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace. MSR[IR], MSR[LE] and MSR[SE] are read
     /// once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
     /// with an event, so they hold for the whole of it.</summary>
+    [MethodImpl(HotPath)]
     private unsafe void ExecuteBatch(ulong batchEnd)
     {
         ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE);
@@ -272,7 +278,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         // Compiled blocks (SimulatedVcpu.Blocks.cs) run untraced only; a head is where a block may start: a batch's first
         // instruction, a branch's target.
         var blocks = traced ? null : _vm.Blocks;
-        bool head = true;
+        bool head = true, resume = false;
         while (Tb < batchEnd)
         {
             ulong cia = Nip;
@@ -289,6 +295,7 @@ public sealed partial class SimulatedVcpu : IVcpu
                     var run = RunBlock(ref slot, entry, cia, le, batchEnd);
                     if (run == BlockRun.EndsBatch) return;
                     if (run == BlockRun.Ran) { head = true; continue; }
+                    resume = true; // not run: this word is interpreted, and a block may start at the next
                 }
                 else if (head && blocks.IsHot(cia)) CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
             }
@@ -311,7 +318,8 @@ public sealed partial class SimulatedVcpu : IVcpu
             }
             Tb++; _retired++;
             if (traced) { DeliverTrace(); return; }
-            head = Nip != cia + 4;
+            head = Nip != cia + 4 || resume;
+            resume = false;
         }
     }
 
@@ -322,6 +330,7 @@ public sealed partial class SimulatedVcpu : IVcpu
     /// a moment, or another vcpu could execute the stale word. This fetch itself executes what it read, as if it
     /// came just before the store.
     /// </summary>
+    [MethodImpl(HotPath)]
     private ulong Fill(ref ulong slot, ulong seen, ulong cia, bool le)
     {
         if ((long)seen < 0)
@@ -338,6 +347,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         return entry;
     }
 
+    [MethodImpl(HotPath)]
     private unsafe bool RefillFetch(ulong cia, ulong mode)
     {
         var fault = Translate(cia, AccessKind.Fetch, out ulong ra);
