@@ -14,7 +14,7 @@ internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
 /// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
 /// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
-    int firstLength, BlockCode code)
+    int firstLength, int continuesAt, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
@@ -25,6 +25,10 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly uint Generation = generation;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
     public readonly int FirstLength = firstLength;
+    /// <summary>The offset from its first word of the word after its last when the block stopped short of more code it could
+    /// have contained (its length limit, its page's end, a loop's head); -1 when it ends at a branch or before a word no block
+    /// contains.</summary>
+    public readonly int ContinuesAt = continuesAt;
     public readonly BlockCode Code = code;
 
     public bool IsCurrent
@@ -134,6 +138,23 @@ internal sealed class CompiledBlocks(int threshold, bool background)
         return true;
     }
 
+    // Starts found too short for a block (fewer than two instructions it can contain), with their page's code generation then.
+    private readonly Dictionary<(ulong, BlockMode), uint> _short = [];
+
+    /// <summary>Notes that the words at <paramref name="ra"/> make no block while the page's code generation is
+    /// <paramref name="generation"/>.</summary>
+    public void NoteShort(ulong ra, BlockMode mode, uint generation)
+    {
+        lock (_gate) _short[(ra, mode)] = generation;
+    }
+
+    /// <summary>Whether <paramref name="ra"/> was found too short for a block and its page has not changed since: a head reached
+    /// on every arrival (a block's continuation) asks once, not at each.</summary>
+    public unsafe bool KnownShort(ulong ra, BlockMode mode, uint* generationAt)
+    {
+        lock (_gate) return _short.TryGetValue((ra, mode), out uint generation) && generation == Volatile.Read(ref *generationAt);
+    }
+
     /// <summary>A current block at <paramref name="ra"/> for this mode, compiled before (by any vcpu).</summary>
     public CompiledBlock? Find(ulong ra, BlockMode mode)
     {
@@ -141,7 +162,8 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
-    public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int firstLength, BlockCode code)
+    public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int firstLength, int continuesAt,
+        BlockCode code)
     {
         lock (_gate)
         {
@@ -155,7 +177,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             }
             if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old)
                 _byAddress.Remove((old.RealAddress, old.Mode));
-            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, code);
+            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, continuesAt, code);
             _byAddress[(ra, mode)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;

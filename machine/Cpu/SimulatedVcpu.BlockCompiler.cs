@@ -53,6 +53,11 @@ public sealed partial class SimulatedVcpu
             GprField = Field(nameof(Gpr)), CrField = Field(nameof(Cr)), XerField = Field(nameof(Xer)), LrField = Field(nameof(Lr)),
             CtrField = Field(nameof(Ctr));
 
+        // A block's arguments: the delegate's target (the machine's CompiledBlocks: a delegate closed over its first argument is
+        // called directly, an open static one through a shuffle thunk), the vcpu, the entry's EA and the limit.
+        private static readonly OpCode LdVcpu = OpCodes.Ldarg_1, LdCia = OpCodes.Ldarg_2, LdLimit = OpCodes.Ldarg_3;
+        private static readonly Type[] Parameters = [typeof(CompiledBlocks), typeof(SimulatedVcpu), typeof(ulong), typeof(long)];
+
         private static FieldInfo Field(string name) =>
             typeof(SimulatedVcpu).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
             ?? throw new MissingFieldException(nameof(SimulatedVcpu), name);
@@ -273,18 +278,19 @@ public sealed partial class SimulatedVcpu
             var registers = new RegisterUse();
             Emit(null, words, target, starts, mode, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
-                [typeof(SimulatedVcpu), typeof(ulong), typeof(long)], typeof(SimulatedVcpu), skipVisibility: true);
+                Parameters, typeof(SimulatedVcpu), skipVisibility: true);
             Emit(method.GetILGenerator(), words, target, starts, mode, generationAt, generation, registers);
-            var code = method.CreateDelegate<BlockCode>();
+            var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
-            return blocks.Add(ra, mode, generationAt, generation, first, code);
+            // Leaving at its end falls into the next word, unless it ends with a branch that always leaves.
+            int continuesAt = Unconditional(words[^1].Call.Role, words[^1].Word) ? -1 : 4 * n;
+            return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, code);
         }
 
         private static unsafe void Emit(ILGenerator? il, List<(uint Word, Call Call)> words, int[] target, bool[] starts, BlockMode mode,
             uint* generationAt, uint generation, RegisterUse registers)
         {
-            il ??= new DynamicMethod("pass", typeof(long), [typeof(SimulatedVcpu), typeof(ulong), typeof(long)], typeof(SimulatedVcpu),
-                skipVisibility: true).GetILGenerator();
+            il ??= new DynamicMethod("pass", typeof(long), Parameters, typeof(SimulatedVcpu), skipVisibility: true).GetILGenerator();
             int n = words.Count;
             var e = new Emitter(il, mode.Mode64, generationAt, generation, registers);
             e.Prologue();
@@ -302,7 +308,7 @@ public sealed partial class SimulatedVcpu
                     // if (count + length > limit) leave at this word
                     var fits = il.DefineLabel();
                     il.Emit(OpCodes.Ldloc, e.Count); il.Emit(OpCodes.Ldc_I8, (long)length); il.Emit(OpCodes.Add);
-                    il.Emit(OpCodes.Ldarg_2); il.Emit(OpCodes.Ble, fits);
+                    il.Emit(LdLimit); il.Emit(OpCodes.Ble, fits);
                     e.Leave(4 * k, 0);
                     il.MarkLabel(fits);
                 }

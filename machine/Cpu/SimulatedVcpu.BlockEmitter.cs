@@ -86,7 +86,7 @@ public sealed partial class SimulatedVcpu
 
             private void GprAddress(int n)
             {
-                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(LdVcpu);
                 _il.Emit(OpCodes.Ldflda, GprField);
                 if (n != 0) { _il.Emit(OpCodes.Ldc_I4, 8 * n); _il.Emit(OpCodes.Add); }
             }
@@ -125,12 +125,12 @@ public sealed partial class SimulatedVcpu
 
             private void StoreField(FieldInfo field, LocalBuilder local)
             {
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldloc, local); _il.Emit(OpCodes.Stfld, field);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldloc, local); _il.Emit(OpCodes.Stfld, field);
             }
 
             private void LoadField(FieldInfo field, LocalBuilder local)
             {
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, field); _il.Emit(OpCodes.Stloc, local);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, field); _il.Emit(OpCodes.Stloc, local);
             }
 
             /// <summary>The GPR fields an instruction's word can name (bits 6–10, 11–15, 16–20; for a D-form the last is part of the
@@ -160,7 +160,7 @@ public sealed partial class SimulatedVcpu
             public void Prologue()
             {
                 LoadField(TbField, Tb);
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, RetiredField); _il.Emit(OpCodes.Stloc, Retired);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, RetiredField); _il.Emit(OpCodes.Stloc, Retired);
                 for (int n = 0; n < 32; n++)
                     if ((_use.Used & (1u << n)) != 0) ReadBack(n);
                 ReadBackSpecials();
@@ -216,7 +216,7 @@ public sealed partial class SimulatedVcpu
             {
                 if (call.Method is null) return;
                 WriteBackFor(word, handler: false);
-                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(LdVcpu);
                 foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
                 _il.Emit(OpCodes.Call, call.Method);
                 ReadBackFor(word, handler: false);
@@ -231,20 +231,20 @@ public sealed partial class SimulatedVcpu
                 StoreCount(TbField, Tb, j);
                 StoreCount(RetiredField, Retired, j);
                 WriteBackFor(word, handler: true);
-                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(LdVcpu);
                 foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
                 _il.Emit(OpCodes.Call, call.Method!);
                 ReadBackFor(word, handler: true);
                 var next = _il.DefineLabel();
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, EventField); _il.Emit(OpCodes.Brfalse, next);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, EventField); _il.Emit(OpCodes.Brfalse, next);
                 LeaveWith(j);
                 _il.MarkLabel(next);
                 // The handler's translation flushed this vcpu's translation cache (another vcpu's tlbie, say): the interpreter
                 // translates its next fetch again (a page remapped or made no-execute), so the block leaves, the instruction
                 // retired and NIP what it set.
                 var samePage = _il.DefineLabel();
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, FetchEaPageField);
-                _il.Emit(OpCodes.Ldarg_1); _il.Emit(OpCodes.Ldc_I8, ~0xFFFL); _il.Emit(OpCodes.And);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, FetchEaPageField);
+                _il.Emit(LdCia); _il.Emit(OpCodes.Ldc_I8, ~0xFFFL); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Beq, samePage);
                 LeaveWith(j + 1);
                 _il.MarkLabel(samePage);
@@ -258,8 +258,8 @@ public sealed partial class SimulatedVcpu
                 if (hasNext)
                 {
                     var on = _il.DefineLabel();
-                    _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldfld, NipField);
-                    _il.Emit(OpCodes.Ldarg_1); _il.Emit(OpCodes.Ldc_I8, (long)next); _il.Emit(OpCodes.Add);
+                    _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, NipField);
+                    _il.Emit(LdCia); _il.Emit(OpCodes.Ldc_I8, (long)next); _il.Emit(OpCodes.Add);
                     _il.Emit(OpCodes.Beq, on);
                     LeaveWith(0);
                     _il.MarkLabel(on);
@@ -270,15 +270,15 @@ public sealed partial class SimulatedVcpu
             /// <summary>vcpu.field = cia + offset.</summary>
             private void StoreAddress(FieldInfo field, int offset)
             {
-                _il.Emit(OpCodes.Ldarg_0);
-                _il.Emit(OpCodes.Ldarg_1); _il.Emit(OpCodes.Ldc_I8, (long)offset); _il.Emit(OpCodes.Add);
+                _il.Emit(LdVcpu);
+                _il.Emit(LdCia); _il.Emit(OpCodes.Ldc_I8, (long)offset); _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stfld, field);
             }
 
             /// <summary>vcpu.field = the field's value at the block's entry + Count + <paramref name="j"/>.</summary>
             private void StoreCount(FieldInfo field, LocalBuilder atEntry, int j)
             {
-                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(LdVcpu);
                 _il.Emit(OpCodes.Ldloc, atEntry); _il.Emit(OpCodes.Ldloc, Count); _il.Emit(OpCodes.Add);
                 if (j != 0) { _il.Emit(OpCodes.Ldc_I8, (long)j); _il.Emit(OpCodes.Add); }
                 _il.Emit(OpCodes.Stfld, field);
@@ -303,7 +303,7 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, Ea);
                 int size = access.Size == 8 ? 3 : access.Size == 4 ? 2 : access.Size - 1;
                 var hit = _il.DefineLabel();
-                _il.Emit(OpCodes.Ldarg_0);
+                _il.Emit(LdVcpu);
                 _il.Emit(OpCodes.Ldloc, Ea);
                 if (store) Ld(rt);
                 else _il.Emit(OpCodes.Ldloca, Value);
@@ -360,7 +360,7 @@ public sealed partial class SimulatedVcpu
                     {
                         long displacement = op == Op.B ? new FormI(word).LI : new FormB(word).BD;
                         if ((word & 2) != 0) I8(displacement);
-                        else { _il.Emit(OpCodes.Ldarg_1); I8(4L * k + displacement); _il.Emit(OpCodes.Add); }
+                        else { _il.Emit(LdCia); I8(4L * k + displacement); _il.Emit(OpCodes.Add); }
                         break;
                     }
                     default:
@@ -369,12 +369,12 @@ public sealed partial class SimulatedVcpu
                 }
                 if (!_mode64) { I8(0xFFFFFFFF); _il.Emit(OpCodes.And); }
                 _il.Emit(OpCodes.Stloc, T2);
-                if ((word & 1) != 0) { _il.Emit(OpCodes.Ldarg_1); I8(4L * k + 4); _il.Emit(OpCodes.Add); StLr(); }
+                if ((word & 1) != 0) { _il.Emit(LdCia); I8(4L * k + 4); _il.Emit(OpCodes.Add); StLr(); }
                 AddCount(length);
                 var notTaken = _il.DefineLabel();
                 bool always = op == Op.B;
                 if (!always) Condition(op == Op.Bcctr ? bo | 0x04 : bo, bi, notTaken);
-                _il.Emit(OpCodes.Ldarg_0); _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Stfld, NipField);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Stfld, NipField);
                 LeaveWith(0);
                 if (!always)
                 {

@@ -21,8 +21,9 @@ public sealed partial class SimulatedVcpu
     /// is traced.
     /// </summary>
     [MethodImpl(HotPath)]
-    private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd)
+    private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd, out bool fellThrough)
     {
+        fellThrough = false;
         var block = _vm.Blocks![(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
         if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.LittleEndian != le
             || block.Mode64 != Mode64 || !block.IsCurrent)
@@ -40,7 +41,11 @@ public sealed partial class SimulatedVcpu
         _blockRetired += ran;
         // None retired: it left before its first instruction (a load or store that is not the translation cache's common
         // case), which the caller interprets.
-        if (_event == Event.None) return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
+        if (_event == Event.None)
+        {
+            fellThrough = Nip == cia + (ulong)block.ContinuesAt;
+            return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
+        }
         // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
         if ((_event & Event.Exit) != 0) return BlockRun.EndsBatch;
         if ((_event & Event.Interrupted) == 0) { Tb++; _retired++; _blockRetired++; }
@@ -57,6 +62,7 @@ public sealed partial class SimulatedVcpu
         ulong ra = _fetchRaPage | (cia & 0xFFF);
         var memory = _mem;
         var mode = new BlockMode(le, Mode64);
+        if (blocks.KnownShort(ra, mode, memory.CodeGeneration(ra))) return;
         if (!blocks.Background) CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry);
         else blocks.Request(ra, mode, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
     }
@@ -69,7 +75,9 @@ public sealed partial class SimulatedVcpu
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
+                uint generation = Volatile.Read(ref *memory.CodeGeneration(ra));
                 block = BlockCompiler.Compile(blocks, memory, ra, mode);
+                if (block is null) blocks.NoteShort(ra, mode, generation);
             }
             catch (Exception e)
             {

@@ -278,7 +278,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         // Compiled blocks (SimulatedVcpu.Blocks.cs) run untraced only; a head is where a block may start: a batch's first
         // instruction, a branch's target.
         var blocks = traced ? null : _vm.Blocks;
-        bool head = true, resume = false;
+        bool head = true, resume = false, continuation = false;
         while (Tb < batchEnd)
         {
             ulong cia = Nip;
@@ -292,12 +292,16 @@ public sealed partial class SimulatedVcpu : IVcpu
             {
                 if ((entry & CompiledBlocks.SlotMask) != 0)
                 {
-                    var run = RunBlock(ref slot, entry, cia, le, batchEnd);
+                    var run = RunBlock(ref slot, entry, cia, le, batchEnd, out bool fellThrough);
                     if (run == BlockRun.EndsBatch) return;
-                    if (run == BlockRun.Ran) { head = true; continue; }
+                    if (run == BlockRun.Ran) { head = true; continuation = fellThrough; continue; }
                     resume = true; // not run: this word is interpreted, and a block may start at the next
                 }
-                else if (head && blocks.IsHot(cia)) CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
+                // A block's continuation (the word a block fell off its end into: a long run of straight code, a loop's exit) is
+                // as hot as the block; any other head once its arrivals reach the threshold.
+                else if (head && (continuation ? BlockCompiler.Contains((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
+                    CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
+                continuation = false;
             }
             Nip = cia + 4;
             Execute((Op)(ushort)(entry >> 32), (uint)entry);

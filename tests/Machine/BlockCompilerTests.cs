@@ -388,6 +388,25 @@ public class BlockCompilerTests
         Assert.True(InBlocks(compiled) > 3 + 40 * 9, $"no block ran in 32-bit mode ({InBlocks(compiled)} in blocks)");
     }
 
+    [Fact]
+    public void Straight_code_longer_than_a_block_is_compiled_block_after_block_once_its_head_is_hot()
+    {
+        // 300 straight instructions in a loop: the loop's head turns hot at its 51st arrival; the words each block falls into
+        // are as hot as the block, so the body's next block is compiled at the next arrival, not after 50 more.
+        string body = string.Join("\n", Enumerable.Range(0, 300).Select(k => k % 2 == 0 ? $"    addi {3 + k % 7},{3 + k % 7},{k}" : $"    xor {3 + k % 5},{4 + k % 7},{3 + k % 3}"));
+        string source = Loop(body, iterations: 60);
+        var compiled = new TestMachine(source, littleEndian: true,
+            options: o => o with { CompileBlocks = true, BlockCompileThreshold = 50, CompileInBackground = false });
+        var plain = Machine(source, le: true, compile: false);
+        // One quantum: blocks of 64 instructions need room to run (RunSideBySide's small quanta would interpret them).
+        Assert.Equal(plain.Run(30_000), compiled.Run(30_000));
+        SameState(compiled, plain, "straight code");
+        Assert.Equal(compiled.Sym("done"), compiled.State.Nip);
+        // 10 iterations from the 51st: each compiles the next block of the body (on the vcpu's thread here) until all 300 words
+        // run compiled, ~2,000 instructions in blocks; were only heads with 50 arrivals compiled, the first block alone: 10 × 64.
+        Assert.True(InBlocks(compiled) > 5 * 300, $"{InBlocks(compiled)} instructions in blocks");
+    }
+
     // --- Translated data: a block's loads and stores through the radix tree, the translation cache's fast path. ---
 
     /// <summary>The real page that EA page 1 of quadrant 3 maps to in <see cref="TranslatedLoop"/>.</summary>
