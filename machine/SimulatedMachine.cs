@@ -252,6 +252,28 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     /// <summary>Bumped by every invalidation; a vcpu whose cache is older drops it before its next translation.</summary>
     internal long TlbGeneration => Volatile.Read(ref _tlbGeneration);
 
+    private long _timebaseRead;
+
+    /// <summary>
+    /// The timebase as a read of it (mftb, mfspr TB, H_XIRR_X) by a vcpu whose own count is <paramref name="tb"/> returns it:
+    /// never less than any read before it on any vcpu. Each vcpu's timebase counts its own instructions and the run keeps them
+    /// within <see cref="MachineRunner.MaxSkew"/> of each other, but a guest takes the timebase for one clock (as it is on
+    /// hardware): Linux's timekeeping subtracts one vcpu's read from another's, and a negative difference is a huge positive
+    /// one, which its catching-up loop (timekeeping_advance, second_overflow) would work through for hours. A vcpu behind
+    /// the latest read sees the time stand still until its own count passes it.
+    /// </summary>
+    internal ulong TimebaseRead(ulong tb)
+    {
+        long seen = Volatile.Read(ref _timebaseRead);
+        while ((long)tb > seen)
+        {
+            long was = Interlocked.CompareExchange(ref _timebaseRead, (long)tb, seen);
+            if (was == seen) return tb;
+            seen = was;
+        }
+        return (ulong)seen;
+    }
+
     internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
 }
 

@@ -32,8 +32,8 @@ public sealed partial class SimulatedVcpu
             Spr.SPRG2 => Sprg[2],
             Spr.SPRG3 => Sprg[3],
             Spr.USPRG3 => Sprg[3],
-            Spr.TBL_READ => Tb,
-            Spr.TBU_READ => Tb >> 32,
+            Spr.TBL_READ => _vm.TimebaseRead(Tb),
+            Spr.TBU_READ => _vm.TimebaseRead(Tb) >> 32,
             Spr.PVR => Pvr,
             Spr.PIR => (ulong)Index,
             Spr.PIDR => Pidr,
@@ -93,8 +93,8 @@ public sealed partial class SimulatedVcpu
         var x = new FormXFX(i);
         switch (x.SPR)
         {
-            case Spr.TBL_READ: Gpr[x.RT] = Tb; break;
-            case Spr.TBU_READ: Gpr[x.RT] = Tb >> 32; break;
+            case Spr.TBL_READ: Gpr[x.RT] = _vm.TimebaseRead(Tb); break;
+            case Spr.TBU_READ: Gpr[x.RT] = _vm.TimebaseRead(Tb) >> 32; break;
             default: RaiseIllegal(i); break;
         }
     }

@@ -145,7 +145,7 @@ public sealed partial class SimulatedMachine
                 break;
             case Papr.H_XIRR_X:
                 v.Gpr[4] = Xics.Accept(v.Index);
-                v.Gpr[5] = v.Tb;
+                v.Gpr[5] = TimebaseRead(v.Tb);
                 break;
             case Papr.H_EOI:
                 Xics.EndOfInterrupt(v.Index, (uint)v.Gpr[4]);
