@@ -9,10 +9,10 @@ public sealed partial class SimulatedVcpu
     private static partial class BlockCompiler
     {
         /// <summary>
-        /// The IL of a block (<see cref="BlockCompiler"/>): its registers in locals, the instructions it emits itself, the calls of
-        /// the interpreter's methods and handlers with the registers they name written to the vcpu before and read back after, and
-        /// the one exit that writes back what the block changed. <see cref="Count"/> is the instructions the block retired before the
-        /// current basic block; every way out sets <see cref="Ret"/> and NIP and jumps to the exit.
+        /// The IL of a block (<see cref="BlockCompiler"/>): its registers in locals, the instructions it emits itself, the
+        /// calls of the interpreter's methods and handlers with the registers they name written to the vcpu before and read
+        /// back after, and the one exit that writes back what the block changed. <see cref="Count"/> is the instructions the
+        /// block retired before the current basic block; every way out sets <see cref="Ret"/> and NIP and jumps to the exit.
         /// </summary>
         private sealed unsafe class Emitter
         {
@@ -26,8 +26,10 @@ public sealed partial class SimulatedVcpu
 
             public readonly LocalBuilder Tb, Retired, Count, Ret, Ea, Value, T0, T1, T2, Res, Cr, Xer, Lr, Ctr;
 
-            private static readonly MethodInfo[] Loads = [.. new[] { 1, 2, 4, 8 }.Select(n => typeof(BlockAccess).GetMethod($"Load{n}")!)];
-            private static readonly MethodInfo[] Stores = [.. new[] { 1, 2, 4, 8 }.Select(n => typeof(BlockAccess).GetMethod($"Store{n}")!)];
+            private static readonly MethodInfo[] Loads = Sized("Load"), Stores = Sized("Store");
+
+            private static MethodInfo[] Sized(string name) =>
+                [.. new[] { 1, 2, 4, 8 }.Select(n => typeof(BlockAccess).GetMethod($"{name}{n}")!)];
 
             public Emitter(ILGenerator il, bool mode64, uint* generationAt, uint generation, RegisterUse use)
             {
@@ -53,7 +55,7 @@ public sealed partial class SimulatedVcpu
                 _exit = il.DefineLabel();
             }
 
-            // ---- registers -------------------------------------------------------------------------------------------------------
+            // ---- registers --------------------------------------------------------------------------------------------------
 
             private LocalBuilder R(int n) => _r[n] ??= _il.DeclareLocal(typeof(ulong));
 
@@ -105,7 +107,8 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, R(n));
             }
 
-            /// <summary>CR and XER, and with <paramref name="all"/> LR and CTR, back to the vcpu where the block changed them.</summary>
+            /// <summary>CR and XER, and with <paramref name="all"/> LR and CTR, back to the vcpu where the block changed
+            /// them.</summary>
             private void WriteBackSpecials(bool all = true)
             {
                 if (_use.Cr) StoreField(CrField, Cr);
@@ -133,14 +136,14 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, field); _il.Emit(OpCodes.Stloc, local);
             }
 
-            /// <summary>The GPR fields an instruction's word can name (bits 6–10, 11–15, 16–20; for a D-form the last is part of the
-            /// immediate, which costs a needless write-back at most): every instruction a block leaves to a method names its GPRs
-            /// there.</summary>
+            /// <summary>The GPR fields an instruction's word can name (bits 6–10, 11–15, 16–20; for a D-form the last is part
+            /// of the immediate, which costs a needless write-back at most): every instruction a block leaves to a method names
+            /// its GPRs there.</summary>
             private static IEnumerable<int> Named(uint word) =>
                 new[] { (int)(word >> 21) & 31, (int)(word >> 16) & 31, (int)(word >> 11) & 31 }.Distinct();
 
-            /// <summary>Before a method reads the vcpu: the registers the word names that the block changed, and CR, XER (and LR,
-            /// CTR for a handler: the interpreter's fixed-point methods a block calls never touch those two).</summary>
+            /// <summary>Before a method reads the vcpu: the registers the word names that the block changed, and CR, XER (and
+            /// LR, CTR for a handler: the interpreter's fixed-point methods a block calls never touch those two).</summary>
             private void WriteBackFor(uint word, bool handler)
             {
                 foreach (int n in Named(word))
@@ -155,7 +158,7 @@ public sealed partial class SimulatedVcpu
                 ReadBackSpecials(all: handler);
             }
 
-            // ---- entry and exit --------------------------------------------------------------------------------------------------
+            // ---- entry and exit ---------------------------------------------------------------------------------------------
 
             public void Prologue()
             {
@@ -177,7 +180,8 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Ret);
             }
 
-            /// <summary>NIP = CIA of the entry + <paramref name="offset"/>; leave with Count + <paramref name="j"/> retired.</summary>
+            /// <summary>NIP = CIA of the entry + <paramref name="offset"/>; leave with Count + <paramref name="j"/>
+            /// retired.</summary>
             public void Leave(int offset, int j)
             {
                 StoreAddress(NipField, offset);
@@ -194,7 +198,8 @@ public sealed partial class SimulatedVcpu
 
             public void AddCount(int length)
             {
-                _il.Emit(OpCodes.Ldloc, Count); _il.Emit(OpCodes.Ldc_I8, (long)length); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Stloc, Count);
+                _il.Emit(OpCodes.Ldloc, Count); _il.Emit(OpCodes.Ldc_I8, (long)length); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Stloc, Count);
             }
 
             /// <summary>Emits <paramref name="leave"/> behind a test of the page's code generation.</summary>
@@ -208,7 +213,7 @@ public sealed partial class SimulatedVcpu
                 _il.MarkLabel(unchanged);
             }
 
-            // ---- calls -----------------------------------------------------------------------------------------------------------
+            // ---- calls ------------------------------------------------------------------------------------------------------
 
             /// <summary>The interpreter's method for the word, its vcpu the block's argument, the word and every other argument
             /// constants.</summary>
@@ -222,8 +227,8 @@ public sealed partial class SimulatedVcpu
                 ReadBackFor(word, handler: false);
             }
 
-            /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of its
-            /// basic block), with what ExecuteBatch holds before it; leaves when it raised an event.</summary>
+            /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of
+            /// its basic block), with what ExecuteBatch holds before it; leaves when it raised an event.</summary>
             public void Handler(Call call, uint word, int k, int j)
             {
                 StoreAddress(CiaField, 4 * k);
@@ -250,8 +255,8 @@ public sealed partial class SimulatedVcpu
                 _il.MarkLabel(samePage);
             }
 
-            /// <summary>After a branch the handler ran: the basic block is retired; on to the next word when NIP is it and there is
-            /// one, else leave with the NIP the branch set.</summary>
+            /// <summary>After a branch the handler ran: the basic block is retired; on to the next word when NIP is it and
+            /// there is one, else leave with the NIP the branch set.</summary>
             public void FallThrough(int length, int next, bool hasNext)
             {
                 AddCount(length);
@@ -284,14 +289,14 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stfld, field);
             }
 
-            // ---- loads and stores ------------------------------------------------------------------------------------------------
+            // ---- loads and stores -------------------------------------------------------------------------------------------
 
             /// <summary>
-            /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form it),
-            /// the translation cache's hit (<see cref="BlockAccess"/>), the value to or from the register, RA = EA for an update
-            /// form. Otherwise (a first access to a page, one across pages, a watchpoint set, 32-bit mode, a fault) the block
-            /// leaves before the instruction (the <paramref name="j"/>th of its basic block, at index <paramref name="k"/>): the
-            /// interpreter runs it, and the word after it may start a block.
+            /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form
+            /// it), the translation cache's hit (<see cref="BlockAccess"/>), the value to or from the register, RA = EA for an
+            /// update form. Otherwise (a first access to a page, one across pages, a watchpoint set, 32-bit mode, a fault) the
+            /// block leaves before the instruction (the <paramref name="j"/>th of its basic block, at index <paramref
+            /// name="k"/>): the interpreter runs it, and the word after it may start a block.
             /// </summary>
             public void FastAccess(Access access, bool store, uint word, int k, int j)
             {
@@ -324,10 +329,10 @@ public sealed partial class SimulatedVcpu
                 if (access.Update) { _il.Emit(OpCodes.Ldloc, Ea); St(ra); }
             }
 
-            // ---- branches --------------------------------------------------------------------------------------------------------
+            // ---- branches ---------------------------------------------------------------------------------------------------
 
-            /// <summary>BranchTaken on the block's CTR and CR: jumps to <paramref name="notTaken"/> unless the branch is taken; CTR
-            /// decremented when BO says so.</summary>
+            /// <summary>BranchTaken on the block's CTR and CR: jumps to <paramref name="notTaken"/> unless the branch is taken;
+            /// CTR decremented when BO says so.</summary>
             public void Condition(int bo, int bi, Label notTaken)
             {
                 if ((bo & 0x04) == 0)
@@ -347,8 +352,9 @@ public sealed partial class SimulatedVcpu
             }
 
             /// <summary>A branch that leaves the block when taken (b, bc, bclr, bcctr), as Branch, BranchConditional and
-            /// BranchConditionalToRegister: the basic block retired, LR set for a link, NIP the target when taken; not taken, on to
-            /// the next word or out at it. False for what the handler must run (bcctr with a CTR decrement: illegal).</summary>
+            /// BranchConditionalToRegister: the basic block retired, LR set for a link, NIP the target when taken; not taken,
+            /// on to the next word or out at it. False for what the handler must run (bcctr with a CTR decrement:
+            /// illegal).</summary>
             public bool BranchOut(Op op, uint word, int k, int length, bool hasNext)
             {
                 int bo = (int)(word >> 21) & 31, bi = (int)(word >> 16) & 31;
@@ -384,13 +390,14 @@ public sealed partial class SimulatedVcpu
                 return true;
             }
 
-            // ---- fixed-point instructions ----------------------------------------------------------------------------------------
+            // ---- fixed-point instructions --------------------------------------------------------------------------------
 
             private void I8(long value) => _il.Emit(OpCodes.Ldc_I8, value);
 
             /// <summary>
-            /// The instruction in IL of its own, the interpreter's semantics (SimulatedVcpu.Integer.cs, Branch.cs, System.cs) with
-            /// the word's fields constants; false for one the block leaves to the interpreter's method (OE = 1, the rarer ops).
+            /// The instruction in IL of its own, the interpreter's semantics (SimulatedVcpu.Integer.cs, Branch.cs, System.cs)
+            /// with the word's fields constants; false for one the block leaves to the interpreter's method (OE = 1, the rarer
+            /// ops).
             /// </summary>
             public bool Instruction(Op op, uint word)
             {
@@ -424,7 +431,11 @@ public sealed partial class SimulatedVcpu
                         else if (op is Op.Addze or Op.Subfze or Op.Neg) I8(0);
                         else Ld(rb);
                         _il.Emit(OpCodes.Stloc, T1);
-                        if (extended) { _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And); }
+                        if (extended) // CA
+                        {
+                            _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un);
+                            I8(1); _il.Emit(OpCodes.And);
+                        }
                         else I8(op is Op.Subf or Op.Subfc or Op.Neg ? 1 : 0);
                         _il.Emit(OpCodes.Stloc, T2);
                         Sum(rt, setsCa: op is not (Op.Add or Op.Subf or Op.Neg), rc);
@@ -503,7 +514,8 @@ public sealed partial class SimulatedVcpu
                         Ld(rb); _il.Emit(OpCodes.Conv_I4); _il.Emit(OpCodes.Ldc_I4, word32 ? 31 : 63); _il.Emit(OpCodes.And);
                         _il.Emit(op is Op.Sld or Op.Slw ? OpCodes.Shl : OpCodes.Shr_Un);
                         if (op == Op.Slw) { I8(0xFFFFFFFF); _il.Emit(OpCodes.And); }
-                        Ld(rb); _il.Emit(OpCodes.Ldc_I4, word32 ? 5 : 6); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
+                        Ld(rb); _il.Emit(OpCodes.Ldc_I4, word32 ? 5 : 6); _il.Emit(OpCodes.Shr_Un);
+                        I8(1); _il.Emit(OpCodes.And);
                         I8(1); _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.And);
                         Result(ra, rc);
                         return true;
@@ -539,8 +551,8 @@ public sealed partial class SimulatedVcpu
                 else { I8(0xFFFFFFFF); _il.Emit(OpCodes.And); }
             }
 
-            /// <summary>Rotates the value on the stack left by <paramref name="sh"/> and masks it; with <paramref name="insertInto"/>
-            /// ≥ 0, ORs in that register's bits outside the mask (rlwimi, rldimi).</summary>
+            /// <summary>Rotates the value on the stack left by <paramref name="sh"/> and masks it; with <paramref
+            /// name="insertInto"/> ≥ 0, ORs in that register's bits outside the mask (rlwimi, rldimi).</summary>
             private void RotateAndMask(int sh, ulong mask, int insertInto)
             {
                 if (sh != 0)
@@ -558,11 +570,13 @@ public sealed partial class SimulatedVcpu
                 }
             }
 
-            /// <summary>AddFamily's a + b + cin with T0 = a (complemented for a subtract), T1 = b, T2 = cin: RT, CA and CA32 when the
-            /// form sets them (the carry out of bit 0 in 64-bit mode, of bit 32 in 32-bit mode; CA32 of bit 32), CR0 for Rc.</summary>
+            /// <summary>AddFamily's a + b + cin with T0 = a (complemented for a subtract), T1 = b, T2 = cin: RT, CA and CA32
+            /// when the form sets them (the carry out of bit 0 in 64-bit mode, of bit 32 in 32-bit mode; CA32 of bit 32), CR0
+            /// for Rc.</summary>
             private void Sum(int rt, bool setsCa, bool rc)
             {
-                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, Res);
                 if (setsCa)
                 {
@@ -605,8 +619,8 @@ public sealed partial class SimulatedVcpu
                 if (rc) Cr0();
             }
 
-            /// <summary>SetCr0 of <see cref="Res"/>: LT/GT/EQ of the result (the whole register in 64-bit mode, the low word in 32-bit
-            /// mode) and XER[SO].</summary>
+            /// <summary>SetCr0 of <see cref="Res"/>: LT/GT/EQ of the result (the whole register in 64-bit mode, the low word in
+            /// 32-bit mode) and XER[SO].</summary>
             private void Cr0()
             {
                 _il.Emit(OpCodes.Ldloc, Res);

@@ -15,10 +15,11 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// Runs the block whose index the decode slot of <paramref name="cia"/> holds, as ExecuteBatch would run its words: only when
-    /// it is still the block of this real address, byte order and computation mode (MSR[SF]), its page unchanged since it was compiled, and its first basic
-    /// block fits before <paramref name="batchEnd"/>; inside, each basic block runs only when the whole of it fits (so budgets, the
-    /// decrementer's bound and the deterministic mode's counts stay the interpreter's). The caller runs with MSR[SE] = 0: nothing
-    /// is traced.
+    /// it is still the block of this real address, byte order and computation mode (MSR[SF]), its page unchanged since it was
+    /// compiled, and its first basic block fits before <paramref name="batchEnd"/>; inside, each basic block runs only when the
+    /// whole of it fits (so budgets, the decrementer's bound and the deterministic mode's counts stay the interpreter's). The
+    /// caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into the word after
+    /// it (<see cref="CompiledBlock.ContinuesAt"/>).
     /// </summary>
     [MethodImpl(HotPath)]
     private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd, out bool fellThrough)
@@ -43,7 +44,7 @@ public sealed partial class SimulatedVcpu
         // case), which the caller interprets.
         if (_event == Event.None)
         {
-            fellThrough = Nip == cia + (ulong)block.ContinuesAt;
+            fellThrough = block.ContinuesAt >= 0 && Nip == cia + (ulong)block.ContinuesAt;
             return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
         }
         // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
