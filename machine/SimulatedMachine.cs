@@ -34,9 +34,11 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
     public const int MaxVcpus = 256;
 
     /// <summary>Arrivals at a block head before it is compiled: a block's first compile (the JIT's, on the worker thread) costs
-    /// ~0.5–8 ms, what it saves in some thousands of runs (measured on the Debian boot, kernel code M/s: 2,000 compiles ~1,270
-    /// blocks, 170; 5,000 ~800, 145–202; 10,000 ~530, 176–188; 20,000 ~260, 150–178).</summary>
-    public const int DefaultBlockCompileThreshold = 10_000;
+    /// ~0.6 ms since blocks keep their registers in locals (~2.3 ms before), what it saves in a few thousand runs. Measured on the
+    /// Debian boot to the init's line, 1 vcpu, one sitting: 2,000 compiles ~1,350 blocks (0.8 s on the worker) holding 92 % of
+    /// the instructions, 3.0–3.1 s; 10,000 ~530 blocks, 87 %, 3.3 s; 500 ~2,800 blocks that the worker delivers too late, 3.4 s.
+    /// On 4 vcpus 2,000: 3.6–3.7 s, 10,000: 3.8 s.</summary>
+    public const int DefaultBlockCompileThreshold = 2_000;
 
     /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
     /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
