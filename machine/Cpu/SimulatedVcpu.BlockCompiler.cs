@@ -107,8 +107,9 @@ public sealed partial class SimulatedVcpu
             return new Call(role, body.Method, constants);
         }
 
-        /// <summary>Whether a block can contain the word (decoded as <paramref name="op"/>).</summary>
-        public static bool Contains(Op op, uint word) => CallFor(op, word) is not null;
+        /// <summary>Whether a block can start with the word: it can contain it and it is not a branch that always leaves (such a
+        /// block would be one instruction long).</summary>
+        public static bool CanStart(Op op, uint word) => CallFor(op, word) is { } call && !Unconditional(call.Role, word);
 
         /// <summary>The call for a word decoded as <paramref name="op"/>; null for what a block does not contain.</summary>
         private static Call? CallFor(Op op, uint word)

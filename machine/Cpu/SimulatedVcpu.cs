@@ -299,7 +299,7 @@ public sealed partial class SimulatedVcpu : IVcpu
                 }
                 // A block's continuation (the word a block fell off its end into: a long run of straight code, a loop's exit) is
                 // as hot as the block; any other head once its arrivals reach the threshold.
-                else if (head && (continuation ? BlockCompiler.Contains((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
+                else if (head && (continuation ? BlockCompiler.CanStart((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
                     CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
                 continuation = false;
             }
