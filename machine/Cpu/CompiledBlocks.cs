@@ -25,9 +25,8 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly uint Generation = generation;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
     public readonly int FirstLength = firstLength;
-    /// <summary>The offset from its first word of the word after its last when the block stopped short of more code it could
-    /// have contained (its length limit, its page's end, a loop's head); -1 when it ends at a branch or before a word no block
-    /// contains.</summary>
+    /// <summary>The offset from its first word of the word after its last, which leaving at its end falls into; -1 when it
+    /// ends with a branch that always leaves.</summary>
     public readonly int ContinuesAt = continuesAt;
     public readonly BlockCode Code = code;
 
@@ -138,7 +137,8 @@ internal sealed class CompiledBlocks(int threshold, bool background)
         return true;
     }
 
-    // Starts found too short for a block (fewer than two instructions it can contain), with their page's code generation then.
+    // Starts found too short for a block (fewer than two instructions it can contain) or that the compiler failed on, with their
+    // page's code generation then.
     private readonly Dictionary<(ulong, BlockMode), uint> _short = [];
 
     /// <summary>Notes that the words at <paramref name="ra"/> make no block while the page's code generation is

@@ -82,8 +82,10 @@ public sealed partial class SimulatedVcpu
             }
             catch (Exception e)
             {
-                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted.
+                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted
+                // (and are not asked for again while their page is unchanged).
                 blocks.NoteFailure(ra, e);
+                blocks.NoteShort(ra, mode, Volatile.Read(ref *memory.CodeGeneration(ra)));
             }
             blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
