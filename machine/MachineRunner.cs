@@ -102,15 +102,18 @@ public static class MachineRunner
         return new RunResult(outcomes.Select(o => o!).ToArray(), sw.Elapsed);
     }
 
-    private static void InterlockedMax(ref long target, long value)
+    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> unless it is already higher, atomically; returns
+    /// what it holds after (the larger of the two).</summary>
+    internal static long InterlockedMax(ref long target, long value)
     {
         long seen = Volatile.Read(ref target);
         while (value > seen)
         {
             long was = Interlocked.CompareExchange(ref target, value, seen);
-            if (was == seen) return;
+            if (was == seen) return value;
             seen = was;
         }
+        return seen;
     }
 
     /// <summary>Every vcpu is finished, held or ceded: nothing runs that could give an idle vcpu work.</summary>

@@ -264,17 +264,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     /// one, which its catching-up loop (timekeeping_advance, second_overflow) would work through for hours. A vcpu behind
     /// the latest read sees the time stand still until its own count passes it.
     /// </summary>
-    internal ulong TimebaseRead(ulong tb)
-    {
-        long seen = Volatile.Read(ref _timebaseRead);
-        while ((long)tb > seen)
-        {
-            long was = Interlocked.CompareExchange(ref _timebaseRead, (long)tb, seen);
-            if (was == seen) return tb;
-            seen = was;
-        }
-        return (ulong)seen;
-    }
+    internal ulong TimebaseRead(ulong tb) => (ulong)MachineRunner.InterlockedMax(ref _timebaseRead, (long)tb);
 
     internal void InvalidateTranslations() => Interlocked.Increment(ref _tlbGeneration);
 }

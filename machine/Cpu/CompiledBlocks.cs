@@ -19,8 +19,6 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
     public readonly BlockMode Mode = mode;
-    public readonly bool LittleEndian = mode.LittleEndian;
-    public readonly bool Mode64 = mode.Mode64;
     public readonly uint* GenerationAt = generationAt;
     public readonly uint Generation = generation;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>

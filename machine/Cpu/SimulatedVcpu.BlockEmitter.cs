@@ -220,11 +220,18 @@ public sealed partial class SimulatedVcpu
             public void Call(Call call, uint word)
             {
                 if (call.Method is null) return;
-                WriteBackFor(word, handler: false);
+                CallAround(call, word, handler: false);
+            }
+
+            /// <summary>The method's call with the registers the word names (and CR, XER; LR, CTR too for a handler) written to
+            /// the vcpu before and read back after.</summary>
+            private void CallAround(Call call, uint word, bool handler)
+            {
+                WriteBackFor(word, handler);
                 _il.Emit(LdVcpu);
                 foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
-                _il.Emit(OpCodes.Call, call.Method);
-                ReadBackFor(word, handler: false);
+                _il.Emit(OpCodes.Call, call.Method!);
+                ReadBackFor(word, handler);
             }
 
             /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of
@@ -235,11 +242,7 @@ public sealed partial class SimulatedVcpu
                 StoreAddress(NipField, 4 * k + 4);
                 StoreCount(TbField, Tb, j);
                 StoreCount(RetiredField, Retired, j);
-                WriteBackFor(word, handler: true);
-                _il.Emit(LdVcpu);
-                foreach (int? constant in call.Constants) _il.Emit(OpCodes.Ldc_I4, constant ?? unchecked((int)word));
-                _il.Emit(OpCodes.Call, call.Method!);
-                ReadBackFor(word, handler: true);
+                CallAround(call, word, handler: true);
                 var next = _il.DefineLabel();
                 _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, EventField); _il.Emit(OpCodes.Brfalse, next);
                 LeaveWith(j);

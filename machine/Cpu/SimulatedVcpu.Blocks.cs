@@ -26,8 +26,8 @@ public sealed partial class SimulatedVcpu
     {
         fellThrough = false;
         var block = _vm.Blocks![(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
-        if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.LittleEndian != le
-            || block.Mode64 != Mode64 || !block.IsCurrent)
+        if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.Mode != new BlockMode(le, Mode64)
+            || !block.IsCurrent)
         {
             // Replaced, or a word of its page changed: interpret, and compile again once hot.
             Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
@@ -74,19 +74,18 @@ public sealed partial class SimulatedVcpu
         if (block is null)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            uint generation = Volatile.Read(ref *memory.CodeGeneration(ra));
             try
             {
-                uint generation = Volatile.Read(ref *memory.CodeGeneration(ra));
                 block = BlockCompiler.Compile(blocks, memory, ra, mode);
-                if (block is null) blocks.NoteShort(ra, mode, generation);
             }
             catch (Exception e)
             {
-                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted
-                // (and are not asked for again while their page is unchanged).
+                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted.
                 blocks.NoteFailure(ra, e);
-                blocks.NoteShort(ra, mode, Volatile.Read(ref *memory.CodeGeneration(ra)));
             }
+            // No block here (too short, or the compiler failed): not asked for again while the page is unchanged.
+            if (block is null) blocks.NoteShort(ra, mode, generation);
             blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         if (block is null) return;
@@ -96,8 +95,8 @@ public sealed partial class SimulatedVcpu
     /// <summary>
     /// A block's loads and stores through the translation cache's common case (<see cref="CachedLoad"/>,
     /// <see cref="CachedStore"/>, the interpreter's own fast path), one method per size: the block computes the EA from its
-    /// registers and calls one of these; false (nothing done) leaves the access to the dispatch table's handler. Called, not
-    /// inlined: the JIT's time for a block grows with every inlined memory access.
+    /// registers and calls one of these; false (nothing done) makes the block leave before the instruction, which the
+    /// interpreter runs. Called, not inlined: the JIT's time for a block grows with every inlined memory access.
     /// </summary>
     private static class BlockAccess
     {

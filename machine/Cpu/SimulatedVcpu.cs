@@ -294,10 +294,10 @@ public sealed partial class SimulatedVcpu : IVcpu
                 {
                     var run = RunBlock(ref slot, entry, cia, le, batchEnd, out bool fellThrough);
                     if (run == BlockRun.EndsBatch) return;
-                    // A block ran: the word it left at may be one the interpreter runs next (a load or store that was not
-                    // the common case, a word no block contains), and a block may start at the word after that one.
-                    if (run == BlockRun.Ran) { head = true; continuation = fellThrough; resume = true; continue; }
-                    resume = true; // not run: this word is interpreted, and a block may start at the next
+                    // The word a block left at, or one it did not run from, may be one the interpreter runs next (a load or
+                    // store that was not the common case, a word no block contains): a block may start at the word after it.
+                    resume = true;
+                    if (run == BlockRun.Ran) { head = true; continuation = fellThrough; continue; }
                 }
                 // A block's continuation (the word a block fell off its end into: a long run of straight code, a loop's exit) is
                 // as hot as the block; any other head once its arrivals reach the threshold.

@@ -147,6 +147,17 @@ public class BlockCompilerTests
         m.Vm.WriteMemory(Scratch - ScratchBytes, bytes);
     }
 
+    /// <summary>The program on a machine that compiles every block at its first arrival and on one without the compiler, both
+    /// with <see cref="RandomRegisters"/> of <paramref name="seed"/>.</summary>
+    private static (TestMachine Compiled, TestMachine Plain) RandomPair(string source, bool le, int seed)
+    {
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        RandomRegisters(compiled, seed);
+        RandomRegisters(plain, seed);
+        return (compiled, plain);
+    }
+
     public static IEnumerable<object[]> Seeds() =>
         from seed in Enumerable.Range(1, 12) from le in new[] { true, false } select new object[] { seed, le };
 
@@ -156,10 +167,7 @@ public class BlockCompilerTests
     {
         var r = new Random(seed);
         string source = Loop(RandomBody(r, r.Next(8, 70)));
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        RandomRegisters(compiled, seed);
-        RandomRegisters(plain, seed);
+        var (compiled, plain) = RandomPair(source, le, seed);
         ulong done = compiled.Sym("done");
         RunSideBySide(compiled, plain, done, $"seed {seed} le {le}");
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
@@ -330,10 +338,7 @@ public class BlockCompilerTests
                 mtmsrd 9
                 lis 2, {Scratch >> 16}
             """);
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        RandomRegisters(compiled, seed);
-        RandomRegisters(plain, seed);
+        var (compiled, plain) = RandomPair(source, le, seed);
         ulong done = compiled.Sym("done");
         RunSideBySide(compiled, plain, done, $"seed {seed} le {le}");
         Assert.Equal(0UL, compiled.State.Msr & ActorStep.Isa.Msr.SF);
@@ -376,12 +381,8 @@ public class BlockCompilerTests
                 stw 3, 8(2)
                 blr
             """;
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        RandomRegisters(compiled, 7);
-        RandomRegisters(plain, 7);
-        compiled.Update(s => { s.Gpr[4] = 0x0000_0001_FFFF_FFFF; s.Gpr[5] = 1; });
-        plain.Update(s => { s.Gpr[4] = 0x0000_0001_FFFF_FFFF; s.Gpr[5] = 1; });
+        var (compiled, plain) = RandomPair(source, le, seed: 7);
+        foreach (var m in new[] { compiled, plain }) m.Update(s => { s.Gpr[4] = 0x0000_0001_FFFF_FFFF; s.Gpr[5] = 1; });
         RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le}");
         Assert.Equal(0UL, compiled.State.Msr & ActorStep.Isa.Msr.SF);
         // The 64-bit half retires 3 + 40 × 9 instructions in all: more in blocks means blocks ran in 32-bit mode too.
@@ -427,11 +428,9 @@ public class BlockCompilerTests
     {
         var r = new Random(seed);
         string source = TranslatedLoop(RandomBody(r, r.Next(8, 40)));
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
+        var (compiled, plain) = RandomPair(source, le, seed);
         foreach (var m in new[] { compiled, plain })
         {
-            RandomRegisters(m, seed);
             var data = new byte[0x1000];
             new Random(seed).NextBytes(data);
             m.Vm.WriteMemory(DataPage, data);
