@@ -91,6 +91,8 @@ public sealed class KernelRateBenchmark : IBenchmark
         if (vm.CompiledBlockStatistics is var (blocks, compileTime))
             Console.WriteLine($"  block compiler: {blocks:N0} blocks compiled in {compileTime.TotalSeconds:0.000} s; {((SimulatedVcpu)vcpu).InstructionsRetiredInBlocks * 100.0 / vcpu.InstructionsRetired:0.0} % of the instructions retired in blocks");
         else Console.WriteLine("  block compiler: off");
+        if (vm.CompileBlocksAgain() is var (again, compileAgain))
+            Console.WriteLine($"  block compiler, the same blocks again on one thread: {again:N0} in {compileAgain.TotalSeconds:0.000} s, {compileAgain.TotalMicroseconds / Math.Max(again, 1):0} µs a block");
         Console.WriteLine($"  hottest kernel functions (share of {sampled:N0} quantum ends in kernel code with translation on):");
         foreach (var (name, n) in samples.OrderByDescending(s => s.Value).Take(top))
             Console.WriteLine($"    {n * 100.0 / sampled,5:0.0} %  {name}");

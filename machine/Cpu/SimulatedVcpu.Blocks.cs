@@ -68,6 +68,10 @@ public sealed partial class SimulatedVcpu
         else blocks.Request(ra, mode, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
     }
 
+    /// <summary>The block compiler itself (<see cref="CompiledBlocks.CompileAgain"/>).</summary>
+    internal static CompiledBlock? CompileBlock(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode) =>
+        BlockCompiler.Compile(blocks, memory, ra, mode);
+
     private static unsafe void CompileAndMark(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode, nint slot, ulong entry)
     {
         var block = blocks.Find(ra, mode);

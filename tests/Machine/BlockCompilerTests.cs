@@ -408,6 +408,29 @@ public class BlockCompilerTests
         Assert.True(InBlocks(compiled) > 5 * 300, $"{InBlocks(compiled)} instructions in blocks");
     }
 
+    [Fact]
+    public void Compiling_the_blocks_again_for_a_measurement_compiles_each_once_and_leaves_the_machines_blocks_running()
+    {
+        string body = string.Join("\n", Enumerable.Range(0, 150).Select(k => $"    addi {3 + k % 7},{3 + k % 7},{k}"));
+        string source = Loop(body, iterations: 200);
+        var compiled = new TestMachine(source, littleEndian: true,
+            options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0, CompileInBackground = false });
+        var plain = Machine(source, le: true, compile: false);
+        Assert.Equal(plain.Run(2_000), compiled.Run(2_000));
+        var before = compiled.Vm.CompiledBlockStatistics!.Value.Blocks;
+        Assert.True(before >= 3, $"{before} blocks");
+        var (again, elapsed) = compiled.Vm.CompileBlocksAgain()!.Value;
+        Assert.Equal(before, again);
+        Assert.True(elapsed > TimeSpan.Zero);
+        // The machine's own table is untouched: no block counted twice, and its blocks still run to the interpreter's state.
+        Assert.Equal(before, compiled.Vm.CompiledBlockStatistics!.Value.Blocks);
+        long inBlocks = InBlocks(compiled);
+        Assert.Equal(plain.Run(10_000), compiled.Run(10_000));
+        SameState(compiled, plain, "after the compile again");
+        Assert.True(InBlocks(compiled) > inBlocks + 5_000, "the machine's blocks stopped running");
+        Assert.Null(Machine(source, le: true, compile: false).Vm.CompileBlocksAgain());
+    }
+
     // --- Translated data: a block's loads and stores through the radix tree, the translation cache's fast path. ---
 
     /// <summary>The real page that EA page 1 of quadrant 3 maps to in <see cref="TranslatedLoop"/>.</summary>
