@@ -97,22 +97,36 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>
-    /// A block's loads and stores through the translation cache's common case (<see cref="CachedLoad"/>,
-    /// <see cref="CachedStore"/>, the interpreter's own fast path), one method per size: the block computes the EA from its
-    /// registers and calls one of these; false (nothing done) makes the block leave before the instruction, which the
-    /// interpreter runs. Called, not inlined: the JIT's time for a block grows with every inlined memory access.
+    /// A block's loads and stores, one method per size: the block computes the EA from its registers and calls one of these,
+    /// which is the interpreter's common case (<see cref="CachedLoad"/>, <see cref="CachedStore"/>) and otherwise the
+    /// translation and the access when that raises nothing (<see cref="UncachedAccess"/>: a first access to a page, the
+    /// translation cache refilled after a tlbie or a conflict). False (nothing done: a fault, a watchpoint set, 32-bit mode, an
+    /// access across pages) makes the block leave before the instruction, which the interpreter runs. Called, not inlined: the
+    /// JIT's time for a block grows with every inlined memory access.
     /// </summary>
     private static class BlockAccess
     {
         private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
 
-        [MethodImpl(Fast)] public static bool Load1(SimulatedVcpu v, ulong ea, out ulong value) => v.CachedLoad(ea, 1, out value);
-        [MethodImpl(Fast)] public static bool Load2(SimulatedVcpu v, ulong ea, out ulong value) => v.CachedLoad(ea, 2, out value);
-        [MethodImpl(Fast)] public static bool Load4(SimulatedVcpu v, ulong ea, out ulong value) => v.CachedLoad(ea, 4, out value);
-        [MethodImpl(Fast)] public static bool Load8(SimulatedVcpu v, ulong ea, out ulong value) => v.CachedLoad(ea, 8, out value);
-        [MethodImpl(Fast)] public static bool Store1(SimulatedVcpu v, ulong ea, ulong value) => v.CachedStore(ea, 1, value);
-        [MethodImpl(Fast)] public static bool Store2(SimulatedVcpu v, ulong ea, ulong value) => v.CachedStore(ea, 2, value);
-        [MethodImpl(Fast)] public static bool Store4(SimulatedVcpu v, ulong ea, ulong value) => v.CachedStore(ea, 4, value);
-        [MethodImpl(Fast)] public static bool Store8(SimulatedVcpu v, ulong ea, ulong value) => v.CachedStore(ea, 8, value);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
+        {
+            if (v.CachedLoad(ea, size, out value)) return true;
+            value = 0;
+            return v.UncachedAccess(ea, size, store: false, ref value);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool Store(SimulatedVcpu v, ulong ea, int size, ulong value) =>
+            v.CachedStore(ea, size, value) || v.UncachedAccess(ea, size, store: true, ref value);
+
+        [MethodImpl(Fast)] public static bool Load1(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 1, out value);
+        [MethodImpl(Fast)] public static bool Load2(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 2, out value);
+        [MethodImpl(Fast)] public static bool Load4(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 4, out value);
+        [MethodImpl(Fast)] public static bool Load8(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 8, out value);
+        [MethodImpl(Fast)] public static bool Store1(SimulatedVcpu v, ulong ea, ulong value) => Store(v, ea, 1, value);
+        [MethodImpl(Fast)] public static bool Store2(SimulatedVcpu v, ulong ea, ulong value) => Store(v, ea, 2, value);
+        [MethodImpl(Fast)] public static bool Store4(SimulatedVcpu v, ulong ea, ulong value) => Store(v, ea, 4, value);
+        [MethodImpl(Fast)] public static bool Store8(SimulatedVcpu v, ulong ea, ulong value) => Store(v, ea, 8, value);
     }
 }

@@ -55,6 +55,24 @@ public sealed partial class SimulatedVcpu
         return true;
     }
 
+    /// <summary>
+    /// A compiled block's access when <see cref="CachedLoad"/> or <see cref="CachedStore"/> did not answer: the translation (the
+    /// radix walk on a translation-cache miss, R and C set as the interpreter's walk sets them), then the bytes; only when that
+    /// raises nothing and needs nothing the interpreter sets before an instruction: 64-bit mode, no watchpoint, the translation
+    /// cache current (so the walk does not flush it, and with it the fetch page the block runs from), one page, no fault. False:
+    /// nothing done (a walk that faults changes nothing), and the block leaves for the interpreter to run the instruction.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool UncachedAccess(ulong ea, int size, bool store, ref ulong value)
+    {
+        if (!Mode64 || _vm.Watchpoints is not null || _vm.TlbGeneration != _tlbGeneration || CrossesPage(ea, size)) return false;
+        var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ulong real);
+        if (fault != RadixFault.None || real + (ulong)size > _mem.Size) return false;
+        if (store) _mem.Store(real, size, value, LittleEndian);
+        else value = _mem.Load(real, size, LittleEndian);
+        return true;
+    }
+
     /// <summary>A load (and, for an update form, RA = EA), faults included.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Load(int rt, int ra, ulong ea, int size, bool signed, bool update)

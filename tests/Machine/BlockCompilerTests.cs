@@ -437,7 +437,7 @@ public class BlockCompilerTests
     private const ulong DataPage = 0x200000;
 
     /// <summary><see cref="Loop"/> with MSR[DR] on and r2 = EA page 1 of quadrant 3 (mapped to <see cref="DataPage"/>).</summary>
-    private static string TranslatedLoop(string body) => Loop(body, start: $"""
+    private static string TranslatedLoop(string body, int iterations = 40) => Loop(body, iterations, start: $"""
         {RadixGuest.Register}
             mfmsr 9
             ori 9, 9, 0x10
@@ -463,6 +463,43 @@ public class BlockCompilerTests
         RunSideBySide(compiled, plain, done, $"seed {seed} le {le}", data: DataPage);
         Assert.NotEqual(0UL, compiled.State.Msr & ActorStep.Isa.Msr.DR);
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_blocks_first_access_to_a_page_walks_the_tree_inside_the_block_instead_of_leaving(bool le)
+    {
+        // Each iteration loads and stores on the next of the 16 4 KiB pages of one 64 KiB leaf: the first touch of a page misses
+        // the translation cache, which the block fills itself (as the interpreter's walk would, R and C included) and runs on.
+        const int iterations = 48;
+        string source = TranslatedLoop("""
+                addi 10, 10, 1
+                andi. 11, 10, 15
+                sldi 11, 11, 12
+                add 12, 2, 11
+                ld 13, 8(12)
+                addi 13, 13, 3
+                std 13, 16(12)
+                lwz 14, 24(12)
+                stw 14, 32(12)
+            """, iterations);
+        var compiled = new TestMachine(source, le, options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0, CompileInBackground = false });
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            var data = new byte[0x10000];
+            new Random(7).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
+        }
+        Assert.Equal(plain.Run(10_000), compiled.Run(10_000));
+        SameState(compiled, plain, "after the loop");
+        Assert.Equal(compiled.Sym("done"), compiled.State.Nip);
+        Assert.Equal(Bytes(plain, DataPage, 0x10000), Bytes(compiled, DataPage, 0x10000));
+        // Every iteration ran in the block, the 14 that touched a page first included (9 + 3 instructions each), but the first
+        // (which falls into the loop's head: not a head yet) and the second (whose arrival compiled the block).
+        Assert.Equal((iterations - 2) * 12L, InBlocks(compiled));
     }
 
     // --- Blocks compiled on the worker thread. ---
