@@ -65,15 +65,15 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// its first arrival).</summary>
     public bool Background { get; } = background;
 
-    private readonly HashSet<(ulong, BlockMode)> _requested = [];
+    // Read without the gate: a continuation asks at every arrival until its compile lands, from every vcpu.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), bool> _requested = new();
     private readonly Lock _compileGate = new();
     private bool _closed;
 
     /// <summary>Queues a compile of the block at <paramref name="ra"/> for the worker unless one is queued already.</summary>
     public void Request(ulong ra, BlockMode mode, Action compile)
     {
-        lock (_gate)
-            if (!_requested.Add((ra, mode))) return;
+        if (!_requested.TryAdd((ra, mode), true)) return;
         CompileWorker.Post(() =>
         {
             try
@@ -84,7 +84,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             }
             finally
             {
-                lock (_gate) _requested.Remove((ra, mode));
+                _requested.TryRemove((ra, mode), out _);
             }
         });
     }
@@ -137,20 +137,21 @@ internal sealed class CompiledBlocks(int threshold, bool background)
 
     // Starts found too short for a block (fewer than two instructions it can contain) or that the compiler failed on, with their
     // page's code generation then.
-    private readonly Dictionary<(ulong, BlockMode), uint> _short = [];
+    // Read without the gate, as _requested.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), uint> _short = new();
 
     /// <summary>Notes that the words at <paramref name="ra"/> make no block while the page's code generation is
     /// <paramref name="generation"/>.</summary>
     public void NoteShort(ulong ra, BlockMode mode, uint generation)
     {
-        lock (_gate) _short[(ra, mode)] = generation;
+        _short[(ra, mode)] = generation;
     }
 
     /// <summary>Whether <paramref name="ra"/> was found too short for a block and its page has not changed since: a head reached
     /// on every arrival (a block's continuation) asks once, not at each.</summary>
     public unsafe bool KnownShort(ulong ra, BlockMode mode, uint* generationAt)
     {
-        lock (_gate) return _short.TryGetValue((ra, mode), out uint generation) && generation == Volatile.Read(ref *generationAt);
+        return _short.TryGetValue((ra, mode), out uint generation) && generation == Volatile.Read(ref *generationAt);
     }
 
     /// <summary>A current block at <paramref name="ra"/> for this mode, compiled before (by any vcpu).</summary>
