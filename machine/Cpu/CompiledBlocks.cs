@@ -73,7 +73,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// <summary>Queues a compile of the block at <paramref name="ra"/> for the worker unless one is queued already.</summary>
     public void Request(ulong ra, BlockMode mode, Action compile)
     {
-        if (!_requested.TryAdd((ra, mode), true)) return;
+        if (_requested.ContainsKey((ra, mode)) || !_requested.TryAdd((ra, mode), true)) return; // the first: no lock when queued
         CompileWorker.Post(() =>
         {
             try

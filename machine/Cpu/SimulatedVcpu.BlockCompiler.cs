@@ -21,8 +21,9 @@ public sealed partial class SimulatedVcpu
     /// (BlockCompilerTests); any other instruction a block contains calls the interpreter's method with its word as a constant,
     /// around which the block writes the registers the word names (and CR, XER, LR, CTR) to the vcpu and reads them back.
     /// </para>
-    /// A load or store calls the translation cache's common case (<see cref="BlockAccess"/>) with the EA and otherwise the
-    /// dispatch table's handler, as do traps and the branches the block does not emit itself. Before a handler the block sets
+    /// A load or store calls <see cref="BlockAccess"/> with the EA (the translation cache's common case, else the walk when it
+    /// raises nothing) and otherwise leaves; the byte-reversed forms and dcbz call the dispatch table's handler, as do traps and
+    /// the branches the block does not emit itself. Before a handler the block sets
     /// what the interpreter sets before any instruction (CIA, NIP = CIA + 4, the timebase and the retired count, which
     /// watchpoints read) and after it leaves when the instruction raised an event; after a store it leaves when the store changed
     /// the block's own page, and a jump back leaves when any store did. Each basic block (from a jump target or the entry to the

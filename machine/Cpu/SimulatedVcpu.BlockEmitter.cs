@@ -296,8 +296,8 @@ public sealed partial class SimulatedVcpu
 
             /// <summary>
             /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form
-            /// it), the translation cache's hit (<see cref="BlockAccess"/>), the value to or from the register, RA = EA for an
-            /// update form. Otherwise (a first access to a page, one across pages, a watchpoint set, 32-bit mode, a fault) the
+            /// it), the translation cache's hit or the walk (<see cref="BlockAccess"/>), the value to or from the register,
+            /// RA = EA for an update form. Otherwise (one across pages, a watchpoint set, 32-bit mode, a fault, a flush) the
             /// block leaves before the instruction (the <paramref name="j"/>th of its basic block, at index <paramref
             /// name="k"/>): the interpreter runs it, and the word after it may start a block.
             /// </summary>

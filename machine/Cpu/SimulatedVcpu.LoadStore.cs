@@ -58,16 +58,19 @@ public sealed partial class SimulatedVcpu
     /// <summary>
     /// A compiled block's access when <see cref="CachedLoad"/> or <see cref="CachedStore"/> did not answer: the translation (the
     /// radix walk on a translation-cache miss, R and C set as the interpreter's walk sets them), then the bytes; only when that
-    /// raises nothing and needs nothing the interpreter sets before an instruction: 64-bit mode, no watchpoint, the translation
-    /// cache current (so the walk does not flush it, and with it the fetch page the block runs from), one page, no fault. False:
-    /// nothing done (a walk that faults changes nothing), and the block leaves for the interpreter to run the instruction.
+    /// raises nothing and needs nothing the interpreter sets before an instruction: 64-bit mode, no watchpoint, one page, no
+    /// fault, and the translation cache not flushed by the walk (another vcpu's tlbie seen before or during it: the flush drops
+    /// the fetch page the block runs from, which the interpreter translates again before its next instruction). False: the
+    /// access not done, and the block leaves for the interpreter to run the instruction; a walk that faults changes nothing, one
+    /// that succeeded leaves R/C set and the entry cached, as the interpreter's own walk of it would.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool UncachedAccess(ulong ea, int size, bool store, ref ulong value)
     {
-        if (!Mode64 || _vm.Watchpoints is not null || _vm.TlbGeneration != _tlbGeneration || CrossesPage(ea, size)) return false;
+        long generation = _tlbGeneration;
+        if (!Mode64 || _vm.Watchpoints is not null || _vm.TlbGeneration != generation || CrossesPage(ea, size)) return false;
         var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ulong real);
-        if (fault != RadixFault.None || real + (ulong)size > _mem.Size) return false;
+        if (_tlbGeneration != generation || fault != RadixFault.None || real + (ulong)size > _mem.Size) return false;
         if (store) _mem.Store(real, size, value, LittleEndian);
         else value = _mem.Load(real, size, LittleEndian);
         return true;

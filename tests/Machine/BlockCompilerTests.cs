@@ -2,6 +2,7 @@ using System.Text;
 using ActorStep.Hypervisor;
 using ActorStep.Machine;
 using ActorStep.Machine.Cpu;
+using ActorStep.Machine.Mmu;
 using ActorStep.Tests.Machine.Mmu;
 using ActorStep.Tests.Support;
 
@@ -466,12 +467,14 @@ public class BlockCompilerTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_blocks_first_access_to_a_page_walks_the_tree_inside_the_block_instead_of_leaving(bool le)
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public void A_blocks_first_access_to_a_page_walks_the_tree_inside_the_block_instead_of_leaving(bool le, bool referencedAndChanged)
     {
         // Each iteration loads and stores on the next of the 16 4 KiB pages of one 64 KiB leaf: the first touch of a page misses
-        // the translation cache, which the block fills itself (as the interpreter's walk would, R and C included) and runs on.
+        // the translation cache, which the block fills itself (as the interpreter's walk would: a leaf without R and C gets
+        // them, R at the load, C at the store) and runs on.
         const int iterations = 48;
         string source = TranslatedLoop("""
                 addi 10, 10, 1
@@ -491,10 +494,15 @@ public class BlockCompilerTests
             var data = new byte[0x10000];
             new Random(7).NextBytes(data);
             m.Vm.WriteMemory(DataPage, data);
-            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
+            ulong leaf = referencedAndChanged ? RadixGuest.ReadWrite : RadixGuest.ReadWrite & ~(RadixWalk.PteR | RadixWalk.PteC);
+            RadixGuest.Tables(m.Vm, (1, DataPage, leaf));
         }
         Assert.Equal(plain.Run(10_000), compiled.Run(10_000));
         SameState(compiled, plain, "after the loop");
+        var pte = Bytes(compiled, RadixGuest.PteAddress(1), 8);
+        Assert.Equal(Bytes(plain, RadixGuest.PteAddress(1), 8), pte);
+        ulong leafNow = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(pte);
+        Assert.Equal(RadixWalk.PteR | RadixWalk.PteC, leafNow & (RadixWalk.PteR | RadixWalk.PteC));
         Assert.Equal(compiled.Sym("done"), compiled.State.Nip);
         Assert.Equal(Bytes(plain, DataPage, 0x10000), Bytes(compiled, DataPage, 0x10000));
         // Every iteration ran in the block, the 14 that touched a page first included (9 + 3 instructions each), but the first
