@@ -112,20 +112,25 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.NoInlining | HotPath)]
     private RadixFault TranslateRadixMiss(ulong ea, AccessKind access, out ulong ra)
     {
-        long generation = _vm.TlbGeneration;
-        if (generation != _tlbGeneration) FlushTranslationCache(generation);
         ulong page = ea & ~0xFFFUL;
         int slot = TlbSlot(ea);
         bool problem = (Msr_ & Isa.Msr.PR) != 0;
         ulong rc = RadixWalk.ReferenceChange(access);
         ra = 0;
-        var fault = RadixWalk.Walk(_mem, _vm.ProcessTable, Pidr, ea, out var leaf);
-        if (fault != RadixFault.None) return fault;
-        if (!RadixWalk.Permits(leaf.Pte, access, problem)) return RadixFault.Protection;
-        ulong newPte = leaf.Pte | rc;
-        // R and C are set in the PTE atomically with respect to the guest's own updates of it (Book III §6.7.12).
-        if (newPte != leaf.Pte && !_mem.CompareExchange(leaf.PteAddress, 8, SwapBe(leaf.Pte), newPte, le: false))
-            return TranslateRadixMiss(ea, access, out ra);
+        RadixLeaf leaf;
+        ulong newPte;
+        while (true)
+        {
+            long generation = _vm.TlbGeneration;
+            if (generation != _tlbGeneration) FlushTranslationCache(generation);
+            var fault = RadixWalk.Walk(_mem, _vm.ProcessTable, Pidr, ea, out leaf);
+            if (fault != RadixFault.None) return fault;
+            if (!RadixWalk.Permits(leaf.Pte, access, problem)) return RadixFault.Protection;
+            newPte = leaf.Pte | rc;
+            // R and C are set in the PTE atomically with respect to the guest's own updates of it (Book III §6.7.12); another
+            // update in between: walk again (a loop, not a recursion: under contention the retries must not grow the stack).
+            if (newPte == leaf.Pte || _mem.CompareExchange(leaf.PteAddress, 8, SwapBe(leaf.Pte), newPte, le: false)) break;
+        }
         ra = leaf.RealAddress;
         _tlbTag[slot] = page | 1;
         _tlbRa[slot] = ra & ~0xFFFUL;
