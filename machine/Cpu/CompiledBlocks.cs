@@ -136,8 +136,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     }
 
     // Starts found too short for a block (fewer than two instructions it can contain) or that the compiler failed on, with their
-    // page's code generation then.
-    // Read without the gate, as _requested.
+    // page's code generation then; read without the gate, as _requested.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), uint> _short = new();
 
     /// <summary>Notes that the words at <paramref name="ra"/> make no block while the page's code generation is

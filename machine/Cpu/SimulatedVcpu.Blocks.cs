@@ -109,12 +109,8 @@ public sealed partial class SimulatedVcpu
         private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
-        {
-            if (v.CachedLoad(ea, size, out value)) return true;
-            value = 0;
-            return v.UncachedAccess(ea, size, store: false, ref value);
-        }
+        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value) =>
+            v.CachedLoad(ea, size, out value) || v.UncachedAccess(ea, size, store: false, ref value);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool Store(SimulatedVcpu v, ulong ea, int size, ulong value) =>

@@ -67,8 +67,8 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool UncachedAccess(ulong ea, int size, bool store, ref ulong value)
     {
-        long generation = _tlbGeneration;
-        if (!Mode64 || _vm.Watchpoints is not null || _vm.TlbGeneration != generation || CrossesPage(ea, size)) return false;
+        if (!Mode64 || _vm.Watchpoints is not null || CrossesPage(ea, size)) return false;
+        long generation = _tlbGeneration; // a flush (a walk that saw another vcpu's tlbie) moves it
         var fault = Translate(ea, store ? AccessKind.Store : AccessKind.Load, out ulong real);
         if (_tlbGeneration != generation || fault != RadixFault.None || real + (ulong)size > _mem.Size) return false;
         if (store) _mem.Store(real, size, value, LittleEndian);

@@ -414,8 +414,7 @@ public class BlockCompilerTests
     {
         string body = string.Join("\n", Enumerable.Range(0, 150).Select(k => $"    addi {3 + k % 7},{3 + k % 7},{k}"));
         string source = Loop(body, iterations: 200);
-        var compiled = new TestMachine(source, littleEndian: true,
-            options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0, CompileInBackground = false });
+        var compiled = Machine(source, le: true, compile: true);
         var plain = Machine(source, le: true, compile: false);
         Assert.Equal(plain.Run(2_000), compiled.Run(2_000));
         var before = compiled.Vm.CompiledBlockStatistics!.Value.Blocks;
@@ -487,7 +486,7 @@ public class BlockCompilerTests
                 lwz 14, 24(12)
                 stw 14, 32(12)
             """, iterations);
-        var compiled = new TestMachine(source, le, options: o => o with { CompileBlocks = true, BlockCompileThreshold = 0, CompileInBackground = false });
+        var compiled = Machine(source, le, compile: true);
         var plain = Machine(source, le, compile: false);
         foreach (var m in new[] { compiled, plain })
         {
