@@ -147,6 +147,26 @@ public sealed unsafe class GuestMemory
     }
 
     /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
+    /// <summary>16 bytes in storage order at a 16-byte aligned <paramref name="ra"/> (a VMX quadword: lvx).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal System.Runtime.Intrinsics.Vector128<byte> LoadQuad(ulong ra) =>
+        Unsafe.ReadUnaligned<System.Runtime.Intrinsics.Vector128<byte>>(ref At(ra));
+
+    /// <summary>Stores 16 bytes in storage order at a 16-byte aligned <paramref name="ra"/> (stvx), as <see cref="Store"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void StoreQuad(ulong ra, System.Runtime.Intrinsics.Vector128<byte> bytes)
+    {
+        Unsafe.WriteUnaligned(ref At(ra), bytes);
+        if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, 16);
+    }
+
+    /// <summary>Zeroes <paramref name="length"/> bytes at <paramref name="ra"/>, inside one page (dcbz's block), as <see cref="Store"/>.</summary>
+    internal void ZeroInPage(ulong ra, int length)
+    {
+        new Span<byte>(_ram + ra, length).Clear();
+        if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)length);
+    }
+
     internal bool CompareExchange(ulong ra, int size, ulong expectedRaw, ulong newValue, bool le)
     {
         ref byte p = ref At(ra);

@@ -165,6 +165,12 @@ public sealed partial class SimulatedVcpu
             t[(int)Op.Stwcx] = &Stwcx;
             t[(int)Op.Stdcx] = &Stdcx;
             t[(int)Op.Dcbz] = &Dcbz;
+            // VMX quadword loads and stores and vperm: memcpy_power7's and copypage_power7's loop (SimulatedVcpu.Vector.cs)
+            t[(int)Op.Lvx] = &QuadLoad;
+            t[(int)Op.Lvxl] = &QuadLoad;
+            t[(int)Op.Stvx] = &QuadStore;
+            t[(int)Op.Stvxl] = &QuadStore;
+            t[(int)Op.Vperm] = &Vperm;
             t[(int)Op.Icbi] = &Icbi;
             t[(int)Op.Lfs] = &FloatingPoint;
             t[(int)Op.Lfsu] = &FloatingPoint;
@@ -354,6 +360,9 @@ public sealed partial class SimulatedVcpu
         [MethodImpl(Wrapper)] private static void Stwcx(SimulatedVcpu v, Op op, uint i) => v.StoreConditional(i, 4);
         [MethodImpl(Wrapper)] private static void Stdcx(SimulatedVcpu v, Op op, uint i) => v.StoreConditional(i, 8);
         [MethodImpl(Wrapper)] private static void Dcbz(SimulatedVcpu v, Op op, uint i) => v.Dcbz(i);
+        [MethodImpl(Wrapper)] private static void QuadLoad(SimulatedVcpu v, Op op, uint i) { if (!v.CachedQuad(i, store: false)) v.FloatVector(op, i); }
+        [MethodImpl(Wrapper)] private static void QuadStore(SimulatedVcpu v, Op op, uint i) { if (!v.CachedQuad(i, store: true)) v.FloatVector(op, i); }
+        [MethodImpl(Wrapper)] private static void Vperm(SimulatedVcpu v, Op op, uint i) { if (!v.CachedVperm(i)) v.FloatVector(op, i); }
         [MethodImpl(Wrapper)] private static void Icbi(SimulatedVcpu v, Op op, uint i) => v.Icbi(i);
         [MethodImpl(Wrapper)] private static void FloatingPoint(SimulatedVcpu v, Op op, uint i) => v.FloatingPoint(op, i);
         [MethodImpl(Wrapper)] private static void B(SimulatedVcpu v, Op op, uint i) => v.Branch(i);

@@ -311,8 +311,8 @@ public sealed partial class SimulatedVcpu
     {
         var x = new FormX(i);
         ulong ea = EffectiveAddress(RA0(x.RA) + Gpr[x.RB]) & ~127UL;
-        if (!TranslateData(ea, 128, true, out ulong real)) return;
-        for (int n = 0; n < 128; n += 8) _mem.Store(real + (ulong)n, 8, 0, false);
+        if (!DataCacheHit(ea, 128, store: true, out ulong real) && !TranslateData(ea, 128, true, out real)) return;
+        _mem.ZeroInPage(real, 128);
     }
 
     /// <summary>

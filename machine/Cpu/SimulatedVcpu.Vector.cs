@@ -157,6 +157,30 @@ public sealed partial class SimulatedVcpu
     // ---------------------------------------------------------------------------------------------------------------
     // VMX loads and stores (Book I §6.7.2–6.7.3): 31/X forms.
 
+    /// <summary>lvx, lvxl, stvx, stvxl in their common case: MSR[VEC] set and the quadword's translation cached
+    /// (<see cref="DataCacheHit"/>); false when it is not that case (nothing done: <see cref="VectorLoadStore"/> follows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CachedQuad(uint i, bool store)
+    {
+        if ((Msr_ & Isa.Msr.VEC) == 0) return false;
+        var x = new FormX(i);
+        if (!DataCacheHit((RA0(x.RA) + Gpr[x.RB]) & ~15UL, 16, store, out ulong ra)) return false;
+        ref var v = ref Vr(x.RT);
+        if (store) _mem.StoreQuad(ra, LittleEndian ? v : Reverse(v));
+        else v = LittleEndian ? _mem.LoadQuad(ra) : Reverse(_mem.LoadQuad(ra));
+        return true;
+    }
+
+    /// <summary>vperm with MSR[VEC] set (<see cref="Vmx"/> otherwise, for the interrupt).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool CachedVperm(uint i)
+    {
+        if ((Msr_ & Isa.Msr.VEC) == 0) return false;
+        int vt = (int)(i >> 21) & 31, va = (int)(i >> 16) & 31, vb = (int)(i >> 11) & 31, vc = (int)(i >> 6) & 31;
+        Vr(vt) = Permute(Vr(va), Vr(vb), Vr(vc), reversed: false);
+        return true;
+    }
+
     private void VectorLoadStore(Op op, uint i)
     {
         if (!VectorAvailable()) return;
@@ -572,14 +596,17 @@ public sealed partial class SimulatedVcpu
         return FromIsaBytes(r);
     }
 
+    /// <summary>
+    /// vperm (vpermr, xxperm, xxpermr): result byte k (ISA order) is byte sel[k] &amp; 31 of a ‖ b (31 − that for the reversed
+    /// forms). In the registers' host order (ISA byte k is host byte 15 − k) that is, for each host byte h with selector s =
+    /// c[h] (reversed: s ^ 31): byte 15 − (s &amp; 15) of b when s &amp; 16, else of a — two byte shuffles and a select.
+    /// </summary>
     private static Vector128<byte> Permute(Vector128<byte> a, Vector128<byte> b, Vector128<byte> c, bool reversed)
     {
-        Span<byte> src = stackalloc byte[32], sel = stackalloc byte[16], r = stackalloc byte[16];
-        IsaBytes(a, src);
-        IsaBytes(b, src[16..]);
-        IsaBytes(c, sel);
-        for (int k = 0; k < 16; k++) r[k] = src[reversed ? 31 - (sel[k] & 31) : sel[k] & 31];
-        return FromIsaBytes(r);
+        if (reversed) c ^= Vector128.Create((byte)31);
+        var index = (c & Vector128.Create((byte)15)) ^ Vector128.Create((byte)15);
+        var fromB = Vector128.Equals(c & Vector128.Create((byte)16), Vector128.Create((byte)16));
+        return Vector128.ConditionalSelect(fromB, Vector128.Shuffle(b, index), Vector128.Shuffle(a, index));
     }
 
     /// <summary>vgbbd: per doubleword, the 8×8 bit matrix transposed (result byte j bit k = source byte k bit j).</summary>
