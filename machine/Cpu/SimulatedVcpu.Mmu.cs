@@ -91,6 +91,7 @@ public sealed partial class SimulatedVcpu
         Array.Clear(_tlbTag);
         Array.Clear(_tlbLoadTag);
         Array.Clear(_tlbStoreTag);
+        Array.Clear(_fetchPages);
         _fetchEaPage = ulong.MaxValue;
     }
 

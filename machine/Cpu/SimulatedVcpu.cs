@@ -270,7 +270,8 @@ public sealed partial class SimulatedVcpu : IVcpu
     [MethodImpl(HotPath)]
     private unsafe void ExecuteBatch(ulong batchEnd)
     {
-        ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE);
+        // MSR[PR] too: a leaf's execute authority depends on it, so a return to problem state translates the page again.
+        ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE | Isa.Msr.PR);
         bool le = (mode & Isa.Msr.LE) != 0;
         ulong leBit = le ? 1UL : 0UL;
         bool traced = (Msr_ & Isa.Msr.SE) != 0;
@@ -353,9 +354,36 @@ public sealed partial class SimulatedVcpu : IVcpu
         return entry;
     }
 
+    /// <summary>A fetch page's translation and decode slots (<see cref="RefillFetch"/>), found by its EA page.</summary>
+    private unsafe struct FetchPage
+    {
+        /// <summary>The EA page | the fetch mode's MSR[IR] and MSR[LE] | its MSR[PR] &gt;&gt; 4 | 0x800 (valid).</summary>
+        public ulong Tag;
+        public ulong RaPage;
+        public ulong* Decoded;
+    }
+
+    private const int FetchPageCount = 32;
+
+    /// <summary>The fetch pages translated last, direct-mapped by EA page: a call into another page and its return find the
+    /// caller's page again without a translation. Valid while the translation cache is: cleared with it, and a hit also needs
+    /// the machine's translation generation unchanged (another vcpu's tlbie), as a translation-cache hit does.</summary>
+    private readonly FetchPage[] _fetchPages = new FetchPage[FetchPageCount];
+
     [MethodImpl(HotPath)]
     private unsafe bool RefillFetch(ulong cia, ulong mode)
     {
+        ulong page = cia & ~0xFFFUL;
+        ulong tag = page | (mode & (Isa.Msr.IR | Isa.Msr.LE)) | ((mode & Isa.Msr.PR) >> 4) | 0x800;
+        ref var cached = ref _fetchPages[(int)(page >> 12) & (FetchPageCount - 1)];
+        if (cached.Tag == tag && _vm.TlbGeneration == _tlbGeneration)
+        {
+            _fetchEaPage = page;
+            _fetchMode = mode;
+            _fetchRaPage = cached.RaPage;
+            _fetchDecoded = cached.Decoded;
+            return true;
+        }
         var fault = Translate(cia, AccessKind.Fetch, out ulong ra);
         if (fault == RadixFault.None && !_mem.Contains(ra & ~0xFFFUL, 4096)) fault = RadixFault.NoTranslation;
         if (fault != RadixFault.None)
@@ -367,10 +395,12 @@ public sealed partial class SimulatedVcpu : IVcpu
             _fetchEaPage = ulong.MaxValue;
             return false;
         }
-        _fetchEaPage = cia & ~0xFFFUL;
+        _fetchEaPage = page;
         _fetchMode = mode;
         _fetchRaPage = ra & ~0xFFFUL;
         _fetchDecoded = _mem.DecodedPage(ra);
+        // Cached only from a translation cache that is current (a walk may have flushed it meanwhile: then it is now).
+        cached = new FetchPage { Tag = tag, RaPage = _fetchRaPage, Decoded = _fetchDecoded };
         return true;
     }
 

@@ -72,6 +72,116 @@ public sealed class RadixStorageInterruptTests
     }
 
     [Fact]
+    public void A_return_into_a_code_page_remapped_and_invalidated_meanwhile_fetches_through_the_new_leaf()
+    {
+        // The kernel remaps a code page while a function on another page runs (a new leaf, tlbie, ptesync): the return into
+        // the first page fetches its words from the new real page, not from the page the vcpu fetched them from before the call.
+        const ulong calleePage = 0x40000, newPage = 0x70000;
+        ulong caller = RadixGuest.Page(2), callee = RadixGuest.Page(3);
+        var g = RadixGuest.Build(JumpTranslated(caller), littleEndian: true, (2, CodePage, Execute), (3, calleePage, Execute));
+        Place(g, CodePage, $"""
+                li 5, 1
+                bl .+0x{callee - caller - 4:x}
+                li 6, 11
+                {Guest.Bp}
+            """);
+        Place(g, newPage, $"""
+                nop
+                nop
+                li 6, 22
+                {Guest.Bp}
+            """);
+        Place(g, calleePage, $"""
+                {Guest.Bp}
+            {RadixGuest.LoadEa(4, caller)}
+                ptesync
+                tlbie 4,0,0,0,1
+                ptesync
+                blr
+            """);
+
+        Assert.Equal(callee, g.RunToBreak());
+        RadixGuest.Put(g, RadixGuest.PteAddress(2), Execute | newPage);
+        g.Update(s => s.Nip += 4);
+        Assert.Equal(caller + 12, g.RunToBreak());
+        Assert.Equal(22UL, g.State.Gpr[6]);
+    }
+
+    [Fact]
+    public void A_return_into_quadrant_0_after_a_PIDR_write_fetches_through_the_new_process_tree()
+    {
+        // A process switch inside a kernel function (quadrant 3): the return to the same quadrant-0 EA fetches the new
+        // process's code (PID 2: page 1 → newPage), not the words the vcpu fetched there for PID 1 (page 1 → CodePage).
+        const ulong kernelPage = 0x40000, newPage = 0x70000, root2 = 0xB0000, pud2 = 0xC0000, pmd2 = 0xC1000, pte2 = 0xC2000;
+        const ulong user = 0x10000;
+        ulong kernel = RadixGuest.Page(3) + 0x1000;
+        var g = RadixGuest.Build($"""
+                li 9, 1
+                mtspr 48, 9
+                lis 10, {user >> 16}
+                mtsrr0 10
+                mfmsr 9
+                ori 9, 9, 0x30
+                mtsrr1 9
+                rfid
+            """, littleEndian: true, (1, CodePage, Execute), (3, kernelPage, Execute));
+        RadixGuest.Put(g, RadixGuest.ProcessTable + 16, (2UL << 61) | RadixGuest.Root | (5UL << 5) | 13);
+        RadixGuest.Put(g, RadixGuest.ProcessTable + 32, (2UL << 61) | root2 | (5UL << 5) | 13);
+        RadixGuest.Put(g, root2, RadixWalk.PteValid | pud2 | 9);
+        RadixGuest.Put(g, pud2, RadixWalk.PteValid | pmd2 | 9);
+        RadixGuest.Put(g, pmd2, RadixWalk.PteValid | pte2 | 5);
+        RadixGuest.Put(g, pte2 + 8, Execute | newPage);
+        Place(g, CodePage, $"""
+                li 6, 11
+            {RadixGuest.LoadEa(10, kernel)}
+                mtctr 10
+                bctrl
+                {Guest.Bp}
+            """);
+        Place(g, newPage, $"""
+                {string.Join("\n", Enumerable.Repeat("nop", 7))}
+                li 6, 22
+                {Guest.Bp}
+            """);
+        Place(g, kernelPage + 0x1000, """
+                li 9, 2
+                mtspr 48, 9
+                blr
+            """);
+
+        Assert.Equal(user + 32, g.RunToBreak());
+        Assert.Equal(22UL, g.State.Gpr[6]);
+    }
+
+    [Fact]
+    public void A_return_to_problem_state_on_the_privileged_code_page_just_run_is_an_ISI_with_SRR1_bit_35()
+    {
+        // The supervisor runs code on a privileged page and rfids to problem state at another word of the same page: the
+        // page's translation for the supervisor's fetches must not serve problem state's.
+        ulong code = RadixGuest.Page(2);
+        var g = RadixGuest.Build(JumpTranslated(code), littleEndian: true, (2, CodePage, Execute));
+        Place(g, CodePage, $"""
+                li 5, 1
+            {RadixGuest.LoadEa(10, code + 0x80)}
+                mtsrr0 10
+                mfmsr 9
+                ori 9, 9, 0x4000
+                mtsrr1 9
+                rfid
+            """);
+        Place(g, CodePage + 0x80, $"""
+                li 6, 1
+                {Guest.Bp}
+            """);
+
+        Assert.Equal(0x400UL, g.RunToBreak());
+        Assert.Equal(1UL, g.State.Gpr[5]);
+        Assert.Equal(0UL, g.State.Gpr[6]);
+        Assert.Equal(code + 0x80, g.State.Srr0);
+        Assert.Equal(Srr1Bits.Bit35, g.State.Srr1 & 0x78000000);
+    }
+
+    [Fact]
     public void A_store_to_a_read_only_page_is_a_DSI_with_DSISR_bits_36_and_38_and_DAR_the_address()
     {
         const ulong readOnly = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
