@@ -146,7 +146,6 @@ public sealed unsafe class GuestMemory
         else if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)size);
     }
 
-    /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
     /// <summary>16 bytes in storage order at a 16-byte aligned <paramref name="ra"/> (a VMX quadword: lvx).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal System.Runtime.Intrinsics.Vector128<byte> LoadQuad(ulong ra) =>
@@ -167,6 +166,7 @@ public sealed unsafe class GuestMemory
         if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)length);
     }
 
+    /// <summary>Store-conditional: compare-and-swap against the value the reservation saw (as QEMU does).</summary>
     internal bool CompareExchange(ulong ra, int size, ulong expectedRaw, ulong newValue, bool le)
     {
         ref byte p = ref At(ra);

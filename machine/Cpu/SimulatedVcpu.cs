@@ -264,8 +264,8 @@ public sealed partial class SimulatedVcpu : IVcpu
         }
     }
 
-    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace. MSR[IR], MSR[LE] and MSR[SE] are read
-    /// once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
+    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace. MSR[IR], MSR[LE], MSR[PR] and MSR[SE]
+    /// are read once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
     /// with an event, so they hold for the whole of it.</summary>
     [MethodImpl(HotPath)]
     private unsafe void ExecuteBatch(ulong batchEnd)

@@ -1,3 +1,4 @@
+using ActorStep.Tests.Machine.Interrupts;
 using ActorStep.Tests.Support;
 
 namespace ActorStep.Tests.Machine;
@@ -75,5 +76,67 @@ public class SelfModifyingCodeTests
                 icbi 0, 6
             """);
         Assert.Equal(9UL, m.State.Gpr[11]);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_dcbz_over_executed_code_leaves_zero_words_that_the_next_call_meets(bool le)
+    {
+        // dcbz clears f's 128-byte block after f ran: the call after it fetches a zero word, an illegal instruction (Program
+        // interrupt at 0x700 with SRR0 = f), not the li that was decoded there.
+        var g = new Guest($"""
+                bl f
+                lis 5, f@h
+                ori 5, 5, f@l
+                dcbz 0, 5
+                bl f
+                {Guest.Bp}
+                .balign 128
+            f:
+                li 3, 1
+                blr
+            """, le);
+        Assert.Equal(0x700UL, g.RunToBreak());
+        Assert.Equal(g.Sym("f"), g.State.Srr0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_stvx_over_executed_code_changes_it(bool le)
+    {
+        // stvx copies 16 bytes that lvx loaded from `code` over f after f ran (byte for byte in either byte order): the second
+        // call runs the new words.
+        var g = new Guest($"""
+                mfmsr 9
+                oris 9, 9, 0x0200
+                mtmsrd 9
+                bl f
+                mr 10, 3
+                lis 5, f@h
+                ori 5, 5, f@l
+                lis 6, code@h
+                ori 6, 6, code@l
+                lvx 0, 0, 6
+                stvx 0, 0, 5
+                bl f
+                mr 11, 3
+                {Guest.Bp}
+                .balign 16
+            code:
+                li 3, 7
+                blr
+                nop
+                nop
+            f:
+                li 3, 1
+                blr
+                nop
+                nop
+            """, le);
+        g.RunToBreak();
+        Assert.Equal(1UL, g.State.Gpr[10]);
+        Assert.Equal(7UL, g.State.Gpr[11]);
     }
 }
