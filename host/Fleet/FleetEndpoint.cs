@@ -68,6 +68,12 @@ public sealed class FleetEndpoint : ReceiveActor
             var response = await method.InvokeLocal(request, scope);
             return new FleetReply { Response = response.ToByteString() };
         }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cts.IsCancellationRequested && !api.Backend.Stopping.IsCancellationRequested)
+        {
+            // Only the deadline's timer cancels here besides the node's shutdown. The timer counts whole milliseconds and may
+            // fire before the clock CallScope.Cancelled reads reaches the deadline: the call was still cut by its deadline.
+            return Error(StatusCode.DeadlineExceeded, "the call's deadline passed");
+        }
         catch (RpcException e) { return Error(e.StatusCode, e.Status.Detail); }
         catch (InvalidProtocolBufferException e) { return Error(StatusCode.InvalidArgument, $"malformed request for {call.Method}: {e.Message}"); }
         catch (Exception e) { return Error(StatusCode.Internal, $"{call.Method} failed on this node: {e.Message}"); }
