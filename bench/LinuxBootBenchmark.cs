@@ -64,6 +64,14 @@ public sealed class LinuxBootBenchmark : IBenchmark
         finally { if (Environment.GetEnvironmentVariable("BENCH_ECHO") is null) File.Delete(initrdPath); else Console.Error.WriteLine(initrdPath); }
     }
 
+    /// <summary>Whether the init's line is in the text appended after <paramref name="before"/> characters (with the line's
+    /// length before it, for a line split across writes): only the new text is searched, as the vcpu that writes waits for this.</summary>
+    private static bool UpLineArrived(StringBuilder console, int before)
+    {
+        int from = Math.Max(0, before - LinuxInitramfs.UpLine.Length);
+        return console.ToString(from, console.Length - from).Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal);
+    }
+
     private static Boot OnActorStep(string vmlinux, byte[] initrd, MachineOptions options)
     {
         int vcpus = options.Vcpus;
@@ -77,11 +85,9 @@ public sealed class LinuxBootBenchmark : IBenchmark
         {
             lock (console)
             {
-                // Only the new text and the line's length before it are searched: the vcpu that writes waits for this.
-                int from = Math.Max(0, console.Length - LinuxInitramfs.UpLine.Length);
+                int before = console.Length;
                 console.Append(Encoding.ASCII.GetString(bytes)); if (echo) Console.Error.Write(Encoding.ASCII.GetString(bytes));
-                if (initLine is null && console.ToString(from, console.Length - from).Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal))
-                    initLine = clock.Elapsed;
+                if (initLine is null && UpLineArrived(console, before)) initLine = clock.Elapsed;
             }
         };
         LinuxBoot.Load(vm, new LinuxBootRequest(kernel, initrd), MachineOptions.TimebaseFrequency);
@@ -113,10 +119,9 @@ public sealed class LinuxBootBenchmark : IBenchmark
         int n;
         while ((n = await qemu.StandardOutput.ReadAsync(buffer)) > 0)
         {
-            int from = Math.Max(0, console.Length - LinuxInitramfs.UpLine.Length);
+            int before = console.Length;
             console.Append(buffer, 0, n);
-            if (initLine is null && console.ToString(from, console.Length - from).Contains(LinuxInitramfs.UpLine, StringComparison.Ordinal))
-                initLine = clock.Elapsed;
+            if (initLine is null && UpLineArrived(console, before)) initLine = clock.Elapsed;
         }
         await qemu.WaitForExitAsync();
         var end = clock.Elapsed;

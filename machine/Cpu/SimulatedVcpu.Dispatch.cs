@@ -362,7 +362,7 @@ public sealed partial class SimulatedVcpu
         [MethodImpl(Wrapper)] private static void Dcbz(SimulatedVcpu v, Op op, uint i) => v.Dcbz(i);
         [MethodImpl(Wrapper)] private static void QuadLoad(SimulatedVcpu v, Op op, uint i) { if (!v.CachedQuad(i, store: false)) v.FloatVector(op, i); }
         [MethodImpl(Wrapper)] private static void QuadStore(SimulatedVcpu v, Op op, uint i) { if (!v.CachedQuad(i, store: true)) v.FloatVector(op, i); }
-        [MethodImpl(Wrapper)] private static void Vperm(SimulatedVcpu v, Op op, uint i) { if (!v.CachedVperm(i)) v.FloatVector(op, i); }
+        [MethodImpl(Wrapper)] private static void Vperm(SimulatedVcpu v, Op op, uint i) => v.Vmx(op, i);
         [MethodImpl(Wrapper)] private static void Icbi(SimulatedVcpu v, Op op, uint i) => v.Icbi(i);
         [MethodImpl(Wrapper)] private static void FloatingPoint(SimulatedVcpu v, Op op, uint i) => v.FloatingPoint(op, i);
         [MethodImpl(Wrapper)] private static void B(SimulatedVcpu v, Op op, uint i) => v.Branch(i);

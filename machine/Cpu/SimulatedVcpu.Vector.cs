@@ -171,16 +171,6 @@ public sealed partial class SimulatedVcpu
         return true;
     }
 
-    /// <summary>vperm with MSR[VEC] set (<see cref="Vmx"/> otherwise, for the interrupt).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool CachedVperm(uint i)
-    {
-        if ((Msr_ & Isa.Msr.VEC) == 0) return false;
-        int vt = (int)(i >> 21) & 31, va = (int)(i >> 16) & 31, vb = (int)(i >> 11) & 31, vc = (int)(i >> 6) & 31;
-        Vr(vt) = Permute(Vr(va), Vr(vb), Vr(vc), reversed: false);
-        return true;
-    }
-
     private void VectorLoadStore(Op op, uint i)
     {
         if (!VectorAvailable()) return;
