@@ -88,7 +88,7 @@ public sealed class KernelRateBenchmark : IBenchmark
         }
         Console.WriteLine($"  {"  of which ending outside mpihelp_*/mpih_*",-44} {otherInstructions,14:N0} {otherCpu / 1e9,9:0.00} {"",8} {"",19} {(otherCpu > 0 ? otherInstructions / (otherCpu / 1e9) / 1e6 : 0),16:0.0}");
         int sampled = samples.Values.Sum();
-        if (vm.CompiledBlockStatistics is var (blocks, compileTime))
+        if (vm.CompiledBlockStatistics is var (blocks, compileTime, _))
             Console.WriteLine($"  block compiler: {blocks:N0} blocks compiled in {compileTime.TotalSeconds:0.000} s; {((SimulatedVcpu)vcpu).InstructionsRetiredInBlocks * 100.0 / vcpu.InstructionsRetired:0.0} % of the instructions retired in blocks");
         else Console.WriteLine("  block compiler: off");
         if (vm.CompileBlocksAgain() is var (again, compileAgain))

@@ -93,8 +93,9 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     /// <summary>The compiled blocks every vcpu enters (null: <see cref="MachineOptions.CompileBlocks"/> off).</summary>
     internal CompiledBlocks? Blocks { get; }
 
-    /// <summary>Blocks compiled so far and the time their compiles took (null: the compiler is off).</summary>
-    public (int Blocks, TimeSpan CompileTime)? CompiledBlockStatistics => Blocks is { } b ? (b.Compiled, b.CompileTime) : null;
+    /// <summary>Blocks compiled so far, the time their compiles took and the compiles that failed (a compiler bug; those words
+    /// stay interpreted); null: the compiler is off.</summary>
+    public (int Blocks, TimeSpan CompileTime, int Failed)? CompiledBlockStatistics => Blocks is { } b ? (b.Compiled, b.CompileTime, b.Failed) : null;
 
     /// <summary>Compiles every block compiled so far again, one after another on the calling thread, without touching the
     /// machine's own (bench kernel-rate: the compiler's cost per block on a real workload). Null: the compiler is off.</summary>

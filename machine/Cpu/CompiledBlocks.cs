@@ -105,6 +105,9 @@ internal sealed class CompiledBlocks(int threshold, bool background)
 
     private int _failed;
 
+    /// <summary>Compiles that threw (each a compiler bug; the words stayed interpreted).</summary>
+    public int Failed => Volatile.Read(ref _failed);
+
     /// <summary>A compile that threw (a compiler bug): its words stay interpreted; the machine's first is named on stderr.</summary>
     public void NoteFailure(ulong ra, Exception e)
     {

@@ -11,6 +11,12 @@ public sealed partial class SimulatedVcpu
     /// <summary>Instructions this vcpu retired inside compiled blocks (a part of <see cref="InstructionsRetired"/>).</summary>
     public long InstructionsRetiredInBlocks => _blockRetired;
 
+    private long _blockEntries;
+
+    /// <summary>How often this vcpu entered a compiled block and retired an instruction in it: with <see
+    /// cref="InstructionsRetiredInBlocks"/>, the mean length of a stay in compiled code.</summary>
+    public long BlockEntries => _blockEntries;
+
     private enum BlockRun { NotRun, Ran, EndsBatch }
 
     /// <summary>
@@ -40,6 +46,7 @@ public sealed partial class SimulatedVcpu
         Tb = tb + (ulong)ran;
         _retired = retired + ran;
         _blockRetired += ran;
+        if (ran != 0) _blockEntries++;
         // None retired: it left before its first instruction (a load or store that is not the translation cache's common
         // case), which the caller interprets.
         if (_event == Event.None)

@@ -41,6 +41,7 @@ public class BlockCompilerTests
 
     private static void SameState(TestMachine compiled, TestMachine plain, string context)
     {
+        Assert.True(compiled.Vm.CompiledBlockStatistics is null or { Failed: 0 }, $"{context}: a block failed to compile");
         var diff = compiled.State.Differences(plain.State);
         Assert.True(diff.Count == 0, $"{context}: {string.Join("; ", diff)}");
         Assert.Equal(plain.Vcpu.InstructionsRetired, compiled.Vcpu.InstructionsRetired);
