@@ -211,6 +211,10 @@ public sealed unsafe class GuestMemory
         return _decoded + (pn << (PageShift - 2));
     }
 
+    /// <summary>Whether the word at <paramref name="ra"/>, on a page <see cref="DecodedPage"/> gave, was fetched since a store
+    /// last changed it (its slot holds a decoded word).</summary>
+    internal bool WasFetched(ulong ra) => (long)Volatile.Read(ref _decoded[ra >> 2]) < 0;
+
     /// <summary>Drops the decoded instructions of [ra, ra + length), on as many pages as it spans (stores, icbi).</summary>
     internal void InvalidateRange(ulong ra, ulong length)
     {

@@ -234,12 +234,12 @@ public sealed partial class SimulatedVcpu
                 ReadBackFor(word, handler);
             }
 
-            /// <summary>The dispatch table's handler of the word at index <paramref name="k"/> (the <paramref name="j"/>th of
-            /// its basic block), with what ExecuteBatch holds before it; leaves when it raised an event.</summary>
-            public void Handler(Call call, uint word, int k, int j)
+            /// <summary>The dispatch table's handler of the word at <paramref name="offset"/> from the entry (the <paramref
+            /// name="j"/>th of its basic block), with what ExecuteBatch holds before it; leaves when it raised an event.</summary>
+            public void Handler(Call call, uint word, int offset, int j)
             {
-                StoreAddress(CiaField, 4 * k);
-                StoreAddress(NipField, 4 * k + 4);
+                StoreAddress(CiaField, offset);
+                StoreAddress(NipField, offset + 4);
                 StoreCount(TbField, Tb, j);
                 StoreCount(RetiredField, Retired, j);
                 CallAround(call, word, handler: true);
@@ -298,10 +298,10 @@ public sealed partial class SimulatedVcpu
             /// A load's or store's common case: the EA from the block's registers (as LoadD/LoadDS/LoadX and the stores form
             /// it), the translation cache's hit or the walk (<see cref="BlockAccess"/>), the value to or from the register,
             /// RA = EA for an update form. Otherwise (one across pages, a watchpoint set, 32-bit mode, a fault, a flush) the
-            /// block leaves before the instruction (the <paramref name="j"/>th of its basic block, at index <paramref
-            /// name="k"/>): the interpreter runs it, and the word after it may start a block.
+            /// block leaves before the instruction (the <paramref name="j"/>th of its basic block, at <paramref name="offset"/>
+            /// from the entry): the interpreter runs it, and the word after it may start a block.
             /// </summary>
-            public void FastAccess(Access access, bool store, uint word, int k, int j)
+            public void FastAccess(Access access, bool store, uint word, int offset, int j)
             {
                 int rt = (int)(word >> 21) & 31, ra = (int)(word >> 16) & 31, rb = (int)(word >> 11) & 31;
                 LdRa0(ra);
@@ -317,7 +317,7 @@ public sealed partial class SimulatedVcpu
                 else _il.Emit(OpCodes.Ldloca, Value);
                 _il.Emit(OpCodes.Call, store ? Stores[size] : Loads[size]);
                 _il.Emit(OpCodes.Brtrue, hit);
-                Leave(4 * k, j);
+                Leave(offset, j);
                 _il.MarkLabel(hit);
                 if (!store)
                 {
@@ -356,9 +356,9 @@ public sealed partial class SimulatedVcpu
 
             /// <summary>A branch that leaves the block when taken (b, bc, bclr, bcctr), as Branch, BranchConditional and
             /// BranchConditionalToRegister: the basic block retired, LR set for a link, NIP the target when taken; not taken,
-            /// on to the next word or out at it. False for what the handler must run (bcctr with a CTR decrement:
-            /// illegal).</summary>
-            public bool BranchOut(Op op, uint word, int k, int length, bool hasNext)
+            /// on to the next word in the IL, or <paramref name="orElse"/> when given (out at the next word, or a jump to it).
+            /// False for what the handler must run (bcctr with a CTR decrement: illegal).</summary>
+            public bool BranchOut(Op op, uint word, int offset, int length, Action? orElse)
             {
                 int bo = (int)(word >> 21) & 31, bi = (int)(word >> 16) & 31;
                 if (op == Op.Bcctr && (bo & 0x04) == 0) return false;
@@ -369,7 +369,7 @@ public sealed partial class SimulatedVcpu
                     {
                         long displacement = op == Op.B ? new FormI(word).LI : new FormB(word).BD;
                         if ((word & 2) != 0) I8(displacement);
-                        else { _il.Emit(LdCia); I8(4L * k + displacement); _il.Emit(OpCodes.Add); }
+                        else { _il.Emit(LdCia); I8(offset + displacement); _il.Emit(OpCodes.Add); }
                         break;
                     }
                     default:
@@ -378,7 +378,7 @@ public sealed partial class SimulatedVcpu
                 }
                 if (!_mode64) { I8(0xFFFFFFFF); _il.Emit(OpCodes.And); }
                 _il.Emit(OpCodes.Stloc, T2);
-                if ((word & 1) != 0) { _il.Emit(LdCia); I8(4L * k + 4); _il.Emit(OpCodes.Add); StLr(); }
+                if ((word & 1) != 0) { _il.Emit(LdCia); I8(offset + 4L); _il.Emit(OpCodes.Add); StLr(); }
                 AddCount(length);
                 var notTaken = _il.DefineLabel();
                 bool always = op == Op.B;
@@ -388,7 +388,7 @@ public sealed partial class SimulatedVcpu
                 if (!always)
                 {
                     _il.MarkLabel(notTaken);
-                    if (!hasNext) Leave(4 * k + 4, 0);
+                    orElse?.Invoke();
                 }
                 return true;
             }

@@ -131,8 +131,16 @@ public class BlockCompilerTests
     private static int D(Random r) => Data[r.Next(Data.Length)];
     private static int DNot0(Random r) => Data[1 + r.Next(Data.Length - 1)];
 
-    private static string RandomBody(Random r, int length) =>
-        string.Join("\n", Enumerable.Range(0, length).Select(_ => "    " + Forms[r.Next(Forms.Length)](r)));
+    /// <summary><paramref name="length"/> random instructions; with <paramref name="keepLr"/>, none that writes LR (for code
+    /// that calls and returns).</summary>
+    private static string RandomBody(Random r, int length, bool keepLr = false) =>
+        string.Join("\n", Enumerable.Range(0, length).Select(_ =>
+        {
+            string form;
+            do form = Forms[r.Next(Forms.Length)](r);
+            while (keepLr && (form.StartsWith("mtlr", StringComparison.Ordinal) || form.StartsWith("bcl", StringComparison.Ordinal)));
+            return "    " + form;
+        }));
 
     private static void RandomRegisters(TestMachine m, int seed)
     {
@@ -505,9 +513,118 @@ public class BlockCompilerTests
         Assert.Equal(RadixWalk.PteR | RadixWalk.PteC, leafNow & (RadixWalk.PteR | RadixWalk.PteC));
         Assert.Equal(compiled.Sym("done"), compiled.State.Nip);
         Assert.Equal(Bytes(plain, DataPage, 0x10000), Bytes(compiled, DataPage, 0x10000));
-        // Every iteration ran in the block, the 14 that touched a page first included (9 + 3 instructions each), but the first
-        // (which falls into the loop's head: not a head yet) and the second (whose arrival compiled the block).
-        Assert.Equal((iterations - 2) * 12L, InBlocks(compiled));
+        // Everything after the second iteration ran in one block (the loop and the code after it), the 14 iterations that
+        // touched a page first included: the code before the loop, its first iteration (which falls into the loop's head: not
+        // a head yet) and its second (whose arrival compiled the block) are the only code interpreted.
+        long interpreted = (long)(compiled.Sym("loop") - compiled.Sym("_start")) / 4 + 2 * 12;
+        Assert.Equal(compiled.Vcpu.InstructionsRetired - interpreted, InBlocks(compiled));
+    }
+
+    // --- Blocks of several runs: a loop's code around a call, jumps over cold code. ---
+
+    /// <summary>A loop whose body calls out. The block from the call's return holds, besides the code after the call, the loop
+    /// back to its head (before the block's entry in memory), the path of odd iterations (it ends with a conditional branch and
+    /// falls into the call, a word the block holds: a jump), the path past a jump over cold code in iterations 2 and 3 of every
+    /// four (it falls into a word the block holds too) and the call again; a path taken once, in iteration <paramref
+    /// name="lateIteration"/> (odd) after the compile, leaves the block. <paramref name="body"/> gives the code of each place
+    /// (a name of the program), <paramref name="start"/> the code before the loop, which sets r2.</summary>
+    private static string CallingLoop(Func<string, string> body, int iterations, int lateIteration, string? start = null) => $"""
+            .globl _start
+        _start:
+        {start ?? $"    lis 2, {Scratch >> 16}"}
+            li 30, {iterations}
+            mtctr 30
+            li 29, 0
+        loop:
+            addi 21, 2, 256
+            li 31, 72
+            addi 29, 29, 1
+        {body("loop")}
+            andi. 28, 29, 1
+            beq call
+            b odd
+        odd:
+        {body("odd")}
+            cmpwi 7, 29, {lateIteration}
+            beq 7, late
+        call:
+            bl sub
+        {body("after the call")}
+            andi. 28, 29, 2
+            beq over
+            b twos
+            trap
+        twos:
+        {body("twos")}
+        over:
+        {body("over")}
+            bdnz loop
+        done:
+            b done
+        late:
+        {body("late")}
+            b call
+        sub:
+        {body("sub")}
+            blr
+        """;
+
+    private static TestMachine Compiling(string source, bool le, int threshold) =>
+        new(source, le, options: o => o with { CompileBlocks = true, BlockCompileThreshold = threshold, CompileInBackground = false });
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_loop_whose_body_calls_out_runs_from_the_return_to_the_call_again_in_one_block(bool le)
+    {
+        const int iterations = 60;
+        string source = CallingLoop(place => place switch
+        {
+            "odd" => "    addi 4, 4, 7\n    xor 5, 5, 4",
+            "loop" => "    std 29, 16(2)",
+            "after the call" => "    mulld 7, 29, 29\n    std 7, 8(2)",
+            "twos" => "    addi 11, 11, 3",
+            "over" => "    add 6, 6, 7",
+            "late" => "    li 9, 1",
+            _ => "    add 8, 8, 29\n    ld 10, 8(2)", // sub
+        }, iterations, lateIteration: 45);
+        var compiled = Compiling(source, le, threshold: 2);
+        var plain = Machine(source, le, compile: false);
+        Assert.Equal(plain.Run(20_000), compiled.Run(20_000));
+        SameState(compiled, plain, "after the loop");
+        Assert.Equal(compiled.Sym("done"), compiled.State.Nip);
+        Assert.Equal(1UL, compiled.State.Gpr[9]); // the late path ran, out of the block
+        var vcpu = (SimulatedVcpu)compiled.Vm.GetVcpu(0);
+        // Once hot, an iteration enters two blocks: the subroutine's and the one from its return to the call, which holds the
+        // loop's head, the odd path and the code past the jump (a block per run would be entered four to six times).
+        Assert.True(vcpu.BlockEntries <= 2 * iterations + 10, $"{vcpu.BlockEntries} block entries in {iterations} iterations");
+        long perIteration = (compiled.Vcpu.InstructionsRetired - (long)(compiled.Sym("loop") - compiled.Sym("_start")) / 4) / iterations;
+        Assert.True(InBlocks(compiled) > (iterations - 6) * perIteration, $"{InBlocks(compiled)} of {compiled.Vcpu.InstructionsRetired} in blocks");
+    }
+
+    public static IEnumerable<object[]> RegionSeeds() =>
+        from seed in Enumerable.Range(201, 8) from le in new[] { true, false } select new object[] { seed, le, seed % 4 == 0 };
+
+    [Theory]
+    [MemberData(nameof(RegionSeeds))]
+    public void Random_blocks_of_several_runs_end_in_the_interpreters_state_at_every_quantum(int seed, bool le, bool mode32)
+    {
+        // Compiled at the third arrival, when the paths around the call have run: each block holds runs of random code that
+        // are not consecutive in memory, joined by jumps, and long bodies cut the runs at the block's length.
+        var r = new Random(seed);
+        string source = CallingLoop(_ => RandomBody(r, r.Next(1, 16), keepLr: true), iterations: 30, lateIteration: 21,
+            start: mode32 ? $"""
+                    mfmsr 9
+                    rldicl 9, 9, 0, 1
+                    mtmsrd 9
+                    lis 2, {Scratch >> 16}
+                """ : null);
+        var compiled = Compiling(source, le, threshold: 2);
+        var plain = Machine(source, le, compile: false);
+        RandomRegisters(compiled, seed);
+        RandomRegisters(plain, seed);
+        RunSideBySide(compiled, plain, compiled.Sym("done"), $"seed {seed} le {le} 32-bit {mode32}");
+        Assert.True(InBlocks(compiled) > compiled.Vcpu.InstructionsRetired / 2, $"seed {seed}: {InBlocks(compiled)} in blocks");
     }
 
     // --- Blocks compiled on the worker thread. ---
