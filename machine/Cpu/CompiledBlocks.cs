@@ -66,15 +66,16 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     public bool Background { get; } = background;
 
     // Read without the gate: a continuation asks at every arrival until its compile lands, from every vcpu.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), bool> _requested = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), CompileRequest> _requested = new();
     private readonly Lock _compileGate = new();
     private bool _closed;
 
-    /// <summary>Queues a compile of the block at <paramref name="ra"/> for the worker unless one is queued already.</summary>
-    public void Request(ulong ra, BlockMode mode, Action compile)
+    /// <summary>Queues a compile of the block at <paramref name="ra"/> (entered at <paramref name="cia"/>) for the worker
+    /// unless one is queued already; then the arrival counts toward the queued one's heat (<see cref="CompileWorker"/>).</summary>
+    public void Request(ulong ra, BlockMode mode, ulong cia, Action compile)
     {
-        if (_requested.ContainsKey((ra, mode)) || !_requested.TryAdd((ra, mode), true)) return; // the first: no lock when queued
-        CompileWorker.Post(() =>
+        if (_requested.TryGetValue((ra, mode), out var queued)) { queued.Arrivals++; return; } // no lock when queued
+        var request = new CompileRequest(() =>
         {
             try
             {
@@ -86,8 +87,12 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             {
                 _requested.TryRemove((ra, mode), out _);
             }
-        });
+        }, this, HeatSlot(cia));
+        if (_requested.TryAdd((ra, mode), request)) CompileWorker.Post(request);
     }
+
+    /// <summary>Arrivals counted at <paramref name="slot"/> of the heat table since it last turned hot.</summary>
+    internal int HeatAt(int slot) => _heat is { } heat ? heat[slot] : 0;
 
     /// <summary>No compile starts after this returns, and none is running (the machine is about to release its memory).</summary>
     public void Close()
@@ -129,10 +134,13 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// starts again). Counters are shared by the vcpus and by addresses that hash alike: a lost or shared count only moves a
     /// compile earlier or later.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static int HeatSlot(ulong cia) => (int)((cia >> 2) ^ (cia >> 14)) & (HeatSize - 1);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool IsHot(ulong cia)
     {
         var heat = _heat ??= new ushort[HeatSize];
-        ref ushort count = ref heat[(int)((cia >> 2) ^ (cia >> 14)) & (HeatSize - 1)];
+        ref ushort count = ref heat[HeatSlot(cia)];
         if (++count <= _threshold) return false;
         count = 0;
         return true;
@@ -200,17 +208,62 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     }
 }
 
-/// <summary>The process's block-compile thread: compiles queued by every machine's vcpus, one at a time, in their order.</summary>
+/// <summary>A queued compile: <see cref="Arrivals"/> counts the vcpus' arrivals at its head while it waits (a continuation's
+/// repeated requests); with the heat table's count at its head since it turned hot, the worker's priority.</summary>
+internal sealed class CompileRequest(Action compile, CompiledBlocks blocks, int heatSlot)
+{
+    public readonly Action Compile = compile;
+    public int Arrivals;
+
+    /// <summary>Arrivals at the head since it was queued (racy reads: a lost count only moves a compile).</summary>
+    public int Heat => Arrivals + blocks.HeatAt(heatSlot);
+}
+
+/// <summary>
+/// Items waiting for one consumer, taken hottest first: <see cref="Take"/> returns the item whose heat (read at the take:
+/// it may have grown while the item waited) is the highest, the oldest among equals. A linear scan: the queue holds tens.
+/// </summary>
+public sealed class HottestFirstQueue<T>(Func<T, int> heat)
+{
+    private readonly List<T> _items = [];
+
+    public int Count => _items.Count;
+
+    public void Add(T item) => _items.Add(item);
+
+    /// <summary>Removes and returns the hottest item; the queue must not be empty.</summary>
+    public T Take()
+    {
+        int best = 0, hottest = heat(_items[0]);
+        for (int k = 1; k < _items.Count; k++)
+            if (heat(_items[k]) is var h && h > hottest) (best, hottest) = (k, h);
+        var item = _items[best];
+        _items.RemoveAt(best);
+        return item;
+    }
+}
+
+/// <summary>
+/// The process's block-compile thread: compiles queued by every machine's vcpus, one at a time, the one whose head the vcpus
+/// arrived at most often since it was queued first (<see cref="HottestFirstQueue{T}"/>). A kernel's boot queues compiles
+/// faster than the JIT takes them for its first seconds (~60 waiting, ~20 ms each in first-in first-out order); a block left
+/// waiting is interpreted at every arrival, so the hottest goes first.
+/// </summary>
 internal static class CompileWorker
 {
-    private static readonly System.Collections.Concurrent.BlockingCollection<Action> Queue = [];
+    private static readonly HottestFirstQueue<CompileRequest> Pending = new(r => r.Heat);
+    private static readonly Lock Gate = new();
+    private static readonly SemaphoreSlim Queued = new(0);
     private static readonly Lazy<Thread> Thread = new(() =>
     {
         var t = new Thread(() =>
         {
-            foreach (var work in Queue.GetConsumingEnumerable())
+            while (true)
             {
-                try { work(); }
+                Queued.Wait();
+                CompileRequest next;
+                lock (Gate) next = Pending.Take();
+                try { next.Compile(); }
                 catch (Exception e) { Console.Error.WriteLine($"actorstep: block compiler: {e}"); } // never the process
             }
         }) { IsBackground = true, Name = "block compiler" };
@@ -218,9 +271,10 @@ internal static class CompileWorker
         return t;
     });
 
-    public static void Post(Action work)
+    public static void Post(CompileRequest request)
     {
         _ = Thread.Value;
-        Queue.Add(work);
+        lock (Gate) Pending.Add(request);
+        Queued.Release();
     }
 }

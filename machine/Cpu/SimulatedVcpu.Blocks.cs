@@ -72,7 +72,7 @@ public sealed partial class SimulatedVcpu
         var mode = new BlockMode(le, Mode64);
         if (blocks.KnownShort(ra, mode, memory.CodeGeneration(ra))) return;
         if (!blocks.Background) CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry);
-        else blocks.Request(ra, mode, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
+        else blocks.Request(ra, mode, cia, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
     }
 
     /// <summary>The block compiler itself (<see cref="CompiledBlocks.CompileAgain"/>).</summary>
