@@ -355,6 +355,76 @@ public class BlockCompilerTests
         Assert.True(InBlocks(compiled) > 0, $"seed {seed}: no block ran");
     }
 
+    /// <summary>Operands whose sums carry out of the low word and not the high one, out of the high one only, out of both,
+    /// out of neither, and through every bit (a + ~0 + 1).</summary>
+    private static readonly (ulong A, ulong B)[] CarryOperands =
+    [
+        (0x8000_0000, 0x8000_0000), (0xFFFF_FFFF, 1), (0x7FFF_FFFF, 1), (0x8000_0000_0000_0000, 0x8000_0000_0000_0000),
+        (0xFFFF_FFFF_FFFF_FFFF, 1), (0xFFFF_FFFF_FFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF), (0x1234_5678_9ABC_DEF0, 0x0FED_CBA9_8765_4321),
+        (0, 0), (0x0000_0001_7FFF_FFFF, 0x7FFF_FFFF_8000_0001),
+    ];
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public void Carries_of_the_add_family_in_blocks_are_the_interpreters_at_the_word_and_doubleword_boundaries(bool le, bool mode32)
+    {
+        // Each carrying form over operands at the carries' boundaries, CA both ways in; XER (CA and CA32) and the result after
+        // each are folded into r10 and r11 (rotate, xor), so every form's carries are in the registers compared at the end.
+        string[] forms =
+        [
+            "addc 3, 4, 5", "adde 3, 4, 5", "subfc 3, 4, 5", "subfe 3, 4, 5", "addme 3, 4", "addze 3, 4", "subfme 3, 4",
+            "subfze 3, 4", "addic 3, 4, 1", "addic. 3, 4, -1", "subfic 3, 4, 0", "subfic 3, 4, -1", "neg 3, 4", "add 3, 4, 5",
+        ];
+        var body = new StringBuilder();
+        foreach (string form in forms)
+            foreach (bool carryIn in new[] { false, true })
+            {
+                body.AppendLine(carryIn ? "    li 9, -1\n    addic 9, 9, 1" : "    li 9, 0\n    addic 9, 9, 0"); // CA in
+                body.AppendLine($"    {form}\n    mfxer 9\n    rldicl 10, 10, 5, 0\n    xor 10, 10, 9\n    rldicl 11, 11, 3, 0\n    xor 11, 11, 3");
+            }
+        const ulong operandsAt = Scratch + 0x3000;
+        string source = $"""
+                .globl _start
+            _start:
+            {(mode32 ? "    mfmsr 9\n    rldicl 9, 9, 0, 1\n    mtmsrd 9" : "")}
+                lis 2, {Scratch >> 16}
+                lis 6, {operandsAt >> 16}
+                ori 6, 6, {operandsAt & 0xFFFF}
+                li 30, {CarryOperands.Length}
+                mtctr 30
+            loop:
+                ld 4, 0(6)
+                ld 5, 8(6)
+            {body}
+                addi 6, 6, 16
+                bdnz loop
+            done:
+                b done
+            """;
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            var operands = new byte[16 * CarryOperands.Length];
+            for (int k = 0; k < CarryOperands.Length; k++)
+            {
+                var (a, b) = CarryOperands[k];
+                if (le) { BitConverter.TryWriteBytes(operands.AsSpan(16 * k), a); BitConverter.TryWriteBytes(operands.AsSpan(16 * k + 8), b); }
+                else
+                {
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(operands.AsSpan(16 * k), a);
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(operands.AsSpan(16 * k + 8), b);
+                }
+            }
+            m.Vm.WriteMemory(operandsAt, operands);
+        }
+        RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le} 32-bit {mode32}");
+        Assert.True(InBlocks(compiled) > compiled.Vcpu.InstructionsRetired / 2, $"{InBlocks(compiled)} in blocks");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
