@@ -11,7 +11,7 @@ internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
 /// carries, CR0 and CTR tests, effective addresses).</summary>
 internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
 
-/// <summary>Consecutive words of one real page from <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
+/// <summary>Runs of words of one real page entered at <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
 /// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
     int firstLength, int continuesAt, BlockCode code)
@@ -23,9 +23,11 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly uint Generation = generation;
     /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
     public readonly int FirstLength = firstLength;
-    /// <summary>The offset from its first word of the word after its last, which leaving at its end falls into; -1 when it
-    /// ends with a branch that always leaves.</summary>
+    /// <summary>The offset from its first word (negative for a run before it) of the word after the end of the first run that
+    /// does not end with a branch that always leaves, which leaving there falls into; <see cref="NoContinuation"/> when every
+    /// run ends with one.</summary>
     public readonly int ContinuesAt = continuesAt;
+    public const int NoContinuation = int.MinValue;
     public readonly BlockCode Code = code;
 
     public bool IsCurrent

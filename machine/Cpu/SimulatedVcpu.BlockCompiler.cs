@@ -322,8 +322,8 @@ public sealed partial class SimulatedVcpu
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not
             // hold, falls into that word.
-            int continuesAt = -1;
-            for (int k = 0; k < n && continuesAt < 0; k++)
+            int continuesAt = CompiledBlock.NoContinuation;
+            for (int k = 0; k < n && continuesAt == CompiledBlock.NoContinuation; k++)
                 if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.At(layout.Offsets[k] + 4) < 0)
                     continuesAt = layout.Offsets[k] + 4;
             return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, code);

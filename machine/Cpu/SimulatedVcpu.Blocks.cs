@@ -51,7 +51,7 @@ public sealed partial class SimulatedVcpu
         // case), which the caller interprets.
         if (_event == Event.None)
         {
-            fellThrough = block.ContinuesAt >= 0 && Nip == cia + (ulong)block.ContinuesAt;
+            fellThrough = block.ContinuesAt != CompiledBlock.NoContinuation && Nip == cia + (ulong)(long)block.ContinuesAt;
             return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
         }
         // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
