@@ -26,6 +26,11 @@ public sealed partial class SimulatedVcpu
 
             public readonly LocalBuilder Tb, Retired, Count, Ret, Ea, Value, T0, T1, T2, Res, Cr, Xer, Lr, Ctr;
 
+            // XER[CA] and XER[CA32] (0 or 1) apart from XER: a carry chain (adde after subfc, as in mpihelp's loops) goes from
+            // one add to the next without a merge into XER and a shift out of it; XER's own CA and CA32 bits are stale in the
+            // Xer local and are merged in whenever the vcpu's XER is written.
+            public readonly LocalBuilder Ca, Ca32;
+
             private static readonly MethodInfo[] Loads = Sized("Load"), Stores = Sized("Store");
 
             private static MethodInfo[] Sized(string name) =>
@@ -50,6 +55,8 @@ public sealed partial class SimulatedVcpu
                 Res = il.DeclareLocal(typeof(ulong));
                 Cr = il.DeclareLocal(typeof(uint));
                 Xer = il.DeclareLocal(typeof(ulong));
+                Ca = il.DeclareLocal(typeof(ulong));
+                Ca32 = il.DeclareLocal(typeof(ulong));
                 Lr = il.DeclareLocal(typeof(ulong));
                 Ctr = il.DeclareLocal(typeof(ulong));
                 _exit = il.DefineLabel();
@@ -82,7 +89,6 @@ public sealed partial class SimulatedVcpu
             }
 
             private void StCr() { _use.Cr = true; _il.Emit(OpCodes.Stloc, Cr); }
-            private void StXer() { _use.Xer = true; _il.Emit(OpCodes.Stloc, Xer); }
             private void StLr() { _use.Lr = true; _il.Emit(OpCodes.Stloc, Lr); }
             private void StCtr() { _use.Ctr = true; _il.Emit(OpCodes.Stloc, Ctr); }
 
@@ -112,7 +118,14 @@ public sealed partial class SimulatedVcpu
             private void WriteBackSpecials(bool all = true)
             {
                 if (_use.Cr) StoreField(CrField, Cr);
-                if (_use.Xer) StoreField(XerField, Xer);
+                if (_use.Xer)
+                {
+                    _il.Emit(LdVcpu);
+                    _il.Emit(OpCodes.Ldloc, Xer); I8(unchecked((long)~(Isa.Xer.CA | Isa.Xer.CA32))); _il.Emit(OpCodes.And);
+                    _il.Emit(OpCodes.Ldloc, Ca); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
+                    _il.Emit(OpCodes.Ldloc, Ca32); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
+                    _il.Emit(OpCodes.Stfld, XerField);
+                }
                 if (all && _use.Lr) StoreField(LrField, Lr);
                 if (all && _use.Ctr) StoreField(CtrField, Ctr);
             }
@@ -121,6 +134,10 @@ public sealed partial class SimulatedVcpu
             {
                 LoadField(CrField, Cr);
                 LoadField(XerField, Xer);
+                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
+                _il.Emit(OpCodes.Stloc, Ca);
+                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
+                _il.Emit(OpCodes.Stloc, Ca32);
                 if (!all) return;
                 LoadField(LrField, Lr);
                 LoadField(CtrField, Ctr);
@@ -434,11 +451,7 @@ public sealed partial class SimulatedVcpu
                         else if (op is Op.Addze or Op.Subfze or Op.Neg) I8(0);
                         else Ld(rb);
                         _il.Emit(OpCodes.Stloc, T1);
-                        if (extended) // CA
-                        {
-                            _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un);
-                            I8(1); _il.Emit(OpCodes.And);
-                        }
+                        if (extended) _il.Emit(OpCodes.Ldloc, Ca);
                         else I8(op is Op.Subf or Op.Subfc or Op.Neg ? 1 : 0);
                         _il.Emit(OpCodes.Stloc, T2);
                         Sum(rt, setsCa: op is not (Op.Add or Op.Subf or Op.Neg), rc);
@@ -583,12 +596,11 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, Res);
                 if (setsCa)
                 {
-                    _il.Emit(OpCodes.Ldloc, Xer); I8(unchecked((long)~(Isa.Xer.CA | Isa.Xer.CA32))); _il.Emit(OpCodes.And);
                     if (_mode64) Carry64(); else Carry32();
-                    _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
+                    _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca);
                     Carry32();
-                    _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
-                    StXer();
+                    _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca32);
+                    _use.Xer = true;
                 }
                 _il.Emit(OpCodes.Ldloc, Res);
                 St(rt);
