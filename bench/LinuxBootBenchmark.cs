@@ -101,7 +101,6 @@ public sealed class LinuxBootBenchmark : IBenchmark
         };
         LinuxBoot.Load(vm, new LinuxBootRequest(kernel, initrd), MachineOptions.TimebaseFrequency);
         var result = MachineRunner.Run(vm, new RunOptions());
-
         var end = clock.Elapsed;
         if (vm.Halt?.Status != MachineHalt.PowerOff || initLine is null)
             throw new InvalidOperationException($"the simulated boot did not reach the init's line and power off: {vm.Halt?.Detail}\n{console}");

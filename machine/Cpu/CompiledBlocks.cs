@@ -132,12 +132,13 @@ internal sealed class CompiledBlocks(int threshold, bool background)
         }
     }
 
-    /// <summary>Counts an arrival at a block head at <paramref name="cia"/>; true when it is hot enough to compile (its counter
-    /// starts again). Counters are shared by the vcpus and by addresses that hash alike: a lost or shared count only moves a
-    /// compile earlier or later.</summary>
+    /// <summary>The heat table's counter for a head at <paramref name="cia"/>.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static int HeatSlot(ulong cia) => (int)((cia >> 2) ^ (cia >> 14)) & (HeatSize - 1);
 
+    /// <summary>Counts an arrival at a block head at <paramref name="cia"/>; true when it is hot enough to compile (its counter
+    /// starts again). Counters are shared by the vcpus and by addresses that hash alike: a lost or shared count only moves a
+    /// compile earlier or later.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool IsHot(ulong cia)
     {

@@ -245,6 +245,10 @@ public sealed partial class SimulatedVcpu
 
             /// <summary>The index of the word at <paramref name="offset"/> when the block contains it, else -1.</summary>
             public int At(int offset) => IndexOf.TryGetValue(offset, out int k) ? k : -1;
+
+            /// <summary>The index of the word after the one at index <paramref name="k"/> in memory when the block contains it,
+            /// else -1.</summary>
+            public int After(int k) => At(Offsets[k] + 4);
         }
 
         /// <summary>
@@ -306,7 +310,7 @@ public sealed partial class SimulatedVcpu
                 if (target[k] >= 0) starts[target[k]] = true;
                 if (words[k].Call.Role is Role.Bc or Role.ToRegister || layout.SegmentEnds[k]) starts[k + 1] = true;
                 // A run that ends at a word the block holds goes on there: a jump.
-                if (layout.SegmentEnds[k] && layout.At(layout.Offsets[k] + 4) is var next and >= 0) starts[next] = true;
+                if (layout.SegmentEnds[k] && layout.After(k) is var next and >= 0) starts[next] = true;
             }
             int first = 1;
             while (!starts[first]) first++;
@@ -324,7 +328,7 @@ public sealed partial class SimulatedVcpu
             // hold, falls into that word.
             int continuesAt = CompiledBlock.NoContinuation;
             for (int k = 0; k < n && continuesAt == CompiledBlock.NoContinuation; k++)
-                if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.At(layout.Offsets[k] + 4) < 0)
+                if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.After(k) < 0)
                     continuesAt = layout.Offsets[k] + 4;
             return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, code);
         }

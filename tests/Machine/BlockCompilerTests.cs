@@ -408,17 +408,14 @@ public class BlockCompilerTests
         var plain = Machine(source, le, compile: false);
         foreach (var m in new[] { compiled, plain })
         {
+            // The doublewords in the guest's byte order.
             var operands = new byte[16 * CarryOperands.Length];
-            for (int k = 0; k < CarryOperands.Length; k++)
+            void Put(int at, ulong v)
             {
-                var (a, b) = CarryOperands[k];
-                if (le) { BitConverter.TryWriteBytes(operands.AsSpan(16 * k), a); BitConverter.TryWriteBytes(operands.AsSpan(16 * k + 8), b); }
-                else
-                {
-                    System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(operands.AsSpan(16 * k), a);
-                    System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(operands.AsSpan(16 * k + 8), b);
-                }
+                if (le) System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(operands.AsSpan(at), v);
+                else System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(operands.AsSpan(at), v);
             }
+            for (int k = 0; k < CarryOperands.Length; k++) { Put(16 * k, CarryOperands[k].A); Put(16 * k + 8, CarryOperands[k].B); }
             m.Vm.WriteMemory(operandsAt, operands);
         }
         RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le} 32-bit {mode32}");
