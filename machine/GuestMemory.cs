@@ -118,6 +118,14 @@ public sealed unsafe class GuestMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ref byte At(ulong ra) => ref Unsafe.AsRef<byte>(_ram + ra);
 
+    /// <summary>The host address of the real page <paramref name="raPage"/> (translated and inside RAM): a compiled block's
+    /// translation of a page it loads from or stores to (SimulatedVcpu's host translations).</summary>
+    internal byte* HostPage(ulong raPage) => _ram + raPage;
+
+    /// <summary>The byte that says whether the real page of <paramref name="ra"/> was ever executed (<see cref="DecodedPage"/>):
+    /// a store into such a page goes through <see cref="Store"/>, which invalidates the words it changes.</summary>
+    internal byte* DecodedFlag(ulong ra) => _decodedPages + (ra >> PageShift);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal ulong Load(ulong ra, int size, bool le)
     {

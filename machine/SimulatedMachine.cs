@@ -219,6 +219,9 @@ public sealed partial class SimulatedMachine : IVirtualMachine
             _watchpoints.Add(watchpoint);
             Volatile.Write(ref Watchpoints, new WatchSet(_watchpoints.ToArray()));
         }
+        // A compiled block's loads and stores do not look at the watchpoints: they use host translations made while none was
+        // set, which this drops (each vcpu's next check of the translation generation: a block's entry, a jump back).
+        InvalidateTranslations();
     }
 
     public bool RemoveWatchpoint(Watchpoint watchpoint)

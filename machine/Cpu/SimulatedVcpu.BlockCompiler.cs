@@ -52,7 +52,10 @@ public sealed partial class SimulatedVcpu
         private static readonly FieldInfo CiaField = Field(nameof(_cia)), NipField = Field(nameof(Nip)), TbField = Field(nameof(Tb)),
             RetiredField = Field(nameof(_retired)), EventField = Field(nameof(_event)), FetchEaPageField = Field(nameof(_fetchEaPage)),
             GprField = Field(nameof(Gpr)), CrField = Field(nameof(Cr)), XerField = Field(nameof(Xer)), LrField = Field(nameof(Lr)),
-            CtrField = Field(nameof(Ctr));
+            CtrField = Field(nameof(Ctr)), MsrField = Field(nameof(Msr_)), HostTranslationsAtField = Field(nameof(_hostTranslationsAt)),
+            VcpuGenerationField = Field(nameof(_tlbGeneration)), MachineField = Field(nameof(_vm)),
+            MachineGenerationField = typeof(SimulatedMachine).GetField("_tlbGeneration", BindingFlags.Instance | BindingFlags.NonPublic)
+                ?? throw new MissingFieldException(nameof(SimulatedMachine), "_tlbGeneration");
 
         // A block's arguments: the delegate's target (the machine's CompiledBlocks: a delegate closed over its first argument is
         // called directly, an open static one through a shuffle thunk), the vcpu, the entry's EA and the limit.
@@ -340,7 +343,11 @@ public sealed partial class SimulatedVcpu
             var words = layout.Words;
             var offsets = layout.Offsets;
             int n = words.Count;
-            var e = new Emitter(il, mode.Mode64, generationAt, generation, registers);
+            // A block that loops runs its loads and stores many times an entry: they go through the vcpu's host translations,
+            // worth the JIT's time for their code (a third more a block); the others call for each.
+            bool loops = Enumerable.Range(0, n).Any(k => (target[k] >= 0 && target[k] <= k)
+                || (layout.SegmentEnds[k] && layout.After(k) is var next && next >= 0 && next <= k));
+            var e = new Emitter(il, mode, loops, generationAt, generation, registers);
             e.Prologue();
             var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
             // From the word at index k, on to the word at offset `to` (its basic block retired): a jump when the block holds it
@@ -350,7 +357,11 @@ public sealed partial class SimulatedVcpu
             {
                 int t = layout.At(to);
                 if (t < 0) { e.Leave(to, 0); return; }
-                if (t <= k) e.IfPageChanged(() => e.Leave(to, 0));
+                if (t <= k)
+                {
+                    e.IfPageChanged(() => e.Leave(to, 0));
+                    e.IfTranslationsChanged(() => e.Leave(to, 0));
+                }
                 il.Emit(OpCodes.Br, labels[t]!.Value);
             }
             int s = 0, length = 0, inlined = 0;

@@ -17,7 +17,7 @@ public sealed partial class SimulatedVcpu
         private sealed unsafe class Emitter
         {
             private readonly ILGenerator _il;
-            private readonly bool _mode64;
+            private readonly bool _mode64, _littleEndian, _hostAccess;
             private readonly uint* _generationAt;
             private readonly uint _generation;
             private readonly RegisterUse _use;
@@ -31,15 +31,27 @@ public sealed partial class SimulatedVcpu
             // Xer local and are merged in whenever the vcpu's XER is written.
             public readonly LocalBuilder Ca, Ca32;
 
+            // The vcpu's host translations (HostTranslation) and the state bits their tags need now (HostKey of the MSR, read at
+            // the entry and after each handler), the entry a load or store looks at, and the value the call's path gives back
+            // (a local of its own: its address is taken, which would keep Value on the stack).
+            private readonly LocalBuilder _hostAt, _key, _entry, _out;
+
+            private static readonly MethodInfo HostKeyMethod = typeof(SimulatedVcpu).GetMethod(nameof(HostKey),
+                BindingFlags.Static | BindingFlags.NonPublic)!;
+            private static readonly MethodInfo[] Reverse = [.. new[] { typeof(ushort), typeof(uint), typeof(ulong) }
+                .Select(t => typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod("ReverseEndianness", [t])!)];
+
             private static readonly MethodInfo[] Loads = Sized("Load"), Stores = Sized("Store");
 
             private static MethodInfo[] Sized(string name) =>
                 [.. new[] { 1, 2, 4, 8 }.Select(n => typeof(BlockAccess).GetMethod($"{name}{n}")!)];
 
-            public Emitter(ILGenerator il, bool mode64, uint* generationAt, uint generation, RegisterUse use)
+            public Emitter(ILGenerator il, BlockMode mode, bool hostAccess, uint* generationAt, uint generation, RegisterUse use)
             {
                 _il = il;
-                _mode64 = mode64;
+                _mode64 = mode.Mode64;
+                _hostAccess = hostAccess && mode.Mode64; // a 32-bit mode block's loads and stores take the call (which leaves)
+                _littleEndian = mode.LittleEndian;
                 _generationAt = generationAt;
                 _generation = generation;
                 _use = use;
@@ -59,6 +71,10 @@ public sealed partial class SimulatedVcpu
                 Ca32 = il.DeclareLocal(typeof(ulong));
                 Lr = il.DeclareLocal(typeof(ulong));
                 Ctr = il.DeclareLocal(typeof(ulong));
+                _hostAt = il.DeclareLocal(typeof(nint));
+                _key = il.DeclareLocal(typeof(ulong));
+                _entry = il.DeclareLocal(typeof(nint));
+                _out = il.DeclareLocal(typeof(ulong));
                 _exit = il.DefineLabel();
             }
 
@@ -184,6 +200,15 @@ public sealed partial class SimulatedVcpu
                 for (int n = 0; n < 32; n++)
                     if ((_use.Used & (1u << n)) != 0) ReadBack(n);
                 ReadBackSpecials();
+                if (!_hostAccess) return;
+                LoadField(HostTranslationsAtField, _hostAt);
+                ReadKey();
+            }
+
+            /// <summary>The tag bits of the host translations that answer in the vcpu's MSR now.</summary>
+            private void ReadKey()
+            {
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, MsrField); _il.Emit(OpCodes.Call, HostKeyMethod); _il.Emit(OpCodes.Stloc, _key);
             }
 
             /// <summary>The exit every way out jumps to: the registers the block wrote go back to the vcpu.</summary>
@@ -226,6 +251,20 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Ldc_I8, (long)_generationAt); _il.Emit(OpCodes.Conv_U);
                 _il.Emit(OpCodes.Volatile); _il.Emit(OpCodes.Ldind_U4);
                 _il.Emit(OpCodes.Ldc_I4, unchecked((int)_generation)); _il.Emit(OpCodes.Beq, unchanged);
+                leave();
+                _il.MarkLabel(unchanged);
+            }
+
+            /// <summary>Emits <paramref name="leave"/> behind a test of the machine's translation generation against the vcpu's
+            /// (a tlbie since the host translations were made: the block's loads and stores would use them).</summary>
+            public void IfTranslationsChanged(Action leave)
+            {
+                if (!_hostAccess) return;
+                var unchanged = _il.DefineLabel();
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, MachineField);
+                _il.Emit(OpCodes.Volatile); _il.Emit(OpCodes.Ldfld, MachineGenerationField);
+                _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, VcpuGenerationField);
+                _il.Emit(OpCodes.Beq, unchanged);
                 leave();
                 _il.MarkLabel(unchanged);
             }
@@ -273,6 +312,9 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Beq, samePage);
                 LeaveWith(j + 1);
                 _il.MarkLabel(samePage);
+                // A handler may change the MSR (mtmsrd) or invalidate translations (tlbie, H_REGISTER_PROC_TBL).
+                IfTranslationsChanged(() => LeaveWith(j + 1));
+                if (_hostAccess) ReadKey();
             }
 
             /// <summary>After a branch the handler ran: the basic block is retired; on to the next word when NIP is it and
@@ -328,13 +370,17 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, Ea);
                 int size = access.Size == 8 ? 3 : access.Size == 4 ? 2 : access.Size - 1;
                 var hit = _il.DefineLabel();
+                if (_hostAccess) HostAccess(access.Size, store, rt, hit);
+                var called = _il.DefineLabel();
                 _il.Emit(LdVcpu);
                 _il.Emit(OpCodes.Ldloc, Ea);
                 if (store) Ld(rt);
-                else _il.Emit(OpCodes.Ldloca, Value);
+                else _il.Emit(OpCodes.Ldloca, _out);
                 _il.Emit(OpCodes.Call, store ? Stores[size] : Loads[size]);
-                _il.Emit(OpCodes.Brtrue, hit);
+                _il.Emit(OpCodes.Brtrue, called);
                 Leave(offset, j);
+                _il.MarkLabel(called);
+                if (!store) { _il.Emit(OpCodes.Ldloc, _out); _il.Emit(OpCodes.Stloc, Value); }
                 _il.MarkLabel(hit);
                 if (!store)
                 {
@@ -347,6 +393,57 @@ public sealed partial class SimulatedVcpu
                     St(rt);
                 }
                 if (access.Update) { _il.Emit(OpCodes.Ldloc, Ea); St(ra); }
+            }
+
+            /// <summary>
+            /// The access through the vcpu's host translation of the EA's page (<see cref="HostTranslation"/>): its tag equal to
+            /// the page of the access's last byte with the state bits now (so an access across pages does not match), for a
+            /// store the page never executed; then the bytes at EA + the entry's addend, in the block's byte order (a load's
+            /// into Value), and on to <paramref name="hit"/>. Otherwise on to the call after it.
+            /// </summary>
+            private void HostAccess(int size, bool store, int rt, Label hit)
+            {
+                var miss = _il.DefineLabel();
+                // entry = the table + ((EA >> 12) & 255) * 32, in the stores' half for a store
+                _il.Emit(OpCodes.Ldloc, _hostAt);
+                _il.Emit(OpCodes.Ldloc, Ea); _il.Emit(OpCodes.Ldc_I4_7); _il.Emit(OpCodes.Shr_Un);
+                I8((HostTranslationCount - 1) << 5); _il.Emit(OpCodes.And);
+                if (store) { I8(HostTranslationCount << 5); _il.Emit(OpCodes.Add); }
+                _il.Emit(OpCodes.Conv_I); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Stloc, _entry);
+                _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldind_I8);
+                _il.Emit(OpCodes.Ldloc, Ea);
+                if (size > 1) { I8(size - 1); _il.Emit(OpCodes.Add); }
+                I8(~0xFFFL); _il.Emit(OpCodes.And); _il.Emit(OpCodes.Ldloc, _key); _il.Emit(OpCodes.Or);
+                _il.Emit(OpCodes.Bne_Un, miss);
+                if (store)
+                {
+                    _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4, 16); _il.Emit(OpCodes.Add);
+                    _il.Emit(OpCodes.Ldind_I); _il.Emit(OpCodes.Ldind_U1); _il.Emit(OpCodes.Brtrue, miss);
+                }
+                // the host address
+                _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4_8); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Ldind_I8);
+                _il.Emit(OpCodes.Ldloc, Ea); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Conv_U);
+                bool swap = !_littleEndian && size > 1;
+                if (store)
+                {
+                    Ld(rt);
+                    if (size == 2) _il.Emit(OpCodes.Conv_U2);
+                    if (size == 4) _il.Emit(OpCodes.Conv_U4);
+                    if (swap) _il.Emit(OpCodes.Call, Reverse[size == 2 ? 0 : size == 4 ? 1 : 2]);
+                    _il.Emit(OpCodes.Unaligned, (byte)1);
+                    _il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
+                }
+                else
+                {
+                    _il.Emit(OpCodes.Unaligned, (byte)1);
+                    _il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
+                    if (swap) _il.Emit(OpCodes.Call, Reverse[size == 2 ? 0 : size == 4 ? 1 : 2]);
+                    if (size != 8) _il.Emit(OpCodes.Conv_U8);
+                    _il.Emit(OpCodes.Stloc, Value);
+                }
+                _il.Emit(OpCodes.Br, hit);
+                _il.MarkLabel(miss);
             }
 
             // ---- branches ---------------------------------------------------------------------------------------------------

@@ -40,6 +40,14 @@ public sealed partial class SimulatedVcpu
             return BlockRun.NotRun;
         }
         if (Tb + (ulong)block.FirstLength > batchEnd) return BlockRun.NotRun;
+        // The block's loads and stores use this vcpu's host translations without asking for the machine's translation
+        // generation each time: a tlbie since they were made flushes them now, as the next data access would, and the
+        // interpreter runs this word (fetched before the flush) and fetches the next through the new translations.
+        if (_vm.TlbGeneration is var generation && generation != _tlbGeneration)
+        {
+            FlushTranslationCache(generation);
+            return BlockRun.NotRun;
+        }
         ulong tb = Tb;
         long retired = _retired;
         long ran = block.Code(this, cia, (long)Math.Min(batchEnd - tb, long.MaxValue));
@@ -104,24 +112,33 @@ public sealed partial class SimulatedVcpu
     }
 
     /// <summary>
-    /// A block's loads and stores, one method per size: the block computes the EA from its registers and calls one of these,
+    /// A block's loads and stores when its own host translation (<see cref="HostTranslation"/>) did not answer, one method per
+    /// size: the block computes the EA from its registers and calls one of these,
     /// which is the interpreter's common case (<see cref="CachedLoad"/>, <see cref="CachedStore"/>) and otherwise the
     /// translation and the access when that raises nothing (<see cref="UncachedAccess"/>: a first access to a page, the
     /// translation cache refilled after a tlbie or a conflict). False (nothing done: a fault, a watchpoint set, 32-bit mode, an
-    /// access across pages) makes the block leave before the instruction, which the interpreter runs. Called, not inlined: the
-    /// JIT's time for a block grows with every inlined memory access.
+    /// access across pages) makes the block leave before the instruction, which the interpreter runs; true makes the page's host
+    /// translation for the next time. Called, not inlined: the JIT's time for a block grows with every inlined memory access.
     /// </summary>
     private static class BlockAccess
     {
         private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value) =>
-            v.CachedLoad(ea, size, out value) || v.UncachedAccess(ea, size, store: false, ref value);
+        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
+        {
+            if (!v.CachedLoad(ea, size, out value) && !v.UncachedAccess(ea, size, store: false, ref value)) return false;
+            v.NoteHostTranslation(ea, store: false);
+            return true;
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool Store(SimulatedVcpu v, ulong ea, int size, ulong value) =>
-            v.CachedStore(ea, size, value) || v.UncachedAccess(ea, size, store: true, ref value);
+        private static bool Store(SimulatedVcpu v, ulong ea, int size, ulong value)
+        {
+            if (!v.CachedStore(ea, size, value) && !v.UncachedAccess(ea, size, store: true, ref value)) return false;
+            v.NoteHostTranslation(ea, store: true);
+            return true;
+        }
 
         [MethodImpl(Fast)] public static bool Load1(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 1, out value);
         [MethodImpl(Fast)] public static bool Load2(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 2, out value);

@@ -85,12 +85,56 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong DataTag(ulong ea, ulong msr) => (ea & ~0xFFFUL) | ((msr >> 13) & 2) | 1;
 
+    /// <summary>
+    /// A compiled block's translation of a data access (SimulatedVcpu.BlockEmitter.cs, <c>FastAccess</c>), one per EA page,
+    /// direct-mapped by the page's low 8 bits, loads in the first <see cref="HostTranslationCount"/> entries and stores in the
+    /// next: <see cref="Tag"/> is the EA page | MSR[DR] &gt;&gt; 2 | MSR[PR] &gt;&gt; 13 | 1 (<see cref="HostKey"/>), the
+    /// state the access was checked in, and the EA plus <see cref="Addend"/> is the byte's host address. An entry is made only
+    /// from what <see cref="DataCacheHit"/> answers for the page (64-bit mode, no watchpoint, R and C set, the whole page
+    /// inside RAM), so a block that finds it does what the interpreter would; a store's entry also holds the page's
+    /// <see cref="GuestMemory.DecodedFlag"/>, and a store into a page that was ever executed goes the interpreter's way (which
+    /// invalidates the words it changes). Valid while this vcpu's translation cache is: cleared with it, and a block checks
+    /// the machine's translation generation where it enters, after each handler it calls and at each jump back.
+    /// </summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Size = 32)]
+    internal unsafe struct HostTranslation
+    {
+        public ulong Tag;
+        public long Addend;
+        public byte* Decoded;
+    }
+
+    internal const int HostTranslationCount = 256;
+
+    /// <summary>Loads' entries, then stores' (<see cref="HostTranslation"/>); pinned: blocks address them through
+    /// <see cref="_hostTranslationsAt"/>.</summary>
+    private readonly HostTranslation[] _hostTranslations = GC.AllocateArray<HostTranslation>(2 * HostTranslationCount, pinned: true);
+    private readonly nint _hostTranslationsAt;
+
+    /// <summary>The state bits of a <see cref="HostTranslation"/>'s tag for this MSR: DR as 4, PR as 2, valid as 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong HostKey(ulong msr) => ((msr >> 2) & 4) | ((msr >> 13) & 2) | 1;
+
+    /// <summary>After a block's load or store that <see cref="DataCacheHit"/> (or the walk before it) answered: the page's
+    /// <see cref="HostTranslation"/>, when its answer holds for the whole page.</summary>
+    private unsafe void NoteHostTranslation(ulong ea, bool store)
+    {
+        if (!DataCacheHit(ea, 1, store, out ulong ra)) return;
+        ulong raPage = ra & ~0xFFFUL, page = ea & ~0xFFFUL;
+        if (raPage + 0x1000 > _mem.Size) return; // real mode: DataCacheHit asked for the one byte only
+        ref var entry = ref _hostTranslations[(store ? HostTranslationCount : 0) + (int)((ea >> 12) & (HostTranslationCount - 1))];
+        entry.Tag = page | HostKey(Msr_);
+        entry.Addend = (long)(_mem.HostPage(raPage) - page);
+        entry.Decoded = _mem.DecodedFlag(raPage);
+    }
+
     /// <summary>Forgets every cached translation of this vcpu (the fetch page's too).</summary>
     private void ClearTranslationCache()
     {
         Array.Clear(_tlbTag);
         Array.Clear(_tlbLoadTag);
         Array.Clear(_tlbStoreTag);
+        Array.Clear(_hostTranslations);
         Array.Clear(_fetchPages);
         _fetchEaPage = ulong.MaxValue;
     }

@@ -105,6 +105,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         _vm = vm;
         _mem = vm.Memory;
         Index = index;
+        unsafe { _hostTranslationsAt = (nint)Unsafe.AsPointer(ref _hostTranslations[0]); }
     }
 
     public int Index { get; }

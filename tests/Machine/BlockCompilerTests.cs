@@ -308,6 +308,38 @@ public class BlockCompilerTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
+    public void A_loop_that_stores_new_words_into_its_own_code_runs_each_new_word(bool le)
+    {
+        // Even iterations store li 3, i at 'target', which the same iteration then runs; odd ones store it into the scratch
+        // memory (so the block compiled at their start survives to run the next). The block's first store into its page made
+        // a host translation for the page's stores: the page was executed, so each later store must still go the way that
+        // invalidates the words it changes.
+        string source = Loop("""
+                addi 8, 8, 1
+                oris 5, 8, 0x3860
+                andi. 7, 8, 1
+                isel 9, 6, 10, 2
+                stw 5, 0(9)
+                addi 11, 11, 1
+            target:
+                li 3, 1
+                add 4, 4, 3
+            """);
+        var runs = new[] { Machine(source, le, compile: true), Machine(source, le, compile: false) };
+        foreach (var m in runs)
+            m.Update(s =>
+            {
+                s.Gpr[6] = m.Sym("target");
+                s.Gpr[10] = Scratch;
+            });
+        RunSideBySide(runs[0], runs[1], runs[0].Sym("done"), $"le {le}");
+        Assert.Equal(1UL + 20 * 21 + 19 * 20, runs[0].State.Gpr[4]); // li 3, 1; then the last even i's word
+        Assert.True(InBlocks(runs[0]) > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
     public void A_watchpoint_hit_inside_a_block_stops_as_in_the_interpreter(bool le)
     {
         string source = Loop("""
