@@ -28,7 +28,7 @@ public sealed class KernelRateBenchmark : IBenchmark
     private static long ThreadCpuNanoseconds() => ClockGetTime(3, out var t) == 0 ? t.Seconds * 1_000_000_000 + t.Nanoseconds : 0;
 
     public string Name => "kernel-rate";
-    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N] [--no-blocks | --block-threshold N]";
+    public string Description => "Debian kernel boot on 1 vcpu: guest instructions/s in real mode, kernel code with translation on, userspace; hottest functions  [--quantum N] [--top N] [--no-blocks | --block-threshold N] [--host-access-after N]";
 
     private static string Cache => Path.Combine(Environment.GetEnvironmentVariable("ACTORSTEP_CACHE") is { Length: > 0 } c ? c
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "actorstep"), "linux");
@@ -43,7 +43,8 @@ public sealed class KernelRateBenchmark : IBenchmark
         if (!File.Exists(vmlinux) || !File.Exists(busybox)) { Console.Error.WriteLine($"no kernel or busybox in {Cache}: run scripts/fetch-linux"); return Task.FromResult(1); }
         var kernel = ElfImage.Load(vmlinux);
         using var vm = new SimulatedMachine(new MachineOptions(1, 256UL << 20, CompileBlocks: !args.Contains("--no-blocks"),
-            BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold)));
+            BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold),
+            BlockHostAccessAfter: BenchArgs.Int(args, "--host-access-after", (int)MachineOptions.DefaultBlockHostAccessAfter)));
         var console = new StringBuilder();
         vm.ConsoleOutput += (_, bytes) => { lock (console) console.Append(Encoding.ASCII.GetString(bytes)); };
         LinuxBoot.Load(vm, new LinuxBootRequest(kernel, LinuxInitramfs.Build(busybox)), MachineOptions.TimebaseFrequency);
@@ -89,7 +90,7 @@ public sealed class KernelRateBenchmark : IBenchmark
         Console.WriteLine($"  {"  of which ending outside mpihelp_*/mpih_*",-44} {otherInstructions,14:N0} {otherCpu / 1e9,9:0.00} {"",8} {"",19} {(otherCpu > 0 ? otherInstructions / (otherCpu / 1e9) / 1e6 : 0),16:0.0}");
         int sampled = samples.Values.Sum();
         if (vm.CompiledBlockStatistics is var (blocks, compileTime, _))
-            Console.WriteLine($"  block compiler: {blocks:N0} blocks compiled in {compileTime.TotalSeconds:0.000} s; {((SimulatedVcpu)vcpu).InstructionsRetiredInBlocks * 100.0 / vcpu.InstructionsRetired:0.0} % of the instructions retired in blocks");
+            Console.WriteLine($"  block compiler: {blocks:N0} blocks compiled ({vm.BlocksPromoted:N0} of them again with host translations) in {compileTime.TotalSeconds:0.000} s; {((SimulatedVcpu)vcpu).InstructionsRetiredInBlocks * 100.0 / vcpu.InstructionsRetired:0.0} % of the instructions retired in blocks");
         else Console.WriteLine("  block compiler: off");
         if (vm.CompileBlocksAgain() is var (again, compileAgain))
             Console.WriteLine($"  block compiler, the same blocks again on one thread: {again:N0} in {compileAgain.TotalSeconds:0.000} s, {compileAgain.TotalMicroseconds / Math.Max(again, 1):0} µs a block");

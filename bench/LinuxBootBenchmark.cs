@@ -17,7 +17,7 @@ namespace ActorStep.Bench;
 public sealed class LinuxBootBenchmark : IBenchmark
 {
     public string Name => "linux-boot";
-    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--no-blocks | --block-threshold N] [--no-qemu]";
+    public string Description => "Debian kernel + busybox initramfs to the init's line and power-off: ActorStep vs QEMU pseries TCG (SLOF, VOF)  [--vcpus N] [--runs N] [--no-blocks | --block-threshold N] [--host-access-after N] [--no-qemu]";
 
     private const int MemoryMiB = 256;
 
@@ -49,7 +49,8 @@ public sealed class LinuxBootBenchmark : IBenchmark
             {
                 rows[0].Boots.Add(OnActorStep(vmlinux, initrd, new MachineOptions(vcpus, (ulong)MemoryMiB << 20,
                     CompileBlocks: !args.Contains("--no-blocks"),
-                    BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold))));
+                    BlockCompileThreshold: BenchArgs.Int(args, "--block-threshold", MachineOptions.DefaultBlockCompileThreshold),
+                    BlockHostAccessAfter: BenchArgs.Int(args, "--host-access-after", (int)MachineOptions.DefaultBlockHostAccessAfter))));
                 if (args.Contains("--no-qemu")) continue;
                 rows[1].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: false));
                 rows[2].Boots.Add(await OnQemu(vmlinux, initrdPath, vcpus, vof: true));
@@ -108,7 +109,7 @@ public sealed class LinuxBootBenchmark : IBenchmark
         var cpus = Enumerable.Range(0, vcpus).Select(i => (ActorStep.Machine.Cpu.SimulatedVcpu)vm.GetVcpu(i)).ToList();
         long inBlocks = cpus.Sum(v => v.InstructionsRetiredInBlocks), entries = cpus.Sum(v => v.BlockEntries);
         string blocks = vm.CompiledBlockStatistics is var (count, compileTime, _)
-            ? $"; {100.0 * inBlocks / instructions:0.0} % in {count} blocks entered {entries / 1e6:0.0} M times, compiled in {compileTime.TotalSeconds:0.00} s" : "";
+            ? $"; {100.0 * inBlocks / instructions:0.0} % in {count} blocks ({vm.BlocksPromoted} promoted) entered {entries / 1e6:0.0} M times, compiled in {compileTime.TotalSeconds:0.00} s" : "";
         return new Boot(initLine.Value, end, $"vcpus {vcpuCpu:0.00} s + compiler {compilerCpu:0.00} s", $"({instructions / 1e9:0.00} G instructions, {instructions / end.TotalSeconds / 1e6:0} M/s over all vcpus{blocks})");
     }
 

@@ -27,9 +27,13 @@ namespace ActorStep.Machine;
 /// before its block is compiled; 0 compiles at the first arrival (the tests' setting)</param>
 /// <param name="CompileInBackground">blocks are compiled on a worker thread while the vcpu runs on, interpreting them until they
 /// are ready; false compiles on the vcpu's thread when the block turns hot (tests that need a block at its first arrival)</param>
+/// <param name="BlockHostAccessAfter">instructions a compiled block with loads or stores retires before it is compiled again with
+/// the vcpu's host translations for them (<see cref="MachineOptions.DefaultBlockHostAccessAfter"/>); 0: from its first compile
+/// (the tests' setting)</param>
 public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 20, HypervisorFlavour Flavour = HypervisorFlavour.Hv,
     bool HostTripKeepsReservation = false, DateTimeOffset? RealTimeClock = null, bool IdleOnHostClock = false,
-    bool CompileBlocks = true, int BlockCompileThreshold = MachineOptions.DefaultBlockCompileThreshold, bool CompileInBackground = true)
+    bool CompileBlocks = true, int BlockCompileThreshold = MachineOptions.DefaultBlockCompileThreshold, bool CompileInBackground = true,
+    long BlockHostAccessAfter = MachineOptions.DefaultBlockHostAccessAfter)
 {
     public const int MaxVcpus = 256;
 
@@ -39,6 +43,11 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
     /// the instructions, 3.0–3.1 s; 10,000 ~530 blocks, 87 %, 3.3 s; 500 ~2,800 blocks that the worker delivers too late, 3.4 s.
     /// On 4 vcpus 2,000: 3.6–3.7 s, 10,000: 3.8 s.</summary>
     public const int DefaultBlockCompileThreshold = 2_000;
+
+    /// <summary>Instructions a compiled block with loads or stores retires before it is compiled again with the vcpu's host
+    /// translations for them (each access a compare inline instead of a call: `mpihelp_*`'s loops ~1.3× faster, but a third
+    /// more of the JIT's time a block, which delays the rest when every block pays it).</summary>
+    public const long DefaultBlockHostAccessAfter = 500_000;
 
     /// <summary>The timebase frequency the device tree states (QEMU's pseries: 512 MHz). The timebase advances once per
     /// instruction, so this is the rate a guest believes, not a wall-clock rate.</summary>
@@ -81,7 +90,8 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         RealTimeClockAtZero = options.RealTimeClock ?? DateTimeOffset.UtcNow;
         bool overridden = BlockThresholdOverride is not null && options.BlockCompileThreshold == MachineOptions.DefaultBlockCompileThreshold;
         if (options.CompileBlocks || overridden)
-            Blocks = new CompiledBlocks(overridden ? BlockThresholdOverride!.Value : options.BlockCompileThreshold, options.CompileInBackground);
+            Blocks = new CompiledBlocks(overridden ? BlockThresholdOverride!.Value : options.BlockCompileThreshold, options.CompileInBackground,
+                overridden && BlockThresholdOverride == 0 ? 0 : options.BlockHostAccessAfter);
     }
 
     /// <summary>ACTORSTEP_BLOCK_THRESHOLD, when set, turns the block compiler on with this threshold for every machine that
@@ -96,6 +106,10 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     /// <summary>Blocks compiled so far, the time their compiles took and the compiles that failed (a compiler bug; those words
     /// stay interpreted); null: the compiler is off.</summary>
     public (int Blocks, TimeSpan CompileTime, int Failed)? CompiledBlockStatistics => Blocks is { } b ? (b.Compiled, b.CompileTime, b.Failed) : null;
+
+    /// <summary>Of <see cref="CompiledBlockStatistics"/>' blocks, those compiled again with host translations for their loads and
+    /// stores once they had retired <see cref="MachineOptions.BlockHostAccessAfter"/> instructions; null: the compiler is off.</summary>
+    public int? BlocksPromoted => Blocks?.Promoted;
 
     /// <summary>Compiles every block compiled so far again, one after another on the calling thread, without touching the
     /// machine's own (bench kernel-rate: the compiler's cost per block on a real workload). Null: the compiler is off.</summary>

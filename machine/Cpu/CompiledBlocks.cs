@@ -14,7 +14,7 @@ internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
 /// <summary>Runs of words of one real page entered at <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
 /// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
-    int firstLength, int continuesAt, BlockCode code)
+    int firstLength, int continuesAt, bool hostAccess, bool accesses, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
@@ -29,6 +29,14 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly int ContinuesAt = continuesAt;
     public const int NoContinuation = int.MinValue;
     public readonly BlockCode Code = code;
+    /// <summary>Its loads and stores go through the vcpu's host translations (SimulatedVcpu.HostTranslation) before they call.</summary>
+    public readonly bool HostAccess = hostAccess;
+    /// <summary>It has loads or stores that host translations would serve (64-bit mode).</summary>
+    public readonly bool Accesses = accesses;
+    /// <summary>Instructions retired in it on every vcpu (racy adds: a lost count only delays its next compile).</summary>
+    public long Retired;
+    /// <summary>1 once its compile with host translations was asked for.</summary>
+    public int Promoting;
 
     public bool IsCurrent
     {
@@ -43,7 +51,7 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
 /// per instruction, and an invalidated first word forgets its block with the slot. The index table is bounded: once full, the
 /// oldest index is reused, and a slot still naming it finds a block of another address and drops the mark.
 /// </summary>
-internal sealed class CompiledBlocks(int threshold, bool background)
+internal sealed class CompiledBlocks(int threshold, bool background, long hostAccessAfter = 0)
 {
     /// <summary>Decode-cache slot bits 49–62 hold the index of the block that starts at the word (0: none).</summary>
     public const int SlotShift = 49;
@@ -67,13 +75,25 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// its first arrival).</summary>
     public bool Background { get; } = background;
 
+    /// <summary>Instructions a block with loads or stores retires before it is compiled again with host translations for them
+    /// (<see cref="MachineOptions.BlockHostAccessAfter"/>); 0: its first compile has them.</summary>
+    public long HostAccessAfter { get; } = Math.Max(0, hostAccessAfter);
+
+    private int _promoted;
+
+    /// <summary>Blocks compiled again with host translations (<see cref="HostAccessAfter"/>).</summary>
+    public int Promoted => Volatile.Read(ref _promoted);
+
+    public void NotePromoted() => Interlocked.Increment(ref _promoted);
+
     // Read without the gate: a continuation asks at every arrival until its compile lands, from every vcpu.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), CompileRequest> _requested = new();
     private readonly Lock _compileGate = new();
     private bool _closed;
 
     /// <summary>Queues a compile of the block at <paramref name="ra"/> (entered at <paramref name="cia"/>) for the worker
-    /// unless one is queued already; then the arrival counts toward the queued one's heat (<see cref="CompileWorker"/>).</summary>
+    /// unless one is queued already; then the arrival counts toward the queued one's heat (<see cref="CompileWorker"/>). A
+    /// compile with host translations is asked for with bit 0 of <paramref name="ra"/> set (a word's address leaves it free).</summary>
     public void Request(ulong ra, BlockMode mode, ulong cia, Action compile)
     {
         if (_requested.TryGetValue((ra, mode), out var queued)) { queued.Arrivals++; return; } // no lock when queued
@@ -178,17 +198,17 @@ internal sealed class CompiledBlocks(int threshold, bool background)
     /// Returns the blocks compiled (a page changed since may leave a start too short) and the time.</summary>
     public (int Blocks, TimeSpan Elapsed) CompileAgain(GuestMemory memory)
     {
-        (ulong, BlockMode)[] starts;
-        lock (_gate) starts = [.. _byAddress.Keys];
-        var scratch = new CompiledBlocks(_threshold, background: false);
+        (ulong, BlockMode, bool)[] starts;
+        lock (_gate) starts = [.. _byAddress.Select(b => (b.Key.Item1, b.Key.Item2, b.Value.HostAccess))];
+        var scratch = new CompiledBlocks(_threshold, background: false, HostAccessAfter);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        foreach (var (ra, mode) in starts) SimulatedVcpu.CompileBlock(scratch, memory, ra, mode);
+        foreach (var (ra, mode, hostAccess) in starts) SimulatedVcpu.CompileBlock(scratch, memory, ra, mode, hostAccess);
         return (scratch.Compiled, System.Diagnostics.Stopwatch.GetElapsedTime(start));
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
     public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int firstLength, int continuesAt,
-        BlockCode code)
+        bool hostAccess, bool accesses, BlockCode code)
     {
         lock (_gate)
         {
@@ -202,7 +222,7 @@ internal sealed class CompiledBlocks(int threshold, bool background)
             }
             if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old)
                 _byAddress.Remove((old.RealAddress, old.Mode));
-            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, continuesAt, code);
+            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, continuesAt, hostAccess, accesses, code);
             _byAddress[(ra, mode)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;

@@ -293,7 +293,7 @@ public sealed partial class SimulatedVcpu
 
         /// <summary>The block from real address <paramref name="ra"/> for <paramref name="mode"/>; null when it has fewer than two
         /// instructions.</summary>
-        public static unsafe CompiledBlock? Compile(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode)
+        public static unsafe CompiledBlock? Compile(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode, bool hostAccess)
         {
             uint* generationAt = memory.CodeGeneration(ra);
             uint generation = Volatile.Read(ref *generationAt); // before the words: a store after this read changes it
@@ -321,10 +321,10 @@ public sealed partial class SimulatedVcpu
             // Twice: the first pass learns which registers the block reads and writes (its IL is dropped), the second emits
             // with them known from the start (the entry reads them, a handler's call writes back those it names).
             var registers = new RegisterUse();
-            Emit(null, layout, target, starts, mode, generationAt, generation, registers);
+            Emit(null, layout, target, starts, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
-            Emit(method.GetILGenerator(), layout, target, starts, mode, generationAt, generation, registers);
+            Emit(method.GetILGenerator(), layout, target, starts, mode, hostAccess, generationAt, generation, registers);
             var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not
@@ -333,21 +333,17 @@ public sealed partial class SimulatedVcpu
             for (int k = 0; k < n && continuesAt == CompiledBlock.NoContinuation; k++)
                 if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.After(k) < 0)
                     continuesAt = layout.Offsets[k] + 4;
-            return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, code);
+            return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, hostAccess && mode.Mode64, registers.Accesses, code);
         }
 
-        private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, BlockMode mode,
+        private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, BlockMode mode, bool hostAccess,
             uint* generationAt, uint generation, RegisterUse registers)
         {
             il ??= new DynamicMethod("pass", typeof(long), Parameters, typeof(SimulatedVcpu), skipVisibility: true).GetILGenerator();
             var words = layout.Words;
             var offsets = layout.Offsets;
             int n = words.Count;
-            // A block that loops runs its loads and stores many times an entry: they go through the vcpu's host translations,
-            // worth the JIT's time for their code (a third more a block); the others call for each.
-            bool loops = Enumerable.Range(0, n).Any(k => (target[k] >= 0 && target[k] <= k)
-                || (layout.SegmentEnds[k] && layout.After(k) is var next && next >= 0 && next <= k));
-            var e = new Emitter(il, mode, loops, generationAt, generation, registers);
+            var e = new Emitter(il, mode, hostAccess, generationAt, generation, registers);
             e.Prologue();
             var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
             // From the word at index k, on to the word at offset `to` (its basic block retired): a jump when the block holds it
@@ -447,6 +443,8 @@ public sealed partial class SimulatedVcpu
         {
             public uint Used, Written;
             public bool Cr, Xer, Lr, Ctr;
+            /// <summary>A load or store host translations would serve (64-bit mode).</summary>
+            public bool Accesses;
         }
     }
 }

@@ -370,6 +370,7 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, Ea);
                 int size = access.Size == 8 ? 3 : access.Size == 4 ? 2 : access.Size - 1;
                 var hit = _il.DefineLabel();
+                if (_mode64) _use.Accesses = true;
                 if (_hostAccess) HostAccess(access.Size, store, rt, hit);
                 var called = _il.DefineLabel();
                 _il.Emit(LdVcpu);

@@ -55,6 +55,8 @@ public sealed partial class SimulatedVcpu
         _retired = retired + ran;
         _blockRetired += ran;
         if (ran != 0) _blockEntries++;
+        if (!block.HostAccess && block.Accesses && (block.Retired += ran) >= _vm.Blocks!.HostAccessAfter && block.Promoting == 0)
+            PromoteBlock(ref slot, entry, cia, block);
         // None retired: it left before its first instruction (a load or store that is not the translation cache's common
         // case), which the caller interprets.
         if (_event == Event.None)
@@ -83,9 +85,41 @@ public sealed partial class SimulatedVcpu
         else blocks.Request(ra, mode, cia, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
     }
 
+    /// <summary>Compiles <paramref name="block"/> again with host translations for its loads and stores (it retired
+    /// <see cref="CompiledBlocks.HostAccessAfter"/> instructions: worth the JIT's time for their code, a third more a block) and
+    /// marks its first word's slot with the new one unless a store changed the slot meanwhile; on the worker like a first
+    /// compile, or at once.</summary>
+    private unsafe void PromoteBlock(ref ulong slot, ulong entry, ulong cia, CompiledBlock block)
+    {
+        if (Interlocked.Exchange(ref block.Promoting, 1) != 0) return;
+        var blocks = _vm.Blocks!;
+        var memory = _mem;
+        nint at = (nint)Unsafe.AsPointer(ref slot);
+        void Promote()
+        {
+            if (!block.IsCurrent) return; // a store changed its page: the next compile will have host translations
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            CompiledBlock? promoted = null;
+            try
+            {
+                promoted = BlockCompiler.Compile(blocks, memory, block.RealAddress, block.Mode, hostAccess: true);
+            }
+            catch (Exception e)
+            {
+                blocks.NoteFailure(block.RealAddress, e); // the block it would replace runs on
+            }
+            blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
+            if (promoted is null) return;
+            blocks.NotePromoted();
+            Interlocked.CompareExchange(ref *(ulong*)at, (entry & ~CompiledBlocks.SlotMask) | ((ulong)promoted.Index << CompiledBlocks.SlotShift), entry);
+        }
+        if (!blocks.Background) Promote();
+        else blocks.Request(block.RealAddress | 1, block.Mode, cia, Promote);
+    }
+
     /// <summary>The block compiler itself (<see cref="CompiledBlocks.CompileAgain"/>).</summary>
-    internal static CompiledBlock? CompileBlock(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode) =>
-        BlockCompiler.Compile(blocks, memory, ra, mode);
+    internal static CompiledBlock? CompileBlock(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode, bool hostAccess) =>
+        BlockCompiler.Compile(blocks, memory, ra, mode, hostAccess);
 
     private static unsafe void CompileAndMark(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode, nint slot, ulong entry)
     {
@@ -96,7 +130,7 @@ public sealed partial class SimulatedVcpu
             uint generation = Volatile.Read(ref *memory.CodeGeneration(ra));
             try
             {
-                block = BlockCompiler.Compile(blocks, memory, ra, mode);
+                block = BlockCompiler.Compile(blocks, memory, ra, mode, hostAccess: blocks.HostAccessAfter == 0);
             }
             catch (Exception e)
             {

@@ -19,7 +19,7 @@ public class BlockCompilerTests
     private const int ScratchBytes = 0x1000;
 
     private static TestMachine Machine(string source, bool le, bool compile) =>
-        new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0, CompileInBackground = false });
+        new(source, le, options: o => o with { CompileBlocks = compile, BlockCompileThreshold = 0, CompileInBackground = false, BlockHostAccessAfter = 0 });
 
     /// <summary>A loop of <paramref name="body"/> run <paramref name="iterations"/> times (CTR), then <c>done: b done</c>.
     /// r2 = the scratch memory (or what <paramref name="start"/> sets it to), r21 = r2 + 256 again at each iteration (the base of
@@ -335,6 +335,32 @@ public class BlockCompilerTests
         RunSideBySide(runs[0], runs[1], runs[0].Sym("done"), $"le {le}");
         Assert.Equal(1UL + 20 * 21 + 19 * 20, runs[0].State.Gpr[4]); // li 3, 1; then the last even i's word
         Assert.True(InBlocks(runs[0]) > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_block_that_retired_its_share_is_compiled_again_with_host_translations_and_runs_on_in_the_interpreters_state(bool le)
+    {
+        // The first compile calls for each load and store; once the loop's block has retired 300 instructions it is compiled
+        // again with host translations, and the run goes on in the new block from its next entry.
+        string source = Loop("""
+                ld 3, 8(2)
+                addi 3, 3, 5
+                std 3, 8(2)
+                lwzu 4, 4(21)
+                add 5, 5, 4
+                stwu 5, 4(21)
+            """, iterations: 200);
+        TestMachine Make(bool compile) => new(source, le, options: o => o with
+        {
+            CompileBlocks = compile, BlockCompileThreshold = 0, CompileInBackground = false, BlockHostAccessAfter = 300,
+        });
+        var compiled = Make(compile: true);
+        var plain = Make(compile: false);
+        RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le}");
+        Assert.True(compiled.Vm.BlocksPromoted >= 1, $"{compiled.Vm.BlocksPromoted} promoted");
+        Assert.True(InBlocks(compiled) > 1000, $"{InBlocks(compiled)} in blocks");
     }
 
     [Theory]
