@@ -259,7 +259,7 @@ public sealed partial class SimulatedVcpu
             /// (a tlbie since the host translations were made: the block's loads and stores would use them).</summary>
             public void IfTranslationsChanged(Action leave)
             {
-                if (!_hostAccess) return;
+                if (!_mode64) return; // a 32-bit mode block's loads and stores leave
                 var unchanged = _il.DefineLabel();
                 _il.Emit(LdVcpu); _il.Emit(OpCodes.Ldfld, MachineField);
                 _il.Emit(OpCodes.Volatile); _il.Emit(OpCodes.Ldfld, MachineGenerationField);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
 namespace ActorStep.Machine.Cpu;
@@ -159,19 +160,57 @@ public sealed partial class SimulatedVcpu
         private const MethodImplOptions Fast = MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
+        private static unsafe bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
         {
+            ulong msr = v.Msr_;
+            ref var entry = ref v._hostTranslations[(int)((ea >> 12) & (HostTranslationCount - 1))];
+            if (entry.Tag == (((ea + (ulong)size - 1) & ~0xFFFUL) | HostKey(msr)))
+            {
+                value = HostLoad((byte*)(entry.Addend + (long)ea), size, (msr & Isa.Msr.LE) != 0);
+                return true;
+            }
             if (!v.CachedLoad(ea, size, out value) && !v.UncachedAccess(ea, size, store: false, ref value)) return false;
             v.NoteHostTranslation(ea, store: false);
             return true;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static bool Store(SimulatedVcpu v, ulong ea, int size, ulong value)
+        private static unsafe bool Store(SimulatedVcpu v, ulong ea, int size, ulong value)
         {
+            ulong msr = v.Msr_;
+            ref var entry = ref v._hostTranslations[HostTranslationCount + (int)((ea >> 12) & (HostTranslationCount - 1))];
+            if (entry.Tag == (((ea + (ulong)size - 1) & ~0xFFFUL) | HostKey(msr)) && *entry.Decoded == 0)
+            {
+                HostStore((byte*)(entry.Addend + (long)ea), size, value, (msr & Isa.Msr.LE) != 0);
+                return true;
+            }
             if (!v.CachedStore(ea, size, value) && !v.UncachedAccess(ea, size, store: true, ref value)) return false;
             v.NoteHostTranslation(ea, store: true);
             return true;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe ulong HostLoad(byte* at, int size, bool le)
+        {
+            switch (size)
+            {
+                case 1: return *at;
+                case 2: { ushort x = Unsafe.ReadUnaligned<ushort>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
+                case 4: { uint x = Unsafe.ReadUnaligned<uint>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
+                default: { ulong x = Unsafe.ReadUnaligned<ulong>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void HostStore(byte* at, int size, ulong value, bool le)
+        {
+            switch (size)
+            {
+                case 1: *at = (byte)value; break;
+                case 2: Unsafe.WriteUnaligned(at, le ? (ushort)value : BinaryPrimitives.ReverseEndianness((ushort)value)); break;
+                case 4: Unsafe.WriteUnaligned(at, le ? (uint)value : BinaryPrimitives.ReverseEndianness((uint)value)); break;
+                default: Unsafe.WriteUnaligned(at, le ? value : BinaryPrimitives.ReverseEndianness(value)); break;
+            }
         }
 
         [MethodImpl(Fast)] public static bool Load1(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 1, out value);
