@@ -105,7 +105,9 @@ public sealed class GdbNonStopTests(GdbFixture fx, ITestOutputHelper log)
             await gdb.WaitForStopsAsync(from, 2);
             var threads = await gdb.RunAsync("info threads");
             Assert.Equal(2, Running(threads));
-            Assert.Matches(@"\* 2\s+Thread 1\.2 ""vcpu1"" \(stopped at 0x[0-9a-f]+\) 0x[0-9a-f]+ in (worker|mark) \(\)", threads);
+            // Stopped where it was: in its loop, or still at _start when the interrupt came before its first turn on the vcpu
+            // workers (seen once in a full run on a loaded machine).
+            Assert.Matches(@"\* 2\s+Thread 1\.2 ""vcpu1"" \(stopped at 0x[0-9a-f]+\) 0x[0-9a-f]+ in (_start|worker|mark) \(\)", threads);
             ulong stoppedCount = Value(await gdb.RunAsync("p $r6"));
             // Thread 3 ran on while thread 2 stood still: it has counted further.
             await Task.Delay(200);
