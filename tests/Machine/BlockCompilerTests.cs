@@ -645,6 +645,107 @@ public class BlockCompilerTests
         Assert.Equal(compiled.Vcpu.InstructionsRetired - interpreted, InBlocks(compiled));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_block_in_real_mode_does_not_load_through_a_translation_made_with_data_relocation_on(bool le)
+    {
+        // The same EA, r2 (quadrant 3, page 1), is loaded with MSR[DR] = 1 (through the tree: the data page) and then with
+        // MSR[DR] = 0 (real mode: EA bits 0:3 ignored, real address 0x10000 + 8) in every iteration, each in a block of its own:
+        // a host translation made in one state must not answer in the other.
+        string source = TranslatedLoop("""
+                ld 13, 8(2)
+                add 20, 20, 13
+                mfmsr 9
+                xori 9, 9, 0x10
+                mtmsrd 9
+                ld 14, 8(2)
+                add 21, 21, 14
+                mfmsr 9
+                xori 9, 9, 0x10
+                mtmsrd 9
+            """);
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            var data = new byte[0x1000];
+            new Random(11).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
+        }
+        RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le}", data: DataPage);
+        Assert.NotEqual(compiled.State.Gpr[20], compiled.State.Gpr[21]);
+        Assert.True(InBlocks(compiled) > 0);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_block_in_problem_state_does_not_load_through_a_translation_made_in_privileged_state(bool le)
+    {
+        // The kernel's loop loads from a privileged page (r2: quadrant 3, page 1) in a block, which makes a host translation
+        // for it; then rfid enters problem state (the code's page mapped for it as page 2), where a block's loop loads from
+        // page 2 until its tenth iteration loads from the kernel's EA: that load must take the data storage interrupt
+        // (protection), not the bytes.
+        string source = $"""
+                .globl _start
+            _start:
+            {RadixGuest.Register}
+                mfmsr 9
+                ori 9, 9, 0x10
+                mtmsrd 9
+            {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
+                li 30, 20
+                mtctr 30
+            loop:
+                ld 13, 8(2)
+                add 20, 20, 13
+                bdnz loop
+            {RadixGuest.LoadEa(9, RadixGuest.Page(2))}
+                ori 9, 9, user - _start
+                mtsrr0 9
+                mfmsr 10
+                ori 10, 10, 0x4020
+                mtsrr1 10
+                rfid
+            user:
+                li 30, 20
+                mtctr 30
+            {RadixGuest.LoadEa(15, RadixGuest.Page(2))}
+            again:
+                addi 22, 22, 1
+                cmpwi 22, 10
+                isel 12, 2, 15, 2
+                ld 14, 8(12)
+                add 21, 21, 14
+                bdnz again
+            spin:
+                b spin
+            """;
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            var data = new byte[0x1000];
+            new Random(13).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            // Page 2: the image's page, which problem state may read and execute.
+            const ulong userCode = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                                   | RadixWalk.EaaExecute;
+            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite), (2, 0x10000, userCode));
+        }
+        for (int q = 0; q < 60; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250 }[q % 4];
+            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
+            SameState(compiled, plain, $"le {le}, quantum {q}");
+        }
+        Assert.True(InBlocks(compiled) > 0);
+        Assert.Equal(RadixGuest.Page(1) + 8, compiled.State.Dar);
+        Assert.Equal(10UL, compiled.State.Gpr[22]); // nine loads from page 2, then the tenth iteration's faulted
+    }
+
     // --- Blocks of several runs: a loop's code around a call, jumps over cold code. ---
 
     /// <summary>A loop whose body calls out. The block from the call's return holds, besides the code after the call, the loop
