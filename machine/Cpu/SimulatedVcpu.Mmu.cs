@@ -88,7 +88,7 @@ public sealed partial class SimulatedVcpu
     /// <summary>
     /// A compiled block's translation of a data access (SimulatedVcpu.BlockEmitter.cs, <c>FastAccess</c>), one per EA page,
     /// direct-mapped by the page's low 8 bits, loads in the first <see cref="HostTranslationCount"/> entries and stores in the
-    /// next: <see cref="Tag"/> is the EA page | MSR[DR] &gt;&gt; 2 | MSR[PR] &gt;&gt; 13 | 1 (<see cref="HostKey"/>), the
+    /// next: <see cref="Tag"/> is the EA page | MSR[SF], MSR[DR], MSR[PR] | 1 (<see cref="HostKey"/>), the
     /// state the access was checked in, and the EA plus <see cref="Addend"/> is the byte's host address. An entry is made only
     /// from what <see cref="DataCacheHit"/> answers for the page (64-bit mode, no watchpoint, R and C set, the whole page
     /// inside RAM), so a block that finds it does what the interpreter would; a store's entry also holds the page's
@@ -111,9 +111,11 @@ public sealed partial class SimulatedVcpu
     private readonly HostTranslation[] _hostTranslations = GC.AllocateArray<HostTranslation>(2 * HostTranslationCount, pinned: true);
     private readonly nint _hostTranslationsAt;
 
-    /// <summary>The state bits of a <see cref="HostTranslation"/>'s tag for this MSR: DR as 4, PR as 2, valid as 1.</summary>
+    /// <summary>The state bits of a <see cref="HostTranslation"/>'s tag for this MSR: SF as 8 (entries are made in 64-bit mode
+    /// only: a 32-bit mode access, whose EA is the low word of what a block computed, never finds one), DR as 4, PR as 2,
+    /// valid as 1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong HostKey(ulong msr) => ((msr >> 2) & 4) | ((msr >> 13) & 2) | 1;
+    internal static ulong HostKey(ulong msr) => ((msr >> 60) & 8) | ((msr >> 2) & 4) | ((msr >> 13) & 2) | 1;
 
     /// <summary>After a block's load or store that <see cref="DataCacheHit"/> (or the walk before it) answered: the page's
     /// <see cref="HostTranslation"/>, when its answer holds for the whole page.</summary>

@@ -746,6 +746,66 @@ public class BlockCompilerTests
         Assert.Equal(10UL, compiled.State.Gpr[22]); // nine loads from page 2, then the tenth iteration's faulted
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_block_in_32_bit_mode_does_not_load_through_a_translation_made_in_64_bit_mode(bool le)
+    {
+        // A 64-bit block loads from r2 = quadrant 3, page 1, which makes a host translation for that EA page. Then, in 32-bit
+        // mode with PIDR = 1 (no process table entry: every quadrant-0 access faults), a block's load from 8(r2) has the EA
+        // 0x10008, the low word of r2 + 8: it must take the data storage interrupt, not the bytes of the 64-bit EA's page.
+        string source = $"""
+                .globl _start
+            _start:
+            {RadixGuest.Register}
+                mfmsr 9
+                ori 9, 9, 0x10
+                mtmsrd 9
+                li 3, 1
+                mtspr 48, 3
+            {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
+                li 30, 20
+                mtctr 30
+            loop:
+                ld 13, 8(2)
+                add 20, 20, 13
+                bdnz loop
+                mfmsr 9
+                clrldi 9, 9, 1
+                mtmsrd 9
+                li 30, 20
+                mtctr 30
+            again:
+                addi 22, 22, 1
+                cmpwi 22, 10
+                blt skip
+                ld 14, 8(2)
+                add 21, 21, 14
+            skip:
+                bdnz again
+            spin:
+                b spin
+            """;
+        var compiled = Machine(source, le, compile: true);
+        var plain = Machine(source, le, compile: false);
+        foreach (var m in new[] { compiled, plain })
+        {
+            var data = new byte[0x1000];
+            new Random(17).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
+        }
+        for (int q = 0; q < 60; q++)
+        {
+            long quantum = new[] { 1, 7, 61, 250 }[q % 4];
+            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
+            SameState(compiled, plain, $"le {le}, quantum {q}");
+        }
+        Assert.True(InBlocks(compiled) > 0);
+        Assert.Equal(0x10008UL, compiled.State.Dar);
+        Assert.Equal(10UL, compiled.State.Gpr[22]); // nine iterations skipped the load, the tenth's faulted
+    }
+
     // --- Blocks of several runs: a loop's code around a call, jumps over cold code. ---
 
     /// <summary>A loop whose body calls out. The block from the call's return holds, besides the code after the call, the loop
