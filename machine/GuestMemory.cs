@@ -127,9 +127,13 @@ public sealed unsafe class GuestMemory
     internal byte* DecodedFlag(ulong ra) => _decodedPages + (ra >> PageShift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal ulong Load(ulong ra, int size, bool le)
+    internal ulong Load(ulong ra, int size, bool le) => Read(ref At(ra), size, le);
+
+    /// <summary>The <paramref name="size"/> bytes at <paramref name="p"/> as a value in the guest's byte order (a load's
+    /// bytes, found through <see cref="At"/> or a compiled block's host translation).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong Read(ref byte p, int size, bool le)
     {
-        ref byte p = ref At(ra);
         switch (size)
         {
             case 1: return p;
@@ -139,10 +143,11 @@ public sealed unsafe class GuestMemory
         }
     }
 
+    /// <summary><paramref name="value"/>'s low <paramref name="size"/> bytes at <paramref name="p"/> in the guest's byte order,
+    /// and nothing else: the caller invalidates decoded words (<see cref="Store"/>) or knows there are none.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Store(ulong ra, int size, ulong value, bool le)
+    internal static void Write(ref byte p, int size, ulong value, bool le)
     {
-        ref byte p = ref At(ra);
         switch (size)
         {
             case 1: p = (byte)value; break;
@@ -150,6 +155,12 @@ public sealed unsafe class GuestMemory
             case 4: { uint v = (uint)value; Unsafe.WriteUnaligned(ref p, le ? v : BinaryPrimitives.ReverseEndianness(v)); break; }
             default: { Unsafe.WriteUnaligned(ref p, le ? value : BinaryPrimitives.ReverseEndianness(value)); break; }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Store(ulong ra, int size, ulong value, bool le)
+    {
+        Write(ref At(ra), size, value, le);
         if ((ra & (PageSize - 1)) + (ulong)size > PageSize) InvalidateRange(ra, (ulong)size); // unaligned, into the next page
         else if (_decodedPages[ra >> PageShift] != 0) InvalidateWords(ra, (ulong)size);
     }

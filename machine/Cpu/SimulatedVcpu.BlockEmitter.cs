@@ -405,11 +405,12 @@ public sealed partial class SimulatedVcpu
             private void HostAccess(int size, bool store, int rt, Label hit)
             {
                 var miss = _il.DefineLabel();
-                // entry = the table + ((EA >> 12) & 255) * 32, in the stores' half for a store
+                // entry = the table + ((EA >> 12) & 255) * its size, in the stores' half for a store (HostEntry)
+                const int shift = HostTranslation.SizeShift;
                 _il.Emit(OpCodes.Ldloc, _hostAt);
-                _il.Emit(OpCodes.Ldloc, Ea); _il.Emit(OpCodes.Ldc_I4_7); _il.Emit(OpCodes.Shr_Un);
-                I8((HostTranslationCount - 1) << 5); _il.Emit(OpCodes.And);
-                if (store) { I8(HostTranslationCount << 5); _il.Emit(OpCodes.Add); }
+                _il.Emit(OpCodes.Ldloc, Ea); _il.Emit(OpCodes.Ldc_I4, 12 - shift); _il.Emit(OpCodes.Shr_Un);
+                I8((HostTranslationCount - 1) << shift); _il.Emit(OpCodes.And);
+                if (store) { I8(HostTranslationCount << shift); _il.Emit(OpCodes.Add); }
                 _il.Emit(OpCodes.Conv_I); _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, _entry);
                 _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldind_I8);
@@ -419,11 +420,12 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Bne_Un, miss);
                 if (store)
                 {
-                    _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4, 16); _il.Emit(OpCodes.Add);
+                    _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4, HostTranslation.DecodedOffset); _il.Emit(OpCodes.Add);
                     _il.Emit(OpCodes.Ldind_I); _il.Emit(OpCodes.Ldind_U1); _il.Emit(OpCodes.Brtrue, miss);
                 }
-                // the host address
-                _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4_8); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Ldind_I8);
+                // the host address: EA + the addend
+                _il.Emit(OpCodes.Ldloc, _entry); _il.Emit(OpCodes.Ldc_I4, HostTranslation.AddendOffset); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Ldind_I8);
                 _il.Emit(OpCodes.Ldloc, Ea); _il.Emit(OpCodes.Add); _il.Emit(OpCodes.Conv_U);
                 bool swap = !_littleEndian && size > 1;
                 if (store)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
 namespace ActorStep.Machine.Cpu;
@@ -99,20 +98,10 @@ public sealed partial class SimulatedVcpu
         void Promote()
         {
             if (!block.IsCurrent) return; // a store changed its page: the next compile will have host translations
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            CompiledBlock? promoted = null;
-            try
-            {
-                promoted = BlockCompiler.Compile(blocks, memory, block.RealAddress, block.Mode, hostAccess: true);
-            }
-            catch (Exception e)
-            {
-                blocks.NoteFailure(block.RealAddress, e); // the block it would replace runs on
-            }
-            blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
-            if (promoted is null) return;
+            // Failed: the block it would replace runs on.
+            if (CompileTimed(blocks, memory, block.RealAddress, block.Mode, hostAccess: true) is not { } promoted) return;
             blocks.NotePromoted();
-            Interlocked.CompareExchange(ref *(ulong*)at, (entry & ~CompiledBlocks.SlotMask) | ((ulong)promoted.Index << CompiledBlocks.SlotShift), entry);
+            Mark(at, entry, promoted);
         }
         if (!blocks.Background) Promote();
         else blocks.Request(block.RealAddress | 1, block.Mode, cia, Promote);
@@ -127,24 +116,39 @@ public sealed partial class SimulatedVcpu
         var block = blocks.Find(ra, mode);
         if (block is null)
         {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             uint generation = Volatile.Read(ref *memory.CodeGeneration(ra));
-            try
-            {
-                block = BlockCompiler.Compile(blocks, memory, ra, mode, hostAccess: blocks.HostAccessAfter == 0);
-            }
-            catch (Exception e)
-            {
-                // A compiler bug must not take the process (the worker is shared) or the guest down: the words stay interpreted.
-                blocks.NoteFailure(ra, e);
-            }
+            block = CompileTimed(blocks, memory, ra, mode, hostAccess: blocks.HostAccessAfter == 0);
             // No block here (too short, or the compiler failed): not asked for again while the page is unchanged.
             if (block is null) blocks.NoteShort(ra, mode, generation);
-            blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         if (block is null) return;
-        Interlocked.CompareExchange(ref *(ulong*)slot, (entry & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), entry);
+        Mark(slot, entry, block);
     }
+
+    /// <summary>The compile, its time counted; null when the words make no block or the compiler threw (noted: a compiler bug
+    /// must not take the process, whose worker is shared, or the guest down; the words stay as they run now).</summary>
+    private static CompiledBlock? CompileTimed(CompiledBlocks blocks, GuestMemory memory, ulong ra, BlockMode mode, bool hostAccess)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return BlockCompiler.Compile(blocks, memory, ra, mode, hostAccess);
+        }
+        catch (Exception e)
+        {
+            blocks.NoteFailure(ra, e);
+            return null;
+        }
+        finally
+        {
+            blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        }
+    }
+
+    /// <summary>Names <paramref name="block"/> in the decode slot at <paramref name="slot"/> unless the slot changed since it read
+    /// <paramref name="entry"/> (a store to the word, another block marked).</summary>
+    private static unsafe void Mark(nint slot, ulong entry, CompiledBlock block) =>
+        Interlocked.CompareExchange(ref *(ulong*)slot, (entry & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), entry);
 
     /// <summary>
     /// A block's loads and stores when its own host translation (<see cref="HostTranslation"/>) did not answer, one method per
@@ -163,10 +167,10 @@ public sealed partial class SimulatedVcpu
         private static unsafe bool Load(SimulatedVcpu v, ulong ea, int size, out ulong value)
         {
             ulong msr = v.Msr_;
-            ref var entry = ref v._hostTranslations[(int)((ea >> 12) & (HostTranslationCount - 1))];
-            if (entry.Tag == (((ea + (ulong)size - 1) & ~0xFFFUL) | HostKey(msr)))
+            ref var entry = ref v.HostEntry(ea, store: false);
+            if (entry.Tag == HostTag(ea, size, msr))
             {
-                value = HostLoad((byte*)(entry.Addend + (long)ea), size, (msr & Isa.Msr.LE) != 0);
+                value = GuestMemory.Read(ref *(byte*)(entry.Addend + (long)ea), size, (msr & Isa.Msr.LE) != 0);
                 return true;
             }
             if (!v.CachedLoad(ea, size, out value) && !v.UncachedAccess(ea, size, store: false, ref value)) return false;
@@ -178,39 +182,15 @@ public sealed partial class SimulatedVcpu
         private static unsafe bool Store(SimulatedVcpu v, ulong ea, int size, ulong value)
         {
             ulong msr = v.Msr_;
-            ref var entry = ref v._hostTranslations[HostTranslationCount + (int)((ea >> 12) & (HostTranslationCount - 1))];
-            if (entry.Tag == (((ea + (ulong)size - 1) & ~0xFFFUL) | HostKey(msr)) && *entry.Decoded == 0)
+            ref var entry = ref v.HostEntry(ea, store: true);
+            if (entry.Tag == HostTag(ea, size, msr) && *entry.Decoded == 0)
             {
-                HostStore((byte*)(entry.Addend + (long)ea), size, value, (msr & Isa.Msr.LE) != 0);
+                GuestMemory.Write(ref *(byte*)(entry.Addend + (long)ea), size, value, (msr & Isa.Msr.LE) != 0);
                 return true;
             }
             if (!v.CachedStore(ea, size, value) && !v.UncachedAccess(ea, size, store: true, ref value)) return false;
             v.NoteHostTranslation(ea, store: true);
             return true;
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe ulong HostLoad(byte* at, int size, bool le)
-        {
-            switch (size)
-            {
-                case 1: return *at;
-                case 2: { ushort x = Unsafe.ReadUnaligned<ushort>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
-                case 4: { uint x = Unsafe.ReadUnaligned<uint>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
-                default: { ulong x = Unsafe.ReadUnaligned<ulong>(at); return le ? x : BinaryPrimitives.ReverseEndianness(x); }
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe void HostStore(byte* at, int size, ulong value, bool le)
-        {
-            switch (size)
-            {
-                case 1: *at = (byte)value; break;
-                case 2: Unsafe.WriteUnaligned(at, le ? (ushort)value : BinaryPrimitives.ReverseEndianness((ushort)value)); break;
-                case 4: Unsafe.WriteUnaligned(at, le ? (uint)value : BinaryPrimitives.ReverseEndianness((uint)value)); break;
-                default: Unsafe.WriteUnaligned(at, le ? value : BinaryPrimitives.ReverseEndianness(value)); break;
-            }
         }
 
         [MethodImpl(Fast)] public static bool Load1(SimulatedVcpu v, ulong ea, out ulong value) => Load(v, ea, 1, out value);

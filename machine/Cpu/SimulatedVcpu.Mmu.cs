@@ -96,15 +96,27 @@ public sealed partial class SimulatedVcpu
     /// invalidates the words it changes). Valid while this vcpu's translation cache is: cleared with it, and a block checks
     /// the machine's translation generation where it enters, after each handler it calls and at each jump back.
     /// </summary>
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Size = 32)]
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 1 << SizeShift)]
     internal unsafe struct HostTranslation
     {
-        public ulong Tag;
-        public long Addend;
-        public byte* Decoded;
+        // The layout blocks' IL addresses (BlockEmitter's HostAccess).
+        public const int SizeShift = 5, AddendOffset = 8, DecodedOffset = 16;
+        [System.Runtime.InteropServices.FieldOffset(0)] public ulong Tag;
+        [System.Runtime.InteropServices.FieldOffset(AddendOffset)] public long Addend;
+        [System.Runtime.InteropServices.FieldOffset(DecodedOffset)] public byte* Decoded;
     }
 
     internal const int HostTranslationCount = 256;
+
+    /// <summary>The entry for a load's or store's EA (its page's low 8 bits, in the loads' or the stores' half).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref HostTranslation HostEntry(ulong ea, bool store) =>
+        ref _hostTranslations[(store ? HostTranslationCount : 0) + (int)((ea >> 12) & (HostTranslationCount - 1))];
+
+    /// <summary>The tag an entry must hold to answer an access of <paramref name="size"/> bytes at <paramref name="ea"/> under
+    /// <paramref name="msr"/>: the page of its last byte (an access across pages matches no entry) and <see cref="HostKey"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong HostTag(ulong ea, int size, ulong msr) => ((ea + (ulong)size - 1) & ~0xFFFUL) | HostKey(msr);
 
     /// <summary>Loads' entries, then stores' (<see cref="HostTranslation"/>); pinned: blocks address them through
     /// <see cref="_hostTranslationsAt"/>.</summary>
@@ -124,7 +136,7 @@ public sealed partial class SimulatedVcpu
         if (!DataCacheHit(ea, 1, store, out ulong ra)) return;
         ulong raPage = ra & ~0xFFFUL, page = ea & ~0xFFFUL;
         if (raPage + 0x1000 > _mem.Size) return; // real mode: DataCacheHit asked for the one byte only
-        ref var entry = ref _hostTranslations[(store ? HostTranslationCount : 0) + (int)((ea >> 12) & (HostTranslationCount - 1))];
+        ref var entry = ref HostEntry(ea, store);
         entry.Tag = page | HostKey(Msr_);
         entry.Addend = (long)(_mem.HostPage(raPage) - page);
         entry.Decoded = _mem.DecodedFlag(raPage);

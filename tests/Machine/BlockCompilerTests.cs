@@ -50,8 +50,9 @@ public class BlockCompilerTests
 
     /// <summary>Runs both machines in the same quanta (of a few lengths, so budgets end before, inside and after blocks) until
     /// the compiled one is at <paramref name="done"/> (at most <paramref name="maxQuanta"/>), comparing their exits, states and,
-    /// when given, the 4 KiB at real address <paramref name="data"/> after each; then asserts it got there.</summary>
-    private static void RunSideBySide(TestMachine compiled, TestMachine plain, ulong done, string context, int maxQuanta = 400,
+    /// when given, the 4 KiB at real address <paramref name="data"/> after each; then asserts it got there. With no
+    /// <paramref name="done"/> (a guest that ends in an interrupt), <paramref name="maxQuanta"/> quanta.</summary>
+    private static void RunSideBySide(TestMachine compiled, TestMachine plain, ulong? done, string context, int maxQuanta = 400,
         ulong? data = null)
     {
         for (int q = 0; compiled.State.Nip != done && q < maxQuanta; q++)
@@ -63,7 +64,24 @@ public class BlockCompilerTests
             SameState(compiled, plain, $"{context}, quantum {q}");
             if (data is { } ra) Assert.Equal(Bytes(plain, ra, 0x1000), Bytes(compiled, ra, 0x1000));
         }
-        Assert.Equal(done, compiled.State.Nip);
+        if (done is { } end) Assert.Equal(end, compiled.State.Nip);
+    }
+
+    /// <summary>A compiled and an interpreting machine for <paramref name="source"/> with the data page (random bytes from
+    /// <paramref name="seed"/>) mapped at quadrant 3's page 1 for reading and writing in privileged state, and
+    /// <paramref name="more"/> leaves.</summary>
+    private static (TestMachine Compiled, TestMachine Plain) WithDataPage(string source, bool le, int seed,
+        params (int Page, ulong RealAddress, ulong Leaf)[] more)
+    {
+        var pair = (Machine(source, le, compile: true), Machine(source, le, compile: false));
+        foreach (var m in new[] { pair.Item1, pair.Item2 })
+        {
+            var data = new byte[0x1000];
+            new Random(seed).NextBytes(data);
+            m.Vm.WriteMemory(DataPage, data);
+            RadixGuest.Tables(m.Vm, [(1, DataPage, RadixGuest.ReadWrite), .. more]);
+        }
+        return pair;
     }
 
     private static byte[] Bytes(TestMachine m, ulong ra, int length)
@@ -665,15 +683,7 @@ public class BlockCompilerTests
                 xori 9, 9, 0x10
                 mtmsrd 9
             """);
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        foreach (var m in new[] { compiled, plain })
-        {
-            var data = new byte[0x1000];
-            new Random(11).NextBytes(data);
-            m.Vm.WriteMemory(DataPage, data);
-            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
-        }
+        var (compiled, plain) = WithDataPage(source, le, seed: 11);
         RunSideBySide(compiled, plain, compiled.Sym("done"), $"le {le}", data: DataPage);
         Assert.NotEqual(compiled.State.Gpr[20], compiled.State.Gpr[21]);
         Assert.True(InBlocks(compiled) > 0);
@@ -723,24 +733,11 @@ public class BlockCompilerTests
             spin:
                 b spin
             """;
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        foreach (var m in new[] { compiled, plain })
-        {
-            var data = new byte[0x1000];
-            new Random(13).NextBytes(data);
-            m.Vm.WriteMemory(DataPage, data);
-            // Page 2: the image's page, which problem state may read and execute.
-            const ulong userCode = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
-                                   | RadixWalk.EaaExecute;
-            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite), (2, 0x10000, userCode));
-        }
-        for (int q = 0; q < 60; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250 }[q % 4];
-            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
-            SameState(compiled, plain, $"le {le}, quantum {q}");
-        }
+        // Page 2: the image's page, which problem state may read and execute.
+        const ulong userCode = RadixWalk.PteValid | RadixWalk.PteLeaf | RadixWalk.PteR | RadixWalk.PteC | RadixWalk.EaaRead
+                               | RadixWalk.EaaExecute;
+        var (compiled, plain) = WithDataPage(source, le, seed: 13, (2, 0x10000, userCode));
+        RunSideBySide(compiled, plain, done: null, $"le {le}", maxQuanta: 60);
         Assert.True(InBlocks(compiled) > 0);
         Assert.Equal(RadixGuest.Page(1) + 8, compiled.State.Dar);
         Assert.Equal(10UL, compiled.State.Gpr[22]); // nine loads from page 2, then the tenth iteration's faulted
@@ -786,21 +783,8 @@ public class BlockCompilerTests
             spin:
                 b spin
             """;
-        var compiled = Machine(source, le, compile: true);
-        var plain = Machine(source, le, compile: false);
-        foreach (var m in new[] { compiled, plain })
-        {
-            var data = new byte[0x1000];
-            new Random(17).NextBytes(data);
-            m.Vm.WriteMemory(DataPage, data);
-            RadixGuest.Tables(m.Vm, (1, DataPage, RadixGuest.ReadWrite));
-        }
-        for (int q = 0; q < 60; q++)
-        {
-            long quantum = new[] { 1, 7, 61, 250 }[q % 4];
-            Assert.Equal(plain.Run(quantum), compiled.Run(quantum));
-            SameState(compiled, plain, $"le {le}, quantum {q}");
-        }
+        var (compiled, plain) = WithDataPage(source, le, seed: 17);
+        RunSideBySide(compiled, plain, done: null, $"le {le}", maxQuanta: 60);
         Assert.True(InBlocks(compiled) > 0);
         Assert.Equal(0x10008UL, compiled.State.Dar);
         Assert.Equal(10UL, compiled.State.Gpr[22]); // nine iterations skipped the load, the tenth's faulted
