@@ -87,16 +87,17 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
     public void NotePromoted() => Interlocked.Increment(ref _promoted);
 
     // Read without the gate: a continuation asks at every arrival until its compile lands, from every vcpu.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode), CompileRequest> _requested = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(ulong, BlockMode, bool), CompileRequest> _requested = new();
     private readonly Lock _compileGate = new();
     private bool _closed;
 
     /// <summary>Queues a compile of the block at <paramref name="ra"/> (entered at <paramref name="cia"/>) for the worker
-    /// unless one is queued already; then the arrival counts toward the queued one's heat (<see cref="CompileWorker"/>). A
-    /// compile with host translations is asked for with bit 0 of <paramref name="ra"/> set (a word's address leaves it free).</summary>
-    public void Request(ulong ra, BlockMode mode, ulong cia, Action compile)
+    /// unless one is queued already; then the arrival counts toward the queued one's heat (<see cref="CompileWorker"/>).
+    /// <paramref name="promotion"/>: the compile again with host translations, queued apart from a first compile.</summary>
+    public void Request(ulong ra, BlockMode mode, bool promotion, ulong cia, Action compile)
     {
-        if (_requested.TryGetValue((ra, mode), out var queued)) { queued.Arrivals++; return; } // no lock when queued
+        var key = (ra, mode, promotion);
+        if (_requested.TryGetValue(key, out var queued)) { queued.Arrivals++; return; } // no lock when queued
         var request = new CompileRequest(() =>
         {
             try
@@ -107,10 +108,10 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
             }
             finally
             {
-                _requested.TryRemove((ra, mode), out _);
+                _requested.TryRemove(key, out _);
             }
         }, this, HeatSlot(cia));
-        if (_requested.TryAdd((ra, mode), request)) CompileWorker.Post(request);
+        if (_requested.TryAdd(key, request)) CompileWorker.Post(request);
     }
 
     /// <summary>Arrivals counted at <paramref name="slot"/> of the heat table since it last turned hot.</summary>

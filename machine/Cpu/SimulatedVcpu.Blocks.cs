@@ -82,7 +82,7 @@ public sealed partial class SimulatedVcpu
         var mode = new BlockMode(le, Mode64);
         if (blocks.KnownShort(ra, mode, memory.CodeGeneration(ra))) return;
         if (!blocks.Background) CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry);
-        else blocks.Request(ra, mode, cia, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
+        else blocks.Request(ra, mode, promotion: false, cia, () => CompileAndMark(blocks, memory, ra, mode, (nint)slot, entry));
     }
 
     /// <summary>Compiles <paramref name="block"/> again with host translations for its loads and stores (it retired
@@ -104,7 +104,7 @@ public sealed partial class SimulatedVcpu
             Mark(at, entry, promoted);
         }
         if (!blocks.Background) Promote();
-        else blocks.Request(block.RealAddress | 1, block.Mode, cia, Promote);
+        else blocks.Request(block.RealAddress, block.Mode, promotion: true, cia, Promote);
     }
 
     /// <summary>The block compiler itself (<see cref="CompiledBlocks.CompileAgain"/>).</summary>
