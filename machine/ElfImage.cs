@@ -21,24 +21,29 @@ public sealed class ElfImage
     private const byte STT_NOTYPE = 0, STT_FUNC = 2;
     private const ushort SHN_LORESERVE = 0xff00;
 
-    private ElfImage(ulong entry, bool littleEndian, IReadOnlyList<ElfSegment> segments, IReadOnlyDictionary<string, ulong> symbols,
-        SymbolIndex code, string name)
+    private ElfImage(ulong entry, bool littleEndian, IReadOnlyList<ElfSegment> segments, Task<SymbolTables> symbols, string name)
     {
         Entry = entry;
         LittleEndian = littleEndian;
         Segments = segments;
-        Symbols = symbols;
-        Code = code;
+        _symbols = symbols;
         Name = name;
     }
+
+    /// <summary>What .symtab says, read apart from the segments (<see cref="Load"/> reads it on the thread pool while the
+    /// machine is built and the kernel runs: ~0.1–0.2 s for a Debian vmlinux's 106,000 symbols).</summary>
+    private sealed record SymbolTables(IReadOnlyDictionary<string, ulong> Symbols, SymbolIndex Code);
+
+    private readonly Task<SymbolTables> _symbols;
 
     public ulong Entry { get; }
     public bool LittleEndian { get; }
     public IReadOnlyList<ElfSegment> Segments { get; }
-    /// <summary>Symbol name → value, from .symtab when present.</summary>
-    public IReadOnlyDictionary<string, ulong> Symbols { get; }
-    /// <summary>The code symbols of .symtab (functions, and labels in executable sections) as names for addresses; empty without one.</summary>
-    public SymbolIndex Code { get; }
+    /// <summary>Symbol name → value, from .symtab when present (waits for the symbol table's reading).</summary>
+    public IReadOnlyDictionary<string, ulong> Symbols => _symbols.GetAwaiter().GetResult().Symbols;
+    /// <summary>The code symbols of .symtab (functions, and labels in executable sections) as names for addresses; empty without
+    /// one (waits for the symbol table's reading).</summary>
+    public SymbolIndex Code => _symbols.GetAwaiter().GetResult().Code;
     public string Name { get; }
 
     public ulong Symbol(string name) => Symbols.TryGetValue(name, out var v) ? v
@@ -49,8 +54,10 @@ public sealed class ElfImage
     public const long MaxFileSize = 256L << 20;
 
     /// <summary>Loads an image file: a regular file of at most <see cref="MaxFileSize"/> bytes (a FIFO or a device such as
-    /// /dev/zero is refused without being read; see <see cref="ImageFile"/>).</summary>
-    public static ElfImage Load(string path) => Parse(ImageFile.Read(path, MaxFileSize), Path.GetFileName(path));
+    /// /dev/zero is refused without being read; see <see cref="ImageFile"/>).
+    /// The segments are read at once; the symbol table on the thread pool, which <see cref="Symbols"/> and <see cref="Code"/>
+    /// wait for: a kernel's first instructions need no names.</summary>
+    public static ElfImage Load(string path) => Parse(ImageFile.Read(path, MaxFileSize), Path.GetFileName(path), symbolsInBackground: true);
 
     /// <summary>The built-in guest images committed under machine/guests (e.g. "demo").</summary>
     public static ElfImage BuiltIn(string name)
@@ -59,11 +66,14 @@ public sealed class ElfImage
             ?? throw new ElfFormatException($"no built-in guest image named {ClientText.Quote(name)}");
         using var ms = new MemoryStream();
         s.CopyTo(ms);
-        return Parse(ms.ToArray(), $"{name}.elf");
+        return Parse(ms.ToArray(), $"{name}.elf", symbolsInBackground: false);
     }
 
-    public static ElfImage Parse(ReadOnlySpan<byte> f, string name = "image")
+    public static ElfImage Parse(ReadOnlySpan<byte> f, string name = "image") => Parse(f.ToArray(), name, symbolsInBackground: false);
+
+    private static ElfImage Parse(byte[] file, string name, bool symbolsInBackground)
     {
+        ReadOnlySpan<byte> f = file;
         string Where(string what) => $"{name}: {what}";
         if (f.Length < 4) throw new ElfFormatException(Where($"too short to be an ELF file ({f.Length} bytes)"));
         if (f[0] != 0x7F || f[1] != (byte)'E' || f[2] != (byte)'L' || f[3] != (byte)'F')
@@ -76,17 +86,12 @@ public sealed class ElfImage
             2 => false,
             _ => throw new ElfFormatException(Where($"unknown data encoding {f[5]}")),
         };
-        ushort U16(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt16LittleEndian(s) : BinaryPrimitives.ReadUInt16BigEndian(s);
-        uint U32(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt32LittleEndian(s) : BinaryPrimitives.ReadUInt32BigEndian(s);
-        ulong U64(ReadOnlySpan<byte> s) => le ? BinaryPrimitives.ReadUInt64LittleEndian(s) : BinaryPrimitives.ReadUInt64BigEndian(s);
 
-        ushort machine = U16(f[18..]);
+        ushort machine = U16(f[18..], le);
         if (machine != EM_PPC64) throw new ElfFormatException(Where($"machine type {machine} is not PowerPC64 (EM_PPC64 = 21)"));
-        ulong entry = U64(f[24..]);
-        ulong phoff = U64(f[32..]);
-        ulong shoff = U64(f[40..]);
-        ushort phentsize = U16(f[54..]), phnum = U16(f[56..]);
-        ushort shentsize = U16(f[58..]), shnum = U16(f[60..]);
+        ulong entry = U64(f[24..], le);
+        ulong phoff = U64(f[32..], le);
+        ushort phentsize = U16(f[54..], le), phnum = U16(f[56..], le);
         if (phnum == 0) throw new ElfFormatException(Where("no program headers"));
         if (phentsize < 56 || !Fits(f, phoff, (ulong)phentsize * phnum))
             throw new ElfFormatException(Where("program headers are truncated"));
@@ -95,9 +100,9 @@ public sealed class ElfImage
         for (int i = 0; i < phnum; i++)
         {
             var ph = f.Slice((int)phoff + i * phentsize, phentsize);
-            if (U32(ph) != PT_LOAD) continue;
-            ulong offset = U64(ph[8..]), vaddr = U64(ph[16..]), paddr = U64(ph[24..]);
-            ulong filesz = U64(ph[32..]), memsz = U64(ph[40..]);
+            if (U32(ph, le) != PT_LOAD) continue;
+            ulong offset = U64(ph[8..], le), vaddr = U64(ph[16..], le), paddr = U64(ph[24..], le);
+            ulong filesz = U64(ph[32..], le), memsz = U64(ph[40..], le);
             if (filesz > memsz) throw new ElfFormatException(Where($"segment {i}: file size exceeds memory size"));
             if (!Fits(f, offset, filesz)) throw new ElfFormatException(Where($"segment {i} is truncated (file ends before its data)"));
             if (memsz == 0) continue;
@@ -105,6 +110,29 @@ public sealed class ElfImage
         }
         if (segments.Count == 0) throw new ElfFormatException(Where("no loadable (PT_LOAD) segments"));
 
+        var symbols = symbolsInBackground ? Task.Run(() => ReadSymbols(file, le)) : Task.FromResult(ReadSymbols(file, le));
+        return new ElfImage(entry, le, segments, symbols, name);
+    }
+
+    /// <summary>.symtab's names and code symbols; none when the file has no usable one (a table whose offsets leave the file, or
+    /// a string table that does, is skipped: names are a help, not a condition of running the image).</summary>
+    private static SymbolTables ReadSymbols(byte[] file, bool le)
+    {
+        try
+        {
+            return ReadSymbolTables(file, le);
+        }
+        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
+        {
+            return new SymbolTables(new Dictionary<string, ulong>(), new SymbolIndex([]));
+        }
+    }
+
+    private static SymbolTables ReadSymbolTables(byte[] file, bool le)
+    {
+        ReadOnlySpan<byte> f = file;
+        ulong shoff = U64(f[40..], le);
+        ushort shentsize = U16(f[58..], le), shnum = U16(f[60..], le);
         var symbols = new Dictionary<string, ulong>();
         var code = new List<(CodeSymbol Symbol, int Section, int Rank)>();
         var sections = new List<(ulong Flags, ulong Address, ulong Size)>();
@@ -113,42 +141,42 @@ public sealed class ElfImage
             for (int i = 0; i < shnum; i++)
             {
                 var sh = f.Slice((int)shoff + i * shentsize, shentsize);
-                sections.Add((U64(sh[8..]), U64(sh[16..]), U64(sh[32..])));
+                sections.Add((U64(sh[8..], le), U64(sh[16..], le), U64(sh[32..], le)));
             }
             for (int i = 0; i < shnum; i++)
             {
                 var sh = f.Slice((int)shoff + i * shentsize, shentsize);
-                if (U32(sh[4..]) != SHT_SYMTAB) continue;
-                ulong off = U64(sh[24..]), size = U64(sh[32..]), entsize = U64(sh[56..]);
-                uint link = U32(sh[40..]);
+                if (U32(sh[4..], le) != SHT_SYMTAB) continue;
+                ulong off = U64(sh[24..], le), size = U64(sh[32..], le), entsize = U64(sh[56..], le);
+                uint link = U32(sh[40..], le);
                 if (entsize < 24 || !Fits(f, off, size) || link >= shnum) continue;
                 var strh = f.Slice((int)shoff + (int)link * shentsize, shentsize);
-                ulong stroff = U64(strh[24..]), strsize = U64(strh[32..]);
+                ulong stroff = U64(strh[24..], le), strsize = U64(strh[32..], le);
                 if (!Fits(f, stroff, strsize)) continue;
                 var strtab = f.Slice((int)stroff, (int)strsize);
                 for (ulong s = 0; s + entsize <= size; s += entsize)
                 {
                     // Elf64_Sym: st_name, st_info, st_other, st_shndx, st_value, st_size (ELF gABI, "Symbol Table").
                     var sym = f.Slice((int)(off + s), (int)entsize);
-                    uint nameOff = U32(sym);
+                    uint nameOff = U32(sym, le);
                     if (nameOff == 0 || nameOff >= strtab.Length) continue;
                     int end = strtab[(int)nameOff..].IndexOf((byte)0);
                     if (end <= 0) continue;
                     string symName = Encoding.ASCII.GetString(strtab.Slice((int)nameOff, end));
-                    ulong value = U64(sym[8..]);
+                    ulong value = U64(sym[8..], le);
                     symbols.TryAdd(symName, value);
                     byte type = (byte)(sym[4] & 0xF), bind = (byte)(sym[4] >> 4);
-                    ushort shndx = U16(sym[6..]);
+                    ushort shndx = U16(sym[6..], le);
                     if (type is not (STT_FUNC or STT_NOTYPE) || shndx == 0 || shndx >= SHN_LORESERVE || shndx >= sections.Count
                         || (sections[shndx].Flags & SHF_EXECINSTR) == 0)
                         continue;
                     // The preferred name where several share an address: a function over a label, global over weak over local.
                     int rank = (type == STT_FUNC ? 0 : 4) + (bind switch { 1 => 0, 2 => 1, _ => 2 });
-                    code.Add((new CodeSymbol(symName, value, U64(sym[16..]), LocalEntryOffset(sym[5])), shndx, rank));
+                    code.Add((new CodeSymbol(symName, value, U64(sym[16..], le), LocalEntryOffset(sym[5])), shndx, rank));
                 }
             }
         }
-        return new ElfImage(entry, le, segments, symbols, new SymbolIndex(WithExtents(code, sections)), name);
+        return new SymbolTables(symbols, new SymbolIndex(WithExtents(code, sections)));
     }
 
     /// <summary>ELFv2's local entry point, from st_other bits 5:7 (the 64-bit ELF V2 ABI, "Symbol Table Entries"): 0 and 1 say it is
@@ -180,6 +208,10 @@ public sealed class ElfImage
             }
         }
     }
+
+    private static ushort U16(ReadOnlySpan<byte> s, bool le) => le ? BinaryPrimitives.ReadUInt16LittleEndian(s) : BinaryPrimitives.ReadUInt16BigEndian(s);
+    private static uint U32(ReadOnlySpan<byte> s, bool le) => le ? BinaryPrimitives.ReadUInt32LittleEndian(s) : BinaryPrimitives.ReadUInt32BigEndian(s);
+    private static ulong U64(ReadOnlySpan<byte> s, bool le) => le ? BinaryPrimitives.ReadUInt64LittleEndian(s) : BinaryPrimitives.ReadUInt64BigEndian(s);
 
     private static bool Fits(ReadOnlySpan<byte> f, ulong offset, ulong length) =>
         offset <= (ulong)f.Length && length <= (ulong)f.Length - offset;

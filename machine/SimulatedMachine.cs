@@ -129,8 +129,11 @@ public sealed partial class SimulatedMachine : IVirtualMachine
     public int VcpuCount => _vcpus.Length;
     public ulong MemorySize => Memory.Size;
     public bool ImageIsLittleEndian { get; private set; } = true;
-    /// <summary>The loaded image's code symbols (names for stops), null when it has no symbol table.</summary>
-    public SymbolIndex? Symbols { get; private set; }
+    /// <summary>The loaded image's code symbols (names for stops), null when it has no symbol table. The first ask waits for
+    /// the image's symbol table to be read (<see cref="ElfImage.Load"/> reads it while the guest starts).</summary>
+    public SymbolIndex? Symbols => _image is { Code: { Count: > 0 } code } ? code : null;
+
+    private ElfImage? _image;
 
     /// <summary>The partition's LPCR (H_SET_MODE changes AIL and ILE for every vcpu at once).</summary>
     internal ulong Lpcr
@@ -259,7 +262,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
                 Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
         ImageIsLittleEndian = image.LittleEndian;
-        Symbols = image.Code.Count > 0 ? image.Code : null;
+        _image = image;
         _halt = null;
         IsPseriesPlatform = false;
         // LPCR[ILE] matches the image so that interrupts run in its byte order until H_SET_MODE says otherwise.
