@@ -32,9 +32,12 @@ public sealed class ElfImage
 
     /// <summary>What .symtab says, read apart from the segments (<see cref="Load"/> reads it on the thread pool while the
     /// machine is built and the kernel runs: ~0.1–0.2 s for a Debian vmlinux's 106,000 symbols).</summary>
-    private sealed record SymbolTables(IReadOnlyDictionary<string, ulong> Symbols, SymbolIndex Code);
+    internal sealed record SymbolTables(IReadOnlyDictionary<string, ulong> Symbols, SymbolIndex Code);
 
     private readonly Task<SymbolTables> _symbols;
+
+    /// <summary>The symbol table's reading, for a machine that keeps the names and not the image's segments.</summary>
+    internal Task<SymbolTables> SymbolTablesRead => _symbols;
 
     public ulong Entry { get; }
     public bool LittleEndian { get; }
