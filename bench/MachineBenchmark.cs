@@ -5,25 +5,28 @@ using ActorStep.Hypervisor;
 namespace ActorStep.Bench;
 
 /// <summary>
-/// Guest instructions per second on one vcpu with no debugger: the ALU/branch loop (alu-loop.elf), the demo guest and a
-/// load/store loop (bench/guests/load-store-loop.s, assembled here), in the machine's own dispatch loop (MachineRunner quanta
-/// of 10,000). Each guest runs with no watchpoint and with one watchpoint set on a doubleword it never touches (the check on
+/// Guest instructions per second on one vcpu with no debugger: the ALU/branch loop (alu-loop.elf), the demo guest, a
+/// load/store loop and a loop calling a function on another page (bench/guests/load-store-loop.s and call-loop.s, assembled
+/// here: the second enters and leaves a compiled block every four instructions), in the machine's own dispatch loop
+/// (MachineRunner quanta of 10,000). Each guest runs with no watchpoint and with one watchpoint set on a doubleword it never touches (the check on
 /// every data access, no stop), alternately in the same run; best of 3 each, and their ratio.
 /// </summary>
 public sealed class MachineBenchmark : IBenchmark
 {
     public string Name => "machine";
-    public string Description => "guest instructions/s on one vcpu, with no watchpoint and with one set: ALU loop, demo, load/store loop  [--instructions N]";
+    public string Description => "guest instructions/s on one vcpu, with no watchpoint and with one set: ALU loop, demo, load/store loop, call loop  [--instructions N]";
 
     public Task<int> RunAsync(string[] args)
     {
         long instructions = BenchArgs.Int(args, "--instructions", 200_000_000);
         Console.WriteLine($"machine: guest instructions per second, one vcpu, {instructions:N0} instructions per run, best of 3, " +
                           "no watchpoint / one watchpoint set (never hit), alternately");
-        var loadStore = ElfImage.Load(BuildLoadStoreLoop());
-        foreach (var (name, image) in new[] { ("alu-loop", ElfImage.BuiltIn("alu-loop")), ("demo", ElfImage.BuiltIn("demo")), ("load-store", loadStore) })
+        var loadStore = ElfImage.Load(Build("load-store-loop"));
+        var calls = ElfImage.Load(Build("call-loop"));
+        foreach (var (name, image) in new[] { ("alu-loop", ElfImage.BuiltIn("alu-loop")), ("demo", ElfImage.BuiltIn("demo")), ("load-store", loadStore), ("call-loop", calls) })
         {
-            // A doubleword the guest never accesses: below the image for the built-in guests, the loop's `untouched`.
+            // A doubleword the guest never accesses: below the image for the built-in guests and the call loop, the load/store
+            // loop's `untouched`.
             ulong quiet = image == loadStore ? image.Symbol("untouched") : 0x100;
             double none = 0, one = 0;
             for (int run = 0; run < 3; run++)
@@ -49,12 +52,12 @@ public sealed class MachineBenchmark : IBenchmark
         return rate;
     }
 
-    /// <summary>Assembles bench/guests/load-store-loop.s with GNU as (little-endian) into an ELF in a temporary directory.</summary>
-    private static string BuildLoadStoreLoop()
+    /// <summary>Assembles bench/guests/<paramref name="name"/>.s with GNU as (little-endian) into an ELF in a temporary directory.</summary>
+    private static string Build(string name)
     {
-        string source = FindSource("load-store-loop.s");
+        string source = FindSource($"{name}.s");
         string dir = Directory.CreateTempSubdirectory("actorstep-bench-").FullName;
-        string obj = Path.Combine(dir, "load-store-loop.o"), elf = Path.Combine(dir, "load-store-loop.elf");
+        string obj = Path.Combine(dir, $"{name}.o"), elf = Path.Combine(dir, $"{name}.elf");
         Run("powerpc64le-linux-gnu-as", $"-a64 -mlittle -mpower9 -o {obj} {source}");
         Run("powerpc64le-linux-gnu-ld", $"-nostdlib -static --build-id=none --no-warn-rwx-segments -N -e _start -Ttext=0x10000 -o {elf} {obj}");
         return elf;
