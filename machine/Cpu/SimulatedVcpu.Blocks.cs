@@ -27,7 +27,7 @@ public sealed partial class SimulatedVcpu
     /// caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into the word after
     /// it (<see cref="CompiledBlock.ContinuesAt"/>).
     /// </summary>
-    [MethodImpl(HotPath)]
+    [MethodImpl(HotPath | MethodImplOptions.AggressiveInlining)]
     private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd, out bool fellThrough)
     {
         fellThrough = false;
