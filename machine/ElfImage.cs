@@ -117,21 +117,9 @@ public sealed class ElfImage
         return new ElfImage(entry, le, segments, symbols, name);
     }
 
-    /// <summary>.symtab's names and code symbols; none when the file has no usable one (a table whose offsets leave the file, or
-    /// a string table that does, is skipped: names are a help, not a condition of running the image).</summary>
+    /// <summary>.symtab's names and code symbols; none when the file has no usable one (a table, or its string table, whose
+    /// offsets leave the file is skipped: names are a help, not a condition of running the image).</summary>
     private static SymbolTables ReadSymbols(byte[] file, bool le)
-    {
-        try
-        {
-            return ReadSymbolTables(file, le);
-        }
-        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
-        {
-            return new SymbolTables(new Dictionary<string, ulong>(), new SymbolIndex([]));
-        }
-    }
-
-    private static SymbolTables ReadSymbolTables(byte[] file, bool le)
     {
         ReadOnlySpan<byte> f = file;
         ulong shoff = U64(f[40..], le);

@@ -190,6 +190,32 @@ public class ElfImageTests
     }
 
     [Fact]
+    public void An_image_whose_string_table_leaves_the_file_loads_and_runs_without_names()
+    {
+        var elf = Bytes();
+        // The section headers (ELF64 LE): .symtab's sh_link names its string table, whose sh_offset goes past the file's end.
+        int shoff = (int)BinaryPrimitives.ReadUInt64LittleEndian(elf.AsSpan(40));
+        int shentsize = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(58)), shnum = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(60));
+        int symtab = Enumerable.Range(0, shnum).Single(i => BinaryPrimitives.ReadUInt32LittleEndian(elf.AsSpan(shoff + i * shentsize + 4)) == 2);
+        int strtab = (int)BinaryPrimitives.ReadUInt32LittleEndian(elf.AsSpan(shoff + symtab * shentsize + 40));
+        BinaryPrimitives.WriteUInt64LittleEndian(elf.AsSpan(shoff + strtab * shentsize + 24), (ulong)elf.Length + 1);
+        string path = Path.Combine(Path.GetTempPath(), $"actorstep-nostrtab-{Guid.NewGuid():N}.elf");
+        File.WriteAllBytes(path, elf);
+        try
+        {
+            var image = ElfImage.Load(path);
+            Assert.Empty(image.Symbols);
+            Assert.Equal(0, image.Code.Count);
+            var vm = SimulatedMachine.Load(image, new MachineOptions(1, 1UL << 20));
+            Assert.Null(vm.Symbols);
+            Assert.Equal(0x10000UL, vm.GetVcpu(0).GetRegisters().Nip);
+            vm.GetVcpu(0).Run(10);
+            Assert.Equal(0x10004UL, vm.GetVcpu(0).GetRegisters().Nip); // nop, then `b marker` forever
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
     public void Load_names_the_file_in_its_messages()
     {
         string path = Path.Combine(Path.GetTempPath(), $"actorstep-bad-{Guid.NewGuid():N}.elf");
