@@ -4,8 +4,9 @@ using ActorStep.Hypervisor;
 
 namespace ActorStep.Machine;
 
-/// <summary>A loadable segment: file bytes placed at a physical address, zero-filled up to MemorySize.</summary>
-public sealed record ElfSegment(ulong PhysicalAddress, ulong VirtualAddress, byte[] Data, ulong MemorySize);
+/// <summary>A loadable segment: file bytes placed at a physical address, zero-filled up to MemorySize. <paramref name="Data"/> is a
+/// view of the file's bytes, not a copy (a Debian vmlinux's segments are 30 MB).</summary>
+public sealed record ElfSegment(ulong PhysicalAddress, ulong VirtualAddress, ReadOnlyMemory<byte> Data, ulong MemorySize);
 
 /// <summary>The image file is not an ELF64 PowerPC executable we can load.</summary>
 public sealed class ElfFormatException(string message) : Exception(message);
@@ -109,7 +110,7 @@ public sealed class ElfImage
             if (filesz > memsz) throw new ElfFormatException(Where($"segment {i}: file size exceeds memory size"));
             if (!Fits(f, offset, filesz)) throw new ElfFormatException(Where($"segment {i} is truncated (file ends before its data)"));
             if (memsz == 0) continue;
-            segments.Add(new ElfSegment(paddr, vaddr, f.Slice((int)offset, (int)filesz).ToArray(), memsz));
+            segments.Add(new ElfSegment(paddr, vaddr, file.AsMemory((int)offset, (int)filesz), memsz));
         }
         if (segments.Count == 0) throw new ElfFormatException(Where("no loadable (PT_LOAD) segments"));
 

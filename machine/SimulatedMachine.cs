@@ -257,7 +257,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
         {
             if (!Memory.Contains(seg.PhysicalAddress, seg.MemorySize))
                 throw new ElfFormatException($"segment at 0x{seg.PhysicalAddress:x} (+0x{seg.MemorySize:x}) is outside guest RAM (0x{Memory.Size:x} bytes)");
-            Memory.Write(seg.PhysicalAddress, seg.Data);
+            Memory.Write(seg.PhysicalAddress, seg.Data.Span);
             if (seg.MemorySize > (ulong)seg.Data.Length)
                 Memory.Zero(seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }

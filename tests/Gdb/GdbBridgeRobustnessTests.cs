@@ -80,7 +80,7 @@ public sealed class GdbBridgeRobustnessTests(GdbFixture fx)
     {
         var image = ActorStep.Machine.ElfImage.BuiltIn("demo");
         var seg = image.Segments.First(s => s.PhysicalAddress <= image.Entry && image.Entry < s.PhysicalAddress + (ulong)s.Data.Length);
-        return Convert.ToHexString(seg.Data, (int)(image.Entry - seg.PhysicalAddress), 4).ToLowerInvariant();
+        return Convert.ToHexString(seg.Data.Span.Slice((int)(image.Entry - seg.PhysicalAddress), 4)).ToLowerInvariant();
     }
 
     [Theory]

@@ -49,8 +49,8 @@ public static class GuestAssembler
         var words = new uint[seg.Data.Length / 4];
         for (int i = 0; i < words.Length; i++)
             words[i] = littleEndian
-                ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(seg.Data.AsSpan(i * 4))
-                : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(seg.Data.AsSpan(i * 4));
+                ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(seg.Data.Span[(i * 4)..])
+                : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(seg.Data.Span[(i * 4)..]);
         return words;
     }
 
