@@ -542,6 +542,18 @@ public sealed partial class SimulatedVcpu
                         or Op.Subfze or Op.Neg:
                     {
                         if (oe) return false;
+                        if (op == Op.Subfe && ra == rb)
+                        {
+                            // subfe x,y,y (a compiler's "carry as 0 or -1"): ~y + y + CA is CA - 1, and its carry out of bit 0
+                            // and of bit 32 is CA itself; the generic sum's carries cost a dozen instructions more.
+                            _il.Emit(OpCodes.Ldloc, Ca); I8(1); _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Stloc, Res);
+                            _il.Emit(OpCodes.Ldloc, Ca); _il.Emit(OpCodes.Stloc, Ca32);
+                            _use.Xer = true;
+                            _il.Emit(OpCodes.Ldloc, Res);
+                            St(rt);
+                            if (rc) Cr0();
+                            return true;
+                        }
                         bool subtract = op is Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme or Op.Subfze or Op.Neg;
                         bool extended = op is Op.Adde or Op.Addme or Op.Addze or Op.Subfe or Op.Subfme or Op.Subfze;
                         Ld(ra);
@@ -716,13 +728,14 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.And); _il.Emit(OpCodes.Or);
             }
 
-            /// <summary>Pushes the carry out of bit 32 (an int 0 or 1).</summary>
+            /// <summary>Pushes the carry out of bit 32 (an int 0 or 1): the carry into (little-endian) bit 32 of the 64-bit sum,
+            /// which is that bit of a ^ b ^ the sum (each bit of a sum is a ^ b ^ the carry into it).</summary>
             private void Carry32()
             {
-                _il.Emit(OpCodes.Ldloc, T0); I8(0xFFFFFFFF); _il.Emit(OpCodes.And);
-                _il.Emit(OpCodes.Ldloc, T1); I8(0xFFFFFFFF); _il.Emit(OpCodes.And); _il.Emit(OpCodes.Add);
-                _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Add);
+                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Xor);
+                _il.Emit(OpCodes.Ldloc, Res); _il.Emit(OpCodes.Xor);
                 _il.Emit(OpCodes.Ldc_I4, 32); _il.Emit(OpCodes.Shr_Un); _il.Emit(OpCodes.Conv_I4);
+                _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And);
             }
 
             /// <summary>Pops the result into <paramref name="rt"/> and, for Rc, sets CR0 from it.</summary>

@@ -453,6 +453,7 @@ public class BlockCompilerTests
         [
             "addc 3, 4, 5", "adde 3, 4, 5", "subfc 3, 4, 5", "subfe 3, 4, 5", "addme 3, 4", "addze 3, 4", "subfme 3, 4",
             "subfze 3, 4", "addic 3, 4, 1", "addic. 3, 4, -1", "subfic 3, 4, 0", "subfic 3, 4, -1", "neg 3, 4", "add 3, 4, 5",
+            "subfe 3, 4, 4", "subfe. 3, 5, 5", // a compiler's "carry as 0 or -1", which blocks compute apart
         ];
         var body = new StringBuilder();
         foreach (string form in forms)
