@@ -99,7 +99,10 @@ public static class RunCommand
         if (kernelPath is null || printState)
         {
             var json = StateJson(vm, result, dumps);
-            lock (consoleLock) Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            // Relaxed escaping: a symbol reads `start_kernel+0x4c` as a person types it, not `start_kernel\u002B0x4c` (the JSON is
+            // for a terminal or a parser, never embedded in HTML).
+            var options = new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            lock (consoleLock) Console.Out.WriteLine(json.ToJsonString(options));
         }
         if (kernelPath is not null && vm.Halt is { } halt) Console.Error.WriteLine($"actorstep: {halt.Detail}");
         // 3: the guest cannot go on (a checkstop, or a kernel that panicked and said so through RTAS ibm,os-term).

@@ -38,6 +38,7 @@ public class RunCommandTests
             ulong nip = Convert.ToUInt64(v.GetProperty("nip").GetString(), 16), msr = Convert.ToUInt64(v.GetProperty("msr").GetString(), 16);
             Assert.NotNull(symbols.Describe(nip, translated: (msr & 0x20) != 0));
             Assert.Equal(symbols.Describe(nip, translated: (msr & 0x20) != 0), v.GetProperty("symbol").GetString());
+            Assert.Contains($"\"symbol\": \"{v.GetProperty("symbol").GetString()}\"", stdout); // `name+0x…` as written, unescaped
             Assert.Equal(300000, v.GetProperty("instructions").GetInt64());
         }
         string counter = json.RootElement.GetProperty("memory")[0].GetProperty("hex").GetString()!;
