@@ -31,6 +31,10 @@ public sealed partial class SimulatedVcpu
             // Xer local and are merged in whenever the vcpu's XER is written.
             public readonly LocalBuilder Ca, Ca32;
 
+            // XER[SO] (0 or 1) as every compare ORs it into its CR field, taken from Xer where Xer is read from the vcpu (the
+            // block writes XER only through the methods it calls, after which it reads XER back).
+            private readonly LocalBuilder _so;
+
             // The vcpu's host translations (HostTranslation) and the state bits their tags need now (HostKey of the MSR, read at
             // the entry and after each handler), the entry a load or store looks at, and the value the call's path gives back
             // (a local of its own: its address is taken, which would keep Value on the stack).
@@ -69,6 +73,7 @@ public sealed partial class SimulatedVcpu
                 Xer = il.DeclareLocal(typeof(ulong));
                 Ca = il.DeclareLocal(typeof(ulong));
                 Ca32 = il.DeclareLocal(typeof(ulong));
+                _so = il.DeclareLocal(typeof(uint));
                 Lr = il.DeclareLocal(typeof(ulong));
                 Ctr = il.DeclareLocal(typeof(ulong));
                 _hostAt = il.DeclareLocal(typeof(nint));
@@ -154,6 +159,8 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Stloc, Ca);
                 _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Stloc, Ca32);
+                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 31); _il.Emit(OpCodes.Shr_Un); _il.Emit(OpCodes.Conv_U4);
+                _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And); _il.Emit(OpCodes.Stloc, _so);
                 if (!all) return;
                 LoadField(LrField, Lr);
                 LoadField(CtrField, Ctr);
@@ -536,7 +543,7 @@ public sealed partial class SimulatedVcpu
                         _il.Emit(OpCodes.Stloc, T0);
                         I8(si); _il.Emit(OpCodes.Stloc, T1);
                         I8(op == Op.Subfic ? 1 : 0); _il.Emit(OpCodes.Stloc, T2);
-                        Sum(rt, setsCa: true, rc: op == Op.AddicRc);
+                        Sum(rt, setsCa: true, rc: op == Op.AddicRc, carryIn: op == Op.Subfic ? 1 : 0);
                         return true;
                     case Op.Add or Op.Addc or Op.Adde or Op.Addme or Op.Addze or Op.Subf or Op.Subfc or Op.Subfe or Op.Subfme
                         or Op.Subfze or Op.Neg:
@@ -563,10 +570,11 @@ public sealed partial class SimulatedVcpu
                         else if (op is Op.Addze or Op.Subfze or Op.Neg) I8(0);
                         else Ld(rb);
                         _il.Emit(OpCodes.Stloc, T1);
-                        if (extended) _il.Emit(OpCodes.Ldloc, Ca);
-                        else I8(op is Op.Subf or Op.Subfc or Op.Neg ? 1 : 0);
+                        int? carryIn = extended ? null : op is Op.Subf or Op.Subfc or Op.Neg ? 1 : 0;
+                        if (carryIn is int c) I8(c);
+                        else _il.Emit(OpCodes.Ldloc, Ca);
                         _il.Emit(OpCodes.Stloc, T2);
-                        Sum(rt, setsCa: op is not (Op.Add or Op.Subf or Op.Neg), rc);
+                        Sum(rt, setsCa: op is not (Op.Add or Op.Subf or Op.Neg), rc, carryIn);
                         return true;
                     }
                     case Op.Mullw or Op.Mulld:
@@ -701,14 +709,14 @@ public sealed partial class SimulatedVcpu
             /// <summary>AddFamily's a + b + cin with T0 = a (complemented for a subtract), T1 = b, T2 = cin: RT, CA and CA32
             /// when the form sets them (the carry out of bit 0 in 64-bit mode, of bit 32 in 32-bit mode; CA32 of bit 32), CR0
             /// for Rc.</summary>
-            private void Sum(int rt, bool setsCa, bool rc)
+            private void Sum(int rt, bool setsCa, bool rc, int? carryIn = null)
             {
                 _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Add);
                 _il.Emit(OpCodes.Stloc, Res);
                 if (setsCa)
                 {
-                    if (_mode64) Carry64(); else Carry32();
+                    if (_mode64) Carry64(carryIn); else Carry32();
                     _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca);
                     Carry32();
                     _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca32);
@@ -719,10 +727,14 @@ public sealed partial class SimulatedVcpu
                 if (rc) Cr0();
             }
 
-            /// <summary>Pushes the carry out of bit 0 (an int 0 or 1): result &lt; a, or cin and result == a.</summary>
-            private void Carry64()
+            /// <summary>Pushes the carry out of bit 0 (an int 0 or 1): result &lt; a, or cin and result == a; with the carry in
+            /// known, one compare: result &lt; a without it, result &lt;= a with it.</summary>
+            private void Carry64(int? carryIn)
             {
-                _il.Emit(OpCodes.Ldloc, Res); _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Clt_Un);
+                _il.Emit(OpCodes.Ldloc, Res); _il.Emit(OpCodes.Ldloc, T0);
+                if (carryIn == 0) { _il.Emit(OpCodes.Clt_Un); return; }
+                if (carryIn == 1) { _il.Emit(OpCodes.Cgt_Un); _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.Xor); return; }
+                _il.Emit(OpCodes.Clt_Un);
                 _il.Emit(OpCodes.Ldloc, T2); _il.Emit(OpCodes.Conv_I4);
                 _il.Emit(OpCodes.Ldloc, Res); _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ceq);
                 _il.Emit(OpCodes.And); _il.Emit(OpCodes.Or);
@@ -768,8 +780,7 @@ public sealed partial class SimulatedVcpu
                 _il.Emit(OpCodes.Ldc_I4_2); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
                 _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Ceq);
                 _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
-                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 31); _il.Emit(OpCodes.Shr_Un); _il.Emit(OpCodes.Conv_U4);
-                _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And); _il.Emit(OpCodes.Or);
+                _il.Emit(OpCodes.Ldloc, _so); _il.Emit(OpCodes.Or);
                 _il.Emit(OpCodes.Ldc_I4, shift); _il.Emit(OpCodes.Shl);
                 _il.Emit(OpCodes.Ldloc, Cr); _il.Emit(OpCodes.Ldc_I4, unchecked((int)~(0xFu << shift))); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Or);
