@@ -691,14 +691,30 @@ public sealed partial class SimulatedVcpu
             /// name="insertInto"/> ≥ 0, ORs in that register's bits outside the mask (rlwimi, rldimi).</summary>
             private void RotateAndMask(int sh, ulong mask, int insertInto)
             {
-                if (sh != 0)
+                ulong low = sh == 0 ? 0 : ulong.MaxValue >> (64 - sh); // the bits the rotation brings round from the top
+                if (sh != 0 && (mask & ~low) == 0)
                 {
-                    _il.Emit(OpCodes.Stloc, T0);
-                    _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldc_I4, sh); _il.Emit(OpCodes.Shl);
-                    _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldc_I4, 64 - sh); _il.Emit(OpCodes.Shr_Un);
-                    _il.Emit(OpCodes.Or);
+                    // Only bits that came round (srdi, clrrdi's kin): a right shift, masked unless the mask is all of them.
+                    _il.Emit(OpCodes.Ldc_I4, 64 - sh); _il.Emit(OpCodes.Shr_Un);
+                    if (mask != low) { I8(unchecked((long)mask)); _il.Emit(OpCodes.And); }
                 }
-                I8(unchecked((long)mask)); _il.Emit(OpCodes.And);
+                else if (sh != 0 && (mask & low) == 0)
+                {
+                    // None that came round (sldi and its kin): a left shift, masked unless the mask is all the rest.
+                    _il.Emit(OpCodes.Ldc_I4, sh); _il.Emit(OpCodes.Shl);
+                    if (mask != ~low) { I8(unchecked((long)mask)); _il.Emit(OpCodes.And); }
+                }
+                else
+                {
+                    if (sh != 0)
+                    {
+                        _il.Emit(OpCodes.Stloc, T0);
+                        _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldc_I4, sh); _il.Emit(OpCodes.Shl);
+                        _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldc_I4, 64 - sh); _il.Emit(OpCodes.Shr_Un);
+                        _il.Emit(OpCodes.Or);
+                    }
+                    if (mask != ulong.MaxValue) { I8(unchecked((long)mask)); _il.Emit(OpCodes.And); }
+                }
                 if (insertInto >= 0)
                 {
                     Ld(insertInto); I8(unchecked((long)~mask)); _il.Emit(OpCodes.And);
