@@ -590,13 +590,31 @@ public class BlockCompilerTests
     private const ulong DataPage = 0x200000;
 
     /// <summary><see cref="Loop"/> with MSR[DR] on and r2 = EA page 1 of quadrant 3 (mapped to <see cref="DataPage"/>).</summary>
-    private static string TranslatedLoop(string body, int iterations = 40) => Loop(body, iterations, start: $"""
+    /// <summary>The radix tree registered, MSR[DR] on, r2 = quadrant 3's page 1 (the data page).</summary>
+    private static readonly string DataTranslated = $"""
         {RadixGuest.Register}
             mfmsr 9
             ori 9, 9, 0x10
             mtmsrd 9
         {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
-        """);
+        """;
+
+    private static string TranslatedLoop(string body, int iterations = 40) => Loop(body, iterations, start: DataTranslated);
+
+    /// <summary>The kernel's side of the state-bit tests: <see cref="DataTranslated"/>, <paramref name="setup"/>, then a loop
+    /// of 20 loads from r2's page in a block, which makes a host translation for it.</summary>
+    private static string KernelLoadsFromDataPage(string setup = "") => $"""
+            .globl _start
+        _start:
+        {DataTranslated}
+        {setup}
+            li 30, 20
+            mtctr 30
+        loop:
+            ld 13, 8(2)
+            add 20, 20, 13
+            bdnz loop
+        """;
 
     [Theory]
     [MemberData(nameof(Seeds))]
@@ -700,19 +718,7 @@ public class BlockCompilerTests
         // page 2 until its tenth iteration loads from the kernel's EA: that load must take the data storage interrupt
         // (protection), not the bytes.
         string source = $"""
-                .globl _start
-            _start:
-            {RadixGuest.Register}
-                mfmsr 9
-                ori 9, 9, 0x10
-                mtmsrd 9
-            {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
-                li 30, 20
-                mtctr 30
-            loop:
-                ld 13, 8(2)
-                add 20, 20, 13
-                bdnz loop
+            {KernelLoadsFromDataPage()}
             {RadixGuest.LoadEa(9, RadixGuest.Page(2))}
                 ori 9, 9, user - _start
                 mtsrr0 9
@@ -753,21 +759,7 @@ public class BlockCompilerTests
         // mode with PIDR = 1 (no process table entry: every quadrant-0 access faults), a block's load from 8(r2) has the EA
         // 0x10008, the low word of r2 + 8: it must take the data storage interrupt, not the bytes of the 64-bit EA's page.
         string source = $"""
-                .globl _start
-            _start:
-            {RadixGuest.Register}
-                mfmsr 9
-                ori 9, 9, 0x10
-                mtmsrd 9
-                li 3, 1
-                mtspr 48, 3
-            {RadixGuest.LoadEa(2, RadixGuest.Page(1))}
-                li 30, 20
-                mtctr 30
-            loop:
-                ld 13, 8(2)
-                add 20, 20, 13
-                bdnz loop
+            {KernelLoadsFromDataPage(setup: "    li 3, 1\n    mtspr 48, 3")}
                 mfmsr 9
                 clrldi 9, 9, 1
                 mtmsrd 9
