@@ -27,8 +27,8 @@ public sealed class MachineBenchmark : IBenchmark
         var multiply = ElfImage.Load(Build("mul-loop"));
         foreach (var (name, image) in new[] { ("alu-loop", ElfImage.BuiltIn("alu-loop")), ("demo", ElfImage.BuiltIn("demo")), ("load-store", loadStore), ("call-loop", calls), ("mul-loop", multiply) })
         {
-            // A doubleword the guest never accesses: below the image for the built-in guests and the call loop, the load/store
-            // loop's `untouched`.
+            // A doubleword the guest never accesses: below the image for the built-in guests and the call and multiply loops, the
+            // load/store loop's `untouched`.
             ulong quiet = image == loadStore ? image.Symbol("untouched") : 0x100;
             double none = 0, one = 0;
             for (int run = 0; run < 3; run++)

@@ -44,10 +44,12 @@ public sealed class ElfImage
     public bool LittleEndian { get; }
     public IReadOnlyList<ElfSegment> Segments { get; }
     /// <summary>Symbol name → value, from .symtab when present (waits for the symbol table's reading).</summary>
-    public IReadOnlyDictionary<string, ulong> Symbols => _symbols.GetAwaiter().GetResult().Symbols;
+    public IReadOnlyDictionary<string, ulong> Symbols => Tables.Symbols;
     /// <summary>The code symbols of .symtab (functions, and labels in executable sections) as names for addresses; empty without
     /// one (waits for the symbol table's reading).</summary>
-    public SymbolIndex Code => _symbols.GetAwaiter().GetResult().Code;
+    public SymbolIndex Code => Tables.Code;
+
+    private SymbolTables Tables => _symbols.GetAwaiter().GetResult();
     public string Name { get; }
 
     public ulong Symbol(string name) => Symbols.TryGetValue(name, out var v) ? v
