@@ -14,15 +14,16 @@ internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
 /// <summary>Runs of words of one real page entered at <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
 /// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
-    int firstLength, int continuesAt, bool hostAccess, bool accesses, BlockCode code)
+    int entryNeed, int continuesAt, bool hostAccess, bool accesses, BlockCode code)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
     public readonly BlockMode Mode = mode;
     public readonly uint* GenerationAt = generationAt;
     public readonly uint Generation = generation;
-    /// <summary>Instructions in its first basic block: the fewest an entry retires when no instruction raises an event.</summary>
-    public readonly int FirstLength = firstLength;
+    /// <summary>The most instructions an entry retires before the block's next test of its limit (BlockCompiler.Needs): it is
+    /// entered only when that many fit before the batch's end.</summary>
+    public readonly int EntryNeed = entryNeed;
     /// <summary>The offset from its first word (negative for a run before it) of the word after the end of the first run that
     /// does not end with a branch that always leaves, which leaving there falls into; <see cref="NoContinuation"/> when every
     /// run ends with one.</summary>
@@ -208,7 +209,7 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
     }
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
-    public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int firstLength, int continuesAt,
+    public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int entryNeed, int continuesAt,
         bool hostAccess, bool accesses, BlockCode code)
     {
         lock (_gate)
@@ -223,7 +224,7 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
             }
             if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old)
                 _byAddress.Remove((old.RealAddress, old.Mode));
-            var block = new CompiledBlock(index, ra, mode, generationAt, generation, firstLength, continuesAt, hostAccess, accesses, code);
+            var block = new CompiledBlock(index, ra, mode, generationAt, generation, entryNeed, continuesAt, hostAccess, accesses, code);
             _byAddress[(ra, mode)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;

@@ -26,9 +26,9 @@ public sealed partial class SimulatedVcpu
     /// the branches the block does not emit itself. Before a handler the block sets
     /// what the interpreter sets before any instruction (CIA, NIP = CIA + 4, the timebase and the retired count, which
     /// watchpoints read) and after it leaves when the instruction raised an event; after a store it leaves when the store changed
-    /// the block's own page, and a jump back leaves when any store did. Each basic block (from a jump target or the entry to the
-    /// next one, or to a branch) runs only when all of it fits in the limit the caller gives: a block ends where the interpreter
-    /// would end a batch.
+    /// the block's own page, and a jump back leaves when any store did. No instruction runs past the limit the caller gives (a
+    /// block ends where the interpreter would end a batch): the entry and every basic block a jump goes back to test that the
+    /// most any path from there retires before the next such test fits (<see cref="Needs"/>), and leave otherwise.
     /// </summary>
     private static partial class BlockCompiler
     {
@@ -315,16 +315,15 @@ public sealed partial class SimulatedVcpu
                 // A run that ends at a word the block holds goes on there: a jump.
                 if (layout.SegmentEnds[k] && layout.After(k) is var next and >= 0) starts[next] = true;
             }
-            int first = 1;
-            while (!starts[first]) first++;
+            var need = Needs(layout, target, starts);
 
             // Twice: the first pass learns which registers the block reads and writes (its IL is dropped), the second emits
             // with them known from the start (the entry reads them, a handler's call writes back those it names).
             var registers = new RegisterUse();
-            Emit(null, layout, target, starts, mode, hostAccess, generationAt, generation, registers);
+            Emit(null, layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
-            Emit(method.GetILGenerator(), layout, target, starts, mode, hostAccess, generationAt, generation, registers);
+            Emit(method.GetILGenerator(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
             var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not
@@ -333,10 +332,49 @@ public sealed partial class SimulatedVcpu
             for (int k = 0; k < n && continuesAt == CompiledBlock.NoContinuation; k++)
                 if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.After(k) < 0)
                     continuesAt = layout.Offsets[k] + 4;
-            return blocks.Add(ra, mode, generationAt, generation, first, continuesAt, hostAccess && mode.Mode64, registers.Accesses, code);
+            return blocks.Add(ra, mode, generationAt, generation, need[0], continuesAt, hostAccess && mode.Mode64, registers.Accesses, code);
         }
 
-        private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, BlockMode mode, bool hostAccess,
+        /// <summary>
+        /// Where the block tests that what follows fits in its limit, and how much must fit: at the entry and at every basic block
+        /// a jump goes back to (a loop's head: every cycle has one), the most instructions any path from there retires before it
+        /// meets the next such test or leaves (the basic blocks on its way, whole); 0 elsewhere. So straight code and forward
+        /// branches run with no test of their own, and a block near its limit leaves at a test for the interpreter to run what
+        /// does not fit, as it leaves at a basic block that does not fit. A path's next basic blocks are taken as the word after
+        /// its last one in the block's order, its branch's target and the word after it in memory (a superset of where the code
+        /// goes: the most is never less than what runs).
+        /// </summary>
+        private static int[] Needs(Layout layout, int[] target, bool[] starts)
+        {
+            int n = layout.Words.Count;
+            var need = new int[n];
+            var test = new bool[n];
+            test[0] = true;
+            IEnumerable<int> Next(int last) =>
+                new[] { last + 1 < n ? last + 1 : -1, target[last], layout.After(last) }.Where(t => t >= 0);
+            var ends = new int[n]; // a basic block's last word, by its first
+            for (int k = 0; k < n; k++)
+            {
+                if (!starts[k]) continue;
+                int last = k;
+                while (!starts[last + 1]) last++;
+                ends[k] = last;
+                foreach (int t in Next(last)) if (t <= last) test[t] = true;
+            }
+            // Every next basic block a path goes on to without a test is after this one in the block's order: from the last.
+            var most = new int[n];
+            for (int k = n - 1; k >= 0; k--)
+            {
+                if (!starts[k]) continue;
+                int after = 0;
+                foreach (int t in Next(ends[k])) if (!test[t]) after = Math.Max(after, most[t]);
+                most[k] = ends[k] - k + 1 + after;
+            }
+            for (int k = 0; k < n; k++) if (test[k]) need[k] = most[k];
+            return need;
+        }
+
+        private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, int[] need, BlockMode mode, bool hostAccess,
             uint* generationAt, uint generation, RegisterUse registers)
         {
             il ??= new DynamicMethod("pass", typeof(long), Parameters, typeof(SimulatedVcpu), skipVisibility: true).GetILGenerator();
@@ -372,12 +410,15 @@ public sealed partial class SimulatedVcpu
                     length = 1;
                     while (!starts[k + length]) length++;
                     il.MarkLabel(labels[k]!.Value);
-                    // if (count + length > limit) leave at this word
-                    var fits = il.DefineLabel();
-                    il.Emit(OpCodes.Ldloc, e.Count); il.Emit(OpCodes.Ldc_I8, (long)length); il.Emit(OpCodes.Add);
-                    il.Emit(LdLimit); il.Emit(OpCodes.Ble, fits);
-                    e.Leave(offset, 0);
-                    il.MarkLabel(fits);
+                    if (need[k] > 0)
+                    {
+                        // if (count + what must fit from here > limit) leave at this word
+                        var fits = il.DefineLabel();
+                        il.Emit(OpCodes.Ldloc, e.Count); il.Emit(OpCodes.Ldc_I8, (long)need[k]); il.Emit(OpCodes.Add);
+                        il.Emit(LdLimit); il.Emit(OpCodes.Ble, fits);
+                        e.Leave(offset, 0);
+                        il.MarkLabel(fits);
+                    }
                 }
                 int j = k - s;
                 bool last = starts[k + 1];

@@ -39,7 +39,7 @@ public sealed partial class SimulatedVcpu
             Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
             return BlockRun.NotRun;
         }
-        if (Tb + (ulong)block.FirstLength > batchEnd) return BlockRun.NotRun;
+        if (Tb + (ulong)block.EntryNeed > batchEnd) return BlockRun.NotRun;
         // The block's loads and stores use this vcpu's host translations without asking for the machine's translation
         // generation each time: a tlbie since they were made flushes them now, as the next data access would, and the
         // interpreter runs this word (fetched before the flush) and fetches the next through the new translations.
