@@ -377,7 +377,7 @@ public sealed partial class SimulatedVcpu
         private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, int[] need, BlockMode mode, bool hostAccess,
             uint* generationAt, uint generation, RegisterUse registers)
         {
-            il ??= new DynamicMethod("pass", typeof(long), Parameters, typeof(SimulatedVcpu), skipVisibility: true).GetILGenerator();
+            il ??= new RegisterScan();
             var words = layout.Words;
             var offsets = layout.Offsets;
             int n = words.Count;
