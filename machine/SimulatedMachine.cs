@@ -38,11 +38,13 @@ public sealed record MachineOptions(int Vcpus = 4, ulong MemorySize = 128UL << 2
     public const int MaxVcpus = 256;
 
     /// <summary>Arrivals at a block head before it is compiled: a block's first compile (the JIT's, on the worker thread) costs
-    /// ~0.6 ms since blocks keep their registers in locals (~2.3 ms before), what it saves in a few thousand runs. Measured on the
-    /// Debian boot to the init's line, 1 vcpu, one sitting: 2,000 compiles ~1,350 blocks (0.8 s on the worker) holding 92 % of
-    /// the instructions, 3.0–3.1 s; 10,000 ~530 blocks, 87 %, 3.3 s; 500 ~2,800 blocks that the worker delivers too late, 3.4 s.
-    /// On 4 vcpus 2,000: 3.6–3.7 s, 10,000: 3.8 s.</summary>
-    public const int DefaultBlockCompileThreshold = 2_000;
+    /// ~0.7 ms, what it saves in a thousand or two runs. Measured on the Debian boot to the init's line, 1 vcpu, one sitting:
+    /// 2,000 compiles ~1,350 blocks (0.8 s on the worker) holding 92 % of the instructions, 3.0–3.1 s; 10,000 ~530 blocks, 87 %,
+    /// 3.3 s; 500 ~2,800 blocks that the worker delivers too late, 3.4 s. On 4 vcpus 2,000: 3.6–3.7 s, 10,000: 3.8 s. With
+    /// arrivals counted per head in a table of 65,536 (4,096 before, where heads that hash alike shared a count): 1,500
+    /// compiles ~1,540 blocks on 1 vcpu (93.8 % of the instructions in them) and ~1,750 on 4 (92.0–92.3 %) where 2,000 with the
+    /// small table compiled ~1,600 (93.6–93.7 %) and ~2,000 (91.9–92.0 %); 1,000 saturates the worker (92.5–93.2 %).</summary>
+    public const int DefaultBlockCompileThreshold = 1_500;
 
     /// <summary>Instructions a compiled block with loads or stores retires before it is compiled again with the vcpu's host
     /// translations for them (each access a compare inline instead of a call: `mpihelp_*`'s loops ~1.3× faster, but a third
