@@ -2,7 +2,8 @@ namespace ActorStep.Machine.Cpu;
 
 /// <summary>A compiled block's code: runs it on <paramref name="vcpu"/> from its first word at effective address
 /// <paramref name="cia"/>, retiring at most <paramref name="limit"/> instructions (whole basic blocks only); returns how many it
-/// retired, with NIP set where it left: at a branch out of the block, at its end, at a basic block that did not fit, or after a
+/// retired, with NIP set where it left: at a branch out of the block, at its end, at its entry or a loop's head when the most
+/// the paths from there retire did not fit (BlockCompiler.Needs), before a load or store that is not the common case, or after a
 /// store that changed the block's page; or, when an instruction raised an event, how many retired before that one (whose
 /// handler ran).</summary>
 internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
