@@ -317,10 +317,10 @@ public sealed partial class SimulatedVcpu
             }
             var need = Needs(layout, target, starts);
 
-            // Twice: the first pass learns which registers the block reads and writes (its IL is dropped), the second emits
-            // with them known from the start (the entry reads them, a handler's call writes back those it names).
+            // Twice: the first pass learns which registers the block reads and writes (into RegisterScan, which keeps no IL), the
+            // second emits with them known from the start (the entry reads them, a handler's call writes back those it names).
             var registers = new RegisterUse();
-            Emit(null, layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
+            Emit(new RegisterScan(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
             Emit(method.GetILGenerator(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
@@ -347,7 +347,6 @@ public sealed partial class SimulatedVcpu
         private static int[] Needs(Layout layout, int[] target, bool[] starts)
         {
             int n = layout.Words.Count;
-            var need = new int[n];
             var test = new bool[n];
             test[0] = true;
             IEnumerable<int> Next(int last) =>
@@ -370,14 +369,13 @@ public sealed partial class SimulatedVcpu
                 foreach (int t in Next(ends[k])) if (!test[t]) after = Math.Max(after, most[t]);
                 most[k] = ends[k] - k + 1 + after;
             }
-            for (int k = 0; k < n; k++) if (test[k]) need[k] = most[k];
-            return need;
+            for (int k = 0; k < n; k++) if (!test[k]) most[k] = 0;
+            return most;
         }
 
-        private static unsafe void Emit(ILGenerator? il, Layout layout, int[] target, bool[] starts, int[] need, BlockMode mode, bool hostAccess,
+        private static unsafe void Emit(ILGenerator il, Layout layout, int[] target, bool[] starts, int[] need, BlockMode mode, bool hostAccess,
             uint* generationAt, uint generation, RegisterUse registers)
         {
-            il ??= new RegisterScan();
             var words = layout.Words;
             var offsets = layout.Offsets;
             int n = words.Count;
