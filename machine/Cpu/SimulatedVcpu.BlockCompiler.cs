@@ -408,6 +408,7 @@ public sealed partial class SimulatedVcpu
                     length = 1;
                     while (!starts[k + length]) length++;
                     il.MarkLabel(labels[k]!.Value);
+                    e.Join();
                     if (need[k] > 0)
                     {
                         // if (count + what must fit from here > limit) leave at this word
@@ -482,6 +483,8 @@ public sealed partial class SimulatedVcpu
         {
             public uint Used, Written;
             public bool Cr, Xer, Lr, Ctr;
+            /// <summary>The CR fields a compare (or a record form) writes (bit f: field f), kept in lazy form.</summary>
+            public int CompareFields;
             /// <summary>A load or store host translations would serve (64-bit mode).</summary>
             public bool Accesses;
         }

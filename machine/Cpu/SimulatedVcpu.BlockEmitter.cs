@@ -40,6 +40,15 @@ public sealed partial class SimulatedVcpu
             // (a local of its own: its address is taken, which would keep Value on the stack).
             private readonly LocalBuilder _hostAt, _key, _entry, _out;
 
+            // Compares in lazy form (CompareInto): a compare into CR field f keeps its operands, biased so that one unsigned
+            // compare orders them (a signed compare's sign bits flipped), in _cmpA[f] and _cmpB[f] and sets _lazy[f] = 1
+            // instead of building the field in Cr; the field is built from them (Materialize) only where CR goes to the vcpu
+            // (the exit, a call) or an instruction reads Cr's bits, and a conditional branch on such a field in the basic block
+            // of its compare compares the operands themselves (_known[f]). Locals for the fields the block compares into
+            // (RegisterUse.CompareFields, from the first pass: a loop can reach a call with a field made lazy further on).
+            private readonly LocalBuilder?[] _cmpA = new LocalBuilder?[8], _cmpB = new LocalBuilder?[8], _lazy = new LocalBuilder?[8];
+            private readonly bool[] _known = new bool[8];
+
             private static readonly MethodInfo HostKeyMethod = typeof(SimulatedVcpu).GetMethod(nameof(HostKey),
                 BindingFlags.Static | BindingFlags.NonPublic)!;
             private static readonly MethodInfo[] Reverse = [.. new[] { typeof(ushort), typeof(uint), typeof(ulong) }
@@ -81,6 +90,13 @@ public sealed partial class SimulatedVcpu
                 _entry = il.DeclareLocal(typeof(nint));
                 _out = il.DeclareLocal(typeof(ulong));
                 _exit = il.DefineLabel();
+                for (int f = 0; f < 8; f++)
+                {
+                    if ((use.CompareFields & (1 << f)) == 0) continue;
+                    _cmpA[f] = il.DeclareLocal(typeof(ulong));
+                    _cmpB[f] = il.DeclareLocal(typeof(ulong));
+                    _lazy[f] = il.DeclareLocal(typeof(int));
+                }
             }
 
             // ---- registers --------------------------------------------------------------------------------------------------
@@ -138,7 +154,7 @@ public sealed partial class SimulatedVcpu
             /// them.</summary>
             private void WriteBackSpecials(bool all = true)
             {
-                if (_use.Cr) StoreField(CrField, Cr);
+                if (_use.Cr) { MaterializeAll(); StoreField(CrField, Cr); }
                 if (_use.Xer)
                 {
                     _il.Emit(LdVcpu);
@@ -154,6 +170,7 @@ public sealed partial class SimulatedVcpu
             private void ReadBackSpecials(bool all = true)
             {
                 LoadField(CrField, Cr);
+                Array.Clear(_known); // what WriteBackSpecials wrote (no field lazy), or the entry's (none lazy yet)
                 LoadField(XerField, Xer);
                 _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Stloc, Ca);
@@ -472,8 +489,24 @@ public sealed partial class SimulatedVcpu
                 }
                 if ((bo & 0x10) == 0)
                 {
-                    _il.Emit(OpCodes.Ldloc, Cr); _il.Emit(OpCodes.Ldc_I4, 31 - bi); _il.Emit(OpCodes.Shr_Un);
-                    _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And);
+                    int f = bi >> 2;
+                    if (_known[f])
+                    {
+                        // The field's compare is in this basic block: its bit from the operands (LT, GT, EQ, SO).
+                        switch (bi & 3)
+                        {
+                            case 0: _il.Emit(OpCodes.Ldloc, _cmpA[f]!); _il.Emit(OpCodes.Ldloc, _cmpB[f]!); _il.Emit(OpCodes.Clt_Un); break;
+                            case 1: _il.Emit(OpCodes.Ldloc, _cmpA[f]!); _il.Emit(OpCodes.Ldloc, _cmpB[f]!); _il.Emit(OpCodes.Cgt_Un); break;
+                            case 2: _il.Emit(OpCodes.Ldloc, _cmpA[f]!); _il.Emit(OpCodes.Ldloc, _cmpB[f]!); _il.Emit(OpCodes.Ceq); break;
+                            default: _il.Emit(OpCodes.Ldloc, _so); break;
+                        }
+                    }
+                    else
+                    {
+                        Materialize(f);
+                        _il.Emit(OpCodes.Ldloc, Cr); _il.Emit(OpCodes.Ldc_I4, 31 - bi); _il.Emit(OpCodes.Shr_Un);
+                        _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And);
+                    }
                     _il.Emit((bo & 0x08) != 0 ? OpCodes.Brfalse : OpCodes.Brtrue, notTaken);
                 }
             }
@@ -786,21 +819,57 @@ public sealed partial class SimulatedVcpu
                 CompareInto(0, signed: true);
             }
 
-            /// <summary>CR field <paramref name="bf"/> ← LT/GT/EQ of T0 against T1 || XER[SO] (CompareField).</summary>
+            /// <summary>CR field <paramref name="bf"/> ← LT/GT/EQ of T0 against T1 || XER[SO] (CompareField), in lazy form: the
+            /// operands kept (biased for an unsigned order), the field built only where it is needed (<see cref="Materialize"/>).
+            /// XER[SO] is the block's until a call, before which every lazy field is built.</summary>
             private void CompareInto(int bf, bool signed)
             {
+                _use.Cr = true;
+                _use.CompareFields |= 1 << bf;
+                if (_cmpA[bf] is not { } a || _cmpB[bf] is not { } b || _lazy[bf] is not { } lazy)
+                    return; // the first pass: the field's locals exist from the second on
+                _il.Emit(OpCodes.Ldloc, T0);
+                if (signed) { I8(long.MinValue); _il.Emit(OpCodes.Xor); }
+                _il.Emit(OpCodes.Stloc, a);
+                _il.Emit(OpCodes.Ldloc, T1);
+                if (signed) { I8(long.MinValue); _il.Emit(OpCodes.Xor); }
+                _il.Emit(OpCodes.Stloc, b);
+                _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.Stloc, lazy);
+                _known[bf] = true;
+            }
+
+            /// <summary>Where a basic block begins (other paths may arrive): no field is known lazy from a compare before it.</summary>
+            public void Join() => Array.Clear(_known);
+
+            /// <summary>Builds CR field <paramref name="bf"/> in Cr from its compare's operands when it is lazy: LT/GT/EQ of the
+            /// biased operands unsigned || XER[SO].</summary>
+            private void Materialize(int bf)
+            {
+                if (_lazy[bf] is not { } lazy) return;
+                var a = _cmpA[bf]!;
+                var b = _cmpB[bf]!;
                 int shift = 28 - 4 * bf;
-                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(signed ? OpCodes.Clt : OpCodes.Clt_Un);
+                var built = _il.DefineLabel();
+                _il.Emit(OpCodes.Ldloc, lazy); _il.Emit(OpCodes.Brfalse, built);
+                _il.Emit(OpCodes.Ldloc, a); _il.Emit(OpCodes.Ldloc, b); _il.Emit(OpCodes.Clt_Un);
                 _il.Emit(OpCodes.Ldc_I4_3); _il.Emit(OpCodes.Shl);
-                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(signed ? OpCodes.Cgt : OpCodes.Cgt_Un);
+                _il.Emit(OpCodes.Ldloc, a); _il.Emit(OpCodes.Ldloc, b); _il.Emit(OpCodes.Cgt_Un);
                 _il.Emit(OpCodes.Ldc_I4_2); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
-                _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Ceq);
+                _il.Emit(OpCodes.Ldloc, a); _il.Emit(OpCodes.Ldloc, b); _il.Emit(OpCodes.Ceq);
                 _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
                 _il.Emit(OpCodes.Ldloc, _so); _il.Emit(OpCodes.Or);
                 _il.Emit(OpCodes.Ldc_I4, shift); _il.Emit(OpCodes.Shl);
                 _il.Emit(OpCodes.Ldloc, Cr); _il.Emit(OpCodes.Ldc_I4, unchecked((int)~(0xFu << shift))); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Or);
                 StCr();
+                _il.Emit(OpCodes.Ldc_I4_0); _il.Emit(OpCodes.Stloc, lazy);
+                _il.MarkLabel(built);
+                _known[bf] = false;
+            }
+
+            private void MaterializeAll()
+            {
+                for (int f = 0; f < 8; f++) Materialize(f);
             }
         }
     }
