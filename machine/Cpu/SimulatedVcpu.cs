@@ -106,6 +106,10 @@ public sealed partial class SimulatedVcpu : IVcpu
         _mem = vm.Memory;
         Index = index;
         unsafe { _hostTranslationsAt = (nint)Unsafe.AsPointer(ref _hostTranslations[0]); }
+        // The dispatch table made before ExecuteBatch's first call, which is when the JIT compiles it (optimised at once: the
+        // host sets TieredCompilationQuickJit=false): with the class initialised then, the table's address is a constant in its
+        // code, without it a load and an initialisation check at every instruction.
+        RuntimeHelpers.RunClassConstructor(typeof(Handlers).TypeHandle);
     }
 
     public int Index { get; }
@@ -371,7 +375,9 @@ public sealed partial class SimulatedVcpu : IVcpu
     /// the machine's translation generation unchanged (another vcpu's tlbie), as a translation-cache hit does.</summary>
     private readonly FetchPage[] _fetchPages = new FetchPage[FetchPageCount];
 
-    [MethodImpl(HotPath)]
+    /// <summary>Makes <paramref name="cia"/>'s page the fetch page: one of the last <see cref="FetchPageCount"/> (inline in the
+    /// dispatch loop), else translated (<see cref="TranslateFetch"/>); false after an ISI.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe bool RefillFetch(ulong cia, ulong mode)
     {
         ulong page = cia & ~0xFFFUL;
@@ -385,6 +391,12 @@ public sealed partial class SimulatedVcpu : IVcpu
             _fetchDecoded = cached.Decoded;
             return true;
         }
+        return TranslateFetch(cia, mode, page, tag, ref cached);
+    }
+
+    [MethodImpl(HotPath | MethodImplOptions.NoInlining)]
+    private unsafe bool TranslateFetch(ulong cia, ulong mode, ulong page, ulong tag, ref FetchPage cached)
+    {
         var fault = Translate(cia, AccessKind.Fetch, out ulong ra);
         if (fault == RadixFault.None && !_mem.Contains(ra & ~0xFFFUL, 4096)) fault = RadixFault.NoTranslation;
         if (fault != RadixFault.None)
