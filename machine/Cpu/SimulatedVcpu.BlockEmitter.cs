@@ -26,9 +26,10 @@ public sealed partial class SimulatedVcpu
 
             public readonly LocalBuilder Tb, Retired, Count, Ret, Ea, Value, T0, T1, T2, Res, Cr, Xer, Lr, Ctr;
 
-            // XER[CA] and XER[CA32] (0 or 1) apart from XER: a carry chain (adde after subfc, as in mpihelp's loops) goes from
-            // one add to the next without a merge into XER and a shift out of it; XER's own CA and CA32 bits are stale in the
-            // Xer local and are merged in whenever the vcpu's XER is written.
+            // XER[CA] (0 or 1) and XER[CA32] (bit 32 of Ca32, the rest of it any value: a sum's a ^ b ^ result, whose bit 32 is
+            // the carry into it, extracted only where XER is written) apart from XER: a carry chain (adde after subfc, as in
+            // mpihelp's loops) goes from one add to the next without a merge into XER and a shift out of it; XER's own CA and
+            // CA32 bits are stale in the Xer local and are merged in whenever the vcpu's XER is written.
             public readonly LocalBuilder Ca, Ca32;
 
             // XER[SO] (0 or 1) as every compare ORs it into its CR field, taken from Xer where Xer is read from the vcpu (the
@@ -160,7 +161,8 @@ public sealed partial class SimulatedVcpu
                     _il.Emit(LdVcpu);
                     _il.Emit(OpCodes.Ldloc, Xer); I8(unchecked((long)~(Isa.Xer.CA | Isa.Xer.CA32))); _il.Emit(OpCodes.And);
                     _il.Emit(OpCodes.Ldloc, Ca); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
-                    _il.Emit(OpCodes.Ldloc, Ca32); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Or);
+                    _il.Emit(OpCodes.Ldloc, Ca32); _il.Emit(OpCodes.Ldc_I4, 14); _il.Emit(OpCodes.Shr_Un); I8((long)Isa.Xer.CA32);
+                    _il.Emit(OpCodes.And); _il.Emit(OpCodes.Or);
                     _il.Emit(OpCodes.Stfld, XerField);
                 }
                 if (all && _use.Lr) StoreField(LrField, Lr);
@@ -174,8 +176,7 @@ public sealed partial class SimulatedVcpu
                 LoadField(XerField, Xer);
                 _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 29); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
                 _il.Emit(OpCodes.Stloc, Ca);
-                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 18); _il.Emit(OpCodes.Shr_Un); I8(1); _il.Emit(OpCodes.And);
-                _il.Emit(OpCodes.Stloc, Ca32);
+                _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 14); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Stloc, Ca32);
                 _il.Emit(OpCodes.Ldloc, Xer); _il.Emit(OpCodes.Ldc_I4, 31); _il.Emit(OpCodes.Shr_Un); _il.Emit(OpCodes.Conv_U4);
                 _il.Emit(OpCodes.Ldc_I4_1); _il.Emit(OpCodes.And); _il.Emit(OpCodes.Stloc, _so);
                 if (!all) return;
@@ -587,7 +588,7 @@ public sealed partial class SimulatedVcpu
                             // subfe x,y,y (a compiler's "carry as 0 or -1"): ~y + y + CA is CA - 1, and its carry out of bit 0
                             // and of bit 32 is CA itself; the generic sum's carries cost a dozen instructions more.
                             _il.Emit(OpCodes.Ldloc, Ca); I8(1); _il.Emit(OpCodes.Sub); _il.Emit(OpCodes.Stloc, Res);
-                            _il.Emit(OpCodes.Ldloc, Ca); _il.Emit(OpCodes.Stloc, Ca32);
+                            _il.Emit(OpCodes.Ldloc, Ca); _il.Emit(OpCodes.Ldc_I4, 32); _il.Emit(OpCodes.Shl); _il.Emit(OpCodes.Stloc, Ca32);
                             _use.Xer = true;
                             _il.Emit(OpCodes.Ldloc, Res);
                             St(rt);
@@ -767,8 +768,9 @@ public sealed partial class SimulatedVcpu
                 {
                     if (_mode64) Carry64(carryIn); else Carry32();
                     _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca);
-                    Carry32();
-                    _il.Emit(OpCodes.Conv_U8); _il.Emit(OpCodes.Stloc, Ca32);
+                    // CA32: bit 32 of a ^ b ^ the sum (Carry32's bit, left in place).
+                    _il.Emit(OpCodes.Ldloc, T0); _il.Emit(OpCodes.Ldloc, T1); _il.Emit(OpCodes.Xor);
+                    _il.Emit(OpCodes.Ldloc, Res); _il.Emit(OpCodes.Xor); _il.Emit(OpCodes.Stloc, Ca32);
                     _use.Xer = true;
                 }
                 _il.Emit(OpCodes.Ldloc, Res);
