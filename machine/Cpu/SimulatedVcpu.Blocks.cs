@@ -21,19 +21,20 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// Runs the block whose index the decode slot of <paramref name="cia"/> holds, as ExecuteBatch would run its words: only when
-    /// it is still the block of this real address, byte order and computation mode (MSR[SF]), its page unchanged since it was
-    /// compiled, and its first basic block fits before <paramref name="batchEnd"/>; inside, each basic block runs only when the
-    /// whole of it fits (so budgets, the decrementer's bound and the deterministic mode's counts stay the interpreter's). The
+    /// it is still the block of this real address and of the batch's byte order and computation mode (<paramref name="mode"/>:
+    /// MSR[LE], MSR[SF]), its page unchanged since it was compiled, and what its entry retires before its next test of the limit
+    /// fits before <paramref name="batchEnd"/> (<see cref="CompiledBlock.EntryNeed"/>); inside, it runs only what fits (so
+    /// budgets, the decrementer's bound and the deterministic mode's counts stay the interpreter's). The
     /// caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into the word after
     /// it (<see cref="CompiledBlock.ContinuesAt"/>).
     /// </summary>
     [MethodImpl(HotPath | MethodImplOptions.AggressiveInlining)]
-    private BlockRun RunBlock(ref ulong slot, ulong entry, ulong cia, bool le, ulong batchEnd, out bool fellThrough)
+    private BlockRun RunBlock(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, BlockMode mode, ulong batchEnd,
+        out bool fellThrough)
     {
         fellThrough = false;
-        var block = _vm.Blocks![(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
-        if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.Mode != new BlockMode(le, Mode64)
-            || !block.IsCurrent)
+        var block = blocks[(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
+        if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.Mode != mode || !block.IsCurrent)
         {
             // Replaced, or a word of its page changed: interpret, and compile again once hot.
             Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
@@ -55,7 +56,7 @@ public sealed partial class SimulatedVcpu
         _retired = retired + ran;
         _blockRetired += ran;
         if (ran != 0) _blockEntries++;
-        if (!block.HostAccess && block.Accesses && (block.Retired += ran) >= _vm.Blocks!.HostAccessAfter && block.Promoting == 0)
+        if (!block.HostAccess && block.Accesses && (block.Retired += ran) >= blocks.HostAccessAfter && block.Promoting == 0)
             PromoteBlock(ref slot, entry, cia, block);
         // None retired: it left before its first instruction (a load or store that is not the translation cache's common
         // case), which the caller interprets.

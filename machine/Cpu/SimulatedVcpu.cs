@@ -284,6 +284,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         // Compiled blocks (SimulatedVcpu.Blocks.cs) run untraced only; a head is where a block may start: a batch's first
         // instruction, a branch's target.
         var blocks = traced ? null : _vm.Blocks;
+        var blockMode = new BlockMode(le, Mode64); // MSR[SF] too holds for the batch
         bool head = true, resume = false, continuation = false;
         while (Tb < batchEnd)
         {
@@ -298,7 +299,7 @@ public sealed partial class SimulatedVcpu : IVcpu
             {
                 if ((entry & CompiledBlocks.SlotMask) != 0)
                 {
-                    var run = RunBlock(ref slot, entry, cia, le, batchEnd, out bool fellThrough);
+                    var run = RunBlock(blocks, ref slot, entry, cia, blockMode, batchEnd, out bool fellThrough);
                     if (run == BlockRun.EndsBatch) return;
                     // The word a block left at, or one it did not run from, may be one the interpreter runs next (a load or
                     // store that was not the common case, a word no block contains): a block may start at the word after it.
