@@ -323,7 +323,9 @@ public sealed partial class SimulatedVcpu
             Emit(new RegisterScan(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
-            Emit(method.GetILGenerator(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
+            // The IL stream sized for the block at once (~70 bytes a word on the kernel), not doubled from 64 bytes up.
+            Emit(method.GetILGenerator(Math.Max(256, 96 * n)), layout, target, starts, need, mode, hostAccess, generationAt, generation,
+                registers);
             var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not

@@ -197,22 +197,23 @@ public sealed partial class SimulatedVcpu
             /// <summary>The GPR fields an instruction's word can name (bits 6–10, 11–15, 16–20; for a D-form the last is part
             /// of the immediate, which costs a needless write-back at most): every instruction a block leaves to a method names
             /// its GPRs there.</summary>
-            private static IEnumerable<int> Named(uint word) =>
-                new[] { (int)(word >> 21) & 31, (int)(word >> 16) & 31, (int)(word >> 11) & 31 }.Distinct();
+            private static uint Named(uint word) =>
+                (1u << (int)((word >> 21) & 31)) | (1u << (int)((word >> 16) & 31)) | (1u << (int)((word >> 11) & 31));
 
             /// <summary>Before a method reads the vcpu: the registers the word names that the block changed, and CR, XER (and
             /// LR, CTR for a handler: the interpreter's fixed-point methods a block calls never touch those two).</summary>
             private void WriteBackFor(uint word, bool handler)
             {
-                foreach (int n in Named(word))
-                    if ((_use.Written & (1u << n)) != 0) WriteBack(n);
+                for (uint named = Named(word) & _use.Written; named != 0; named &= named - 1)
+                    WriteBack(System.Numerics.BitOperations.TrailingZeroCount(named));
                 WriteBackSpecials(all: handler);
             }
 
             /// <summary>After it: what it may have changed.</summary>
             private void ReadBackFor(uint word, bool handler)
             {
-                foreach (int n in Named(word)) ReadBack(n);
+                for (uint named = Named(word); named != 0; named &= named - 1)
+                    ReadBack(System.Numerics.BitOperations.TrailingZeroCount(named));
                 ReadBackSpecials(all: handler);
             }
 
