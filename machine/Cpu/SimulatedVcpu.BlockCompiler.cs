@@ -315,17 +315,25 @@ public sealed partial class SimulatedVcpu
                 // A run that ends at a word the block holds goes on there: a jump.
                 if (layout.SegmentEnds[k] && layout.After(k) is var next and >= 0) starts[next] = true;
             }
-            var need = Needs(layout, target, starts);
+            var ends = new int[n]; // each basic block's last word, by its first
+            for (int k = 0; k < n; k++)
+            {
+                if (!starts[k]) continue;
+                int last = k;
+                while (!starts[last + 1]) last++;
+                ends[k] = last;
+            }
+            var need = Needs(layout, target, starts, ends);
 
             // Twice: the first pass learns which registers the block reads and writes (into RegisterScan, which keeps no IL), the
             // second emits with them known from the start (the entry reads them, a handler's call writes back those it names).
             var registers = new RegisterUse();
-            Emit(new RegisterScan(), layout, target, starts, need, mode, hostAccess, generationAt, generation, registers);
+            Emit(new RegisterScan(), layout, target, starts, ends, need, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
             // The IL stream sized for the block at once (~70 bytes a word on the kernel), not doubled from 64 bytes up.
-            Emit(method.GetILGenerator(Math.Max(256, 96 * n)), layout, target, starts, need, mode, hostAccess, generationAt, generation,
-                registers);
+            Emit(method.GetILGenerator(Math.Max(256, 96 * n)), layout, target, starts, ends, need, mode, hostAccess, generationAt,
+                generation, registers);
             var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not
@@ -346,21 +354,16 @@ public sealed partial class SimulatedVcpu
         /// its last one in the block's order, its branch's target and the word after it in memory (a superset of where the code
         /// goes: the most is never less than what runs).
         /// </summary>
-        private static int[] Needs(Layout layout, int[] target, bool[] starts)
+        private static int[] Needs(Layout layout, int[] target, bool[] starts, int[] ends)
         {
             int n = layout.Words.Count;
             var test = new bool[n];
             test[0] = true;
-            IEnumerable<int> Next(int last) =>
-                new[] { last + 1 < n ? last + 1 : -1, target[last], layout.After(last) }.Where(t => t >= 0);
-            var ends = new int[n]; // a basic block's last word, by its first
+            Span<int> next = stackalloc int[3];
             for (int k = 0; k < n; k++)
             {
                 if (!starts[k]) continue;
-                int last = k;
-                while (!starts[last + 1]) last++;
-                ends[k] = last;
-                foreach (int t in Next(last)) if (t <= last) test[t] = true;
+                foreach (int t in next[..NextBlocks(layout, target, ends[k], next)]) if (t <= ends[k]) test[t] = true;
             }
             // Every next basic block a path goes on to without a test is after this one in the block's order: from the last.
             var most = new int[n];
@@ -368,15 +371,27 @@ public sealed partial class SimulatedVcpu
             {
                 if (!starts[k]) continue;
                 int after = 0;
-                foreach (int t in Next(ends[k])) if (!test[t]) after = Math.Max(after, most[t]);
+                foreach (int t in next[..NextBlocks(layout, target, ends[k], next)]) if (!test[t]) after = Math.Max(after, most[t]);
                 most[k] = ends[k] - k + 1 + after;
             }
             for (int k = 0; k < n; k++) if (!test[k]) most[k] = 0;
             return most;
         }
 
-        private static unsafe void Emit(ILGenerator il, Layout layout, int[] target, bool[] starts, int[] need, BlockMode mode, bool hostAccess,
-            uint* generationAt, uint generation, RegisterUse registers)
+        /// <summary>Where a path may go on from a basic block ending at index <paramref name="last"/> (<see cref="Needs"/>): the
+        /// word after it in the block's order, its branch's target, the word after it in memory; their count in
+        /// <paramref name="next"/>.</summary>
+        private static int NextBlocks(Layout layout, int[] target, int last, Span<int> next)
+        {
+            int count = 0;
+            if (last + 1 < layout.Words.Count) next[count++] = last + 1;
+            if (target[last] >= 0) next[count++] = target[last];
+            if (layout.After(last) is var after and >= 0) next[count++] = after;
+            return count;
+        }
+
+        private static unsafe void Emit(ILGenerator il, Layout layout, int[] target, bool[] starts, int[] ends, int[] need, BlockMode mode,
+            bool hostAccess, uint* generationAt, uint generation, RegisterUse registers)
         {
             var words = layout.Words;
             var offsets = layout.Offsets;
@@ -407,8 +422,7 @@ public sealed partial class SimulatedVcpu
                 if (starts[k])
                 {
                     s = k;
-                    length = 1;
-                    while (!starts[k + length]) length++;
+                    length = ends[k] - k + 1;
                     il.MarkLabel(labels[k]!.Value);
                     e.Join();
                     if (need[k] > 0)
