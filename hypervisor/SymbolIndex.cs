@@ -31,12 +31,31 @@ public sealed class SymbolIndex
     /// names nothing: the reader of an image gives an unsized label the extent up to the next symbol)</param>
     public SymbolIndex(IEnumerable<CodeSymbol> symbols)
     {
-        // At one address, the symbol that says most: sized over unsized, then the first given (the caller orders by preference).
-        var byAddress = new Dictionary<ulong, CodeSymbol>();
-        foreach (var s in symbols)
-            if (!byAddress.TryGetValue(s.Address, out var had) || (had.Size == 0 && s.Size > 0)) byAddress[s.Address] = s;
-        _symbols = byAddress.Values.OrderBy(s => s.Address).ToArray();
-        _starts = _symbols.Select(s => s.Address).ToArray();
+        var given = symbols as CodeSymbol[] ?? [.. symbols];
+        // By address, the order given breaking ties (the index in the key: Array.Sort is not stable); a reader's symbols come
+        // sorted already.
+        var order = new (ulong Address, int Index)[given.Length];
+        bool sorted = true;
+        for (int i = 0; i < given.Length; i++)
+        {
+            order[i] = (given[i].Address, i);
+            sorted &= i == 0 || given[i].Address >= given[i - 1].Address;
+        }
+        if (!sorted) Array.Sort(order);
+        // At one address, the symbol that says most: the first sized one, else the first given.
+        var kept = new List<CodeSymbol>(given.Length);
+        for (int i = 0; i < order.Length;)
+        {
+            var pick = given[order[i].Index];
+            int j = i + 1;
+            for (; j < order.Length && order[j].Address == order[i].Address; j++)
+                if (pick.Size == 0 && given[order[j].Index].Size > 0) pick = given[order[j].Index];
+            kept.Add(pick);
+            i = j;
+        }
+        _symbols = [.. kept];
+        _starts = new ulong[_symbols.Length];
+        for (int i = 0; i < _symbols.Length; i++) _starts[i] = _symbols[i].Address;
         _reach = new ulong[_symbols.Length];
         ulong reach = 0;
         for (int i = 0; i < _symbols.Length; i++)
