@@ -39,7 +39,7 @@ public sealed class GdbBenchmark : IBenchmark
             {
                 for (int run = 0; run < BenchArgs.Int(args, "--runs", 1); run++)
                 {
-                    await using var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir);
+                    await using var serve = await ServeProcess.StartAsync(BenchArgs.ActorStepCommand(args), elf, dir);
                     await ColdAsync(serve);
                 }
                 return 0;
@@ -53,7 +53,7 @@ public sealed class GdbBenchmark : IBenchmark
             // ActorStep as a gdb user meets it: `actorstep serve --gdb` in a process of its own (the bridge inside the server),
             // first its cold start, then the same process warmed up.
             (double FirstChunk, double First) cold;
-            await using (var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir))
+            await using (var serve = await ServeProcess.StartAsync(BenchArgs.ActorStepCommand(args), elf, dir))
             {
                 cold = await ColdAsync(serve);
                 inProcess = await MeasureAsync($"ActorStep serve --gdb, its own process (the bridge in the server; 1 vcpu), warm", serve.Endpoint, steps,
@@ -77,7 +77,7 @@ public sealed class GdbBenchmark : IBenchmark
             // Both stubs at once, in alternating chunks: a change of the machine's load meets both alike.
             Interleaved interleaved;
             using (var q = Qemu.Start(raw))
-            await using (var serve = await ServeProcess.StartAsync(ActorStepCommand(args), elf, dir))
+            await using (var serve = await ServeProcess.StartAsync(BenchArgs.ActorStepCommand(args), elf, dir))
                 interleaved = await InterleavedAsync(q.Endpoint, serve.Endpoint, steps);
 
             Console.WriteLine();
@@ -208,16 +208,6 @@ public sealed class GdbBenchmark : IBenchmark
     private const int InterleavedChunk = 250;
 
     private const int ColdSteps = 2000, ColdChunk = 250;
-
-    /// <summary>The command that runs the installed ActorStep: --actorstep CMD, else `actorstep` on the PATH, else this build's.</summary>
-    private static string[] ActorStepCommand(string[] args)
-    {
-        int i = Array.IndexOf(args, "--actorstep");
-        if (i >= 0 && i + 1 < args.Length) return args[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return ActorStep.Backends.Qemu.QemuProcess.OnPath("actorstep") is { } installed
-            ? [installed]
-            : ["dotnet", typeof(ServerHost).Assembly.Location];
-    }
 
     /// <summary>`actorstep serve --gdb` as a child process with the benchmark's image, 1 vcpu; killed on dispose.</summary>
     private sealed class ServeProcess : IAsyncDisposable

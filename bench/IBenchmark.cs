@@ -65,6 +65,16 @@ public static class BenchArgs
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
     }
+
+    /// <summary>The command that runs the installed ActorStep: --actorstep CMD, else `actorstep` on the PATH, else this build's.</summary>
+    public static string[] ActorStepCommand(string[] args)
+    {
+        int i = Array.IndexOf(args, "--actorstep");
+        if (i >= 0 && i + 1 < args.Length) return args[i + 1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return ActorStep.Backends.Qemu.QemuProcess.OnPath("actorstep") is { } installed
+            ? [installed]
+            : ["dotnet", typeof(ActorStep.Host.Server.ServerHost).Assembly.Location];
+    }
 }
 
 /// <summary>Loopback ports for the processes a benchmark starts.</summary>
