@@ -163,7 +163,8 @@ public sealed class VcpuEngine
     }
 
     /// <summary>The slice ends now, with nothing to report (the VM stopped for another vcpu's event, or a halt); a step in
-    /// progress stays planted for the next slice or a cancel.</summary>
+    /// progress stays planted for the next slice or a cancel, but a continue's step off a user breakpoint goes (<see
+    /// cref="Ended"/>).</summary>
     public SliceResult EndSlice() => Ended(SliceOutcome.Ran);
 
     /// <summary>Budget left in the slice: a trap or an emulated step retires no instruction but counts like one, so no
@@ -609,6 +610,14 @@ public sealed class VcpuEngine
 
     private SliceResult Ended(SliceOutcome outcome, ulong address = 0, long status = 0, string? detail = null)
     {
+        // A continue's step off a user breakpoint that its slice did not finish (its budget, a halt, another vcpu's event):
+        // nothing cancels a continue's step, and the VM is about to be reported stopped, so it goes now (§6 invariant 4; the
+        // next continue starts afresh, stepping off again if the vcpu is still at the breakpoint).
+        if (outcome == SliceOutcome.Ran && _overThenFree)
+        {
+            _overThenFree = false;
+            AbandonStep();
+        }
         _cache = null;
         return new SliceResult(outcome, Registers, null, address, status, detail);
     }

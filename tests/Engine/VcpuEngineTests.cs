@@ -364,6 +364,32 @@ public class VcpuEngineTests
         Assert.Equal(7UL, next.State.Gpr[5]); // once around the loop: five addi, then the two before the breakpoint
         Assert.Equal(1, g.Table.Count); // only the user's
     }
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_continue_cut_short_while_stepping_off_a_user_breakpoint_leaves_no_step_breakpoint_and_the_next_continue_steps_off_again(bool exitRequested)
+    {
+        // The continue's first act is a step off the breakpoint at NIP. A halt or another vcpu's event may end the slice
+        // before the vcpu ran (its exit request, or the all-stop ending the slice): the VM is stopped and reported, so the
+        // step's breakpoint must not stay in guest memory (GetVm counts it), nor be run into by the next continue.
+        var g = Load(Straight);
+        var engine = g.Engine(0);
+        ulong third = g.Image.Entry + 8;
+        g.Table.Insert(third, BreakpointOwner.User.Instance, third);
+        Assert.Equal(SliceOutcome.BreakpointHit, engine.RunSlice(new SliceRequest(1000, SliceMode.Continue)).Outcome);
+
+        Assert.Null(engine.Begin(new SliceRequest(1000, SliceMode.Continue)));
+        Assert.Equal(2, g.Table.Count); // the user's, and the step off it
+        var cut = exitRequested ? engine.OnExit(new VcpuExit(ExitReason.BudgetExpired, third))!.Value : engine.EndSlice();
+
+        Assert.Equal((SliceOutcome.Ran, third, 2UL), (cut.Outcome, cut.State.Nip, cut.State.Gpr[5]));
+        Assert.Equal(1, g.Table.Count); // only the user's
+        Assert.Equal(0UL, g.Vcpu(0).GetRegisters().Msr & Msr.SE);
+        var next = engine.RunSlice(new SliceRequest(1000, SliceMode.Continue));
+        Assert.Equal((SliceOutcome.BreakpointHit, third, 7UL), (next.Outcome, next.State.Nip, next.State.Gpr[5]));
+        Assert.Equal(1, g.Table.Count);
+    }
+
     [Fact]
     public void A_step_of_the_H_CEDE_itself_completes_and_the_next_step_with_interrupts_held_says_the_vcpu_is_ceded()
     {
