@@ -339,12 +339,10 @@ public sealed class VcpuEngine
             }
             case ExitReason.Stopped:
                 AbandonStep();
-                _overThenFree = false;
                 _finalExit = exit;
                 return Ended(SliceOutcome.GuestStopped, exit.Address, exit.Status, exit.Detail);
             case ExitReason.Checkstop:
                 AbandonStep();
-                _overThenFree = false;
                 _finalExit = exit;
                 return Ended(SliceOutcome.Checkstop, exit.Address, 0, exit.Detail);
             case ExitReason.SingleStep:
@@ -353,7 +351,6 @@ public sealed class VcpuEngine
                 // The access stopped before the instruction completed: no end point was reached, the step ends here
                 // (its breakpoints out, SE the guest's own) and the watchpoint is what gets reported.
                 AbandonStep();
-                _overThenFree = false;
                 return WatchpointHit(exit);
             case ExitReason.Debug:
             {
@@ -370,7 +367,7 @@ public sealed class VcpuEngine
                 // address this step suspended (the guest's own word is back in memory), the trap is that word itself.
                 if (!SuspendedByThisStep(_step!, ra) || _table.IsPlanted(ra)) // planted again since (removed, then another step's)
                 {
-                    if (_table.HasUser(ra)) { AbandonStep(); _overThenFree = false; } // before the state is reported: SE back to the guest's own
+                    if (_table.HasUser(ra)) AbandonStep(); // before the state is reported: SE back to the guest's own
                     if (ClassifyTrap(exit.Address, ra) is { } trap) return trap;
                 }
                 _nonRetiring++; // a trap that retires nothing: it counts against the budget like an instruction
@@ -378,7 +375,6 @@ public sealed class VcpuEngine
                 if (!DeliverIllegalInstruction(exit.Address))
                 {
                     AbandonStep();
-                    _overThenFree = false;
                     _finalExit = new VcpuExit(ExitReason.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
                     return Ended(SliceOutcome.Checkstop, exit.Address, 0, IllegalAtHandler(exit.Address));
                 }
@@ -573,11 +569,13 @@ public sealed class VcpuEngine
         if (step.Hardware) _vcpu.SetGuestDebug(GuestDebug.SoftwareBreakpoints);
     }
 
-    /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4).</summary>
+    /// <summary>Abandons a step in progress: no breakpoint of it remains, SE is the guest's own (invariant 4). A continue's
+    /// step off a user breakpoint is over with it (<see cref="_overThenFree"/> describes that step).</summary>
     private void AbandonStep()
     {
         var step = _step;
         _step = null;
+        _overThenFree = false;
         if (step is null) return;
         if (step.Plan is { } reached && reached.EndPointAt(Real(Scratch().Nip, _scratch.Msr)) is { } end)
         {
@@ -613,11 +611,7 @@ public sealed class VcpuEngine
         // A continue's step off a user breakpoint that its slice did not finish (its budget, a halt, another vcpu's event):
         // nothing cancels a continue's step, and the VM is about to be reported stopped, so it goes now (§6 invariant 4; the
         // next continue starts afresh, stepping off again if the vcpu is still at the breakpoint).
-        if (outcome == SliceOutcome.Ran && _overThenFree)
-        {
-            _overThenFree = false;
-            AbandonStep();
-        }
+        if (outcome == SliceOutcome.Ran && _overThenFree) AbandonStep();
         _cache = null;
         return new SliceResult(outcome, Registers, null, address, status, detail);
     }

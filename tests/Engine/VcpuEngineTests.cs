@@ -364,6 +364,7 @@ public class VcpuEngineTests
         Assert.Equal(7UL, next.State.Gpr[5]); // once around the loop: five addi, then the two before the breakpoint
         Assert.Equal(1, g.Table.Count); // only the user's
     }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
