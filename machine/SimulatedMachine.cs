@@ -75,6 +75,7 @@ public sealed partial class SimulatedMachine : IVirtualMachine
 
     public SimulatedMachine(MachineOptions options)
     {
+        PrepareHotCode();
         if (options.Vcpus is < 1 or > MachineOptions.MaxVcpus)
             throw new ArgumentOutOfRangeException(nameof(options), options.Vcpus, $"vcpus must be 1..{MachineOptions.MaxVcpus}");
         Options = options;
@@ -95,6 +96,10 @@ public sealed partial class SimulatedMachine : IVirtualMachine
             Blocks = new CompiledBlocks(overridden ? BlockThresholdOverride!.Value : options.BlockCompileThreshold, options.CompileInBackground,
                 overridden && BlockThresholdOverride == 0 ? 0 : options.BlockHostAccessAfter);
     }
+
+    /// <summary>Compiles the interpreter's hot code on a thread of its own, once a process, while the caller goes on (a
+    /// process about to build a machine calls it first; a machine's constructor calls it too).</summary>
+    public static void PrepareHotCode() => Cpu.HotCode.PrepareInBackground();
 
     /// <summary>ACTORSTEP_BLOCK_THRESHOLD, when set, turns the block compiler on with this threshold for every machine that
     /// leaves the threshold at its default: for running whole test folders with blocks compiled early (0: at their first
