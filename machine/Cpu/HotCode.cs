@@ -23,7 +23,7 @@ internal static class HotCode
     }
 
     /// <summary>The machine's AggressiveOptimization methods (not generic ones: their instances are the JIT's at their first
-    /// use), the handlers before the dispatch table that names them.</summary>
+    /// use): the handlers, then the dispatch table that names them, then the rest (ExecuteBatch reads the table).</summary>
     private static void Prepare()
     {
         var methods = typeof(HotCode).Assembly.GetTypes()
@@ -31,19 +31,24 @@ internal static class HotCode
             .SelectMany(t => t.GetMethods(BindingFlags.DeclaredOnly | BindingFlags.Static | BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             .Where(m => (m.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) != 0 && !m.ContainsGenericParameters
                 && !m.IsAbstract)
-            .OrderBy(m => m.DeclaringType?.Name == "Handlers" ? 0 : 1) // the table is built when ExecuteBatch is compiled
-            .ToList();
-        foreach (var method in methods)
+            .ToLookup(m => m.DeclaringType is { Name: "Handlers", DeclaringType: var outer } && outer == typeof(SimulatedVcpu));
+        foreach (var method in methods[true]) Compile(method);
+        Try(SimulatedVcpu.BuildDispatchTable);
+        foreach (var method in methods[false]) Compile(method);
+    }
+
+    private static void Compile(MethodInfo method) => Try(() => RuntimeHelpers.PrepareMethod(method.MethodHandle));
+
+    private static void Try(Action prepare)
+    {
+        try
         {
-            try
-            {
-                RuntimeHelpers.PrepareMethod(method.MethodHandle);
-            }
-            catch (Exception)
-            {
-                // Whatever stops one compile here (a type's initializer that throws, say) happens again at the method's first
-                // call, where it is the caller's to report: this thread only moves compiles earlier, and must not end the process.
-            }
+            prepare();
+        }
+        catch (Exception)
+        {
+            // Whatever stops one compile here (a type's initializer that throws, say) happens again at the method's first
+            // call, where it is the caller's to report: this thread only moves compiles earlier, and must not end the process.
         }
     }
 }

@@ -21,18 +21,17 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// Runs the block whose index the decode slot of <paramref name="cia"/> holds, as ExecuteBatch would run its words: only when
-    /// it is still the block of this real address and of the batch's byte order and computation mode (<paramref name="mode"/>:
-    /// MSR[LE], MSR[SF]), its page unchanged since it was compiled, and what its entry retires before its next test of the limit
+    /// it is still the block of this real address and of the batch's byte order and computation mode (MSR[LE], MSR[SF]), its page unchanged since it was compiled, and what its entry retires before its next test of the limit
     /// fits before <paramref name="batchEnd"/> (<see cref="CompiledBlock.EntryNeed"/>); inside, it runs only what fits (so
     /// budgets, the decrementer's bound and the deterministic mode's counts stay the interpreter's). The
     /// caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into the word after
     /// it (<see cref="CompiledBlock.ContinuesAt"/>).
     /// </summary>
     [MethodImpl(HotPath | MethodImplOptions.AggressiveInlining)]
-    private BlockRun RunBlock(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, BlockMode mode, ulong batchEnd,
-        out bool fellThrough)
+    private BlockRun RunBlock(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, ulong batchEnd, out bool fellThrough)
     {
         fellThrough = false;
+        var mode = new BlockMode((Msr_ & Isa.Msr.LE) != 0, Mode64); // the batch's: MSR[LE] and MSR[SF] hold for it
         var block = blocks[(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
         if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.Mode != mode || !block.IsCurrent)
         {

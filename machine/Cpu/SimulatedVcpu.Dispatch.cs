@@ -9,6 +9,10 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe void Execute(Op op, uint i) => Handlers.Table[(ushort)op](this, op, i);
 
+    /// <summary>Builds the dispatch table now, if it is not built (HotCode: after its handlers are compiled, and before
+    /// ExecuteBatch is, whose compile takes the table's address as a constant only when the table is built).</summary>
+    internal static unsafe void BuildDispatchTable() => _ = Handlers.Table;
+
     /// <summary>
     /// One static handler per opcode (or per family that decodes its opcode itself), reached through a table of function pointers
     /// indexed by <see cref="Op"/>: the dispatch loop makes one indirect call per instruction, with no switch and no frame of its

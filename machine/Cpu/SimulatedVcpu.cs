@@ -269,72 +269,134 @@ public sealed partial class SimulatedVcpu : IVcpu
         }
     }
 
-    /// <summary>The dispatch loop: fetch through the decode cache, execute, count, trace. MSR[IR], MSR[LE], MSR[PR] and MSR[SE]
-    /// are read once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
-    /// with an event, so they hold for the whole of it.</summary>
+    /// <summary>The dispatch loop: fetch through the decode cache, execute, count. MSR[IR], MSR[LE], MSR[PR] and MSR[SE] are read
+    /// once: every instruction that changes the MSR (mtmsr[d], rfid, hrfid, rfscv, sc, scv, an interrupt, a cede) ends the batch
+    /// with an event, so they hold for the whole of it. A traced batch (MSR[SE]) runs one instruction (<see
+    /// cref="ExecuteTraced"/>).</summary>
     [MethodImpl(HotPath)]
     private unsafe void ExecuteBatch(ulong batchEnd)
     {
-        // MSR[PR] too: a leaf's execute authority depends on it, so a return to problem state translates the page again.
-        ulong mode = Msr_ & (Isa.Msr.IR | Isa.Msr.LE | Isa.Msr.PR);
-        bool le = (mode & Isa.Msr.LE) != 0;
-        ulong leBit = le ? 1UL : 0UL;
-        bool traced = (Msr_ & Isa.Msr.SE) != 0;
-        if (mode != _fetchMode) _fetchEaPage = ulong.MaxValue;
-        // Compiled blocks (SimulatedVcpu.Blocks.cs) run untraced only; a head is where a block may start: a batch's first
-        // instruction, a branch's target.
-        var blocks = traced ? null : _vm.Blocks;
-        var blockMode = new BlockMode(le, Mode64); // MSR[SF] too holds for the batch
-        bool head = true, resume = false, continuation = false;
+        if ((Msr_ & Isa.Msr.SE) != 0)
+        {
+            ExecuteTraced(batchEnd);
+            return;
+        }
+        if (FetchMode != _fetchMode) _fetchEaPage = ulong.MaxValue;
+        // Only what the loop needs at every word is held in it (the fetch mode, the byte order, the block's mode are read from
+        // the MSR where they are needed, which is seldom): fewer values live across the handler's call stay in registers.
+        var blocks = _vm.Blocks;
+        // A head is where a block may start: the word after the last one unless that one fell through to it (`follows`), the
+        // batch's first word, a branch's target, the word a block left at or did not run from and the one after it.
+        ulong follows = Head;
         while (Tb < batchEnd)
         {
             ulong cia = Nip;
-            _cia = cia;
-            if ((cia & ~0xFFFUL) != _fetchEaPage && !RefillFetch(cia, mode)) return;
-            ref ulong slot = ref _fetchDecoded[(cia & 0xFFF) >> 2];
-            ulong entry = Volatile.Read(ref slot);
-            if ((long)entry >= 0 || ((entry >> 48) & 1) != leBit)
-                entry = Fill(ref slot, entry, cia, le);
+            var (slot, entry) = FetchSlot(cia);
+            if (slot is null) return;
             if (blocks is not null)
             {
                 if ((entry & CompiledBlocks.SlotMask) != 0)
                 {
-                    var run = RunBlock(blocks, ref slot, entry, cia, blockMode, batchEnd, out bool fellThrough);
+                    var run = RunBlock(blocks, ref *slot, entry, cia, batchEnd, out bool fellThrough);
                     if (run == BlockRun.EndsBatch) return;
                     // The word a block left at, or one it did not run from, may be one the interpreter runs next (a load or
                     // store that was not the common case, a word no block contains): a block may start at the word after it.
-                    resume = true;
-                    if (run == BlockRun.Ran) { head = true; continuation = fellThrough; continue; }
+                    if (run == BlockRun.Ran) { follows = fellThrough ? ContinuationThenHead : HeadThenHead; continue; }
+                    follows = HeadThenHead;
                 }
                 // A block's continuation (the word a block fell off its end into: a long run of straight code, a loop's exit) is
                 // as hot as the block; any other head once its arrivals reach the threshold.
-                else if (head && (continuation ? BlockCompiler.CanStart((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
-                    CompileBlockAt((ulong*)Unsafe.AsPointer(ref slot), entry, cia, le);
-                continuation = false;
+                else if (cia != follows
+                    && (follows == ContinuationThenHead ? BlockCompiler.CanStart((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
+                    CompileBlockAt(slot, entry, cia, (Msr_ & Isa.Msr.LE) != 0);
             }
             Nip = cia + 4;
             Execute((Op)(ushort)(entry >> 32), (uint)entry);
             if (_event != Event.None)
             {
-                if ((_event & Event.Exit) != 0) return;
-                if ((_event & Event.Interrupted) != 0)
-                {
-                    // The interrupting instruction is not traced; an sc still took its tick.
-                    _event = Event.None;
-                    return;
-                }
-                bool trace = traced && (_event & Event.NoTrace) == 0;
-                Tb++; _retired++;
-                _event = Event.None;
-                if (trace) DeliverTrace();
+                EndWithEvent(traced: false);
                 return;
             }
             Tb++; _retired++;
-            if (traced) { DeliverTrace(); return; }
-            head = Nip != cia + 4 || resume;
-            resume = false;
+            follows = follows is HeadThenHead or ContinuationThenHead ? Head : cia + 4;
         }
     }
+
+    /// <summary>A traced batch: the instruction at NIP, then the trace interrupt after it (Book III §6.5.15), unless it raised an
+    /// event.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private unsafe void ExecuteTraced(ulong batchEnd)
+    {
+        if (Tb >= batchEnd) return;
+        if (FetchMode != _fetchMode) _fetchEaPage = ulong.MaxValue;
+        ulong cia = Nip;
+        var (slot, entry) = FetchSlot(cia);
+        if (slot is null) return;
+        Nip = cia + 4;
+        Execute((Op)(ushort)(entry >> 32), (uint)entry);
+        if (_event != Event.None)
+        {
+            EndWithEvent(traced: true);
+            return;
+        }
+        Tb++; _retired++;
+        DeliverTrace();
+    }
+
+    /// <summary>The decode slot of the word at <paramref name="cia"/> (now CIA) and its entry, decoded in the batch's byte order;
+    /// no slot after an ISI. (A pair returned in two registers: an out parameter would keep the entry in memory.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe Fetched FetchSlot(ulong cia)
+    {
+        const ulong DecodedMask = GuestMemory.DecodedValid | 1UL << 48;
+        _cia = cia;
+        if ((cia & ~0xFFFUL) != _fetchEaPage && !RefillFetch(cia, FetchMode)) return default;
+        ulong* slot = _fetchDecoded + ((cia & 0xFFF) >> 2);
+        ulong entry = Volatile.Read(ref *slot);
+        // Valid, and decoded in the batch's byte order (MSR[LE] is bit 0, the entry's is bit 48).
+        if ((entry & DecodedMask) != (GuestMemory.DecodedValid | (Msr_ & Isa.Msr.LE) << 48))
+            entry = Fill(ref *slot, entry, cia, (Msr_ & Isa.Msr.LE) != 0);
+        return new Fetched(slot, entry);
+    }
+
+    private readonly unsafe struct Fetched(ulong* slot, ulong entry)
+    {
+        private readonly ulong* _slot = slot;
+        private readonly ulong _entry = entry;
+
+        public void Deconstruct(out ulong* slot, out ulong entry)
+        {
+            slot = _slot;
+            entry = _entry;
+        }
+    }
+
+    /// <summary>What ends a batch after an instruction that raised an event: an exit leaves it for the run loop; an interrupted
+    /// instruction is neither counted nor traced (an sc still took its tick); any other is counted, and traced unless it is one
+    /// that is never traced.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void EndWithEvent(bool traced)
+    {
+        if ((_event & Event.Exit) != 0) return;
+        if ((_event & Event.Interrupted) != 0)
+        {
+            _event = Event.None;
+            return;
+        }
+        bool trace = traced && (_event & Event.NoTrace) == 0;
+        Tb++; _retired++;
+        _event = Event.None;
+        if (trace) DeliverTrace();
+    }
+
+    /// <summary>The MSR bits a fetch's translation depends on: MSR[IR], MSR[LE], and MSR[PR] (a leaf's execute authority depends on
+    /// it, so a return to problem state translates the page again).</summary>
+    private ulong FetchMode => Msr_ & (Isa.Msr.IR | Isa.Msr.LE | Isa.Msr.PR);
+
+    // ExecuteBatch's `follows` when it is no word's address (a word's is a multiple of 4): the next word is a head (the batch's
+    // first); the next word is a head and so is the one after it (a block left at it or did not run from it); the same, the next
+    // word a block's continuation (a block fell off its end into it).
+    private const ulong Head = 1, HeadThenHead = 2, ContinuationThenHead = 3;
 
     /// <summary>
     /// Decodes the word at <paramref name="cia"/> and publishes it in its decode-cache slot unless a store changed
