@@ -6,7 +6,9 @@ namespace ActorStep.Machine.Cpu;
 /// the paths from there retire did not fit (BlockCompiler.Needs), before a load or store that is not the common case, or after a
 /// store that changed the block's page; or, when an instruction raised an event, how many retired before that one (whose
 /// handler ran).</summary>
-internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit);
+/// <paramref name="entry"/>: 0, or k to enter at the word <see cref="CompiledBlock.EntryOffsets"/>[k - 1] bytes after the first
+/// (<paramref name="cia"/> is the first word's EA either way).
+internal delegate long BlockCode(SimulatedVcpu vcpu, ulong cia, long limit, int entry);
 
 /// <summary>What a block's code is compiled for besides its words: the byte order (MSR[LE]) and the computation mode (MSR[SF]:
 /// carries, CR0 and CTR tests, effective addresses).</summary>
@@ -15,7 +17,7 @@ internal readonly record struct BlockMode(bool LittleEndian, bool Mode64);
 /// <summary>Runs of words of one real page entered at <see cref="RealAddress"/>, in one byte order and computation mode, compiled to
 /// <see cref="Code"/>. Valid while the page's code generation is <see cref="Generation"/> (<see cref="GuestMemory.CodeGeneration"/>).</summary>
 internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMode mode, uint* generationAt, uint generation,
-    int entryNeed, int continuesAt, bool hostAccess, bool accesses, BlockCode code)
+    int entryNeed, int continuesAt, bool hostAccess, bool accesses, BlockCode code, int[] entryOffsets, int[] entryNeeds)
 {
     public readonly int Index = index;
     public readonly ulong RealAddress = realAddress;
@@ -31,6 +33,17 @@ internal sealed unsafe class CompiledBlock(int index, ulong realAddress, BlockMo
     public readonly int ContinuesAt = continuesAt;
     public const int NoContinuation = int.MinValue;
     public readonly BlockCode Code = code;
+    /// <summary>Its other entries, by their offset from its first word (BlockCompiler.Entries): a head at one runs the block from
+    /// there; with what each entry retires before the block's next test of its limit, as <see cref="EntryNeed"/>.</summary>
+    public readonly int[] EntryOffsets = entryOffsets, EntryNeeds = entryNeeds;
+
+    /// <summary>The entry (1 and up) at the word <paramref name="offset"/> bytes after the first; 0 when there is none.</summary>
+    public int EntryAt(long offset)
+    {
+        for (int k = 0; k < EntryOffsets.Length; k++)
+            if (EntryOffsets[k] == offset) return k + 1;
+        return 0;
+    }
     /// <summary>Its loads and stores go through the vcpu's host translations (SimulatedVcpu.HostTranslation) before they call.</summary>
     public readonly bool HostAccess = hostAccess;
     /// <summary>It has loads or stores that host translations would serve (64-bit mode).</summary>
@@ -67,6 +80,8 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
     // Grown on demand up to Capacity: a fleet's idle VMs pay for the blocks they compiled, not for the bound.
     private CompiledBlock?[] _byIndex = new CompiledBlock?[16];
     private readonly Dictionary<(ulong, BlockMode), CompiledBlock> _byAddress = [];
+    // The blocks' other entries (CompiledBlock.EntryOffsets), by their real address.
+    private readonly Dictionary<(ulong, BlockMode), CompiledBlock> _byEntry = [];
     private readonly Lock _gate = new();
     private int _next = 1;
     private int _compiled;
@@ -193,10 +208,13 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
         return _short.TryGetValue((ra, mode), out uint generation) && generation == Volatile.Read(ref *generationAt);
     }
 
-    /// <summary>A current block at <paramref name="ra"/> for this mode, compiled before (by any vcpu).</summary>
+    /// <summary>A current block at <paramref name="ra"/> for this mode, compiled before (by any vcpu), or one with another entry
+    /// there (CompiledBlock.EntryOffsets).</summary>
     public CompiledBlock? Find(ulong ra, BlockMode mode)
     {
-        lock (_gate) return _byAddress.TryGetValue((ra, mode), out var b) && b.IsCurrent ? b : null;
+        lock (_gate)
+            return _byAddress.TryGetValue((ra, mode), out var b) && b.IsCurrent ? b
+                : _byEntry.TryGetValue((ra, mode), out var e) && e.IsCurrent ? e : null;
     }
 
     /// <summary>Compiles every block this table holds again, one after another on this thread, into a scratch table (this one is
@@ -214,7 +232,7 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
 
     /// <summary>Registers a new block under the next index, replacing whatever held it.</summary>
     public unsafe CompiledBlock Add(ulong ra, BlockMode mode, uint* generationAt, uint generation, int entryNeed, int continuesAt,
-        bool hostAccess, bool accesses, BlockCode code)
+        bool hostAccess, bool accesses, BlockCode code, int[] entryOffsets, int[] entryNeeds)
     {
         lock (_gate)
         {
@@ -226,10 +244,17 @@ internal sealed class CompiledBlocks(int threshold, bool background, long hostAc
                 _byIndex.CopyTo(grown, 0);
                 Volatile.Write(ref _byIndex, grown);
             }
-            if (_byIndex[index] is { } old && _byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old)
-                _byAddress.Remove((old.RealAddress, old.Mode));
-            var block = new CompiledBlock(index, ra, mode, generationAt, generation, entryNeed, continuesAt, hostAccess, accesses, code);
+            if (_byIndex[index] is { } old)
+            {
+                if (_byAddress.TryGetValue((old.RealAddress, old.Mode), out var o) && o == old) _byAddress.Remove((old.RealAddress, old.Mode));
+                foreach (int offset in old.EntryOffsets)
+                    if (_byEntry.TryGetValue((old.RealAddress + (ulong)offset, old.Mode), out var e) && e == old)
+                        _byEntry.Remove((old.RealAddress + (ulong)offset, old.Mode));
+            }
+            var block = new CompiledBlock(index, ra, mode, generationAt, generation, entryNeed, continuesAt, hostAccess, accesses, code,
+                entryOffsets, entryNeeds);
             _byAddress[(ra, mode)] = block;
+            foreach (int offset in entryOffsets) _byEntry[(ra + (ulong)offset, mode)] = block;
             Volatile.Write(ref _byIndex[index], block);
             _compiled++;
             return block;

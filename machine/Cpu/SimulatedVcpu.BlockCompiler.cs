@@ -58,9 +58,11 @@ public sealed partial class SimulatedVcpu
                 ?? throw new MissingFieldException(nameof(SimulatedMachine), "_tlbGeneration");
 
         // A block's arguments: the delegate's target (the machine's CompiledBlocks: a delegate closed over its first argument is
-        // called directly, an open static one through a shuffle thunk), the vcpu, the entry's EA and the limit.
+        // called directly, an open static one through a shuffle thunk), the vcpu, the EA of its first word, the limit and the
+        // entry (0: its first word; k: the word at CompiledBlock.EntryOffsets[k - 1]).
         private static readonly OpCode LdVcpu = OpCodes.Ldarg_1, LdCia = OpCodes.Ldarg_2, LdLimit = OpCodes.Ldarg_3;
-        private static readonly Type[] Parameters = [typeof(CompiledBlocks), typeof(SimulatedVcpu), typeof(ulong), typeof(long)];
+        private const byte EntryArgument = 4;
+        private static readonly Type[] Parameters = [typeof(CompiledBlocks), typeof(SimulatedVcpu), typeof(ulong), typeof(long), typeof(int)];
 
         private static FieldInfo Field(string name) =>
             typeof(SimulatedVcpu).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public)
@@ -323,17 +325,18 @@ public sealed partial class SimulatedVcpu
                 while (!starts[last + 1]) last++;
                 ends[k] = last;
             }
-            var need = Needs(layout, target, starts, ends);
+            var (need, most) = Needs(layout, target, starts, ends);
+            int[] entries = Entries(layout, target, starts);
 
             // Twice: the first pass learns which registers the block reads and writes (into RegisterScan, which keeps no IL), the
             // second emits with them known from the start (the entry reads them, a handler's call writes back those it names).
             var registers = new RegisterUse();
-            Emit(new RegisterScan(), layout, target, starts, ends, need, mode, hostAccess, generationAt, generation, registers);
+            Emit(new RegisterScan(), layout, target, starts, ends, need, entries, mode, hostAccess, generationAt, generation, registers);
             var method = new DynamicMethod($"block_{ra:x}_{(mode.LittleEndian ? "le" : "be")}{(mode.Mode64 ? "" : "_32")}", typeof(long),
                 Parameters, typeof(SimulatedVcpu), skipVisibility: true);
             // The IL stream sized for the block at once (~70 bytes a word on the kernel), not doubled from 64 bytes up.
-            Emit(method.GetILGenerator(Math.Max(256, 96 * n)), layout, target, starts, ends, need, mode, hostAccess, generationAt,
-                generation, registers);
+            Emit(method.GetILGenerator(Math.Max(256, 96 * n)), layout, target, starts, ends, need, entries, mode, hostAccess,
+                generationAt, generation, registers);
             var code = method.CreateDelegate<BlockCode>(blocks);
             RuntimeHelpers.PrepareDelegate(code); // the JIT's compile now, counted as the compile's
             // Leaving at the end of its first run that does not end with a branch that always leaves, into a word it does not
@@ -342,7 +345,8 @@ public sealed partial class SimulatedVcpu
             for (int k = 0; k < n && continuesAt == CompiledBlock.NoContinuation; k++)
                 if (layout.SegmentEnds[k] && !Unconditional(words[k].Call.Role, words[k].Word) && layout.After(k) < 0)
                     continuesAt = layout.Offsets[k] + 4;
-            return blocks.Add(ra, mode, generationAt, generation, need[0], continuesAt, hostAccess && mode.Mode64, registers.Accesses, code);
+            return blocks.Add(ra, mode, generationAt, generation, need[0], continuesAt, hostAccess && mode.Mode64, registers.Accesses, code,
+                [.. entries.Select(k => layout.Offsets[k])], [.. entries.Select(k => most[k])]);
         }
 
         /// <summary>
@@ -354,7 +358,7 @@ public sealed partial class SimulatedVcpu
         /// its last one in the block's order, its branch's target and the word after it in memory (a superset of where the code
         /// goes: the most is never less than what runs).
         /// </summary>
-        private static int[] Needs(Layout layout, int[] target, bool[] starts, int[] ends)
+        private static (int[] Need, int[] Most) Needs(Layout layout, int[] target, bool[] starts, int[] ends)
         {
             int n = layout.Words.Count;
             var test = new bool[n];
@@ -374,8 +378,30 @@ public sealed partial class SimulatedVcpu
                 foreach (int t in next[..NextBlocks(layout, target, ends[k], next)]) if (!test[t]) after = Math.Max(after, most[t]);
                 most[k] = ends[k] - k + 1 + after;
             }
-            for (int k = 0; k < n; k++) if (!test[k]) most[k] = 0;
-            return most;
+            var need = (int[])most.Clone();
+            for (int k = 0; k < n; k++) if (!test[k]) need[k] = 0;
+            return (need, most);
+        }
+
+        /// <summary>
+        /// The block's other entries (CompiledBlock.EntryOffsets): the starts of its basic blocks after the first, but for those
+        /// inside a loop's body (between a jump back and its target), so that each loop keeps one way in and the JIT compiles it as
+        /// a loop. A head there (a branch's target, the word after a call's return into the middle of a function the block starts,
+        /// a resumption) runs this block from it instead of making a block of its own, which would compile the same words again;
+        /// what each retires before its next test of the limit is Needs' most from there.
+        /// </summary>
+        private static int[] Entries(Layout layout, int[] target, bool[] starts)
+        {
+            int n = layout.Words.Count;
+            var inLoop = new bool[n];
+            for (int k = 0; k < n; k++)
+            {
+                // A jump back from word k: to its branch's target, or at a run's end to the word after it in memory.
+                int back = target[k] >= 0 && target[k] <= k ? target[k] : k + 1;
+                if (layout.SegmentEnds[k] && layout.After(k) is var after and >= 0 && after <= k) back = Math.Min(back, after);
+                for (int i = back + 1; i <= k; i++) inLoop[i] = true;
+            }
+            return [.. Enumerable.Range(1, n - 1).Where(k => starts[k] && !inLoop[k])];
         }
 
         /// <summary>Where a path may go on from a basic block ending at index <paramref name="last"/> (<see cref="Needs"/>): the
@@ -390,8 +416,8 @@ public sealed partial class SimulatedVcpu
             return count;
         }
 
-        private static unsafe void Emit(ILGenerator il, Layout layout, int[] target, bool[] starts, int[] ends, int[] need, BlockMode mode,
-            bool hostAccess, uint* generationAt, uint generation, RegisterUse registers)
+        private static unsafe void Emit(ILGenerator il, Layout layout, int[] target, bool[] starts, int[] ends, int[] need, int[] entries,
+            BlockMode mode, bool hostAccess, uint* generationAt, uint generation, RegisterUse registers)
         {
             var words = layout.Words;
             var offsets = layout.Offsets;
@@ -399,6 +425,12 @@ public sealed partial class SimulatedVcpu
             var e = new Emitter(il, mode, hostAccess, generationAt, generation, registers);
             e.Prologue();
             var labels = Enumerable.Range(0, n).Select(k => starts[k] ? il.DefineLabel() : (Label?)null).ToArray();
+            if (entries.Length > 0)
+            {
+                // Entry k > 0 goes to its basic block; entry 0 (k - 1 out of the switch's range) on to the first word.
+                il.Emit(OpCodes.Ldarg_S, EntryArgument); il.Emit(OpCodes.Ldc_I4_1); il.Emit(OpCodes.Sub);
+                il.Emit(OpCodes.Switch, entries.Select(k => labels[k]!.Value).ToArray());
+            }
             // From the word at index k, on to the word at offset `to` (its basic block retired): a jump when the block holds it
             // (back to a word before it in the IL: only when no store changed the page since the compile, as the interpreter
             // would fetch the new word), else out, NIP that word.

@@ -21,25 +21,53 @@ public sealed partial class SimulatedVcpu
 
     /// <summary>
     /// Runs the block whose index the decode slot of <paramref name="cia"/> holds, as ExecuteBatch would run its words: only when
-    /// it is still the block of this real address and of the batch's byte order and computation mode (MSR[LE], MSR[SF]), its page unchanged since it was compiled, and what its entry retires before its next test of the limit
-    /// fits before <paramref name="batchEnd"/> (<see cref="CompiledBlock.EntryNeed"/>); inside, it runs only what fits (so
-    /// budgets, the decrementer's bound and the deterministic mode's counts stay the interpreter's). The
-    /// caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into the word after
-    /// it (<see cref="CompiledBlock.ContinuesAt"/>).
+    /// it is still the block of this real address (its first word, or one of its other entries: <see cref="RunBlockFrom"/>) and of
+    /// the batch's byte order and computation mode (MSR[LE], MSR[SF]), its page unchanged since it was compiled, and what its
+    /// entry retires before its next test of the limit fits before <paramref name="batchEnd"/> (<see cref="CompiledBlock.EntryNeed"/>);
+    /// inside, it runs only what fits (so budgets, the decrementer's bound and the deterministic mode's counts stay the
+    /// interpreter's). The caller runs with MSR[SE] = 0: nothing is traced. <paramref name="fellThrough"/>: it left at its end into
+    /// the word after it (<see cref="CompiledBlock.ContinuesAt"/>).
     /// </summary>
     [MethodImpl(HotPath | MethodImplOptions.AggressiveInlining)]
     private BlockRun RunBlock(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, ulong batchEnd, out bool fellThrough)
     {
-        fellThrough = false;
         var mode = new BlockMode((Msr_ & Isa.Msr.LE) != 0, Mode64); // the batch's: MSR[LE] and MSR[SF] hold for it
         var block = blocks[(int)((entry & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift)];
-        if (block is null || block.RealAddress != (_fetchRaPage | (cia & 0xFFF)) || block.Mode != mode || !block.IsCurrent)
-        {
-            // Replaced, or a word of its page changed: interpret, and compile again once hot.
-            Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
-            return BlockRun.NotRun;
-        }
-        if (Tb + (ulong)block.EntryNeed > batchEnd) return BlockRun.NotRun;
+        if (block is null || block.Mode != mode || !block.IsCurrent) return Forget(ref slot, entry, out fellThrough);
+        if (block.RealAddress != (_fetchRaPage | (cia & 0xFFF))) return RunBlockFrom(blocks, ref slot, entry, cia, block, batchEnd, out fellThrough);
+        return Enter(blocks, ref slot, entry, cia, cia, block, 0, block.EntryNeed, batchEnd, out fellThrough);
+    }
+
+    /// <summary>The slot names a block that is not this word's (replaced, its page changed, another mode): the word is
+    /// interpreted, and compiled again once hot.</summary>
+    private static BlockRun Forget(ref ulong slot, ulong entry, out bool fellThrough)
+    {
+        fellThrough = false;
+        Interlocked.CompareExchange(ref slot, entry & ~CompiledBlocks.SlotMask, entry);
+        return BlockRun.NotRun;
+    }
+
+    /// <summary><see cref="RunBlock"/> at a word other than the block's first: one of its other entries
+    /// (CompiledBlock.EntryOffsets), else forgotten.</summary>
+    [MethodImpl(HotPath | MethodImplOptions.NoInlining)]
+    private BlockRun RunBlockFrom(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, CompiledBlock block, ulong batchEnd,
+        out bool fellThrough)
+    {
+        ulong ra = _fetchRaPage | (cia & 0xFFF);
+        long offset = (long)(ra - block.RealAddress);
+        int at = (block.RealAddress ^ ra) < 0x1000 ? block.EntryAt(offset) : 0;
+        if (at == 0) return Forget(ref slot, entry, out fellThrough);
+        return Enter(blocks, ref slot, entry, cia, cia - (ulong)offset, block, at, block.EntryNeeds[at - 1], batchEnd, out fellThrough);
+    }
+
+    /// <summary>Runs <paramref name="block"/> (its first word at EA <paramref name="first"/>) from its entry <paramref name="at"/>
+    /// (the word at <paramref name="cia"/>) when <paramref name="need"/> instructions fit before <paramref name="batchEnd"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private BlockRun Enter(CompiledBlocks blocks, ref ulong slot, ulong entry, ulong cia, ulong first, CompiledBlock block, int at,
+        int need, ulong batchEnd, out bool fellThrough)
+    {
+        fellThrough = false;
+        if (Tb + (ulong)need > batchEnd) return BlockRun.NotRun;
         // The block's loads and stores use this vcpu's host translations without asking for the machine's translation
         // generation each time: a tlbie since they were made flushes them now, as the next data access would, and the
         // interpreter runs this word (fetched before the flush) and fetches the next through the new translations.
@@ -50,7 +78,7 @@ public sealed partial class SimulatedVcpu
         }
         ulong tb = Tb;
         long retired = _retired;
-        long ran = block.Code(this, cia, (long)Math.Min(batchEnd - tb, long.MaxValue));
+        long ran = block.Code(this, first, (long)Math.Min(batchEnd - tb, long.MaxValue), at);
         Tb = tb + (ulong)ran;
         _retired = retired + ran;
         _blockRetired += ran;
@@ -61,7 +89,7 @@ public sealed partial class SimulatedVcpu
         // case), which the caller interprets.
         if (_event == Event.None)
         {
-            fellThrough = block.ContinuesAt != CompiledBlock.NoContinuation && Nip == cia + (ulong)(long)block.ContinuesAt;
+            fellThrough = block.ContinuesAt != CompiledBlock.NoContinuation && Nip == first + (ulong)(long)block.ContinuesAt;
             return ran == 0 ? BlockRun.NotRun : BlockRun.Ran;
         }
         // The instruction after the `ran` retired ones raised the event: what ExecuteBatch does after such an instruction.
@@ -102,6 +130,7 @@ public sealed partial class SimulatedVcpu
             if (CompileTimed(blocks, memory, block.RealAddress, block.Mode, hostAccess: true) is not { } promoted) return;
             blocks.NotePromoted();
             Mark(at, entry, promoted);
+            MarkEntries(memory, promoted, block);
         }
         if (!blocks.Background) Promote();
         else blocks.Request(block.RealAddress, block.Mode, promotion: true, cia, Promote);
@@ -123,6 +152,7 @@ public sealed partial class SimulatedVcpu
         }
         if (block is null) return;
         Mark(slot, entry, block);
+        MarkEntries(memory, block, replaced: null);
     }
 
     /// <summary>The compile, its time counted; null when the words make no block or the compiler threw (noted: a compiler bug
@@ -142,6 +172,22 @@ public sealed partial class SimulatedVcpu
         finally
         {
             blocks.NoteCompile(System.Diagnostics.Stopwatch.GetTimestamp() - start);
+        }
+    }
+
+    /// <summary>Names <paramref name="block"/> in the decode slots of its first word and its other entries (CompiledBlock.EntryOffsets)
+    /// that hold a decoded word and name no block, or <paramref name="replaced"/> (the block a promotion compiled again); a slot
+    /// that names another block, or that no fetch decoded since a store (a Fill would drop the name), stays as it is.</summary>
+    private static unsafe void MarkEntries(GuestMemory memory, CompiledBlock block, CompiledBlock? replaced)
+    {
+        ulong* first = memory.DecodedPage(block.RealAddress) + ((block.RealAddress & 0xFFF) >> 2);
+        for (int k = -1; k < block.EntryOffsets.Length; k++)
+        {
+            ulong* slot = first + (k < 0 ? 0 : block.EntryOffsets[k] / 4);
+            ulong seen = Volatile.Read(ref *slot);
+            int named = (int)((seen & CompiledBlocks.SlotMask) >> CompiledBlocks.SlotShift);
+            if ((long)seen >= 0 || (named != 0 && named != replaced?.Index)) continue;
+            Interlocked.CompareExchange(ref *slot, (seen & ~CompiledBlocks.SlotMask) | ((ulong)block.Index << CompiledBlocks.SlotShift), seen);
         }
     }
 

@@ -598,6 +598,55 @@ public class BlockCompilerTests
     }
 
     [Fact]
+    public void A_branch_into_a_compiled_functions_basic_block_runs_that_block_from_there_and_compiles_no_block_of_its_own()
+    {
+        // f's block holds three basic blocks (f, mid after the beq, skip its target); g jumps to mid. Against a g that returns
+        // at once, the machine compiles the same number of blocks: mid is an entry of f's, not a block of its own.
+        string Source(string gTail) => $"""
+                .globl _start
+            _start:
+                li 3, 0
+                li 30, 40
+                mtctr 30
+            loop:
+                bl f
+                bl g
+                bdnz loop
+            done:
+                b done
+            f:
+                addi 3, 3, 1
+                cmpdi 3, 1000
+                beq skip
+            mid:
+                addi 4, 4, 1
+                addi 5, 5, 2
+            skip:
+                addi 6, 6, 3
+                blr
+            g:
+                addi 7, 7, 1
+                {gTail}
+            """;
+        var intoMid = Machine(Source("b mid"), le: true, compile: true);
+        var plain = Machine(Source("b mid"), le: true, compile: false);
+        var returns = Machine(Source("blr"), le: true, compile: true);
+        Assert.Equal(plain.Run(30_000), intoMid.Run(30_000));
+        SameState(intoMid, plain, "g into f's middle");
+        Assert.Equal(intoMid.Sym("done"), intoMid.State.Nip);
+        returns.Run(30_000);
+        Assert.Equal(returns.Sym("done"), returns.State.Nip);
+        Assert.Equal(returns.Vm.CompiledBlockStatistics!.Value.Blocks, intoMid.Vm.CompiledBlockStatistics!.Value.Blocks);
+        // From the second call on, g's way through mid, the addi after it, skip and the blr (4 words a call) runs compiled: the
+        // words interpreted are no more than with the g that returns at once, give or take g's first call.
+        long Interpreted(TestMachine m) => m.Vcpu.InstructionsRetired - InBlocks(m);
+        Assert.True(Interpreted(intoMid) <= Interpreted(returns) + 8, $"{Interpreted(intoMid)} vs {Interpreted(returns)} interpreted");
+        // In quanta that end before, inside and after the block, entered at mid or at f: the interpreter's state after each.
+        RunSideBySide(Machine(Source("b mid"), le: true, compile: true), Machine(Source("b mid"), le: true, compile: false),
+            intoMid.Sym("done"), "g into f's middle, in quanta");
+    }
+
+    [Fact]
     public void Compiling_the_blocks_again_for_a_measurement_compiles_each_once_and_leaves_the_machines_blocks_running()
     {
         string body = string.Join("\n", Enumerable.Range(0, 150).Select(k => $"    addi {3 + k % 7},{3 + k % 7},{k}"));
