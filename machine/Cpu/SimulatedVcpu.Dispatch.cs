@@ -19,9 +19,10 @@ public sealed partial class SimulatedVcpu
     /// own between it and the handler. The hottest families (add/subtract-from, logical, unary, rotate, shift, fixed-point loads and
     /// stores) are inlined here with their opcode, size and form constant, so each handler is the family's code with its inner
     /// switch folded away. Opcodes not listed (FP, VMX, VSX beyond the first rows) go to <see cref="Default"/>. Each handler is
-    /// compiled fully optimised at its first call (AggressiveOptimization): called through a pointer it gathers no profile for
-    /// the tiered JIT anyway, and a kernel's early boot meets new instructions for a long while, each of which would otherwise
-    /// hold every handler at tier 0 until the JIT has been idle (measured: ~4 % of a boot in tier-0 handlers).
+    /// compiled fully optimised (AggressiveOptimization), as a process starts (<see cref="HotCode"/>) or else at its first call:
+    /// called through a pointer it gathers no profile for the tiered JIT anyway, and a kernel's early boot meets new
+    /// instructions for a long while, each of which would otherwise hold every handler at tier 0 until the JIT has been idle
+    /// (measured: ~4 % of a boot in tier-0 handlers).
     /// </summary>
     private static unsafe class Handlers
     {

@@ -310,14 +310,7 @@ public sealed partial class SimulatedVcpu : IVcpu
                     && (follows == ContinuationThenHead ? BlockCompiler.CanStart((Op)(ushort)(entry >> 32), (uint)entry) : blocks.IsHot(cia)))
                     CompileBlockAt(slot, entry, cia, (Msr_ & Isa.Msr.LE) != 0);
             }
-            Nip = cia + 4;
-            Execute((Op)(ushort)(entry >> 32), (uint)entry);
-            if (_event != Event.None)
-            {
-                EndWithEvent(traced: false);
-                return;
-            }
-            Tb++; _retired++;
+            if (!Retire(cia, entry, traced: false)) return;
             follows = follows is HeadThenHead or ContinuationThenHead ? Head : cia + 4;
         }
     }
@@ -332,15 +325,23 @@ public sealed partial class SimulatedVcpu : IVcpu
         ulong cia = Nip;
         var (slot, entry) = FetchSlot(cia);
         if (slot is null) return;
+        if (Retire(cia, entry, traced: true)) DeliverTrace();
+    }
+
+    /// <summary>Runs the decoded word at <paramref name="cia"/> (NIP = CIA + 4, its handler) and counts it; false when it raised an
+    /// event, which ends the batch (<see cref="EndWithEvent"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Retire(ulong cia, ulong entry, bool traced)
+    {
         Nip = cia + 4;
         Execute((Op)(ushort)(entry >> 32), (uint)entry);
         if (_event != Event.None)
         {
-            EndWithEvent(traced: true);
-            return;
+            EndWithEvent(traced);
+            return false;
         }
         Tb++; _retired++;
-        DeliverTrace();
+        return true;
     }
 
     /// <summary>The decode slot of the word at <paramref name="cia"/> (now CIA) and its entry, decoded in the batch's byte order;
