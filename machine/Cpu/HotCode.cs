@@ -8,8 +8,11 @@ namespace ActorStep.Machine.Cpu;
 /// AggressiveOptimization (SimulatedVcpu.HotPath, the handlers' Wrapper): no ReadyToRun code stands in for them, so each is
 /// compiled fully optimised at its first call, which in a fresh process is the vcpu's thread meeting a new instruction: ~160
 /// methods and ~0.08 s of the JIT's time spread over a boot's first second. Compiled here while the process reads the kernel and
-/// builds the machine, the vcpu finds them ready; and the dispatch table (SimulatedVcpu.Handlers), built after its handlers are
-/// compiled, holds their code's addresses rather than stubs that jump to it.
+/// builds the machine, the vcpu finds them ready. The dispatch table (SimulatedVcpu.Handlers) is built before ExecuteBatch is
+/// compiled: the JIT folds a static readonly field into a constant only when its class is initialised, and otherwise tests the
+/// initialisation at every word. (Whether a handler compiled before the table is built is named there by its code or by the
+/// stub that jumps to it is the runtime's: a vcpu's constructor builds the table too, and either way a handler's address is the
+/// one <c>GetFunctionPointer</c> gives, which the block compiler matches.)
 /// </summary>
 internal static class HotCode
 {
@@ -24,7 +27,9 @@ internal static class HotCode
 
     /// <summary>The machine's AggressiveOptimization methods (not generic ones: their instances are the JIT's at their first
     /// use): the handlers, then the dispatch table that names them, then the rest (ExecuteBatch reads the table).</summary>
-    private static void Prepare()
+    private static void Prepare() => Try(PrepareAll);
+
+    private static void PrepareAll()
     {
         var methods = typeof(HotCode).Assembly.GetTypes()
             .Where(t => !t.ContainsGenericParameters)
