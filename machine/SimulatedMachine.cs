@@ -75,9 +75,9 @@ public sealed partial class SimulatedMachine : IVirtualMachine
 
     public SimulatedMachine(MachineOptions options)
     {
-        PrepareHotCode();
         if (options.Vcpus is < 1 or > MachineOptions.MaxVcpus)
             throw new ArgumentOutOfRangeException(nameof(options), options.Vcpus, $"vcpus must be 1..{MachineOptions.MaxVcpus}");
+        PrepareHotCode();
         Options = options;
         Memory = new GuestMemory(options.MemorySize);
         Capabilities = new HypervisorCapabilities(

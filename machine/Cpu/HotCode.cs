@@ -8,11 +8,8 @@ namespace ActorStep.Machine.Cpu;
 /// AggressiveOptimization (SimulatedVcpu.HotPath, the handlers' Wrapper): no ReadyToRun code stands in for them, so each is
 /// compiled fully optimised at its first call, which in a fresh process is the vcpu's thread meeting a new instruction: ~160
 /// methods and ~0.08 s of the JIT's time spread over a boot's first second. Compiled here while the process reads the kernel and
-/// builds the machine, the vcpu finds them ready. The dispatch table (SimulatedVcpu.Handlers) is built before ExecuteBatch is
-/// compiled: the JIT folds a static readonly field into a constant only when its class is initialised, and otherwise tests the
-/// initialisation at every word. (Whether a handler compiled before the table is built is named there by its code or by the
-/// stub that jumps to it is the runtime's: a vcpu's constructor builds the table too, and either way a handler's address is the
-/// one <c>GetFunctionPointer</c> gives, which the block compiler matches.)
+/// builds the machine, the vcpu finds them ready. The dispatch table is built first (SimulatedVcpu.BuildDispatchTable), as
+/// ExecuteBatch's compile needs it.
 /// </summary>
 internal static class HotCode
 {
@@ -25,21 +22,19 @@ internal static class HotCode
         new Thread(Prepare) { IsBackground = true, Name = "hot code" }.Start();
     }
 
-    /// <summary>The machine's AggressiveOptimization methods (not generic ones: their instances are the JIT's at their first
-    /// use): the handlers, then the dispatch table that names them, then the rest (ExecuteBatch reads the table).</summary>
+    /// <summary>The dispatch table, then the machine's AggressiveOptimization methods (not generic ones: their instances are the
+    /// JIT's at their first use).</summary>
     private static void Prepare() => Try(PrepareAll);
 
     private static void PrepareAll()
     {
+        Try(SimulatedVcpu.BuildDispatchTable);
         var methods = typeof(HotCode).Assembly.GetTypes()
             .Where(t => !t.ContainsGenericParameters)
             .SelectMany(t => t.GetMethods(BindingFlags.DeclaredOnly | BindingFlags.Static | BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
             .Where(m => (m.MethodImplementationFlags & MethodImplAttributes.AggressiveOptimization) != 0 && !m.ContainsGenericParameters
-                && !m.IsAbstract)
-            .ToLookup(m => m.DeclaringType is { Name: "Handlers", DeclaringType: var outer } && outer == typeof(SimulatedVcpu));
-        foreach (var method in methods[true]) Compile(method);
-        Try(SimulatedVcpu.BuildDispatchTable);
-        foreach (var method in methods[false]) Compile(method);
+                && !m.IsAbstract);
+        foreach (var method in methods) Compile(method);
     }
 
     private static void Compile(MethodInfo method) => Try(() => RuntimeHelpers.PrepareMethod(method.MethodHandle));

@@ -9,9 +9,11 @@ public sealed partial class SimulatedVcpu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe void Execute(Op op, uint i) => Handlers.Table[(ushort)op](this, op, i);
 
-    /// <summary>Builds the dispatch table now, if it is not built (HotCode: after its handlers are compiled, and before
-    /// ExecuteBatch is, whose compile takes the table's address as a constant only when the table is built).</summary>
-    internal static unsafe void BuildDispatchTable() => _ = Handlers.Table;
+    /// <summary>Builds the dispatch table now, if it is not built: before ExecuteBatch is compiled (by HotCode, or at its first
+    /// call: optimised at once, the host sets TieredCompilationQuickJit=false), so that with the class initialised then the
+    /// table's address is a constant in its code; without it, a load and an initialisation check at every instruction. A
+    /// vcpu's constructor and HotCode both call it.</summary>
+    internal static void BuildDispatchTable() => RuntimeHelpers.RunClassConstructor(typeof(Handlers).TypeHandle);
 
     /// <summary>
     /// One static handler per opcode (or per family that decodes its opcode itself), reached through a table of function pointers

@@ -106,10 +106,7 @@ public sealed partial class SimulatedVcpu : IVcpu
         _mem = vm.Memory;
         Index = index;
         unsafe { _hostTranslationsAt = (nint)Unsafe.AsPointer(ref _hostTranslations[0]); }
-        // The dispatch table made before ExecuteBatch's first call, which is when the JIT compiles it (optimised at once: the
-        // host sets TieredCompilationQuickJit=false): with the class initialised then, the table's address is a constant in its
-        // code, without it a load and an initialisation check at every instruction.
-        RuntimeHelpers.RunClassConstructor(typeof(Handlers).TypeHandle);
+        BuildDispatchTable();
     }
 
     public int Index { get; }
